@@ -1,0 +1,372 @@
+//! Boot protocols: how a guest image gets into memory and what state its vCPU starts in.
+//!
+//! A real PC starts in real mode at 0xFFFF0 and leaves the rest to firmware. A VMM can skip the
+//! firmware: it writes the image into guest RAM itself and sets the registers with
+//! KVM_SET_REGS/KVM_SET_SREGS to the state the image expects to start in.
+//!
+//! | protocol      | chosen when                            | file          |
+//! |---------------|----------------------------------------|---------------|
+//! | real mode     | a flat binary (the default)            | [`realmode`]  |
+//! | long mode     | `--long-mode`, or a 64-bit built-in    | [`longmode`]  |
+//! | 32-bit paging | `--paging` (the seed's flat kernels)   | [`paging32`]  |
+//! | Multiboot v1  | the file is a Multiboot kernel          | [`multiboot`] |
+//!
+//! The kind of a file is recognised from its contents: an ELF file or a file with a Multiboot
+//! header is a kernel; anything else is a flat binary.
+
+pub mod elf;
+pub mod longmode;
+pub mod multiboot;
+pub mod paging32;
+pub mod realmode;
+
+use crate::cli::ModeOption;
+use crate::guests::{GuestMode, Image, ImageError};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::memory::GuestMemory;
+use multiboot::{Header, Loaded, Module};
+
+/// Guest RAM for a Multiboot kernel unless `--mem` says otherwise.
+pub const DEFAULT_KERNEL_RAM: u64 = 32 << 20;
+
+/// How the guests of one run boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Real,
+    Long,
+    Paging { entry: u64, load: u64 },
+    Multiboot { header: Header, ram: u64 },
+}
+
+/// The VM a plan needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Bytes of guest RAM (guest-physical 0..ram).
+    pub ram: u64,
+    /// One memory slot per guest, this big, at index × slot_size.
+    pub slot_size: u64,
+    /// In-kernel PIC + PIT: an OS kernel expects interrupt hardware.
+    pub irqchip: bool,
+}
+
+/// A usage problem or an unusable image, found while choosing the plan.
+#[derive(Debug)]
+pub enum PlanError {
+    Usage(String),
+    Image(ImageError),
+}
+
+fn image_error(image: &Image, reason: String) -> PlanError {
+    PlanError::Image(ImageError {
+        path: image.origin_path(),
+        reason,
+    })
+}
+
+impl Image {
+    /// The path or name to show in messages.
+    fn origin_path(&self) -> String {
+        if self.origin == "embedded" {
+            self.name.clone()
+        } else {
+            self.origin.clone()
+        }
+    }
+}
+
+/// Chooses the boot protocol from the options and the images' contents.
+pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Plan, PlanError> {
+    let mut kernels = Vec::new();
+    for image in images {
+        match multiboot::find_header(&image.bytes) {
+            Err(why) => return Err(image_error(image, why)),
+            Ok(Some(header)) => kernels.push(header),
+            Ok(None) if elf::is_elf(&image.bytes) => {
+                return Err(image_error(
+                    image,
+                    "is an ELF file without a Multiboot header in its first 8 KiB: \
+                     mini-kvm boots ELF kernels through Multiboot"
+                        .into(),
+                ))
+            }
+            Ok(None) => {}
+        }
+    }
+    if let Some(&header) = kernels.first() {
+        if images.len() > 1 {
+            return Err(PlanError::Usage(
+                "a Multiboot kernel runs alone: give it as the only guest".into(),
+            ));
+        }
+        if mode != ModeOption::Auto {
+            return Err(PlanError::Usage(
+                "--long-mode and --paging are for flat binaries; a Multiboot kernel sets up \
+                 its own CPU mode"
+                    .into(),
+            ));
+        }
+        let ram = mem.unwrap_or(DEFAULT_KERNEL_RAM);
+        return Ok(Plan::Multiboot { header, ram });
+    }
+    if mem.is_some() {
+        return Err(PlanError::Usage(
+            "--mem is for Multiboot kernels; flat guests get the seed's fixed slots".into(),
+        ));
+    }
+    let declared_long = images
+        .iter()
+        .filter(|i| i.mode == Some(GuestMode::Long))
+        .count();
+    let plan = match mode {
+        ModeOption::LongMode => Plan::Long,
+        ModeOption::Paging { entry, load } => {
+            if images.len() > 1 {
+                return Err(PlanError::Usage("--paging runs one guest".into()));
+            }
+            Plan::Paging { entry, load }
+        }
+        ModeOption::Auto if declared_long == images.len() => Plan::Long,
+        ModeOption::Auto if declared_long > 0 => {
+            return Err(PlanError::Usage(
+                "64-bit and 16-bit guests cannot share a run: give --long-mode guests together"
+                    .into(),
+            ))
+        }
+        ModeOption::Auto => Plan::Real,
+    };
+    for image in images {
+        let len = image.bytes.len() as u64;
+        let limit = match plan {
+            Plan::Real => realmode::SLOT_SIZE,
+            Plan::Long => longmode::MAX_IMAGE,
+            _ => u64::MAX,
+        };
+        if len > limit {
+            return Err(image_error(
+                image,
+                format!("is {len} bytes, larger than the {limit} bytes a guest gets in this mode"),
+            ));
+        }
+        if let Plan::Paging { load, .. } = plan {
+            paging32::check_image(load, len).map_err(|why| image_error(image, why))?;
+        }
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    pub fn layout(&self, guests: usize) -> Layout {
+        let n = guests as u64;
+        match self {
+            Plan::Real => Layout {
+                ram: n * realmode::SLOT_SIZE,
+                slot_size: realmode::SLOT_SIZE,
+                irqchip: false,
+            },
+            Plan::Long => Layout {
+                ram: n * longmode::SLOT_SIZE,
+                slot_size: longmode::SLOT_SIZE,
+                irqchip: false,
+            },
+            Plan::Paging { .. } => Layout {
+                ram: paging32::MEMORY_SIZE,
+                slot_size: paging32::MEMORY_SIZE,
+                irqchip: false,
+            },
+            Plan::Multiboot { ram, .. } => Layout {
+                ram: *ram,
+                slot_size: *ram,
+                irqchip: true,
+            },
+        }
+    }
+
+    /// Writes guest `index`'s image (and whatever the protocol adds) into memory; returns the
+    /// state its vCPU starts in.
+    pub fn load(
+        &self,
+        memory: &GuestMemory,
+        index: usize,
+        image: &Image,
+        cmdline: &str,
+        modules: &[Module],
+    ) -> Result<Start, String> {
+        let write = |gpa: u64, bytes: &[u8]| memory.write(gpa, bytes).map_err(|e| e.to_string());
+        match self {
+            Plan::Real => {
+                write(realmode::slot_base(index), &image.bytes)?;
+                Ok(Start::Real { index })
+            }
+            Plan::Long => {
+                let base = index as u64 * longmode::SLOT_SIZE;
+                write(base + longmode::LOAD_ADDRESS, &image.bytes)?;
+                let mut tables = [0u8; 0x4000];
+                longmode::build_tables(&mut tables, base);
+                write(base + longmode::TABLES_OFFSET, &tables)?;
+                Ok(Start::Long { slot_base: base })
+            }
+            Plan::Paging { entry, load } => {
+                write(*load, &image.bytes)?;
+                write(paging32::GDT_ADDR, &paging32::gdt_bytes())?;
+                let mut tables = [0u8; paging32::TABLES_SIZE];
+                paging32::build_tables(&mut tables);
+                write(paging32::PAGE_DIRECTORY, &tables)?;
+                Ok(Start::Paging32 { entry: *entry })
+            }
+            Plan::Multiboot { header, .. } => {
+                multiboot::load(memory, &image.bytes, header, cmdline, modules)
+                    .map(Start::Multiboot)
+            }
+        }
+    }
+}
+
+/// The register state a vCPU starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Real { index: usize },
+    Long { slot_base: u64 },
+    Paging32 { entry: u64 },
+    Multiboot(Loaded),
+}
+
+impl Start {
+    /// Edits the special registers KVM reported into this start state.
+    pub fn set_sregs(&self, sregs: &mut kvm_sregs) {
+        match self {
+            Start::Real { index } => realmode::set_sregs(sregs, *index),
+            Start::Long { slot_base } => longmode::set_sregs(sregs, *slot_base),
+            Start::Paging32 { .. } => paging32::set_sregs(sregs),
+            Start::Multiboot(_) => multiboot::set_sregs(sregs),
+        }
+    }
+
+    pub fn regs(&self) -> kvm_regs {
+        match self {
+            Start::Real { .. } => realmode::initial_regs(),
+            Start::Long { .. } => longmode::initial_regs(),
+            Start::Paging32 { entry } => paging32::initial_regs(*entry),
+            Start::Multiboot(loaded) => multiboot::initial_regs(loaded),
+        }
+    }
+
+    /// One line for `-v`.
+    pub fn describe(&self) -> String {
+        match self {
+            Start::Real { index } => {
+                let base = realmode::slot_base(*index);
+                format!(
+                    "real mode, CS:IP {:04x}:0000 (physical {base:#x})",
+                    base >> 4
+                )
+            }
+            Start::Long { slot_base } => format!(
+                "long mode, RIP {:#x} -> physical {:#x}, page tables at {:#x}",
+                longmode::LOAD_ADDRESS,
+                slot_base + longmode::LOAD_ADDRESS,
+                slot_base + longmode::TABLES_OFFSET
+            ),
+            Start::Paging32 { entry } => format!(
+                "32-bit paging, EIP {entry:#x}, CR3 {:#x}",
+                paging32::PAGE_DIRECTORY
+            ),
+            Start::Multiboot(l) => format!(
+                "Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {:#x}, EBX {:#x} \
+                 (boot information), kernel and modules end at {:#x}",
+                l.entry,
+                multiboot::BOOTLOADER_MAGIC,
+                l.info_addr,
+                l.end
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn image(bytes: Vec<u8>, mode: Option<GuestMode>) -> Image {
+        Image {
+            name: "t".into(),
+            origin: "t.bin".into(),
+            bytes: Cow::Owned(bytes),
+            mode,
+        }
+    }
+
+    #[test]
+    fn the_plan_follows_contents_and_options() {
+        let flat = || image(vec![0xF4], None);
+        assert_eq!(
+            choose(ModeOption::Auto, None, &[flat(), flat()]).unwrap(),
+            Plan::Real
+        );
+        assert_eq!(
+            choose(ModeOption::LongMode, None, &[flat()]).unwrap(),
+            Plan::Long
+        );
+        let long = image(vec![0xF4], Some(GuestMode::Long));
+        assert_eq!(choose(ModeOption::Auto, None, &[long]).unwrap(), Plan::Long);
+        let mixed = [image(vec![0xF4], Some(GuestMode::Long)), flat()];
+        assert!(matches!(
+            choose(ModeOption::Auto, None, &mixed),
+            Err(PlanError::Usage(_))
+        ));
+        assert!(matches!(
+            choose(ModeOption::Auto, Some(64 << 20), &[flat()]),
+            Err(PlanError::Usage(_))
+        ));
+        let paging = ModeOption::Paging {
+            entry: 0x8000_1000,
+            load: 0x1000,
+        };
+        assert!(matches!(
+            choose(paging, None, &[flat()]),
+            Ok(Plan::Paging { .. })
+        ));
+        assert!(matches!(
+            choose(paging, None, &[flat(), flat()]),
+            Err(PlanError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn kernels_are_recognised_from_their_contents() {
+        let mut k = Vec::new();
+        for w in [
+            multiboot::HEADER_MAGIC,
+            0,
+            0u32.wrapping_sub(multiboot::HEADER_MAGIC),
+        ] {
+            k.extend_from_slice(&w.to_le_bytes());
+        }
+        let kernel = image(k, None);
+        match choose(ModeOption::Auto, None, std::slice::from_ref(&kernel)) {
+            Ok(Plan::Multiboot { ram, .. }) => assert_eq!(ram, DEFAULT_KERNEL_RAM),
+            other => panic!("{other:?}"),
+        }
+        let two = [kernel, image(vec![0xF4], None)];
+        assert!(matches!(
+            choose(ModeOption::Auto, None, &two),
+            Err(PlanError::Usage(_))
+        ));
+        let elf = image(b"\x7fELF\x02\x01\x01".to_vec(), None);
+        assert!(matches!(
+            choose(ModeOption::Auto, None, &[elf]),
+            Err(PlanError::Image(_))
+        ));
+    }
+
+    #[test]
+    fn images_too_big_for_their_mode_are_refused() {
+        let big = image(vec![0x90; realmode::SLOT_SIZE as usize + 1], None);
+        assert!(matches!(
+            choose(ModeOption::Auto, None, &[big]),
+            Err(PlanError::Image(_))
+        ));
+        let fits_long = image(vec![0x90; 16 * 1024], None);
+        assert!(choose(ModeOption::LongMode, None, &[fits_long]).is_ok());
+    }
+}

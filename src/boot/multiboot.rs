@@ -1,0 +1,558 @@
+//! Multiboot v1: the boot protocol GRUB, QEMU's `-kernel` and mini-kvm share.
+//!
+//! Reference: the Multiboot Specification version 0.6.96 (GNU GRUB manual, "Multiboot
+//! Specification": 3.1 the OS image format, 3.2 the machine state, 3.3 the boot information).
+//!
+//! A Multiboot kernel carries a 12-byte header (magic 0x1BADB002, flags, checksum — the three
+//! sum to zero) in its first 8 KiB. The loader places the kernel's segments in memory, writes a
+//! "Multiboot information" structure describing the machine (memory size and map, command line,
+//! modules), and jumps to the entry point in 32-bit protected mode with paging off, EAX =
+//! 0x2BADB002 and EBX = the information's physical address. Everything after that — GDT, IDT,
+//! paging, long mode — is the kernel's job, which is why one kernel boots under GRUB, QEMU and
+//! mini-kvm alike.
+//!
+//! mini-kvm places its part of memory in one fixed area below 1 MiB ([`BOOT_AREA`]): a small
+//! GDT (the spec lets GDTR be anything; a valid one spares kernels a surprise), the information
+//! structure, the memory map and the strings. Modules go page-aligned after the kernel.
+
+use super::elf;
+use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use crate::memory::GuestMemory;
+use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
+
+/// The header magic a kernel carries.
+pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
+/// What the loader puts in EAX to say "you were booted by a Multiboot loader".
+pub const BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
+/// The header must lie, 4-byte aligned, within the first 8 KiB of the file.
+const HEADER_SEARCH: usize = 8192;
+
+// Header flags (spec 3.1.2).
+const HF_PAGE_ALIGN_MODULES: u32 = 1 << 0;
+const HF_MEMORY_INFO: u32 = 1 << 1;
+const HF_ADDRESS_FIELDS: u32 = 1 << 16;
+/// Bits 0-15 are requirements: a loader must refuse a kernel asking for one it does not know.
+const HF_KNOWN_REQUIREMENTS: u32 = HF_PAGE_ALIGN_MODULES | HF_MEMORY_INFO | (1 << 2);
+
+// Information flags (spec 3.3): which fields of the structure are valid.
+const MBI_MEMORY: u32 = 1 << 0;
+const MBI_CMDLINE: u32 = 1 << 2;
+const MBI_MODULES: u32 = 1 << 3;
+const MBI_MEMORY_MAP: u32 = 1 << 6;
+const MBI_LOADER_NAME: u32 = 1 << 9;
+
+/// Memory map entry types.
+const MEMORY_AVAILABLE: u32 = 1;
+const MEMORY_RESERVED: u32 = 2;
+
+/// Guest-physical area mini-kvm writes its boot data into: [0x8000, 0x10000).
+pub const BOOT_AREA: u64 = 0x8000;
+const BOOT_AREA_SIZE: usize = 0x8000;
+const GDT_OFFSET: usize = 0x0;
+const INFO_OFFSET: usize = 0x40;
+const MMAP_OFFSET: usize = 0x100;
+const MODULES_OFFSET: usize = 0x200;
+const STRINGS_OFFSET: usize = 0x400;
+const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
+
+/// Flat 4 GiB segments: null, 0x08 32-bit code (execute/read), 0x10 32-bit data (read/write).
+const GDT: [u64; 3] = [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
+pub const CODE_SELECTOR: u16 = 0x08;
+pub const DATA_SELECTOR: u16 = 0x10;
+
+/// Usable RAM ends where the EBDA and the BIOS area would be on a PC.
+const LOW_MEMORY_END: u64 = 0x9_FC00;
+const HIGH_MEMORY_START: u64 = 0x10_0000;
+
+/// A kernel's Multiboot header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Where in the file the header starts.
+    pub offset: usize,
+    pub flags: u32,
+    pub header_addr: u32,
+    pub load_addr: u32,
+    pub load_end_addr: u32,
+    pub bss_end_addr: u32,
+    pub entry_addr: u32,
+}
+
+fn le32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Looks for a Multiboot header. `Ok(None)`: there is none (not a Multiboot kernel);
+/// `Err`: there is one, but it is broken.
+pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, String> {
+    let end = bytes.len().min(HEADER_SEARCH);
+    for offset in (0..end.saturating_sub(11)).step_by(4) {
+        if le32(bytes, offset) != Some(HEADER_MAGIC) {
+            continue;
+        }
+        let flags = le32(bytes, offset + 4).unwrap_or(0);
+        let checksum = le32(bytes, offset + 8).unwrap_or(0);
+        if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
+            return Err(format!(
+                "bad Multiboot header checksum at byte {offset:#x} \
+                 (magic + flags + checksum must be 0)"
+            ));
+        }
+        let unknown = flags & 0xFFFF & !HF_KNOWN_REQUIREMENTS;
+        if unknown != 0 {
+            return Err(format!(
+                "the Multiboot header requires features mini-kvm does not know (flags {unknown:#x})"
+            ));
+        }
+        let field = |i: usize| le32(bytes, offset + 12 + 4 * i);
+        let mut header = Header {
+            offset,
+            flags,
+            header_addr: 0,
+            load_addr: 0,
+            load_end_addr: 0,
+            bss_end_addr: 0,
+            entry_addr: 0,
+        };
+        if flags & HF_ADDRESS_FIELDS != 0 {
+            let missing = || "the Multiboot header's address fields are cut off".to_string();
+            header.header_addr = field(0).ok_or_else(missing)?;
+            header.load_addr = field(1).ok_or_else(missing)?;
+            header.load_end_addr = field(2).ok_or_else(missing)?;
+            header.bss_end_addr = field(3).ok_or_else(missing)?;
+            header.entry_addr = field(4).ok_or_else(missing)?;
+        }
+        return Ok(Some(header));
+    }
+    Ok(None)
+}
+
+/// A module to hand to the kernel: its bytes and its string (the file name, by convention).
+pub struct Module {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Where the kernel landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loaded {
+    pub entry: u32,
+    pub info_addr: u32,
+    /// First byte after the kernel and its modules.
+    pub end: u64,
+}
+
+/// One range of guest memory to fill: file bytes then zeros.
+struct Placement<'a> {
+    addr: u64,
+    data: &'a [u8],
+    zeros: u64,
+}
+
+/// Checks that `addr..addr+len` is inside RAM and clear of mini-kvm's boot area.
+fn check_range(what: &str, addr: u64, len: u64, ram: u64) -> Result<(), String> {
+    let end = addr
+        .checked_add(len)
+        .ok_or_else(|| format!("{what} at {addr:#x} wraps around the address space"))?;
+    if end > ram {
+        return Err(format!(
+            "{what} {addr:#x}-{end:#x} lies outside guest RAM (0-{ram:#x}; see --mem)"
+        ));
+    }
+    let boot_end = BOOT_AREA + BOOT_AREA_SIZE as u64;
+    if addr < boot_end && end > BOOT_AREA && len > 0 {
+        return Err(format!(
+            "{what} {addr:#x}-{end:#x} overlaps the area mini-kvm uses for boot information \
+             ({BOOT_AREA:#x}-{boot_end:#x}): link the kernel at 1 MiB or above"
+        ));
+    }
+    Ok(())
+}
+
+/// Works out where the kernel's bytes go, from its ELF program headers or its header's
+/// address fields (spec 3.1.3); returns the placements and the entry point.
+fn plan<'a>(
+    bytes: &'a [u8],
+    header: &Header,
+    ram: u64,
+) -> Result<(Vec<Placement<'a>>, u32), String> {
+    let mut placements = Vec::new();
+    let entry = if header.flags & HF_ADDRESS_FIELDS != 0 {
+        let h = header;
+        let file_start = (h.offset as u64)
+            .checked_sub(u64::from(h.header_addr.wrapping_sub(h.load_addr)))
+            .filter(|_| h.header_addr >= h.load_addr)
+            .ok_or("Multiboot address fields: header_addr is below load_addr")?;
+        let load_end = if h.load_end_addr == 0 {
+            u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
+        } else {
+            u64::from(h.load_end_addr)
+        };
+        let len = load_end
+            .checked_sub(u64::from(h.load_addr))
+            .ok_or("Multiboot address fields: load_end_addr is below load_addr")?;
+        let data = bytes
+            .get(file_start as usize..(file_start + len) as usize)
+            .ok_or("Multiboot address fields describe more bytes than the file has")?;
+        let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
+        placements.push(Placement {
+            addr: h.load_addr.into(),
+            data,
+            zeros,
+        });
+        u64::from(h.entry_addr)
+    } else {
+        let image = elf::parse(bytes)?;
+        for seg in &image.segments {
+            let start = seg.offset as usize;
+            placements.push(Placement {
+                addr: seg.paddr,
+                data: &bytes[start..start + seg.filesz as usize],
+                zeros: seg.memsz - seg.filesz,
+            });
+        }
+        image.entry
+    };
+    for p in &placements {
+        check_range("kernel segment", p.addr, p.data.len() as u64 + p.zeros, ram)?;
+    }
+    let inside = placements
+        .iter()
+        .any(|p| entry >= p.addr && entry < p.addr + p.data.len() as u64 + p.zeros);
+    if !inside || entry > u64::from(u32::MAX) {
+        return Err(format!(
+            "entry point {entry:#x} is not inside the loaded kernel: with paging off at entry \
+             it must be a physical address"
+        ));
+    }
+    Ok((placements, entry as u32))
+}
+
+/// Builds the boot area (GDT, information structure, memory map, strings, module list) as the
+/// bytes to copy to [`BOOT_AREA`]. Pure: tested on a buffer.
+pub fn build_boot_area(
+    ram: u64,
+    cmdline: &str,
+    modules: &[(u64, u64, &str)],
+) -> Result<Vec<u8>, String> {
+    let mut area = vec![0u8; BOOT_AREA_SIZE];
+    let put32 =
+        |area: &mut Vec<u8>, at: usize, v: u32| area[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put64 =
+        |area: &mut Vec<u8>, at: usize, v: u64| area[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    for (i, entry) in GDT.iter().enumerate() {
+        put64(&mut area, GDT_OFFSET + 8 * i, *entry);
+    }
+    let gpa = |offset: usize| (BOOT_AREA + offset as u64) as u32;
+
+    // Strings: a bump allocator in the rest of the area.
+    let mut next = STRINGS_OFFSET;
+    let mut string = |area: &mut Vec<u8>, s: &str| -> Result<u32, String> {
+        let end = next + s.len() + 1;
+        if end > BOOT_AREA_SIZE || s.contains('\0') {
+            return Err("the kernel command line and module names are too long".into());
+        }
+        area[next..next + s.len()].copy_from_slice(s.as_bytes());
+        let at = gpa(next);
+        next = end;
+        Ok(at)
+    };
+
+    let info = INFO_OFFSET;
+    let mut flags = MBI_MEMORY | MBI_MEMORY_MAP | MBI_LOADER_NAME | MBI_CMDLINE;
+    put32(&mut area, info + 4, (LOW_MEMORY_END / 1024) as u32); // mem_lower, KiB from 0
+    let upper_kib = (ram.saturating_sub(HIGH_MEMORY_START) / 1024).min(u32::MAX.into()) as u32;
+    put32(&mut area, info + 8, upper_kib); // mem_upper, KiB from 1 MiB
+    let cmd = string(&mut area, cmdline)?;
+    put32(&mut area, info + 16, cmd);
+
+    if !modules.is_empty() {
+        if modules.len() > MAX_MODULES {
+            return Err(format!("at most {MAX_MODULES} modules"));
+        }
+        flags |= MBI_MODULES;
+        put32(&mut area, info + 20, modules.len() as u32);
+        put32(&mut area, info + 24, gpa(MODULES_OFFSET));
+        for (i, (start, end, name)) in modules.iter().enumerate() {
+            let m = MODULES_OFFSET + 16 * i;
+            put32(&mut area, m, *start as u32);
+            put32(&mut area, m + 4, *end as u32);
+            let s = string(&mut area, name)?;
+            put32(&mut area, m + 8, s);
+        }
+    }
+
+    // The memory map: each entry is size (of the rest, 20), base, length, type.
+    let map = [
+        (0, LOW_MEMORY_END, MEMORY_AVAILABLE),
+        (LOW_MEMORY_END, 0xA_0000 - LOW_MEMORY_END, MEMORY_RESERVED),
+        (0xF_0000, 0x1_0000, MEMORY_RESERVED),
+        (
+            HIGH_MEMORY_START,
+            ram.saturating_sub(HIGH_MEMORY_START),
+            MEMORY_AVAILABLE,
+        ),
+    ];
+    for (i, (base, len, kind)) in map.iter().enumerate() {
+        let e = MMAP_OFFSET + 24 * i;
+        put32(&mut area, e, 20);
+        put64(&mut area, e + 4, *base);
+        put64(&mut area, e + 12, *len);
+        put32(&mut area, e + 20, *kind);
+    }
+    put32(&mut area, info + 44, (24 * map.len()) as u32);
+    put32(&mut area, info + 48, gpa(MMAP_OFFSET));
+    let name = string(&mut area, concat!("mini-kvm ", env!("CARGO_PKG_VERSION")))?;
+    put32(&mut area, info + 64, name);
+    put32(&mut area, info, flags);
+    Ok(area)
+}
+
+/// Loads a Multiboot kernel and its modules into `memory` and writes the boot area.
+pub fn load(
+    memory: &GuestMemory,
+    bytes: &[u8],
+    header: &Header,
+    cmdline: &str,
+    modules: &[Module],
+) -> Result<Loaded, String> {
+    let ram = memory.size();
+    if ram <= HIGH_MEMORY_START {
+        return Err("a Multiboot kernel needs more than 1 MiB of RAM (see --mem)".into());
+    }
+    let (placements, entry) = plan(bytes, header, ram)?;
+    let zeros = [0u8; 4096];
+    let mut end = 0;
+    for p in &placements {
+        memory.write(p.addr, p.data).map_err(|e| e.to_string())?;
+        // Fresh guest RAM is already zero, but a loader must not rely on that.
+        let mut at = p.addr + p.data.len() as u64;
+        let bss_end = at + p.zeros;
+        while at < bss_end {
+            let n = (bss_end - at).min(zeros.len() as u64);
+            memory
+                .write(at, &zeros[..n as usize])
+                .map_err(|e| e.to_string())?;
+            at += n;
+        }
+        end = end.max(bss_end);
+    }
+    let mut list = Vec::with_capacity(modules.len());
+    for m in modules {
+        let start = (end + 0xFFF) & !0xFFF; // page-aligned, as the header's bit 0 asks
+        let len = m.bytes.len() as u64;
+        check_range(&format!("module {}", m.name), start, len, ram)?;
+        memory.write(start, &m.bytes).map_err(|e| e.to_string())?;
+        end = start + len;
+        list.push((start, end, m.name.as_str()));
+    }
+    let area = build_boot_area(ram, cmdline, &list)?;
+    memory.write(BOOT_AREA, &area).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        entry,
+        info_addr: (BOOT_AREA + INFO_OFFSET as u64) as u32,
+        end,
+    })
+}
+
+fn flat_segment(selector: u16, code: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector,
+        type_: if code { 0xB } else { 0x3 },
+        present: 1,
+        dpl: 0,
+        db: 1,
+        s: 1,
+        l: 0,
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+/// The machine state of spec 3.2: flat 32-bit segments, CR0.PE on, paging off.
+pub fn set_sregs(sregs: &mut kvm_sregs) {
+    sregs.cs = flat_segment(CODE_SELECTOR, true);
+    for seg in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+        &mut sregs.ss,
+    ] {
+        *seg = flat_segment(DATA_SELECTOR, false);
+    }
+    sregs.gdt.base = BOOT_AREA + GDT_OFFSET as u64;
+    sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0;
+    sregs.cr0 = (sregs.cr0 | CR0_PE | CR0_ET) & !CR0_PG;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
+}
+
+/// EAX = magic, EBX = the information structure, EIP = entry, interrupts off.
+pub fn initial_regs(loaded: &Loaded) -> kvm_regs {
+    kvm_regs {
+        rax: BOOTLOADER_MAGIC.into(),
+        rbx: loaded.info_addr.into(),
+        rip: loaded.entry.into(),
+        rflags: RFLAGS_RESERVED1,
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::elf::{test_elf, Class};
+
+    fn header_bytes(flags: u32, extra: &[u32]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for w in [
+            HEADER_MAGIC,
+            flags,
+            0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags),
+        ] {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        for w in extra {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        v
+    }
+
+    /// An ELF kernel at 1 MiB whose code starts with a Multiboot header.
+    fn kernel(class: Class) -> Vec<u8> {
+        let mut code = header_bytes(HF_PAGE_ALIGN_MODULES | HF_MEMORY_INFO, &[]);
+        code.extend_from_slice(&[0xF4; 4]); // entry: hlt
+        test_elf(class, 0x10_0000, 0x10_000C, &code, 0x2000)
+    }
+
+    #[test]
+    fn finds_headers_and_rejects_bad_checksums() {
+        let k = kernel(Class::Elf32);
+        let h = find_header(&k).unwrap().unwrap();
+        assert_eq!(h.offset % 4, 0);
+        assert_eq!(h.flags, 3);
+        assert_eq!(find_header(&[0x90; 100]), Ok(None));
+        let mut bad = k.clone();
+        bad[h.offset + 8] ^= 1;
+        assert!(find_header(&bad).unwrap_err().contains("checksum"));
+        let unknown = header_bytes(1 << 7, &[]);
+        assert!(find_header(&unknown).unwrap_err().contains("does not know"));
+        // A header beyond the first 8 KiB does not count.
+        let mut far = vec![0u8; 8192];
+        far.extend(header_bytes(0, &[]));
+        assert_eq!(find_header(&far), Ok(None));
+    }
+
+    #[test]
+    fn loads_elf32_and_elf64_kernels_at_their_physical_addresses() {
+        for class in [Class::Elf32, Class::Elf64] {
+            let k = kernel(class);
+            let mem = GuestMemory::new(32 << 20).unwrap();
+            let h = find_header(&k).unwrap().unwrap();
+            let loaded = load(&mem, &k, &h, "console=ttyS0", &[]).unwrap();
+            assert_eq!(loaded.entry, 0x10_000C);
+            assert_eq!(loaded.info_addr, 0x8040);
+            let mut magic = [0u8; 4];
+            mem.read(0x10_0000, &mut magic).unwrap();
+            assert_eq!(u32::from_le_bytes(magic), HEADER_MAGIC);
+            let regs = initial_regs(&loaded);
+            assert_eq!(
+                (regs.rax, regs.rbx, regs.rip),
+                (0x2BAD_B002, 0x8040, 0x10_000C)
+            );
+        }
+    }
+
+    #[test]
+    fn kernels_outside_ram_or_over_the_boot_area_are_refused() {
+        let mut code = header_bytes(0, &[]);
+        code.push(0xF4);
+        let k = test_elf(Class::Elf32, 0x300_0000, 0x300_000C, &code, 0);
+        let mem = GuestMemory::new(32 << 20).unwrap();
+        let h = find_header(&k).unwrap().unwrap();
+        assert!(load(&mem, &k, &h, "", &[])
+            .unwrap_err()
+            .contains("outside guest RAM"));
+        let k = test_elf(Class::Elf32, 0x8000, 0x800C, &code, 0);
+        assert!(load(&mem, &k, &h, "", &[])
+            .unwrap_err()
+            .contains("overlaps"));
+        let k = test_elf(Class::Elf64, 0x10_0000, 0xFFFF_FFFF_8010_000C, &code, 0);
+        assert!(load(&mem, &k, &h, "", &[])
+            .unwrap_err()
+            .contains("entry point"));
+    }
+
+    #[test]
+    fn address_fields_load_a_flat_kernel() {
+        // header at file offset 0 = address 0x100000; load the whole file there, 4 KiB of bss.
+        let mut k = header_bytes(
+            HF_ADDRESS_FIELDS,
+            &[0x10_0000, 0x10_0000, 0, 0x10_2000, 0x10_0020],
+        );
+        k.resize(0x20, 0x90);
+        k.push(0xF4);
+        let h = find_header(&k).unwrap().unwrap();
+        let mem = GuestMemory::new(8 << 20).unwrap();
+        let loaded = load(&mem, &k, &h, "", &[]).unwrap();
+        assert_eq!(loaded.entry, 0x10_0020);
+        assert_eq!(loaded.end, 0x10_2000);
+    }
+
+    #[test]
+    fn boot_area_describes_memory_cmdline_and_modules() {
+        let area =
+            build_boot_area(32 << 20, "quiet", &[(0x20_0000, 0x20_0100, "disk.tar")]).unwrap();
+        let r32 = |at: usize| u32::from_le_bytes(area[at..at + 4].try_into().unwrap());
+        let r64 = |at: usize| u64::from_le_bytes(area[at..at + 8].try_into().unwrap());
+        let info = INFO_OFFSET;
+        let flags = r32(info);
+        assert_eq!(
+            flags,
+            MBI_MEMORY | MBI_CMDLINE | MBI_MODULES | MBI_MEMORY_MAP | MBI_LOADER_NAME
+        );
+        assert_eq!((r32(info + 4), r32(info + 8)), (639, 31 * 1024));
+        let at = |gpa: u32| (u64::from(gpa) - BOOT_AREA) as usize;
+        let cstr = |gpa: u32| {
+            let s = &area[at(gpa)..];
+            String::from_utf8(s[..s.iter().position(|&b| b == 0).unwrap()].to_vec()).unwrap()
+        };
+        assert_eq!(cstr(r32(info + 16)), "quiet");
+        assert!(cstr(r32(info + 64)).starts_with("mini-kvm"));
+        assert_eq!(r32(info + 20), 1);
+        let m = at(r32(info + 24));
+        assert_eq!((r32(m), r32(m + 4)), (0x20_0000, 0x20_0100));
+        assert_eq!(cstr(r32(m + 8)), "disk.tar");
+        // Memory map: the last entry is RAM from 1 MiB to the end.
+        let (len, map) = (r32(info + 44) as usize, at(r32(info + 48)));
+        assert_eq!(len, 4 * 24);
+        let last = map + 3 * 24;
+        assert_eq!(
+            (r32(last), r64(last + 4), r64(last + 12), r32(last + 20)),
+            (20, 0x10_0000, 31 << 20, 1)
+        );
+        // The GDT's code segment is a flat 32-bit one.
+        assert_eq!(r64(GDT_OFFSET + 8), 0x00CF_9A00_0000_FFFF);
+        assert!(build_boot_area(32 << 20, &"x".repeat(40_000), &[]).is_err());
+    }
+
+    #[test]
+    fn entry_state_is_the_specs() {
+        let mut sregs = kvm_sregs {
+            cr0: CR0_PG | 0x10,
+            ..Default::default()
+        };
+        set_sregs(&mut sregs);
+        assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE);
+        assert_eq!((sregs.cs.selector, sregs.cs.db, sregs.cs.g), (0x08, 1, 1));
+        assert_eq!((sregs.ss.selector, sregs.ss.limit), (0x10, 0xFFFF_FFFF));
+        assert_eq!(sregs.gdt.base, BOOT_AREA);
+    }
+}

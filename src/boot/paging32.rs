@@ -1,0 +1,194 @@
+//! 32-bit protected mode with paging set up by the VMM (the seed's `--paging`).
+//!
+//! Classic 32-bit paging (Intel SDM Vol. 3A, 4.3): CR3 points to a page directory of 1024
+//! entries, each pointing to a page table of 1024 entries, each mapping one 4 KiB page; CR4.PAE
+//! is 0. The seed VMM builds, for a kernel linked at 0x80001000 and loaded at physical 0x1000:
+//!
+//! * a GDT at 0x500 (null, ring-0 code 0x08 and data 0x10, ring-3 code 0x18 and data 0x20, all
+//!   flat) and a zeroed 256-entry IDT at 0x528;
+//! * a page directory at 0x100000 whose entry 0 (0-4 MiB) and entry 512 (0x80000000-0x803FFFFF)
+//!   both point to page tables mapping physical 0-4 MiB (at 0x101000 and 0x102000).
+//!
+//! Some KVMs cannot run this at all: a paravirtual or nested KVM may drop CR0.PG set through
+//! KVM_SET_SREGS when CR4.PAE is 0 (this project's machines do, see
+//! ../shared/seed/kvm-on-this-machine.md). mini-kvm reads CR0 back and stops with a clear
+//! message instead of letting the guest triple-fault.
+
+use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
+
+pub const MEMORY_SIZE: u64 = 4 << 20;
+pub const GDT_ADDR: u64 = 0x500;
+pub const IDT_ADDR: u64 = 0x528;
+const IDT_SIZE: u64 = 256 * 8;
+pub const PAGE_DIRECTORY: u64 = 0x10_0000;
+/// The page directory and its two page tables: 3 pages from PAGE_DIRECTORY.
+pub const TABLES_SIZE: usize = 0x3000;
+const KERNEL_BASE: u64 = 0x8000_0000;
+
+const PDE_PRESENT: u32 = 1 << 0;
+const PDE_WRITABLE: u32 = 1 << 1;
+
+/// Flat descriptors: null, ring-0 code, ring-0 data, ring-3 code, ring-3 data.
+pub const GDT: [u64; 5] = [
+    0,
+    0x00CF_9A00_0000_FFFF,
+    0x00CF_9200_0000_FFFF,
+    0x00CF_FA00_0000_FFFF,
+    0x00CF_F200_0000_FFFF,
+];
+
+/// Builds the page directory and its two page tables (3 pages, at PAGE_DIRECTORY). Pure.
+pub fn build_tables(pages: &mut [u8; TABLES_SIZE]) {
+    let mut put = |page: usize, index: usize, value: u32| {
+        let at = page * 0x1000 + index * 4;
+        pages[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    };
+    let flags = PDE_PRESENT | PDE_WRITABLE;
+    let pt_low = (PAGE_DIRECTORY + 0x1000) as u32;
+    let pt_high = (PAGE_DIRECTORY + 0x2000) as u32;
+    put(0, 0, pt_low | flags);
+    put(0, (KERNEL_BASE >> 22) as usize, pt_high | flags);
+    for i in 0..1024 {
+        let frame = (i as u32) << 12;
+        put(1, i, frame | flags);
+        put(2, i, frame | flags);
+    }
+}
+
+/// The seed's GDT as bytes, for GDT_ADDR.
+pub fn gdt_bytes() -> Vec<u8> {
+    GDT.iter().flat_map(|d| d.to_le_bytes()).collect()
+}
+
+/// Checks that a kernel of `len` bytes at physical `load` stays clear of the GDT/IDT, the page
+/// tables and the end of memory.
+pub fn check_image(load: u64, len: u64) -> Result<(), String> {
+    let end = load.checked_add(len).ok_or("load address overflows")?;
+    let busy = [
+        (GDT_ADDR, IDT_ADDR + IDT_SIZE, "the GDT and IDT"),
+        (
+            PAGE_DIRECTORY,
+            PAGE_DIRECTORY + TABLES_SIZE as u64,
+            "the page tables",
+        ),
+    ];
+    for (start, stop, what) in busy {
+        if load < stop && end > start {
+            return Err(format!(
+                "loaded at {load:#x}-{end:#x} it would overlap {what} at {start:#x}-{stop:#x} (see --load)"
+            ));
+        }
+    }
+    if end > MEMORY_SIZE {
+        return Err(format!(
+            "loaded at {load:#x} it would end past 4 MiB of RAM (see --load)"
+        ));
+    }
+    Ok(())
+}
+
+fn flat(selector: u16, code: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector,
+        type_: if code { 0xB } else { 0x3 },
+        present: 1,
+        db: 1,
+        s: 1,
+        g: 1,
+        ..Default::default()
+    }
+}
+
+pub fn set_sregs(sregs: &mut kvm_sregs) {
+    sregs.cs = flat(0x08, true);
+    for seg in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+        &mut sregs.ss,
+    ] {
+        *seg = flat(0x10, false);
+    }
+    sregs.gdt.base = GDT_ADDR;
+    sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
+    sregs.idt.base = IDT_ADDR;
+    sregs.idt.limit = (IDT_SIZE - 1) as u16;
+    sregs.cr3 = PAGE_DIRECTORY;
+    sregs.cr4 = 0;
+    sregs.efer = 0;
+    sregs.cr0 = CR0_PG | CR0_ET | CR0_PE;
+}
+
+pub fn initial_regs(entry: u64) -> kvm_regs {
+    kvm_regs {
+        rip: entry,
+        rsp: 0,
+        rflags: RFLAGS_RESERVED1,
+        ..Default::default()
+    }
+}
+
+/// The message for a host whose KVM dropped CR0.PG (exit status 4).
+pub fn unsupported_here(cr0_read_back: u64) -> String {
+    format!(
+        "this host's KVM cannot run 32-bit paged guests: it dropped CR0.PG \
+         (CR0 set to {:#x}, read back {cr0_read_back:#x}), as paravirtual and some nested KVMs do; \
+         `mini-kvm os-1k` is the 64-bit OS that runs everywhere",
+        CR0_PG | CR0_ET | CR0_PE
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pages: &[u8; TABLES_SIZE], page: usize, index: usize) -> u32 {
+        let at = page * 0x1000 + index * 4;
+        u32::from_le_bytes(pages[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn tables_map_low_memory_twice() {
+        let mut pages = [0u8; TABLES_SIZE];
+        build_tables(&mut pages);
+        assert_eq!(entry(&pages, 0, 0), 0x10_1003);
+        assert_eq!(entry(&pages, 0, 512), 0x10_2003, "0x80000000 >> 22 = 512");
+        assert_eq!(entry(&pages, 0, 1), 0);
+        assert_eq!(entry(&pages, 0, 1023), 0);
+        for pt in [1, 2] {
+            assert_eq!(entry(&pages, pt, 0), 0x003);
+            assert_eq!(entry(&pages, pt, 1), 0x1003);
+            assert_eq!(entry(&pages, pt, 1023), 0x3F_F003);
+        }
+    }
+
+    #[test]
+    fn gdt_and_image_checks() {
+        let gdt = gdt_bytes();
+        assert_eq!(gdt.len(), 40);
+        assert_eq!(&gdt[8..16], &0x00CF_9A00_0000_FFFFu64.to_le_bytes());
+        assert!(
+            GDT_ADDR + gdt.len() as u64 <= IDT_ADDR,
+            "GDT ends where the IDT starts"
+        );
+        assert!(check_image(0x1000, 11_784).is_ok());
+        assert!(check_image(0x400, 0x200).unwrap_err().contains("GDT"));
+        assert!(check_image(0xFF000, 0x2000)
+            .unwrap_err()
+            .contains("page tables"));
+        assert!(check_image(0x3F_F000, 0x2000)
+            .unwrap_err()
+            .contains("4 MiB"));
+        let mut sregs = kvm_sregs::default();
+        set_sregs(&mut sregs);
+        assert_eq!(
+            (sregs.cr0, sregs.cr3, sregs.cr4),
+            (0x8000_0011, 0x10_0000, 0)
+        );
+        assert!(unsupported_here(0x11).contains("os-1k"));
+    }
+}

@@ -1,0 +1,425 @@
+//! The command line, parsed by hand: `mini-kvm [OPTIONS] GUEST...`.
+//!
+//! Options may come before or after guests, as `--opt VALUE` or `--opt=VALUE`; `--` ends them.
+//! Parsing is a pure function from the argument list to a [`Command`], so every rule below is
+//! unit-tested without running anything.
+
+use crate::console::ColorChoice;
+use std::time::Duration;
+
+/// At most this many guests (one vCPU each), as in the seed.
+pub const MAX_GUESTS: usize = 4;
+
+pub const USAGE: &str = "usage: mini-kvm [OPTIONS] GUEST...";
+
+pub const HELP: &str = "\
+mini-kvm: an educational x86 hypervisor on the Linux KVM API.
+
+usage: mini-kvm [OPTIONS] GUEST...
+
+Runs each GUEST on its own vCPU (1 to 4). A GUEST is a file, or the name of a
+guest built into mini-kvm (see --list). A file is a flat binary (16-bit real
+mode unless --long-mode or --paging) or, recognised from its contents, a
+Multiboot kernel (ELF32 or ELF64), which runs alone with an interrupt
+controller, a timer and 32 MiB of RAM.
+
+Options:
+  -h, --help          show this help and exit
+  -V, --version       show the version and exit
+      --list          list the built-in guests and exit
+      --host-check    run tiny probe guests to show what this host's KVM can do
+  -v, --verbose       explain each setup step on stderr, and each vCPU's exits at the end
+      --stats         print exit counts and timings per vCPU on stderr at the end
+      --trace[=CLASSES]  explain every VM exit on stderr, one line each; CLASSES
+                      (comma-separated): io hypercall uart mmio hlt fault irq kick
+                      debug (default: all)
+      --timeout SECS  stop the guests after SECS seconds (decimals allowed): status 124
+      --color WHEN    colour the [N] line prefixes of several vCPUs: auto, always, never
+                      (auto: only on a terminal and when NO_COLOR is unset)
+      --mem SIZE      guest RAM for a Multiboot kernel, e.g. 64M (default 32M)
+      --cmdline STR   the kernel command line passed through Multiboot
+      --module FILE   load FILE as a Multiboot module (repeatable)
+      --long-mode     (seed option) run a flat 64-bit guest
+      --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
+      --entry ADDR    (with --paging) entry point, default 0x80001000
+      --load OFF      (with --paging) load offset, default 0x1000
+
+Guest I/O: port 0x500 hypercalls (AL = call, BL = argument): 0 EXIT, 1 PUTCHAR,
+2 GETCHAR (then IN from 0x500: the byte, 0xFF = none yet, 0x04 = input ended),
+3 EXIT with status BL. COM1 (16550A UART) at 0x3F8. Guest output goes to
+stdout, mini-kvm's messages to stderr. On a terminal, keys go to the guest
+(Ctrl-C included); Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
+
+Exit status:
+  0    every vCPU stopped normally (EXIT, or HLT)
+  N    the guest's own status from EXIT_STATUS (the first non-zero one)
+  1    host or KVM failure while running
+  2    usage error
+  3    a guest image cannot be used (missing, directory, empty, too large...)
+  4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path)
+  5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)
+  124  --timeout expired
+  130  stopped by SIGINT/SIGTERM/SIGHUP or Ctrl-A x
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Version,
+    List,
+    /// `--host-check`: find out what this host's KVM can do.
+    HostCheck {
+        verbose: bool,
+    },
+    Run(RunOptions),
+}
+
+/// The seed's CPU-mode options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeOption {
+    /// Decided by each guest (real mode, unless an embedded guest says otherwise).
+    Auto,
+    LongMode,
+    Paging {
+        entry: u64,
+        load: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub guests: Vec<String>,
+    pub verbose: bool,
+    pub stats: bool,
+    pub timeout: Option<Duration>,
+    pub color: ColorChoice,
+    pub mode: ModeOption,
+    /// `--mem`: guest RAM for a Multiboot kernel.
+    pub mem: Option<u64>,
+    /// `--cmdline`: the kernel command line (Multiboot).
+    pub cmdline: String,
+    /// `--module FILE`: Multiboot modules, in order.
+    pub modules: Vec<String>,
+    /// `--trace[=CLASSES]`: the class mask (see trace.rs), if tracing.
+    pub trace: Option<u32>,
+}
+
+/// A usage error (exit status 2): the message says what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses an unsigned number the way C's strtoul(…, 0) does: `0x` hex, `0` octal, else decimal.
+pub fn parse_number(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else if t.len() > 1 && t.starts_with('0') {
+        u64::from_str_radix(&t[1..], 8).ok()
+    } else {
+        t.parse().ok()
+    }
+}
+
+/// The most RAM a guest may have: guest-physical memory must end below the 32-bit hole where
+/// the LAPIC, IOAPIC and KVM's TSS pages live.
+pub const MAX_MEM: u64 = 3 << 30;
+/// The least: the 1 MiB below a kernel plus room for one.
+pub const MIN_MEM: u64 = 2 << 20;
+
+/// Parses a size like `32M`, `64MiB`, `1G`, `524288K` or a plain (or 0x hex) byte count.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if t.starts_with("0x") || t.starts_with("0X") {
+        return parse_number(t);
+    }
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return None,
+    };
+    let n = parse_number(number)?;
+    n.checked_mul(1u64 << shift)
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| UsageError(format!("--timeout needs a number of seconds, not '{text}'")))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(UsageError(format!(
+            "--timeout must be more than 0 seconds, not '{text}'"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let mut opts = RunOptions {
+        guests: Vec::new(),
+        verbose: false,
+        stats: false,
+        timeout: None,
+        color: ColorChoice::Auto,
+        mode: ModeOption::Auto,
+        mem: None,
+        cmdline: String::new(),
+        modules: Vec::new(),
+        trace: None,
+    };
+    let mut long_mode = false;
+    let mut paging = false;
+    let mut entry: u64 = 0x8000_1000;
+    let mut load: u64 = 0x1000;
+    let mut list = false;
+    let mut host_check = false;
+
+    let mut i = 0;
+    let mut only_guests = false;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if only_guests || !arg.starts_with('-') || arg == "-" {
+            opts.guests.push(arg.clone());
+            continue;
+        }
+        if arg == "--" {
+            only_guests = true;
+            continue;
+        }
+        // `--name=value` or `--name value`.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, UsageError> {
+            if let Some(v) = inline.clone() {
+                return Ok(v);
+            }
+            let v = args
+                .get(i)
+                .ok_or_else(|| UsageError(format!("{name} needs {what}")))?;
+            i += 1;
+            Ok(v.clone())
+        };
+        match name {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--list" => list = true,
+            "--host-check" => host_check = true,
+            "-v" | "--verbose" => opts.verbose = true,
+            "--stats" => opts.stats = true,
+            "--timeout" => opts.timeout = Some(parse_timeout(&value("a number of seconds")?)?),
+            "--color" | "--colour" => {
+                opts.color = match value("auto, always or never")?.as_str() {
+                    "auto" => ColorChoice::Auto,
+                    "always" => ColorChoice::Always,
+                    "never" => ColorChoice::Never,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--color takes auto, always or never, not '{other}'"
+                        )))
+                    }
+                }
+            }
+            "--mem" => {
+                let text = value("a size such as 64M")?;
+                let size = parse_size(&text).ok_or_else(|| {
+                    UsageError(format!("--mem needs a size such as 64M, not '{text}'"))
+                })?;
+                if !(MIN_MEM..=MAX_MEM).contains(&size) || size % 4096 != 0 {
+                    return Err(UsageError(format!(
+                        "--mem must be a multiple of 4 KiB from 2M to 3G, not '{text}'"
+                    )));
+                }
+                opts.mem = Some(size);
+            }
+            "--cmdline" => opts.cmdline = value("the kernel command line")?,
+            // The classes are optional, so only `--trace=CLASSES` takes them.
+            "--trace" => {
+                opts.trace =
+                    Some(crate::trace::parse_classes(inline.as_deref()).map_err(UsageError)?)
+            }
+            "--module" => opts.modules.push(value("a file")?),
+            "--long-mode" => long_mode = true,
+            "--paging" => paging = true,
+            "--entry" | "--load" => {
+                let text = value("an address")?;
+                let n = parse_number(&text)
+                    .ok_or_else(|| UsageError(format!("{name} needs a number, not '{text}'")))?;
+                if name == "--entry" {
+                    entry = n;
+                } else {
+                    load = n;
+                }
+            }
+            _ => return Err(UsageError(format!("unknown option '{arg}'"))),
+        }
+        if inline.is_some()
+            && matches!(
+                name,
+                "--list" | "-v" | "--verbose" | "--stats" | "--long-mode" | "--paging"
+            )
+        {
+            return Err(UsageError(format!("{name} takes no value")));
+        }
+    }
+
+    if list {
+        return Ok(Command::List);
+    }
+    if host_check {
+        return Ok(Command::HostCheck {
+            verbose: opts.verbose,
+        });
+    }
+    opts.mode = match (long_mode, paging) {
+        (true, true) => {
+            return Err(UsageError(
+                "--long-mode and --paging are different CPU modes: choose one".into(),
+            ))
+        }
+        (true, false) => ModeOption::LongMode,
+        (false, true) => ModeOption::Paging { entry, load },
+        (false, false) => ModeOption::Auto,
+    };
+    if opts.guests.is_empty() {
+        return Err(UsageError(
+            "no guest given (try mini-kvm hello, or --list)".into(),
+        ));
+    }
+    if opts.guests.len() > MAX_GUESTS {
+        return Err(UsageError(format!(
+            "{} guests given; mini-kvm runs at most {MAX_GUESTS} (one vCPU each)",
+            opts.guests.len()
+        )));
+    }
+    Ok(Command::Run(opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    fn run(s: &str) -> RunOptions {
+        match parse(&args(s)) {
+            Ok(Command::Run(o)) => o,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn usage(s: &str) -> String {
+        parse(&args(s)).unwrap_err().0
+    }
+
+    #[test]
+    fn guests_and_flags_in_any_order() {
+        let o = run("hello -v counter --stats --timeout 1.5");
+        assert_eq!(o.guests, vec!["hello", "counter"]);
+        assert!(o.verbose && o.stats);
+        assert_eq!(o.timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(o.mode, ModeOption::Auto);
+        assert_eq!(
+            run("--timeout=2 hello").timeout,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(run("-- -weird-name").guests, vec!["-weird-name"]);
+    }
+
+    #[test]
+    fn info_commands() {
+        assert_eq!(parse(&args("--help hello")), Ok(Command::Help));
+        assert_eq!(parse(&args("-h")), Ok(Command::Help));
+        assert_eq!(parse(&args("-V")), Ok(Command::Version));
+        assert_eq!(parse(&args("--list")), Ok(Command::List));
+    }
+
+    #[test]
+    fn usage_errors_say_what_is_wrong() {
+        assert!(usage("").contains("no guest"));
+        assert!(usage("a b c d e").contains("5 guests"));
+        assert!(usage("--bogus hello").contains("unknown option '--bogus'"));
+        assert!(usage("hello --timeout").contains("--timeout needs"));
+        assert!(usage("hello --timeout abc").contains("not 'abc'"));
+        assert!(usage("hello --timeout 0").contains("more than 0"));
+        assert!(usage("hello --timeout -1").contains("more than 0"));
+        assert!(usage("hello --color=pink").contains("pink"));
+        assert!(usage("--long-mode --paging x").contains("choose one"));
+        assert!(usage("--verbose=1 hello").contains("takes no value"));
+        assert!(usage("--entry zz --paging k").contains("not 'zz'"));
+    }
+
+    #[test]
+    fn seed_mode_options() {
+        assert_eq!(run("--long-mode hello_64").mode, ModeOption::LongMode);
+        assert_eq!(
+            run("--paging k").mode,
+            ModeOption::Paging {
+                entry: 0x8000_1000,
+                load: 0x1000
+            }
+        );
+        // The seed rejected --entry=...; we take both spellings.
+        assert_eq!(
+            run("--paging --entry=0x80002000 --load 4096 k").mode,
+            ModeOption::Paging {
+                entry: 0x8000_2000,
+                load: 4096
+            }
+        );
+        assert_eq!(run("--color never a").color, ColorChoice::Never);
+    }
+
+    #[test]
+    fn trace_classes_are_optional() {
+        let o = run("--trace hello");
+        assert_eq!(o.guests, vec!["hello"], "--trace does not eat the guest");
+        assert!(o.trace.is_some());
+        assert_eq!(
+            run("--trace=hlt hello").trace,
+            crate::trace::parse_classes(Some("hlt")).ok()
+        );
+        assert!(usage("--trace=nope hello").contains("'nope'"));
+    }
+
+    #[test]
+    fn kernel_options() {
+        let o = run("--mem 64M --cmdline=quiet --module a.tar --module b os-1k");
+        assert_eq!(o.mem, Some(64 << 20));
+        assert_eq!(o.cmdline, "quiet");
+        assert_eq!(o.modules, vec!["a.tar", "b"]);
+        assert!(usage("--mem 1K k").contains("from 2M to 3G"));
+        assert!(usage("--mem 4G k").contains("from 2M to 3G"));
+        assert!(usage("--mem lots k").contains("not 'lots'"));
+        assert_eq!(parse_size("32MiB"), Some(32 << 20));
+        assert_eq!(parse_size("1g"), Some(1 << 30));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("0x400000"), Some(4 << 20));
+        assert_eq!(parse_size("12Q"), None);
+        assert_eq!(parse_size("99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn numbers_follow_c_base_rules() {
+        assert_eq!(parse_number("0x1000"), Some(0x1000));
+        assert_eq!(parse_number("4096"), Some(4096));
+        assert_eq!(parse_number("010"), Some(8));
+        assert_eq!(parse_number("0"), Some(0));
+        assert_eq!(parse_number("0x"), None);
+        assert_eq!(parse_number("12abc"), None);
+    }
+}

@@ -1,0 +1,88 @@
+//! How the main thread stops vCPU threads, and how they report back.
+//!
+//! Each vCPU thread registers a [`VcpuKick`] while it runs. Stopping the VM (timeout, Ctrl-A x,
+//! SIGINT/SIGTERM, a fault on another vCPU) sets one flag and kicks every registered vCPU:
+//! `immediate_exit` + a signal, so `KVM_RUN` returns EINTR whether the vCPU was inside the guest
+//! or about to enter it (kvm/kick.rs explains why both are needed). A vCPU checks the flag before
+//! every `KVM_RUN`. No thread is ever killed, so every vCPU flushes its output and reports.
+//!
+//! Threads talk to the main thread through one channel of [`Event`]s.
+
+use crate::kvm::VcpuKick;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Mutex, MutexGuard};
+
+/// What the main thread waits for.
+pub enum Event<R> {
+    /// A vCPU thread ended, with its report.
+    VcpuStopped(R),
+    /// SIGINT, SIGTERM or SIGHUP arrived.
+    Signal(i32),
+    /// The user typed Ctrl-A x.
+    Quit,
+}
+
+pub struct Control<R> {
+    stop: AtomicBool,
+    running: Mutex<Vec<Option<VcpuKick>>>,
+    events: Mutex<Sender<Event<R>>>,
+}
+
+impl<R> Control<R> {
+    pub fn new(vcpus: usize, events: Sender<Event<R>>) -> Control<R> {
+        Control {
+            stop: AtomicBool::new(false),
+            running: Mutex::new((0..vcpus).map(|_| None).collect()),
+            events: Mutex::new(events),
+        }
+    }
+
+    fn running(&self) -> MutexGuard<'_, Vec<Option<VcpuKick>>> {
+        // The registry stays valid even if a thread panicked while holding the lock.
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends an event to the main thread (which may already be gone at exit: ignore that).
+    pub fn send(&self, event: Event<R>) {
+        let _ = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(event);
+    }
+
+    /// Called by vCPU thread `index` before its first KVM_RUN.
+    pub fn register(&self, index: usize, kick: VcpuKick) {
+        if let Some(slot) = self.running().get_mut(index) {
+            *slot = Some(kick);
+        }
+    }
+
+    /// Called by vCPU thread `index` before it ends: after this it is never signalled again.
+    pub fn unregister(&self, index: usize) {
+        if let Some(slot) = self.running().get_mut(index) {
+            *slot = None;
+        }
+    }
+
+    /// Has the VM been asked to stop?
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Stops every vCPU: the flag first, then the kicks (the order that loses no wake-up).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for kick in self.running().iter().flatten() {
+            kick.kick();
+        }
+    }
+
+    /// Kicks one vCPU out of KVM_RUN without stopping it (it flushes its output and goes on).
+    pub fn kick(&self, index: usize) {
+        if let Some(Some(kick)) = self.running().get(index) {
+            kick.kick();
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Guest-visible devices and the port-I/O bus that routes a KVM_EXIT_IO to them.
+//!
+//! On a PC, the CPU's `in`/`out` instructions address a separate 64 KiB I/O space; each device
+//! decodes a range of ports. Under KVM every such access the kernel does not handle itself
+//! becomes a KVM_EXIT_IO (api.rst 5): the port, the direction, the access size (1, 2 or 4 bytes)
+//! and, for string instructions (`rep outsb`), a count. The bus below is the whole "chipset":
+//!
+//! | ports         | device                                                    |
+//! |---------------|-----------------------------------------------------------|
+//! | 0x500         | hypercall port (per vCPU, [`hypercall`])                  |
+//! | 0x3F8-0x3FF   | COM1, a 16550A UART ([`uart`], wired up in [`com1`])      |
+//! | 0x92          | System Control Port A: A20 gate always on                 |
+//! | anything else | nothing: reads float high (all ones), writes vanish       |
+//!
+//! Unclaimed ports are counted, not fatal: real firmware and OSes probe for hardware that is not
+//! there, and on an ISA bus with nothing driving it a read returns 0xFF. MMIO to an address no
+//! memory slot covers (KVM_EXIT_MMIO) is treated the same way.
+//!
+//! A device is a state machine that never blocks KVM_RUN for long; the bus is a `match`, so the
+//! hot path has no allocation and no lookup table.
+
+pub mod com1;
+pub mod hypercall;
+pub mod uart;
+
+use crate::console::{GuestOutput, HostInput};
+use crate::kvm::ExitRegs;
+use crate::trace::byte_text;
+use com1::Com1;
+use hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// System Control Port A (PS/2 "fast A20" port).
+pub const PORT_SYSTEM_CONTROL_A: u16 = 0x92;
+/// Bit 1 of port 0x92: the A20 address line is enabled (always, here).
+const A20_ENABLED: u8 = 1 << 1;
+
+/// How long GETCHAR waits for a key before answering "nothing yet": long enough that a guest
+/// polling in a loop does not burn a host core, short enough to feel instant.
+const GETCHAR_WAIT: Duration = Duration::from_millis(10);
+
+/// The devices one VM shares between its vCPUs.
+pub struct Devices {
+    com1: Mutex<Com1>,
+    system_control_a: AtomicU8,
+}
+
+/// Why a device wants the vCPU to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceStop {
+    /// EXIT (status 0) or EXIT_STATUS.
+    Exit(u8),
+    /// The guest broke the ABI (e.g. an unknown hypercall number).
+    GuestError(String),
+    /// The host could not do its part (stdout closed, KVM_GET_REGS failed...).
+    HostError(String),
+}
+
+/// The devices and device state that belong to one vCPU.
+pub struct VcpuIo {
+    pub hypercall: HypercallPort,
+    pub output: GuestOutput,
+    /// stdin for vCPU 0; an input that has already ended for the others.
+    pub input: Arc<HostInput>,
+    /// Accesses to ports nobody claims: port -> (reads, writes).
+    pub unclaimed_ports: BTreeMap<u16, (u64, u64)>,
+    /// MMIO accesses to addresses with no memory: (reads, writes).
+    pub unclaimed_mmio: (u64, u64),
+    /// With --trace: what the devices made of the current exit, in words.
+    pub trace_note: Option<String>,
+}
+
+impl VcpuIo {
+    pub fn new(output: GuestOutput, input: Arc<HostInput>) -> VcpuIo {
+        VcpuIo {
+            hypercall: HypercallPort::default(),
+            output,
+            input,
+            unclaimed_ports: BTreeMap::new(),
+            unclaimed_mmio: (0, 0),
+            trace_note: None,
+        }
+    }
+
+    /// Adds to the trace note of this exit; costs one branch when not tracing.
+    #[inline]
+    fn note(&mut self, f: impl FnOnce(&mut String)) {
+        if let Some(note) = &mut self.trace_note {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            f(note);
+        }
+    }
+
+    fn emit(&mut self, byte: u8) -> Result<(), DeviceStop> {
+        self.output
+            .push(byte)
+            .map_err(|e| DeviceStop::HostError(format!("writing guest output failed: {e}")))
+    }
+}
+
+impl Devices {
+    pub fn new(com1: Com1) -> Devices {
+        Devices {
+            com1: Mutex::new(com1),
+            system_control_a: AtomicU8::new(A20_ENABLED),
+        }
+    }
+
+    /// COM1, locked. The UART is one device shared by every vCPU (and the stdin thread).
+    pub fn com1(&self) -> MutexGuard<'_, Com1> {
+        // The UART's registers stay consistent even if a thread panicked holding the lock.
+        self.com1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A guest `out` (or `rep outs`): `data` holds `data.len() / size` accesses of `size` bytes.
+    pub fn port_out(
+        &self,
+        port: u16,
+        size: u8,
+        data: &[u8],
+        regs: &ExitRegs<'_>,
+        cpu: &mut VcpuIo,
+    ) -> Result<(), DeviceStop> {
+        for access in data.chunks(usize::from(size.max(1))) {
+            if port == HYPERCALL_PORT {
+                self.hypercall(regs, cpu)?;
+                continue;
+            }
+            // An 8-bit ISA device sees a wider access as bytes to consecutive ports.
+            for (i, &byte) in access.iter().enumerate() {
+                self.out_byte(port.wrapping_add(i as u16), byte, cpu)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A guest `in` (or `rep ins`): fill `data`, `size` bytes per access.
+    pub fn port_in(&self, port: u16, size: u8, data: &mut [u8], cpu: &mut VcpuIo) {
+        for access in data.chunks_mut(usize::from(size.max(1))) {
+            if port == HYPERCALL_PORT {
+                access.fill(0);
+                access[0] = cpu.hypercall.read();
+                let value = access[0];
+                cpu.note(|n| {
+                    let _ = write!(n, "hypercall result {}", byte_text(value));
+                });
+                continue;
+            }
+            for (i, byte) in access.iter_mut().enumerate() {
+                *byte = self.in_byte(port.wrapping_add(i as u16), cpu);
+            }
+        }
+    }
+
+    fn out_byte(&self, port: u16, value: u8, cpu: &mut VcpuIo) -> Result<(), DeviceStop> {
+        match port {
+            com1::COM1_FIRST..=com1::COM1_LAST => {
+                let offset = (port - com1::COM1_FIRST) as u8;
+                let mut com1 = self.com1();
+                if cpu.trace_note.is_some() {
+                    let name = com1.register_name(offset, true);
+                    cpu.note(|n| {
+                        let _ = write!(n, "write {name} = {value:#04x}");
+                        if name == "THR" {
+                            let _ = write!(n, " {}", byte_text(value));
+                        }
+                    });
+                }
+                let sent = com1.write(offset, value);
+                drop(com1);
+                if let Some(byte) = sent {
+                    cpu.emit(byte)?;
+                }
+            }
+            PORT_SYSTEM_CONTROL_A => {
+                cpu.note(|n| {
+                    let _ = write!(n, "System Control Port A (A20 stays on)");
+                });
+                // Bit 0 would reset the CPU on a PC; mini-kvm does not model resets.
+                self.system_control_a
+                    .store(value | A20_ENABLED, Ordering::Relaxed);
+            }
+            _ => {
+                cpu.unclaimed_ports.entry(port).or_default().1 += 1;
+                cpu.note(|n| n.push_str("no device: write ignored"));
+            }
+        }
+        Ok(())
+    }
+
+    fn in_byte(&self, port: u16, cpu: &mut VcpuIo) -> u8 {
+        match port {
+            com1::COM1_FIRST..=com1::COM1_LAST => {
+                let offset = (port - com1::COM1_FIRST) as u8;
+                let mut com1 = self.com1();
+                let name = com1.register_name(offset, false);
+                let value = com1.read(offset);
+                drop(com1);
+                cpu.note(|n| {
+                    let _ = write!(n, "read {name} = {value:#04x}");
+                    let bits = com1::describe_register(name, value);
+                    if !bits.is_empty() {
+                        let _ = write!(n, " ({bits})");
+                    }
+                });
+                value
+            }
+            PORT_SYSTEM_CONTROL_A => self.system_control_a.load(Ordering::Relaxed),
+            _ => {
+                cpu.unclaimed_ports.entry(port).or_default().0 += 1;
+                cpu.note(|n| n.push_str("no device: reads all ones"));
+                0xFF
+            }
+        }
+    }
+
+    /// OUT to the hypercall port: the call number is AL, the argument BL.
+    fn hypercall(&self, regs: &ExitRegs<'_>, cpu: &mut VcpuIo) -> Result<(), DeviceStop> {
+        let regs = regs.get().map_err(|e| {
+            DeviceStop::HostError(format!("reading registers for a hypercall: {e}"))
+        })?;
+        let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
+        cpu.note(|n| {
+            let _ = match call {
+                Hypercall::Putchar(b) => write!(n, "hypercall PUTCHAR {}", byte_text(b)),
+                Hypercall::ExitStatus(s) => write!(n, "hypercall EXIT_STATUS {s}"),
+                Hypercall::Unknown(x) => write!(n, "unknown hypercall {x:#04x}"),
+                other => write!(n, "hypercall {}", other.name()),
+            };
+        });
+        match call {
+            Hypercall::Putchar(byte) => cpu.emit(byte),
+            Hypercall::Getchar => {
+                // The guest is about to wait for the user: show what it printed first.
+                cpu.output.flush().map_err(|e| {
+                    DeviceStop::HostError(format!("writing guest output failed: {e}"))
+                })?;
+                let input = cpu.input.pop_timeout(GETCHAR_WAIT);
+                let byte = cpu.hypercall.getchar_result(input);
+                cpu.note(|n| {
+                    let _ = write!(n, "-> {}", byte_text(byte));
+                });
+                Ok(())
+            }
+            Hypercall::Exit => Err(DeviceStop::Exit(0)),
+            Hypercall::ExitStatus(status) => Err(DeviceStop::Exit(status)),
+            Hypercall::Unknown(n) => Err(DeviceStop::GuestError(format!(
+                "unknown hypercall number {n:#04x} (AL) on port {HYPERCALL_PORT:#x}; \
+                 known: 0 EXIT, 1 PUTCHAR, 2 GETCHAR, 3 EXIT_STATUS"
+            ))),
+        }
+    }
+
+    /// A load from guest-physical memory nobody backs: all ones, like an empty bus.
+    pub fn mmio_read(&self, _addr: u64, data: &mut [u8], cpu: &mut VcpuIo) {
+        data.fill(0xFF);
+        cpu.unclaimed_mmio.0 += 1;
+        cpu.note(|n| n.push_str("no device: reads all ones"));
+    }
+
+    /// A store to guest-physical memory nobody backs: dropped.
+    pub fn mmio_write(&self, _addr: u64, _data: &[u8], cpu: &mut VcpuIo) {
+        cpu.unclaimed_mmio.1 += 1;
+        cpu.note(|n| n.push_str("no device: write dropped"));
+    }
+}

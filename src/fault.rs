@@ -1,0 +1,154 @@
+//! Explaining a guest fault: which exit, where the guest was, and (with `-v`) its registers.
+//!
+//! When a guest breaks, KVM only says *that* it broke: KVM_EXIT_SHUTDOWN (a triple fault: an
+//! exception while delivering a double fault, Intel SDM Vol. 3A 6.15 "Interrupt 8"),
+//! KVM_EXIT_INTERNAL_ERROR (usually "could not emulate this instruction"), KVM_EXIT_FAIL_ENTRY
+//! (the CPU rejected the guest state, SDM Vol. 3C 26.3). This file turns those into one line a
+//! student can act on: the reason in words, the vCPU, and CS:IP in real mode or RIP otherwise.
+
+use crate::kvm::bindings::*;
+use crate::x86::*;
+use std::fmt::Write as _;
+
+/// A guest fault with the state the vCPU was in.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub reason: String,
+    pub regs: Option<kvm_regs>,
+    pub sregs: Option<kvm_sregs>,
+}
+
+/// Words for KVM_EXIT_INTERNAL_ERROR's suberror, plus the instruction bytes KVM may include.
+pub fn internal_error_text(suberror: u32, data: &[u64]) -> String {
+    let what = match suberror {
+        KVM_INTERNAL_ERROR_EMULATION => {
+            "emulation failure: KVM could not emulate the guest's instruction"
+        }
+        KVM_INTERNAL_ERROR_SIMUL_EX => "an exception occurred while delivering another one",
+        KVM_INTERNAL_ERROR_DELIVERY_EV => "an event could not be delivered to the guest",
+        KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON => {
+            "the hardware exited for a reason KVM did not expect"
+        }
+        _ => "an internal KVM error",
+    };
+    let mut s = format!("KVM_EXIT_INTERNAL_ERROR (suberror {suberror}): {what}");
+    if !data.is_empty() {
+        let words: Vec<String> = data.iter().map(|d| format!("{d:#x}")).collect();
+        let _ = write!(s, " [data {}]", words.join(" "));
+    }
+    s
+}
+
+/// Where the guest was: `CS:IP 0000:0005` in real mode, `RIP 0x...` in protected/long mode.
+pub fn location(regs: &kvm_regs, sregs: &kvm_sregs) -> String {
+    if sregs.cr0 & CR0_PE == 0 {
+        format!("CS:IP {:04x}:{:04x}", sregs.cs.selector, regs.rip & 0xFFFF)
+    } else {
+        format!("RIP {:#x} (CS {:#06x})", regs.rip, sregs.cs.selector)
+    }
+}
+
+/// The register dump `-v` prints after a fault, control bits decoded.
+pub fn register_dump(regs: &kvm_regs, sregs: &kvm_sregs) -> String {
+    let r = regs;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}",
+        r.rax, r.rbx, r.rcx, r.rdx
+    );
+    let _ = writeln!(
+        s,
+        "  RSI={:016x} RDI={:016x} RSP={:016x} RBP={:016x}",
+        r.rsi, r.rdi, r.rsp, r.rbp
+    );
+    let _ = writeln!(
+        s,
+        "  R8 ={:016x} R9 ={:016x} R10={:016x} R11={:016x}",
+        r.r8, r.r9, r.r10, r.r11
+    );
+    let _ = writeln!(
+        s,
+        "  R12={:016x} R13={:016x} R14={:016x} R15={:016x}",
+        r.r12, r.r13, r.r14, r.r15
+    );
+    let _ = writeln!(
+        s,
+        "  RIP={:016x} RFLAGS={:08x} [{}]",
+        r.rip,
+        r.rflags,
+        describe_rflags(r.rflags)
+    );
+    for (name, seg) in [
+        ("CS", &sregs.cs),
+        ("DS", &sregs.ds),
+        ("SS", &sregs.ss),
+        ("ES", &sregs.es),
+    ] {
+        let _ = writeln!(
+            s,
+            "  {name}={:04x} base={:016x} limit={:08x} type={:x} dpl={} db={} l={}",
+            seg.selector, seg.base, seg.limit, seg.type_, seg.dpl, seg.db, seg.l
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  GDT={:x}/{:x} IDT={:x}/{:x}",
+        sregs.gdt.base, sregs.gdt.limit, sregs.idt.base, sregs.idt.limit
+    );
+    let _ = writeln!(s, "  CR0={:08x} [{}]", sregs.cr0, describe_cr0(sregs.cr0));
+    let _ = writeln!(s, "  CR2={:016x} CR3={:016x}", sregs.cr2, sregs.cr3);
+    let _ = writeln!(s, "  CR4={:08x} [{}]", sregs.cr4, describe_cr4(sregs.cr4));
+    let _ = write!(
+        s,
+        "  EFER={:08x} [{}]",
+        sregs.efer,
+        describe_efer(sregs.efer)
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_mode_location_is_cs_ip() {
+        let regs = kvm_regs {
+            rip: 0x12,
+            ..Default::default()
+        };
+        let mut sregs = kvm_sregs::default();
+        sregs.cs.selector = 0x4000;
+        assert_eq!(location(&regs, &sregs), "CS:IP 4000:0012");
+        sregs.cr0 = CR0_PE;
+        sregs.cs.selector = 8;
+        assert_eq!(location(&regs, &sregs), "RIP 0x12 (CS 0x0008)");
+    }
+
+    #[test]
+    fn internal_errors_are_explained() {
+        let s = internal_error_text(KVM_INTERNAL_ERROR_EMULATION, &[0x10, 0xcd80]);
+        assert!(s.starts_with("KVM_EXIT_INTERNAL_ERROR (suberror 1): emulation failure"));
+        assert!(s.ends_with("[data 0x10 0xcd80]"));
+    }
+
+    #[test]
+    fn dump_decodes_control_registers() {
+        let regs = kvm_regs {
+            rflags: 0x202,
+            ..Default::default()
+        };
+        let sregs = kvm_sregs {
+            cr0: 0x8000_0011,
+            cr4: CR4_PAE,
+            efer: EFER_LME | EFER_LMA,
+            ..Default::default()
+        };
+        let dump = register_dump(&regs, &sregs);
+        assert!(dump.contains("CR0=80000011 [PE ET PG]"));
+        assert!(dump.contains("CR4=00000020 [PAE]"));
+        assert!(dump.contains("EFER=00000500 [LME LMA]"));
+        assert!(dump.contains("RFLAGS=00000202 [IF]"));
+    }
+}

@@ -1,0 +1,437 @@
+//! The KVM structures mini-kvm passes to and from the kernel, written by hand.
+//!
+//! Each struct mirrors one from `include/uapi/linux/kvm.h` or `arch/x86/include/uapi/asm/kvm.h`
+//! field for field, with `#[repr(C)]` so Rust lays it out as C does. A wrong field would make the
+//! kernel read garbage, so every struct is followed by compile-time checks of its size and of the
+//! offsets that matter: the numbers are what `sizeof`/`offsetof` print for the kernel headers.
+//! `Documentation/virt/kvm/api.rst` describes each structure next to the ioctl that uses it.
+//! Names keep the kernel's spelling so they can be looked up there.
+
+#![allow(non_camel_case_types)]
+// The constants mirror the kernel header; a few exist so that names are there to look up (and for
+// `--host-check`), not because every build path uses them.
+#![allow(dead_code)]
+
+use std::mem::{offset_of, size_of};
+
+// ---------------------------------------------------------------------------------------------
+// Registers: KVM_GET_REGS / KVM_SET_REGS (api.rst 4.11, 4.12).
+
+/// The general-purpose registers, RIP and RFLAGS of one vCPU.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_regs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub rflags: u64,
+}
+const _: () = assert!(size_of::<kvm_regs>() == 144);
+const _: () = assert!(offset_of!(kvm_regs, rip) == 128);
+
+// ---------------------------------------------------------------------------------------------
+// Special registers: KVM_GET_SREGS / KVM_SET_SREGS (api.rst 4.13, 4.14).
+
+/// A segment register as the CPU caches it: the visible selector plus the hidden base, limit and
+/// attribute bits loaded from a descriptor (Intel SDM Vol. 3A, 3.4.3 and 3.4.5).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_segment {
+    pub base: u64,
+    pub limit: u32,
+    pub selector: u16,
+    /// Descriptor type field (code/data, accessed, readable/writable...).
+    pub type_: u8,
+    pub present: u8,
+    /// Descriptor privilege level.
+    pub dpl: u8,
+    /// Default operation size: 0 = 16-bit, 1 = 32-bit.
+    pub db: u8,
+    /// 1 = code or data segment, 0 = system segment (TSS, LDT, gates).
+    pub s: u8,
+    /// 1 = 64-bit code segment (long mode).
+    pub l: u8,
+    /// Granularity: limit counted in 4 KiB units.
+    pub g: u8,
+    pub avl: u8,
+    pub unusable: u8,
+    pub padding: u8,
+}
+const _: () = assert!(size_of::<kvm_segment>() == 24);
+const _: () = assert!(offset_of!(kvm_segment, type_) == 14);
+const _: () = assert!(offset_of!(kvm_segment, unusable) == 22);
+
+/// A descriptor-table register: GDTR or IDTR (base and limit, Intel SDM Vol. 3A, 2.4).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_dtable {
+    pub base: u64,
+    pub limit: u16,
+    pub padding: [u16; 3],
+}
+const _: () = assert!(size_of::<kvm_dtable>() == 16);
+
+/// Segment registers, descriptor tables, control registers and EFER.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_sregs {
+    pub cs: kvm_segment,
+    pub ds: kvm_segment,
+    pub es: kvm_segment,
+    pub fs: kvm_segment,
+    pub gs: kvm_segment,
+    pub ss: kvm_segment,
+    pub tr: kvm_segment,
+    pub ldt: kvm_segment,
+    pub gdt: kvm_dtable,
+    pub idt: kvm_dtable,
+    pub cr0: u64,
+    pub cr2: u64,
+    pub cr3: u64,
+    pub cr4: u64,
+    pub cr8: u64,
+    pub efer: u64,
+    pub apic_base: u64,
+    /// One bit per interrupt vector pending injection (KVM_NR_INTERRUPTS = 256).
+    pub interrupt_bitmap: [u64; 4],
+}
+const _: () = assert!(size_of::<kvm_sregs>() == 312);
+const _: () = assert!(offset_of!(kvm_sregs, gdt) == 192);
+const _: () = assert!(offset_of!(kvm_sregs, cr0) == 224);
+const _: () = assert!(offset_of!(kvm_sregs, efer) == 264);
+const _: () = assert!(offset_of!(kvm_sregs, interrupt_bitmap) == 280);
+
+// ---------------------------------------------------------------------------------------------
+// Memory: KVM_SET_USER_MEMORY_REGION (api.rst 4.35).
+
+/// Maps `memory_size` bytes of our address space at `userspace_addr` into the guest's physical
+/// address space at `guest_phys_addr`, as memory slot `slot`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_userspace_memory_region {
+    pub slot: u32,
+    pub flags: u32,
+    pub guest_phys_addr: u64,
+    pub memory_size: u64,
+    pub userspace_addr: u64,
+}
+const _: () = assert!(size_of::<kvm_userspace_memory_region>() == 32);
+const _: () = assert!(offset_of!(kvm_userspace_memory_region, userspace_addr) == 24);
+
+// ---------------------------------------------------------------------------------------------
+// CPUID: KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2 (api.rst 4.46, 4.20).
+
+/// One CPUID leaf (`function`) and sub-leaf (`index`) with the four registers it returns.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_cpuid_entry2 {
+    pub function: u32,
+    pub index: u32,
+    pub flags: u32,
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+    pub padding: [u32; 3],
+}
+const _: () = assert!(size_of::<kvm_cpuid_entry2>() == 40);
+
+/// The header of a CPUID table; `nent` entries follow it in memory (a C flexible array).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_cpuid2 {
+    pub nent: u32,
+    pub padding: u32,
+}
+const _: () = assert!(size_of::<kvm_cpuid2>() == 8);
+
+/// The most CPUID entries we ask KVM for (KVM itself allows 256).
+pub const KVM_MAX_CPUID_ENTRIES: usize = 256;
+
+/// `kvm_cpuid2` followed by room for its entries, laid out as the kernel expects.
+#[repr(C)]
+#[derive(Clone)]
+pub struct CpuidTable {
+    pub header: kvm_cpuid2,
+    pub entries: [kvm_cpuid_entry2; KVM_MAX_CPUID_ENTRIES],
+}
+const _: () = assert!(offset_of!(CpuidTable, entries) == 8);
+
+// ---------------------------------------------------------------------------------------------
+// Interrupts and timers: KVM_IRQ_LINE (api.rst 4.25), KVM_CREATE_PIT2 (4.67).
+
+/// Sets the level of one input pin of the in-kernel interrupt controllers.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_irq_level {
+    pub irq: u32,
+    pub level: u32,
+}
+const _: () = assert!(size_of::<kvm_irq_level>() == 8);
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_pit_config {
+    pub flags: u32,
+    pub pad: [u32; 15],
+}
+const _: () = assert!(size_of::<kvm_pit_config>() == 64);
+
+/// `kvm_pit_config.flags`: emulate the PC speaker port (0x61) as a dummy.
+pub const KVM_PIT_SPEAKER_DUMMY: u32 = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Debugging: KVM_SET_GUEST_DEBUG (api.rst 4.59), KVM_TRANSLATE (4.15).
+
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_guest_debug {
+    pub control: u32,
+    pub pad: u32,
+    /// The x86 debug registers DR0-DR7 (`struct kvm_guest_debug_arch`).
+    pub debugreg: [u64; 8],
+}
+const _: () = assert!(size_of::<kvm_guest_debug>() == 72);
+
+pub const KVM_GUESTDBG_ENABLE: u32 = 0x0000_0001;
+pub const KVM_GUESTDBG_SINGLESTEP: u32 = 0x0000_0002;
+pub const KVM_GUESTDBG_USE_SW_BP: u32 = 0x0001_0000;
+
+/// Asks KVM to walk the guest's page tables for one linear address.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_translation {
+    pub linear_address: u64,
+    pub physical_address: u64,
+    pub valid: u8,
+    pub writeable: u8,
+    pub usermode: u8,
+    pub pad: [u8; 5],
+}
+const _: () = assert!(size_of::<kvm_translation>() == 24);
+
+// ---------------------------------------------------------------------------------------------
+// The shared run page: `struct kvm_run` (api.rst 5, "The kvm_run structure").
+
+/// KVM_EXIT_IO: port I/O. The data of all `count` accesses (each `size` bytes) sits in the run
+/// mapping at `data_offset`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_run_io {
+    pub direction: u8,
+    pub size: u8,
+    pub port: u16,
+    pub count: u32,
+    pub data_offset: u64,
+}
+pub const KVM_EXIT_IO_IN: u8 = 0;
+pub const KVM_EXIT_IO_OUT: u8 = 1;
+
+/// KVM_EXIT_MMIO: a load or store to a guest-physical address no memory slot covers.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_run_mmio {
+    pub phys_addr: u64,
+    pub data: [u8; 8],
+    pub len: u32,
+    pub is_write: u8,
+}
+
+/// KVM_EXIT_FAIL_ENTRY: the hardware refused to enter the guest.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_run_fail_entry {
+    pub hardware_entry_failure_reason: u64,
+    pub cpu: u32,
+}
+
+/// KVM_EXIT_INTERNAL_ERROR: KVM could not continue (most often: it failed to emulate an
+/// instruction).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_run_internal {
+    pub suberror: u32,
+    pub ndata: u32,
+    pub data: [u64; 16],
+}
+pub const KVM_INTERNAL_ERROR_EMULATION: u32 = 1;
+pub const KVM_INTERNAL_ERROR_SIMUL_EX: u32 = 2;
+pub const KVM_INTERNAL_ERROR_DELIVERY_EV: u32 = 3;
+pub const KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: u32 = 4;
+
+/// KVM_EXIT_SYSTEM_EVENT: the guest asked for a shutdown, reset, crash report...
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_run_system_event {
+    pub type_: u32,
+    pub ndata: u32,
+    pub data: [u64; 16],
+}
+pub const KVM_SYSTEM_EVENT_SHUTDOWN: u32 = 1;
+pub const KVM_SYSTEM_EVENT_RESET: u32 = 2;
+pub const KVM_SYSTEM_EVENT_CRASH: u32 = 3;
+
+/// KVM_EXIT_DEBUG: a single-step or breakpoint (`struct kvm_debug_exit_arch` on x86).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_debug_exit_arch {
+    pub exception: u32,
+    pub pad: u32,
+    pub pc: u64,
+    pub dr6: u64,
+    pub dr7: u64,
+}
+
+/// The exit-specific part of `kvm_run`: which member is valid depends on `exit_reason`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union kvm_run_exit {
+    pub io: kvm_run_io,
+    pub mmio: kvm_run_mmio,
+    pub fail_entry: kvm_run_fail_entry,
+    pub internal: kvm_run_internal,
+    pub system_event: kvm_run_system_event,
+    pub debug: kvm_debug_exit_arch,
+    pub hardware_exit_reason: u64,
+    pub padding: [u8; 256],
+}
+const _: () = assert!(size_of::<kvm_run_exit>() == 256);
+const _: () = assert!(offset_of!(kvm_run_internal, data) == 8);
+const _: () = assert!(offset_of!(kvm_run_system_event, data) == 8);
+const _: () = assert!(offset_of!(kvm_run_mmio, len) == 16);
+
+/// `struct kvm_sync_regs` (x86): with KVM_CAP_SYNC_REGS, KVM copies the registers selected in
+/// `kvm_valid_regs` here on every exit, saving a KVM_GET_REGS ioctl.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct kvm_sync_regs {
+    pub regs: kvm_regs,
+    pub sregs: kvm_sregs,
+    /// `struct kvm_vcpu_events`, which mini-kvm never reads.
+    pub events: [u8; 64],
+}
+const _: () = assert!(size_of::<kvm_sync_regs>() == 520);
+
+pub const KVM_SYNC_X86_REGS: u64 = 1 << 0;
+pub const KVM_SYNC_X86_SREGS: u64 = 1 << 1;
+
+/// The page KVM shares with user space for each vCPU (mapped from the vCPU fd).
+#[repr(C)]
+pub struct kvm_run {
+    // in
+    pub request_interrupt_window: u8,
+    /// Set to 1 to make the next (or the current, once interrupted by a signal) KVM_RUN return
+    /// at once with EINTR: how another thread stops a vCPU without a race (api.rst 5).
+    pub immediate_exit: u8,
+    pub padding1: [u8; 6],
+    // out
+    pub exit_reason: u32,
+    pub ready_for_interrupt_injection: u8,
+    pub if_flag: u8,
+    pub flags: u16,
+    pub cr8: u64,
+    pub apic_base: u64,
+    pub exit: kvm_run_exit,
+    pub kvm_valid_regs: u64,
+    pub kvm_dirty_regs: u64,
+    pub s: kvm_sync_regs,
+    /// The kernel reserves 2048 bytes for `s`; x86 uses 520 of them.
+    pub s_padding: [u8; 2048 - 520],
+}
+const _: () = assert!(size_of::<kvm_run>() == 2352);
+const _: () = assert!(offset_of!(kvm_run, immediate_exit) == 1);
+const _: () = assert!(offset_of!(kvm_run, exit_reason) == 8);
+const _: () = assert!(offset_of!(kvm_run, exit) == 32);
+const _: () = assert!(offset_of!(kvm_run, kvm_valid_regs) == 288);
+const _: () = assert!(offset_of!(kvm_run, s) == 304);
+
+// Exit reasons (`KVM_EXIT_*` in <linux/kvm.h>).
+pub const KVM_EXIT_UNKNOWN: u32 = 0;
+pub const KVM_EXIT_EXCEPTION: u32 = 1;
+pub const KVM_EXIT_IO: u32 = 2;
+pub const KVM_EXIT_HYPERCALL: u32 = 3;
+pub const KVM_EXIT_DEBUG: u32 = 4;
+pub const KVM_EXIT_HLT: u32 = 5;
+pub const KVM_EXIT_MMIO: u32 = 6;
+pub const KVM_EXIT_IRQ_WINDOW_OPEN: u32 = 7;
+pub const KVM_EXIT_SHUTDOWN: u32 = 8;
+pub const KVM_EXIT_FAIL_ENTRY: u32 = 9;
+pub const KVM_EXIT_INTR: u32 = 10;
+pub const KVM_EXIT_INTERNAL_ERROR: u32 = 17;
+pub const KVM_EXIT_SYSTEM_EVENT: u32 = 24;
+
+/// The kernel's name for an exit reason, for messages and statistics.
+pub fn exit_reason_name(reason: u32) -> &'static str {
+    match reason {
+        KVM_EXIT_UNKNOWN => "KVM_EXIT_UNKNOWN",
+        KVM_EXIT_EXCEPTION => "KVM_EXIT_EXCEPTION",
+        KVM_EXIT_IO => "KVM_EXIT_IO",
+        KVM_EXIT_HYPERCALL => "KVM_EXIT_HYPERCALL",
+        KVM_EXIT_DEBUG => "KVM_EXIT_DEBUG",
+        KVM_EXIT_HLT => "KVM_EXIT_HLT",
+        KVM_EXIT_MMIO => "KVM_EXIT_MMIO",
+        KVM_EXIT_IRQ_WINDOW_OPEN => "KVM_EXIT_IRQ_WINDOW_OPEN",
+        KVM_EXIT_SHUTDOWN => "KVM_EXIT_SHUTDOWN",
+        KVM_EXIT_FAIL_ENTRY => "KVM_EXIT_FAIL_ENTRY",
+        KVM_EXIT_INTR => "KVM_EXIT_INTR",
+        KVM_EXIT_INTERNAL_ERROR => "KVM_EXIT_INTERNAL_ERROR",
+        KVM_EXIT_SYSTEM_EVENT => "KVM_EXIT_SYSTEM_EVENT",
+        _ => "KVM_EXIT_(other)",
+    }
+}
+
+// Capabilities (`KVM_CAP_*`), asked with KVM_CHECK_EXTENSION (api.rst 4.4, 8).
+pub const KVM_CAP_IRQCHIP: u32 = 0;
+pub const KVM_CAP_HLT: u32 = 1;
+pub const KVM_CAP_USER_MEMORY: u32 = 3;
+pub const KVM_CAP_SET_TSS_ADDR: u32 = 4;
+pub const KVM_CAP_EXT_CPUID: u32 = 7;
+pub const KVM_CAP_NR_VCPUS: u32 = 9;
+pub const KVM_CAP_SET_GUEST_DEBUG: u32 = 23;
+pub const KVM_CAP_PIT2: u32 = 33;
+pub const KVM_CAP_MAX_VCPUS: u32 = 66;
+pub const KVM_CAP_SYNC_REGS: u32 = 74;
+pub const KVM_CAP_GUEST_DEBUG_HW_BPS: u32 = 119;
+pub const KVM_CAP_IMMEDIATE_EXIT: u32 = 136;
+
+/// The only KVM API version there has ever been in mainline Linux (api.rst 4.1).
+pub const KVM_API_VERSION: i32 = 12;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_reason_names_follow_the_kernel() {
+        assert_eq!(exit_reason_name(2), "KVM_EXIT_IO");
+        assert_eq!(exit_reason_name(5), "KVM_EXIT_HLT");
+        assert_eq!(exit_reason_name(8), "KVM_EXIT_SHUTDOWN");
+        assert_eq!(exit_reason_name(17), "KVM_EXIT_INTERNAL_ERROR");
+        assert_eq!(exit_reason_name(24), "KVM_EXIT_SYSTEM_EVENT");
+        assert_eq!(exit_reason_name(999), "KVM_EXIT_(other)");
+    }
+
+    #[test]
+    fn io_exit_fields_sit_where_the_kernel_writes_them() {
+        assert_eq!(offset_of!(kvm_run_io, size), 1);
+        assert_eq!(offset_of!(kvm_run_io, port), 2);
+        assert_eq!(offset_of!(kvm_run_io, count), 4);
+        assert_eq!(offset_of!(kvm_run_io, data_offset), 8);
+        assert_eq!(offset_of!(kvm_run_fail_entry, cpu), 8);
+        assert_eq!(offset_of!(kvm_debug_exit_arch, pc), 8);
+    }
+}

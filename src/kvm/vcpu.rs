@@ -1,0 +1,419 @@
+//! The vCPU fd: registers, `KVM_RUN`, and the shared `kvm_run` page that says why the guest
+//! stopped.
+//!
+//! api.rst 4.10 (KVM_RUN), 4.11-4.14 (KVM_GET/SET_REGS, KVM_GET/SET_SREGS), 4.15 (KVM_TRANSLATE),
+//! 4.20 (KVM_SET_CPUID2), 4.59 (KVM_SET_GUEST_DEBUG), section 5 (the kvm_run structure) and 8.17
+//! (KVM_CAP_SYNC_REGS).
+//!
+//! `KVM_RUN` enters the guest and returns when the guest does something KVM leaves to user space.
+//! The reason and its details are in the `kvm_run` page, mmap'd from the vCPU fd. [`Vcpu::run`]
+//! returns them as a [`VmExit`] that borrows that page for the length of one exit, so a device
+//! writes the answer to a guest `in` straight into the page with no copy.
+
+use super::bindings::*;
+use super::ioctl::*;
+use super::{ioctl_with_mut, ioctl_with_val, KvmError, Vm};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::{addr_of, addr_of_mut, NonNull};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// The mmap'd `kvm_run` region of one vCPU (the struct plus the pages after it).
+pub(super) struct RunPage {
+    ptr: NonNull<kvm_run>,
+    size: usize,
+}
+
+// SAFETY: the page is plain shared memory. The vCPU thread is the only one that reads exits from
+// it (through &mut Vcpu); other threads only store to `immediate_exit`, atomically.
+unsafe impl Send for RunPage {}
+// SAFETY: see above: the only access through &RunPage is the atomic immediate_exit byte.
+unsafe impl Sync for RunPage {}
+
+impl RunPage {
+    fn map(fd: RawFd, size: usize) -> Result<RunPage, KvmError> {
+        if size < std::mem::size_of::<kvm_run>() {
+            return Err(KvmError {
+                ioctl: "mmap kvm_run",
+                errno: libc::EINVAL,
+            });
+        }
+        // SAFETY: mapping the vCPU fd at offset 0 with the size KVM_GET_VCPU_MMAP_SIZE gave is
+        // what api.rst prescribes; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(KvmError::last("mmap kvm_run"));
+        }
+        let ptr = NonNull::new(ptr.cast::<kvm_run>()).ok_or(KvmError {
+            ioctl: "mmap kvm_run",
+            errno: libc::ENOMEM,
+        })?;
+        Ok(RunPage { ptr, size })
+    }
+
+    /// `kvm_run.immediate_exit`, as an atomic: another thread sets it to kick this vCPU.
+    pub(super) fn immediate_exit(&self) -> &AtomicU8 {
+        // SAFETY: the byte lies inside the mapping, which lives as long as &self; AtomicU8 has
+        // the alignment and size of u8; all Rust accesses to this byte go through this atomic.
+        unsafe { AtomicU8::from_ptr(addr_of_mut!((*self.ptr.as_ptr()).immediate_exit)) }
+    }
+}
+
+impl Drop for RunPage {
+    fn drop(&mut self) {
+        // SAFETY: ptr/size are exactly the mapping created in map(), and no borrow of it can
+        // outlive the RunPage (VmExit borrows the Vcpu that owns the Arc).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.size);
+        }
+    }
+}
+
+/// Why `KVM_RUN` returned: the decoded `kvm_run.exit_reason` with the fields that go with it.
+#[derive(Debug)]
+pub enum VmExit<'a> {
+    /// KVM_EXIT_IO, guest `in`/`ins`: fill `data` (`size` bytes per access, `data.len() / size`
+    /// accesses for a `rep ins`) before the next KVM_RUN.
+    IoIn {
+        port: u16,
+        size: u8,
+        data: &'a mut [u8],
+    },
+    /// KVM_EXIT_IO, guest `out`/`outs`: `data` holds what the guest wrote.
+    IoOut {
+        port: u16,
+        size: u8,
+        data: &'a [u8],
+        regs: ExitRegs<'a>,
+    },
+    /// KVM_EXIT_MMIO, a load from an address with no memory slot: fill `data`.
+    MmioRead { addr: u64, data: &'a mut [u8] },
+    /// KVM_EXIT_MMIO, a store to an address with no memory slot.
+    MmioWrite { addr: u64, data: &'a [u8] },
+    /// KVM_EXIT_HLT: the guest executed `hlt` and no in-kernel interrupt controller will wake it.
+    Hlt,
+    /// KVM_EXIT_SHUTDOWN: a triple fault (or a shutdown cycle); the vCPU cannot continue.
+    Shutdown,
+    /// KVM_EXIT_FAIL_ENTRY: VM entry failed (invalid guest state).
+    FailEntry { reason: u64, cpu: u32 },
+    /// KVM_EXIT_INTERNAL_ERROR: KVM gave up, usually on an instruction it cannot emulate.
+    InternalError { suberror: u32, data: &'a [u64] },
+    /// KVM_EXIT_SYSTEM_EVENT: shutdown/reset/crash requested by the guest.
+    SystemEvent { kind: u32 },
+    /// KVM_EXIT_DEBUG: single-step or breakpoint; `pc` is the linear address of the next
+    /// instruction, `exception` 1 (#DB) or 3 (#BP).
+    Debug { exception: u32, pc: u64 },
+    /// KVM_RUN returned EINTR or EAGAIN (KVM_EXIT_INTR): a signal or `immediate_exit` kicked us.
+    Interrupted,
+    /// Any other exit reason (the raw number).
+    Other(u32),
+}
+
+/// The registers at an exit: free when KVM synced them into the run page (KVM_CAP_SYNC_REGS),
+/// otherwise one KVM_GET_REGS, done only if a handler asks.
+#[derive(Debug)]
+pub enum ExitRegs<'a> {
+    Synced(&'a kvm_regs),
+    Fetch(BorrowedFd<'a>),
+}
+
+impl ExitRegs<'_> {
+    pub fn get(&self) -> Result<kvm_regs, KvmError> {
+        match self {
+            ExitRegs::Synced(regs) => Ok(**regs),
+            ExitRegs::Fetch(fd) => get_regs(fd.as_raw_fd()),
+        }
+    }
+}
+
+/// KVM_GET_REGS on a vCPU fd.
+fn get_regs(fd: RawFd) -> Result<kvm_regs, KvmError> {
+    let mut regs = kvm_regs::default();
+    // SAFETY: KVM_GET_REGS writes exactly one kvm_regs.
+    unsafe { ioctl_with_mut(fd, "KVM_GET_REGS", KVM_GET_REGS, &mut regs)? };
+    Ok(regs)
+}
+
+/// One virtual CPU.
+pub struct Vcpu {
+    fd: OwnedFd,
+    run: Arc<RunPage>,
+    /// KVM_SYNC_X86_REGS is set in `kvm_valid_regs`: KVM copies the registers out on each exit.
+    sync_regs: bool,
+    /// KVM_SYNC_X86_SREGS is set too (only while tracing: it costs KVM a copy per exit).
+    sync_sregs: bool,
+    /// Keeps the VM, and through it guest memory, alive while this vCPU can run.
+    _vm: Arc<Vm>,
+}
+
+impl Vcpu {
+    pub(super) fn new(fd: i32, vm: Arc<Vm>) -> Result<Vcpu, KvmError> {
+        // SAFETY: KVM_CREATE_VCPU just returned this fd and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let run = Arc::new(RunPage::map(fd.as_raw_fd(), vm.run_size())?);
+        Ok(Vcpu {
+            fd,
+            run,
+            sync_regs: false,
+            sync_sregs: false,
+            _vm: vm,
+        })
+    }
+
+    pub(super) fn run_page(&self) -> &Arc<RunPage> {
+        &self.run
+    }
+
+    /// Asks KVM to copy the general registers (and with `with_sregs` the special registers too)
+    /// into `kvm_run.s` on every exit (KVM_CAP_SYNC_REGS), so reading them costs no ioctl.
+    pub fn enable_sync_regs(&mut self, with_sregs: bool) {
+        let run = self.run.ptr.as_ptr();
+        let mut valid = KVM_SYNC_X86_REGS;
+        if with_sregs {
+            valid |= KVM_SYNC_X86_SREGS;
+        }
+        // SAFETY: kvm_valid_regs lies inside the mapping; only this thread writes it, and KVM
+        // reads it only during KVM_RUN, which needs &mut self.
+        unsafe { addr_of_mut!((*run).kvm_valid_regs).write_volatile(valid) };
+        self.sync_regs = true;
+        self.sync_sregs = with_sregs;
+    }
+
+    /// The special registers KVM synced at the last exit, if enabled.
+    pub fn synced_sregs(&self) -> Option<kvm_sregs> {
+        if !self.sync_sregs {
+            return None;
+        }
+        // SAFETY: as in synced_regs: inside the mapping, and stable outside KVM_RUN.
+        Some(unsafe { addr_of!((*self.run.ptr.as_ptr()).s.sregs).read_volatile() })
+    }
+
+    /// The registers KVM synced at the last exit, if sync is enabled.
+    pub fn synced_regs(&self) -> Option<kvm_regs> {
+        if !self.sync_regs {
+            return None;
+        }
+        // SAFETY: s.regs lies inside the mapping and KVM writes it only during KVM_RUN, which
+        // needs &mut self, so nothing changes it while we copy.
+        Some(unsafe { addr_of!((*self.run.ptr.as_ptr()).s.regs).read_volatile() })
+    }
+
+    /// KVM_GET_REGS.
+    pub fn get_regs(&self) -> Result<kvm_regs, KvmError> {
+        get_regs(self.fd.as_raw_fd())
+    }
+
+    /// KVM_SET_REGS.
+    pub fn set_regs(&self, regs: &kvm_regs) -> Result<(), KvmError> {
+        let mut regs = *regs;
+        // SAFETY: KVM_SET_REGS reads exactly one kvm_regs.
+        unsafe { ioctl_with_mut(self.fd.as_raw_fd(), "KVM_SET_REGS", KVM_SET_REGS, &mut regs) }
+            .map(|_| ())
+    }
+
+    /// KVM_GET_SREGS.
+    pub fn get_sregs(&self) -> Result<kvm_sregs, KvmError> {
+        let mut sregs = kvm_sregs::default();
+        // SAFETY: KVM_GET_SREGS writes exactly one kvm_sregs.
+        unsafe {
+            ioctl_with_mut(
+                self.fd.as_raw_fd(),
+                "KVM_GET_SREGS",
+                KVM_GET_SREGS,
+                &mut sregs,
+            )?
+        };
+        Ok(sregs)
+    }
+
+    /// KVM_SET_SREGS.
+    pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), KvmError> {
+        let mut sregs = *sregs;
+        // SAFETY: KVM_SET_SREGS reads exactly one kvm_sregs.
+        unsafe {
+            ioctl_with_mut(
+                self.fd.as_raw_fd(),
+                "KVM_SET_SREGS",
+                KVM_SET_SREGS,
+                &mut sregs,
+            )
+        }
+        .map(|_| ())
+    }
+
+    /// KVM_SET_CPUID2: what CPUID returns inside the guest.
+    pub fn set_cpuid2(&self, table: &CpuidTable) -> Result<(), KvmError> {
+        let mut table = table.clone();
+        table.header.nent = table.header.nent.min(KVM_MAX_CPUID_ENTRIES as u32);
+        // SAFETY: the header is followed by KVM_MAX_CPUID_ENTRIES entries and nent is clamped to
+        // that, so KVM reads only inside `table`.
+        unsafe {
+            ioctl_with_mut(
+                self.fd.as_raw_fd(),
+                "KVM_SET_CPUID2",
+                KVM_SET_CPUID2,
+                &mut table.header,
+            )
+        }
+        .map(|_| ())
+    }
+
+    /// KVM_TRANSLATE: walk the guest's current page tables for `linear`.
+    #[allow(dead_code)] // until --gdb lands
+    pub fn translate(&self, linear: u64) -> Result<kvm_translation, KvmError> {
+        let mut tr = kvm_translation {
+            linear_address: linear,
+            ..Default::default()
+        };
+        // SAFETY: KVM_TRANSLATE reads and writes exactly one kvm_translation.
+        unsafe { ioctl_with_mut(self.fd.as_raw_fd(), "KVM_TRANSLATE", KVM_TRANSLATE, &mut tr)? };
+        Ok(tr)
+    }
+
+    /// KVM_SET_GUEST_DEBUG: `control` is a KVM_GUESTDBG_* mask (0 turns debugging off).
+    #[allow(dead_code)] // until --gdb lands
+    pub fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
+        let mut dbg = kvm_guest_debug {
+            control,
+            ..Default::default()
+        };
+        // SAFETY: KVM_SET_GUEST_DEBUG reads exactly one kvm_guest_debug.
+        unsafe {
+            ioctl_with_mut(
+                self.fd.as_raw_fd(),
+                "KVM_SET_GUEST_DEBUG",
+                KVM_SET_GUEST_DEBUG,
+                &mut dbg,
+            )
+        }
+        .map(|_| ())
+    }
+
+    /// Clears `kvm_run.immediate_exit` after a kick has been handled, so KVM_RUN enters again.
+    pub fn clear_immediate_exit(&self) {
+        self.run.immediate_exit().store(0, Ordering::SeqCst);
+    }
+
+    /// KVM_RUN: run the guest until it exits, then decode why.
+    pub fn run(&mut self) -> Result<VmExit<'_>, KvmError> {
+        if let Err(e) = ioctl_with_val(self.fd.as_raw_fd(), "KVM_RUN", KVM_RUN, 0) {
+            return match e.errno {
+                libc::EINTR | libc::EAGAIN => Ok(VmExit::Interrupted),
+                _ => Err(e),
+            };
+        }
+        Ok(self.decode_exit())
+    }
+
+    fn decode_exit(&mut self) -> VmExit<'_> {
+        let base = self.run.ptr.as_ptr();
+        let size = self.run.size;
+        // Every raw access below reads the mapping, which is `size` bytes long and lives as long
+        // as self.run. KVM writes it only inside KVM_RUN, which needs &mut self, and the borrows
+        // returned keep &mut self, so nothing changes under them. We never form a reference to
+        // the whole kvm_run, so the atomic immediate_exit byte other threads store to is never
+        // aliased.
+        // SAFETY: see above; exit_reason and the exit union are inside the mapping.
+        let (reason, exit) = unsafe {
+            (
+                addr_of!((*base).exit_reason).read_volatile(),
+                addr_of_mut!((*base).exit),
+            )
+        };
+        match reason {
+            KVM_EXIT_IO => {
+                // SAFETY: KVM_EXIT_IO means the `io` member of the union is the valid one.
+                let io = unsafe { (*exit).io };
+                let len = usize::from(io.size) * io.count as usize;
+                // KVM put the data inside the mapping; check anyway rather than trust a number.
+                let in_bounds = (io.data_offset as usize)
+                    .checked_add(len)
+                    .is_some_and(|end| end <= size);
+                if !in_bounds || len == 0 {
+                    return VmExit::Other(KVM_EXIT_IO);
+                }
+                // SAFETY: data_offset + len was just checked to lie inside the mapping.
+                let data = unsafe { base.cast::<u8>().add(io.data_offset as usize) };
+                if io.direction == KVM_EXIT_IO_OUT {
+                    let regs = if self.sync_regs {
+                        // SAFETY: s.regs lies inside the mapping, valid while &mut self is held.
+                        ExitRegs::Synced(unsafe { &*addr_of!((*base).s.regs) })
+                    } else {
+                        ExitRegs::Fetch(self.fd.as_fd())
+                    };
+                    VmExit::IoOut {
+                        port: io.port,
+                        size: io.size,
+                        // SAFETY: in bounds (checked above); the data page is disjoint from s.regs.
+                        data: unsafe { std::slice::from_raw_parts(data, len) },
+                        regs,
+                    }
+                } else {
+                    VmExit::IoIn {
+                        port: io.port,
+                        size: io.size,
+                        // SAFETY: in bounds (checked above) and borrowed exclusively via &mut self.
+                        data: unsafe { std::slice::from_raw_parts_mut(data, len) },
+                    }
+                }
+            }
+            KVM_EXIT_MMIO => {
+                // SAFETY: KVM_EXIT_MMIO means the `mmio` member is the valid one; it is plain
+                // bytes inside the mapping, borrowed exclusively via &mut self.
+                let mmio = unsafe { &mut *addr_of_mut!((*exit).mmio) };
+                let addr = mmio.phys_addr;
+                let is_write = mmio.is_write != 0;
+                let len = (mmio.len as usize).min(mmio.data.len());
+                let data = &mut mmio.data[..len];
+                if is_write {
+                    VmExit::MmioWrite { addr, data }
+                } else {
+                    VmExit::MmioRead { addr, data }
+                }
+            }
+            KVM_EXIT_HLT => VmExit::Hlt,
+            KVM_EXIT_SHUTDOWN => VmExit::Shutdown,
+            KVM_EXIT_FAIL_ENTRY => {
+                // SAFETY: KVM_EXIT_FAIL_ENTRY means `fail_entry` is the valid member.
+                let f = unsafe { (*exit).fail_entry };
+                VmExit::FailEntry {
+                    reason: f.hardware_entry_failure_reason,
+                    cpu: f.cpu,
+                }
+            }
+            KVM_EXIT_INTERNAL_ERROR => {
+                // SAFETY: KVM_EXIT_INTERNAL_ERROR means `internal` is the valid member.
+                let internal = unsafe { &*addr_of!((*exit).internal) };
+                let n = (internal.ndata as usize).min(internal.data.len());
+                VmExit::InternalError {
+                    suberror: internal.suberror,
+                    data: &internal.data[..n],
+                }
+            }
+            KVM_EXIT_SYSTEM_EVENT => {
+                // SAFETY: KVM_EXIT_SYSTEM_EVENT means `system_event` is the valid member.
+                let kind = unsafe { (*exit).system_event.type_ };
+                VmExit::SystemEvent { kind }
+            }
+            KVM_EXIT_DEBUG => {
+                // SAFETY: KVM_EXIT_DEBUG means `debug` is the valid member.
+                let d = unsafe { (*exit).debug };
+                VmExit::Debug {
+                    exception: d.exception,
+                    pc: d.pc,
+                }
+            }
+            KVM_EXIT_INTR => VmExit::Interrupted,
+            other => VmExit::Other(other),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The VM fd: guest memory slots, in-kernel interrupt controllers and timer, and vCPUs.
+//!
+//! api.rst 4.35 (KVM_SET_USER_MEMORY_REGION), 4.18 (KVM_SET_TSS_ADDR), 4.24 (KVM_CREATE_IRQCHIP),
+//! 4.25 (KVM_IRQ_LINE), 4.67 (KVM_CREATE_PIT2), 4.7 (KVM_CREATE_VCPU).
+
+use super::bindings::*;
+use super::ioctl::*;
+use super::{ioctl_with_mut, ioctl_with_val, KvmError, Vcpu};
+use crate::memory::GuestMemory;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+/// A virtual machine.
+pub struct Vm {
+    fd: OwnedFd,
+    /// Bytes to mmap from each vCPU fd (KVM_GET_VCPU_MMAP_SIZE).
+    run_size: usize,
+    /// The RAM behind every memory slot. KVM keeps using those host addresses for as long as this
+    /// VM or any of its vCPUs exists, so the VM keeps the mapping alive (and vCPUs keep the VM).
+    memory: Vec<Arc<GuestMemory>>,
+}
+
+impl Vm {
+    pub(super) fn from_fd(fd: OwnedFd, run_size: usize) -> Vm {
+        Vm {
+            fd,
+            run_size,
+            memory: Vec::new(),
+        }
+    }
+
+    pub(super) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub(super) fn run_size(&self) -> usize {
+        self.run_size
+    }
+
+    /// KVM_SET_USER_MEMORY_REGION: guest-physical `gpa..gpa+size` becomes slot `slot`, backed by
+    /// the same range of `memory` (mini-kvm places RAM at GPA == offset in the mapping).
+    pub fn set_user_memory_region(
+        &mut self,
+        slot: u32,
+        memory: &Arc<GuestMemory>,
+        gpa: u64,
+        size: u64,
+    ) -> Result<(), KvmError> {
+        let userspace_addr = memory.host_address(gpa, size).map_err(|_| KvmError {
+            ioctl: "KVM_SET_USER_MEMORY_REGION",
+            errno: libc::EINVAL,
+        })?;
+        let mut region = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr,
+        };
+        // SAFETY: the argument is one kvm_userspace_memory_region. The host range it names lies
+        // inside `memory` (host_address checked it), and we keep `memory` alive for as long as
+        // this VM exists (pushed below; each Vcpu holds an Arc to the Vm).
+        unsafe {
+            ioctl_with_mut(
+                self.raw_fd(),
+                "KVM_SET_USER_MEMORY_REGION",
+                KVM_SET_USER_MEMORY_REGION,
+                &mut region,
+            )?;
+        }
+        if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
+            self.memory.push(Arc::clone(memory));
+        }
+        Ok(())
+    }
+
+    /// KVM_SET_TSS_ADDR: three pages of guest-physical address space (outside RAM) that Intel
+    /// VMX needs to emulate real mode. Harmless elsewhere.
+    pub fn set_tss_addr(&self, addr: u64) -> Result<(), KvmError> {
+        ioctl_with_val(self.raw_fd(), "KVM_SET_TSS_ADDR", KVM_SET_TSS_ADDR, addr).map(|_| ())
+    }
+
+    /// KVM_CREATE_IRQCHIP: an in-kernel 8259 PIC pair, IOAPIC and local APICs. Must come before
+    /// any vCPU is created.
+    pub fn create_irqchip(&self) -> Result<(), KvmError> {
+        ioctl_with_val(self.raw_fd(), "KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, 0).map(|_| ())
+    }
+
+    /// KVM_CREATE_PIT2: an in-kernel 8254 timer on ports 0x40-0x43, wired to IRQ 0.
+    pub fn create_pit2(&self) -> Result<(), KvmError> {
+        let mut config = kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            pad: [0; 15],
+        };
+        // SAFETY: the argument is one kvm_pit_config, which the kernel only reads.
+        unsafe {
+            ioctl_with_mut(
+                self.raw_fd(),
+                "KVM_CREATE_PIT2",
+                KVM_CREATE_PIT2,
+                &mut config,
+            )
+        }
+        .map(|_| ())
+    }
+
+    /// KVM_IRQ_LINE: drive input pin `irq` of the in-kernel PIC/IOAPIC high or low.
+    pub fn irq_line(&self, irq: u32, high: bool) -> Result<(), KvmError> {
+        let mut level = kvm_irq_level {
+            irq,
+            level: high.into(),
+        };
+        // SAFETY: the argument is one kvm_irq_level, which the kernel only reads.
+        unsafe { ioctl_with_mut(self.raw_fd(), "KVM_IRQ_LINE", KVM_IRQ_LINE, &mut level) }
+            .map(|_| ())
+    }
+
+    /// KVM_CREATE_VCPU with APIC id `id`, then mmap of its `kvm_run` page.
+    pub fn create_vcpu(self: &Arc<Self>, id: u32) -> Result<Vcpu, KvmError> {
+        let fd = ioctl_with_val(self.raw_fd(), "KVM_CREATE_VCPU", KVM_CREATE_VCPU, id.into())?;
+        Vcpu::new(fd, Arc::clone(self))
+    }
+}

@@ -1,0 +1,511 @@
+//! One virtual machine from start to end: build it, run one thread per vCPU, wait, decide.
+//!
+//! The order of the steps is KVM's (api.rst section 3, "general description"): open /dev/kvm and
+//! check it; KVM_CREATE_VM; give it memory (KVM_SET_USER_MEMORY_REGION); create the in-kernel
+//! devices if any (they must exist before vCPUs); KVM_CREATE_VCPU and set each vCPU's registers;
+//! then KVM_RUN in one thread per vCPU. The main thread meanwhile only waits: for vCPUs to stop,
+//! for the timeout, for a signal, or for bytes that have sat in an output buffer too long.
+
+use crate::boot::multiboot::Module;
+use crate::boot::{self, longmode, paging32, PlanError, Start};
+use crate::cli::RunOptions;
+use crate::console::input::spawn_stdin_reader;
+use crate::console::output::FlushState;
+use crate::console::terminal::RawModeGuard;
+use crate::console::{GuestOutput, HostInput, OutputSink};
+use crate::control::{Control, Event};
+use crate::devices::com1::Com1;
+use crate::devices::{Devices, VcpuIo};
+use crate::error::{kvm_unavailable, status, Error};
+use crate::fault::{location, register_dump};
+use crate::guests::{self, Image, ImageError};
+use crate::kvm::bindings::*;
+use crate::kvm::{install_kick_signal_handler, Kvm};
+use crate::memory::GuestMemory;
+use crate::stats::ExitStats;
+use crate::trace::{TraceConfig, Tracer};
+use crate::vcpu::{VcpuOutcome, VcpuReport, VcpuRunner};
+use crate::x86::CR0_PG;
+use nix::sys::signal::{SigSet, Signal};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where KVM may put the three pages Intel VMX needs for real mode (KVM_SET_TSS_ADDR): just
+/// below 4 GiB, where no guest RAM of ours ever is. (The seed used 0x200000, inside the RAM of
+/// larger guests.)
+const TSS_ADDR: u64 = 0xFFFB_D000;
+
+/// How often the main thread looks at output buffers; a byte waits at most about twice this.
+const FLUSH_TICK: Duration = Duration::from_millis(20);
+
+/// Capabilities every run needs, with what each is for.
+const REQUIRED_CAPS: &[(u32, &str)] = &[
+    (
+        KVM_CAP_USER_MEMORY,
+        "KVM_CAP_USER_MEMORY (guest RAM from our mmap)",
+    ),
+    (
+        KVM_CAP_SET_TSS_ADDR,
+        "KVM_CAP_SET_TSS_ADDR (real mode on Intel)",
+    ),
+    (
+        KVM_CAP_IMMEDIATE_EXIT,
+        "KVM_CAP_IMMEDIATE_EXIT (stopping vCPUs without races)",
+    ),
+    (
+        KVM_CAP_EXT_CPUID,
+        "KVM_CAP_EXT_CPUID (KVM_GET_SUPPORTED_CPUID)",
+    ),
+];
+
+fn note(verbose: bool, message: impl FnOnce() -> String) {
+    if verbose {
+        diag!("mini-kvm: {}", message());
+    }
+}
+
+/// Opens the KVM device (`MINI_KVM_DEVICE`, else /dev/kvm) and checks the API version and the
+/// capabilities mini-kvm relies on, naming each one missing.
+pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
+    let device = std::env::var("MINI_KVM_DEVICE").unwrap_or_else(|_| "/dev/kvm".to_string());
+    let kvm = Kvm::open(&device).map_err(|e| kvm_unavailable(&device, &e))?;
+    let version = kvm
+        .api_version()
+        .map_err(|e| kvm_unavailable(&device, &e))?;
+    if version != KVM_API_VERSION {
+        return Err(Error::KvmUnavailable(format!(
+            "{device} speaks KVM API version {version}; mini-kvm needs {KVM_API_VERSION}"
+        )));
+    }
+    let missing: Vec<&str> = REQUIRED_CAPS
+        .iter()
+        .filter(|(cap, _)| kvm.check_extension(*cap).unwrap_or(0) <= 0)
+        .map(|(_, name)| *name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::KvmUnavailable(format!(
+            "{device} lacks {}: mini-kvm needs a KVM from Linux 4.11 or later",
+            missing.join(", ")
+        )));
+    }
+    note(verbose, || {
+        format!("opened {device}: KVM API version {version}")
+    });
+    Ok(kvm)
+}
+
+/// Why the VM as a whole stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    Fault,
+    HostError,
+    Timeout,
+    Signal(i32),
+    Quit,
+}
+
+/// The process exit status: the first early stop wins; otherwise the first non-zero status a
+/// guest asked for; otherwise 0.
+pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u8>) -> i32 {
+    match first_cause {
+        Some(StopCause::Fault) => status::GUEST_FAULT,
+        Some(StopCause::HostError) => status::HOST_FAILURE,
+        Some(StopCause::Timeout) => status::TIMEOUT,
+        Some(StopCause::Signal(_) | StopCause::Quit) => status::INTERRUPTED,
+        None => first_guest_status.map_or(status::OK, i32::from),
+    }
+}
+
+/// Resolves the GUEST arguments and the modules into images.
+fn read_images(opts: &RunOptions) -> Result<(Vec<Image>, Vec<Module>), Error> {
+    // The largest file any mode could take: a kernel filling its RAM.
+    let limit = opts
+        .mem
+        .unwrap_or(boot::DEFAULT_KERNEL_RAM)
+        .max(longmode::SLOT_SIZE);
+    let images = opts
+        .guests
+        .iter()
+        .map(|g| guests::resolve(g, limit))
+        .collect::<Result<Vec<Image>, _>>()?;
+    let mut modules = Vec::new();
+    for path in &opts.modules {
+        let image = guests::resolve(path, limit)?;
+        modules.push(Module {
+            name: path.clone(),
+            bytes: image.bytes.into_owned(),
+        });
+    }
+    Ok((images, modules))
+}
+
+/// Runs the guests named in `opts`; returns the exit status.
+pub fn run(opts: &RunOptions) -> Result<i32, Error> {
+    let verbose = opts.verbose;
+    let (images, modules) = read_images(opts)?;
+    let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
+        PlanError::Usage(m) => Error::Usage(m),
+        PlanError::Image(e) => Error::Image(e),
+    })?;
+    let n = images.len();
+    let layout = plan.layout(n);
+    let kvm = open_kvm(verbose)?;
+
+    // The VM, its memory (one mmap, one memory slot per guest) and in-kernel devices.
+    let mut vm = kvm.create_vm()?;
+    vm.set_tss_addr(TSS_ADDR)?;
+    let memory = Arc::new(GuestMemory::new(layout.ram).map_err(|e| Error::Host(e.to_string()))?);
+    for i in 0..n {
+        let base = i as u64 * layout.slot_size;
+        vm.set_user_memory_region(i as u32, &memory, base, layout.slot_size)?;
+    }
+    note(verbose, || {
+        format!(
+            "guest RAM: {} KiB at guest-physical 0, {n} memory slot(s) of {} KiB",
+            layout.ram / 1024,
+            layout.slot_size / 1024
+        )
+    });
+    if layout.irqchip {
+        for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
+            if kvm.check_extension(cap).unwrap_or(0) <= 0 {
+                return Err(Error::KvmUnavailable(format!(
+                    "this KVM has no in-kernel {} , which a Multiboot kernel needs",
+                    if cap == KVM_CAP_IRQCHIP {
+                        "irqchip (KVM_CAP_IRQCHIP)"
+                    } else {
+                        "PIT (KVM_CAP_PIT2)"
+                    }
+                )));
+            }
+        }
+        vm.create_irqchip()?;
+        vm.create_pit2()?;
+        note(verbose, || {
+            "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
+             (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"
+                .into()
+        });
+    }
+    let mut starts = Vec::with_capacity(n);
+    for (i, image) in images.iter().enumerate() {
+        let start = plan
+            .load(&memory, i, image, &opts.cmdline, &modules)
+            .map_err(|reason| {
+                Error::Image(ImageError {
+                    path: image.origin.clone(),
+                    reason,
+                })
+            })?;
+        note(verbose, || {
+            format!(
+                "vCPU {i} ({}): {} bytes from {}; {}",
+                image.name,
+                image.bytes.len(),
+                image.origin,
+                start.describe()
+            )
+        });
+        starts.push(start);
+    }
+    let vm = Arc::new(vm);
+    let sync_regs =
+        kvm.check_extension(KVM_CAP_SYNC_REGS).unwrap_or(0) as u64 & KVM_SYNC_X86_REGS != 0;
+    note(verbose, || {
+        if sync_regs {
+            "KVM_CAP_SYNC_REGS: hypercall registers come from kvm_run, no KVM_GET_REGS".into()
+        } else {
+            "no KVM_CAP_SYNC_REGS: each hypercall costs one KVM_GET_REGS".into()
+        }
+    });
+    let cpuid = kvm.supported_cpuid()?;
+
+    // Devices and console.
+    let input = HostInput::new();
+    let mut com1 = Com1::new(Arc::clone(&input));
+    if layout.irqchip {
+        com1.connect_irq(Arc::clone(&vm));
+    }
+    let devices = Arc::new(Devices::new(com1));
+    let weak = Arc::downgrade(&devices);
+    input.set_arrival_hook(Box::new(move || {
+        if let Some(devices) = weak.upgrade() {
+            devices.com1().input_arrived();
+        }
+    }));
+    let trace_config = opts.trace.map(|classes| {
+        Arc::new(TraceConfig {
+            classes,
+            start: Instant::now(),
+        })
+    });
+    if let Some(config) = &trace_config {
+        devices.com1().trace_irq(Arc::clone(config));
+    }
+    let sink = Arc::new(
+        OutputSink::stdout(n > 1, opts.color)
+            .map_err(|e| Error::Host(format!("cannot use stdout: {e}")))?,
+    );
+
+    // vCPUs in their start state.
+    let (tx, rx) = mpsc::channel();
+    let control = Arc::new(Control::new(n, tx));
+    let mut runners = Vec::with_capacity(n);
+    let mut flush_states = Vec::with_capacity(n);
+    for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
+        let mut vcpu = vm.create_vcpu(i as u32)?;
+        vcpu.set_cpuid2(&cpuid)?;
+        let mut sregs = vcpu.get_sregs()?;
+        start.set_sregs(&mut sregs);
+        vcpu.set_sregs(&sregs)?;
+        if let Start::Paging32 { .. } = start {
+            let cr0 = vcpu.get_sregs()?.cr0;
+            if cr0 & CR0_PG == 0 {
+                return Err(Error::KvmUnavailable(paging32::unsupported_here(cr0)));
+            }
+        }
+        vcpu.set_regs(&start.regs())?;
+        if sync_regs {
+            // While tracing, KVM also syncs the segment registers, so each line can say CS:IP.
+            vcpu.enable_sync_regs(trace_config.is_some());
+        }
+        let output = GuestOutput::new(Arc::clone(&sink), i);
+        flush_states.push(output.flush_state());
+        let vcpu_input = if i == 0 {
+            Arc::clone(&input)
+        } else {
+            HostInput::ended()
+        };
+        runners.push(VcpuRunner {
+            index: i,
+            name: image.name.clone(),
+            vcpu,
+            devices: Arc::clone(&devices),
+            io: VcpuIo::new(output, vcpu_input),
+            control: Arc::clone(&control),
+            stats: ExitStats::new(opts.stats),
+            trace: trace_config
+                .as_ref()
+                .map(|config| Tracer::new(Arc::clone(config), i)),
+        });
+    }
+
+    // From here on the terminal may be raw: every way out below passes the guard's drop.
+    let raw_mode = RawModeGuard::enter();
+    let result = start_and_wait(
+        opts,
+        runners,
+        &control,
+        rx,
+        &flush_states,
+        &input,
+        raw_mode.is_some(),
+    );
+    drop(raw_mode);
+    let (cause, reports) = result?;
+    Ok(report(opts, cause, &reports))
+}
+
+/// Starts the signal, stdin and vCPU threads, then waits for the vCPUs to stop.
+fn start_and_wait(
+    opts: &RunOptions,
+    runners: Vec<VcpuRunner>,
+    control: &Arc<Control<VcpuReport>>,
+    events: mpsc::Receiver<Event<VcpuReport>>,
+    flush_states: &[Arc<FlushState>],
+    input: &Arc<HostInput>,
+    raw_terminal: bool,
+) -> Result<(Option<StopCause>, Vec<VcpuReport>), Error> {
+    let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
+    install_kick_signal_handler().map_err(|e| host("installing the vCPU kick signal", e))?;
+
+    // SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by one thread with sigwait, so
+    // they become ordinary events instead of interrupting whatever runs.
+    let mut stop_signals = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        stop_signals.add(s);
+    }
+    stop_signals
+        .thread_block()
+        .map_err(|e| host("blocking signals", e.into()))?;
+    let c = Arc::clone(control);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            while let Ok(signal) = stop_signals.wait() {
+                c.send(Event::Signal(signal as i32));
+            }
+        })
+        .map_err(|e| host("starting the signal thread", e))?;
+
+    let c = Arc::clone(control);
+    spawn_stdin_reader(
+        Arc::clone(input),
+        raw_terminal,
+        Box::new(move || c.send(Event::Quit)),
+    )
+    .map_err(|e| host("starting the stdin thread", e))?;
+
+    let n = runners.len();
+    note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
+    let mut threads = Vec::with_capacity(n);
+    for runner in runners {
+        let (index, name, control) = (
+            runner.index,
+            runner.name.clone(),
+            Arc::clone(&runner.control),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("vcpu{index}"))
+            .spawn(move || {
+                // A bug in mini-kvm must not leave the main thread waiting forever for this
+                // vCPU's report: turn a panic into a host error.
+                let run = std::panic::AssertUnwindSafe(|| runner.run());
+                if std::panic::catch_unwind(run).is_err() {
+                    control.unregister(index);
+                    control.send(Event::VcpuStopped(VcpuReport::host_error(
+                        index,
+                        name,
+                        "the vCPU thread panicked (a bug in mini-kvm)".into(),
+                    )));
+                }
+            })
+            .map_err(|e| host("starting a vCPU thread", e))?;
+        threads.push(thread);
+    }
+
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|t| started + t);
+    let mut cause = None;
+    let mut reports = Vec::with_capacity(n);
+    let mut last_seen = vec![(false, 0u64); n];
+    while reports.len() < n {
+        let mut wait = FLUSH_TICK;
+        if let (Some(deadline), None) = (deadline, cause) {
+            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        match events.recv_timeout(wait) {
+            Ok(Event::VcpuStopped(report)) => {
+                let early = match report.outcome {
+                    VcpuOutcome::Fault(_) => Some(StopCause::Fault),
+                    VcpuOutcome::HostError(_) => Some(StopCause::HostError),
+                    _ => None,
+                };
+                if let Some(early) = early {
+                    cause.get_or_insert(early);
+                    control.request_stop();
+                }
+                reports.push(report);
+            }
+            Ok(Event::Signal(signal)) => {
+                cause.get_or_insert(StopCause::Signal(signal));
+                control.request_stop();
+            }
+            Ok(Event::Quit) => {
+                cause.get_or_insert(StopCause::Quit);
+                control.request_stop();
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) && cause.is_none() {
+                    cause = Some(StopCause::Timeout);
+                    control.request_stop();
+                }
+                // Bytes that waited a whole tick: kick their vCPU so it writes them.
+                for (i, state) in flush_states.iter().enumerate() {
+                    let now = state.snapshot();
+                    if now.0 && now == last_seen[i] {
+                        control.kick(i);
+                    }
+                    last_seen[i] = now;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    for thread in threads {
+        // A vCPU thread has sent its report as its last act; join only reaps it. A panic in
+        // one would already have been reported through the panic hook.
+        let _ = thread.join();
+    }
+    reports.sort_by_key(|r| r.index);
+    Ok((cause, reports))
+}
+
+/// Prints what happened on stderr and returns the exit status.
+fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport]) -> i32 {
+    let mut first_status = None;
+    for r in reports {
+        let who = format!("vCPU {} ({})", r.index, r.name);
+        match &r.outcome {
+            VcpuOutcome::Fault(fault) => {
+                let place = match (&fault.regs, &fault.sregs) {
+                    (Some(regs), Some(sregs)) => format!(" at {}", location(regs, sregs)),
+                    _ => String::new(),
+                };
+                diag!("mini-kvm: guest fault on {who}: {}{place}", fault.reason);
+                if let (true, Some(regs), Some(sregs)) = (opts.verbose, &fault.regs, &fault.sregs) {
+                    diag!("{}", register_dump(regs, sregs));
+                }
+            }
+            VcpuOutcome::HostError(why) => diag!("mini-kvm: error: {who}: {why}"),
+            VcpuOutcome::Exited(s) => {
+                first_status.get_or_insert(*s);
+                note(opts.verbose, || format!("{who} exited with status {s}"));
+            }
+            VcpuOutcome::Halted => note(opts.verbose, || format!("{who} stopped normally")),
+            VcpuOutcome::Stopped => note(opts.verbose, || format!("{who} was stopped")),
+        }
+        note(opts.verbose, || format!("{who}: {}", r.stats.summary()));
+        if opts.verbose {
+            for (port, reads, writes) in &r.unclaimed_ports {
+                diag!(
+                    "mini-kvm: {who}: unclaimed port {port:#06x}: {reads} reads (all ones), \
+                     {writes} writes (ignored)"
+                );
+            }
+            let (reads, writes) = r.unclaimed_mmio;
+            if reads + writes > 0 {
+                diag!(
+                    "mini-kvm: {who}: MMIO with no memory behind it: {reads} reads (all ones), \
+                     {writes} writes (dropped)"
+                );
+            }
+        }
+        if opts.stats {
+            diag!(
+                "{}",
+                r.stats.table(&format!("mini-kvm stats: {who}")).trim_end()
+            );
+        }
+    }
+    match cause {
+        Some(StopCause::Timeout) => {
+            let secs = opts.timeout.map_or(0.0, |t| t.as_secs_f64());
+            diag!("mini-kvm: timeout: stopped the guest after {secs} s (--timeout)");
+        }
+        Some(StopCause::Signal(s)) => {
+            let name = Signal::try_from(s).map_or("a signal", |s| s.as_str());
+            diag!("mini-kvm: stopped by {name}");
+        }
+        Some(StopCause::Quit) => diag!("mini-kvm: stopped by Ctrl-A x"),
+        _ => {}
+    }
+    final_status(cause, first_status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_early_stop_wins_over_guest_statuses() {
+        assert_eq!(final_status(None, None), 0);
+        assert_eq!(final_status(None, Some(7)), 7);
+        assert_eq!(final_status(Some(StopCause::Fault), Some(7)), 5);
+        assert_eq!(final_status(Some(StopCause::HostError), None), 1);
+        assert_eq!(final_status(Some(StopCause::Timeout), Some(3)), 124);
+        assert_eq!(final_status(Some(StopCause::Signal(2)), None), 130);
+        assert_eq!(final_status(Some(StopCause::Quit), None), 130);
+    }
+}

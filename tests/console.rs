@@ -1,0 +1,269 @@
+//! Several vCPUs, the UART, stdin and the terminal, through the real binary.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Lines of `stdout` that belong to vCPU `n`, prefix removed.
+fn vcpu_lines(stdout: &str, n: usize) -> String {
+    let prefix = format!("[{n}] ");
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[test]
+fn four_guests_print_whole_prefixed_lines() {
+    let guests = ["hello", "fibonacci", "counter", "multiplication"];
+    let r = run(&guests);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    for line in r.stdout.lines() {
+        assert!(
+            ["[0] ", "[1] ", "[2] ", "[3] "]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "unprefixed line {line:?}"
+        );
+    }
+    for (n, guest) in guests.iter().enumerate() {
+        let mut alone = run(&[guest]).stdout;
+        if !alone.ends_with('\n') {
+            alone.push('\n'); // a partial last line is finished when its vCPU stops
+        }
+        assert_eq!(vcpu_lines(&r.stdout, n), alone, "vCPU {n} ({guest})");
+    }
+}
+
+#[test]
+fn colour_only_when_asked_and_never_with_no_color() {
+    let r = run(&["--color=always", "hello", "hello"]);
+    assert!(
+        r.stdout.contains("\x1b[38;5;46m[0]\x1b[0m Hello, KVM!"),
+        "{:?}",
+        r.stdout
+    );
+    let r = run(&["hello", "hello"]); // stdout is a pipe: auto means no colour
+    assert!(!r.stdout.contains('\x1b'));
+    let r = run_with(
+        &["--color=auto", "hello", "hello"],
+        b"",
+        &[("NO_COLOR", "1")],
+        Duration::from_secs(20),
+    );
+    assert!(!r.stdout.contains('\x1b'));
+}
+
+#[test]
+fn uart_registers_read_their_reset_values() {
+    // stdin stays open (and empty): the carrier is up, as after reset.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("sleep 3 | {MINI_KVM} {}", test_guest("uart_lsr")))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "LSR=60\nMSR=B0\n");
+}
+
+#[test]
+fn end_of_input_drops_the_uart_carrier() {
+    // stdin is closed at once: DCD is down and its delta bit (DDCD) is set.
+    let r = run(&[&test_guest("uart_lsr")]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "LSR=60\nMSR=38\n"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn uart_echo_returns_every_byte_of_piped_input() {
+    // Every byte value, twice, through a file so the comparison is byte for byte.
+    let dir = std::env::temp_dir().join(format!("mini-kvm-echo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input: Vec<u8> = (0..=255u8)
+        .chain((0..=255u8).rev())
+        .chain(*b"the end\n")
+        .collect();
+    std::fs::write(dir.join("in"), &input).unwrap();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{MINI_KVM} {} < {dir}/in > {dir}/out",
+            test_guest("uart_echo"),
+            dir = dir.display()
+        ))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read(dir.join("out")).unwrap(), input);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn echo_guest_stops_at_end_of_input() {
+    let r = run_input(&["echo"], b"abc");
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "abc", "")
+    );
+    let r = run_input(&["echo"], b"");
+    assert_eq!((r.status, r.stdout.as_str()), (0, ""));
+    let r = run_input(&["echo"], b"xyq ignored");
+    assert_eq!((r.status, r.stdout.as_str()), (0, "xy"), "stops at q");
+}
+
+#[test]
+fn four_spinning_vcpus_stop_at_the_timeout_every_time() {
+    let spin = test_guest("spin");
+    for i in 0..50 {
+        let started = Instant::now();
+        let r = run(&["--timeout", "1", &spin, &spin, &spin, &spin]);
+        let took = started.elapsed();
+        assert_eq!(r.status, 124, "run {i}: {}", r.stderr);
+        assert!(took < Duration::from_secs(2), "run {i} took {took:?}");
+    }
+}
+
+#[test]
+fn a_fault_on_one_vcpu_stops_the_others_and_names_it() {
+    let r = run(&[&test_guest("spin"), &test_guest("triple_fault")]);
+    assert_eq!(r.status, 5);
+    assert!(r.stderr.contains("vCPU 1 (triple_fault)"), "{}", r.stderr);
+}
+
+// ------------------------------------------------------------------ a real terminal, via tmux
+
+struct Tmux {
+    socket: String,
+    dir: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `script` (sh) in a detached tmux session on its own server; None without tmux.
+    fn start(name: &str, script: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("tmux is not installed: skipping (make test installs it)");
+            return None;
+        }
+        let socket = format!("mini-kvm-test-{}-{name}", std::process::id());
+        let dir = std::env::temp_dir().join(&socket);
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = script
+            .replace("DIR", dir.to_str().unwrap())
+            .replace("MINI_KVM", MINI_KVM);
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session failed");
+        Some(Tmux { socket, dir })
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, cond: impl Fn(&Tmux) -> bool) {
+        let started = Instant::now();
+        while !cond(self) {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "timed out waiting for {what}; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(name)).ok()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The script run in the terminal: settings before, mini-kvm, its status, settings after.
+fn terminal_script(args: &str) -> String {
+    format!(
+        "stty -a > DIR/before; MINI_KVM {args}; echo $? > DIR/status.tmp; \
+         stty -a > DIR/after; mv DIR/status.tmp DIR/status; sleep 30"
+    )
+}
+
+#[test]
+fn on_a_terminal_keys_reach_the_guest_and_ctrl_a_x_quits() {
+    let Some(t) = Tmux::start("keys", &terminal_script("echo")) else {
+        return;
+    };
+    t.wait_for("the guest to start", |t| t.file("before").is_some());
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["h", "i"]);
+    t.wait_for("the echo", |t| t.screen().contains("hi"));
+    t.keys(&["C-a", "x"]);
+    t.wait_for("mini-kvm to quit", |t| t.file("status").is_some());
+    assert_eq!(t.file("status").unwrap().trim(), "130");
+    assert_eq!(
+        t.file("before"),
+        t.file("after"),
+        "terminal settings restored"
+    );
+}
+
+#[test]
+fn the_terminal_is_restored_after_a_fault_and_a_timeout() {
+    for (name, args, status) in [
+        ("fault", test_guest("triple_fault"), "5"),
+        (
+            "timeout",
+            format!("--timeout 1 {}", test_guest("spin")),
+            "124",
+        ),
+    ] {
+        let Some(t) = Tmux::start(name, &terminal_script(&args)) else {
+            return;
+        };
+        t.wait_for("mini-kvm to end", |t| t.file("status").is_some());
+        assert_eq!(t.file("status").unwrap().trim(), status, "{name}");
+        assert_eq!(
+            t.file("before"),
+            t.file("after"),
+            "{name}: terminal settings restored"
+        );
+    }
+}

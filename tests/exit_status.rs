@@ -1,0 +1,186 @@
+//! Every exit status of README's table, from the real binary: usage, bad images, a missing or
+//! wrong KVM device, guest statuses, guest faults, timeouts and signals.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mini-kvm-status-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let r = run(&[]);
+    assert_eq!(r.status, 2);
+    assert_one_line(&r, &["no guest given", "--help"]);
+
+    let r = run(&["hello", "hello", "hello", "hello", "hello"]);
+    assert_eq!(r.status, 2);
+    assert_one_line(&r, &["5 guests", "at most 4"]);
+
+    let r = run(&["--frobnicate", "hello"]);
+    assert_eq!(r.status, 2);
+    assert_one_line(&r, &["unknown option '--frobnicate'"]);
+
+    let r = run(&["--timeout", "soon", "hello"]);
+    assert_eq!(r.status, 2);
+    assert_one_line(&r, &["--timeout", "'soon'"]);
+}
+
+#[test]
+fn help_version_and_list_exit_0() {
+    let r = run(&["--help"]);
+    assert_eq!(r.status, 0);
+    assert!(r.stdout.contains("usage: mini-kvm [OPTIONS] GUEST..."));
+    for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "124", "130"] {
+        assert!(
+            r.stdout.contains(&format!("\n  {code}")),
+            "--help lists status {code}"
+        );
+    }
+    let r = run(&["-V"]);
+    assert_eq!(
+        (r.status, r.stdout.trim()),
+        (0, concat!("mini-kvm ", env!("CARGO_PKG_VERSION")))
+    );
+    let r = run(&["--list"]);
+    assert_eq!(r.status, 0);
+    for name in [
+        "minimal",
+        "hello",
+        "counter",
+        "multiplication",
+        "fibonacci",
+        "matrix",
+        "echo",
+    ] {
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "--list shows {name}:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn unusable_images_exit_3_naming_the_file_and_the_problem() {
+    let dir = scratch("images");
+    let empty = dir.join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    let huge = dir.join("huge.bin");
+    std::fs::write(&huge, vec![0x90u8; 256 * 1024 + 1]).unwrap();
+    let missing = dir.join("missing.bin");
+    let cases: [(&std::path::Path, &str); 4] = [
+        (&missing, "no such file"),
+        (&dir, "is a directory"),
+        (&empty, "is empty"),
+        (&huge, "larger than the 262144 bytes"),
+    ];
+    for (path, why) in cases {
+        let p = path.to_str().unwrap();
+        let r = run(&[p]);
+        assert_eq!(r.status, 3, "{p}: {}", r.stderr);
+        assert_one_line(&r, &[p, why]);
+    }
+    let r = run(&["/dev/zero"]);
+    assert_eq!(r.status, 3);
+    assert_one_line(&r, &["/dev/zero", "not a regular file"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_or_wrong_kvm_device_exits_4_with_the_fix() {
+    let limit = Duration::from_secs(20);
+    let r = run_with(
+        &["hello"],
+        b"",
+        &[("MINI_KVM_DEVICE", "/nonexistent/kvm")],
+        limit,
+    );
+    assert_eq!(r.status, 4);
+    assert_one_line(&r, &["/nonexistent/kvm does not exist", "modprobe"]);
+    let r = run_with(&["hello"], b"", &[("MINI_KVM_DEVICE", "/dev/null")], limit);
+    assert_eq!(r.status, 4);
+    assert_one_line(
+        &r,
+        &["/dev/null is not a KVM device", "KVM_GET_API_VERSION"],
+    );
+}
+
+#[test]
+fn a_flat_binary_prints_through_putchar_then_exits_0() {
+    let r = run(&[&test_guest("putchar_a")]);
+    assert_eq!(
+        (r.status, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "A", "")
+    );
+}
+
+#[test]
+fn exit_status_call_sets_the_status() {
+    let r = run(&[&test_guest("exit7")]);
+    assert_eq!((r.status, r.stderr.as_str()), (7, ""));
+}
+
+#[test]
+fn an_unknown_hypercall_is_a_guest_fault_exit_5() {
+    let r = run(&[&test_guest("bad_hypercall")]);
+    assert_eq!(r.status, 5);
+    assert_one_line(&r, &["vCPU 0", "0x7f", "CS:IP"]);
+}
+
+#[test]
+fn a_triple_fault_exits_5_naming_the_exit_and_rip() {
+    let r = run(&[&test_guest("triple_fault")]);
+    assert_eq!(r.status, 5, "{}", r.stderr);
+    assert_one_line(
+        &r,
+        &[
+            "guest fault on vCPU 0 (triple_fault)",
+            "KVM_EXIT_",
+            "RIP 0x",
+        ],
+    );
+    // With -v the registers follow, control bits decoded.
+    let r = run(&["-v", &test_guest("triple_fault")]);
+    assert_eq!(r.status, 5);
+    assert!(
+        r.stderr.contains("CR0=") && r.stderr.contains("[PE"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("EFER="), "{}", r.stderr);
+}
+
+#[test]
+fn timeout_stops_a_spinning_guest_with_124() {
+    let r = run(&["--timeout", "1", &test_guest("spin")]);
+    assert_eq!(r.status, 124);
+    assert_one_line(&r, &["timeout", "1 s"]);
+    assert!(r.elapsed < Duration::from_secs(2), "took {:?}", r.elapsed);
+}
+
+#[test]
+fn sigterm_and_sigint_stop_the_guest_with_130() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let child = std::process::Command::new(MINI_KVM)
+            .arg(test_guest("spin"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(130));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by SIG"));
+    }
+}
