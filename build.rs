@@ -5,6 +5,8 @@
 //!   (`; NAME: description`) becomes its `--list` entry and line 2 (`; mode: real|long`) its CPU
 //!   mode.
 //! * `guests/probes/*.asm` are the tiny guests `--host-check` runs; embedded, not listed.
+//! * `os-1k/` is built by `os-1k/build.rs` (gcc, ld, objcopy) and embedded as the guest
+//!   `os-1k`, with its symbol file for gdb.
 //! * `tests/guests/*.asm`, small guests the integration tests need, are assembled next to them
 //!   (not embedded); the tests find them through `MINI_KVM_TEST_GUESTS`.
 
@@ -13,6 +15,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[path = "os-1k/build.rs"]
+mod os_1k;
 
 /// Stops the build with one clear line.
 fn fail(message: &str) -> ! {
@@ -132,7 +137,29 @@ fn main() {
             bin.display().to_string()
         );
     }
+    let os = os_1k::build(&root.join("os-1k"), &out).unwrap_or_else(|e| fail(&e));
+    let _ = writeln!(
+        code,
+        "    EmbeddedGuest {{ name: \"os-1k\", description: \"the 1K OS: a 64-bit teaching OS \
+         with a shell (a Multiboot kernel; Ctrl-A x quits)\", mode: GuestMode::Kernel, \
+         bytes: include_bytes!({:?}) }},",
+        os.image.display().to_string()
+    );
     code.push_str("];\n");
+    let _ = writeln!(
+        code,
+        "/// Symbol files for gdb, by guest name.\n#[allow(dead_code)]\n\
+         pub static DEBUG_SYMBOLS: &[(&str, &[u8])] = &[(\"os-1k\", include_bytes!({:?}))];",
+        os.debug_elf.display().to_string()
+    );
+    println!(
+        "cargo:rustc-env=MINI_KVM_OS_1K_ELF={}",
+        os.debug_elf.display()
+    );
+    println!(
+        "cargo:rustc-env=MINI_KVM_OS_1K_IMAGE={}",
+        os.image.display()
+    );
 
     // The probes `--host-check` runs: embedded by name, not listed.
     code.push_str("#[allow(dead_code)]\npub static PROBES: &[(&str, &[u8])] = &[\n");

@@ -17,6 +17,8 @@ pub enum GuestMode {
     Real,
     /// 64-bit long mode with identity paging (`--long-mode`).
     Long,
+    /// A Multiboot kernel (recognised from its contents anyway).
+    Kernel,
 }
 
 /// A guest assembled by build.rs.
@@ -67,6 +69,9 @@ pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
         reason,
     };
     match std::fs::metadata(path) {
+        // A directory is not a file: `mini-kvm os-1k` in the source tree (which has an os-1k/
+        // directory) still means the built-in guest.
+        Ok(meta) if meta.is_dir() && find_embedded(arg).is_some() => embedded(arg, limit),
         Ok(meta) => {
             if meta.is_dir() {
                 return Err(err("is a directory, not a guest image".into()));
@@ -107,23 +112,30 @@ pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
                 mode: None,
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match find_embedded(arg) {
-            Some(g) => {
-                if g.bytes.len() as u64 > limit {
-                    return Err(err(format!("is larger than its {limit} bytes of memory")));
-                }
-                Ok(Image {
-                    name: g.name.to_string(),
-                    origin: "embedded".to_string(),
-                    bytes: Cow::Borrowed(g.bytes),
-                    mode: Some(g.mode),
-                })
-            }
-            None => Err(err(
-                "no such file, and no embedded guest of that name (see mini-kvm --list)".into(),
-            )),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded(arg, limit),
         Err(e) => Err(err(format!("cannot be opened: {e}"))),
+    }
+}
+
+/// The built-in guest called `name`.
+fn embedded(name: &str, limit: u64) -> Result<Image, ImageError> {
+    let err = |reason: String| ImageError {
+        path: name.to_string(),
+        reason,
+    };
+    match find_embedded(name) {
+        Some(g) if g.bytes.len() as u64 > limit => {
+            Err(err(format!("is larger than its {limit} bytes of memory")))
+        }
+        Some(g) => Ok(Image {
+            name: g.name.to_string(),
+            origin: "embedded".to_string(),
+            bytes: Cow::Borrowed(g.bytes),
+            mode: Some(g.mode),
+        }),
+        None => Err(err(
+            "no such file, and no embedded guest of that name (see mini-kvm --list)".into(),
+        )),
     }
 }
 

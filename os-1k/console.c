@@ -1,0 +1,134 @@
+/*
+ * console.c: the console on COM1, a 16550A UART.
+ * Reference: TI PC16550D datasheet, section 8 (registers); xv6's uart.c for the shape.
+ *
+ * Output is polled, but cheaply: once LSR.THRE says the transmitter is empty, its 16-byte FIFO
+ * takes 16 bytes without another look (on a VMM every port access is a VM exit).
+ * Input is interrupt-driven (IRQ 4): received bytes go through a small line discipline (echo,
+ * backspace, Enter) and complete lines wait in a buffer for read(). When the host's input ends,
+ * the UART drops carrier detect (MSR.DCD): read() then returns 0, end of input.
+ */
+#include "kernel.h"
+
+#define COM1 0x3F8
+#define RBR  0          /* receiver buffer (read) */
+#define THR  0          /* transmitter holding (write) */
+#define DLL  0          /* divisor latch, low byte (when LCR.DLAB) */
+#define IER  1          /* interrupt enable */
+#define DLM  1          /* divisor latch, high byte (when LCR.DLAB) */
+#define IIR  2          /* interrupt identification (read) */
+#define FCR  2          /* FIFO control (write) */
+#define LCR  3          /* line control */
+#define MCR  4          /* modem control */
+#define LSR  5          /* line status */
+#define MSR  6          /* modem status */
+
+#define IER_RX    0x01  /* interrupt on received data */
+#define IER_MODEM 0x08  /* interrupt on modem status change (carrier loss) */
+#define LCR_DLAB  0x80
+#define LCR_8N1   0x03
+#define FCR_SETUP 0xC7  /* FIFOs on, both cleared, receive interrupt at 14 bytes */
+#define MCR_DTR   0x01
+#define MCR_RTS   0x02
+#define MCR_OUT2  0x08  /* on a PC, gates the UART's interrupt line to the PIC */
+#define LSR_DR    0x01  /* a received byte is waiting */
+#define LSR_THRE  0x20  /* the transmit FIFO is empty */
+#define MSR_DCD   0x80  /* carrier detect */
+
+static int tx_room;                    /* bytes the transmit FIFO still takes */
+
+static char rx[1024];                  /* received bytes, not yet read (ring buffer) */
+static size_t rx_head, rx_tail;
+static int carrier_lost;               /* the host's input has ended */
+
+void console_init(void) {
+    outb(COM1 + IER, 0);
+    outb(COM1 + LCR, LCR_DLAB);
+    outb(COM1 + DLL, 1);               /* 115200 baud: 1.8432 MHz / (16 x 1) */
+    outb(COM1 + DLM, 0);
+    outb(COM1 + LCR, LCR_8N1);
+    outb(COM1 + FCR, FCR_SETUP);
+    outb(COM1 + MCR, MCR_DTR | MCR_RTS | MCR_OUT2);
+}
+
+/* Called once the IDT and the PIC are ready. */
+void console_enable_interrupts(void) {
+    outb(COM1 + IER, IER_RX | IER_MODEM);
+    console_interrupt();               /* bytes that came before, if any */
+}
+
+void console_putc(char c) {
+    if (tx_room == 0) {
+        while (!(inb(COM1 + LSR) & LSR_THRE))
+            ;
+        tx_room = 16;
+    }
+    outb(COM1 + THR, (uint8_t)c);
+    tx_room--;
+}
+
+void console_write(const char *s, size_t n) {
+    while (n--) console_putc(*s++);
+}
+
+/* IRQ 4: take every waiting byte; notice carrier loss. Loops until IIR says nothing is pending
+ * so the interrupt line goes low again (the PIC only sees rising edges). */
+void console_interrupt(void) {
+    for (;;) {
+        uint8_t lsr = inb(COM1 + LSR);
+        if (lsr & LSR_DR) {
+            char c = (char)inb(COM1 + RBR);
+            size_t next = (rx_tail + 1) % sizeof rx;
+            if (next != rx_head) {             /* nobody reads: drop what does not fit */
+                rx[rx_tail] = c;
+                rx_tail = next;
+            }
+            continue;
+        }
+        if (!(inb(COM1 + MSR) & MSR_DCD))      /* reading MSR clears its interrupt */
+            carrier_lost = 1;
+        if (inb(COM1 + IIR) & 1) break;        /* bit 0 set: no interrupt pending */
+    }
+    wakeup(&rx);
+}
+
+/* The next received byte, sleeping until one comes; -1 once input has ended. */
+static int next_byte(void) {
+    while (rx_head == rx_tail && !carrier_lost) sleep_on(&rx);
+    if (rx_head == rx_tail) return -1;
+    char c = rx[rx_head];
+    rx_head = (rx_head + 1) % sizeof rx;
+    return (uint8_t)c;
+}
+
+/*
+ * read(): one line, edited as it is typed, as the seed's readline did: printable characters
+ * are echoed, Backspace/DEL erase with "\b \b", Enter (CR or LF) ends the line and echoes a
+ * newline, other control bytes are ignored, and the rest of a line longer than `n` is dropped.
+ * The line is returned with its newline. 0 means end of input: the carrier dropped (or Ctrl-D
+ * was typed) with nothing pending.
+ */
+ssize_t console_read(char *buf, size_t n) {
+    size_t len = 0;
+    for (;;) {
+        int c = next_byte();
+        if (c < 0 || c == 0x04) {              /* end: the partial line, or 0 */
+            if (len) console_putc('\n');
+            return (ssize_t)len;
+        }
+        if (c == '\r' || c == '\n') {
+            console_putc('\n');
+            if (len < n) buf[len++] = '\n';
+            return (ssize_t)len;
+        }
+        if (c == 0x7F || c == '\b') {
+            if (len) {
+                len--;
+                console_write("\b \b", 3);
+            }
+        } else if (c >= 0x20 && c <= 0x7E && len < n) {
+            buf[len++] = (char)c;
+            console_putc((char)c);
+        }
+    }
+}

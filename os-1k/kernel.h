@@ -1,0 +1,131 @@
+/*
+ * kernel.h: the 1K OS's shared definitions: types, the memory layout, hardware ports,
+ * and every kernel function another file calls.
+ *
+ * The 1K OS is a 64-bit teaching kernel in the spirit of "Operating System in 1,000 Lines"
+ * and xv6: one CPU, no locks (the kernel runs with interrupts off except in the idle loop),
+ * processes in ring 3 with their own address spaces, preemption on a 100 Hz timer.
+ */
+#ifndef KERNEL_H
+#define KERNEL_H
+
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef unsigned long uint64_t;
+typedef long int64_t;
+typedef unsigned long size_t;
+typedef long ssize_t;
+#define NULL ((void *)0)
+
+/* Memory layout (virtual). The kernel lives in the top 2 GiB, where the boot code maps
+ * physical 0-1 GiB; user programs live in the bottom half. Intel SDM Vol. 3A, 4.5. */
+#define KERNBASE    0xFFFFFFFF80000000UL
+#define P2V(pa)     ((void *)((uint64_t)(pa) + KERNBASE))
+#define V2P(va)     ((uint64_t)(va) - KERNBASE)
+#define USER_BASE   0x400000UL          /* programs are linked here (user/user.ld) */
+#define USER_STACK  0x800000UL          /* top of each process's stack */
+#define USER_TOP    0x800000000000UL    /* first non-canonical address */
+#define PAGE_SIZE   4096UL
+
+/* Segment selectors (GDT in trap.c). User selectors carry RPL 3. */
+#define KERNEL_CS   0x08
+#define KERNEL_DS   0x10
+#define USER_DS     (0x18 | 3)
+#define USER_CS     (0x20 | 3)
+#define TSS_SEL     0x28
+
+/* Page-table entry bits (SDM Vol. 3A, Table 4-19). */
+#define PTE_P       0x001   /* present */
+#define PTE_W       0x002   /* writable */
+#define PTE_U       0x004   /* user-accessible: ring 3 may touch it */
+#define PTE_PS      0x080   /* 2 MiB page (in a PDE) */
+#define PTE_ADDR    0x000FFFFFFFFFF000UL
+
+/* Port I/O. */
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
+
+/* The registers a trap saves (entry.S pushes them in this order, from the bottom up). */
+struct trapframe {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;     /* pushed by the CPU */
+};
+
+/* Processes (proc.c). */
+#define NPROC 16
+enum procstate { UNUSED, RUNNABLE, RUNNING, SLEEPING, ZOMBIE };
+struct proc {
+    int pid;
+    enum procstate state;
+    char name[16];
+    uint64_t *pml4;           /* its address space (kernel virtual address) */
+    uint64_t kstack_top;      /* its kernel stack: traps from ring 3 land here (TSS.RSP0) */
+    uint64_t context;         /* saved kernel RSP while switched out (swtch) */
+    void *chan;               /* what it sleeps on */
+    uint64_t wake_tick;       /* for sleep(): wake at this tick */
+    int parent;
+    int exit_status;
+};
+extern struct proc *current;
+extern volatile uint64_t ticks;
+
+/* console.c: the 16550A UART driver. */
+void console_init(void);
+void console_putc(char c);
+void console_write(const char *s, size_t n);
+ssize_t console_read(char *buf, size_t n);
+void console_interrupt(void);
+
+/* printk.c */
+void kprintf(const char *fmt, ...);
+void panic(const char *fmt, ...) __attribute__((noreturn));
+void *memset(void *d, int c, size_t n);
+void *memcpy(void *d, const void *s, size_t n);
+int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+size_t strlen(const char *s);
+void strlcpy(char *d, const char *s, size_t n);
+
+/* mm.c */
+void mm_init(uint64_t multiboot_info);
+uint64_t page_alloc(void);                 /* a zeroed page, physical address; 0 if none */
+void page_free(uint64_t pa);
+uint64_t *vm_new(void);                    /* a PML4 with the kernel half mapped */
+int vm_map(uint64_t *pml4, uint64_t va, uint64_t pa, uint64_t flags);
+void vm_free(uint64_t *pml4);
+int user_range_ok(uint64_t *pml4, uint64_t va, uint64_t len, int write);
+extern uint64_t *kernel_pml4;
+extern uint64_t free_pages, total_pages;
+
+/* trap.c */
+void trap_init(void);
+void timer_init(int hz);
+void power_off(int status) __attribute__((noreturn));
+
+/* proc.c */
+void proc_init(void);
+int proc_spawn(const char *name, const char *arg);
+void scheduler(void) __attribute__((noreturn));
+void yield(void);
+void sleep_on(void *chan);
+void wakeup(void *chan);
+void proc_exit(int status) __attribute__((noreturn));
+int proc_wait(int pid);
+void proc_tick(void);
+
+/* fs.c: the ustar archive linked into the kernel. */
+int fs_init(void);
+const char *fs_find(const char *name, size_t *size);
+int fs_entry(int index, const char **name, size_t *size);
+
+/* syscall.c */
+void syscall(struct trapframe *tf);
+
+/* entry.S */
+void swtch(uint64_t *save_rsp, uint64_t new_rsp);
+void trapret(void);
+#endif

@@ -1,0 +1,14 @@
+/* about.c: menu 9. */
+#include "ulib.h"
+
+int main(void) {
+    printf("\n=== About 1K OS ===\n"
+           "1K OS is a 64-bit teaching operating system for mini-kvm.\n"
+           "  - boots through Multiboot, then builds 4-level page tables for long mode\n"
+           "  - runs every program in ring 3, in its own address space\n"
+           "  - switches programs on a 100 Hz timer interrupt (PIT, IRQ 0)\n"
+           "  - reads the keyboard through COM1 interrupts (IRQ 4)\n"
+           "  - loads programs from a tar archive linked into the kernel\n"
+           "Type 'help' at the menu for more commands.\n");
+    return 0;
+}

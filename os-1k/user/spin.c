@@ -1,0 +1,14 @@
+/* spin.c: prints its argument letter 12 times, busy-waiting 30 ms between letters. It never
+ * yields or sleeps: only the timer interrupt can give the CPU to someone else. */
+#include "ulib.h"
+
+int main(const char *arg) {
+    char letter = arg[0] ? arg[0] : '?';
+    for (int i = 0; i < 12; i++) {
+        write(&letter, 1);
+        long start = uptime();
+        while (uptime() - start < 30) {
+        }
+    }
+    return 0;
+}

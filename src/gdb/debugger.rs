@@ -1,0 +1,482 @@
+//! The vCPU side of `--gdb`: stopping every vCPU together, serving gdb's requests on the vCPU's
+//! own thread, single-stepping and breakpoints through KVM_SET_GUEST_DEBUG.
+//!
+//! gdb's remote protocol assumes "all-stop" mode (gdb manual, "Remote Protocol" > "Stop
+//! Replies"): when one thread stops, they all do, and gdb inspects them at leisure. Here each
+//! vCPU thread checks one atomic flag before every KVM_RUN; a stop request sets it and kicks
+//! every vCPU (control.rs), and each one *parks*: it waits on a condition variable and, while
+//! parked, executes the requests gdb sends it — read registers, translate an address, write
+//! memory — because a vCPU's ioctls belong on its own thread (a vCPU fd is used by one thread at
+//! a time, api.rst 2).
+//!
+//! Stepping: KVM_SET_GUEST_DEBUG with KVM_GUESTDBG_SINGLESTEP makes KVM exit with
+//! KVM_EXIT_DEBUG after each guest instruction, `debug.arch.pc` holding the linear address of
+//! the next one (api.rst 4.59).
+//!
+//! Breakpoints, two ways: where the host traps `int3` for the debugger (KVM_GUESTDBG_USE_SW_BP),
+//! the stub writes 0xCC over the instruction, as every debugger does. Some KVMs never report
+//! `int3` (this project's machines: ../shared/seed/kvm-on-this-machine.md) and offer no hardware
+//! breakpoints either; there the vCPU single-steps while breakpoints exist and stops when the
+//! next linear RIP is one of them: slower (about 130,000 instructions per second here) but exact.
+//! Code running natively in ring 3 on such hosts produces no single-step exits, so a breakpoint
+//! on a user-mode page is refused with that reason rather than silently missed.
+
+use crate::kvm::bindings::*;
+use crate::kvm::{KvmError, Vcpu};
+use crate::memory::GuestMemory;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// How breakpoints are implemented on this host (decided once, at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakpointMethod {
+    /// Patch `int3` (0xCC); KVM reports it as KVM_EXIT_DEBUG, exception 3.
+    Int3,
+    /// Single-step and compare the next RIP with every breakpoint.
+    SingleStep,
+}
+
+/// Why the VM stopped, for gdb's stop reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Before the first instruction (gdb's "target remote" sees SIGTRAP).
+    Initial,
+    /// vCPU finished a single step.
+    Step(usize),
+    /// vCPU reached a breakpoint.
+    Breakpoint(usize),
+    /// gdb sent Ctrl-C.
+    Interrupt,
+}
+
+/// What gdb asks a parked vCPU to do.
+#[derive(Debug, Clone)]
+pub enum Request {
+    GetRegisters,
+    SetRegisters(Box<(kvm_regs, kvm_sregs)>),
+    ReadMemory { addr: u64, len: usize },
+    WriteMemory { addr: u64, data: Vec<u8> },
+    /// Is `addr` mapped, and is it a user-mode page? (for refusing breakpoints)
+    Translate { addr: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Registers(Box<(kvm_regs, kvm_sregs)>),
+    Memory(Vec<u8>),
+    Done,
+    Translation { physical: u64, user: bool },
+    /// Unmapped address, or an ioctl failed: gdb gets an error reply.
+    Failed(String),
+}
+
+/// How a parked vCPU leaves the park.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Stay parked (another vCPU is being stepped).
+    Stay,
+    Continue,
+    Step,
+}
+
+/// What the run loop does after a KVM_EXIT_DEBUG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterDebugExit {
+    /// Keep running (a single-step that reached no breakpoint).
+    Run,
+    /// Stop the VM and park.
+    Park,
+}
+
+struct State {
+    parked: Vec<bool>,
+    ended: Vec<bool>,
+    stop: Option<StopReason>,
+    resume: Vec<Resume>,
+    /// Bumped at every resume, so a parked vCPU sees new orders exactly once.
+    generation: u64,
+    requests: Vec<Option<Request>>,
+    replies: Vec<Option<Reply>>,
+    /// Breakpoint linear address -> the byte under the int3 (Int3 method only).
+    breakpoints: BTreeMap<u64, u8>,
+    /// Which vCPUs are stepping for gdb's `s` (as opposed to breakpoint stepping).
+    stepping: Vec<bool>,
+}
+
+/// Shared by the gdb thread and every vCPU thread.
+pub struct Debugger {
+    pause: AtomicBool,
+    state: Mutex<State>,
+    changed: Condvar,
+    pub method: BreakpointMethod,
+}
+
+impl Debugger {
+    pub fn new(vcpus: usize, method: BreakpointMethod) -> Debugger {
+        Debugger {
+            // Start paused: gdb gets control before the first guest instruction.
+            pause: AtomicBool::new(true),
+            state: Mutex::new(State {
+                parked: vec![false; vcpus],
+                ended: vec![false; vcpus],
+                stop: Some(StopReason::Initial),
+                resume: vec![Resume::Stay; vcpus],
+                generation: 0,
+                requests: vec![None; vcpus],
+                replies: vec![None; vcpus],
+                breakpoints: BTreeMap::new(),
+                stepping: vec![false; vcpus],
+            }),
+            changed: Condvar::new(),
+            method,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is plain data; a panicking thread cannot leave it half-updated in a way
+        // that matters more than losing the debugger entirely.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checked by each vCPU before KVM_RUN: one relaxed load.
+    #[inline]
+    pub fn wants_pause(&self) -> bool {
+        self.pause.load(Ordering::Relaxed)
+    }
+
+    /// Stops the VM for `reason` (the first reason wins). The caller kicks running vCPUs.
+    pub fn request_stop(&self, reason: StopReason) {
+        let mut s = self.lock();
+        s.stop.get_or_insert(reason);
+        self.pause.store(true, Ordering::SeqCst);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// A vCPU thread ended (guest exit, fault, VM stop).
+    pub fn vcpu_ended(&self, index: usize) {
+        let mut s = self.lock();
+        if let Some(e) = s.ended.get_mut(index) {
+            *e = true;
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    // ---------------------------------------------------------------- vCPU thread side
+
+    /// Sets this vCPU's KVM debug state for how it is about to run.
+    fn arm(&self, vcpu: &Vcpu, step: bool) -> Result<(), KvmError> {
+        let s = self.lock();
+        let bp_stepping = self.method == BreakpointMethod::SingleStep && !s.breakpoints.is_empty();
+        let int3 = self.method == BreakpointMethod::Int3 && !s.breakpoints.is_empty();
+        drop(s);
+        let mut control = 0;
+        if step || bp_stepping {
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
+        }
+        if int3 {
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+        }
+        vcpu.set_guest_debug(control)
+    }
+
+    /// Parks vCPU `index` until gdb resumes it (or the VM is stopped: returns false). Serves
+    /// gdb's requests meanwhile.
+    pub fn park(&self, index: usize, vcpu: &Vcpu, memory: &GuestMemory, stopping: &dyn Fn() -> bool) -> bool {
+        let mut s = self.lock();
+        let seen = s.generation;
+        s.parked[index] = true;
+        self.changed.notify_all();
+        loop {
+            if stopping() {
+                s.parked[index] = false;
+                return false;
+            }
+            if let Some(request) = s.requests[index].take() {
+                drop(s);
+                let reply = serve(request, vcpu, memory);
+                s = self.lock();
+                s.replies[index] = Some(reply);
+                self.changed.notify_all();
+                continue;
+            }
+            if s.generation != seen && s.resume[index] != Resume::Stay {
+                let step = s.resume[index] == Resume::Step;
+                s.stepping[index] = step;
+                s.parked[index] = false;
+                drop(s);
+                if self.arm(vcpu, step).is_err() {
+                    return false;
+                }
+                return true;
+            }
+            // Wake up now and then to notice a VM stop (timeout, signal) that sets no condvar.
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// A KVM_EXIT_DEBUG on vCPU `index` with the next instruction at linear `pc`.
+    pub fn on_debug_exit(&self, index: usize, exception: u32, pc: u64) -> AfterDebugExit {
+        let s = self.lock();
+        let at_breakpoint = s.breakpoints.contains_key(&pc);
+        let stepping = s.stepping[index];
+        drop(s);
+        if exception == 3 || at_breakpoint {
+            self.request_stop(StopReason::Breakpoint(index));
+            AfterDebugExit::Park
+        } else if stepping {
+            self.request_stop(StopReason::Step(index));
+            AfterDebugExit::Park
+        } else {
+            AfterDebugExit::Run
+        }
+    }
+
+    // ---------------------------------------------------------------- gdb thread side
+
+    /// Waits until every vCPU still running is parked; returns why the VM stopped, or None if
+    /// every vCPU has ended.
+    pub fn wait_stopped(&self, give_up: &dyn Fn() -> bool) -> Option<StopReason> {
+        let mut s = self.lock();
+        loop {
+            if s.ended.iter().all(|&e| e) {
+                return None;
+            }
+            let all_parked = s.parked.iter().zip(&s.ended).all(|(&p, &e)| p || e);
+            if all_parked && s.stop.is_some() {
+                return s.stop;
+            }
+            if give_up() {
+                return None;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Has the VM stopped (all parked) or ended? Non-blocking.
+    pub fn is_stopped(&self) -> bool {
+        let s = self.lock();
+        s.ended.iter().all(|&e| e)
+            || (s.stop.is_some() && s.parked.iter().zip(&s.ended).all(|(&p, &e)| p || e))
+    }
+
+    /// Sends a request to parked vCPU `index` and waits for the answer.
+    pub fn request(&self, index: usize, request: Request) -> Reply {
+        let mut s = self.lock();
+        if index >= s.parked.len() || s.ended[index] || !s.parked[index] {
+            return Reply::Failed(format!("vCPU {index} is not stopped"));
+        }
+        s.replies[index] = None;
+        s.requests[index] = Some(request);
+        self.changed.notify_all();
+        loop {
+            if let Some(reply) = s.replies[index].take() {
+                return reply;
+            }
+            if s.ended[index] {
+                return Reply::Failed(format!("vCPU {index} ended"));
+            }
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Resumes the VM: every vCPU continues, or only `step` steps one instruction while the
+    /// others stay parked.
+    pub fn resume(&self, step: Option<usize>) {
+        let mut s = self.lock();
+        s.stop = None;
+        let n = s.resume.len();
+        for i in 0..n {
+            s.resume[i] = match step {
+                Some(j) if j == i => Resume::Step,
+                Some(_) => Resume::Stay,
+                None => Resume::Continue,
+            };
+        }
+        s.generation += 1;
+        // With a step the others stay parked, so the pause flag stays up for them.
+        self.pause.store(step.is_some(), Ordering::SeqCst);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// Adds a breakpoint at linear address `addr`; `original` is the byte an int3 replaced.
+    pub fn add_breakpoint(&self, addr: u64, original: u8) {
+        self.lock().breakpoints.insert(addr, original);
+    }
+
+    /// Removes a breakpoint; returns the byte to restore (Int3 method).
+    pub fn remove_breakpoint(&self, addr: u64) -> Option<u8> {
+        self.lock().breakpoints.remove(&addr)
+    }
+
+    pub fn breakpoints(&self) -> Vec<(u64, u8)> {
+        self.lock().breakpoints.iter().map(|(&a, &b)| (a, b)).collect()
+    }
+
+    pub fn vcpus(&self) -> usize {
+        self.lock().parked.len()
+    }
+
+    /// The vCPUs whose threads still run.
+    pub fn live_vcpus(&self) -> Vec<usize> {
+        let s = self.lock();
+        (0..s.ended.len()).filter(|&i| !s.ended[i]).collect()
+    }
+}
+
+/// Executes one request on the vCPU's own thread.
+fn serve(request: Request, vcpu: &Vcpu, memory: &GuestMemory) -> Reply {
+    let failed = |e: KvmError| Reply::Failed(e.to_string());
+    match request {
+        Request::GetRegisters => match (vcpu.get_regs(), vcpu.get_sregs()) {
+            (Ok(r), Ok(s)) => Reply::Registers(Box::new((r, s))),
+            (Err(e), _) | (_, Err(e)) => failed(e),
+        },
+        Request::SetRegisters(both) => {
+            let (regs, sregs) = *both;
+            match vcpu.set_regs(&regs).and_then(|_| vcpu.set_sregs(&sregs)) {
+                Ok(()) => Reply::Done,
+                Err(e) => failed(e),
+            }
+        }
+        Request::Translate { addr } => match vcpu.translate(addr) {
+            Ok(t) if t.valid != 0 => Reply::Translation {
+                physical: t.physical_address,
+                user: t.usermode != 0,
+            },
+            Ok(_) => Reply::Failed(format!("{addr:#x} is not mapped")),
+            Err(e) => failed(e),
+        },
+        Request::ReadMemory { addr, len } => {
+            let mut out = vec![0u8; len];
+            match copy_virtual(vcpu, memory, addr, Access::Read(&mut out)) {
+                Ok(()) => Reply::Memory(out),
+                Err(e) => Reply::Failed(e),
+            }
+        }
+        Request::WriteMemory { addr, data } => {
+            match copy_virtual(vcpu, memory, addr, Access::Write(&data)) {
+                Ok(()) => Reply::Done,
+                Err(e) => Reply::Failed(e),
+            }
+        }
+    }
+}
+
+enum Access<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+}
+
+/// Reads or writes guest-virtual memory page by page: each page translated with KVM_TRANSLATE
+/// (the guest's own page tables), then reached through GuestMemory's bounds checks. An unmapped
+/// page or one outside RAM is an error for gdb, never a host access.
+fn copy_virtual(vcpu: &Vcpu, memory: &GuestMemory, addr: u64, access: Access<'_>) -> Result<(), String> {
+    let len = match &access {
+        Access::Read(b) => b.len(),
+        Access::Write(b) => b.len(),
+    };
+    let mut done = 0usize;
+    let mut access = access;
+    while done < len {
+        let virt = addr.wrapping_add(done as u64);
+        let in_page = (0x1000 - (virt & 0xFFF)) as usize;
+        let chunk = in_page.min(len - done);
+        let t = vcpu.translate(virt).map_err(|e| e.to_string())?;
+        if t.valid == 0 {
+            return Err(format!("{virt:#x} is not mapped"));
+        }
+        let phys = t.physical_address;
+        let result = match &mut access {
+            Access::Read(buf) => memory.read(phys, &mut buf[done..done + chunk]),
+            Access::Write(data) => memory.write(phys, &data[done..done + chunk]),
+        };
+        result.map_err(|e| e.to_string())?;
+        done += chunk;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_step_resumes_one_vcpu_and_keeps_the_rest_paused() {
+        let d = Debugger::new(2, BreakpointMethod::SingleStep);
+        assert!(d.wants_pause(), "gdb gets control before the first instruction");
+        d.resume(Some(1));
+        {
+            let s = d.lock();
+            assert_eq!(s.resume, vec![Resume::Stay, Resume::Step]);
+            assert_eq!(s.stop, None);
+        }
+        assert!(d.wants_pause());
+        d.resume(None);
+        assert!(!d.wants_pause());
+        assert_eq!(d.lock().resume, vec![Resume::Continue, Resume::Continue]);
+    }
+
+    #[test]
+    fn debug_exits_stop_only_at_breakpoints_or_steps() {
+        let d = Debugger::new(1, BreakpointMethod::SingleStep);
+        d.resume(None);
+        d.add_breakpoint(0x1000, 0);
+        assert_eq!(d.on_debug_exit(0, 1, 0x0FFE), AfterDebugExit::Run);
+        assert!(!d.wants_pause());
+        assert_eq!(d.on_debug_exit(0, 1, 0x1000), AfterDebugExit::Park);
+        assert!(d.wants_pause());
+        assert_eq!(d.lock().stop, Some(StopReason::Breakpoint(0)));
+        assert_eq!(d.remove_breakpoint(0x1000), Some(0));
+        assert!(d.breakpoints().is_empty());
+    }
+
+    #[test]
+    fn requests_reach_a_parked_vcpu_and_stopped_is_reported() {
+        let d = Arc::new(Debugger::new(1, BreakpointMethod::SingleStep));
+        assert!(!d.is_stopped(), "nobody parked yet");
+        assert!(matches!(
+            d.request(0, Request::GetRegisters),
+            Reply::Failed(_)
+        ));
+        // Simulate a parked vCPU thread answering one request.
+        {
+            let mut s = d.lock();
+            s.parked[0] = true;
+        }
+        assert!(d.is_stopped());
+        let d2 = Arc::clone(&d);
+        let server = std::thread::spawn(move || loop {
+            let mut s = d2.lock();
+            if let Some(_req) = s.requests[0].take() {
+                s.replies[0] = Some(Reply::Done);
+                d2.changed.notify_all();
+                return;
+            }
+            drop(s);
+            std::thread::sleep(Duration::from_millis(1));
+        });
+        assert!(matches!(d.request(0, Request::GetRegisters), Reply::Done));
+        server.join().unwrap();
+        assert_eq!(d.wait_stopped(&|| false), Some(StopReason::Initial));
+        d.vcpu_ended(0);
+        assert_eq!(d.wait_stopped(&|| false), None);
+    }
+}

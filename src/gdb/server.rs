@@ -1,0 +1,401 @@
+//! The gdb side of `--gdb`: a TCP connection speaking the remote serial protocol, turned into
+//! requests to the stopped vCPUs (see [`super::debugger`]).
+//!
+//! Reference: the gdb manual, appendix "Remote Protocol": "Overview" (packets, acks), "Stop
+//! Replies", "General Query Packets" (qSupported, qXfer:features:read, thread queries), "Packets"
+//! (g/G/p/P/m/M/c/s/vCont/Z/z/H/T/k/D) and "Interrupts" (a raw 0x03 byte stops the target).
+//! Threads are vCPUs: gdb thread id N is vCPU N-1 (id 0 means "any" to gdb).
+//!
+//! Everything from the socket is untrusted: a malformed packet gets an error reply or the empty
+//! reply ("not supported"), never a panic; a closed connection detaches and lets the guest run.
+
+use super::command::{self, Command, ThreadId, VContAction};
+use super::debugger::{BreakpointMethod, Debugger, Reply, Request, StopReason};
+use super::packet::{encode_packet, Event, PacketReader};
+use super::target::{self, Arch, Registers};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::x86::CR0_PG;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the server needs from the rest of the VMM.
+pub struct Session {
+    pub debugger: Arc<Debugger>,
+    pub arch: Arch,
+    /// Kicks vCPU i out of KVM_RUN (so it notices a stop request).
+    pub kick: Box<dyn Fn(usize) + Send>,
+    /// Stops the whole VM (gdb's `k`).
+    pub kill: Box<dyn Fn() + Send>,
+    /// Has the VM been stopped for another reason (timeout, signal)?
+    pub vm_stopping: Box<dyn Fn() -> bool + Send>,
+    pub verbose: bool,
+}
+
+struct Server {
+    s: Session,
+    stream: TcpStream,
+    ack: bool,
+    /// Thread for g/G/p/P/m/M (Hg), and for c/s (Hc): vCPU indexes.
+    general: usize,
+    resume_thread: Option<usize>,
+    running: bool,
+    last_sent: Vec<u8>,
+}
+
+/// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends.
+pub fn serve(stream: TcpStream, session: Session) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let mut server = Server {
+        s: session,
+        stream,
+        ack: true,
+        general: 0,
+        resume_thread: None,
+        running: false,
+        last_sent: Vec::new(),
+    };
+    server.run();
+}
+
+impl Server {
+    fn run(&mut self) {
+        let mut reader = PacketReader::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if (self.s.vm_stopping)() {
+                return;
+            }
+            if self.running && self.s.debugger.is_stopped() {
+                self.running = false;
+                match self.s.debugger.wait_stopped(&|| false) {
+                    Some(reason) => {
+                        let reply = self.stop_reply(reason);
+                        self.send(&reply);
+                    }
+                    None => {
+                        // Every vCPU ended: the process exited.
+                        self.send("W00");
+                        return;
+                    }
+                }
+            }
+            let n = match self.stream.read(&mut buf) {
+                Ok(0) => return self.detach(),
+                Ok(n) => n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut
+                        || e.kind() == std::io::ErrorKind::Interrupted =>
+                {
+                    continue
+                }
+                Err(_) => return self.detach(),
+            };
+            for &byte in &buf[..n] {
+                let Some(event) = reader.feed(byte) else {
+                    continue;
+                };
+                match event {
+                    Event::Packet(payload) => {
+                        if self.ack {
+                            self.raw(b"+");
+                        }
+                        if !self.handle(&payload) {
+                            return;
+                        }
+                    }
+                    Event::BadChecksum => self.raw(b"-"),
+                    Event::Nack => {
+                        let last = self.last_sent.clone();
+                        self.raw(&last);
+                    }
+                    Event::Ack => {}
+                    Event::Interrupt => {
+                        if self.running {
+                            self.interrupt();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    fn send(&mut self, payload: &str) {
+        self.send_bytes(payload.as_bytes());
+    }
+
+    fn send_bytes(&mut self, payload: &[u8]) {
+        let packet = encode_packet(payload);
+        self.raw(&packet);
+        self.last_sent = packet;
+    }
+
+    fn interrupt(&mut self) {
+        self.s.debugger.request_stop(StopReason::Interrupt);
+        for i in 0..self.s.debugger.vcpus() {
+            (self.s.kick)(i);
+        }
+    }
+
+    fn stop_reply(&mut self, reason: StopReason) -> String {
+        let (signal, vcpu) = match reason {
+            StopReason::Initial => (5, self.general),
+            StopReason::Step(i) | StopReason::Breakpoint(i) => (5, i),
+            StopReason::Interrupt => (2, self.general),
+        };
+        self.general = vcpu;
+        command::stop_reply(signal, vcpu + 1)
+    }
+
+    /// The vCPU a thread id names (gdb ids are vCPU index + 1; 0 and -1 mean "any"/"all").
+    fn vcpu_of(&self, tid: ThreadId) -> Option<usize> {
+        match tid {
+            ThreadId::Any | ThreadId::All => Some(self.general),
+            ThreadId::Id(n) if n >= 1 && (n as usize) <= self.s.debugger.vcpus() => {
+                Some(n as usize - 1)
+            }
+            ThreadId::Id(_) => None,
+        }
+    }
+
+    fn registers(&self, vcpu: usize) -> Option<(kvm_regs, kvm_sregs)> {
+        match self.s.debugger.request(vcpu, Request::GetRegisters) {
+            Reply::Registers(both) => Some(*both),
+            _ => None,
+        }
+    }
+
+    /// Handles one packet; false ends the session.
+    fn handle(&mut self, payload: &[u8]) -> bool {
+        let cmd = match command::parse(payload) {
+            Ok(cmd) => cmd,
+            Err(_) => {
+                self.send("E01");
+                return true;
+            }
+        };
+        match cmd {
+            Command::QuerySupported(_) => self.send(&command::supported_reply()),
+            Command::StartNoAckMode => {
+                self.send("OK");
+                self.ack = false;
+            }
+            Command::QueryXferFeatures { annex, offset, length } => {
+                match target::document(self.s.arch, &annex) {
+                    Some(doc) => {
+                        let reply = command::xfer_reply(doc.as_bytes(), offset, length);
+                        self.send_bytes(&reply);
+                    }
+                    None => self.send("E00"),
+                }
+            }
+            Command::QueryFirstThread => {
+                let ids: Vec<String> = self
+                    .s
+                    .debugger
+                    .live_vcpus()
+                    .iter()
+                    .map(|i| format!("{:x}", i + 1))
+                    .collect();
+                self.send(&format!("m{}", ids.join(",")));
+            }
+            Command::QueryNextThread => self.send("l"),
+            Command::QueryCurrentThread => self.send(&format!("QC{:x}", self.general + 1)),
+            Command::QueryAttached => self.send("1"),
+            Command::QueryThreadExtraInfo(tid) => match self.vcpu_of(tid) {
+                Some(i) => {
+                    let text = format!("vCPU {i}");
+                    self.send(&command::hex_encode(text.as_bytes()));
+                }
+                None => self.send("E01"),
+            },
+            Command::HaltReason => {
+                let reply = command::stop_reply(5, self.general + 1);
+                self.send(&reply);
+            }
+            Command::SetThread { for_resume, tid } => match (for_resume, self.vcpu_of(tid)) {
+                (true, _) if tid == ThreadId::All => {
+                    self.resume_thread = None;
+                    self.send("OK");
+                }
+                (true, Some(i)) => {
+                    self.resume_thread = Some(i);
+                    self.send("OK");
+                }
+                (false, Some(i)) => {
+                    self.general = i;
+                    self.send("OK");
+                }
+                _ => self.send("E01"),
+            },
+            Command::ThreadAlive(tid) => {
+                let alive = self
+                    .vcpu_of(tid)
+                    .is_some_and(|i| self.s.debugger.live_vcpus().contains(&i));
+                self.send(if alive { "OK" } else { "E01" });
+            }
+            Command::ReadRegisters => match self.registers(self.general) {
+                Some((regs, sregs)) => {
+                    let r = Registers::from_kvm(&regs, &sregs);
+                    self.send(&r.encode_g(self.s.arch));
+                }
+                None => self.send("E01"),
+            },
+            Command::WriteRegisters(hex) => self.write_registers(|arch, r| r.decode_g_into(arch, &hex)),
+            Command::ReadRegister(n) => match self.registers(self.general) {
+                Some((regs, sregs)) => {
+                    let r = Registers::from_kvm(&regs, &sregs);
+                    match r.read_register(self.s.arch, n) {
+                        Some(hex) => self.send(&hex),
+                        None => self.send("E01"),
+                    }
+                }
+                None => self.send("E01"),
+            },
+            Command::WriteRegister(n, hex) => {
+                self.write_registers(|arch, r| r.write_register(arch, n, &hex))
+            }
+            Command::ReadMemory { addr, len } => {
+                let len = len.min(0x4000);
+                match self.s.debugger.request(self.general, Request::ReadMemory { addr, len }) {
+                    Reply::Memory(bytes) => self.send(&command::hex_encode(&bytes)),
+                    _ => self.send("E14"),
+                }
+            }
+            Command::WriteMemory { addr, data } => {
+                match self.s.debugger.request(self.general, Request::WriteMemory { addr, data }) {
+                    Reply::Done => self.send("OK"),
+                    _ => self.send("E14"),
+                }
+            }
+            Command::Continue(_) => self.resume(None),
+            Command::Step(_) => {
+                let who = self.resume_thread.unwrap_or(self.general);
+                self.resume(Some(who));
+            }
+            Command::VContQuery => self.send("vCont;c;C;s;S"),
+            Command::VCont(actions) => {
+                // A step of one thread wins: the others stay stopped meanwhile.
+                let step = actions.iter().find_map(|(action, tid)| match action {
+                    VContAction::Step => Some(tid.and_then(|t| self.vcpu_of(t)).unwrap_or(self.general)),
+                    _ => None,
+                });
+                self.resume(step);
+            }
+            Command::InsertBreakpoint { kind: 0, addr, .. } => {
+                let reply = self.insert_breakpoint(addr);
+                self.send(reply);
+            }
+            Command::RemoveBreakpoint { kind: 0, addr, .. } => {
+                let reply = self.remove_breakpoint(addr);
+                self.send(reply);
+            }
+            Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
+            Command::Kill => {
+                (self.s.kill)();
+                return false;
+            }
+            Command::Detach => {
+                self.send("OK");
+                self.detach();
+                return false;
+            }
+            _ => self.send(""),
+        }
+        true
+    }
+
+    fn write_registers(&mut self, edit: impl FnOnce(Arch, &mut Registers) -> Result<(), String>) {
+        let Some((mut regs, mut sregs)) = self.registers(self.general) else {
+            return self.send("E01");
+        };
+        let mut r = Registers::from_kvm(&regs, &sregs);
+        if edit(self.s.arch, &mut r).is_err() {
+            return self.send("E01");
+        }
+        r.to_kvm(&mut regs, &mut sregs);
+        match self
+            .s
+            .debugger
+            .request(self.general, Request::SetRegisters(Box::new((regs, sregs))))
+        {
+            Reply::Done => self.send("OK"),
+            _ => self.send("E01"),
+        }
+    }
+
+    fn resume(&mut self, step: Option<usize>) {
+        self.running = true;
+        self.s.debugger.resume(step);
+    }
+
+    fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
+        let dbg = Arc::clone(&self.s.debugger);
+        if dbg.method == BreakpointMethod::SingleStep {
+            // Native ring-3 code raises no single-step exits on such hosts: refuse, loudly.
+            let paging = self.registers(self.general).is_some_and(|(_, s)| s.cr0 & CR0_PG != 0);
+            if paging {
+                if let Reply::Translation { user: true, .. } =
+                    dbg.request(self.general, Request::Translate { addr })
+                {
+                    diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode page, \
+                         and this host runs ring-3 code natively without single-step exits"
+                    );
+                    return "E01";
+                }
+            }
+            dbg.add_breakpoint(addr, 0);
+            return "OK";
+        }
+        // Int3: remember the byte, write 0xCC over it.
+        let original = match dbg.request(self.general, Request::ReadMemory { addr, len: 1 }) {
+            Reply::Memory(b) if b.len() == 1 => b[0],
+            _ => return "E14",
+        };
+        match dbg.request(self.general, Request::WriteMemory { addr, data: vec![0xCC] }) {
+            Reply::Done => {
+                dbg.add_breakpoint(addr, original);
+                "OK"
+            }
+            _ => "E14",
+        }
+    }
+
+    fn remove_breakpoint(&mut self, addr: u64) -> &'static str {
+        let dbg = Arc::clone(&self.s.debugger);
+        match dbg.remove_breakpoint(addr) {
+            None => "E01",
+            Some(_) if dbg.method == BreakpointMethod::SingleStep => "OK",
+            Some(original) => {
+                match dbg.request(self.general, Request::WriteMemory { addr, data: vec![original] }) {
+                    Reply::Done => "OK",
+                    _ => "E14",
+                }
+            }
+        }
+    }
+
+    /// gdb left: remove every breakpoint and let the guest run on its own.
+    fn detach(&mut self) {
+        for (addr, _) in self.s.debugger.breakpoints() {
+            if self.s.debugger.is_stopped() {
+                self.remove_breakpoint(addr);
+            } else {
+                self.s.debugger.remove_breakpoint(addr);
+            }
+        }
+        if self.s.verbose {
+            diag!("mini-kvm: gdb detached; the guest runs on");
+        }
+        self.s.debugger.resume(None);
+    }
+}
