@@ -39,6 +39,8 @@ Options:
       --mem SIZE      guest RAM for a Multiboot kernel, e.g. 64M (default 32M)
       --cmdline STR   the kernel command line passed through Multiboot
       --module FILE   load FILE as a Multiboot module (repeatable)
+      --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
+                      (then: gdb -ex 'target remote :PORT'; mini-kvm prints the command)
       --long-mode     (seed option) run a flat 64-bit guest
       --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
       --entry ADDR    (with --paging) entry point, default 0x80001000
@@ -103,6 +105,8 @@ pub struct RunOptions {
     pub modules: Vec<String>,
     /// `--trace[=CLASSES]`: the class mask (see trace.rs), if tracing.
     pub trace: Option<u32>,
+    /// `--gdb PORT`: wait for gdb on 127.0.0.1:PORT before the first instruction.
+    pub gdb: Option<u16>,
 }
 
 /// A usage error (exit status 2): the message says what was wrong.
@@ -176,6 +180,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         cmdline: String::new(),
         modules: Vec::new(),
         trace: None,
+        gdb: None,
     };
     let mut long_mode = false;
     let mut paging = false;
@@ -251,6 +256,17 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     Some(crate::trace::parse_classes(inline.as_deref()).map_err(UsageError)?)
             }
             "--module" => opts.modules.push(value("a file")?),
+            "--gdb" => {
+                let text = value("a TCP port")?;
+                let port = text
+                    .trim_start_matches(':')
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|&p| p > 0);
+                opts.gdb = Some(port.ok_or_else(|| {
+                    UsageError(format!("--gdb needs a TCP port (1-65535), not '{text}'"))
+                })?);
+            }
             "--long-mode" => long_mode = true,
             "--paging" => paging = true,
             "--entry" | "--load" => {
@@ -394,6 +410,14 @@ mod tests {
             crate::trace::parse_classes(Some("hlt")).ok()
         );
         assert!(usage("--trace=nope hello").contains("'nope'"));
+    }
+
+    #[test]
+    fn gdb_port() {
+        assert_eq!(run("--gdb 1234 os-1k").gdb, Some(1234));
+        assert_eq!(run("--gdb=:4321 hello").gdb, Some(4321));
+        assert!(usage("--gdb 0 hello").contains("TCP port"));
+        assert!(usage("--gdb x hello").contains("'x'"));
     }
 
     #[test]

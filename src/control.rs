@@ -21,6 +21,8 @@ pub enum Event<R> {
     Signal(i32),
     /// The user typed Ctrl-A x.
     Quit,
+    /// gdb sent `k` (kill).
+    Killed,
 }
 
 pub struct Control<R> {
@@ -76,6 +78,15 @@ impl<R> Control<R> {
         self.stop.store(true, Ordering::SeqCst);
         for kick in self.running().iter().flatten() {
             kick.kick();
+        }
+    }
+
+    /// Kicks every other running vCPU out of KVM_RUN (a debugger stop on vCPU `index`).
+    pub fn kick_others(&self, index: usize) {
+        for (i, kick) in self.running().iter().enumerate() {
+            if let (true, Some(kick)) = (i != index, kick) {
+                kick.kick();
+            }
         }
     }
 

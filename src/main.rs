@@ -27,6 +27,7 @@ mod control;
 mod devices;
 mod error;
 mod fault;
+mod gdb;
 mod guests;
 mod hostcheck;
 mod kvm;

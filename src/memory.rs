@@ -113,7 +113,6 @@ impl GuestMemory {
     }
 
     /// Copies guest RAM at `gpa` into `buf`.
-    #[allow(dead_code)] // until --gdb lands
     pub fn read(&self, gpa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
         let offset = self.check(gpa, buf.len())?;
         // SAFETY: check() proved offset..offset+len lies inside the mapping; `buf` is a distinct
@@ -143,20 +142,6 @@ impl GuestMemory {
         }
         Ok(())
     }
-
-    /// Reads a little-endian u64 (page-table entries, Multiboot fields...).
-    #[allow(dead_code)] // until --gdb lands
-    pub fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
-        let mut bytes = [0u8; 8];
-        self.read(gpa, &mut bytes)?;
-        Ok(u64::from_le_bytes(bytes))
-    }
-
-    /// Writes a little-endian u32.
-    #[allow(dead_code)] // until --gdb lands
-    pub fn write_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        self.write(gpa, &value.to_le_bytes())
-    }
 }
 
 impl Drop for GuestMemory {
@@ -182,8 +167,10 @@ mod tests {
         assert_eq!(buf, [0u8; 16]);
         mem.write(0xFFF8, &0x1122_3344_5566_7788u64.to_le_bytes())
             .unwrap();
-        assert_eq!(mem.read_u64(0xFFF8).unwrap(), 0x1122_3344_5566_7788);
-        mem.write_u32(0, 0xDEAD_BEEF).unwrap();
+        let mut word = [0u8; 8];
+        mem.read(0xFFF8, &mut word).unwrap();
+        assert_eq!(u64::from_le_bytes(word), 0x1122_3344_5566_7788);
+        mem.write(0, &0xDEAD_BEEFu32.to_le_bytes()).unwrap();
         mem.read(0, &mut buf[..4]).unwrap();
         assert_eq!(&buf[..4], &[0xEF, 0xBE, 0xAD, 0xDE]);
     }

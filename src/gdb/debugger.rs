@@ -56,10 +56,18 @@ pub enum StopReason {
 pub enum Request {
     GetRegisters,
     SetRegisters(Box<(kvm_regs, kvm_sregs)>),
-    ReadMemory { addr: u64, len: usize },
-    WriteMemory { addr: u64, data: Vec<u8> },
+    ReadMemory {
+        addr: u64,
+        len: usize,
+    },
+    WriteMemory {
+        addr: u64,
+        data: Vec<u8>,
+    },
     /// Is `addr` mapped, and is it a user-mode page? (for refusing breakpoints)
-    Translate { addr: u64 },
+    Translate {
+        addr: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +75,9 @@ pub enum Reply {
     Registers(Box<(kvm_regs, kvm_sregs)>),
     Memory(Vec<u8>),
     Done,
-    Translation { physical: u64, user: bool },
+    Translation {
+        user: bool,
+    },
     /// Unmapped address, or an ioctl failed: gdb gets an error reply.
     Failed(String),
 }
@@ -185,7 +195,13 @@ impl Debugger {
 
     /// Parks vCPU `index` until gdb resumes it (or the VM is stopped: returns false). Serves
     /// gdb's requests meanwhile.
-    pub fn park(&self, index: usize, vcpu: &Vcpu, memory: &GuestMemory, stopping: &dyn Fn() -> bool) -> bool {
+    pub fn park(
+        &self,
+        index: usize,
+        vcpu: &Vcpu,
+        memory: &GuestMemory,
+        stopping: &dyn Fn() -> bool,
+    ) -> bool {
         let mut s = self.lock();
         let seen = s.generation;
         s.parked[index] = true;
@@ -237,6 +253,27 @@ impl Debugger {
         } else {
             AfterDebugExit::Run
         }
+    }
+
+    /// After an exit that is not a debug exit (port I/O, for one): KVM may have completed an
+    /// instruction without a single-step exit (this project's KVM merges the step of an `out`
+    /// with the next one), so check the new position against the breakpoints too.
+    pub fn check_position(&self, index: usize, linear_rip: u64) -> AfterDebugExit {
+        let s = self.lock();
+        let hit =
+            self.method == BreakpointMethod::SingleStep && s.breakpoints.contains_key(&linear_rip);
+        drop(s);
+        if hit {
+            self.request_stop(StopReason::Breakpoint(index));
+            AfterDebugExit::Park
+        } else {
+            AfterDebugExit::Run
+        }
+    }
+
+    /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
+    pub fn stepping_for_breakpoints(&self) -> bool {
+        self.method == BreakpointMethod::SingleStep && !self.lock().breakpoints.is_empty()
     }
 
     // ---------------------------------------------------------------- gdb thread side
@@ -326,7 +363,11 @@ impl Debugger {
     }
 
     pub fn breakpoints(&self) -> Vec<(u64, u8)> {
-        self.lock().breakpoints.iter().map(|(&a, &b)| (a, b)).collect()
+        self.lock()
+            .breakpoints
+            .iter()
+            .map(|(&a, &b)| (a, b))
+            .collect()
     }
 
     pub fn vcpus(&self) -> usize {
@@ -357,7 +398,6 @@ fn serve(request: Request, vcpu: &Vcpu, memory: &GuestMemory) -> Reply {
         }
         Request::Translate { addr } => match vcpu.translate(addr) {
             Ok(t) if t.valid != 0 => Reply::Translation {
-                physical: t.physical_address,
                 user: t.usermode != 0,
             },
             Ok(_) => Reply::Failed(format!("{addr:#x} is not mapped")),
@@ -387,7 +427,12 @@ enum Access<'a> {
 /// Reads or writes guest-virtual memory page by page: each page translated with KVM_TRANSLATE
 /// (the guest's own page tables), then reached through GuestMemory's bounds checks. An unmapped
 /// page or one outside RAM is an error for gdb, never a host access.
-fn copy_virtual(vcpu: &Vcpu, memory: &GuestMemory, addr: u64, access: Access<'_>) -> Result<(), String> {
+fn copy_virtual(
+    vcpu: &Vcpu,
+    memory: &GuestMemory,
+    addr: u64,
+    access: Access<'_>,
+) -> Result<(), String> {
     let len = match &access {
         Access::Read(b) => b.len(),
         Access::Write(b) => b.len(),
@@ -414,69 +459,5 @@ fn copy_virtual(vcpu: &Vcpu, memory: &GuestMemory, addr: u64, access: Access<'_>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn a_step_resumes_one_vcpu_and_keeps_the_rest_paused() {
-        let d = Debugger::new(2, BreakpointMethod::SingleStep);
-        assert!(d.wants_pause(), "gdb gets control before the first instruction");
-        d.resume(Some(1));
-        {
-            let s = d.lock();
-            assert_eq!(s.resume, vec![Resume::Stay, Resume::Step]);
-            assert_eq!(s.stop, None);
-        }
-        assert!(d.wants_pause());
-        d.resume(None);
-        assert!(!d.wants_pause());
-        assert_eq!(d.lock().resume, vec![Resume::Continue, Resume::Continue]);
-    }
-
-    #[test]
-    fn debug_exits_stop_only_at_breakpoints_or_steps() {
-        let d = Debugger::new(1, BreakpointMethod::SingleStep);
-        d.resume(None);
-        d.add_breakpoint(0x1000, 0);
-        assert_eq!(d.on_debug_exit(0, 1, 0x0FFE), AfterDebugExit::Run);
-        assert!(!d.wants_pause());
-        assert_eq!(d.on_debug_exit(0, 1, 0x1000), AfterDebugExit::Park);
-        assert!(d.wants_pause());
-        assert_eq!(d.lock().stop, Some(StopReason::Breakpoint(0)));
-        assert_eq!(d.remove_breakpoint(0x1000), Some(0));
-        assert!(d.breakpoints().is_empty());
-    }
-
-    #[test]
-    fn requests_reach_a_parked_vcpu_and_stopped_is_reported() {
-        let d = Arc::new(Debugger::new(1, BreakpointMethod::SingleStep));
-        assert!(!d.is_stopped(), "nobody parked yet");
-        assert!(matches!(
-            d.request(0, Request::GetRegisters),
-            Reply::Failed(_)
-        ));
-        // Simulate a parked vCPU thread answering one request.
-        {
-            let mut s = d.lock();
-            s.parked[0] = true;
-        }
-        assert!(d.is_stopped());
-        let d2 = Arc::clone(&d);
-        let server = std::thread::spawn(move || loop {
-            let mut s = d2.lock();
-            if let Some(_req) = s.requests[0].take() {
-                s.replies[0] = Some(Reply::Done);
-                d2.changed.notify_all();
-                return;
-            }
-            drop(s);
-            std::thread::sleep(Duration::from_millis(1));
-        });
-        assert!(matches!(d.request(0, Request::GetRegisters), Reply::Done));
-        server.join().unwrap();
-        assert_eq!(d.wait_stopped(&|| false), Some(StopReason::Initial));
-        d.vcpu_ended(0);
-        assert_eq!(d.wait_stopped(&|| false), None);
-    }
-}
+#[path = "debugger_tests.rs"]
+mod tests;

@@ -11,6 +11,7 @@
 
 use super::command::{self, Command, ThreadId, VContAction};
 use super::debugger::{BreakpointMethod, Debugger, Reply, Request, StopReason};
+use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
@@ -118,7 +119,7 @@ impl Server {
                             self.interrupt();
                         }
                     }
-                    _ => {}
+                    Event::TooLong => self.raw(b"-"),
                 }
             }
         }
@@ -169,7 +170,17 @@ impl Server {
     fn registers(&self, vcpu: usize) -> Option<(kvm_regs, kvm_sregs)> {
         match self.s.debugger.request(vcpu, Request::GetRegisters) {
             Reply::Registers(both) => Some(*both),
-            _ => None,
+            other => {
+                self.failed(&other);
+                None
+            }
+        }
+    }
+
+    /// With -v, says why a request failed (gdb itself only gets an error number).
+    fn failed(&self, reply: &Reply) {
+        if let (true, Reply::Failed(why)) = (self.s.verbose, reply) {
+            diag!("mini-kvm: gdb: {why}");
         }
     }
 
@@ -188,15 +199,17 @@ impl Server {
                 self.send("OK");
                 self.ack = false;
             }
-            Command::QueryXferFeatures { annex, offset, length } => {
-                match target::document(self.s.arch, &annex) {
-                    Some(doc) => {
-                        let reply = command::xfer_reply(doc.as_bytes(), offset, length);
-                        self.send_bytes(&reply);
-                    }
-                    None => self.send("E00"),
+            Command::QueryXferFeatures {
+                annex,
+                offset,
+                length,
+            } => match target::document(self.s.arch, &annex) {
+                Some(doc) => {
+                    let reply = command::xfer_reply(doc.as_bytes(), offset, length);
+                    self.send_bytes(&reply);
                 }
-            }
+                None => self.send("E00"),
+            },
             Command::QueryFirstThread => {
                 let ids: Vec<String> = self
                     .s
@@ -213,7 +226,7 @@ impl Server {
             Command::QueryThreadExtraInfo(tid) => match self.vcpu_of(tid) {
                 Some(i) => {
                     let text = format!("vCPU {i}");
-                    self.send(&command::hex_encode(text.as_bytes()));
+                    self.send(&hex_encode(text.as_bytes()));
                 }
                 None => self.send("E01"),
             },
@@ -249,7 +262,9 @@ impl Server {
                 }
                 None => self.send("E01"),
             },
-            Command::WriteRegisters(hex) => self.write_registers(|arch, r| r.decode_g_into(arch, &hex)),
+            Command::WriteRegisters(bytes) => {
+                self.write_registers(|arch, r| r.decode_g_into(arch, &bytes))
+            }
             Command::ReadRegister(n) => match self.registers(self.general) {
                 Some((regs, sregs)) => {
                     let r = Registers::from_kvm(&regs, &sregs);
@@ -260,20 +275,34 @@ impl Server {
                 }
                 None => self.send("E01"),
             },
-            Command::WriteRegister(n, hex) => {
-                self.write_registers(|arch, r| r.write_register(arch, n, &hex))
+            Command::WriteRegister(n, bytes) => {
+                self.write_registers(|arch, r| r.write_register(arch, n, &bytes))
             }
             Command::ReadMemory { addr, len } => {
                 let len = len.min(0x4000);
-                match self.s.debugger.request(self.general, Request::ReadMemory { addr, len }) {
-                    Reply::Memory(bytes) => self.send(&command::hex_encode(&bytes)),
-                    _ => self.send("E14"),
+                match self
+                    .s
+                    .debugger
+                    .request(self.general, Request::ReadMemory { addr, len })
+                {
+                    Reply::Memory(bytes) => self.send(&hex_encode(&bytes)),
+                    other => {
+                        self.failed(&other);
+                        self.send("E14")
+                    }
                 }
             }
             Command::WriteMemory { addr, data } => {
-                match self.s.debugger.request(self.general, Request::WriteMemory { addr, data }) {
+                match self
+                    .s
+                    .debugger
+                    .request(self.general, Request::WriteMemory { addr, data })
+                {
                     Reply::Done => self.send("OK"),
-                    _ => self.send("E14"),
+                    other => {
+                        self.failed(&other);
+                        self.send("E14")
+                    }
                 }
             }
             Command::Continue(_) => self.resume(None),
@@ -285,7 +314,9 @@ impl Server {
             Command::VCont(actions) => {
                 // A step of one thread wins: the others stay stopped meanwhile.
                 let step = actions.iter().find_map(|(action, tid)| match action {
-                    VContAction::Step => Some(tid.and_then(|t| self.vcpu_of(t)).unwrap_or(self.general)),
+                    VContAction::Step => {
+                        Some(tid.and_then(|t| self.vcpu_of(t)).unwrap_or(self.general))
+                    }
                     _ => None,
                 });
                 self.resume(step);
@@ -314,14 +345,14 @@ impl Server {
     }
 
     fn write_registers(&mut self, edit: impl FnOnce(Arch, &mut Registers) -> Result<(), String>) {
-        let Some((mut regs, mut sregs)) = self.registers(self.general) else {
+        let Some((mut regs, sregs)) = self.registers(self.general) else {
             return self.send("E01");
         };
         let mut r = Registers::from_kvm(&regs, &sregs);
         if edit(self.s.arch, &mut r).is_err() {
             return self.send("E01");
         }
-        r.to_kvm(&mut regs, &mut sregs);
+        r.to_kvm(&mut regs);
         match self
             .s
             .debugger
@@ -341,7 +372,9 @@ impl Server {
         let dbg = Arc::clone(&self.s.debugger);
         if dbg.method == BreakpointMethod::SingleStep {
             // Native ring-3 code raises no single-step exits on such hosts: refuse, loudly.
-            let paging = self.registers(self.general).is_some_and(|(_, s)| s.cr0 & CR0_PG != 0);
+            let paging = self
+                .registers(self.general)
+                .is_some_and(|(_, s)| s.cr0 & CR0_PG != 0);
             if paging {
                 if let Reply::Translation { user: true, .. } =
                     dbg.request(self.general, Request::Translate { addr })
@@ -361,7 +394,13 @@ impl Server {
             Reply::Memory(b) if b.len() == 1 => b[0],
             _ => return "E14",
         };
-        match dbg.request(self.general, Request::WriteMemory { addr, data: vec![0xCC] }) {
+        match dbg.request(
+            self.general,
+            Request::WriteMemory {
+                addr,
+                data: vec![0xCC],
+            },
+        ) {
             Reply::Done => {
                 dbg.add_breakpoint(addr, original);
                 "OK"
@@ -376,7 +415,13 @@ impl Server {
             None => "E01",
             Some(_) if dbg.method == BreakpointMethod::SingleStep => "OK",
             Some(original) => {
-                match dbg.request(self.general, Request::WriteMemory { addr, data: vec![original] }) {
+                match dbg.request(
+                    self.general,
+                    Request::WriteMemory {
+                        addr,
+                        data: vec![original],
+                    },
+                ) {
                     Reply::Done => "OK",
                     _ => "E14",
                 }

@@ -69,10 +69,8 @@ pub const KVM_GET_REGS: u64 = ior::<kvm_regs>(0x81);
 pub const KVM_SET_REGS: u64 = iow::<kvm_regs>(0x82);
 pub const KVM_GET_SREGS: u64 = ior::<kvm_sregs>(0x83);
 pub const KVM_SET_SREGS: u64 = iow::<kvm_sregs>(0x84);
-#[allow(dead_code)] // until --gdb lands
 pub const KVM_TRANSLATE: u64 = iowr::<kvm_translation>(0x85);
 pub const KVM_SET_CPUID2: u64 = iow::<kvm_cpuid2>(0x90);
-#[allow(dead_code)] // until --gdb lands
 pub const KVM_SET_GUEST_DEBUG: u64 = iow::<kvm_guest_debug>(0x9b);
 
 #[cfg(test)]

@@ -268,7 +268,6 @@ impl Vcpu {
     }
 
     /// KVM_TRANSLATE: walk the guest's current page tables for `linear`.
-    #[allow(dead_code)] // until --gdb lands
     pub fn translate(&self, linear: u64) -> Result<kvm_translation, KvmError> {
         let mut tr = kvm_translation {
             linear_address: linear,
@@ -280,7 +279,6 @@ impl Vcpu {
     }
 
     /// KVM_SET_GUEST_DEBUG: `control` is a KVM_GUESTDBG_* mask (0 turns debugging off).
-    #[allow(dead_code)] // until --gdb lands
     pub fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
         let mut dbg = kvm_guest_debug {
             control,

@@ -1,4 +1,5 @@
 //! One virtual machine from start to end: build it, run one thread per vCPU, wait, decide.
+//! This file builds the VM; [`wait`] runs its threads and decides the exit status.
 //!
 //! The order of the steps is KVM's (api.rst section 3, "general description"): open /dev/kvm and
 //! check it; KVM_CREATE_VM; give it memory (KVM_SET_USER_MEMORY_REGION); create the in-kernel
@@ -9,25 +10,23 @@
 use crate::boot::multiboot::Module;
 use crate::boot::{self, longmode, paging32, PlanError, Start};
 use crate::cli::RunOptions;
-use crate::console::input::spawn_stdin_reader;
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
 use crate::control::{Control, Event};
 use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
-use crate::error::{kvm_unavailable, status, Error};
-use crate::fault::{location, register_dump};
+use crate::error::{kvm_unavailable, Error};
+use crate::gdb;
 use crate::guests::{self, Image, ImageError};
 use crate::kvm::bindings::*;
 use crate::kvm::{install_kick_signal_handler, Kvm};
 use crate::memory::GuestMemory;
 use crate::stats::ExitStats;
 use crate::trace::{TraceConfig, Tracer};
-use crate::vcpu::{VcpuOutcome, VcpuReport, VcpuRunner};
+use crate::vcpu::{DebugHandle, VcpuReport, VcpuRunner};
 use crate::x86::CR0_PG;
-use nix::sys::signal::{SigSet, Signal};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,7 +58,7 @@ const REQUIRED_CAPS: &[(u32, &str)] = &[
     ),
 ];
 
-fn note(verbose: bool, message: impl FnOnce() -> String) {
+pub fn note(verbose: bool, message: impl FnOnce() -> String) {
     if verbose {
         diag!("mini-kvm: {}", message());
     }
@@ -95,26 +94,17 @@ pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
     Ok(kvm)
 }
 
-/// Why the VM as a whole stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
-    Fault,
-    HostError,
-    Timeout,
-    Signal(i32),
-    Quit,
-}
+mod wait;
 
-/// The process exit status: the first early stop wins; otherwise the first non-zero status a
-/// guest asked for; otherwise 0.
-pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u8>) -> i32 {
-    match first_cause {
-        Some(StopCause::Fault) => status::GUEST_FAULT,
-        Some(StopCause::HostError) => status::HOST_FAILURE,
-        Some(StopCause::Timeout) => status::TIMEOUT,
-        Some(StopCause::Signal(_) | StopCause::Quit) => status::INTERRUPTED,
-        None => first_guest_status.map_or(status::OK, i32::from),
-    }
+/// Everything the threads of a built VM need.
+pub struct Threads {
+    pub runners: Vec<VcpuRunner>,
+    pub control: Arc<Control<VcpuReport>>,
+    pub events: mpsc::Receiver<Event<VcpuReport>>,
+    pub flush_states: Vec<Arc<FlushState>>,
+    pub input: Arc<HostInput>,
+    pub raw_terminal: bool,
+    pub gdb: Option<gdb::GdbSetup>,
 }
 
 /// Resolves the GUEST arguments and the modules into images.
@@ -151,6 +141,12 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
     let n = images.len();
     let layout = plan.layout(n);
     let kvm = open_kvm(verbose)?;
+    install_kick_signal_handler()
+        .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
+    let gdb = match opts.gdb {
+        Some(port) => Some(gdb::prepare(&kvm, port, &plan, &images[0], n, verbose)?),
+        None => None,
+    };
 
     // The VM, its memory (one mmap, one memory slot per guest) and in-kernel devices.
     let mut vm = kvm.create_vm()?;
@@ -267,8 +263,8 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
         }
         vcpu.set_regs(&start.regs())?;
         if sync_regs {
-            // While tracing, KVM also syncs the segment registers, so each line can say CS:IP.
-            vcpu.enable_sync_regs(trace_config.is_some());
+            // While tracing or debugging, KVM also syncs the segment registers (CS:IP).
+            vcpu.enable_sync_regs(trace_config.is_some() || gdb.is_some());
         }
         let output = GuestOutput::new(Arc::clone(&sink), i);
         flush_states.push(output.flush_state());
@@ -288,224 +284,26 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
             trace: trace_config
                 .as_ref()
                 .map(|config| Tracer::new(Arc::clone(config), i)),
+            debug: gdb.as_ref().map(|g| DebugHandle {
+                debugger: Arc::clone(&g.debugger),
+                memory: Arc::clone(&memory),
+            }),
         });
     }
 
     // From here on the terminal may be raw: every way out below passes the guard's drop.
     let raw_mode = RawModeGuard::enter();
-    let result = start_and_wait(
-        opts,
+    let threads = Threads {
         runners,
-        &control,
-        rx,
-        &flush_states,
-        &input,
-        raw_mode.is_some(),
-    );
+        control,
+        events: rx,
+        flush_states,
+        input,
+        raw_terminal: raw_mode.is_some(),
+        gdb,
+    };
+    let result = wait::start_and_wait(opts, threads);
     drop(raw_mode);
     let (cause, reports) = result?;
-    Ok(report(opts, cause, &reports))
-}
-
-/// Starts the signal, stdin and vCPU threads, then waits for the vCPUs to stop.
-fn start_and_wait(
-    opts: &RunOptions,
-    runners: Vec<VcpuRunner>,
-    control: &Arc<Control<VcpuReport>>,
-    events: mpsc::Receiver<Event<VcpuReport>>,
-    flush_states: &[Arc<FlushState>],
-    input: &Arc<HostInput>,
-    raw_terminal: bool,
-) -> Result<(Option<StopCause>, Vec<VcpuReport>), Error> {
-    let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
-    install_kick_signal_handler().map_err(|e| host("installing the vCPU kick signal", e))?;
-
-    // SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by one thread with sigwait, so
-    // they become ordinary events instead of interrupting whatever runs.
-    let mut stop_signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        stop_signals.add(s);
-    }
-    stop_signals
-        .thread_block()
-        .map_err(|e| host("blocking signals", e.into()))?;
-    let c = Arc::clone(control);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            while let Ok(signal) = stop_signals.wait() {
-                c.send(Event::Signal(signal as i32));
-            }
-        })
-        .map_err(|e| host("starting the signal thread", e))?;
-
-    let c = Arc::clone(control);
-    spawn_stdin_reader(
-        Arc::clone(input),
-        raw_terminal,
-        Box::new(move || c.send(Event::Quit)),
-    )
-    .map_err(|e| host("starting the stdin thread", e))?;
-
-    let n = runners.len();
-    note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
-    let mut threads = Vec::with_capacity(n);
-    for runner in runners {
-        let (index, name, control) = (
-            runner.index,
-            runner.name.clone(),
-            Arc::clone(&runner.control),
-        );
-        let thread = std::thread::Builder::new()
-            .name(format!("vcpu{index}"))
-            .spawn(move || {
-                // A bug in mini-kvm must not leave the main thread waiting forever for this
-                // vCPU's report: turn a panic into a host error.
-                let run = std::panic::AssertUnwindSafe(|| runner.run());
-                if std::panic::catch_unwind(run).is_err() {
-                    control.unregister(index);
-                    control.send(Event::VcpuStopped(VcpuReport::host_error(
-                        index,
-                        name,
-                        "the vCPU thread panicked (a bug in mini-kvm)".into(),
-                    )));
-                }
-            })
-            .map_err(|e| host("starting a vCPU thread", e))?;
-        threads.push(thread);
-    }
-
-    let started = Instant::now();
-    let deadline = opts.timeout.map(|t| started + t);
-    let mut cause = None;
-    let mut reports = Vec::with_capacity(n);
-    let mut last_seen = vec![(false, 0u64); n];
-    while reports.len() < n {
-        let mut wait = FLUSH_TICK;
-        if let (Some(deadline), None) = (deadline, cause) {
-            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
-        }
-        match events.recv_timeout(wait) {
-            Ok(Event::VcpuStopped(report)) => {
-                let early = match report.outcome {
-                    VcpuOutcome::Fault(_) => Some(StopCause::Fault),
-                    VcpuOutcome::HostError(_) => Some(StopCause::HostError),
-                    _ => None,
-                };
-                if let Some(early) = early {
-                    cause.get_or_insert(early);
-                    control.request_stop();
-                }
-                reports.push(report);
-            }
-            Ok(Event::Signal(signal)) => {
-                cause.get_or_insert(StopCause::Signal(signal));
-                control.request_stop();
-            }
-            Ok(Event::Quit) => {
-                cause.get_or_insert(StopCause::Quit);
-                control.request_stop();
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) && cause.is_none() {
-                    cause = Some(StopCause::Timeout);
-                    control.request_stop();
-                }
-                // Bytes that waited a whole tick: kick their vCPU so it writes them.
-                for (i, state) in flush_states.iter().enumerate() {
-                    let now = state.snapshot();
-                    if now.0 && now == last_seen[i] {
-                        control.kick(i);
-                    }
-                    last_seen[i] = now;
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    for thread in threads {
-        // A vCPU thread has sent its report as its last act; join only reaps it. A panic in
-        // one would already have been reported through the panic hook.
-        let _ = thread.join();
-    }
-    reports.sort_by_key(|r| r.index);
-    Ok((cause, reports))
-}
-
-/// Prints what happened on stderr and returns the exit status.
-fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport]) -> i32 {
-    let mut first_status = None;
-    for r in reports {
-        let who = format!("vCPU {} ({})", r.index, r.name);
-        match &r.outcome {
-            VcpuOutcome::Fault(fault) => {
-                let place = match (&fault.regs, &fault.sregs) {
-                    (Some(regs), Some(sregs)) => format!(" at {}", location(regs, sregs)),
-                    _ => String::new(),
-                };
-                diag!("mini-kvm: guest fault on {who}: {}{place}", fault.reason);
-                if let (true, Some(regs), Some(sregs)) = (opts.verbose, &fault.regs, &fault.sregs) {
-                    diag!("{}", register_dump(regs, sregs));
-                }
-            }
-            VcpuOutcome::HostError(why) => diag!("mini-kvm: error: {who}: {why}"),
-            VcpuOutcome::Exited(s) => {
-                first_status.get_or_insert(*s);
-                note(opts.verbose, || format!("{who} exited with status {s}"));
-            }
-            VcpuOutcome::Halted => note(opts.verbose, || format!("{who} stopped normally")),
-            VcpuOutcome::Stopped => note(opts.verbose, || format!("{who} was stopped")),
-        }
-        note(opts.verbose, || format!("{who}: {}", r.stats.summary()));
-        if opts.verbose {
-            for (port, reads, writes) in &r.unclaimed_ports {
-                diag!(
-                    "mini-kvm: {who}: unclaimed port {port:#06x}: {reads} reads (all ones), \
-                     {writes} writes (ignored)"
-                );
-            }
-            let (reads, writes) = r.unclaimed_mmio;
-            if reads + writes > 0 {
-                diag!(
-                    "mini-kvm: {who}: MMIO with no memory behind it: {reads} reads (all ones), \
-                     {writes} writes (dropped)"
-                );
-            }
-        }
-        if opts.stats {
-            diag!(
-                "{}",
-                r.stats.table(&format!("mini-kvm stats: {who}")).trim_end()
-            );
-        }
-    }
-    match cause {
-        Some(StopCause::Timeout) => {
-            let secs = opts.timeout.map_or(0.0, |t| t.as_secs_f64());
-            diag!("mini-kvm: timeout: stopped the guest after {secs} s (--timeout)");
-        }
-        Some(StopCause::Signal(s)) => {
-            let name = Signal::try_from(s).map_or("a signal", |s| s.as_str());
-            diag!("mini-kvm: stopped by {name}");
-        }
-        Some(StopCause::Quit) => diag!("mini-kvm: stopped by Ctrl-A x"),
-        _ => {}
-    }
-    final_status(cause, first_status)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_early_stop_wins_over_guest_statuses() {
-        assert_eq!(final_status(None, None), 0);
-        assert_eq!(final_status(None, Some(7)), 7);
-        assert_eq!(final_status(Some(StopCause::Fault), Some(7)), 5);
-        assert_eq!(final_status(Some(StopCause::HostError), None), 1);
-        assert_eq!(final_status(Some(StopCause::Timeout), Some(3)), 124);
-        assert_eq!(final_status(Some(StopCause::Signal(2)), None), 130);
-        assert_eq!(final_status(Some(StopCause::Quit), None), 130);
-    }
+    Ok(wait::report(opts, cause, &reports))
 }

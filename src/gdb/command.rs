@@ -1,0 +1,435 @@
+//! gdb's requests, parsed from packet payloads, and the replies the stub builds.
+//!
+//! Reference: gdb manual, appendix E "Remote Protocol": E.2 "Packets" (`?`, `c`, `D`, `g`, `G`,
+//! `H`, `k`, `m`, `M`, `p`, `P`, `s`, `T`, `vCont`, `z`/`Z`), E.3 "Stop Reply Packets", E.4
+//! "General Query Packets" (`qSupported`, `qXfer:features:read`, `qfThreadInfo`, `qC`,
+//! `QStartNoAckMode`...) and E.5 "Thread IDs" (hex; 0 = any thread, -1 = all threads).
+//! Anything not understood is [`Command::Unknown`], which the server answers with the empty
+//! packet ("not supported"); a malformed known packet is an error.
+
+use super::packet::{hex_decode, parse_hex, MAX_PACKET};
+
+/// A gdb thread id (here: vCPU index + 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadId {
+    /// 0: any thread.
+    Any,
+    /// -1: all threads.
+    All,
+    Id(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VContAction {
+    Continue,
+    Step,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `?`: why did the target stop?
+    HaltReason,
+    /// `g`
+    ReadRegisters,
+    /// `G hex`
+    WriteRegisters(Vec<u8>),
+    /// `p n`
+    ReadRegister(usize),
+    /// `P n=hex`
+    WriteRegister(usize, Vec<u8>),
+    /// `m addr,len`
+    ReadMemory {
+        addr: u64,
+        len: usize,
+    },
+    /// `M addr,len:hex`
+    WriteMemory {
+        addr: u64,
+        data: Vec<u8>,
+    },
+    /// `c [addr]`
+    Continue(Option<u64>),
+    /// `s [addr]`
+    Step(Option<u64>),
+    /// `vCont?`
+    VContQuery,
+    /// `vCont;action[:tid];...`
+    VCont(Vec<(VContAction, Option<ThreadId>)>),
+    /// `Z type,addr,kind` (type 0: software breakpoint)
+    InsertBreakpoint {
+        kind: u8,
+        addr: u64,
+        size: u64,
+    },
+    /// `z type,addr,kind`
+    RemoveBreakpoint {
+        kind: u8,
+        addr: u64,
+        size: u64,
+    },
+    /// `k`
+    Kill,
+    /// `D`
+    Detach,
+    /// `Hg tid` (for_resume = false) or `Hc tid` (true)
+    SetThread {
+        for_resume: bool,
+        tid: ThreadId,
+    },
+    /// `T tid`: is it alive?
+    ThreadAlive(ThreadId),
+    /// `qSupported[:features]`
+    QuerySupported(String),
+    /// `QStartNoAckMode`
+    StartNoAckMode,
+    /// `qXfer:features:read:annex:offset,length`
+    QueryXferFeatures {
+        annex: String,
+        offset: usize,
+        length: usize,
+    },
+    QueryFirstThread,
+    QueryNextThread,
+    QueryCurrentThread,
+    QueryAttached,
+    QueryThreadExtraInfo(ThreadId),
+    Unknown,
+}
+
+/// A packet that names a known command but does not follow its syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub &'static str);
+
+fn thread_id(text: &[u8]) -> Result<ThreadId, ParseError> {
+    match text {
+        b"-1" => Ok(ThreadId::All),
+        b"0" => Ok(ThreadId::Any),
+        t => parse_hex(t)
+            .map(ThreadId::Id)
+            .ok_or(ParseError("bad thread id")),
+    }
+}
+
+fn split2(text: &[u8], sep: u8) -> Result<(&[u8], &[u8]), ParseError> {
+    let at = text
+        .iter()
+        .position(|&b| b == sep)
+        .ok_or(ParseError("missing separator"))?;
+    Ok((&text[..at], &text[at + 1..]))
+}
+
+fn hex(text: &[u8]) -> Result<u64, ParseError> {
+    parse_hex(text).ok_or(ParseError("bad hex number"))
+}
+
+fn optional_addr(text: &[u8]) -> Result<Option<u64>, ParseError> {
+    if text.is_empty() {
+        Ok(None)
+    } else {
+        hex(text).map(Some)
+    }
+}
+
+fn breakpoint(rest: &[u8]) -> Result<(u8, u64, u64), ParseError> {
+    let mut fields = rest.split(|&b| b == b',');
+    let kind = fields.next().ok_or(ParseError("breakpoint type"))?;
+    let addr = fields.next().ok_or(ParseError("breakpoint address"))?;
+    let size = fields.next().ok_or(ParseError("breakpoint kind"))?;
+    let size = size.split(|&b| b == b';').next().unwrap_or(size);
+    Ok((hex(kind)? as u8, hex(addr)?, hex(size)?))
+}
+
+fn vcont(rest: &[u8]) -> Result<Command, ParseError> {
+    let mut actions = Vec::new();
+    for part in rest.split(|&b| b == b';').filter(|p| !p.is_empty()) {
+        let (action, tid) = match part.iter().position(|&b| b == b':') {
+            Some(at) => (&part[..at], Some(thread_id(&part[at + 1..])?)),
+            None => (part, None),
+        };
+        let action = match action.first() {
+            Some(b'c' | b'C') => VContAction::Continue,
+            Some(b's' | b'S') => VContAction::Step,
+            _ => return Ok(Command::Unknown), // e.g. `t` (stop) or ranges: not supported
+        };
+        actions.push((action, tid));
+    }
+    Ok(Command::VCont(actions))
+}
+
+/// Parses one packet payload.
+pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
+    let Some((&first, rest)) = payload.split_first() else {
+        return Ok(Command::Unknown);
+    };
+    Ok(match first {
+        b'?' => Command::HaltReason,
+        b'g' => Command::ReadRegisters,
+        b'G' => Command::WriteRegisters(hex_decode(rest).ok_or(ParseError("bad register data"))?),
+        b'p' => Command::ReadRegister(hex(rest)? as usize),
+        b'P' => {
+            let (n, value) = split2(rest, b'=')?;
+            Command::WriteRegister(
+                hex(n)? as usize,
+                hex_decode(value).ok_or(ParseError("bad register value"))?,
+            )
+        }
+        b'm' => {
+            let (addr, len) = split2(rest, b',')?;
+            Command::ReadMemory {
+                addr: hex(addr)?,
+                len: (hex(len)? as usize).min(MAX_PACKET / 2),
+            }
+        }
+        b'M' => {
+            let (addr, tail) = split2(rest, b',')?;
+            let (len, data) = split2(tail, b':')?;
+            let data = hex_decode(data).ok_or(ParseError("bad memory data"))?;
+            if data.len() as u64 != hex(len)? {
+                return Err(ParseError("memory length does not match the data"));
+            }
+            Command::WriteMemory {
+                addr: hex(addr)?,
+                data,
+            }
+        }
+        b'c' => Command::Continue(optional_addr(rest)?),
+        b's' => Command::Step(optional_addr(rest)?),
+        b'Z' | b'z' => {
+            let (kind, addr, size) = breakpoint(rest)?;
+            if first == b'Z' {
+                Command::InsertBreakpoint { kind, addr, size }
+            } else {
+                Command::RemoveBreakpoint { kind, addr, size }
+            }
+        }
+        b'k' => Command::Kill,
+        b'D' => Command::Detach,
+        b'H' => match rest.split_first() {
+            Some((b'g', tid)) => Command::SetThread {
+                for_resume: false,
+                tid: thread_id(tid)?,
+            },
+            Some((b'c', tid)) => Command::SetThread {
+                for_resume: true,
+                tid: thread_id(tid)?,
+            },
+            _ => Command::Unknown,
+        },
+        b'T' => Command::ThreadAlive(thread_id(rest)?),
+        b'v' if payload == b"vCont?" => Command::VContQuery,
+        b'v' if payload.starts_with(b"vCont;") => vcont(&payload[6..])?,
+        b'q' | b'Q' => query(payload)?,
+        _ => Command::Unknown,
+    })
+}
+
+fn query(payload: &[u8]) -> Result<Command, ParseError> {
+    let text = std::str::from_utf8(payload).map_err(|_| ParseError("query is not text"))?;
+    Ok(match text {
+        "QStartNoAckMode" => Command::StartNoAckMode,
+        "qfThreadInfo" => Command::QueryFirstThread,
+        "qsThreadInfo" => Command::QueryNextThread,
+        "qC" => Command::QueryCurrentThread,
+        "qAttached" => Command::QueryAttached,
+        t if t == "qSupported" || t.starts_with("qSupported:") => Command::QuerySupported(
+            t.trim_start_matches("qSupported")
+                .trim_start_matches(':')
+                .into(),
+        ),
+        t if t.starts_with("qThreadExtraInfo,") => {
+            Command::QueryThreadExtraInfo(thread_id(&payload["qThreadExtraInfo,".len()..])?)
+        }
+        t if t.starts_with("qXfer:features:read:") => {
+            let rest = &t["qXfer:features:read:".len()..];
+            let (annex, range) = rest.rsplit_once(':').ok_or(ParseError("qXfer range"))?;
+            let (offset, length) = range.split_once(',').ok_or(ParseError("qXfer range"))?;
+            Command::QueryXferFeatures {
+                annex: annex.to_string(),
+                offset: hex(offset.as_bytes())? as usize,
+                length: hex(length.as_bytes())? as usize,
+            }
+        }
+        _ => Command::Unknown,
+    })
+}
+
+/// A stop reply: `T` + signal, and the thread (E.3).
+pub fn stop_reply(signal: u8, thread: usize) -> String {
+    format!("T{signal:02x}thread:{thread:x};")
+}
+
+/// What this stub supports (E.4, qSupported).
+pub fn supported_reply() -> String {
+    format!("PacketSize={MAX_PACKET:x};qXfer:features:read+;QStartNoAckMode+;vContSupported+")
+}
+
+/// A qXfer reply: `m` + a slice when more follows, `l` + the last slice.
+pub fn xfer_reply(document: &[u8], offset: usize, length: usize) -> Vec<u8> {
+    let start = offset.min(document.len());
+    let end = start
+        .saturating_add(length.min(MAX_PACKET / 2))
+        .min(document.len());
+    let mut reply = vec![if end < document.len() { b'm' } else { b'l' }];
+    reply.extend_from_slice(&document[start..end]);
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Command {
+        parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn core_packets() {
+        assert_eq!(p("?"), Command::HaltReason);
+        assert_eq!(p("g"), Command::ReadRegisters);
+        assert_eq!(p("G0102"), Command::WriteRegisters(vec![1, 2]));
+        assert_eq!(p("p10"), Command::ReadRegister(16));
+        assert_eq!(p("P10=aabb"), Command::WriteRegister(16, vec![0xaa, 0xbb]));
+        assert_eq!(
+            p("m1000,4"),
+            Command::ReadMemory {
+                addr: 0x1000,
+                len: 4
+            }
+        );
+        assert_eq!(
+            p("M10,2:abcd"),
+            Command::WriteMemory {
+                addr: 0x10,
+                data: vec![0xab, 0xcd]
+            }
+        );
+        assert_eq!(p("c"), Command::Continue(None));
+        assert_eq!(p("s1004"), Command::Step(Some(0x1004)));
+        assert_eq!(p("k"), Command::Kill);
+        assert_eq!(p("D"), Command::Detach);
+        assert_eq!(
+            p("Z0,ffffffff80101000,1"),
+            Command::InsertBreakpoint {
+                kind: 0,
+                addr: 0xffff_ffff_8010_1000,
+                size: 1
+            }
+        );
+        assert_eq!(
+            p("z0,1000,1"),
+            Command::RemoveBreakpoint {
+                kind: 0,
+                addr: 0x1000,
+                size: 1
+            }
+        );
+        assert_eq!(
+            p("Z1,1000,1"),
+            Command::InsertBreakpoint {
+                kind: 1,
+                addr: 0x1000,
+                size: 1
+            }
+        );
+        assert_eq!(p(""), Command::Unknown);
+        assert_eq!(p("Xfoo"), Command::Unknown);
+    }
+
+    #[test]
+    fn threads() {
+        assert_eq!(
+            p("Hg1"),
+            Command::SetThread {
+                for_resume: false,
+                tid: ThreadId::Id(1)
+            }
+        );
+        assert_eq!(
+            p("Hc-1"),
+            Command::SetThread {
+                for_resume: true,
+                tid: ThreadId::All
+            }
+        );
+        assert_eq!(
+            p("Hg0"),
+            Command::SetThread {
+                for_resume: false,
+                tid: ThreadId::Any
+            }
+        );
+        assert_eq!(p("T2"), Command::ThreadAlive(ThreadId::Id(2)));
+        assert_eq!(p("qfThreadInfo"), Command::QueryFirstThread);
+        assert_eq!(p("qsThreadInfo"), Command::QueryNextThread);
+        assert_eq!(p("qC"), Command::QueryCurrentThread);
+        assert_eq!(
+            p("qThreadExtraInfo,2"),
+            Command::QueryThreadExtraInfo(ThreadId::Id(2))
+        );
+        assert_eq!(p("vCont?"), Command::VContQuery);
+        assert_eq!(
+            p("vCont;s:2;c"),
+            Command::VCont(vec![
+                (VContAction::Step, Some(ThreadId::Id(2))),
+                (VContAction::Continue, None)
+            ])
+        );
+        assert_eq!(p("vCont;t"), Command::Unknown);
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(
+            p("qSupported:multiprocess+;xmlRegisters=i386"),
+            Command::QuerySupported("multiprocess+;xmlRegisters=i386".into())
+        );
+        assert_eq!(p("QStartNoAckMode"), Command::StartNoAckMode);
+        assert_eq!(
+            p("qXfer:features:read:target.xml:0,ffb"),
+            Command::QueryXferFeatures {
+                annex: "target.xml".into(),
+                offset: 0,
+                length: 0xffb
+            }
+        );
+        assert_eq!(p("qAttached"), Command::QueryAttached);
+        assert_eq!(p("qTStatus"), Command::Unknown);
+    }
+
+    #[test]
+    fn malformed_packets_are_errors_not_panics() {
+        for bad in [
+            "m",
+            "m12",
+            "mzz,1",
+            "M1,2:ab",
+            "M1,1:zz",
+            "P1",
+            "Z0,1",
+            "Hgxyz",
+            "G0",
+            "qXfer:features:read:t",
+            "pq",
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // A huge length is clamped, not allocated.
+        assert_eq!(
+            p("m0,ffffffffffffffff"),
+            Command::ReadMemory {
+                addr: 0,
+                len: MAX_PACKET / 2
+            }
+        );
+    }
+
+    #[test]
+    fn replies() {
+        assert_eq!(stop_reply(5, 1), "T05thread:1;");
+        assert_eq!(stop_reply(2, 10), "T02thread:a;");
+        assert!(supported_reply().contains("qXfer:features:read+"));
+        assert_eq!(xfer_reply(b"abcdef", 0, 4), b"mabcd".to_vec());
+        assert_eq!(xfer_reply(b"abcdef", 4, 4), b"lef".to_vec());
+        assert_eq!(xfer_reply(b"abcdef", 99, 4), b"l".to_vec());
+    }
+}

@@ -1,0 +1,144 @@
+//! `--gdb PORT`: debug a guest with a real gdb, over the gdb remote serial protocol.
+//!
+//! * [`packet`]: framing (`$...#cc`, acks, escapes, Ctrl-C), a tested state machine;
+//! * [`command`]: packets to commands, and replies;
+//! * [`target`]: the register layouts and the target description gdb asks for;
+//! * [`debugger`]: the vCPU side: all-stop parking, stepping and breakpoints over
+//!   KVM_SET_GUEST_DEBUG and KVM_TRANSLATE;
+//! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
+//!
+//! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
+
+pub mod command;
+pub mod debugger;
+pub mod packet;
+pub mod server;
+pub mod target;
+
+use crate::boot::Plan;
+use crate::control::{Control, Event};
+use crate::error::Error;
+use crate::guests::{Image, DEBUG_SYMBOLS};
+use crate::kvm::Kvm;
+use crate::vcpu::VcpuReport;
+use debugger::{BreakpointMethod, Debugger};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use target::Arch;
+
+/// How breakpoints work on this host, found out once: can a debugger see `int3`?
+pub fn breakpoint_method(kvm: &Kvm) -> BreakpointMethod {
+    match crate::hostcheck::software_breakpoints_work(kvm) {
+        Ok(true) => BreakpointMethod::Int3,
+        _ => BreakpointMethod::SingleStep,
+    }
+}
+
+/// The file gdb should load symbols from: a guest file that is an ELF itself, or for a
+/// built-in guest its symbol file, written to the cache directory.
+pub fn symbol_file(image: &Image) -> Option<PathBuf> {
+    if image.origin != "embedded" {
+        return image
+            .bytes
+            .starts_with(b"\x7fELF")
+            .then(|| PathBuf::from(&image.origin));
+    }
+    let (_, bytes) = DEBUG_SYMBOLS.iter().find(|(name, _)| *name == image.name)?;
+    let dir = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("mini-kvm");
+    let path = dir.join(format!("{}.elf", image.name));
+    let current = std::fs::read(&path).ok();
+    if current.as_deref() != Some(*bytes) {
+        std::fs::create_dir_all(&dir).ok()?;
+        std::fs::write(&path, bytes).ok()?;
+    }
+    Some(path)
+}
+
+/// What `--gdb` needs once the vCPUs run.
+pub struct GdbSetup {
+    /// Shared with every vCPU (see vcpu.rs DebugHandle).
+    pub debugger: Arc<Debugger>,
+    listener: TcpListener,
+    arch: Arch,
+}
+
+/// Listens on 127.0.0.1:PORT and tells the user how to connect. The vCPUs start parked, so
+/// nothing runs until gdb says `continue`.
+pub fn prepare(
+    kvm: &Kvm,
+    port: u16,
+    plan: &Plan,
+    image: &Image,
+    vcpus: usize,
+    verbose: bool,
+) -> Result<GdbSetup, Error> {
+    let method = breakpoint_method(kvm);
+    crate::machine::note(verbose, || match method {
+        BreakpointMethod::Int3 => "gdb: breakpoints patch int3 (this KVM reports it)".into(),
+        BreakpointMethod::SingleStep => "gdb: breakpoints by single-stepping: this KVM does not \
+            report int3 and has no hardware breakpoints"
+            .into(),
+    });
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| Error::Host(format!("--gdb: cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let arch = match plan {
+        Plan::Real | Plan::Paging { .. } => Arch::I386,
+        Plan::Long | Plan::Multiboot { .. } => Arch::X86_64,
+    };
+    let symbols = symbol_file(image)
+        .map(|p| format!(" {}", p.display()))
+        .unwrap_or_default();
+    diag!(
+        "mini-kvm: waiting for gdb on 127.0.0.1:{port}; connect with: \
+         gdb -ex 'target remote :{port}'{symbols}"
+    );
+    Ok(GdbSetup {
+        debugger: Arc::new(Debugger::new(vcpus, method)),
+        listener,
+        arch,
+    })
+}
+
+/// Accepts one gdb connection (on its own thread) and serves it; the flag says whether gdb is
+/// connected.
+pub fn spawn_server(
+    gdb: GdbSetup,
+    control: &Arc<Control<VcpuReport>>,
+    verbose: bool,
+) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>)> {
+    let (kick, kill, stopping) = (
+        Arc::clone(control),
+        Arc::clone(control),
+        Arc::clone(control),
+    );
+    let connected = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&connected);
+    let thread = std::thread::Builder::new()
+        .name("gdb".into())
+        .spawn(move || {
+            let Ok((stream, peer)) = gdb.listener.accept() else {
+                return;
+            };
+            flag.store(true, Ordering::SeqCst);
+            crate::machine::note(verbose, || format!("gdb connected from {peer}"));
+            server::serve(
+                stream,
+                server::Session {
+                    debugger: gdb.debugger,
+                    arch: gdb.arch,
+                    kick: Box::new(move |i| kick.kick(i)),
+                    kill: Box::new(move || kill.send(Event::Killed)),
+                    vm_stopping: Box::new(move || stopping.stop_requested()),
+                    verbose,
+                },
+            );
+            flag.store(false, Ordering::SeqCst);
+        })?;
+    Ok((thread, connected))
+}

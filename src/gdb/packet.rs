@@ -1,0 +1,289 @@
+//! Framing of the gdb remote serial protocol: `$payload#cc`, acks, escapes, Ctrl-C.
+//!
+//! Reference: gdb manual, appendix E "Remote Protocol", E.1 "Overview": a packet is `$`, the
+//! payload, `#` and two hex digits of the payload's byte sum modulo 256; the receiver answers
+//! `+` (good) or `-` (send it again) until QStartNoAckMode. Inside a payload `}` escapes the
+//! next byte (XOR 0x20), which is how `$`, `#`, `}` and `*` travel. A lone 0x03 outside a packet
+//! is an interrupt request (Ctrl-C in gdb).
+//!
+//! [`PacketReader`] is a byte-at-a-time state machine, so garbage, split reads and oversized
+//! input are all just states: it never panics and never buffers more than [`MAX_PACKET`].
+
+/// The largest payload accepted (and advertised as PacketSize).
+pub const MAX_PACKET: usize = 16 * 1024;
+
+/// What the bytes received so far add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A packet whose checksum matched, escapes decoded.
+    Packet(Vec<u8>),
+    /// A packet whose checksum did not match (answer `-`).
+    BadChecksum,
+    /// A packet longer than MAX_PACKET (dropped; answer `-`).
+    TooLong,
+    /// 0x03 outside a packet: stop the target.
+    Interrupt,
+    Ack,
+    Nack,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between packets: looking for `$`, `+`, `-` or 0x03.
+    Idle,
+    Payload,
+    /// After `}`: the next byte is escaped.
+    Escape,
+    /// After `#`: the first checksum digit.
+    Check1,
+    /// The second checksum digit; holds the first.
+    Check2(u8),
+}
+
+#[derive(Debug)]
+pub struct PacketReader {
+    state: State,
+    payload: Vec<u8>,
+    /// Sum of the bytes as sent (escapes included), as the checksum covers them.
+    sum: u8,
+    overflow: bool,
+}
+
+impl Default for PacketReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl PacketReader {
+    pub fn new() -> PacketReader {
+        PacketReader {
+            state: State::Idle,
+            payload: Vec::new(),
+            sum: 0,
+            overflow: false,
+        }
+    }
+
+    /// Feeds one received byte.
+    pub fn feed(&mut self, byte: u8) -> Option<Event> {
+        match self.state {
+            State::Idle => match byte {
+                b'$' => {
+                    self.payload.clear();
+                    self.sum = 0;
+                    self.overflow = false;
+                    self.state = State::Payload;
+                    None
+                }
+                b'+' => Some(Event::Ack),
+                b'-' => Some(Event::Nack),
+                0x03 => Some(Event::Interrupt),
+                _ => None, // noise between packets is ignored
+            },
+            State::Payload | State::Escape => {
+                if byte == b'#' && self.state == State::Payload {
+                    self.state = State::Check1;
+                    return None;
+                }
+                if byte == b'$' {
+                    // A new packet starts inside this one: the old one was cut off.
+                    self.payload.clear();
+                    self.sum = 0;
+                    self.overflow = false;
+                    self.state = State::Payload;
+                    return None;
+                }
+                self.sum = self.sum.wrapping_add(byte);
+                let (value, next) = match (self.state, byte) {
+                    (State::Payload, b'}') => (None, State::Escape),
+                    (State::Escape, b) => (Some(b ^ 0x20), State::Payload),
+                    (_, b) => (Some(b), State::Payload),
+                };
+                self.state = next;
+                if let Some(v) = value {
+                    if self.payload.len() < MAX_PACKET {
+                        self.payload.push(v);
+                    } else {
+                        self.overflow = true;
+                    }
+                }
+                None
+            }
+            State::Check1 => match hex_digit(byte) {
+                Some(d) => {
+                    self.state = State::Check2(d);
+                    None
+                }
+                None => {
+                    self.state = State::Idle;
+                    Some(Event::BadChecksum)
+                }
+            },
+            State::Check2(high) => {
+                self.state = State::Idle;
+                let Some(low) = hex_digit(byte) else {
+                    return Some(Event::BadChecksum);
+                };
+                if self.overflow {
+                    return Some(Event::TooLong);
+                }
+                if (high << 4 | low) != self.sum {
+                    return Some(Event::BadChecksum);
+                }
+                Some(Event::Packet(std::mem::take(&mut self.payload)))
+            }
+        }
+    }
+}
+
+/// The checksum of a payload as sent.
+pub fn checksum(bytes: &[u8]) -> u8 {
+    bytes.iter().fold(0u8, |s, &b| s.wrapping_add(b))
+}
+
+/// Frames a payload: `$`, the payload with `$ # } *` escaped, `#`, checksum.
+pub fn encode_packet(payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(payload.len() + 4);
+    for &b in payload {
+        if matches!(b, b'$' | b'#' | b'}' | b'*') {
+            body.push(b'}');
+            body.push(b ^ 0x20);
+        } else {
+            body.push(b);
+        }
+    }
+    let mut packet = Vec::with_capacity(body.len() + 4);
+    packet.push(b'$');
+    packet.extend_from_slice(&body);
+    packet.extend_from_slice(format!("#{:02x}", checksum(&body)).as_bytes());
+    packet
+}
+
+/// Bytes as lower-case hex, two digits each.
+pub fn hex_encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Hex pairs back to bytes; None on an odd length or a non-hex digit.
+pub fn hex_decode(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    text.chunks(2)
+        .map(|p| Some(hex_digit(p[0])? << 4 | hex_digit(p[1])?))
+        .collect()
+}
+
+/// A hex number (big-endian text, as in `m1000,4`); None if empty, too long or not hex.
+pub fn parse_hex(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    text.iter()
+        .try_fold(0u64, |v, &b| Some(v << 4 | u64::from(hex_digit(b)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_all(reader: &mut PacketReader, bytes: &[u8]) -> Vec<Event> {
+        bytes.iter().filter_map(|&b| reader.feed(b)).collect()
+    }
+
+    #[test]
+    fn packets_acks_and_interrupts() {
+        let mut r = PacketReader::new();
+        assert_eq!(
+            feed_all(&mut r, b"+$g#67-\x03noise$?#3f"),
+            vec![
+                Event::Ack,
+                Event::Packet(b"g".to_vec()),
+                Event::Nack,
+                Event::Interrupt,
+                Event::Packet(b"?".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn checksums_are_verified() {
+        let mut r = PacketReader::new();
+        assert_eq!(feed_all(&mut r, b"$g#68"), vec![Event::BadChecksum]);
+        assert_eq!(feed_all(&mut r, b"$g#zz"), vec![Event::BadChecksum]);
+        assert_eq!(feed_all(&mut r, b"$g#6"), vec![]);
+        assert_eq!(feed_all(&mut r, b"7"), vec![Event::Packet(b"g".to_vec())]);
+    }
+
+    #[test]
+    fn escapes_round_trip_through_encode() {
+        let payload = b"a$b#c}d*e".to_vec();
+        let framed = encode_packet(&payload);
+        assert_eq!(&framed[..3], b"$a}");
+        let mut r = PacketReader::new();
+        assert_eq!(feed_all(&mut r, &framed), vec![Event::Packet(payload)]);
+        assert_eq!(encode_packet(b"OK"), b"$OK#9a".to_vec());
+        assert_eq!(encode_packet(b""), b"$#00".to_vec());
+    }
+
+    #[test]
+    fn a_packet_cut_off_by_a_new_one_is_dropped() {
+        let mut r = PacketReader::new();
+        assert_eq!(
+            feed_all(&mut r, b"$m100$g#67"),
+            vec![Event::Packet(b"g".to_vec())]
+        );
+    }
+
+    #[test]
+    fn oversized_packets_are_refused_without_growing() {
+        let mut r = PacketReader::new();
+        let mut big = vec![b'$'];
+        big.extend(std::iter::repeat_n(b'a', MAX_PACKET + 10));
+        big.extend(b"#00");
+        assert_eq!(feed_all(&mut r, &big), vec![Event::TooLong]);
+        assert!(r.payload.capacity() <= MAX_PACKET * 2);
+        assert_eq!(
+            feed_all(&mut r, b"$g#67"),
+            vec![Event::Packet(b"g".to_vec())]
+        );
+    }
+
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut r = PacketReader::new();
+        let mut seed = 0x9E37_79B9u32;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let _ = r.feed((seed >> 11) as u8);
+        }
+    }
+
+    #[test]
+    fn hex_helpers() {
+        assert_eq!(hex_encode(&[0, 0xab, 0x10]), "00ab10");
+        assert_eq!(hex_decode(b"00Ab10"), Some(vec![0, 0xab, 0x10]));
+        assert_eq!(hex_decode(b"abc"), None);
+        assert_eq!(hex_decode(b"zz"), None);
+        assert_eq!(parse_hex(b"ffffffff80100000"), Some(0xffff_ffff_8010_0000));
+        assert_eq!(parse_hex(b""), None);
+        assert_eq!(parse_hex(b"10000000000000000"), None);
+        assert_eq!(parse_hex(b"12g"), None);
+    }
+}

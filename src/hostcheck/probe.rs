@@ -1,0 +1,120 @@
+//! Running one probe guest: a one-vCPU VM of its own, a KVM_RUN loop with a watchdog, and how
+//! the run ended. The probes themselves are in guests/probes/*.asm.
+
+use crate::boot::{longmode, Plan};
+use crate::guests::{Image, PROBES};
+use crate::kvm::bindings::*;
+use crate::kvm::{Kvm, Vcpu, VcpuKick, VmExit};
+use crate::memory::GuestMemory;
+use std::borrow::Cow;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How one probe run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ended {
+    /// EXIT_STATUS with this code.
+    Status(u8),
+    /// A KVM exit that stopped the probe (shutdown, internal error...), in words.
+    Exit(String),
+    /// The watchdog kicked it.
+    Timeout,
+    /// The host failed to set it up or run it.
+    Error(String),
+}
+
+/// A one-vCPU VM with 4 MiB of RAM running probe `name` in `plan` (Real or Long).
+pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<Vcpu, String> {
+    let bytes = PROBES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| format!("no probe {name}"))?;
+    let mut vm = kvm.create_vm().map_err(|e| e.to_string())?;
+    vm.set_tss_addr(0xFFFB_D000).map_err(|e| e.to_string())?;
+    let memory = Arc::new(GuestMemory::new(longmode::SLOT_SIZE).map_err(|e| e.to_string())?);
+    vm.set_user_memory_region(0, &memory, 0, longmode::SLOT_SIZE)
+        .map_err(|e| e.to_string())?;
+    if irqchip {
+        vm.create_irqchip().map_err(|e| e.to_string())?;
+        vm.create_pit2().map_err(|e| e.to_string())?;
+    }
+    let image = Image {
+        name: name.to_string(),
+        origin: "probe".to_string(),
+        bytes: Cow::Borrowed(bytes),
+        mode: None,
+    };
+    let start = plan.load(&memory, 0, &image, "", &[])?;
+    let vm = Arc::new(vm);
+    let vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;
+    let cpuid = kvm.supported_cpuid().map_err(|e| e.to_string())?;
+    vcpu.set_cpuid2(&cpuid).map_err(|e| e.to_string())?;
+    let mut sregs = vcpu.get_sregs().map_err(|e| e.to_string())?;
+    start.set_sregs(&mut sregs);
+    vcpu.set_sregs(&sregs).map_err(|e| e.to_string())?;
+    vcpu.set_regs(&start.regs()).map_err(|e| e.to_string())?;
+    Ok(vcpu)
+}
+
+/// Runs `vcpu` until the probe ends or `limit` passes. `on_exit` sees every exit with its time
+/// and may end the run early by returning Some.
+pub fn run_probe(
+    vcpu: &mut Vcpu,
+    limit: Duration,
+    mut on_exit: impl FnMut(&VmExit<'_>, Instant) -> Option<Ended>,
+) -> Ended {
+    let kick = VcpuKick::for_current_thread(vcpu);
+    let (done, wait) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if wait.recv_timeout(limit).is_err() {
+            kick.kick();
+            let _ = wait.recv(); // stay until the probe is over: no kick may land later
+        }
+    });
+    let ended = loop {
+        let exit = match vcpu.run() {
+            Ok(exit) => exit,
+            Err(e) => break Ended::Error(e.to_string()),
+        };
+        let now = Instant::now();
+        if let Some(ended) = on_exit(&exit, now) {
+            break ended;
+        }
+        match exit {
+            VmExit::IoOut {
+                port: 0x500, regs, ..
+            } => match regs.get() {
+                Ok(r) if r.rax as u8 == 3 => break Ended::Status(r.rbx as u8),
+                Ok(r) if r.rax as u8 == 0 => break Ended::Status(0),
+                Ok(_) => {}
+                Err(e) => break Ended::Error(e.to_string()),
+            },
+            VmExit::IoOut { .. } | VmExit::MmioWrite { .. } => {}
+            VmExit::IoIn { data, .. } | VmExit::MmioRead { data, .. } => data.fill(0xFF),
+            VmExit::Interrupted => break Ended::Timeout,
+            VmExit::Hlt => break Ended::Exit("KVM_EXIT_HLT".into()),
+            VmExit::Shutdown => break Ended::Exit("KVM_EXIT_SHUTDOWN (triple fault)".into()),
+            VmExit::InternalError { suberror, .. } => {
+                break Ended::Exit(if suberror == KVM_INTERNAL_ERROR_EMULATION {
+                    "emulation failure (KVM_EXIT_INTERNAL_ERROR)".into()
+                } else {
+                    format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")
+                })
+            }
+            VmExit::FailEntry { reason, .. } => {
+                break Ended::Exit(format!("KVM_EXIT_FAIL_ENTRY ({reason:#x})"))
+            }
+            VmExit::SystemEvent { kind } => {
+                break Ended::Exit(format!("KVM_EXIT_SYSTEM_EVENT {kind}"))
+            }
+            // Single-steps: `on_exit` decides when it has seen enough.
+            VmExit::Debug { .. } => {}
+            VmExit::Other(n) => break Ended::Exit(exit_reason_name(n).into()),
+        }
+    };
+    let _ = done.send(());
+    let _ = watchdog.join();
+    ended
+}
