@@ -6,9 +6,11 @@
 //! or about to enter it (kvm/kick.rs explains why both are needed). A vCPU checks the flag before
 //! every `KVM_RUN`. No thread is ever killed, so every vCPU flushes its output and reports.
 //!
-//! Threads talk to the main thread through one channel of [`Event`]s.
+//! Threads talk to the main thread through one channel of [`Event`]s; each send also writes a
+//! byte to a pipe, which is what the main thread's poll(2) waits on (with the signalfd).
 
 use crate::kvm::VcpuKick;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, MutexGuard};
@@ -17,8 +19,6 @@ use std::sync::{Mutex, MutexGuard};
 pub enum Event<R> {
     /// A vCPU thread ended, with its report.
     VcpuStopped(R),
-    /// SIGINT, SIGTERM or SIGHUP arrived.
-    Signal(i32),
     /// The user typed Ctrl-A x.
     Quit,
     /// gdb sent `k` (kill).
@@ -29,14 +29,17 @@ pub struct Control<R> {
     stop: AtomicBool,
     running: Mutex<Vec<Option<VcpuKick>>>,
     events: Mutex<Sender<Event<R>>>,
+    /// Written after each event so the main thread's poll wakes up.
+    wake: std::io::PipeWriter,
 }
 
 impl<R> Control<R> {
-    pub fn new(vcpus: usize, events: Sender<Event<R>>) -> Control<R> {
+    pub fn new(vcpus: usize, events: Sender<Event<R>>, wake: std::io::PipeWriter) -> Control<R> {
         Control {
             stop: AtomicBool::new(false),
             running: Mutex::new((0..vcpus).map(|_| None).collect()),
             events: Mutex::new(events),
+            wake,
         }
     }
 
@@ -52,6 +55,7 @@ impl<R> Control<R> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(event);
+        let _ = (&self.wake).write(&[1]);
     }
 
     /// Called by vCPU thread `index` before its first KVM_RUN.

@@ -56,9 +56,11 @@ fn start(port: u16, args: &[&str], input: &[u8]) -> Vmm {
         }
         text
     });
-    waiting
-        .recv_timeout(Duration::from_secs(10))
-        .expect("mini-kvm says it waits for gdb");
+    if waiting.recv_timeout(Duration::from_secs(10)).is_err() {
+        let _ = child.kill();
+        let err = stderr.join().unwrap_or_default();
+        panic!("mini-kvm did not start waiting for gdb: {err}");
+    }
     Vmm { child, stderr }
 }
 

@@ -44,6 +44,9 @@ pub struct HostInput {
     /// Signalled when bytes are taken, so a reader waiting for room can go on.
     taken: Condvar,
     hook: OnceLock<ArrivalHook>,
+    /// Starts the stdin reader the first time a guest asks for input.
+    starter: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl HostInput {
@@ -61,6 +64,28 @@ impl HostInput {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // The queue holds plain bytes, valid even if a thread panicked while holding the lock.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `start` (which starts the stdin reader) when a guest first asks for input: a guest
+    /// that never reads costs no thread.
+    pub fn start_reader_on_first_use(&self, start: Box<dyn FnOnce() + Send>) {
+        *self.starter.lock().unwrap_or_else(|e| e.into_inner()) = Some(start);
+    }
+
+    fn first_use(&self) {
+        use std::sync::atomic::Ordering;
+        if self.started.load(Ordering::Acquire) {
+            return;
+        }
+        let start = self
+            .starter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.started.store(true, Ordering::Release);
+        if let Some(start) = start {
+            start();
+        }
     }
 
     /// Calls `hook` after every arrival and at end of input (set once).
@@ -110,6 +135,7 @@ impl HostInput {
     /// Takes one byte without waiting.
     #[cfg(test)]
     pub fn pop(&self) -> InputByte {
+        self.first_use();
         let mut q = self.lock();
         self.pop_locked(&mut q)
     }
@@ -117,6 +143,7 @@ impl HostInput {
     /// Takes one byte, waiting up to `timeout` for one to arrive. A guest polling for input in a
     /// loop then costs the host almost nothing while the user thinks.
     pub fn pop_timeout(&self, timeout: Duration) -> InputByte {
+        self.first_use();
         let q = self.lock();
         let (mut q, _) = self
             .arrived
@@ -128,6 +155,7 @@ impl HostInput {
     /// Moves up to `buf.len()` bytes into `buf`; returns how many, and whether input has ended
     /// with nothing left behind.
     pub fn take(&self, buf: &mut [u8]) -> (usize, bool) {
+        self.first_use();
         let mut q = self.lock();
         let n = buf.len().min(q.bytes.len());
         for (slot, byte) in buf.iter_mut().zip(q.bytes.drain(..n)) {

@@ -311,7 +311,22 @@ impl Debugger {
     /// Sends a request to parked vCPU `index` and waits for the answer.
     pub fn request(&self, index: usize, request: Request) -> Reply {
         let mut s = self.lock();
-        if index >= s.parked.len() || s.ended[index] || !s.parked[index] {
+        if index >= s.parked.len() {
+            return Reply::Failed(format!("there is no vCPU {index}"));
+        }
+        // A vCPU on its way to the park (just started, or just kicked) gets a moment to arrive.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !s.parked[index] && !s.ended[index] && self.wants_pause() {
+            if std::time::Instant::now() >= deadline {
+                break;
+            }
+            s = self
+                .changed
+                .wait_timeout(s, Duration::from_millis(10))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if s.ended[index] || !s.parked[index] {
             return Reply::Failed(format!("vCPU {index} is not stopped"));
         }
         s.replies[index] = None;

@@ -40,7 +40,7 @@ fn requests_reach_a_parked_vcpu_and_stopped_is_reported() {
     let d = Arc::new(Debugger::new(1, BreakpointMethod::SingleStep));
     assert!(!d.is_stopped(), "nobody parked yet");
     assert!(matches!(
-        d.request(0, Request::GetRegisters),
+        d.request(5, Request::GetRegisters),
         Reply::Failed(_)
     ));
     // Simulate a parked vCPU thread answering one request.

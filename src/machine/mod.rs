@@ -101,6 +101,8 @@ pub struct Threads {
     pub runners: Vec<VcpuRunner>,
     pub control: Arc<Control<VcpuReport>>,
     pub events: mpsc::Receiver<Event<VcpuReport>>,
+    /// Readable when an event was sent (see control.rs).
+    pub wake: std::io::PipeReader,
     pub flush_states: Vec<Arc<FlushState>>,
     pub input: Arc<HostInput>,
     pub raw_terminal: bool,
@@ -246,7 +248,9 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
 
     // vCPUs in their start state.
     let (tx, rx) = mpsc::channel();
-    let control = Arc::new(Control::new(n, tx));
+    let (wake_rx, wake_tx) =
+        std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
+    let control = Arc::new(Control::new(n, tx, wake_tx));
     let mut runners = Vec::with_capacity(n);
     let mut flush_states = Vec::with_capacity(n);
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
@@ -297,6 +301,7 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
         runners,
         control,
         events: rx,
+        wake: wake_rx,
         flush_states,
         input,
         raw_terminal: raw_mode.is_some(),

@@ -9,9 +9,13 @@ use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;
 use crate::vcpu::{VcpuOutcome, VcpuReport};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,17 +52,18 @@ pub fn start_and_wait(
         runners,
         control,
         events,
+        wake,
         flush_states,
         input,
         raw_terminal,
         gdb,
     } = threads;
     let control = &control;
-    let input = &input;
     let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
 
-    // SIGINT/SIGTERM/SIGHUP are blocked in every thread and taken by one thread with sigwait, so
-    // they become ordinary events instead of interrupting whatever runs.
+    // SIGINT/SIGTERM/SIGHUP are blocked in every thread (the mask is inherited) and read from a
+    // signalfd by the main thread's poll, so they become events instead of interrupting
+    // whatever runs.
     let mut stop_signals = SigSet::empty();
     for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         stop_signals.add(s);
@@ -66,23 +71,33 @@ pub fn start_and_wait(
     stop_signals
         .thread_block()
         .map_err(|e| host("blocking signals", e.into()))?;
-    let c = Arc::clone(control);
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            while let Ok(signal) = stop_signals.wait() {
-                c.send(Event::Signal(signal as i32));
-            }
-        })
-        .map_err(|e| host("starting the signal thread", e))?;
-
-    let c = Arc::clone(control);
-    spawn_stdin_reader(
-        Arc::clone(input),
-        raw_terminal,
-        Box::new(move || c.send(Event::Quit)),
+    let signals = SignalFd::with_flags(
+        &stop_signals,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
     )
-    .map_err(|e| host("starting the stdin thread", e))?;
+    .map_err(|e| host("creating a signalfd", e.into()))?;
+
+    // The stdin reader: at once on a terminal (Ctrl-A x must work even if the guest never
+    // reads), otherwise only when the guest first asks for input.
+    let c = Arc::clone(control);
+    let reader_input = Arc::clone(&input);
+    let start_reader = move || {
+        // No reader means no input: the guest then sees end of input rather than a hang.
+        if spawn_stdin_reader(
+            Arc::clone(&reader_input),
+            raw_terminal,
+            Box::new(move || c.send(Event::Quit)),
+        )
+        .is_err()
+        {
+            reader_input.end();
+        }
+    };
+    if raw_terminal {
+        start_reader();
+    } else {
+        input.start_reader_on_first_use(Box::new(start_reader));
+    }
 
     let n = runners.len();
     note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
@@ -122,54 +137,78 @@ pub fn start_and_wait(
 
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
+    let mut next_tick = started + FLUSH_TICK;
     let mut cause = None;
     let mut reports = Vec::with_capacity(n);
     let mut last_seen = vec![(false, 0u64); n];
     while reports.len() < n {
-        let mut wait = FLUSH_TICK;
+        // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
+        let mut until = next_tick;
         if let (Some(deadline), None) = (deadline, cause) {
-            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+            until = until.min(deadline);
         }
-        match events.recv_timeout(wait) {
-            Ok(Event::VcpuStopped(report)) => {
-                let early = match report.outcome {
-                    VcpuOutcome::Fault(_) => Some(StopCause::Fault),
-                    VcpuOutcome::HostError(_) => Some(StopCause::HostError),
-                    _ => None,
-                };
-                if let Some(early) = early {
-                    cause.get_or_insert(early);
-                    control.request_stop();
-                }
-                reports.push(report);
-            }
-            Ok(Event::Signal(signal)) => {
-                cause.get_or_insert(StopCause::Signal(signal));
-                control.request_stop();
-            }
-            Ok(Event::Quit) => {
-                cause.get_or_insert(StopCause::Quit);
-                control.request_stop();
-            }
-            Ok(Event::Killed) => {
-                cause.get_or_insert(StopCause::Killed);
-                control.request_stop();
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) && cause.is_none() {
-                    cause = Some(StopCause::Timeout);
-                    control.request_stop();
-                }
-                // Bytes that waited a whole tick: kick their vCPU so it writes them.
-                for (i, state) in flush_states.iter().enumerate() {
-                    let now = state.snapshot();
-                    if now.0 && now == last_seen[i] {
-                        control.kick(i);
+        let ms = until
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .min(60_000) as u16;
+        let mut fds = [
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(wake.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(host("waiting for the vCPUs", e.into())),
+        }
+        if let Ok(Some(info)) = signals.read_signal() {
+            cause.get_or_insert(StopCause::Signal(info.ssi_signo as i32));
+            control.request_stop();
+        }
+        let mut drain = [0u8; 64];
+        if fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
+            let _ = (&wake).read(&mut drain);
+        }
+        while let Ok(event) = events.try_recv() {
+            match event {
+                Event::VcpuStopped(report) => {
+                    let early = match report.outcome {
+                        VcpuOutcome::Fault(_) => Some(StopCause::Fault),
+                        VcpuOutcome::HostError(_) => Some(StopCause::HostError),
+                        _ => None,
+                    };
+                    if let Some(early) = early {
+                        cause.get_or_insert(early);
+                        control.request_stop();
                     }
-                    last_seen[i] = now;
+                    reports.push(report);
+                }
+                Event::Quit => {
+                    cause.get_or_insert(StopCause::Quit);
+                    control.request_stop();
+                }
+                Event::Killed => {
+                    cause.get_or_insert(StopCause::Killed);
+                    control.request_stop();
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) && cause.is_none() {
+            cause = Some(StopCause::Timeout);
+            control.request_stop();
+        }
+        if now >= next_tick {
+            next_tick = now + FLUSH_TICK;
+            // Bytes that waited a whole tick: kick their vCPU so it writes them.
+            for (i, state) in flush_states.iter().enumerate() {
+                let seen = state.snapshot();
+                if seen.0 && seen == last_seen[i] {
+                    control.kick(i);
+                }
+                last_seen[i] = seen;
+            }
         }
     }
     for thread in threads {
