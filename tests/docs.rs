@@ -1,7 +1,7 @@
 //! The guided tour cannot drift from the code: every command in a ```console block of docs/*.md
 //! is run, and its output must match what the page shows.
 //!
-//! Format: a line `$ COMMAND` is run with `sh -c` from the repository root, with the freshly
+//! Format: a line `$ COMMAND` is run with `bash -c` from the repository root, with the freshly
 //! built `mini-kvm` first on PATH and stdin empty; the lines after it, up to the next `$ ` or the
 //! end of the block, are its expected stdout and stderr (interleaved as a terminal would show
 //! them: the page writes commands so that the order is fixed, e.g. `2>&1`). Numbers that differ
@@ -66,8 +66,10 @@ fn normalize(text: &str) -> String {
             }
             let number = &text[start..i];
             let rest = &text[i..];
-            let is_time = number.contains('.')
-                && (rest.starts_with("ms") || rest.starts_with(" ms") || rest.starts_with(" s"));
+            let unit = ["ms", " ms", " us", " s ", " s)", " s\n", " ns"]
+                .iter()
+                .any(|u| rest.starts_with(u));
+            let is_time = unit || (number.contains('.') && rest.starts_with(" s"));
             out.push_str(if is_time { "#" } else { number });
             continue;
         }
@@ -84,7 +86,10 @@ fn normalize_masks_only_durations() {
         "+#ms  #12 at 0000:0005"
     );
     assert_eq!(normalize("wall 1.104 ms, 13 exits"), "wall # ms, 13 exits");
-    assert_eq!(normalize("after 1 s"), "after 1 s");
+    assert_eq!(normalize("10 ticks in 116 ms"), "10 ticks in # ms");
+    assert_eq!(normalize("8.2 us per exit"), "# us per exit");
+    assert_eq!(normalize("after 1 s (--timeout)"), "after # s (--timeout)");
+    assert_eq!(normalize("exit 124"), "exit 124");
 }
 
 #[test]
@@ -108,7 +113,7 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
         for ex in examples(page) {
             count += 1;
             let out = Command::new("timeout")
-                .args(["20", "sh", "-c", &format!("exec 2>&1; {}", ex.command)])
+                .args(["20", "bash", "-c", &format!("exec 2>&1; {}", ex.command)])
                 .current_dir(&root)
                 .env("PATH", &path)
                 .env("NO_COLOR", "1")
