@@ -1,0 +1,188 @@
+//! CPU modes and boot protocols from the command line: --long-mode, --paging, Multiboot
+//! kernels (good and broken), --trace.
+
+mod common;
+use common::*;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("mini-kvm-modes-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn long_mode_flag_runs_a_flat_64_bit_guest() {
+    // hello_64 declares long mode itself; a file needs the flag.
+    let r = run(&["--long-mode", &test_guest("long_big")]);
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (0, "checksum ok\n"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--long-mode", "hello_64"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "Hello from 64-bit!\n"));
+}
+
+#[test]
+fn paging_is_refused_with_status_4_where_kvm_drops_cr0_pg() {
+    let r = run(&["--paging", &test_guest("putchar_a")]);
+    if std::path::Path::new("/sys/module/kvm_pvm").exists() {
+        assert_eq!(r.status, 4, "{}", r.stderr);
+        assert_one_line(&r, &["cannot run 32-bit paged guests", "CR0.PG", "os-1k"]);
+    } else {
+        // A KVM that keeps PG runs the seed's layout (this guest does not need paging).
+        assert!(r.status == 0 || r.status == 5, "{}", r.stderr);
+    }
+    let r = run(&["--paging", "--long-mode", "hello"]);
+    assert_eq!(r.status, 2);
+}
+
+/// A minimal ELF32 kernel: one PT_LOAD at `paddr` holding a Multiboot header (checksum
+/// spoiled if asked) and a `hlt`, entry after the header.
+fn elf_kernel(paddr: u32, good_checksum: bool) -> Vec<u8> {
+    let magic: u32 = 0x1BAD_B002;
+    let flags: u32 = 0;
+    let mut checksum = 0u32.wrapping_sub(magic).wrapping_sub(flags);
+    if !good_checksum {
+        checksum ^= 1;
+    }
+    let mut code = Vec::new();
+    for w in [magic, flags, checksum] {
+        code.extend_from_slice(&w.to_le_bytes());
+    }
+    code.push(0xF4);
+    let mut f = vec![0u8; 84];
+    f[..4].copy_from_slice(b"\x7fELF");
+    f[4] = 1; // ELFCLASS32
+    f[5] = 1; // little-endian
+    f[6] = 1;
+    f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    f[18..20].copy_from_slice(&3u16.to_le_bytes()); // EM_386
+    f[24..28].copy_from_slice(&(paddr + 12).to_le_bytes()); // e_entry
+    f[28..32].copy_from_slice(&52u32.to_le_bytes()); // e_phoff
+    f[42..44].copy_from_slice(&32u16.to_le_bytes()); // e_phentsize
+    f[44..46].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    let ph = 52;
+    let put = |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    put(&mut f, ph, 1); // PT_LOAD
+    put(&mut f, ph + 4, 84); // p_offset
+    put(&mut f, ph + 8, paddr);
+    put(&mut f, ph + 12, paddr);
+    put(&mut f, ph + 16, code.len() as u32);
+    put(&mut f, ph + 20, code.len() as u32);
+    f.extend_from_slice(&code);
+    f
+}
+
+#[test]
+fn broken_kernels_exit_3_with_the_reason() {
+    let cases = [
+        (
+            "bad-checksum",
+            elf_kernel(0x10_0000, false),
+            "bad Multiboot header checksum",
+        ),
+        (
+            "outside-ram",
+            elf_kernel(0x300_0000, true),
+            "outside guest RAM",
+        ),
+        (
+            "boot-area",
+            elf_kernel(0x8000, true),
+            "overlaps the area mini-kvm uses",
+        ),
+    ];
+    for (name, bytes, why) in cases {
+        let path = scratch(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let p = path.to_str().unwrap();
+        let r = run(&[p]);
+        assert_eq!(r.status, 3, "{name}: {}", r.stderr);
+        assert_one_line(&r, &[p, why]);
+        std::fs::remove_file(&path).unwrap();
+    }
+    // An ELF with no Multiboot header at all.
+    let mut plain = elf_kernel(0x10_0000, true);
+    plain[84..88].copy_from_slice(&[0; 4]);
+    let path = scratch("plain");
+    std::fs::write(&path, &plain).unwrap();
+    let r = run(&[path.to_str().unwrap()]);
+    assert_eq!(r.status, 3);
+    assert_one_line(&r, &["without a Multiboot header"]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_tiny_multiboot_kernel_boots_and_halts_with_an_interrupt_controller() {
+    // `hlt` with interrupts off under an in-kernel irqchip never exits by itself: the timeout
+    // stops it, which proves the kernel was entered (a bad entry would fault at once).
+    let path = scratch("tiny");
+    std::fs::write(&path, elf_kernel(0x10_0000, true)).unwrap();
+    let r = run(&["--timeout", "0.3", "-v", path.to_str().unwrap()]);
+    assert_eq!(r.status, 124, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Multiboot: 32-bit protected mode, paging off, EIP 0x10000c"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("KVM_CREATE_IRQCHIP"), "{}", r.stderr);
+    let r = run(&["--mem", "1M", path.to_str().unwrap()]);
+    assert_eq!(r.status, 2, "--mem below 2M is a usage error");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn trace_explains_each_exit_and_leaves_stdout_alone() {
+    let r = run(&["--trace", "hello"]);
+    assert_eq!((r.status, r.stdout.as_str()), (0, "Hello, KVM!\n"));
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 13, "{}", r.stderr);
+    for (line, c) in lines.iter().zip("Hello, KVM!".chars()) {
+        assert!(
+            line.contains("KVM_EXIT_IO") && line.contains(&format!("hypercall PUTCHAR '{c}'")),
+            "{line}"
+        );
+        assert!(
+            line.contains("out 0x0500 al=0x01") && line.contains(" at 0000:"),
+            "{line}"
+        );
+    }
+    assert!(lines[11].contains("PUTCHAR '\\n'"));
+    assert!(lines[12].contains("KVM_EXIT_HLT") && lines[12].contains("vCPU stops"));
+    let r = run(&["--trace=hlt", "hello"]);
+    assert_eq!(r.stderr.lines().count(), 1);
+    assert!(r.stderr.contains("KVM_EXIT_HLT"));
+    let r = run(&["--trace=uart", &test_guest("uart_lsr")]);
+    assert!(
+        r.stderr.contains("read LSR = 0x60 (THRE TEMT)"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--trace=mmio", &test_guest("mmio_read")]);
+    assert!(
+        r.stderr.contains("KVM_EXIT_MMIO") && r.stderr.contains("no device"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["--trace=bogus", "hello"]);
+    assert_eq!(r.status, 2);
+}
+
+#[test]
+fn a_closed_stdout_is_a_host_failure_exit_1() {
+    let mut child = std::process::Command::new(MINI_KVM)
+        .arg(test_guest("flood"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away: writes fail with EPIPE
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("writing guest output failed") && err.contains("Broken pipe"),
+        "{err}"
+    );
+}
