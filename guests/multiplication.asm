@@ -36,14 +36,6 @@ start:
     hc_exit
 
 ; putc: print AL through the PUTCHAR hypercall (keeps every register).
-putc:
-    push ax
-    push bx
-    push dx
-    hc_putchar al
-    pop dx
-    pop bx
-    pop ax
-    ret
+hc_putc_routine
 
 %include "print16.inc"

@@ -19,7 +19,8 @@
 //! the slot, never under the image: the seed put them at 0x2000-0x5FFF and an image over 4 KiB
 //! overwrote them.
 
-use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use super::{flat_segment, set_data_segments};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::x86::*;
 
 pub const SLOT_SIZE: u64 = 4 << 20;
@@ -62,36 +63,10 @@ pub fn build_tables(pages: &mut [u8; 0x4000], slot_base: u64) {
     }
 }
 
-fn segment(selector: u16, code: bool) -> kvm_segment {
-    kvm_segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector,
-        type_: if code { 0xB } else { 0x3 },
-        present: 1,
-        dpl: 0,
-        db: u8::from(!code), // a 64-bit code segment must have D = 0
-        s: 1,
-        l: u8::from(code),
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
-    }
-}
-
 /// Long mode with paging on, for the slot at physical `slot_base`.
 pub fn set_sregs(sregs: &mut kvm_sregs, slot_base: u64) {
-    sregs.cs = segment(CODE_SELECTOR, true);
-    for seg in [
-        &mut sregs.ds,
-        &mut sregs.es,
-        &mut sregs.fs,
-        &mut sregs.gs,
-        &mut sregs.ss,
-    ] {
-        *seg = segment(DATA_SELECTOR, false);
-    }
+    sregs.cs = flat_segment(CODE_SELECTOR, true, true);
+    set_data_segments(sregs, flat_segment(DATA_SELECTOR, false, true));
     // GDTR holds a linear (virtual) address; CR3 a physical one.
     sregs.gdt.base = TABLES_OFFSET + 0x3000;
     sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;

@@ -22,9 +22,43 @@ pub mod realmode;
 
 use crate::cli::ModeOption;
 use crate::guests::{GuestMode, Image, ImageError};
-use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use crate::memory::GuestMemory;
 use multiboot::{Header, Loaded, Module};
+
+/// A flat segment: base 0, 4 GiB limit, ring 0, as every protected- and long-mode setup here
+/// uses (Intel SDM Vol. 3A, 3.4.5). `type_` 0xB is execute/read code, 0x3 read/write data;
+/// a 64-bit code segment has L = 1 and must have D = 0.
+pub fn flat_segment(selector: u16, code: bool, long_mode: bool) -> kvm_segment {
+    kvm_segment {
+        base: 0,
+        limit: 0xFFFF_FFFF,
+        selector,
+        type_: if code { 0xB } else { 0x3 },
+        present: 1,
+        dpl: 0,
+        db: u8::from(!(code && long_mode)),
+        s: 1,
+        l: u8::from(code && long_mode),
+        g: 1,
+        avl: 0,
+        unusable: 0,
+        padding: 0,
+    }
+}
+
+/// Loads the same segment into DS, ES, FS, GS and SS.
+pub fn set_data_segments(sregs: &mut kvm_sregs, segment: kvm_segment) {
+    for seg in [
+        &mut sregs.ds,
+        &mut sregs.es,
+        &mut sregs.fs,
+        &mut sregs.gs,
+        &mut sregs.ss,
+    ] {
+        *seg = segment;
+    }
+}
 
 /// Guest RAM for a Multiboot kernel unless `--mem` says otherwise.
 pub const DEFAULT_KERNEL_RAM: u64 = 32 << 20;

@@ -16,7 +16,8 @@
 //! structure, the memory map and the strings. Modules go page-aligned after the kernel.
 
 use super::elf;
-use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use super::{flat_segment, set_data_segments};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::memory::GuestMemory;
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
 
@@ -355,36 +356,10 @@ pub fn load(
     })
 }
 
-fn flat_segment(selector: u16, code: bool) -> kvm_segment {
-    kvm_segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector,
-        type_: if code { 0xB } else { 0x3 },
-        present: 1,
-        dpl: 0,
-        db: 1,
-        s: 1,
-        l: 0,
-        g: 1,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
-    }
-}
-
 /// The machine state of spec 3.2: flat 32-bit segments, CR0.PE on, paging off.
 pub fn set_sregs(sregs: &mut kvm_sregs) {
-    sregs.cs = flat_segment(CODE_SELECTOR, true);
-    for seg in [
-        &mut sregs.ds,
-        &mut sregs.es,
-        &mut sregs.fs,
-        &mut sregs.gs,
-        &mut sregs.ss,
-    ] {
-        *seg = flat_segment(DATA_SELECTOR, false);
-    }
+    sregs.cs = flat_segment(CODE_SELECTOR, true, false);
+    set_data_segments(sregs, flat_segment(DATA_SELECTOR, false, false));
     sregs.gdt.base = BOOT_AREA + GDT_OFFSET as u64;
     sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
     sregs.idt.base = 0;

@@ -14,7 +14,8 @@
 //! ../shared/seed/kvm-on-this-machine.md). mini-kvm reads CR0 back and stops with a clear
 //! message instead of letting the guest triple-fault.
 
-use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+use super::{flat_segment, set_data_segments};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
 
 pub const MEMORY_SIZE: u64 = 4 << 20;
@@ -88,31 +89,9 @@ pub fn check_image(load: u64, len: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn flat(selector: u16, code: bool) -> kvm_segment {
-    kvm_segment {
-        base: 0,
-        limit: 0xFFFF_FFFF,
-        selector,
-        type_: if code { 0xB } else { 0x3 },
-        present: 1,
-        db: 1,
-        s: 1,
-        g: 1,
-        ..Default::default()
-    }
-}
-
 pub fn set_sregs(sregs: &mut kvm_sregs) {
-    sregs.cs = flat(0x08, true);
-    for seg in [
-        &mut sregs.ds,
-        &mut sregs.es,
-        &mut sregs.fs,
-        &mut sregs.gs,
-        &mut sregs.ss,
-    ] {
-        *seg = flat(0x10, false);
-    }
+    sregs.cs = flat_segment(0x08, true, false);
+    set_data_segments(sregs, flat_segment(0x10, false, false));
     sregs.gdt.base = GDT_ADDR;
     sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
     sregs.idt.base = IDT_ADDR;

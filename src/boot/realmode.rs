@@ -13,6 +13,7 @@
 //! KVM_SET_SREGS (api.rst 4.14) sets the hidden parts of each segment register (base, limit,
 //! attributes) directly; a real CPU would load them from `mov ds, ax`.
 
+use super::set_data_segments;
 use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
 
@@ -48,15 +49,7 @@ fn segment(selector: u16, code: bool) -> kvm_segment {
 pub fn set_sregs(sregs: &mut kvm_sregs, index: usize) {
     let selector = (slot_base(index) >> 4) as u16;
     sregs.cs = segment(selector, true);
-    for seg in [
-        &mut sregs.ds,
-        &mut sregs.es,
-        &mut sregs.fs,
-        &mut sregs.gs,
-        &mut sregs.ss,
-    ] {
-        *seg = segment(selector, false);
-    }
+    set_data_segments(sregs, segment(selector, false));
     sregs.cr0 = (sregs.cr0 | CR0_ET) & !(CR0_PE | CR0_PG);
 }
 

@@ -40,33 +40,7 @@ org 0
     call putc
     hc_exit
 
-print_hex8:
-    push ax
-    shr al, 4
-    call .digit
-    pop ax
-    push ax
-    and al, 0x0F
-    call .digit
-    pop ax
-    ret
-.digit:
-    add al, '0'
-    cmp al, '9'
-    jbe .print
-    add al, 'A' - '9' - 1
-.print:
-    jmp putc
-
-putc:
-    push ax
-    push bx
-    push dx
-    hc_putchar al
-    pop dx
-    pop bx
-    pop ax
-    ret
+hc_putc_routine
 
 %include "print16.inc"
 
