@@ -27,6 +27,7 @@ const KERNEL_SOURCES: &[&str] = &[
     "proc.c",
     "syscall.c",
     "fs.c",
+    "string.c",
 ];
 const COMMON_FLAGS: &[&str] = &[
     "-std=gnu11",
@@ -81,6 +82,27 @@ fn compile(source: &Path, object: &Path, extra: &[&str]) -> Result<(), String> {
     run("gcc", &args)
 }
 
+/// ld with the flags both the kernel and the programs use: 64-bit, no libraries, pages of
+/// 4 KiB (small files), no executable stack, linker script `script`.
+fn link(script: &Path, objects: &[&Path], output: &Path, extra: &[&str]) -> Result<(), String> {
+    let mut args: Vec<&std::ffi::OsStr> = [
+        "-m",
+        "elf_x86_64",
+        "-nostdlib",
+        "-z",
+        "max-page-size=4096",
+        "-z",
+        "noexecstack",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|f| os(f))
+    .collect();
+    args.extend([os("-T"), script.as_os_str(), os("-o"), output.as_os_str()]);
+    args.extend(objects.iter().map(|o| o.as_os_str()));
+    run("ld", &args)
+}
+
 /// One ustar header block (POSIX pax "ustar" format) for a regular file.
 pub fn ustar_header(name: &str, size: usize) -> Result<[u8; 512], String> {
     if name.len() >= 100 {
@@ -132,6 +154,9 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     let ulib = build.join("ulib.o");
     compile(&user.join("crt0.S"), &crt0, &[])?;
     compile(&user.join("ulib.c"), &ulib, &[&include])?;
+    // string.c is shared: compiled once for the programs and once (below) for the kernel.
+    let string = build.join("string.o");
+    compile(&src.join("string.c"), &string, &[])?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut texts: Vec<PathBuf> = fs::read_dir(src.join("files"))
         .map_err(|e| format!("reading os-1k/files: {e}"))?
@@ -151,27 +176,11 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         let object = build.join(format!("{program}.o"));
         let exe = build.join(program);
         compile(&user.join(format!("{program}.c")), &object, &[&include])?;
-        let script = user.join("user.ld");
-        run(
-            "ld",
-            &[
-                os("-m"),
-                os("elf_x86_64"),
-                os("-nostdlib"),
-                os("-static"),
-                os("-s"),
-                os("-z"),
-                os("max-page-size=4096"),
-                os("-z"),
-                os("noexecstack"),
-                os("-T"),
-                script.as_os_str(),
-                crt0.as_os_str(),
-                ulib.as_os_str(),
-                object.as_os_str(),
-                os("-o"),
-                exe.as_os_str(),
-            ],
+        link(
+            &user.join("user.ld"),
+            &[&crt0, &ulib, &string, &object],
+            &exe,
+            &["-static", "-s"],
         )?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
         files.push((program.to_string(), data));
@@ -208,22 +217,8 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         objects.push(object);
     }
     let debug_elf = out.join("os-1k.elf");
-    let script = src.join("kernel.ld");
-    let mut args = vec![
-        os("-m"),
-        os("elf_x86_64"),
-        os("-nostdlib"),
-        os("-z"),
-        os("max-page-size=4096"),
-        os("-z"),
-        os("noexecstack"),
-        os("-T"),
-        script.as_os_str(),
-        os("-o"),
-        debug_elf.as_os_str(),
-    ];
-    args.extend(objects.iter().map(|o| o.as_os_str()));
-    run("ld", &args)?;
+    let objects: Vec<&Path> = objects.iter().map(|o| o.as_path()).collect();
+    link(&src.join("kernel.ld"), &objects, &debug_elf, &[])?;
     let image = out.join("os-1k");
     run(
         "objcopy",

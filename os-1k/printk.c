@@ -1,6 +1,6 @@
 /*
- * printk.c: the kernel's printf, panic, and the few string functions a freestanding kernel
- * must bring itself (there is no C library under a kernel).
+ * printk.c: the kernel's printf, panic, memset/memcpy and strlcpy (strlen and strcmp are in
+ * string.c, shared with the programs): a freestanding kernel brings its own C library bits.
  */
 #include "kernel.h"
 #include <stdarg.h>
@@ -28,24 +28,6 @@ void *memcpy(void *d, const void *s, size_t n) {
         __asm__ volatile("rep movsb" : "+D"(p), "+S"(s), "+c"(n) :: "memory");
     }
     return d;
-}
-
-size_t strlen(const char *s) {
-    size_t n = 0;
-    while (s[n]) n++;
-    return n;
-}
-
-int strcmp(const char *a, const char *b) {
-    while (*a && *a == *b) a++, b++;
-    return (uint8_t)*a - (uint8_t)*b;
-}
-
-int strncmp(const char *a, const char *b, size_t n) {
-    for (; n; n--, a++, b++) {
-        if (*a != *b || !*a) return (uint8_t)*a - (uint8_t)*b;
-    }
-    return 0;
 }
 
 void strlcpy(char *d, const char *s, size_t n) {

@@ -1,23 +1,6 @@
-/* ulib.c: printf (buffered into one write per call), readline, strings. */
+/* ulib.c: printf (buffered into one write per call), readline, run (strings: ../string.c). */
 #include "ulib.h"
 #include <stdarg.h>
-
-size_t strlen(const char *s) {
-    size_t n = 0;
-    while (s[n]) n++;
-    return n;
-}
-
-int strcmp(const char *a, const char *b) {
-    while (*a && *a == *b) a++, b++;
-    return (unsigned char)*a - (unsigned char)*b;
-}
-
-int strncmp(const char *a, const char *b, size_t n) {
-    for (; n; n--, a++, b++)
-        if (*a != *b || !*a) return (unsigned char)*a - (unsigned char)*b;
-    return 0;
-}
 
 struct out {
     char buf[512];
