@@ -88,7 +88,8 @@ pub fn prepare(
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| Error::Host(format!("--gdb: cannot listen on 127.0.0.1:{port}: {e}")))?;
     let arch = match plan {
-        Plan::Real | Plan::Paging { .. } => Arch::I386,
+        Plan::Real => Arch::I8086,
+        Plan::Paging { .. } => Arch::I386,
         Plan::Long | Plan::Multiboot { .. } => Arch::X86_64,
     };
     let symbols = symbol_file(image)

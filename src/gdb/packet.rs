@@ -74,15 +74,20 @@ impl PacketReader {
         }
     }
 
-    /// Feeds one received byte.
+    /// Begins a new packet after `$`, forgetting any unfinished one.
+    fn start(&mut self) {
+        self.payload.clear();
+        self.sum = 0;
+        self.overflow = false;
+        self.state = State::Payload;
+    }
+
+    /// Feeds one received byte; returns what it completes, if anything.
     pub fn feed(&mut self, byte: u8) -> Option<Event> {
         match self.state {
             State::Idle => match byte {
                 b'$' => {
-                    self.payload.clear();
-                    self.sum = 0;
-                    self.overflow = false;
-                    self.state = State::Payload;
+                    self.start();
                     None
                 }
                 b'+' => Some(Event::Ack),
@@ -97,10 +102,7 @@ impl PacketReader {
                 }
                 if byte == b'$' {
                     // A new packet starts inside this one: the old one was cut off.
-                    self.payload.clear();
-                    self.sum = 0;
-                    self.overflow = false;
-                    self.state = State::Payload;
+                    self.start();
                     return None;
                 }
                 self.sum = self.sum.wrapping_add(byte);
@@ -117,6 +119,11 @@ impl PacketReader {
                         self.overflow = true;
                     }
                 }
+                None
+            }
+            // A `$` where a checksum digit belongs: the sender gave up on that packet.
+            State::Check1 | State::Check2(_) if byte == b'$' => {
+                self.start();
                 None
             }
             State::Check1 => match hex_digit(byte) {
@@ -188,6 +195,16 @@ pub fn hex_decode(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// A little-endian value (as registers travel in `g`/`p`/`P`); bytes past the eighth are
+/// ignored, missing ones are zero.
+pub fn from_le(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .take(8)
+        .rev()
+        .fold(0, |v, &b| v << 8 | u64::from(b))
+}
+
 /// A hex number (big-endian text, as in `m1000,4`); None if empty, too long or not hex.
 pub fn parse_hex(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 16 {
@@ -237,6 +254,8 @@ mod tests {
         let mut r = PacketReader::new();
         assert_eq!(feed_all(&mut r, &framed), vec![Event::Packet(payload)]);
         assert_eq!(encode_packet(b"OK"), b"$OK#9a".to_vec());
+        // '*' must be escaped too: in a reply gdb reads it as run-length encoding.
+        assert_eq!(encode_packet(b"1*"), b"$1}\n#b8".to_vec());
         assert_eq!(encode_packet(b""), b"$#00".to_vec());
     }
 
@@ -247,6 +266,56 @@ mod tests {
             feed_all(&mut r, b"$m100$g#67"),
             vec![Event::Packet(b"g".to_vec())]
         );
+    }
+
+    #[test]
+    fn a_dollar_in_the_checksum_starts_over() {
+        let mut r = PacketReader::new();
+        assert_eq!(
+            feed_all(&mut r, b"$m0,4#$g#67"),
+            vec![Event::Packet(b"g".to_vec())]
+        );
+        assert_eq!(
+            feed_all(&mut r, b"$m0,4#6$g#67"),
+            vec![Event::Packet(b"g".to_vec())]
+        );
+    }
+
+    #[test]
+    fn inside_a_packet_control_bytes_are_data() {
+        // 0x03, '+' and '-' only mean something between packets; the checksum covers them.
+        let payload = b"X0,3:\x03+-".to_vec();
+        let framed = encode_packet(&payload);
+        let mut r = PacketReader::new();
+        assert_eq!(feed_all(&mut r, &framed), vec![Event::Packet(payload)]);
+    }
+
+    #[test]
+    fn the_checksum_covers_the_escaped_form() {
+        // "}]" is the escape of '}' (0x7d ^ 0x20 = 0x5d): the sum is over '}' and ']'.
+        let sum = u32::from(b'}') + u32::from(b']');
+        let framed = format!("$}}]#{:02x}", sum % 256);
+        let mut r = PacketReader::new();
+        assert_eq!(
+            feed_all(&mut r, framed.as_bytes()),
+            vec![Event::Packet(b"}".to_vec())]
+        );
+        // Upper-case checksum digits are accepted too.
+        assert_eq!(
+            feed_all(&mut r, b"$?#3F"),
+            vec![Event::Packet(b"?".to_vec())]
+        );
+    }
+
+    #[test]
+    fn every_byte_value_survives_framing() {
+        let payload: Vec<u8> = (0..=255).collect();
+        let framed = encode_packet(&payload);
+        // Between '$' and '#' no unescaped framing byte remains.
+        let body = &framed[1..framed.len() - 3];
+        assert!(!body.iter().any(|b| matches!(b, b'$' | b'#')));
+        let mut r = PacketReader::new();
+        assert_eq!(feed_all(&mut r, &framed), vec![Event::Packet(payload)]);
     }
 
     #[test]
@@ -285,5 +354,14 @@ mod tests {
         assert_eq!(parse_hex(b""), None);
         assert_eq!(parse_hex(b"10000000000000000"), None);
         assert_eq!(parse_hex(b"12g"), None);
+        assert_eq!(parse_hex(b"-1"), None);
+        assert_eq!(from_le(&[0x78, 0x56, 0x34, 0x12]), 0x1234_5678);
+        assert_eq!(from_le(&[]), 0);
+        assert_eq!(
+            from_le(&[1, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff]),
+            0x8000_0000_0000_0001
+        );
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_decode(hex_encode(&all).as_bytes()), Some(all));
     }
 }

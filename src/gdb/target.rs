@@ -1,43 +1,82 @@
-//! What gdb sees of a vCPU: the register file, laid out as a target description says.
+//! Which registers gdb sees, in which order, and the target description that tells it so.
 //!
-//! Reference: gdb manual, appendix G "Target Descriptions" (G.2 format, G.5 standard features:
-//! `org.gnu.gdb.i386.core` and `org.gnu.gdb.i386.sse`, which gdb requires by register name) and
-//! E.2 (`g` sends every register in description order, little-endian hex).
+//! Reference: gdb manual, appendix G "Target Descriptions": G.2 "Target Description Format"
+//! (`<architecture>`, `<osabi>`, `<feature>`, `<reg>`, `<flags>`), G.4 "Predefined Target Types"
+//! and G.5 "Standard Target Features" (i386: `org.gnu.gdb.i386.core` must name the general,
+//! segment and x87 registers, `org.gnu.gdb.i386.sse` the XMM registers and MXCSR; gdb checks
+//! them by name and refuses a description that lacks one). Appendix E.2 "Packets": `g` sends
+//! every register in description order as little-endian hex, `p n` numbers them the same way.
 //!
 //! One table per architecture lists the registers in order; the XML sent to gdb, the `g`
-//! packet and `p`/`P` register numbers all come from that table, so they cannot disagree.
-//! Floating-point and SSE registers are listed (gdb insists) and read as zero: mini-kvm does not
-//! fetch the FPU state. A custom feature adds the control registers, so `info registers cr3`
-//! works. Real-mode guests are shown as i8086 with 32-bit registers; there `eip` is the linear
-//! address CS.base + IP, so `x/i $pc` shows the right bytes whatever the vCPU's segment.
+//! packet and `p`/`P` numbers all come from that table, so they cannot disagree. Intel SDM
+//! Vol. 3A 2.3 (EFLAGS), 2.5 (CR0, CR4) and 2.2.1 (EFER) give the bits described as `<flags>`,
+//! which is why `info registers cr0` prints `[ PE ET PG ]` rather than a bare number.
+//!
+//! What is not real: the x87 and SSE registers (gdb insists on them) read as zero, MXCSR as its
+//! reset value 0x1F80, because mini-kvm does not fetch the FPU state; writing them any other
+//! value is refused. Segment and control registers are read-only too: a selector means nothing
+//! without its descriptor, and CR0/CR4/EFER are the guest's to change.
+//!
+//! The values themselves live in [`Registers`] (registers.rs), which also says what gdb's pc
+//! means outside 64-bit mode.
 
-use crate::kvm::bindings::{kvm_regs, kvm_sregs};
-use crate::x86::CR0_PE;
+#[path = "registers.rs"]
+mod registers;
+pub use registers::Registers;
 
+/// Which gdb architecture (and register layout) a guest is shown as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
-    /// Long-mode (and Multiboot) guests: gdb's i386:x86-64.
+    /// Long-mode (and Multiboot) guests: gdb's `i386:x86-64`, the 64-bit registers. A
+    /// Multiboot kernel starts in 32-bit code; gdb keeps one architecture per session, so
+    /// its first instructions, until the far jump to 64-bit code, disassemble wrongly.
     X86_64,
-    /// Real-mode and 32-bit guests: i8086 (16-bit disassembly) with i386 registers.
+    /// 32-bit protected-mode guests: `i386`, the 32-bit registers.
     I386,
+    /// Real-mode guests: `i8086` (16-bit disassembly) with the same 32-bit registers as i386.
+    I8086,
 }
 
-/// Where a register's value comes from.
+impl Arch {
+    fn gdb_name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "i386:x86-64",
+            Arch::I386 => "i386",
+            Arch::I8086 => "i8086",
+        }
+    }
+
+    /// Width of the general and control registers in this layout.
+    fn word_bits(self) -> u32 {
+        if self == Arch::X86_64 {
+            64
+        } else {
+            32
+        }
+    }
+}
+
+/// Where a register's value comes from in [`Registers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
     /// General register by kvm_regs order: rax rbx rcx rdx rsi rdi rsp rbp r8..r15.
     Gpr(usize),
-    Rip,
+    /// The linear address of the next instruction.
+    Pc,
     Rflags,
-    /// Segment selector: cs ss ds es fs gs.
-    Segment(usize),
+    /// Segment selector by gdb's order: cs ss ds es fs gs.
+    Selector(usize),
+    /// Segment base, same order (only fs_base and gs_base are shown, as gdb names them).
+    Base(usize),
     /// Control register: cr0 cr2 cr3 cr4 efer.
     Control(usize),
-    /// FPU/SSE state: reads as zero, writes are ignored.
+    /// x87/SSE state mini-kvm does not fetch: reads as zero.
     Zero,
     /// MXCSR: reads as its reset value.
     Mxcsr,
 }
+
+use Field::*;
 
 struct Reg {
     name: &'static str,
@@ -55,122 +94,220 @@ const fn reg(name: &'static str, bits: u32, ty: &'static str, field: Field) -> R
     }
 }
 
-use Field::*;
+impl Reg {
+    fn bytes(&self) -> usize {
+        (self.bits / 8) as usize
+    }
 
-const X87_NAMES: [&str; 16] = [
-    "st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7", "fctrl", "fstat", "ftag", "fiseg",
-    "fioff", "foseg", "fooff", "fop",
+    /// gdb may change these; the rest only read back what they hold.
+    fn writable(&self) -> bool {
+        matches!(self.field, Gpr(_) | Pc | Rflags)
+    }
+}
+
+/// A `<flags>` type: the name of each bit, bit 0 first; "" for bits gdb should not show.
+struct Flags {
+    id: &'static str,
+    bits: &'static [&'static str],
+}
+
+/// Intel SDM Vol. 1 3.4.3 (IOPL, bits 12-13, is left out: gdb would print "IOPL=0" always).
+const EFLAGS: Flags = Flags {
+    id: "eflags_bits",
+    bits: &[
+        "CF", "", "PF", "", "AF", "", "ZF", "SF", "TF", "IF", "DF", "OF", "", "", "NT", "", "RF",
+        "VM", "AC", "VIF", "VIP", "ID",
+    ],
+};
+
+/// Intel SDM Vol. 3A 2.5.
+const CR0: Flags = Flags {
+    id: "cr0_bits",
+    bits: &[
+        "PE", "MP", "EM", "TS", "ET", "NE", "", "", "", "", "", "", "", "", "", "", "WP", "", "AM",
+        "", "", "", "", "", "", "", "", "", "", "NW", "CD", "PG",
+    ],
+};
+
+/// Intel SDM Vol. 3A 2.5.
+const CR4: Flags = Flags {
+    id: "cr4_bits",
+    bits: &[
+        "VME",
+        "PVI",
+        "TSD",
+        "DE",
+        "PSE",
+        "PAE",
+        "MCE",
+        "PGE",
+        "PCE",
+        "OSFXSR",
+        "OSXMMEXCPT",
+        "UMIP",
+        "LA57",
+        "",
+        "",
+        "",
+        "FSGSBASE",
+        "PCIDE",
+        "OSXSAVE",
+        "",
+        "SMEP",
+        "SMAP",
+        "PKE",
+    ],
+};
+
+/// Intel SDM Vol. 3A 2.2.1 (and AMD APM Vol. 2 3.1.7 for SVME).
+const EFER: Flags = Flags {
+    id: "efer_bits",
+    bits: &[
+        "SCE", "", "", "", "", "", "", "", "LME", "", "LMA", "NXE", "SVME",
+    ],
+};
+
+// gdb's register orders differ from KVM's (and from each other): amd64 puts rbp before rsp,
+// i386 puts ecx and edx before ebx. The *_KVM_INDEX arrays say where each is in kvm_regs.
+const AMD64_GPRS: [&str; 16] = [
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
 ];
-const XMM_NAMES: [&str; 16] = [
+const AMD64_KVM_INDEX: [usize; 16] = [0, 1, 2, 3, 4, 5, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+const I386_GPRS: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+const I386_KVM_INDEX: [usize; 8] = [0, 2, 3, 1, 6, 7, 4, 5];
+const X87_CONTROL: [&str; 8] = [
+    "fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg", "fooff", "fop",
+];
+const ST: [&str; 8] = ["st0", "st1", "st2", "st3", "st4", "st5", "st6", "st7"];
+const XMM: [&str; 16] = [
     "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
     "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
 ];
 const SEGMENTS: [&str; 6] = ["cs", "ss", "ds", "es", "fs", "gs"];
 const CONTROL: [&str; 5] = ["cr0", "cr2", "cr3", "cr4", "efer"];
 
+/// The feature mini-kvm adds for the control registers (not a gdb standard, so gdb only shows it).
+const CONTROL_FEATURE: &str = "org.mini-kvm.control";
+
+struct Feature {
+    name: &'static str,
+    types: &'static [&'static Flags],
+    regs: Vec<Reg>,
+}
+
 /// The registers of `arch`, in gdb's numbering, grouped by feature.
-fn layout(arch: Arch) -> Vec<(&'static str, Vec<Reg>)> {
+fn layout(arch: Arch) -> Vec<Feature> {
+    let word = arch.word_bits();
     let mut core = Vec::new();
-    match arch {
-        Arch::X86_64 => {
-            // gdb's amd64 order: rax rbx rcx rdx rsi rdi rbp rsp r8-r15.
-            let order = [
-                (0, "rax"),
-                (1, "rbx"),
-                (2, "rcx"),
-                (3, "rdx"),
-                (4, "rsi"),
-                (5, "rdi"),
-                (7, "rbp"),
-                (6, "rsp"),
-            ];
-            for (i, name) in order {
-                let ty = if name == "rsp" || name == "rbp" {
-                    "data_ptr"
-                } else {
-                    "int64"
-                };
-                core.push(reg(name, 64, ty, Gpr(i)));
-            }
-            for (i, name) in ["r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
-                .iter()
-                .enumerate()
-            {
-                core.push(reg(name, 64, "int64", Gpr(8 + i)));
-            }
-            core.push(reg("rip", 64, "code_ptr", Rip));
-        }
-        Arch::I386 => {
-            // gdb's i386 order: eax ecx edx ebx esp ebp esi edi.
-            let order = [
-                (0, "eax"),
-                (2, "ecx"),
-                (3, "edx"),
-                (1, "ebx"),
-                (6, "esp"),
-                (7, "ebp"),
-                (4, "esi"),
-                (5, "edi"),
-            ];
-            for (i, name) in order {
-                core.push(reg(name, 32, "int32", Gpr(i)));
-            }
-            core.push(reg("eip", 32, "code_ptr", Rip));
-        }
+    let (names, kvm_index): (&[&str], &[usize]) = match arch {
+        Arch::X86_64 => (&AMD64_GPRS, &AMD64_KVM_INDEX),
+        Arch::I386 | Arch::I8086 => (&I386_GPRS, &I386_KVM_INDEX),
+    };
+    for (&name, &i) in names.iter().zip(kvm_index) {
+        let ty = match name {
+            "rsp" | "rbp" | "esp" | "ebp" => "data_ptr",
+            _ if word == 64 => "int64",
+            _ => "int32",
+        };
+        core.push(reg(name, word, ty, Gpr(i)));
     }
-    core.push(reg("eflags", 32, "int32", Rflags));
-    for (i, name) in SEGMENTS.iter().enumerate() {
-        core.push(reg(name, 32, "int32", Segment(i)));
+    let pc = if arch == Arch::X86_64 { "rip" } else { "eip" };
+    core.push(reg(pc, word, "code_ptr", Pc));
+    core.push(reg("eflags", 32, EFLAGS.id, Rflags));
+    for (i, name) in SEGMENTS.into_iter().enumerate() {
+        core.push(reg(name, 32, "int32", Selector(i)));
     }
-    for (i, name) in X87_NAMES.iter().enumerate() {
-        core.push(if i < 8 {
-            reg(name, 80, "i387_ext", Zero)
-        } else {
-            reg(name, 32, "int", Zero)
-        });
-    }
+    core.extend(ST.map(|name| reg(name, 80, "i387_ext", Zero)));
+    core.extend(X87_CONTROL.map(|name| reg(name, 32, "int", Zero)));
+
     let xmm = if arch == Arch::X86_64 { 16 } else { 8 };
-    let mut sse: Vec<Reg> = XMM_NAMES[..xmm]
+    let mut sse: Vec<Reg> = XMM[..xmm]
         .iter()
-        .map(|n| reg(n, 128, "uint128", Zero))
+        .map(|name| reg(name, 128, "uint128", Zero))
         .collect();
     sse.push(reg("mxcsr", 32, "int", Mxcsr));
-    let width = if arch == Arch::X86_64 { 64 } else { 32 };
-    let control = CONTROL
-        .iter()
-        .enumerate()
-        .map(|(i, n)| reg(n, width, "int", Control(i)))
-        .collect();
-    vec![
-        ("org.gnu.gdb.i386.core", core),
-        ("org.gnu.gdb.i386.sse", sse),
-        ("org.mini-kvm.control", control),
-    ]
+
+    let mut features = vec![
+        Feature {
+            name: "org.gnu.gdb.i386.core",
+            types: &[&EFLAGS],
+            regs: core,
+        },
+        Feature {
+            name: "org.gnu.gdb.i386.sse",
+            types: &[],
+            regs: sse,
+        },
+    ];
+    if arch == Arch::X86_64 {
+        // In long mode only FS and GS still have bases (TLS, per-CPU data): gdb calls them
+        // $fs_base and $gs_base.
+        features.push(Feature {
+            name: "org.gnu.gdb.i386.segments",
+            types: &[],
+            regs: vec![
+                reg("fs_base", 64, "data_ptr", Base(4)),
+                reg("gs_base", 64, "data_ptr", Base(5)),
+            ],
+        });
+    }
+    // CR2 and CR3 are addresses (of the last page fault; of the top page table): shown in hex.
+    let types = [CR0.id, "data_ptr", "data_ptr", CR4.id, EFER.id];
+    features.push(Feature {
+        name: CONTROL_FEATURE,
+        types: &[&CR0, &CR4, &EFER],
+        regs: CONTROL
+            .into_iter()
+            .zip(types)
+            .enumerate()
+            .map(|(i, (name, ty))| reg(name, word, ty, Control(i)))
+            .collect(),
+    });
+    features
 }
 
 fn registers(arch: Arch) -> Vec<Reg> {
-    layout(arch)
-        .into_iter()
-        .flat_map(|(_, regs)| regs)
-        .collect()
+    layout(arch).into_iter().flat_map(|f| f.regs).collect()
 }
 
-/// The target description document for `annex` ("target.xml"), or None.
+/// The number of bytes a `g` reply carries (twice as many hex digits).
+pub fn g_packet_bytes(arch: Arch) -> usize {
+    registers(arch).iter().map(Reg::bytes).sum()
+}
+
+/// The target description gdb reads with `qXfer:features:read:target.xml`: one self-contained
+/// document (no `<xi:include>`), so "target.xml" is the only annex; others are None.
 pub fn document(arch: Arch, annex: &str) -> Option<String> {
     if annex != "target.xml" {
         return None;
     }
-    let architecture = match arch {
-        Arch::X86_64 => "i386:x86-64",
-        Arch::I386 => "i8086",
-    };
+    // osabi "none": the guest is not a Linux process, and gdb would otherwise apply its host's
+    // (GNU/Linux) conventions and warn that i8086 has none.
     let mut xml = format!(
         "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target>\n\
-         <architecture>{architecture}</architecture>\n"
+         <architecture>{}</architecture>\n<osabi>none</osabi>\n",
+        arch.gdb_name()
     );
-    for (feature, regs) in layout(arch) {
-        xml.push_str(&format!("<feature name=\"{feature}\">\n"));
-        for r in regs {
+    for feature in layout(arch) {
+        xml.push_str(&format!("<feature name=\"{}\">\n", feature.name));
+        for flags in feature.types {
+            let size = if flags.id == EFLAGS.id {
+                4
+            } else {
+                arch.word_bits() / 8
+            };
+            xml.push_str(&format!("  <flags id=\"{}\" size=\"{size}\">\n", flags.id));
+            for (bit, name) in flags.bits.iter().enumerate() {
+                if !name.is_empty() {
+                    xml.push_str(&format!(
+                        "    <field name=\"{name}\" start=\"{bit}\" end=\"{bit}\"/>\n"
+                    ));
+                }
+            }
+            xml.push_str("  </flags>\n");
+        }
+        for r in feature.regs {
             xml.push_str(&format!(
                 "  <reg name=\"{}\" bitsize=\"{}\" type=\"{}\"/>\n",
                 r.name, r.bits, r.ty
@@ -182,243 +319,6 @@ pub fn document(arch: Arch, annex: &str) -> Option<String> {
     Some(xml)
 }
 
-/// A vCPU's registers as gdb sees them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Registers {
-    /// kvm_regs order: rax rbx rcx rdx rsi rdi rsp rbp r8..r15.
-    pub gpr: [u64; 16],
-    pub rip: u64,
-    pub rflags: u64,
-    pub segments: [u16; 6],
-    pub control: [u64; 5],
-    /// Real mode: gdb's eip is CS.base + IP.
-    pub cs_base: u64,
-    pub real_mode: bool,
-}
-
-impl Registers {
-    pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs) -> Registers {
-        let real_mode = s.cr0 & CR0_PE == 0;
-        Registers {
-            gpr: [
-                r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp, r.r8, r.r9, r.r10, r.r11,
-                r.r12, r.r13, r.r14, r.r15,
-            ],
-            rip: if real_mode {
-                s.cs.base + (r.rip & 0xFFFF)
-            } else {
-                r.rip
-            },
-            rflags: r.rflags,
-            segments: [
-                s.cs.selector,
-                s.ss.selector,
-                s.ds.selector,
-                s.es.selector,
-                s.fs.selector,
-                s.gs.selector,
-            ],
-            control: [s.cr0, s.cr2, s.cr3, s.cr4, s.efer],
-            cs_base: s.cs.base,
-            real_mode,
-        }
-    }
-
-    /// Writes back what gdb may change: general registers, RIP and RFLAGS. Segment and
-    /// control registers stay as they are: changing a selector without its descriptor would
-    /// only confuse the guest.
-    pub fn to_kvm(&self, r: &mut kvm_regs) {
-        let g = &self.gpr;
-        (r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rsp, r.rbp) =
-            (g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]);
-        (r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15) =
-            (g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
-        r.rip = if self.real_mode {
-            self.rip.wrapping_sub(self.cs_base) & 0xFFFF
-        } else {
-            self.rip
-        };
-        r.rflags = self.rflags;
-    }
-
-    fn get(&self, field: Field) -> u64 {
-        match field {
-            Gpr(i) => self.gpr[i],
-            Rip => self.rip,
-            Rflags => self.rflags,
-            Segment(i) => u64::from(self.segments[i]),
-            Control(i) => self.control[i],
-            Zero => 0,
-            Mxcsr => 0x1F80,
-        }
-    }
-
-    fn set(&mut self, field: Field, value: u64, bits: u32) {
-        match field {
-            Gpr(i) if bits == 32 => self.gpr[i] = (self.gpr[i] & !0xFFFF_FFFF) | value,
-            Gpr(i) => self.gpr[i] = value,
-            Rip => self.rip = value,
-            Rflags => self.rflags = value,
-            Segment(_) | Control(_) | Zero | Mxcsr => {}
-        }
-    }
-
-    fn encode_reg(&self, r: &Reg, out: &mut Vec<u8>) {
-        let bytes = (r.bits / 8) as usize;
-        let value = self.get(r.field).to_le_bytes();
-        out.extend((0..bytes).map(|i| value.get(i).copied().unwrap_or(0)));
-    }
-
-    /// The `g` reply: every register, in order, as little-endian hex.
-    pub fn encode_g(&self, arch: Arch) -> String {
-        let mut bytes = Vec::new();
-        for r in registers(arch) {
-            self.encode_reg(&r, &mut bytes);
-        }
-        super::packet::hex_encode(&bytes)
-    }
-
-    /// Applies a `G` packet's (decoded) bytes.
-    pub fn decode_g_into(&mut self, arch: Arch, bytes: &[u8]) -> Result<(), String> {
-        let regs = registers(arch);
-        let total: usize = regs.iter().map(|r| (r.bits / 8) as usize).sum();
-        if bytes.len() != total {
-            return Err(format!(
-                "G packet has {} bytes, expected {total}",
-                bytes.len()
-            ));
-        }
-        let mut at = 0;
-        for r in regs {
-            let n = (r.bits / 8) as usize;
-            let mut value = [0u8; 8];
-            let take = n.min(8);
-            value[..take].copy_from_slice(&bytes[at..at + take]);
-            self.set(r.field, u64::from_le_bytes(value), r.bits);
-            at += n;
-        }
-        Ok(())
-    }
-
-    /// The `p n` reply, or None for a register number the layout does not have.
-    pub fn read_register(&self, arch: Arch, n: usize) -> Option<String> {
-        let regs = registers(arch);
-        let r = regs.get(n)?;
-        let mut bytes = Vec::new();
-        self.encode_reg(r, &mut bytes);
-        Some(super::packet::hex_encode(&bytes))
-    }
-
-    /// `P n=value` (value already decoded from hex).
-    pub fn write_register(&mut self, arch: Arch, n: usize, bytes: &[u8]) -> Result<(), String> {
-        let regs = registers(arch);
-        let r = regs.get(n).ok_or("no such register")?;
-        if bytes.len() != (r.bits / 8) as usize {
-            return Err("wrong register size".into());
-        }
-        let mut value = [0u8; 8];
-        let take = bytes.len().min(8);
-        value[..take].copy_from_slice(&bytes[..take]);
-        self.set(r.field, u64::from_le_bytes(value), r.bits);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> (kvm_regs, kvm_sregs) {
-        let r = kvm_regs {
-            rax: 0x1111,
-            rbx: 0x2222,
-            rsp: 0x7000,
-            rip: 0x0005,
-            rflags: 0x2,
-            r15: 0xF15,
-            ..Default::default()
-        };
-        let mut s = kvm_sregs::default();
-        s.cs.selector = 0x4000;
-        s.cs.base = 0x40000;
-        (r, s)
-    }
-
-    #[test]
-    fn real_mode_eip_is_linear_and_round_trips() {
-        let (r, s) = sample();
-        let regs = Registers::from_kvm(&r, &s);
-        assert!(regs.real_mode);
-        assert_eq!(regs.rip, 0x40005);
-        let mut back = r;
-        back.rip = 0;
-        regs.to_kvm(&mut back);
-        assert_eq!(back, r);
-    }
-
-    #[test]
-    fn g_packets_follow_the_layout() {
-        let (r, mut s) = sample();
-        s.cr0 = CR0_PE;
-        s.cs.base = 0;
-        let regs = Registers::from_kvm(&r, &s);
-        let g = regs.encode_g(Arch::X86_64);
-        // rax first, little-endian, 8 bytes.
-        assert!(g.starts_with("1111000000000000"));
-        // rip is register 16 (16 GPRs before it).
-        assert_eq!(
-            regs.read_register(Arch::X86_64, 16).unwrap(),
-            "0500000000000000"
-        );
-        assert_eq!(
-            regs.read_register(Arch::X86_64, 7).unwrap(),
-            "0070000000000000",
-            "rsp"
-        );
-        // The i386 layout puts ecx second and esp fifth.
-        assert_eq!(
-            regs.read_register(Arch::I386, 4).unwrap(),
-            "00700000",
-            "esp"
-        );
-        assert_eq!(
-            regs.read_register(Arch::I386, 8).unwrap(),
-            "05000000",
-            "eip"
-        );
-        assert!(regs.read_register(Arch::X86_64, 999).is_none());
-        // G writes come back identical.
-        let bytes = super::super::packet::hex_decode(g.as_bytes()).unwrap();
-        let mut copy = Registers::default();
-        copy.decode_g_into(Arch::X86_64, &bytes).unwrap();
-        assert_eq!(copy.gpr, regs.gpr);
-        assert_eq!(copy.rip, regs.rip);
-        assert!(copy.decode_g_into(Arch::X86_64, &bytes[1..]).is_err());
-    }
-
-    #[test]
-    fn p_writes_change_only_their_register() {
-        let (r, s) = sample();
-        let mut regs = Registers::from_kvm(&r, &s);
-        regs.write_register(Arch::I386, 0, &[0x78, 0x56, 0x34, 0x12])
-            .unwrap();
-        assert_eq!(regs.gpr[0], 0x1234_5678, "eax: the low half of rax");
-        assert!(regs.write_register(Arch::I386, 0, &[1]).is_err());
-        regs.write_register(Arch::X86_64, 24, &[0; 10]).unwrap(); // st0: ignored
-        assert_eq!(regs.gpr[1], 0x2222);
-    }
-
-    #[test]
-    fn the_document_names_every_register_gdb_requires() {
-        let xml = document(Arch::X86_64, "target.xml").unwrap();
-        for name in [
-            "rax", "rip", "eflags", "gs", "st7", "fop", "xmm15", "mxcsr", "cr3", "efer",
-        ] {
-            assert!(xml.contains(&format!("name=\"{name}\"")), "{name}");
-        }
-        assert!(xml.contains("<architecture>i386:x86-64</architecture>"));
-        let xml = document(Arch::I386, "target.xml").unwrap();
-        assert!(xml.contains("<architecture>i8086</architecture>") && xml.contains("name=\"eip\""));
-        assert!(document(Arch::I386, "other.xml").is_none());
-    }
-}
+#[path = "target_tests.rs"]
+mod tests;
