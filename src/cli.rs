@@ -27,12 +27,13 @@ Options:
   -h, --help          show this help and exit
   -V, --version       show the version and exit
       --list          list the built-in guests and exit
-      --host-check    run tiny probe guests to show what this host's KVM can do
+      --host-check[=keys]  run tiny probe guests to show what this host's KVM can
+                      do (keys: one `name value` line per fact, for scripts)
   -v, --verbose       explain each setup step on stderr, and each vCPU's exits at the end
       --stats         print exit counts and timings per vCPU on stderr at the end
       --trace[=CLASSES]  explain every VM exit on stderr, one line each; CLASSES
                       (comma-separated): io hypercall uart mmio hlt fault irq kick
-                      debug (default: all)
+                      debug, all (default: all but kick)
       --timeout SECS  stop the guests after SECS seconds (decimals allowed): status 124
       --color WHEN    colour the [N] line prefixes of several vCPUs: auto, always, never
                       (auto: only on a terminal and when NO_COLOR is unset)
@@ -40,7 +41,8 @@ Options:
       --cmdline STR   the kernel command line passed through Multiboot
       --module FILE   load FILE as a Multiboot module (repeatable)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
-                      (then: gdb -ex 'target remote :PORT'; mini-kvm prints the command)
+                      (then: gdb -ex 'target remote :PORT'; mini-kvm prints the command;
+                      PORT 0 picks a free port and prints it)
       --long-mode     (seed option) run a flat 64-bit guest
       --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
       --entry ADDR    (with --paging) entry point, default 0x80001000
@@ -71,9 +73,7 @@ pub enum Command {
     Version,
     List,
     /// `--host-check`: find out what this host's KVM can do.
-    HostCheck {
-        verbose: bool,
-    },
+    HostCheck(crate::hostcheck::Format),
     Run(RunOptions),
 }
 
@@ -187,7 +187,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut entry: u64 = 0x8000_1000;
     let mut load: u64 = 0x1000;
     let mut list = false;
-    let mut host_check = false;
+    let mut host_check = None;
 
     let mut i = 0;
     let mut only_guests = false;
@@ -218,10 +218,23 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             Ok(v.clone())
         };
         match name {
+            "-h" | "--help" | "-V" | "--version" if inline.is_some() => {
+                return Err(UsageError(format!("{name} takes no value")))
+            }
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--list" => list = true,
-            "--host-check" => host_check = true,
+            "--host-check" => {
+                host_check = Some(match inline.as_deref() {
+                    None | Some("table") => crate::hostcheck::Format::Table,
+                    Some("keys") => crate::hostcheck::Format::Keys,
+                    Some(other) => {
+                        return Err(UsageError(format!(
+                            "--host-check= takes table or keys, not '{other}'"
+                        )))
+                    }
+                })
+            }
             "-v" | "--verbose" => opts.verbose = true,
             "--stats" => opts.stats = true,
             "--timeout" => opts.timeout = Some(parse_timeout(&value("a number of seconds")?)?),
@@ -258,13 +271,11 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--module" => opts.modules.push(value("a file")?),
             "--gdb" => {
                 let text = value("a TCP port")?;
-                let port = text
-                    .trim_start_matches(':')
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|&p| p > 0);
+                let port = text.trim_start_matches(':').parse::<u16>().ok();
                 opts.gdb = Some(port.ok_or_else(|| {
-                    UsageError(format!("--gdb needs a TCP port (1-65535), not '{text}'"))
+                    UsageError(format!(
+                        "--gdb needs a TCP port (1-65535, or 0 for any free one), not '{text}'"
+                    ))
                 })?);
             }
             "--long-mode" => long_mode = true,
@@ -294,10 +305,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     if list {
         return Ok(Command::List);
     }
-    if host_check {
-        return Ok(Command::HostCheck {
-            verbose: opts.verbose,
-        });
+    if let Some(format) = host_check {
+        return Ok(Command::HostCheck(format));
     }
     opts.mode = match (long_mode, paging) {
         (true, true) => {
@@ -416,7 +425,7 @@ mod tests {
     fn gdb_port() {
         assert_eq!(run("--gdb 1234 os-1k").gdb, Some(1234));
         assert_eq!(run("--gdb=:4321 hello").gdb, Some(4321));
-        assert!(usage("--gdb 0 hello").contains("TCP port"));
+        assert_eq!(run("--gdb 0 hello").gdb, Some(0));
         assert!(usage("--gdb x hello").contains("'x'"));
     }
 

@@ -29,6 +29,7 @@ mod console;
 mod control;
 mod devices;
 mod error;
+mod exit_address;
 mod fault;
 mod gdb;
 mod guests;
@@ -82,7 +83,7 @@ fn main() {
             list_guests();
             status::OK
         }
-        Ok(Command::HostCheck { verbose }) => hostcheck::run(verbose),
+        Ok(Command::HostCheck(format)) => hostcheck::run(format),
         Ok(Command::Run(opts)) => match machine::run(&opts) {
             Ok(code) => code,
             Err(e) => {

@@ -87,6 +87,9 @@ pub fn prepare(
     });
     let listener = TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| Error::Host(format!("--gdb: cannot listen on 127.0.0.1:{port}: {e}")))?;
+    // With port 0 the kernel picks a free port: say which (tests use this, so that tests
+    // running side by side never race for one).
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     let arch = match plan {
         Plan::Real => Arch::I8086,
         Plan::Paging { .. } => Arch::I386,

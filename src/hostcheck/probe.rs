@@ -2,6 +2,7 @@
 //! the run ended. The probes themselves are in guests/probes/*.asm.
 
 use crate::boot::{longmode, Plan};
+use crate::devices::hypercall::{HC_EXIT, HC_EXIT_STATUS, HYPERCALL_PORT};
 use crate::guests::{Image, PROBES};
 use crate::kvm::bindings::*;
 use crate::kvm::{Kvm, Vcpu, VcpuKick, VmExit};
@@ -84,10 +85,12 @@ pub fn run_probe(
         }
         match exit {
             VmExit::IoOut {
-                port: 0x500, regs, ..
+                port: HYPERCALL_PORT,
+                regs,
+                ..
             } => match regs.get() {
-                Ok(r) if r.rax as u8 == 3 => break Ended::Status(r.rbx as u8),
-                Ok(r) if r.rax as u8 == 0 => break Ended::Status(0),
+                Ok(r) if r.rax as u8 == HC_EXIT_STATUS => break Ended::Status(r.rbx as u8),
+                Ok(r) if r.rax as u8 == HC_EXIT => break Ended::Status(0),
                 Ok(_) => {}
                 Err(e) => break Ended::Error(e.to_string()),
             },

@@ -1,0 +1,502 @@
+//! The findings in words: the `--host-check` table, and the `key value` lines of
+//! `--host-check=keys` that scripts and tests read. Columns have fixed widths, so a measured
+//! number of another length never moves the columns after it.
+
+use super::{native, Findings, IntRing3, Paging32, SingleStep, Works};
+
+/// One row of the table.
+struct Row {
+    what: &'static str,
+    /// Some(true) works, Some(false) does not, None: information only.
+    ok: Option<bool>,
+    result: String,
+    meaning: String,
+}
+
+fn row(what: &'static str, ok: Option<bool>, result: impl Into<String>, meaning: &str) -> Row {
+    Row {
+        what,
+        ok,
+        result: result.into(),
+        meaning: meaning.to_string(),
+    }
+}
+
+fn works_row(what: &'static str, works: &Works, yes: &str, no: &str) -> Row {
+    match works {
+        Works::Yes => row(what, Some(true), "yes", yes),
+        Works::No(why) => row(what, Some(false), format!("no: {why}"), no),
+    }
+}
+
+const WHAT_WIDTH: usize = 24;
+const RESULT_WIDTH: usize = 50;
+
+fn mark(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "ok",
+        Some(false) => "--",
+        None => "  ",
+    }
+}
+
+/// The rows mini-kvm's own guests need; the names of those that fail.
+pub(super) fn missing(f: &Findings) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    for (what, ok) in [
+        ("real mode", f.real_mode.yes()),
+        ("32-bit protected mode", f.protected_mode.yes()),
+        ("long mode", f.long_mode.yes()),
+        ("in-kernel irqchip + PIT", f.interrupts.yes()),
+        (
+            "int n from ring 3",
+            !matches!(f.int_ring3, IntRing3::Fails(_)),
+        ),
+        ("KVM_CAP_IMMEDIATE_EXIT", f.immediate_exit),
+    ] {
+        if !ok {
+            missing.push(what);
+        }
+    }
+    missing
+}
+
+fn rows(f: &Findings) -> Vec<Row> {
+    let mut rows = vec![
+        works_row(
+            "real mode",
+            &f.real_mode,
+            "the seed's flat 16-bit guests run",
+            "no guest can run",
+        ),
+        works_row(
+            "32-bit protected mode",
+            &f.protected_mode,
+            "Multiboot kernels start here (paging off)",
+            "Multiboot kernels cannot start",
+        ),
+        match &f.paging32 {
+            Paging32::Works => row(
+                "32-bit paging",
+                Some(true),
+                "yes",
+                "the seed's --paging kernels can run",
+            ),
+            Paging32::PgDropped { wanted, read_back } => row(
+                "32-bit paging",
+                Some(false),
+                format!("no: CR0 {wanted:#x} read back {read_back:#x}"),
+                "PG dropped: --paging refuses with status 4; the 1K OS is 64-bit",
+            ),
+            Paging32::Failed(e) => row(
+                "32-bit paging",
+                Some(false),
+                format!("no: {e}"),
+                "--paging cannot run",
+            ),
+        },
+        works_row(
+            "long mode",
+            &f.long_mode,
+            "--long-mode guests and the 1K OS run",
+            "64-bit guests and the 1K OS cannot run",
+        ),
+        match &f.interrupts {
+            Works::Yes => row(
+                "in-kernel irqchip + PIT",
+                Some(true),
+                "yes: 10 ticks at 100 Hz",
+                &format!(
+                    "{:.0} ms for 10 ticks: the 1K OS gets its timer and COM1 interrupts",
+                    f.ten_ticks_ms
+                ),
+            ),
+            Works::No(why) => row(
+                "in-kernel irqchip + PIT",
+                Some(false),
+                format!("no: {why}"),
+                "the 1K OS gets no timer",
+            ),
+        },
+        match &f.int_ring3 {
+            IntRing3::ThroughIdt => row(
+                "int n from ring 3",
+                Some(true),
+                "delivered through the IDT gate",
+                "system calls by int 0x80 work as on hardware",
+            ),
+            IntRing3::UdAtInt => row(
+                "int n from ring 3",
+                Some(true),
+                "arrives as #UD at the int instruction",
+                "the 1K OS's #UD handler recognises CD 80 and runs the system call",
+            ),
+            IntRing3::Fails(why) => row(
+                "int n from ring 3",
+                Some(false),
+                format!("no: {why}"),
+                "ring-3 programs cannot make system calls",
+            ),
+        },
+        works_row(
+            "int n in 32-bit ring 0",
+            &f.int_pm32,
+            "32-bit kernels can use software interrupts",
+            "32-bit kernels cannot use int n",
+        ),
+    ];
+    let kind = |native: Option<bool>| match native {
+        Some(true) => "native",
+        Some(false) => "emulated",
+        None => "not measured",
+    };
+    let (r3, r0) = (native(f.ring3_ns), native(f.ring0_ns));
+    rows.push(row(
+        "ring-3 and ring-0 code",
+        None,
+        format!("ring 3 {}, ring 0 {}", kind(r3), kind(r0)),
+        &format!(
+            "{:.1} / {:.1} ns per loop: {}",
+            f.ring3_ns.unwrap_or(0.0),
+            f.ring0_ns.unwrap_or(0.0),
+            match (r3, r0) {
+                (Some(true), Some(false)) =>
+                    "user programs run fast; kernel code and single-steps are slow",
+                (Some(true), _) => "guest code runs on the hardware",
+                _ => "guest code is emulated: expect slow guests",
+            }
+        ),
+    ));
+    rows.push(match &f.single_step {
+        SingleStep::Works { first_pcs: (a, b) } => row(
+            "single-step",
+            Some(true),
+            "yes: a KVM_EXIT_DEBUG per instruction",
+            &format!("pc {a:#x}, {b:#x}, ...: gdb stepi works (--gdb)"),
+        ),
+        SingleStep::Fails(why) => row(
+            "single-step",
+            Some(false),
+            format!("no: {why}"),
+            "gdb cannot step",
+        ),
+    });
+    if !f.steps_in_ring3() {
+        rows.push(row(
+            "single-step in ring 3",
+            Some(false),
+            "no exits from native ring-3 code",
+            "gdb cannot step or break inside user programs here",
+        ));
+    }
+    rows.push(match &f.sw_breakpoints {
+        Ok(true) => row(
+            "software breakpoints",
+            Some(true),
+            "yes: int3 reaches the debugger",
+            "gdb breakpoints patch int3",
+        ),
+        Ok(false) => row(
+            "software breakpoints",
+            Some(false),
+            "no: int3 is not reported",
+            "gdb breakpoints single-step instead (slower, not in native ring 3)",
+        ),
+        Err(e) => row("software breakpoints", Some(false), format!("no: {e}"), ""),
+    });
+    rows.push(match &f.io_rip {
+        Ok(io) => {
+            let at = |after| if after { "after" } else { "at" };
+            row(
+                "RIP at KVM_EXIT_IO",
+                None,
+                format!(
+                    "out: {} the insn, in: {} it",
+                    at(io.out_after),
+                    at(io.in_after)
+                ),
+                "mini-kvm reports the address of the instruction that exited",
+            )
+        }
+        Err(e) => row("RIP at KVM_EXIT_IO", None, format!("not measured: {e}"), ""),
+    });
+    rows.push(match &f.shutdown_regs_kept {
+        Ok(true) => row(
+            "state at a triple fault",
+            None,
+            "kept",
+            "fault messages name the faulting instruction",
+        ),
+        Ok(false) => row(
+            "state at a triple fault",
+            None,
+            "reset by KVM (the vCPU is reinitialised)",
+            "fault messages cannot say where a triple fault happened",
+        ),
+        Err(e) => row(
+            "state at a triple fault",
+            None,
+            format!("not measured: {e}"),
+            "",
+        ),
+    });
+    rows.push(row(
+        "KVM_CAP_SYNC_REGS",
+        Some(f.sync_regs > 0),
+        if f.sync_regs > 0 {
+            format!("yes ({:#x})", f.sync_regs)
+        } else {
+            "no".into()
+        },
+        "hypercalls read AL/BL without an extra ioctl",
+    ));
+    rows.push(row(
+        "KVM_CAP_IMMEDIATE_EXIT",
+        Some(f.immediate_exit),
+        if f.immediate_exit { "yes" } else { "no" },
+        "vCPUs stop without races (--timeout, Ctrl-A x)",
+    ));
+    rows.push(row(
+        "vCPUs",
+        None,
+        format!("{} recommended, {} at most", f.nr_vcpus, f.max_vcpus),
+        &format!(
+            "{} hardware breakpoints; mini-kvm runs up to 4 vCPUs",
+            f.hw_breakpoints
+        ),
+    ));
+    rows.push(row(
+        "exit cost",
+        None,
+        "one port-I/O exit round trip",
+        &f.exit_cost_us
+            .map_or("not measured".into(), |us| format!("{us:.1} us per exit")),
+    ));
+    rows
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let line = format!(
+            "{} {:<WHAT_WIDTH$}  {:<RESULT_WIDTH$}  {}",
+            mark(r.ok),
+            r.what,
+            r.result,
+            r.meaning
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The whole report and whether every guest can run.
+pub(super) fn table(f: &Findings) -> (String, bool) {
+    let mut text = format!(
+        "mini-kvm --host-check: what this host's KVM can do (API version {})\n\
+         kind of KVM: {}\n\n",
+        f.api_version,
+        f.kind()
+    );
+    text.push_str(&render(&rows(f)));
+    let missing = missing(f);
+    if missing.is_empty() {
+        text.push_str("\nmini-kvm's guests: all of them can run here.\n");
+    } else {
+        text.push_str(&format!(
+            "\nmini-kvm's guests: some cannot run here (missing: {}).\n",
+            missing.join(", ")
+        ));
+    }
+    (text, missing.is_empty())
+}
+
+/// `key value` lines: one fact each, values from a small fixed vocabulary (no measurements).
+pub(super) fn keys(f: &Findings) -> String {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let code = |n: Option<bool>| match n {
+        Some(true) => "native",
+        Some(false) => "emulated",
+        None => "unknown",
+    };
+    let at = |after: bool| if after { "after" } else { "at" };
+    let mut lines = vec![
+        (
+            "kind",
+            if f.paravirtual() {
+                "paravirtual"
+            } else {
+                "real"
+            }
+            .to_string(),
+        ),
+        ("name", f.kind()),
+        ("real-mode", yes(f.real_mode.yes()).into()),
+        ("protected-mode", yes(f.protected_mode.yes()).into()),
+        ("paging32", yes(f.paging32 == Paging32::Works).into()),
+        ("long-mode", yes(f.long_mode.yes()).into()),
+        ("irqchip", yes(f.interrupts.yes()).into()),
+        (
+            "int-ring3",
+            match f.int_ring3 {
+                IntRing3::ThroughIdt => "idt",
+                IntRing3::UdAtInt => "ud",
+                IntRing3::Fails(_) => "no",
+            }
+            .into(),
+        ),
+        ("int-pm32", yes(f.int_pm32.yes()).into()),
+        ("ring3-code", code(native(f.ring3_ns)).into()),
+        ("ring0-code", code(native(f.ring0_ns)).into()),
+        (
+            "single-step",
+            yes(matches!(f.single_step, SingleStep::Works { .. })).into(),
+        ),
+        ("single-step-ring3", yes(f.steps_in_ring3()).into()),
+        ("sw-breakpoints", yes(f.sw_breakpoints == Ok(true)).into()),
+    ];
+    if let Ok(io) = f.io_rip {
+        lines.push(("io-out-rip", at(io.out_after).into()));
+        lines.push(("io-in-rip", at(io.in_after).into()));
+    }
+    lines.push((
+        "shutdown-regs",
+        match f.shutdown_regs_kept {
+            Ok(true) => "kept",
+            Ok(false) => "reset",
+            Err(_) => "unknown",
+        }
+        .into(),
+    ));
+    lines.push(("sync-regs", format!("{:#x}", f.sync_regs)));
+    lines.push(("immediate-exit", yes(f.immediate_exit).into()));
+    lines.push(("hw-breakpoints", f.hw_breakpoints.to_string()));
+    let mut out = String::new();
+    for (k, v) in lines {
+        out.push_str(&format!("{k} {v}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hostcheck::{Cpu, IoRip};
+
+    fn findings() -> Findings {
+        Findings {
+            api_version: 12,
+            real_mode: Works::Yes,
+            exit_cost_us: Some(6.0),
+            protected_mode: Works::Yes,
+            paging32: Paging32::Works,
+            long_mode: Works::Yes,
+            interrupts: Works::Yes,
+            ten_ticks_ms: 100.0,
+            int_ring3: IntRing3::ThroughIdt,
+            int_pm32: Works::Yes,
+            ring3_ns: Some(1.0),
+            ring0_ns: Some(1.0),
+            single_step: SingleStep::Works { first_pcs: (1, 2) },
+            sw_breakpoints: Ok(true),
+            io_rip: Ok(IoRip {
+                out_after: false,
+                in_after: false,
+            }),
+            shutdown_regs_kept: Ok(true),
+            sync_regs: 7,
+            immediate_exit: true,
+            nr_vcpus: 4,
+            max_vcpus: 1024,
+            hw_breakpoints: 4,
+            cpu: Cpu {
+                vendor: "GenuineIntel".into(),
+                vmx: true,
+                svm: false,
+                nested: false,
+            },
+        }
+    }
+
+    #[test]
+    fn columns_do_not_move_with_measured_numbers() {
+        let mut a = findings();
+        let mut b = findings();
+        a.ten_ticks_ms = 9.0;
+        b.ten_ticks_ms = 12345.0;
+        a.exit_cost_us = Some(1.0);
+        b.exit_cost_us = Some(1234.5);
+        let (ta, _) = table(&a);
+        let (tb, _) = table(&b);
+        let column = |t: &str, row: &str| {
+            let line = t.lines().find(|l| l.contains(row)).unwrap().to_string();
+            line.find("  ").unwrap()
+        };
+        for row in ["in-kernel irqchip", "exit cost", "real mode"] {
+            assert_eq!(column(&ta, row), column(&tb, row));
+        }
+        let meaning_at =
+            |t: &str| t.lines().find(|l| l.contains("exit cost")).unwrap()[..72].to_string();
+        assert_eq!(meaning_at(&ta), meaning_at(&tb));
+    }
+
+    #[test]
+    fn the_kind_follows_what_the_probes_saw() {
+        let f = findings();
+        assert!(!f.paravirtual());
+        assert_eq!(f.kind(), "Intel VMX");
+        let mut pv = findings();
+        pv.paging32 = Paging32::PgDropped {
+            wanted: 0x8000_0011,
+            read_back: 0x11,
+        };
+        pv.int_ring3 = IntRing3::UdAtInt;
+        pv.ring3_ns = Some(1.0);
+        pv.ring0_ns = Some(900.0);
+        assert!(pv.paravirtual());
+        assert_eq!(pv.kind(), "paravirtual");
+        assert!(!pv.steps_in_ring3());
+        let mut nested = findings();
+        nested.cpu = Cpu {
+            vendor: "AuthenticAMD".into(),
+            vmx: false,
+            svm: true,
+            nested: true,
+        };
+        nested.ring3_ns = Some(500.0);
+        nested.ring0_ns = Some(500.0);
+        assert_eq!(nested.kind(), "AMD SVM, nested");
+        assert!(nested.steps_in_ring3());
+    }
+
+    #[test]
+    fn keys_hold_no_measurements() {
+        let k = keys(&findings());
+        assert!(k.starts_with("kind real\nname Intel VMX\n"), "{k}");
+        assert!(k.contains("\nio-out-rip at\nio-in-rip at\n"), "{k}");
+        assert!(k.contains("\nint-ring3 idt\n"), "{k}");
+        for line in k.lines() {
+            assert_eq!(line.split(' ').count() >= 2, true, "{line}");
+        }
+    }
+
+    #[test]
+    fn cpuinfo_flags_name_the_hardware() {
+        let cpu = Cpu::parse(
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu svm hypervisor\n",
+        );
+        assert_eq!(cpu.vendor, "AuthenticAMD");
+        assert!(cpu.svm && cpu.nested && !cpu.vmx);
+    }
+
+    #[test]
+    fn failures_are_marked_and_listed() {
+        let mut f = findings();
+        f.long_mode = Works::No("KVM_EXIT_SHUTDOWN (triple fault)".into());
+        let (t, all) = table(&f);
+        assert!(!all);
+        assert!(t.contains("-- long mode"), "{t}");
+        assert!(t.ends_with("(missing: long mode).\n"), "{t}");
+    }
+}
