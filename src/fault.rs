@@ -48,6 +48,21 @@ pub fn location(regs: &kvm_regs, sregs: &kvm_sregs) -> String {
     }
 }
 
+/// The state a vCPU has after RESET (Intel SDM Vol. 3A 9.1.1, Table 9-1; AMD APM Vol. 2
+/// 14.1.3): CS 0xF000 with base 0xFFFF0000, IP 0xFFF0, CR0 with neither PE nor PG. A KVM
+/// that resets the vCPU when the guest triple-faults (KVM on AMD SVM does) leaves this behind.
+pub fn is_reset_state(regs: Option<&kvm_regs>, sregs: Option<&kvm_sregs>) -> bool {
+    match (regs, sregs) {
+        (Some(regs), Some(sregs)) => {
+            regs.rip == 0xFFF0
+                && sregs.cs.selector == 0xF000
+                && sregs.cs.base == 0xFFFF_0000
+                && sregs.cr0 & (CR0_PE | CR0_PG) == 0
+        }
+        _ => false,
+    }
+}
+
 /// The register dump `-v` prints after a fault, control bits decoded.
 pub fn register_dump(regs: &kvm_regs, sregs: &kvm_sregs) -> String {
     let r = regs;
@@ -124,6 +139,22 @@ mod tests {
         sregs.cr0 = CR0_PE;
         sregs.cs.selector = 8;
         assert_eq!(location(&regs, &sregs), "RIP 0x12 (CS 0x0008)");
+    }
+
+    #[test]
+    fn the_reset_state_is_recognised() {
+        let regs = kvm_regs {
+            rip: 0xFFF0,
+            ..Default::default()
+        };
+        let mut sregs = kvm_sregs::default();
+        sregs.cs.selector = 0xF000;
+        sregs.cs.base = 0xFFFF_0000;
+        sregs.cr0 = 0x6000_0010;
+        assert!(is_reset_state(Some(&regs), Some(&sregs)));
+        sregs.cr0 |= CR0_PE;
+        assert!(!is_reset_state(Some(&regs), Some(&sregs)));
+        assert!(!is_reset_state(None, Some(&sregs)));
     }
 
     #[test]

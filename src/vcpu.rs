@@ -15,6 +15,7 @@
 
 use crate::control::{Control, Event};
 use crate::devices::{DeviceStop, Devices, VcpuIo};
+use crate::exit_address::{IoAccess, IoRipRule};
 use crate::fault::{internal_error_text, Fault};
 use crate::gdb::debugger::{AfterDebugExit, Debugger};
 use crate::kvm::bindings::*;
@@ -159,7 +160,15 @@ pub struct VcpuRunner {
     pub trace: Option<Tracer>,
     /// `--gdb`: the debugger this vCPU parks for.
     pub debug: Option<DebugHandle>,
+    /// Guest RAM, to read the instruction bytes before RIP (exit_address.rs).
+    pub memory: Arc<GuestMemory>,
+    /// Where this host leaves RIP at an I/O exit: measured by a probe the first time an
+    /// address must be printed (a trace line, a fault), then remembered.
+    pub io_rip: IoRipOracle,
 }
+
+/// Gives the host's I/O-exit RIP rule (see exit_address.rs); called only off the hot path.
+pub type IoRipOracle = Arc<dyn Fn() -> IoRipRule + Send + Sync>;
 
 /// What a vCPU needs to serve a debugger: the shared state and guest memory.
 pub struct DebugHandle {
@@ -230,7 +239,12 @@ impl VcpuRunner {
                 }
                 continue;
             }
-            let io = matches!(exit, VmExit::IoOut { .. } | VmExit::IoIn { .. });
+            let io = match &exit {
+                VmExit::IoOut { port, size, .. } => Some((true, *port, *size)),
+                VmExit::IoIn { port, size, .. } => Some((false, *port, *size)),
+                _ => None,
+            };
+            let shutdown = matches!(exit, VmExit::Shutdown);
             let summary = self.trace.as_ref().map(|_| ExitSummary::of(&exit));
             if summary.is_some() {
                 self.io.trace_note = Some(String::new());
@@ -251,13 +265,18 @@ impl VcpuRunner {
                     }
                     note.push_str(outcome);
                 }
-                let regs = self.vcpu.synced_regs();
                 let sregs = self.vcpu.synced_sregs();
+                let regs = self.vcpu.synced_regs().map(|regs| match (&sregs, io) {
+                    (Some(sregs), Some(io)) => {
+                        at_io_instruction(&self.vcpu, &self.memory, &self.io_rip, regs, sregs, io)
+                    }
+                    _ => regs,
+                });
                 tracer.exit(&summary, &note, regs.as_ref(), sregs.as_ref());
             }
             match action {
                 ExitAction::Continue => {
-                    if io {
+                    if io.is_some() {
                         self.check_breakpoint_after_io();
                     }
                 }
@@ -272,16 +291,92 @@ impl VcpuRunner {
                 ExitAction::Stop(Stop::Halted) => return VcpuOutcome::Halted,
                 ExitAction::Stop(Stop::Exit(status)) => return VcpuOutcome::Exited(status),
                 ExitAction::Stop(Stop::HostError(why)) => return VcpuOutcome::HostError(why),
-                ExitAction::Stop(Stop::GuestFault(reason)) => {
+                ExitAction::Stop(Stop::GuestFault(mut reason)) => {
+                    let mut sregs = self.vcpu.get_sregs().ok();
+                    let regs = self.vcpu.get_regs().ok().map(|regs| match (&sregs, io) {
+                        (Some(sregs), Some(io)) => at_io_instruction(
+                            &self.vcpu,
+                            &self.memory,
+                            &self.io_rip,
+                            regs,
+                            sregs,
+                            io,
+                        ),
+                        _ => regs,
+                    });
+                    let mut regs = regs;
+                    if shutdown && crate::fault::is_reset_state(regs.as_ref(), sregs.as_ref()) {
+                        // AMD SVM reinitialises the vCPU on a shutdown intercept: the state
+                        // read now is the reset state, not where the guest faulted.
+                        reason.push_str(
+                            "; KVM reset the vCPU at the triple fault (as on AMD SVM), so \
+                             the faulting address is not known",
+                        );
+                        (regs, sregs) = (None, None);
+                    }
                     return VcpuOutcome::Fault(Box::new(Fault {
                         reason,
-                        regs: self.vcpu.get_regs().ok(),
-                        sregs: self.vcpu.get_sregs().ok(),
-                    }))
+                        regs,
+                        sregs,
+                    }));
                 }
             }
         }
     }
+}
+
+/// `regs` with RIP moved back to the I/O instruction that caused the exit, on a host that
+/// reports RIP past it (exit_address.rs); unchanged where the bytes cannot be read.
+fn at_io_instruction(
+    vcpu: &Vcpu,
+    memory: &GuestMemory,
+    oracle: &IoRipOracle,
+    mut regs: kvm_regs,
+    sregs: &kvm_sregs,
+    (out, port, size): (bool, u16, u8),
+) -> kvm_regs {
+    let rule = oracle();
+    if !(if out { rule.out_after } else { rule.in_after }) {
+        return regs;
+    }
+    let real_mode = sregs.cr0 & crate::x86::CR0_PE == 0;
+    let ip = if real_mode {
+        regs.rip & 0xFFFF
+    } else {
+        regs.rip
+    };
+    let access = IoAccess {
+        out,
+        port,
+        size,
+        code_operand_size: if real_mode || (sregs.cs.db == 0 && sregs.cs.l == 0) {
+            2
+        } else {
+            4
+        },
+    };
+    // The (up to) 4 bytes before RIP, from the page that holds the byte just before it: an
+    // I/O instruction that started on the previous page is rare enough to leave uncorrected.
+    let Some(last) = sregs.cs.base.wrapping_add(ip).checked_sub(1) else {
+        return regs;
+    };
+    let last_physical = if sregs.cr0 & crate::x86::CR0_PG != 0 {
+        match vcpu.translate(last) {
+            Ok(t) if t.valid != 0 => t.physical_address,
+            _ => return regs,
+        }
+    } else {
+        last
+    };
+    let n = ip.min(4).min((last & 0xFFF) + 1);
+    let mut bytes = [0u8; 4];
+    let before = &mut bytes[..n as usize];
+    if memory.read(last_physical + 1 - n, before).is_err() {
+        return regs;
+    }
+    let back = crate::exit_address::bytes_back(rule, &access, before);
+    regs.rip = regs.rip.wrapping_sub(back);
+    regs
 }
 
 impl VcpuRunner {

@@ -259,6 +259,11 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
     let control = Arc::new(Control::new(n, tx, wake_tx));
     let mut runners = Vec::with_capacity(n);
     let mut flush_states = Vec::with_capacity(n);
+    // Asked only when an address must be printed; then measured once for every vCPU.
+    let io_rip: crate::vcpu::IoRipOracle = {
+        let rule = std::sync::OnceLock::new();
+        Arc::new(move || *rule.get_or_init(crate::hostcheck::io_rip_rule))
+    };
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
         let mut vcpu = vm.create_vcpu(i as u32)?;
         if let Some(cpuid) = &cpuid {
@@ -300,6 +305,8 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
                 debugger: Arc::clone(&g.debugger),
                 memory: Arc::clone(&memory),
             }),
+            memory: Arc::clone(&memory),
+            io_rip: Arc::clone(&io_rip),
         });
     }
 
