@@ -7,32 +7,20 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn gdb_installed() -> bool {
-    if Command::new("gdb").arg("--version").output().is_ok() {
-        return true;
-    }
-    eprintln!("gdb is not installed: skipping (make test installs it)");
-    false
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// A mini-kvm waiting for gdb, with its stderr collected as it comes.
 struct Vmm {
     child: Child,
     stderr: std::thread::JoinHandle<String>,
+    /// The port it listens on (`--gdb 0`: the kernel chose a free one).
+    port: u16,
 }
 
-/// Starts mini-kvm --gdb PORT with `args` and `input`; returns once it says it is waiting
-/// (connecting to find out would use up its one connection).
-fn start(port: u16, args: &[&str], input: &[u8]) -> Vmm {
+/// Starts mini-kvm --gdb 0 with `args` and `input`; returns once it says which port it is
+/// waiting on (connecting to find out would use up its one connection). Port 0 lets tests
+/// run side by side without racing for a port.
+fn start(args: &[&str], input: &[u8]) -> Vmm {
     let mut child = Command::new(MINI_KVM)
-        .arg("--gdb")
-        .arg(port.to_string())
+        .args(["--gdb", "0"])
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -50,23 +38,41 @@ fn start(port: u16, args: &[&str], input: &[u8]) -> Vmm {
                 break;
             }
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if text.contains("waiting for gdb") {
-                let _ = ready.send(());
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.contains("waiting for gdb on 127.0.0.1:"))
+            {
+                if text.contains("connect with") {
+                    let port = line
+                        .split("127.0.0.1:")
+                        .nth(1)
+                        .and_then(|rest| rest.split(';').next())
+                        .and_then(|p| p.parse::<u16>().ok());
+                    if let Some(port) = port {
+                        let _ = ready.send(port);
+                    }
+                }
             }
         }
         text
     });
-    if waiting.recv_timeout(Duration::from_secs(10)).is_err() {
+    let Ok(port) = waiting.recv_timeout(Duration::from_secs(30)) else {
         let _ = child.kill();
         let err = stderr.join().unwrap_or_default();
         panic!("mini-kvm did not start waiting for gdb: {err}");
+    };
+    Vmm {
+        child,
+        stderr,
+        port,
     }
-    Vmm { child, stderr }
 }
 
 /// Waits for mini-kvm to end; returns (status, stdout, stderr).
 fn finish(vmm: Vmm) -> (i32, String, String) {
-    let Vmm { mut child, stderr } = vmm;
+    let Vmm {
+        mut child, stderr, ..
+    } = vmm;
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -88,7 +94,8 @@ fn finish(vmm: Vmm) -> (i32, String, String) {
 
 fn gdb(port: u16, symbols: Option<&str>, commands: &[&str]) -> String {
     let mut cmd = Command::new("timeout");
-    cmd.args(["60", "gdb", "-batch", "-nx"]);
+    require("gdb");
+    cmd.args(["120", "gdb", "-batch", "-nx"]);
     cmd.args(["-ex", &format!("target remote :{port}")]);
     for c in commands {
         cmd.args(["-ex", c]);
@@ -101,12 +108,10 @@ fn gdb(port: u16, symbols: Option<&str>, commands: &[&str]) -> String {
 }
 
 #[test]
+#[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn gdb_breaks_steps_and_reads_the_1k_os() {
-    if !gdb_installed() {
-        return;
-    }
-    let port = free_port();
-    let child = start(port, &["os-1k"], b"1\n0\n");
+    let child = start(&["os-1k"], b"1\n0\n");
+    let port = child.port;
     let transcript = gdb(
         port,
         Some(env!("MINI_KVM_OS_1K_ELF")),
@@ -154,12 +159,10 @@ fn gdb_breaks_steps_and_reads_the_1k_os() {
 }
 
 #[test]
+#[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn stepi_walks_a_real_mode_guest() {
-    if !gdb_installed() {
-        return;
-    }
-    let port = free_port();
-    let child = start(port, &["hello"], b"");
+    let child = start(&["hello"], b"");
+    let port = child.port;
     let transcript = gdb(
         port,
         None,
@@ -193,8 +196,8 @@ fn packet(payload: &str) -> Vec<u8> {
 
 #[test]
 fn garbage_and_an_early_disconnect_do_not_hurt_the_vmm() {
-    let port = free_port();
-    let child = start(port, &["hello"], b"");
+    let child = start(&["hello"], b"");
+    let port = child.port;
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Noise, a bad checksum, a malformed packet, an oversized one, then real requests.
@@ -211,7 +214,7 @@ fn garbage_and_an_early_disconnect_do_not_hurt_the_vmm() {
     let started = Instant::now();
     while !String::from_utf8_lossy(&got).contains("$be13008a") {
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "{:?}",
             String::from_utf8_lossy(&got)
         );
@@ -232,15 +235,17 @@ fn garbage_and_an_early_disconnect_do_not_hurt_the_vmm() {
 
 #[test]
 fn gdb_kill_stops_the_vm() {
-    let port = free_port();
-    let child = start(port, &[&test_guest("spin")], b"");
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let child = start(&[&test_guest("spin")], b"");
+    let mut s = TcpStream::connect(("127.0.0.1", child.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(&packet("c")).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    s.write_all(b"\x03").unwrap(); // Ctrl-C: the spinning vCPU is kicked and stops
+    // The stub acknowledges the packet ('+') and lets the vCPU run; a Ctrl-C from then on
+    // must stop it, however soon it comes.
     let mut buf = [0u8; 256];
-    let mut got = String::new();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n.min(1)], b"+");
+    s.write_all(b"\x03").unwrap(); // Ctrl-C: the spinning vCPU is kicked and stops
+    let mut got = String::from_utf8_lossy(&buf[1..n]).into_owned();
     while !got.contains("T02") {
         let n = s.read(&mut buf).unwrap();
         assert!(n > 0, "{got}");

@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
@@ -105,5 +106,82 @@ pub fn assert_one_line(run: &Run, needles: &[&str]) {
             "stderr {:?} should contain {needle:?}",
             lines[0]
         );
+    }
+}
+
+/// What mini-kvm's own probes found out about this host's KVM (`mini-kvm --host-check=keys`,
+/// the same probes as the `--host-check` table), asked once per test binary. Tests decide what
+/// to expect from these facts, never from the name of a kernel module: the same test must
+/// hold on Intel VMX, AMD SVM, nested and paravirtual KVMs (docs/kvm-variants.md).
+pub struct Host {
+    keys: Vec<(String, String)>,
+}
+
+impl Host {
+    /// The value of `key`; a missing key is a broken `--host-check=keys`, so the test fails.
+    pub fn key(&self, key: &str) -> &str {
+        self.keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("--host-check=keys has no {key:?}: {:?}", self.keys))
+    }
+
+    pub fn is(&self, key: &str, value: &str) -> bool {
+        self.key(key) == value
+    }
+
+    /// `kind`: "paravirtual" or "real" (VMX/SVM semantics, nested or not).
+    pub fn kind(&self) -> &str {
+        self.key("kind")
+    }
+
+    pub fn paravirtual(&self) -> bool {
+        self.is("kind", "paravirtual")
+    }
+}
+
+/// This host's probed facts (see [`Host`]).
+pub fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let r = run_with(&["--host-check=keys"], b"", &[], Duration::from_secs(60));
+        assert_eq!(
+            r.status, 0,
+            "mini-kvm --host-check=keys failed: {}",
+            r.stderr
+        );
+        let keys = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Host { keys }
+    })
+}
+
+/// Fails the test, with the fix, when `tool` is not installed. Tests that call this are
+/// `#[ignore]`d with the reason in their attribute; `make test` installs the tools and runs
+/// them with `--include-ignored`, so a missing tool there is a failure, never a silent pass.
+pub fn require(tool: &str) {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{tool} is not installed: `make test` installs it (or: apt-get install {tool})"
+    );
+}
+
+/// Reads `from` until `needle` has appeared (or the stream ends, which fails the test);
+/// returns everything read. The way tests wait for a process: on what it says, not on time.
+pub fn read_until(from: &mut impl Read, seen: &mut String, needle: &str) {
+    let mut buf = [0u8; 4096];
+    while !seen.contains(needle) {
+        let n = from.read(&mut buf).unwrap_or(0);
+        assert!(n > 0, "the stream ended before {needle:?}:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
 }
