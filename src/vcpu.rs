@@ -236,6 +236,8 @@ impl VcpuRunner {
             if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
                 if d.debugger.on_debug_exit(self.index, *exception, *pc) == AfterDebugExit::Park {
                     self.control.kick_others(self.index);
+                } else if let Err(e) = d.debugger.keep_stepping(&self.vcpu) {
+                    return VcpuOutcome::HostError(e.to_string());
                 }
                 continue;
             }
@@ -400,6 +402,9 @@ impl VcpuRunner {
             == AfterDebugExit::Park
         {
             self.control.kick_others(self.index);
+        } else {
+            // A failure here shows at the next KVM_SET_GUEST_DEBUG or KVM_RUN.
+            let _ = d.debugger.keep_stepping(&self.vcpu);
         }
     }
 }

@@ -9,9 +9,8 @@
 //! * a page directory at 0x100000 whose entry 0 (0-4 MiB) and entry 512 (0x80000000-0x803FFFFF)
 //!   both point to page tables mapping physical 0-4 MiB (at 0x101000 and 0x102000).
 //!
-//! Some KVMs cannot run this at all: a paravirtual or nested KVM may drop CR0.PG set through
-//! KVM_SET_SREGS when CR4.PAE is 0 (this project's machines do, see
-//! ../shared/seed/kvm-on-this-machine.md). mini-kvm reads CR0 back and stops with a clear
+//! Some KVMs cannot run this at all: a paravirtual KVM drops CR0.PG set through KVM_SET_SREGS
+//! when CR4.PAE is 0 (docs/kvm-variants.md). mini-kvm reads CR0 back and stops with a clear
 //! message instead of letting the guest triple-fault.
 
 use super::{flat_segment, set_data_segments};

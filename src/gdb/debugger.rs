@@ -15,9 +15,10 @@
 //!
 //! Breakpoints, two ways: where the host traps `int3` for the debugger (KVM_GUESTDBG_USE_SW_BP),
 //! the stub writes 0xCC over the instruction, as every debugger does. Some KVMs never report
-//! `int3` (this project's machines: ../shared/seed/kvm-on-this-machine.md) and offer no hardware
-//! breakpoints either; there the vCPU single-steps while breakpoints exist and stops when the
-//! next linear RIP is one of them: slower (about 130,000 instructions per second here) but exact.
+//! `int3` (a paravirtual KVM, or kvm_amd nested under QEMU: docs/kvm-variants.md) and offer no
+//! hardware breakpoints either; there the vCPU single-steps while breakpoints exist and stops
+//! when the next linear RIP is one of them: slower (about 130,000 instructions per second on a
+//! paravirtual KVM) but exact.
 //! Code running natively in ring 3 on such hosts produces no single-step exits, so a breakpoint
 //! on a user-mode page is refused with that reason rather than silently missed.
 
@@ -268,6 +269,20 @@ impl Debugger {
             AfterDebugExit::Park
         } else {
             AfterDebugExit::Run
+        }
+    }
+
+    /// While breakpoints are watched by single-stepping, sets KVM_GUESTDBG_SINGLESTEP again
+    /// before the vCPU goes on. KVM steps with the trap flag, which it keeps in the guest's
+    /// RFLAGS only while RIP is where KVM_SET_GUEST_DEBUG was called: an instruction that
+    /// KVM completes itself loses it (on AMD SVM without NRIPS, as nested under QEMU's
+    /// software CPU, every intercepted RDMSR/WRMSR or CR access does), and the guest would run
+    /// past every breakpoint from there on. One ioctl per step keeps it exact on every KVM.
+    pub fn keep_stepping(&self, vcpu: &Vcpu) -> Result<(), KvmError> {
+        if self.stepping_for_breakpoints() {
+            self.arm(vcpu, false)
+        } else {
+            Ok(())
         }
     }
 

@@ -12,6 +12,10 @@
 #     real KVM (<kind>): N passed, M failed
 # Exit status: 0 when every test passed, 1 otherwise (or when the lane cannot start: the
 # message says why). MINI_KVM_SKIP_REAL_KVM=1 skips the lane, saying so.
+#
+# For a developer: LANE_TESTS="gdb modes" runs only those test binaries; LANE_COMMAND='...'
+# runs one shell command on the real KVM instead of the tests (from the repository root, as
+# the host's root user in a chroot of the host's files), to try things out there.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -39,6 +43,14 @@ cargo test --no-run --message-format=json >"$lane/build.json" 2>"$lane/build.log
 tests=$(grep '"kind":\["test"\]' "$lane/build.json" |
     grep -o '"executable":"[^"]*"' | sed 's/"executable":"//; s/"$//' | sort)
 [ -n "$tests" ] || die "cargo built no integration test binaries"
+if [ -n "${LANE_TESTS:-}" ]; then
+    wanted=""
+    for name in $LANE_TESTS; do
+        wanted="$wanted $(echo "$tests" | grep "/deps/${name}-[0-9a-f]*$")"
+    done
+    tests=$wanted
+    [ -n "$tests" ] || die "LANE_TESTS=\"$LANE_TESTS\" names no integration test binary"
+fi
 
 # --- 2. Which KVM is /dev/kvm? mini-kvm's own probes decide (never a module name). -----------
 host_kind=$("$mini_kvm" --host-check=keys 2>"$lane/probe.log" | awk '$1 == "kind" { $1 = ""; sub(/^ /, ""); print }')
@@ -54,6 +66,11 @@ write_job() {
         echo "export HOME=/tmp TMPDIR=/tmp CI='${CI:-}' TERM=xterm PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         echo "echo 'lane-kind '\"\$('$mini_kvm' --host-check=keys | sed -n 's/^kind //p')\""
         echo "'$mini_kvm' --host-check"
+        if [ -n "${LANE_COMMAND:-}" ]; then
+            echo "$LANE_COMMAND"
+            echo "echo lane-done"
+            return
+        fi
         for t in $tests; do
             echo "echo 'lane-test $t'"
             echo "timeout -k 10 300 '$t' --color never --include-ignored --test-threads=${LANE_TEST_THREADS:-1} 2>&1"
