@@ -4,6 +4,7 @@
 //! its errno, the device) and, where there is one, the fix. Guest faults are not errors of
 //! mini-kvm: they are outcomes of a run (status 5), reported by `machine.rs`.
 
+use crate::control::StopCause;
 use crate::guests::ImageError;
 use crate::kvm::KvmError;
 use std::fmt;
@@ -32,6 +33,8 @@ pub enum Error {
     Kvm(KvmError),
     /// Anything else the host failed to do (memory, threads, terminal...).
     Host(String),
+    /// A signal or `--timeout` stopped the run before the guests started (status 130/124).
+    Stopped(StopCause),
 }
 
 impl Error {
@@ -41,6 +44,10 @@ impl Error {
             Error::Image(_) => status::BAD_IMAGE,
             Error::KvmUnavailable(_) => status::NO_KVM,
             Error::Kvm(_) | Error::Host(_) => status::HOST_FAILURE,
+            Error::Stopped(StopCause::Timeout) => status::TIMEOUT,
+            Error::Stopped(StopCause::Fault) => status::GUEST_FAULT,
+            Error::Stopped(StopCause::HostError) => status::HOST_FAILURE,
+            Error::Stopped(_) => status::INTERRUPTED,
         }
     }
 }
@@ -51,6 +58,7 @@ impl fmt::Display for Error {
             Error::Usage(m) | Error::KvmUnavailable(m) | Error::Host(m) => f.write_str(m),
             Error::Image(e) => write!(f, "guest image {e}"),
             Error::Kvm(e) => write!(f, "{e}"),
+            Error::Stopped(cause) => write!(f, "stopped while loading: {cause:?}"),
         }
     }
 }

@@ -218,6 +218,22 @@ impl VcpuRunner {
                     self.vcpu.clear_immediate_exit();
                 }
             }
+            if self.io.output.backlogged() {
+                // stdout is not keeping up: the guest waits (flow control, nothing dropped),
+                // but a stop request or a debugger pause still gets through at once.
+                let control = &self.control;
+                let debug = &self.debug;
+                let give_up = || {
+                    control.stop_requested()
+                        || debug.as_ref().is_some_and(|d| d.debugger.wants_pause())
+                };
+                if let Err(e) = self.io.output.wait_for_room(&give_up) {
+                    return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
+                }
+                if self.io.output.backlogged() {
+                    continue;
+                }
+            }
             self.stats.entering();
             let exit = match self.vcpu.run() {
                 Ok(exit) => exit,

@@ -65,6 +65,7 @@ fn putchar_then_exit_status() {
         ExitAction::Stop(Stop::Halted)
     );
     io.output.finish().unwrap();
+    io.output.drain();
     assert_eq!(&*cap.0.lock().unwrap(), b"Hi");
 }
 
@@ -110,6 +111,7 @@ fn uart_thr_and_string_io_reach_the_output() {
     };
     assert_eq!(handle_exit(exit, &d, &mut io), ExitAction::Continue);
     io.output.finish().unwrap();
+    io.output.drain();
     assert_eq!(&*cap.0.lock().unwrap(), b"abcd");
 }
 

@@ -54,7 +54,7 @@ const INFO_OFFSET: usize = 0x40;
 const MMAP_OFFSET: usize = 0x100;
 const MODULES_OFFSET: usize = 0x200;
 const STRINGS_OFFSET: usize = 0x400;
-const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
+pub const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
 
 /// Flat 4 GiB segments: null, 0x08 32-bit code (execute/read), 0x10 32-bit data (read/write).
 const GDT: [u64; 3] = [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
