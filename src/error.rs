@@ -89,6 +89,10 @@ pub fn kvm_unavailable(device: &str, e: &KvmError) -> Error {
         libc::ENOTTY | libc::EINVAL => {
             format!("{device} is not a KVM device ({} refused)", e.ioctl)
         }
+        libc::EISDIR => format!(
+            "{device} is a directory, not the KVM device (check MINI_KVM_DEVICE, or unset it \
+             for /dev/kvm)"
+        ),
         _ => format!("{device} is unusable: {e}"),
     };
     Error::KvmUnavailable(fix)
@@ -137,5 +141,11 @@ mod tests {
         assert!(kvm_unavailable("/dev/null", &not_kvm)
             .to_string()
             .contains("/dev/null is not a KVM device"));
+        let dir = KvmError {
+            ioctl: "open(2)",
+            errno: libc::EISDIR,
+        };
+        let msg = kvm_unavailable("/tmp", &dir).to_string();
+        assert!(msg.contains("/tmp is a directory") && !msg.contains("/dev/kvm failed"));
     }
 }

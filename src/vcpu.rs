@@ -159,6 +159,8 @@ pub struct VcpuRunner {
     pub trace: Option<Tracer>,
     /// `--gdb`: the debugger this vCPU parks for.
     pub debug: Option<DebugHandle>,
+    /// Test-only (confine.rs): make one forbidden system call before the first KVM_RUN.
+    pub forbidden_syscall: bool,
 }
 
 /// What a vCPU needs to serve a debugger: the shared state and guest memory.
@@ -172,6 +174,9 @@ impl VcpuRunner {
     pub fn run(mut self) {
         self.control
             .register(self.index, VcpuKick::for_current_thread(&self.vcpu));
+        if self.forbidden_syscall {
+            crate::confine::make_forbidden_syscall();
+        }
         let mut outcome = self.run_loop();
         if let Err(e) = self.io.output.finish() {
             if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {

@@ -132,9 +132,11 @@ impl Devices {
                 self.hypercall(regs, cpu)?;
                 continue;
             }
-            // An 8-bit ISA device sees a wider access as bytes to consecutive ports.
+            // An 8-bit ISA device sees a wider access as bytes to consecutive ports; a byte no
+            // device takes is counted under the port the guest named (`out 0x4FE, eax` is an
+            // access to 0x4FE, not a stray one to 0x500).
             for (i, &byte) in access.iter().enumerate() {
-                self.out_byte(port.wrapping_add(i as u16), byte, cpu)?;
+                self.out_byte(port.wrapping_add(i as u16), byte, cpu, port)?;
             }
         }
         Ok(())
@@ -153,12 +155,18 @@ impl Devices {
                 continue;
             }
             for (i, byte) in access.iter_mut().enumerate() {
-                *byte = self.in_byte(port.wrapping_add(i as u16), cpu);
+                *byte = self.in_byte(port.wrapping_add(i as u16), cpu, port);
             }
         }
     }
 
-    fn out_byte(&self, port: u16, value: u8, cpu: &mut VcpuIo) -> Result<(), DeviceStop> {
+    fn out_byte(
+        &self,
+        port: u16,
+        value: u8,
+        cpu: &mut VcpuIo,
+        named: u16,
+    ) -> Result<(), DeviceStop> {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
@@ -187,14 +195,14 @@ impl Devices {
                     .store(value | A20_ENABLED, Ordering::Relaxed);
             }
             _ => {
-                cpu.unclaimed_ports.entry(port).or_default().1 += 1;
+                cpu.unclaimed_ports.entry(named).or_default().1 += 1;
                 cpu.note(|n| n.push_str("no device: write ignored"));
             }
         }
         Ok(())
     }
 
-    fn in_byte(&self, port: u16, cpu: &mut VcpuIo) -> u8 {
+    fn in_byte(&self, port: u16, cpu: &mut VcpuIo, named: u16) -> u8 {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
@@ -213,7 +221,7 @@ impl Devices {
             }
             PORT_SYSTEM_CONTROL_A => self.system_control_a.load(Ordering::Relaxed),
             _ => {
-                cpu.unclaimed_ports.entry(port).or_default().0 += 1;
+                cpu.unclaimed_ports.entry(named).or_default().0 += 1;
                 cpu.note(|n| n.push_str("no device: reads all ones"));
                 0xFF
             }

@@ -462,7 +462,11 @@ pub fn run(_verbose: bool) -> i32 {
         ));
     }
     use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        diag!("mini-kvm: error: writing the --host-check table to stdout failed: {e}");
+        return crate::error::status::HOST_FAILURE;
+    }
     if missing.is_empty() {
         0
     } else {

@@ -383,6 +383,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     let (wake_rx, wake_tx) =
         std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
     let control = Arc::new(Control::new(n, tx, wake_tx));
+    let forbidden_syscall = crate::confine::test_forbidden_syscall_wanted();
     let mut runners = Vec::with_capacity(n);
     let mut flush_states = Vec::with_capacity(n);
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
@@ -426,6 +427,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
                 debugger: Arc::clone(&g.debugger),
                 memory: Arc::clone(&memory),
             }),
+            forbidden_syscall,
         });
     }
 

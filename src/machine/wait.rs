@@ -78,6 +78,20 @@ pub fn start_and_wait(
         input.start_reader_on_first_use(Box::new(start_reader));
     }
 
+    // From here on mini-kvm only runs what it built: confine it before the first KVM_RUN, on
+    // every thread (the console threads already exist; TSYNC), see confine.rs.
+    if opts.seccomp {
+        let instructions = crate::confine::confine().map_err(Error::Host)?;
+        note(opts.verbose, || {
+            format!(
+                "seccomp: on: an allow-list of {} system calls ({instructions} BPF \
+                 instructions) from now on; --no-seccomp turns it off",
+                crate::confine::rules().len()
+            )
+        });
+    } else {
+        note(opts.verbose, || "seccomp: off (--no-seccomp)".into());
+    }
     let n = runners.len();
     note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
     let mut threads = Vec::with_capacity(n);
