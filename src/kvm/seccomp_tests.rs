@@ -38,7 +38,8 @@ fn structures_and_constants_match_the_kernel() {
         u64::from(SECCOMP_FILTER_FLAG_TSYNC),
         libc::SECCOMP_FILTER_FLAG_TSYNC as u64
     );
-    assert_eq!(AUDIT_ARCH_X86_64, libc::AUDIT_ARCH_X86_64);
+    // audit.h: EM_X86_64 (62, elf.h) | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE; libc lacks it.
+    assert_eq!(AUDIT_ARCH_X86_64, 62 | 0x8000_0000 | 0x4000_0000);
     // The SIGSYS fields sit where siginfo_t's union starts (after three ints and padding).
     assert_eq!(offset_of!(SigsysInfo, call_addr), 16);
     assert_eq!(offset_of!(SigsysInfo, syscall), 24);
