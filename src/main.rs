@@ -115,13 +115,10 @@ fn main() {
         Ok(Command::Help) => say(cli::HELP),
         Ok(Command::Version) => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
         Ok(Command::List) => list_guests(),
-        Ok(Command::HostCheck { verbose }) => {
-            let code = hostcheck::run(verbose);
-            match say(&confine::host_check_line()) {
-                status::OK => code,
-                failed => failed,
-            }
-        }
+        Ok(Command::HostCheck { verbose }) => match say(&confine::host_check_line()) {
+            status::OK => hostcheck::run(verbose),
+            failed => failed,
+        },
         Ok(Command::Run(opts)) => run(&opts),
         Err(usage) => {
             diag!("mini-kvm: {usage} ({}; see mini-kvm --help)", cli::USAGE);

@@ -48,7 +48,9 @@ fn line_bytes(text: &str) -> Vec<u8> {
     bytes
 }
 
-/// One of mini-kvm's own messages (a line; the newline is added).
+/// One of mini-kvm's own messages (a line; the newline is added). It returns once the line is
+/// written, as a plain write(2) would, so it keeps its place among guest output and trace lines
+/// on a shared terminal or file; it gives up on a stderr that is not moving.
 pub fn message(text: &str) {
     let bytes = line_bytes(text);
     let Some(q) = queue() else {
@@ -58,7 +60,7 @@ pub fn message(text: &str) {
         return;
     };
     let last = Cell::new((q.written(), Instant::now()));
-    let _ = q.push_waiting(&bytes, &|| {
+    let give_up = || {
         if hurrying() {
             return true;
         }
@@ -67,14 +69,20 @@ pub fn message(text: &str) {
             last.set((written, Instant::now()));
         }
         last.get().1.elapsed() > MESSAGE_PATIENCE
-    });
+    };
+    if let Ok(true) = q.push_waiting(&bytes, &give_up) {
+        q.wait_written(q.pushed(), &give_up);
+    }
 }
 
-/// One `--trace` line: waits for room until the run is stopped.
+/// One `--trace` line: written before the vCPU goes on (so `2>&1` keeps the order of events),
+/// waiting as long as stderr takes, until the run is stopped.
 pub fn trace(text: &str) {
     let bytes = line_bytes(text);
     if let Some(q) = queue() {
-        let _ = q.push_waiting(&bytes, &hurrying);
+        if let Ok(true) = q.push_waiting(&bytes, &hurrying) {
+            q.wait_written(q.pushed(), &hurrying);
+        }
     }
 }
 

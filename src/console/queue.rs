@@ -44,6 +44,8 @@ struct State {
     error: Option<(std::io::ErrorKind, Option<i32>, String)>,
     /// Bytes written so far: progress, for "is the reader alive?".
     written: u64,
+    /// Bytes queued so far (written + waiting).
+    pushed: u64,
     /// The producer side is gone: the writer thread ends once the queue is empty.
     closed: bool,
 }
@@ -147,9 +149,40 @@ impl Queue {
             return Ok(false);
         }
         s.bytes.extend(bytes);
+        s.pushed += bytes.len() as u64;
         drop(s);
         self.inner.data.notify_one();
         Ok(true)
+    }
+
+    /// How many bytes have been queued so far: a position [`Queue::wait_written`] can wait for.
+    pub fn pushed(&self) -> u64 {
+        self.inner.lock().pushed
+    }
+
+    /// Waits until the first `position` bytes ever queued have been written (or dropped after a
+    /// write error), checking `give_up` every 20 ms; true if they were.
+    pub fn wait_written(&self, position: u64, give_up: &dyn Fn() -> bool) -> bool {
+        let mut s = self.inner.lock();
+        loop {
+            if s.written >= position || s.error.is_some() {
+                return true;
+            }
+            drop(s);
+            if give_up() {
+                return false;
+            }
+            s = self.inner.lock();
+            if s.written >= position || s.error.is_some() {
+                return true;
+            }
+            s = self
+                .inner
+                .room
+                .wait_timeout(s, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Waits up to `timeout` for the writer to make progress (or fail).
