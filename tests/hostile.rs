@@ -473,10 +473,7 @@ fn random_guests_device_attacks_and_mutated_kernels_end_cleanly() {
         ),
     ];
     for (what, code, input) in fixed {
-        let g = scratch.file(
-            &format!("{}.bin", what.replace(' ', "_").replace('/', "_")),
-            code,
-        );
+        let g = scratch.file(&format!("{}.bin", what.replace([' ', '/'], "_")), code);
         let case = Case {
             what: what.into(),
             args: strings(&["--timeout", "0.2", &g]),

@@ -17,6 +17,44 @@ use std::time::{Duration, Instant};
 
 const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
 
+/// A flood that fills any pipe at once: `rep outsb` of 64 KiB to COM1's THR, forever (KVM
+/// hands string I/O over up to a page per exit).
+const FAST_FLOOD: [u8; 12] = [
+    0xBA, 0xF8, 0x03, // mov dx, 0x3F8
+    0xB9, 0xFF, 0xFF, // .l: mov cx, 0xFFFF
+    0x31, 0xF6, // xor si, si
+    0xF3, 0x6E, // rep outsb
+    0xEB, 0xF7, // jmp .l
+];
+
+fn fast_flood() -> String {
+    let dir = std::env::temp_dir().join(format!("mini-kvm-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fast-flood.bin");
+    std::fs::write(&path, FAST_FLOOD).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// Is the pipe behind `writer` full (a write would block)?
+fn pipe_is_full(writer: &std::io::PipeWriter) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(writer.as_fd(), PollFlags::POLLOUT)];
+    poll(&mut fds, PollTimeout::ZERO).expect("poll works") == 0
+}
+
+/// Waits until the pipe is full, failing after 20 s.
+fn wait_until_full(writer: &std::io::PipeWriter) {
+    let started = Instant::now();
+    while !pipe_is_full(writer) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the pipe never filled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits for `child` to exit, killing it and failing after `limit`.
 fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> (i32, Duration) {
     let started = Instant::now();
@@ -33,9 +71,11 @@ fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> (i32, Duratio
     }
 }
 
-/// Starts mini-kvm with stdout into a pipe that is never read, stderr piped to the test.
-fn with_blocked_stdout(args: &[&str]) -> (Child, std::io::PipeReader) {
+/// Starts mini-kvm with stdout into a pipe that is never read, stderr piped to the test;
+/// returns the pipe's two ends (a copy of the write end, to see when the pipe is full).
+fn with_blocked_stdout(args: &[&str]) -> (Child, (std::io::PipeReader, std::io::PipeWriter)) {
     let (never_read, writer) = std::io::pipe().expect("a pipe");
+    let probe = writer.try_clone().expect("dup works");
     let child = Command::new(MINI_KVM)
         .args(args)
         .stdin(Stdio::null())
@@ -43,7 +83,7 @@ fn with_blocked_stdout(args: &[&str]) -> (Child, std::io::PipeReader) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mini-kvm starts");
-    (child, never_read)
+    (child, (never_read, probe))
 }
 
 fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
@@ -56,10 +96,14 @@ fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 
 #[test]
 fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
-    let flood = test_guest("flood");
-    let (mut child, _never_read) = with_blocked_stdout(&["--timeout", "1", &flood]);
+    let flood = fast_flood();
+    let (mut child, pipe) = with_blocked_stdout(&["--timeout", "1", &flood]);
     let stderr = read_all(child.stderr.take().expect("piped"));
     let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "timeout");
+    assert!(
+        pipe_is_full(&pipe.1),
+        "the flood filled the pipe: stdout was blocked"
+    );
     let stderr = stderr.join().unwrap_or_default();
     eprintln!("blocked stdout, --timeout 1: ended after {elapsed:?}");
     assert_eq!(status, 124, "stderr: {stderr}");
@@ -103,6 +147,7 @@ fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
 fn timeout_stops_a_trace_into_a_stderr_nobody_reads() {
     let flood = test_guest("flood");
     let (never_read, writer) = std::io::pipe().expect("a pipe");
+    let probe = writer.try_clone().expect("dup works");
     let mut child = Command::new(MINI_KVM)
         .args(["--trace", "--timeout", "1", &flood])
         .stdin(Stdio::null())
@@ -111,6 +156,7 @@ fn timeout_stops_a_trace_into_a_stderr_nobody_reads() {
         .spawn()
         .expect("mini-kvm starts");
     let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "trace");
+    assert!(pipe_is_full(&probe), "the trace filled stderr");
     drop(never_read);
     eprintln!("blocked stderr (--trace), --timeout 1: ended after {elapsed:?}");
     assert_eq!(status, 124);

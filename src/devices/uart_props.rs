@@ -112,10 +112,14 @@ fn any_register_sequence_keeps_the_uart_consistent() {
                     let taken = u.receive(&bytes);
                     assert!(taken <= room && taken <= bytes.len());
                 }
-                6 => u.set_carrier(rng.next() % 2 == 0),
+                6 => u.set_carrier(rng.next().is_multiple_of(2)),
                 _ => {
                     // DLAB on and off, loopback on and off: the games a fuzzer likes.
-                    let lcr = if rng.next() % 2 == 0 { 0x80 } else { 0x03 };
+                    let lcr = if rng.next().is_multiple_of(2) {
+                        0x80
+                    } else {
+                        0x03
+                    };
                     u.write(LCR, lcr);
                     u.write(MCR, rng.byte());
                 }
@@ -133,7 +137,7 @@ fn bytes_received_come_out_in_order_and_none_beyond_the_fifo() {
         u.write(IIR_FCR, 0x01); // FIFOs on
         let mut expected = std::collections::VecDeque::new();
         for _ in 0..200 {
-            if rng.next() % 2 == 0 {
+            if rng.next().is_multiple_of(2) {
                 let bytes: Vec<u8> = (0..rng.next() % 20).map(|_| rng.byte()).collect();
                 let taken = u.receive(&bytes);
                 expected.extend(&bytes[..taken]);

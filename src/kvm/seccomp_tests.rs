@@ -36,7 +36,7 @@ fn structures_and_constants_match_the_kernel() {
     assert_eq!(SECCOMP_SET_MODE_FILTER, libc::SECCOMP_SET_MODE_FILTER);
     assert_eq!(
         u64::from(SECCOMP_FILTER_FLAG_TSYNC),
-        libc::SECCOMP_FILTER_FLAG_TSYNC as u64
+        libc::SECCOMP_FILTER_FLAG_TSYNC
     );
     // audit.h: EM_X86_64 (62, elf.h) | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE; libc lacks it.
     assert_eq!(AUDIT_ARCH_X86_64, 62 | 0x8000_0000 | 0x4000_0000);
