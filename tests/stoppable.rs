@@ -27,10 +27,11 @@ const FAST_FLOOD: [u8; 12] = [
     0xEB, 0xF7, // jmp .l
 ];
 
-fn fast_flood() -> String {
+/// Writes the fast flood to a file of its own for the test `name` (tests run in parallel).
+fn fast_flood(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("mini-kvm-stop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("fast-flood.bin");
+    let path = dir.join(format!("{name}.bin"));
     std::fs::write(&path, FAST_FLOOD).unwrap();
     path.to_string_lossy().into_owned()
 }
@@ -96,7 +97,7 @@ fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 
 #[test]
 fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
-    let flood = fast_flood();
+    let flood = fast_flood("timeout");
     let (mut child, pipe) = with_blocked_stdout(&["--timeout", "1", &flood]);
     let stderr = read_all(child.stderr.take().expect("piped"));
     let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "timeout");
@@ -115,18 +116,12 @@ fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
 
 #[test]
 fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
-    let flood = test_guest("flood");
-    let (mut child, _never_read) = with_blocked_stdout(&["-v", &flood]);
-    // Wait for the vCPU to be running (a line, not a sleep), then ask it to stop.
-    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-    for line in lines.by_ref() {
-        if line
-            .expect("stderr is text")
-            .contains("starting 1 vCPU thread")
-        {
-            break;
-        }
-    }
+    let flood = fast_flood("sigterm");
+    let (mut child, pipe) = with_blocked_stdout(&["-v", &flood]);
+    let lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    // Wait until the guest's output has filled the pipe (so the writer is stuck in write(2)
+    // and the guest is paused), then ask mini-kvm to stop.
+    wait_until_full(&pipe.1);
     let asked = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("kill works");
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
