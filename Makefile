@@ -50,3 +50,9 @@ bench: deps-build
 
 clean:
 	$(CARGO) clean
+
+# The hostile-guest generators of tests/hostile.rs with fresh seeds, for as long as asked:
+# FUZZ_SECONDS=600 make fuzz (default 60); FUZZ_SEED=N repeats a run it printed.
+.PHONY: fuzz
+fuzz: deps-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(CARGO) test --release --test hostile -- --ignored fuzz_for_a_while --nocapture

@@ -17,11 +17,13 @@ mini-kvm: an educational x86 hypervisor on the Linux KVM API.
 
 usage: mini-kvm [OPTIONS] GUEST...
 
-Runs each GUEST on its own vCPU (1 to 4). A GUEST is a file, or the name of a
-guest built into mini-kvm (see --list). A file is a flat binary (16-bit real
-mode unless --long-mode or --paging) or, recognised from its contents, a
+Runs each GUEST on its own vCPU (1 to 4) of one VM: the guests share its
+physical memory and its COM1; GETCHAR input goes to vCPU 0 only. A GUEST is a
+file, or the name of a guest built into mini-kvm (see --list). A file is a flat
+binary (16-bit real mode, at most 256 KiB, unless --long-mode: at most 4 MiB
+less 84 KiB, or --paging: within 4 MiB) or, recognised from its contents, a
 Multiboot kernel (ELF32 or ELF64), which runs alone with an interrupt
-controller, a timer and 32 MiB of RAM.
+controller, a timer and 32 MiB of RAM (--mem).
 
 Options:
   -h, --help          show this help and exit
@@ -34,15 +36,21 @@ Options:
       --trace[=CLASSES]  explain every VM exit on stderr, one line each; CLASSES
                       (comma-separated): io hypercall uart mmio hlt fault irq kick
                       debug, all (default: all but kick)
-      --timeout SECS  stop the guests after SECS seconds (decimals allowed): status 124
+      --timeout SECS  stop after SECS seconds, loading included (decimals allowed,
+                      0.001 to 1e9): status 124
       --color WHEN    colour the [N] line prefixes of several vCPUs: auto, always, never
                       (auto: only on a terminal and when NO_COLOR is unset)
-      --mem SIZE      guest RAM for a Multiboot kernel, e.g. 64M (default 32M)
-      --cmdline STR   the kernel command line passed through Multiboot
-      --module FILE   load FILE as a Multiboot module (repeatable)
+      --mem SIZE      guest RAM for a Multiboot kernel, e.g. 64M (default 32M; 2M to
+                      3G, a multiple of 4K); kernel, modules and command line must fit
+      --cmdline STR   the kernel command line passed through Multiboot (at most 4096
+                      bytes; Multiboot kernels only)
+      --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
+                      names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
                       (then: gdb -ex 'target remote :PORT'; mini-kvm prints the command;
                       PORT 0 picks a free port and prints it)
+      --no-seccomp    do not confine mini-kvm with its seccomp system-call filter
+                      (it is on by default from the first KVM_RUN; see --host-check)
       --long-mode     (seed option) run a flat 64-bit guest
       --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
       --entry ADDR    (with --paging) entry point, default 0x80001000
@@ -99,14 +107,17 @@ pub struct RunOptions {
     pub mode: ModeOption,
     /// `--mem`: guest RAM for a Multiboot kernel.
     pub mem: Option<u64>,
-    /// `--cmdline`: the kernel command line (Multiboot).
-    pub cmdline: String,
+    /// `--cmdline`: the kernel command line (Multiboot), if given.
+    pub cmdline: Option<String>,
     /// `--module FILE`: Multiboot modules, in order.
     pub modules: Vec<String>,
     /// `--trace[=CLASSES]`: the class mask (see trace.rs), if tracing.
     pub trace: Option<u32>,
     /// `--gdb PORT`: wait for gdb on 127.0.0.1:PORT before the first instruction.
     pub gdb: Option<u16>,
+    /// Confine the process with a seccomp filter before the first KVM_RUN (`--no-seccomp`
+    /// turns it off).
+    pub seccomp: bool,
 }
 
 /// A usage error (exit status 2): the message says what was wrong.
@@ -137,6 +148,17 @@ pub const MAX_MEM: u64 = 3 << 30;
 /// The least: the 1 MiB below a kernel plus room for one.
 pub const MIN_MEM: u64 = 2 << 20;
 
+/// The longest `--cmdline` (Linux's own limit on x86, COMMAND_LINE_SIZE).
+pub const MAX_CMDLINE: usize = 4096;
+/// The most `--module` files: the slots of the module list in the Multiboot boot area.
+pub const MAX_MODULES: usize = crate::boot::multiboot::MAX_MODULES;
+/// The module file names (each with its NUL) must fit, with the command line, in the strings
+/// part of the boot area.
+pub const MAX_MODULE_NAMES: usize = 16 * 1024;
+/// `--timeout` bounds: a timer finer than 1 ms means nothing here; 1e9 s is "no limit" enough.
+pub const MIN_TIMEOUT_SECS: f64 = 0.001;
+pub const MAX_TIMEOUT_SECS: f64 = 1e9;
+
 /// Parses a size like `32M`, `64MiB`, `1G`, `524288K` or a plain (or 0x hex) byte count.
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
@@ -160,9 +182,14 @@ fn parse_timeout(text: &str) -> Result<Duration, UsageError> {
     let secs: f64 = text
         .parse()
         .map_err(|_| UsageError(format!("--timeout needs a number of seconds, not '{text}'")))?;
-    if !(secs > 0.0 && secs <= 1e9) {
+    if !(secs > 0.0 && secs <= MAX_TIMEOUT_SECS) {
         return Err(UsageError(format!(
-            "--timeout must be more than 0 seconds, not '{text}'"
+            "--timeout must be more than 0 seconds (and at most {MAX_TIMEOUT_SECS}), not '{text}'"
+        )));
+    }
+    if secs < MIN_TIMEOUT_SECS {
+        return Err(UsageError(format!(
+            "--timeout must be at least {MIN_TIMEOUT_SECS} s (1 ms), not '{text}'"
         )));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -177,11 +204,13 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         color: ColorChoice::Auto,
         mode: ModeOption::Auto,
         mem: None,
-        cmdline: String::new(),
+        cmdline: None,
         modules: Vec::new(),
         trace: None,
         gdb: None,
+        seccomp: true,
     };
+    let mut entry_or_load = None;
     let mut long_mode = false;
     let mut paging = false;
     let mut entry: u64 = 0x8000_1000;
@@ -262,13 +291,41 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 }
                 opts.mem = Some(size);
             }
-            "--cmdline" => opts.cmdline = value("the kernel command line")?,
+            "--cmdline" => {
+                let text = value("the kernel command line")?;
+                if text.len() > MAX_CMDLINE {
+                    return Err(UsageError(format!(
+                        "--cmdline is {} bytes; the kernel command line may have at most \
+                         {MAX_CMDLINE}",
+                        text.len()
+                    )));
+                }
+                opts.cmdline = Some(text);
+            }
+            "--no-seccomp" => opts.seccomp = false,
             // The classes are optional, so only `--trace=CLASSES` takes them.
             "--trace" => {
                 opts.trace =
                     Some(crate::trace::parse_classes(inline.as_deref()).map_err(UsageError)?)
             }
-            "--module" => opts.modules.push(value("a file")?),
+            "--module" => {
+                let name = value("a file")?;
+                if opts.modules.len() == MAX_MODULES {
+                    return Err(UsageError(format!(
+                        "more than {MAX_MODULES} --module files; a Multiboot kernel gets at most \
+                         {MAX_MODULES}"
+                    )));
+                }
+                let names: usize = opts.modules.iter().map(|m| m.len() + 1).sum();
+                if names + name.len() + 1 > MAX_MODULE_NAMES {
+                    return Err(UsageError(format!(
+                        "the --module file names are {} bytes together; at most \
+                         {MAX_MODULE_NAMES} fit in the boot information",
+                        names + name.len() + 1
+                    )));
+                }
+                opts.modules.push(name);
+            }
             "--gdb" => {
                 let text = value("a TCP port")?;
                 let port = text.trim_start_matches(':').parse::<u16>().ok();
@@ -284,6 +341,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 let text = value("an address")?;
                 let n = parse_number(&text)
                     .ok_or_else(|| UsageError(format!("{name} needs a number, not '{text}'")))?;
+                entry_or_load.get_or_insert(name);
                 if name == "--entry" {
                     entry = n;
                 } else {
@@ -295,7 +353,13 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         if inline.is_some()
             && matches!(
                 name,
-                "--list" | "-v" | "--verbose" | "--stats" | "--long-mode" | "--paging"
+                "--list"
+                    | "-v"
+                    | "--verbose"
+                    | "--stats"
+                    | "--long-mode"
+                    | "--paging"
+                    | "--no-seccomp"
             )
         {
             return Err(UsageError(format!("{name} takes no value")));
@@ -318,6 +382,11 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         (false, true) => ModeOption::Paging { entry, load },
         (false, false) => ModeOption::Auto,
     };
+    if let (Some(name), false) = (entry_or_load, paging) {
+        return Err(UsageError(format!(
+            "{name} is for --paging guests (their entry point and load offset)"
+        )));
+    }
     if opts.guests.is_empty() {
         return Err(UsageError(
             "no guest given (try mini-kvm hello, or --list)".into(),
@@ -433,7 +502,7 @@ mod tests {
     fn kernel_options() {
         let o = run("--mem 64M --cmdline=quiet --module a.tar --module b os-1k");
         assert_eq!(o.mem, Some(64 << 20));
-        assert_eq!(o.cmdline, "quiet");
+        assert_eq!(o.cmdline.as_deref(), Some("quiet"));
         assert_eq!(o.modules, vec!["a.tar", "b"]);
         assert!(usage("--mem 1K k").contains("from 2M to 3G"));
         assert!(usage("--mem 4G k").contains("from 2M to 3G"));

@@ -10,10 +10,14 @@
 //! byte to a pipe, which is what the main thread's poll(2) waits on (with the signalfd).
 
 use crate::kvm::VcpuKick;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What the main thread waits for.
 pub enum Event<R> {
@@ -80,6 +84,8 @@ impl<R> Control<R> {
     /// Stops every vCPU: the flag first, then the kicks (the order that loses no wake-up).
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Threads waiting for room in an output queue stop waiting (console/queue.rs).
+        crate::console::queue::hurry();
         for kick in self.running().iter().flatten() {
             kick.kick();
         }
@@ -98,6 +104,73 @@ impl<R> Control<R> {
     pub fn kick(&self, index: usize) {
         if let Some(Some(kick)) = self.running().get(index) {
             kick.kick();
+        }
+    }
+}
+
+/// Why the VM as a whole stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    Fault,
+    HostError,
+    Timeout,
+    Signal(i32),
+    Quit,
+    /// gdb's `kill`.
+    Killed,
+}
+
+/// SIGINT, SIGTERM and SIGHUP as events, and the `--timeout` deadline, from the first moment of
+/// a run: loading a large image can be stopped as well as running a guest.
+///
+/// The three signals are blocked in the main thread before any other thread starts (every
+/// thread inherits the mask) and read from a signalfd, so they never interrupt whatever runs
+/// and never kill the process by their default action (which would skip restoring the terminal
+/// and give a status of 128 + N with no message).
+pub struct StopSignals {
+    fd: SignalFd,
+    deadline: Option<Instant>,
+}
+
+impl StopSignals {
+    pub fn install(timeout: Option<Duration>) -> std::io::Result<StopSignals> {
+        let mut set = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+            set.add(s);
+        }
+        set.thread_block()?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        Ok(StopSignals {
+            fd,
+            deadline: timeout.map(|t| Instant::now() + t),
+        })
+    }
+
+    /// The signalfd, for poll(2).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// A stop signal that has arrived, if any (without waiting).
+    pub fn take_signal(&self) -> Option<i32> {
+        match self.fd.read_signal() {
+            Ok(Some(info)) => Some(info.ssi_signo as i32),
+            _ => None,
+        }
+    }
+
+    /// Should the run stop now? A signal, or the deadline passed.
+    pub fn check(&self) -> Option<StopCause> {
+        if let Some(signal) = self.take_signal() {
+            return Some(StopCause::Signal(signal));
+        }
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Some(StopCause::Timeout),
+            _ => None,
         }
     }
 }

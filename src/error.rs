@@ -4,6 +4,7 @@
 //! its errno, the device) and, where there is one, the fix. Guest faults are not errors of
 //! mini-kvm: they are outcomes of a run (status 5), reported by `machine.rs`.
 
+use crate::control::StopCause;
 use crate::guests::ImageError;
 use crate::kvm::KvmError;
 use std::fmt;
@@ -32,6 +33,8 @@ pub enum Error {
     Kvm(KvmError),
     /// Anything else the host failed to do (memory, threads, terminal...).
     Host(String),
+    /// A signal or `--timeout` stopped the run before the guests started (status 130/124).
+    Stopped(StopCause),
 }
 
 impl Error {
@@ -41,6 +44,10 @@ impl Error {
             Error::Image(_) => status::BAD_IMAGE,
             Error::KvmUnavailable(_) => status::NO_KVM,
             Error::Kvm(_) | Error::Host(_) => status::HOST_FAILURE,
+            Error::Stopped(StopCause::Timeout) => status::TIMEOUT,
+            Error::Stopped(StopCause::Fault) => status::GUEST_FAULT,
+            Error::Stopped(StopCause::HostError) => status::HOST_FAILURE,
+            Error::Stopped(_) => status::INTERRUPTED,
         }
     }
 }
@@ -51,6 +58,7 @@ impl fmt::Display for Error {
             Error::Usage(m) | Error::KvmUnavailable(m) | Error::Host(m) => f.write_str(m),
             Error::Image(e) => write!(f, "guest image {e}"),
             Error::Kvm(e) => write!(f, "{e}"),
+            Error::Stopped(cause) => write!(f, "stopped while loading: {cause:?}"),
         }
     }
 }
@@ -81,6 +89,10 @@ pub fn kvm_unavailable(device: &str, e: &KvmError) -> Error {
         libc::ENOTTY | libc::EINVAL => {
             format!("{device} is not a KVM device ({} refused)", e.ioctl)
         }
+        libc::EISDIR => format!(
+            "{device} is a directory, not the KVM device (check MINI_KVM_DEVICE, or unset it \
+             for /dev/kvm)"
+        ),
         _ => format!("{device} is unusable: {e}"),
     };
     Error::KvmUnavailable(fix)
@@ -129,5 +141,11 @@ mod tests {
         assert!(kvm_unavailable("/dev/null", &not_kvm)
             .to_string()
             .contains("/dev/null is not a KVM device"));
+        let dir = KvmError {
+            ioctl: "open(2)",
+            errno: libc::EISDIR,
+        };
+        let msg = kvm_unavailable("/tmp", &dir).to_string();
+        assert!(msg.contains("/tmp is a directory") && !msg.contains("/dev/kvm failed"));
     }
 }

@@ -110,6 +110,24 @@ pub fn bytes_back(rule: IoRipRule, io: &IoAccess, before: &[u8]) -> u64 {
     0
 }
 
+/// The rule for this exit when it was not measured: RIP is at the instruction if the bytes
+/// at RIP are an I/O instruction of this exit (`at`, None when unreadable), and past it if
+/// one ends just before RIP. The bytes are ambiguous only for back-to-back identical I/O
+/// instructions; then mainline KVM's rule is the guess.
+pub fn guess_rule(io: &IoAccess, before: &[u8], at: Option<&[u8]>) -> IoRipRule {
+    let at_rip = at.is_some_and(|at| (1..=at.len()).any(|len| matches(&at[..len], io)));
+    let after = !at_rip && bytes_back(EITHER_AFTER, io, before) > 0;
+    IoRipRule {
+        out_after: after && io.out,
+        in_after: after && !io.out,
+    }
+}
+
+const EITHER_AFTER: IoRipRule = IoRipRule {
+    out_after: true,
+    in_after: true,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +192,32 @@ mod tests {
         };
         assert_eq!(bytes_back(both, &io(false, 0x500, 1), &[0x90, 0xEC]), 1);
         assert_eq!(bytes_back(both, &io(false, 0x500, 1), &[0x90, 0xEE]), 0);
+    }
+
+    #[test]
+    fn an_unmeasured_rule_is_read_from_the_bytes() {
+        let out = io(true, 0x500, 1);
+        // RIP at `out dx, al` (EE), after `mov dx, 0x500`: at.
+        assert_eq!(
+            guess_rule(&out, &[0xBA, 0x00, 0x05], Some(&[0xEE, 0xF4])),
+            IoRipRule::AT_INSTRUCTION
+        );
+        // RIP at the `hlt` after it: past.
+        let rule = guess_rule(&out, &[0x00, 0x05, 0xEE], Some(&[0xF4, 0x90]));
+        assert!(rule.out_after && !rule.in_after);
+        assert_eq!(bytes_back(rule, &out, &[0x00, 0x05, 0xEE]), 1);
+        // Two identical `out`s in a row: mainline KVM's rule.
+        assert_eq!(
+            guess_rule(&out, &[0x05, 0xEE], Some(&[0xEE])),
+            IoRipRule::AT_INSTRUCTION
+        );
+        assert_eq!(
+            guess_rule(&out, &[0xEE], None),
+            IoRipRule {
+                out_after: true,
+                in_after: false
+            }
+        );
     }
 
     #[test]

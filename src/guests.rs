@@ -3,8 +3,10 @@
 //! build.rs assembles `guests/*.asm` and generates the [`EMBEDDED`] table, so `mini-kvm hello`
 //! works from any directory. An argument that names an existing file runs that file instead.
 //! Files are checked before anything is read into memory: not a regular file (a directory, a
-//! FIFO that would block, a device), empty, or larger than the guest's memory are all refused
-//! with the file's name and the limit.
+//! FIFO that would block, a device) or empty is refused at once; then only the first 8 KiB are
+//! read, enough to tell a kernel from a flat binary and so to know the size limit that applies,
+//! which the caller checks (from the file's metadata) before the rest is read, in pieces that
+//! a stop request can interrupt.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -60,9 +62,108 @@ pub fn find_embedded(name: &str) -> Option<&'static EmbeddedGuest> {
     EMBEDDED.iter().find(|g| g.name == name)
 }
 
-/// Resolves one GUEST argument: an existing path is read (at most `limit` bytes are accepted),
-/// otherwise the embedded guest of that name.
-pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
+/// How many bytes of a file are read first, to tell a kernel from a flat binary: the
+/// Multiboot header must lie within the first 8 KiB.
+pub const HEAD_SIZE: u64 = 8192;
+
+/// Files are read in pieces this big, so a stop request is seen within one piece.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A GUEST or module argument resolved but not read yet: its size is known and checked, only
+/// its first [`HEAD_SIZE`] bytes are in memory.
+pub enum Opened {
+    Embedded(&'static EmbeddedGuest),
+    File {
+        arg: String,
+        file: std::fs::File,
+        len: u64,
+        head: Vec<u8>,
+    },
+}
+
+impl Opened {
+    /// The size of the image in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Opened::Embedded(g) => g.bytes.len() as u64,
+            Opened::File { len, .. } => *len,
+        }
+    }
+
+    /// The first bytes (all of them for a built-in guest).
+    pub fn head(&self) -> &[u8] {
+        match self {
+            Opened::Embedded(g) => g.bytes,
+            Opened::File { head, .. } => head,
+        }
+    }
+
+    /// The name to show in messages: the path given, or the built-in guest's name.
+    pub fn arg(&self) -> &str {
+        match self {
+            Opened::Embedded(g) => g.name,
+            Opened::File { arg, .. } => arg,
+        }
+    }
+
+    /// Reads the rest of the image. `interrupted` is asked between pieces; when it says stop,
+    /// reading ends with `Ok(None)`.
+    pub fn read(self, interrupted: &dyn Fn() -> bool) -> Result<Option<Image>, ImageError> {
+        let (arg, mut file, len, head) = match self {
+            Opened::Embedded(g) => {
+                return Ok(Some(Image {
+                    name: g.name.to_string(),
+                    origin: "embedded".to_string(),
+                    bytes: Cow::Borrowed(g.bytes),
+                    mode: Some(g.mode),
+                }))
+            }
+            Opened::File {
+                arg,
+                file,
+                len,
+                head,
+            } => (arg, file, len, head),
+        };
+        let err = |reason: String| ImageError {
+            path: arg.clone(),
+            reason,
+        };
+        // The size was checked against its limit before this allocation.
+        let total = usize::try_from(len).map_err(|_| err("is too large for this host".into()))?;
+        let mut bytes = head;
+        bytes.reserve_exact(total - bytes.len());
+        let mut buf = vec![0u8; READ_CHUNK.min(total)];
+        while bytes.len() < total {
+            if interrupted() {
+                return Ok(None);
+            }
+            let want = (total - bytes.len()).min(buf.len());
+            match file.read(&mut buf[..want]) {
+                Ok(0) => return Err(err("changed size while being read (it shrank)".into())),
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(format!("cannot be read: {e}"))),
+            }
+        }
+        let path = Path::new(&arg);
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| arg.clone());
+        Ok(Some(Image {
+            name,
+            origin: arg,
+            bytes: Cow::Owned(bytes),
+            mode: None,
+        }))
+    }
+}
+
+/// Resolves one GUEST (or module) argument: an existing path is checked (a regular file, not
+/// empty) and its first bytes read; otherwise it names a built-in guest. Nothing else is read
+/// until the caller has checked the size against the limit that applies ([`Opened::read`]).
+pub fn open(arg: &str) -> Result<Opened, ImageError> {
     let path = Path::new(arg);
     let err = |reason: String| ImageError {
         path: arg.to_string(),
@@ -71,7 +172,7 @@ pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
     match std::fs::metadata(path) {
         // A directory is not a file: `mini-kvm os-1k` in the source tree (which has an os-1k/
         // directory) still means the built-in guest.
-        Ok(meta) if meta.is_dir() && find_embedded(arg).is_some() => embedded(arg, limit),
+        Ok(meta) if meta.is_dir() && find_embedded(arg).is_some() => embedded(arg),
         Ok(meta) => {
             if meta.is_dir() {
                 return Err(err("is a directory, not a guest image".into()));
@@ -87,55 +188,52 @@ pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
                     "is empty: a guest needs at least one instruction".into()
                 ));
             }
-            if meta.len() > limit {
-                return Err(err(format!(
-                    "is {} bytes, larger than the {} bytes of memory it would be loaded into",
-                    meta.len(),
-                    limit
-                )));
-            }
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            std::fs::File::open(path)
-                .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            let mut file =
+                std::fs::File::open(path).map_err(|e| err(format!("cannot be opened: {e}")))?;
+            let mut head = Vec::with_capacity(HEAD_SIZE as usize);
+            (&mut file)
+                .take(HEAD_SIZE.min(meta.len()))
+                .read_to_end(&mut head)
                 .map_err(|e| err(format!("cannot be read: {e}")))?;
-            if bytes.is_empty() || bytes.len() as u64 > limit {
-                return Err(err("changed size while being read".into()));
+            if (head.len() as u64) < HEAD_SIZE.min(meta.len()) {
+                return Err(err("changed size while being read (it shrank)".into()));
             }
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| arg.to_string());
-            Ok(Image {
-                name,
-                origin: arg.to_string(),
-                bytes: Cow::Owned(bytes),
-                mode: None,
+            Ok(Opened::File {
+                arg: arg.to_string(),
+                file,
+                len: meta.len(),
+                head,
             })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded(arg, limit),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => embedded(arg),
         Err(e) => Err(err(format!("cannot be opened: {e}"))),
     }
 }
 
+/// Opens and reads a whole image of at most `limit` bytes (tests, and callers with one limit).
+#[cfg(test)]
+pub fn resolve(arg: &str, limit: u64) -> Result<Image, ImageError> {
+    let opened = open(arg)?;
+    if opened.len() > limit {
+        return Err(ImageError {
+            path: arg.to_string(),
+            reason: format!(
+                "is {} bytes, larger than the {limit} bytes of memory it would be loaded into",
+                opened.len()
+            ),
+        });
+    }
+    Ok(opened.read(&|| false)?.expect("never interrupted"))
+}
+
 /// The built-in guest called `name`.
-fn embedded(name: &str, limit: u64) -> Result<Image, ImageError> {
-    let err = |reason: String| ImageError {
-        path: name.to_string(),
-        reason,
-    };
+fn embedded(name: &str) -> Result<Opened, ImageError> {
     match find_embedded(name) {
-        Some(g) if g.bytes.len() as u64 > limit => {
-            Err(err(format!("is larger than its {limit} bytes of memory")))
-        }
-        Some(g) => Ok(Image {
-            name: g.name.to_string(),
-            origin: "embedded".to_string(),
-            bytes: Cow::Borrowed(g.bytes),
-            mode: Some(g.mode),
+        Some(g) => Ok(Opened::Embedded(g)),
+        None => Err(ImageError {
+            path: name.to_string(),
+            reason: "no such file, and no embedded guest of that name (see mini-kvm --list)".into(),
         }),
-        None => Err(err(
-            "no such file, and no embedded guest of that name (see mini-kvm --list)".into(),
-        )),
     }
 }
 

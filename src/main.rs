@@ -15,16 +15,17 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-/// `eprintln!` that never panics: a closed stderr (say `2>&1 | head`) must not crash a VMM.
+/// `eprintln!` that never panics nor blocks: a closed stderr (say `2>&1 | head`) must not crash
+/// a VMM, and one nobody reads must not hang it (console/errout.rs).
 macro_rules! diag {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        crate::console::errout::message(&format!($($arg)*));
     }};
 }
 
 mod boot;
 mod cli;
+mod confine;
 mod console;
 mod control;
 mod devices;
@@ -45,18 +46,59 @@ mod x86;
 use cli::Command;
 use error::status;
 
-/// Writes to stdout, ignoring a closed pipe (`mini-kvm --list | head -1`).
-fn say(text: &str) {
+/// Writes informational output (--help, --list, --version) to stdout; a failed write (a full
+/// disk, /dev/full, a closed pipe) is an error: status 1, not a silent 0.
+fn say(text: &str) -> i32 {
     use std::io::Write as _;
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => status::OK,
+        Err(e) => {
+            diag!("mini-kvm: error: writing to stdout failed: {e}");
+            status::HOST_FAILURE
+        }
+    }
 }
 
-fn list_guests() {
+fn list_guests() -> i32 {
     let mut text = String::from("Built-in guests (run with: mini-kvm NAME):\n");
     for g in guests::EMBEDDED {
         text.push_str(&format!("  {:<22} {}\n", g.name, g.description));
     }
-    say(&text);
+    say(&text)
+}
+
+/// A run from start to end: SIGINT/SIGTERM/SIGHUP and --timeout are watched from before the
+/// first file is opened.
+fn run(opts: &cli::RunOptions) -> i32 {
+    let signals = match control::StopSignals::install(opts.timeout) {
+        Ok(signals) => signals,
+        Err(e) => {
+            diag!("mini-kvm: error: watching for SIGINT/SIGTERM/SIGHUP: {e}");
+            return status::HOST_FAILURE;
+        }
+    };
+    match machine::run(opts, &signals) {
+        Ok(code) => code,
+        Err(error::Error::Stopped(cause)) => {
+            if let Some(message) = machine::wait::stop_message(Some(cause), opts.timeout) {
+                diag!("{message}");
+            }
+            error::Error::Stopped(cause).exit_status()
+        }
+        Err(e) => {
+            diag!("mini-kvm: error: {e}");
+            e.exit_status()
+        }
+    }
+}
+
+/// Leaves the process: the terminal was restored on the way here; stderr gets a bounded time
+/// to take mini-kvm's last messages (console/errout.rs), and a writer thread still stuck in
+/// write(2) on a pipe nobody reads ends with the process.
+fn exit(code: i32) -> ! {
+    console::errout::drain();
+    std::process::exit(code)
 }
 
 fn main() {
@@ -66,35 +108,20 @@ fn main() {
             Ok(a) => args.push(a),
             Err(bad) => {
                 diag!("mini-kvm: argument {bad:?} is not valid UTF-8");
-                std::process::exit(status::USAGE);
+                exit(status::USAGE);
             }
         }
     }
     let code = match cli::parse(&args) {
-        Ok(Command::Help) => {
-            say(cli::HELP);
-            status::OK
-        }
-        Ok(Command::Version) => {
-            say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n"));
-            status::OK
-        }
-        Ok(Command::List) => {
-            list_guests();
-            status::OK
-        }
+        Ok(Command::Help) => say(cli::HELP),
+        Ok(Command::Version) => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
+        Ok(Command::List) => list_guests(),
         Ok(Command::HostCheck(format)) => hostcheck::run(format),
-        Ok(Command::Run(opts)) => match machine::run(&opts) {
-            Ok(code) => code,
-            Err(e) => {
-                diag!("mini-kvm: error: {e}");
-                e.exit_status()
-            }
-        },
+        Ok(Command::Run(opts)) => run(&opts),
         Err(usage) => {
             diag!("mini-kvm: {usage} ({}; see mini-kvm --help)", cli::USAGE);
             status::USAGE
         }
     };
-    std::process::exit(code);
+    exit(code);
 }

@@ -113,7 +113,7 @@ impl TraceConfig {
     pub fn event(&self, class: u32, what: &str) {
         if self.wants(class) {
             let ms = self.start.elapsed().as_secs_f64() * 1e3;
-            diag!("[irq]      +{ms:.2}ms  {what}");
+            crate::console::errout::trace(&format!("[irq]      +{ms:.2}ms  {what}"));
         }
     }
 }
@@ -319,7 +319,7 @@ impl Tracer {
             let at = at.strip_prefix("CS:IP ").unwrap_or(&at);
             let _ = write!(line, "  at {at}");
         }
-        diag!("{}", line.trim_end());
+        crate::console::errout::trace(line.trim_end());
     }
 }
 

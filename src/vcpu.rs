@@ -160,15 +160,14 @@ pub struct VcpuRunner {
     pub trace: Option<Tracer>,
     /// `--gdb`: the debugger this vCPU parks for.
     pub debug: Option<DebugHandle>,
-    /// Guest RAM, to read the instruction bytes before RIP (exit_address.rs).
+    /// Guest RAM, to read the instruction bytes around RIP (exit_address.rs).
     pub memory: Arc<GuestMemory>,
-    /// Where this host leaves RIP at an I/O exit: measured by a probe the first time an
-    /// address must be printed (a trace line, a fault), then remembered.
-    pub io_rip: IoRipOracle,
+    /// Where this host leaves RIP at an I/O exit, when measured (with --trace and --gdb);
+    /// otherwise worked out from the instruction bytes when an address is printed.
+    pub io_rip: Option<IoRipRule>,
+    /// Test-only (confine.rs): make one forbidden system call before the first KVM_RUN.
+    pub forbidden_syscall: bool,
 }
-
-/// Gives the host's I/O-exit RIP rule (see exit_address.rs); called only off the hot path.
-pub type IoRipOracle = Arc<dyn Fn() -> IoRipRule + Send + Sync>;
 
 /// What a vCPU needs to serve a debugger: the shared state and guest memory.
 pub struct DebugHandle {
@@ -181,6 +180,9 @@ impl VcpuRunner {
     pub fn run(mut self) {
         self.control
             .register(self.index, VcpuKick::for_current_thread(&self.vcpu));
+        if self.forbidden_syscall {
+            crate::confine::make_forbidden_syscall();
+        }
         let mut outcome = self.run_loop();
         if let Err(e) = self.io.output.finish() {
             if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
@@ -227,6 +229,22 @@ impl VcpuRunner {
                     self.vcpu.clear_immediate_exit();
                 }
             }
+            if self.io.output.backlogged() {
+                // stdout is not keeping up: the guest waits (flow control, nothing dropped),
+                // but a stop request or a debugger pause still gets through at once.
+                let control = &self.control;
+                let debug = &self.debug;
+                let give_up = || {
+                    control.stop_requested()
+                        || debug.as_ref().is_some_and(|d| d.debugger.wants_pause())
+                };
+                if let Err(e) = self.io.output.wait_for_room(&give_up) {
+                    return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
+                }
+                if self.io.output.backlogged() {
+                    continue;
+                }
+            }
             self.stats.entering();
             let exit = match self.vcpu.run() {
                 Ok(exit) => exit,
@@ -270,7 +288,7 @@ impl VcpuRunner {
                 let sregs = self.vcpu.synced_sregs();
                 let regs = self.vcpu.synced_regs().map(|regs| match (&sregs, io) {
                     (Some(sregs), Some(io)) => {
-                        at_io_instruction(&self.vcpu, &self.memory, &self.io_rip, regs, sregs, io)
+                        at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
                     }
                     _ => regs,
                 });
@@ -299,7 +317,7 @@ impl VcpuRunner {
                         (Some(sregs), Some(io)) => at_io_instruction(
                             &self.vcpu,
                             &self.memory,
-                            &self.io_rip,
+                            self.io_rip,
                             regs,
                             sregs,
                             io,
@@ -332,15 +350,11 @@ impl VcpuRunner {
 fn at_io_instruction(
     vcpu: &Vcpu,
     memory: &GuestMemory,
-    oracle: &IoRipOracle,
+    rule: Option<IoRipRule>,
     mut regs: kvm_regs,
     sregs: &kvm_sregs,
     (out, port, size): (bool, u16, u8),
 ) -> kvm_regs {
-    let rule = oracle();
-    if !(if out { rule.out_after } else { rule.in_after }) {
-        return regs;
-    }
     let real_mode = sregs.cr0 & crate::x86::CR0_PE == 0;
     let ip = if real_mode {
         regs.rip & 0xFFFF
@@ -357,18 +371,23 @@ fn at_io_instruction(
             4
         },
     };
+    let linear_rip = sregs.cs.base.wrapping_add(ip);
+    let physical = |linear: u64| {
+        if sregs.cr0 & crate::x86::CR0_PG == 0 {
+            return Some(linear);
+        }
+        vcpu.translate(linear)
+            .ok()
+            .filter(|t| t.valid != 0)
+            .map(|t| t.physical_address)
+    };
     // The (up to) 4 bytes before RIP, from the page that holds the byte just before it: an
     // I/O instruction that started on the previous page is rare enough to leave uncorrected.
-    let Some(last) = sregs.cs.base.wrapping_add(ip).checked_sub(1) else {
+    let Some(last) = linear_rip.checked_sub(1) else {
         return regs;
     };
-    let last_physical = if sregs.cr0 & crate::x86::CR0_PG != 0 {
-        match vcpu.translate(last) {
-            Ok(t) if t.valid != 0 => t.physical_address,
-            _ => return regs,
-        }
-    } else {
-        last
+    let Some(last_physical) = physical(last) else {
+        return regs;
     };
     let n = ip.min(4).min((last & 0xFFF) + 1);
     let mut bytes = [0u8; 4];
@@ -376,6 +395,13 @@ fn at_io_instruction(
     if memory.read(last_physical + 1 - n, before).is_err() {
         return regs;
     }
+    let rule = rule.unwrap_or_else(|| {
+        // Not measured: an I/O instruction of this exit at RIP means RIP was left at it.
+        let mut at = [0u8; 4];
+        let n = (0x1000 - (linear_rip & 0xFFF)).min(4) as usize;
+        let readable = physical(linear_rip).is_some_and(|p| memory.read(p, &mut at[..n]).is_ok());
+        crate::exit_address::guess_rule(&access, before, readable.then_some(&at[..n]))
+    });
     let back = crate::exit_address::bytes_back(rule, &access, before);
     regs.rip = regs.rip.wrapping_sub(back);
     regs

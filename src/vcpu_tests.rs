@@ -65,6 +65,7 @@ fn putchar_then_exit_status() {
         ExitAction::Stop(Stop::Halted)
     );
     io.output.finish().unwrap();
+    io.output.drain();
     assert_eq!(&*cap.0.lock().unwrap(), b"Hi");
 }
 
@@ -110,6 +111,7 @@ fn uart_thr_and_string_io_reach_the_output() {
     };
     assert_eq!(handle_exit(exit, &d, &mut io), ExitAction::Continue);
     io.output.finish().unwrap();
+    io.output.drain();
     assert_eq!(&*cap.0.lock().unwrap(), b"abcd");
 }
 
@@ -191,4 +193,21 @@ fn faults_and_kicks() {
             other => panic!("{name}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn a_wide_access_is_counted_under_the_port_the_guest_named() {
+    // `out dx, eax` with DX = 0x4FE covers ports 0x4FE-0x501: it is one unclaimed access to
+    // 0x4FE, not a stray access to 0x500 (which would look like a broken hypercall).
+    let (d, mut io, _) = machine(b"");
+    let r = regs(0, 0);
+    let exit = VmExit::IoOut {
+        port: 0x4FE,
+        size: 4,
+        data: &[1, 2, 3, 4],
+        regs: ExitRegs::Synced(&r),
+    };
+    assert_eq!(handle_exit(exit, &d, &mut io), ExitAction::Continue);
+    assert_eq!(io.unclaimed_ports.get(&0x4FE), Some(&(0, 1)));
+    assert_eq!(io.unclaimed_ports.len(), 1);
 }

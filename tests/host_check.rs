@@ -47,6 +47,7 @@ fn host_check_prints_every_row_and_passes_here() {
         "KVM_CAP_SYNC_REGS",
         "KVM_CAP_IMMEDIATE_EXIT",
         "vCPUs",
+        "seccomp filter",
         "exit cost",
     ] {
         row(t, name);
@@ -155,6 +156,7 @@ fn the_keys_are_a_fixed_vocabulary() {
             "sync-regs",
             "immediate-exit",
             "hw-breakpoints",
+            "seccomp",
         ]
     );
     let host = host();

@@ -170,15 +170,15 @@ pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Pl
     };
     for image in images {
         let len = image.bytes.len() as u64;
-        let limit = match plan {
-            Plan::Real => realmode::SLOT_SIZE,
-            Plan::Long => longmode::MAX_IMAGE,
-            _ => u64::MAX,
+        let (limit, mode) = match plan {
+            Plan::Real => (realmode::SLOT_SIZE, "a real-mode guest's slot"),
+            Plan::Long => (longmode::MAX_IMAGE, "a 64-bit (long-mode) guest can have"),
+            _ => (u64::MAX, ""),
         };
         if len > limit {
             return Err(image_error(
                 image,
-                format!("is {len} bytes, larger than the {limit} bytes a guest gets in this mode"),
+                format!("is {len} bytes, larger than the {limit} bytes of {mode}"),
             ));
         }
         if let Plan::Paging { load, .. } = plan {

@@ -54,7 +54,7 @@ const INFO_OFFSET: usize = 0x40;
 const MMAP_OFFSET: usize = 0x100;
 const MODULES_OFFSET: usize = 0x200;
 const STRINGS_OFFSET: usize = 0x400;
-const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
+pub const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
 
 /// Flat 4 GiB segments: null, 0x08 32-bit code (execute/read), 0x10 32-bit data (read/write).
 const GDT: [u64; 3] = [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
@@ -215,7 +215,27 @@ fn plan<'a>(
         image.entry
     };
     for p in &placements {
-        check_range("kernel segment", p.addr, p.data.len() as u64 + p.zeros, ram)?;
+        let len = (p.data.len() as u64)
+            .checked_add(p.zeros)
+            .ok_or("a kernel segment's size overflows")?;
+        check_range("kernel segment", p.addr, len, ram)?;
+    }
+    // The bss is never written (load() relies on fresh RAM being zero), so a segment whose bytes
+    // fell inside another's bss would survive where a zeroing loader would clear them: refuse
+    // the overlap instead of depending on the order.
+    for (i, a) in placements.iter().enumerate() {
+        for b in &placements[i + 1..] {
+            let (a_end, b_end) = (
+                a.addr + a.data.len() as u64 + a.zeros,
+                b.addr + b.data.len() as u64 + b.zeros,
+            );
+            if a.addr < b_end && b.addr < a_end {
+                return Err(format!(
+                    "kernel segments {:#x}-{a_end:#x} and {:#x}-{b_end:#x} overlap",
+                    a.addr, b.addr
+                ));
+            }
+        }
     }
     let inside = placements
         .iter()
@@ -322,21 +342,14 @@ pub fn load(
         return Err("a Multiboot kernel needs more than 1 MiB of RAM (see --mem)".into());
     }
     let (placements, entry) = plan(bytes, header, ram)?;
-    let zeros = [0u8; 4096];
     let mut end = 0;
     for p in &placements {
         memory.write(p.addr, p.data).map_err(|e| e.to_string())?;
-        // Fresh guest RAM is already zero, but a loader must not rely on that.
-        let mut at = p.addr + p.data.len() as u64;
-        let bss_end = at + p.zeros;
-        while at < bss_end {
-            let n = (bss_end - at).min(zeros.len() as u64);
-            memory
-                .write(at, &zeros[..n as usize])
-                .map_err(|e| e.to_string())?;
-            at += n;
-        }
-        end = end.max(bss_end);
+        // The bss is not written: `memory` is a fresh anonymous mapping (memory.rs), zero until
+        // touched, so zeroing it again would only make the host allocate every page of it
+        // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
+        // checked that the range lies inside RAM.
+        end = end.max(p.addr + p.data.len() as u64 + p.zeros);
     }
     let mut list = Vec::with_capacity(modules.len());
     for m in modules {

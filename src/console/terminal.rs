@@ -35,6 +35,8 @@ impl RawModeGuard {
         raw.input_flags &= !(InputFlags::IXON | InputFlags::ICRNL);
         raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        // The seccomp SIGSYS handler cannot take this lock: it gets its own copy.
+        crate::kvm::seccomp::restore_terminal_on_trap(saved.clone().into());
         *SAVED.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
         install_panic_hook();
         termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;

@@ -132,9 +132,15 @@ impl Devices {
                 self.hypercall(regs, cpu)?;
                 continue;
             }
-            // An 8-bit ISA device sees a wider access as bytes to consecutive ports.
+            // An 8-bit ISA device sees a wider access as bytes to consecutive ports; a byte no
+            // device takes is counted under the port the guest named (`out 0x4FE, eax` is an
+            // access to 0x4FE, not a stray one to 0x500).
+            let mut unclaimed = false;
             for (i, &byte) in access.iter().enumerate() {
-                self.out_byte(port.wrapping_add(i as u16), byte, cpu)?;
+                unclaimed |= !self.out_byte(port.wrapping_add(i as u16), byte, cpu)?;
+            }
+            if unclaimed {
+                cpu.unclaimed_ports.entry(port).or_default().1 += 1;
             }
         }
         Ok(())
@@ -152,13 +158,20 @@ impl Devices {
                 });
                 continue;
             }
+            let mut unclaimed = false;
             for (i, byte) in access.iter_mut().enumerate() {
-                *byte = self.in_byte(port.wrapping_add(i as u16), cpu);
+                let (value, claimed) = self.in_byte(port.wrapping_add(i as u16), cpu);
+                *byte = value;
+                unclaimed |= !claimed;
+            }
+            if unclaimed {
+                cpu.unclaimed_ports.entry(port).or_default().0 += 1;
             }
         }
     }
 
-    fn out_byte(&self, port: u16, value: u8, cpu: &mut VcpuIo) -> Result<(), DeviceStop> {
+    /// One byte to one port; `Ok(false)` when no device took it.
+    fn out_byte(&self, port: u16, value: u8, cpu: &mut VcpuIo) -> Result<bool, DeviceStop> {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
@@ -187,14 +200,15 @@ impl Devices {
                     .store(value | A20_ENABLED, Ordering::Relaxed);
             }
             _ => {
-                cpu.unclaimed_ports.entry(port).or_default().1 += 1;
                 cpu.note(|n| n.push_str("no device: write ignored"));
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    fn in_byte(&self, port: u16, cpu: &mut VcpuIo) -> u8 {
+    /// One byte from one port, and whether a device answered.
+    fn in_byte(&self, port: u16, cpu: &mut VcpuIo) -> (u8, bool) {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
@@ -209,13 +223,12 @@ impl Devices {
                         let _ = write!(n, " ({bits})");
                     }
                 });
-                value
+                (value, true)
             }
-            PORT_SYSTEM_CONTROL_A => self.system_control_a.load(Ordering::Relaxed),
+            PORT_SYSTEM_CONTROL_A => (self.system_control_a.load(Ordering::Relaxed), true),
             _ => {
-                cpu.unclaimed_ports.entry(port).or_default().0 += 1;
                 cpu.note(|n| n.push_str("no device: reads all ones"));
-                0xFF
+                (0xFF, false)
             }
         }
     }

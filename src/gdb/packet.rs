@@ -365,3 +365,7 @@ mod tests {
         assert_eq!(hex_decode(hex_encode(&all).as_bytes()), Some(all));
     }
 }
+
+#[cfg(test)]
+#[path = "packet_props.rs"]
+mod props;

@@ -137,6 +137,8 @@ pub struct Findings {
     pub nr_vcpus: i32,
     pub max_vcpus: i32,
     pub hw_breakpoints: i32,
+    /// System calls mini-kvm's seccomp filter allows; None: no seccomp in this kernel.
+    pub seccomp: Option<usize>,
     pub cpu: Cpu,
 }
 
@@ -210,6 +212,7 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         nr_vcpus: cap(KVM_CAP_NR_VCPUS),
         max_vcpus: cap(KVM_CAP_MAX_VCPUS),
         hw_breakpoints: cap(KVM_CAP_GUEST_DEBUG_HW_BPS),
+        seccomp: crate::confine::allowed_calls(),
         cpu: Cpu::of_this_host(),
     }
 }

@@ -265,6 +265,20 @@ fn rows(f: &Findings) -> Vec<Row> {
             f.hw_breakpoints
         ),
     ));
+    rows.push(match f.seccomp {
+        Some(n) => row(
+            "seccomp filter",
+            Some(true),
+            format!("available: {n} system calls allowed"),
+            "each run confines mini-kvm from its first KVM_RUN (--no-seccomp: off)",
+        ),
+        None => row(
+            "seccomp filter",
+            Some(false),
+            "not in this kernel",
+            "runs need --no-seccomp",
+        ),
+    });
     rows.push(row(
         "exit cost",
         None,
@@ -372,6 +386,7 @@ pub(super) fn keys(f: &Findings) -> String {
     lines.push(("sync-regs", format!("{:#x}", f.sync_regs)));
     lines.push(("immediate-exit", yes(f.immediate_exit).into()));
     lines.push(("hw-breakpoints", f.hw_breakpoints.to_string()));
+    lines.push(("seccomp", yes(f.seccomp.is_some()).into()));
     let mut out = String::new();
     for (k, v) in lines {
         out.push_str(&format!("{k} {v}\n"));
@@ -410,6 +425,7 @@ mod tests {
             nr_vcpus: 4,
             max_vcpus: 1024,
             hw_breakpoints: 4,
+            seccomp: Some(41),
             cpu: Cpu {
                 vendor: "GenuineIntel".into(),
                 vmx: true,
@@ -477,7 +493,7 @@ mod tests {
         assert!(k.contains("\nio-out-rip at\nio-in-rip at\n"), "{k}");
         assert!(k.contains("\nint-ring3 idt\n"), "{k}");
         for line in k.lines() {
-            assert_eq!(line.split(' ').count() >= 2, true, "{line}");
+            assert!(line.split(' ').count() >= 2, "{line}");
         }
     }
 

@@ -15,6 +15,8 @@
 pub mod bindings;
 pub mod ioctl;
 mod kick;
+pub mod seccomp;
+mod syscall_names;
 mod system;
 mod vcpu;
 mod vm;

@@ -22,7 +22,9 @@ impl Kvm {
             .write(true)
             .open(path)
             .map_err(|e| KvmError {
-                ioctl: "open /dev/kvm",
+                // Not "open /dev/kvm": MINI_KVM_DEVICE may name another path, which the
+                // caller's message names (error.rs).
+                ioctl: "open(2)",
                 errno: e.raw_os_error().unwrap_or(libc::ENODEV),
             })?;
         Ok(Kvm { fd: file.into() })

@@ -8,12 +8,12 @@
 //! for the timeout, for a signal, or for bytes that have sat in an output buffer too long.
 
 use crate::boot::multiboot::Module;
-use crate::boot::{self, longmode, paging32, Plan, PlanError, Start};
-use crate::cli::RunOptions;
+use crate::boot::{self, longmode, paging32, realmode, Plan, PlanError, Start};
+use crate::cli::{ModeOption, RunOptions};
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
-use crate::control::{Control, Event};
+use crate::control::{Control, Event, StopSignals};
 use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
 use crate::error::{kvm_unavailable, Error};
@@ -94,7 +94,7 @@ pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
     Ok(kvm)
 }
 
-mod wait;
+pub mod wait;
 
 /// Everything the threads of a built VM need.
 pub struct Threads {
@@ -107,35 +107,153 @@ pub struct Threads {
     pub input: Arc<HostInput>,
     pub raw_terminal: bool,
     pub gdb: Option<gdb::GdbSetup>,
+    /// Where guest output goes; the main thread waits for it to drain before the exit.
+    pub sink: Arc<OutputSink>,
 }
 
-/// Resolves the GUEST arguments and the modules into images.
-fn read_images(opts: &RunOptions) -> Result<(Vec<Image>, Vec<Module>), Error> {
-    // The largest file any mode could take: a kernel filling its RAM.
-    let limit = opts
-        .mem
-        .unwrap_or(boot::DEFAULT_KERNEL_RAM)
-        .max(longmode::SLOT_SIZE);
-    let images = opts
+/// The most bytes an image may have in this run, and that limit in words for the message.
+fn image_limit(opts: &RunOptions, kernel: bool) -> (u64, String) {
+    if kernel {
+        let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
+        let whence = if opts.mem.is_some() {
+            "--mem"
+        } else {
+            "the default; see --mem"
+        };
+        return (
+            mem,
+            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})"),
+        );
+    }
+    match opts.mode {
+        ModeOption::LongMode => (
+            longmode::MAX_IMAGE,
+            format!(
+                "the {} bytes a 64-bit (--long-mode) guest can have",
+                longmode::MAX_IMAGE
+            ),
+        ),
+        ModeOption::Paging { .. } => (
+            paging32::MEMORY_SIZE,
+            format!(
+                "the {} bytes of memory a --paging guest gets",
+                paging32::MEMORY_SIZE
+            ),
+        ),
+        ModeOption::Auto => (
+            realmode::SLOT_SIZE,
+            format!(
+                "the {} bytes of a real-mode guest's slot (a flat binary; a Multiboot kernel \
+                 would be recognised from its header)",
+                realmode::SLOT_SIZE
+            ),
+        ),
+    }
+}
+
+/// Does an image's start say "kernel" (a Multiboot header, even a broken one, or ELF)?
+fn looks_like_kernel(head: &[u8]) -> bool {
+    !matches!(boot::multiboot::find_header(head), Ok(None)) || boot::elf::is_elf(head)
+}
+
+/// Resolves the GUEST arguments and the modules into images: every size is checked first (from
+/// the files' metadata: each against its mode's limit, then kernel, modules and command line
+/// together against guest RAM), and only then is anything read, in pieces between which a
+/// stop request is noticed.
+fn read_images(
+    opts: &RunOptions,
+    signals: &StopSignals,
+) -> Result<(Vec<Image>, Vec<Module>), Error> {
+    let opened = opts
         .guests
         .iter()
-        .map(|g| guests::resolve(g, limit))
-        .collect::<Result<Vec<Image>, _>>()?;
-    let mut modules = Vec::new();
-    for path in &opts.modules {
-        let image = guests::resolve(path, limit)?;
-        modules.push(Module {
-            name: path.clone(),
-            bytes: image.bytes.into_owned(),
-        });
+        .map(|g| guests::open(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kernel = opened.iter().any(|o| looks_like_kernel(o.head()));
+    if !kernel && (!opts.modules.is_empty() || opts.cmdline.is_some()) {
+        return Err(Error::Usage(
+            "--cmdline and --module are for Multiboot kernels; flat guests get neither".into(),
+        ));
     }
-    Ok((images, modules))
+    for o in &opened {
+        let (limit, what) = image_limit(opts, looks_like_kernel(o.head()));
+        if o.len() > limit {
+            return Err(Error::Image(ImageError {
+                path: o.arg().to_string(),
+                reason: format!("is {} bytes, larger than {what}", o.len()),
+            }));
+        }
+    }
+    let modules = opts
+        .modules
+        .iter()
+        .map(|m| guests::open(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if kernel {
+        let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
+        let cmdline = opts.cmdline.as_deref().map_or(0, |c| c.len() as u64);
+        let mut total = opened.iter().map(|o| o.len()).sum::<u64>() + cmdline;
+        for m in &modules {
+            total = total.saturating_add(m.len());
+            if total > mem {
+                return Err(Error::Image(ImageError {
+                    path: m.arg().to_string(),
+                    reason: format!(
+                        "is {} bytes: with the kernel, the command line and the modules before \
+                         it that makes {total} bytes, more than the {mem} bytes of guest RAM \
+                         (see --mem)",
+                        m.len()
+                    ),
+                }));
+            }
+        }
+    }
+    let stopped = std::cell::Cell::new(None);
+    let interrupted = || {
+        if stopped.get().is_none() {
+            stopped.set(signals.check());
+        }
+        stopped.get().is_some()
+    };
+    let mut images = Vec::with_capacity(opened.len());
+    for o in opened {
+        match o.read(&interrupted)? {
+            Some(image) => images.push(image),
+            None => break,
+        }
+    }
+    let mut loaded = Vec::with_capacity(modules.len());
+    for m in modules {
+        if stopped.get().is_some() {
+            break;
+        }
+        let name = m.arg().to_string();
+        if let Some(image) = m.read(&interrupted)? {
+            loaded.push(Module {
+                name,
+                bytes: image.bytes.into_owned(),
+            });
+        }
+    }
+    if let Some(cause) = stopped.get() {
+        return Err(Error::Stopped(cause));
+    }
+    Ok((images, loaded))
+}
+
+/// Between the steps of setting a VM up: has a signal or the deadline asked to stop?
+fn check_stop(signals: &StopSignals) -> Result<(), Error> {
+    match signals.check() {
+        Some(cause) => Err(Error::Stopped(cause)),
+        None => Ok(()),
+    }
 }
 
 /// Runs the guests named in `opts`; returns the exit status.
-pub fn run(opts: &RunOptions) -> Result<i32, Error> {
+pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     let verbose = opts.verbose;
-    let (images, modules) = read_images(opts)?;
+    let (images, modules) = read_images(opts, signals)?;
+    check_stop(signals)?;
     let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
         PlanError::Usage(m) => Error::Usage(m),
         PlanError::Image(e) => Error::Image(e),
@@ -143,6 +261,7 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
     let n = images.len();
     let layout = plan.layout(n);
     let kvm = open_kvm(verbose)?;
+    check_stop(signals)?;
     install_kick_signal_handler()
         .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
     let gdb = match opts.gdb {
@@ -189,7 +308,13 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
     let mut starts = Vec::with_capacity(n);
     for (i, image) in images.iter().enumerate() {
         let start = plan
-            .load(&memory, i, image, &opts.cmdline, &modules)
+            .load(
+                &memory,
+                i,
+                image,
+                opts.cmdline.as_deref().unwrap_or(""),
+                &modules,
+            )
             .map_err(|reason| {
                 Error::Image(ImageError {
                     path: image.origin.clone(),
@@ -206,6 +331,7 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
             )
         });
         starts.push(start);
+        check_stop(signals)?;
     }
     let vm = Arc::new(vm);
     let sync_regs =
@@ -257,13 +383,14 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
     let (wake_rx, wake_tx) =
         std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
     let control = Arc::new(Control::new(n, tx, wake_tx));
+    let forbidden_syscall = crate::confine::test_forbidden_syscall_wanted();
     let mut runners = Vec::with_capacity(n);
     let mut flush_states = Vec::with_capacity(n);
-    // Asked only when an address must be printed; then measured once for every vCPU.
-    let io_rip: crate::vcpu::IoRipOracle = {
-        let rule = std::sync::OnceLock::new();
-        Arc::new(move || *rule.get_or_init(crate::hostcheck::io_rip_rule))
-    };
+    // Where RIP points at an I/O exit, measured by a probe VM of its own (a few ms) when
+    // addresses will be printed often (--trace, --gdb); now, since the seccomp filter
+    // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
+    // out from the instruction bytes (exit_address.rs).
+    let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
         let mut vcpu = vm.create_vcpu(i as u32)?;
         if let Some(cpuid) = &cpuid {
@@ -306,7 +433,8 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
                 memory: Arc::clone(&memory),
             }),
             memory: Arc::clone(&memory),
-            io_rip: Arc::clone(&io_rip),
+            io_rip,
+            forbidden_syscall,
         });
     }
 
@@ -321,8 +449,9 @@ pub fn run(opts: &RunOptions) -> Result<i32, Error> {
         input,
         raw_terminal: raw_mode.is_some(),
         gdb,
+        sink,
     };
-    let result = wait::start_and_wait(opts, threads);
+    let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);
     let (cause, reports) = result?;
     Ok(wait::report(opts, cause, &reports))

@@ -5,31 +5,24 @@ use super::{note, Threads, FLUSH_TICK};
 use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
 use crate::control::Event;
+use crate::control::{StopCause, StopSignals};
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;
 use crate::vcpu::{VcpuOutcome, VcpuReport};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use std::cell::Cell;
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Why the VM as a whole stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
-    Fault,
-    HostError,
-    Timeout,
-    Signal(i32),
-    Quit,
-    /// gdb's `kill`.
-    Killed,
-}
+/// Once a stop was asked for, how long mini-kvm waits for a stdout that takes no more output
+/// before it leaves anyway: "within 1 s of the request" with room to spare.
+const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// The process exit status: the first early stop wins; otherwise the first non-zero status a
 /// guest asked for; otherwise 0.
@@ -46,6 +39,7 @@ pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u
 /// Starts the signal, stdin and vCPU threads, then waits for the vCPUs to stop.
 pub fn start_and_wait(
     opts: &RunOptions,
+    signals: &StopSignals,
     threads: Threads,
 ) -> Result<(Option<StopCause>, Vec<VcpuReport>), Error> {
     let Threads {
@@ -57,25 +51,10 @@ pub fn start_and_wait(
         input,
         raw_terminal,
         gdb,
+        sink,
     } = threads;
     let control = &control;
     let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
-
-    // SIGINT/SIGTERM/SIGHUP are blocked in every thread (the mask is inherited) and read from a
-    // signalfd by the main thread's poll, so they become events instead of interrupting
-    // whatever runs.
-    let mut stop_signals = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        stop_signals.add(s);
-    }
-    stop_signals
-        .thread_block()
-        .map_err(|e| host("blocking signals", e.into()))?;
-    let signals = SignalFd::with_flags(
-        &stop_signals,
-        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
-    )
-    .map_err(|e| host("creating a signalfd", e.into()))?;
 
     // The stdin reader: at once on a terminal (Ctrl-A x must work even if the guest never
     // reads), otherwise only when the guest first asks for input.
@@ -99,6 +78,20 @@ pub fn start_and_wait(
         input.start_reader_on_first_use(Box::new(start_reader));
     }
 
+    // From here on mini-kvm only runs what it built: confine it before the first KVM_RUN, on
+    // every thread (the console threads already exist; TSYNC), see confine.rs.
+    if opts.seccomp {
+        let instructions = crate::confine::confine().map_err(Error::Host)?;
+        note(opts.verbose, || {
+            format!(
+                "seccomp: on: an allow-list of {} system calls ({instructions} BPF \
+                 instructions) from now on; --no-seccomp turns it off",
+                crate::confine::rules().len()
+            )
+        });
+    } else {
+        note(opts.verbose, || "seccomp: off (--no-seccomp)".into());
+    }
     let n = runners.len();
     note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
     let mut threads = Vec::with_capacity(n);
@@ -136,12 +129,30 @@ pub fn start_and_wait(
     };
 
     let started = Instant::now();
-    let deadline = opts.timeout.map(|t| started + t);
+    let deadline = signals.deadline();
     let mut next_tick = started + FLUSH_TICK;
     let mut cause = None;
+    // When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
+    let stop_asked: Cell<Option<Instant>> = Cell::new(None);
+    let note_stop = |cause: &mut Option<StopCause>, why: StopCause| {
+        if cause.is_none() {
+            *cause = Some(why);
+            if !matches!(why, StopCause::Fault | StopCause::HostError) {
+                stop_asked.set(Some(Instant::now()));
+            }
+        }
+        control.request_stop();
+    };
     let mut reports = Vec::with_capacity(n);
     let mut last_seen = vec![(false, 0u64); n];
-    while reports.len() < n {
+    // Until every vCPU has reported and stdout has taken their output; once a stop was asked
+    // for, at most STOP_GRACE for a stdout that is not taking it.
+    loop {
+        let output_done = sink.queue().is_drained()
+            || stop_asked.get().is_some_and(|t| t.elapsed() >= STOP_GRACE);
+        if reports.len() == n && output_done {
+            break;
+        }
         // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
         let mut until = next_tick;
         if let (Some(deadline), None) = (deadline, cause) {
@@ -152,16 +163,15 @@ pub fn start_and_wait(
             .as_millis()
             .min(60_000) as u16;
         let mut fds = [
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signals.fd(), PollFlags::POLLIN),
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(host("waiting for the vCPUs", e.into())),
         }
-        if let Ok(Some(info)) = signals.read_signal() {
-            cause.get_or_insert(StopCause::Signal(info.ssi_signo as i32));
-            control.request_stop();
+        if let Some(signal) = signals.take_signal() {
+            note_stop(&mut cause, StopCause::Signal(signal));
         }
         let mut drain = [0u8; 64];
         if fds[1]
@@ -179,25 +189,17 @@ pub fn start_and_wait(
                         _ => None,
                     };
                     if let Some(early) = early {
-                        cause.get_or_insert(early);
-                        control.request_stop();
+                        note_stop(&mut cause, early);
                     }
                     reports.push(report);
                 }
-                Event::Quit => {
-                    cause.get_or_insert(StopCause::Quit);
-                    control.request_stop();
-                }
-                Event::Killed => {
-                    cause.get_or_insert(StopCause::Killed);
-                    control.request_stop();
-                }
+                Event::Quit => note_stop(&mut cause, StopCause::Quit),
+                Event::Killed => note_stop(&mut cause, StopCause::Killed),
             }
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) && cause.is_none() {
-            cause = Some(StopCause::Timeout);
-            control.request_stop();
+            note_stop(&mut cause, StopCause::Timeout);
         }
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
@@ -245,7 +247,7 @@ pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport
             }
             VcpuOutcome::HostError(why) => diag!("mini-kvm: error: {who}: {why}"),
             VcpuOutcome::Exited(s) => {
-                first_status.get_or_insert(*s);
+                first_status.get_or_insert((who.clone(), *s));
                 note(opts.verbose, || format!("{who} exited with status {s}"));
             }
             VcpuOutcome::Halted => note(opts.verbose, || format!("{who} stopped normally")),
@@ -274,20 +276,38 @@ pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport
             );
         }
     }
-    match cause {
-        Some(StopCause::Timeout) => {
-            let secs = opts.timeout.map_or(0.0, |t| t.as_secs_f64());
-            diag!("mini-kvm: timeout: stopped the guest after {secs} s (--timeout)");
-        }
-        Some(StopCause::Signal(s)) => {
-            let name = Signal::try_from(s).map_or("a signal", |s| s.as_str());
-            diag!("mini-kvm: stopped by {name}");
-        }
-        Some(StopCause::Quit) => diag!("mini-kvm: stopped by Ctrl-A x"),
-        Some(StopCause::Killed) => diag!("mini-kvm: stopped by gdb (kill)"),
-        _ => {}
+    if let Some(message) = stop_message(cause, opts.timeout) {
+        diag!("{message}");
     }
-    final_status(cause, first_status)
+    if let (None, Some((who, s))) = (cause, &first_status) {
+        if COLLIDING_STATUSES.contains(&i32::from(*s)) {
+            diag!(
+                "mini-kvm: {who} chose exit status {s} itself (EXIT_STATUS): it comes from the \
+                 guest, not from mini-kvm"
+            );
+        }
+    }
+    final_status(cause, first_status.map(|(_, s)| s))
+}
+
+/// The statuses mini-kvm itself uses; a guest choosing one gets a line saying it was the guest.
+pub const COLLIDING_STATUSES: [i32; 7] = [1, 2, 3, 4, 5, 124, 130];
+
+/// The line for a run stopped from outside, if it was.
+pub fn stop_message(cause: Option<StopCause>, timeout: Option<Duration>) -> Option<String> {
+    Some(match cause? {
+        StopCause::Timeout => {
+            let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+            format!("mini-kvm: timeout: stopped the guest after {secs} s (--timeout)")
+        }
+        StopCause::Signal(s) => {
+            let name = Signal::try_from(s).map_or("a signal", |s| s.as_str());
+            format!("mini-kvm: stopped by {name}")
+        }
+        StopCause::Quit => "mini-kvm: stopped by Ctrl-A x".into(),
+        StopCause::Killed => "mini-kvm: stopped by gdb (kill)".into(),
+        StopCause::Fault | StopCause::HostError => return None,
+    })
 }
 
 #[cfg(test)]

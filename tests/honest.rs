@@ -1,0 +1,102 @@
+//! Honest messages and statuses (issue 14, point 3), the cases not covered by exit_status.rs:
+//! a guest's own status that collides with one of mini-kvm's, informational output that cannot
+//! be written, a port access named by the port the guest used, and the input rule of a machine
+//! with several vCPUs (point 4: GETCHAR input goes to vCPU 0 only).
+
+mod common;
+
+use common::{assert_one_line, run, run_input};
+use std::process::{Command, Stdio};
+
+/// A real-mode guest: EXIT_STATUS `status`.
+fn exit_with(status: u8) -> Vec<u8> {
+    vec![
+        0xBA, 0x00, 0x05, // mov dx, 0x500
+        0xB0, 0x03, // mov al, 3 (EXIT_STATUS)
+        0xB3, status, // mov bl, status
+        0xEE,   // out dx, al
+        0xF4,
+    ]
+}
+
+fn scratch(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("mini-kvm-honest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_guest_status_that_looks_like_mini_kvms_says_it_came_from_the_guest() {
+    for status in [1u8, 2, 3, 4, 5, 124, 130] {
+        let g = scratch(&format!("exit{status}.bin"), &exit_with(status));
+        let r = run(&[&g]);
+        assert_eq!(r.status, i32::from(status), "{}", r.stderr);
+        assert_one_line(
+            &r,
+            &[
+                &format!("chose exit status {status} itself"),
+                "from the guest",
+            ],
+        );
+    }
+    // A status mini-kvm never uses needs no explanation.
+    let g = scratch("exit9.bin", &exit_with(9));
+    let r = run(&[&g]);
+    assert_eq!((r.status, r.stderr.as_str()), (9, ""));
+}
+
+#[test]
+fn informational_output_that_cannot_be_written_is_status_1() {
+    for args in [
+        &["--list"][..],
+        &["--help"],
+        &["--version"],
+        &["--host-check"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = Command::new(common::MINI_KVM)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("mini-kvm runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.lines().count() == 1 && stderr.contains("No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_wide_port_access_is_named_by_its_own_port() {
+    // mov dx, 0x4FE; mov eax, 0x01020304; out dx, eax; hlt
+    let g = scratch(
+        "out4fe.bin",
+        &[0xBA, 0xFE, 0x04, 0x66, 0xB8, 4, 3, 2, 1, 0x66, 0xEF, 0xF4],
+    );
+    let r = run(&["-v", &g]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("unclaimed port 0x04fe: 0 reads (all ones), 1 writes"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("0x0500"), "{}", r.stderr);
+}
+
+#[test]
+fn getchar_input_goes_to_vcpu_0_only() {
+    // Two echo guests: vCPU 0 gets every byte; vCPU 1 sees the end of input at once and stops.
+    let r = run_input(&["echo", "echo"], b"hello q");
+    assert_eq!((r.status, r.stderr.as_str()), (0, ""));
+    assert_eq!(r.stdout, "[0] hello \n");
+}
