@@ -19,8 +19,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-lane=$root/target/real-kvm
-mini_kvm=$root/target/release/mini-kvm
+target=${CARGO_TARGET_DIR:-$root/target}
+case $target in /*) ;; *) target=$root/$target ;; esac
+lane=$target/real-kvm
+mini_kvm=$target/release/mini-kvm
 opt_out="MINI_KVM_SKIP_REAL_KVM=1"
 
 die() {
