@@ -132,7 +132,14 @@ impl Opened {
         // The size was checked against its limit before this allocation.
         let total = usize::try_from(len).map_err(|_| err("is too large for this host".into()))?;
         let mut bytes = head;
-        bytes.reserve_exact(total - bytes.len());
+        // A size within the limits can still be more than this host can give: say so rather
+        // than abort on a failed allocation.
+        bytes.try_reserve_exact(total - bytes.len()).map_err(|_| {
+            err(format!(
+                "needs {total} bytes of host memory to be loaded, more than this host can \
+                 allocate now"
+            ))
+        })?;
         let mut buf = vec![0u8; READ_CHUNK.min(total)];
         while bytes.len() < total {
             if interrupted() {

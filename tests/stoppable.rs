@@ -75,7 +75,7 @@ fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> (i32, Duratio
 /// Starts mini-kvm with stdout into a pipe that is never read, stderr piped to the test;
 /// returns the pipe's two ends (a copy of the write end, to see when the pipe is full).
 fn with_blocked_stdout(args: &[&str]) -> (Child, (std::io::PipeReader, std::io::PipeWriter)) {
-    let (never_read, writer) = std::io::pipe().expect("a pipe");
+    let (never_read, writer) = small_pipe();
     let probe = writer.try_clone().expect("dup works");
     let child = Command::new(MINI_KVM)
         .args(args)
@@ -85,6 +85,15 @@ fn with_blocked_stdout(args: &[&str]) -> (Child, (std::io::PipeReader, std::io::
         .spawn()
         .expect("mini-kvm starts");
     (child, (never_read, probe))
+}
+
+/// A pipe that holds one page (F_SETPIPE_SZ): a guest fills it with 4,096 exits, a small
+/// fraction of a second even on a slow nested KVM, so the tests below see a full pipe long
+/// before their timeouts, on any host.
+fn small_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("F_SETPIPE_SZ");
+    (reader, writer)
 }
 
 fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
@@ -98,7 +107,7 @@ fn read_all(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 #[test]
 fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
     let flood = fast_flood("timeout");
-    let (mut child, pipe) = with_blocked_stdout(&["--timeout", "1", &flood]);
+    let (mut child, pipe) = with_blocked_stdout(&["--timeout", "3", &flood]);
     let stderr = read_all(child.stderr.take().expect("piped"));
     let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "timeout");
     assert!(
@@ -106,11 +115,11 @@ fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
         "the flood filled the pipe: stdout was blocked"
     );
     let stderr = stderr.join().unwrap_or_default();
-    eprintln!("blocked stdout, --timeout 1: ended after {elapsed:?}");
+    eprintln!("blocked stdout, --timeout 3: ended after {elapsed:?}");
     assert_eq!(status, 124, "stderr: {stderr}");
     assert_eq!(
         stderr.trim_end(),
-        "mini-kvm: timeout: stopped the guest after 1 s (--timeout)"
+        "mini-kvm: timeout: stopped the guest after 3 s (--timeout)"
     );
 }
 
@@ -141,10 +150,10 @@ fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
 #[test]
 fn timeout_stops_a_trace_into_a_stderr_nobody_reads() {
     let flood = test_guest("flood");
-    let (never_read, writer) = std::io::pipe().expect("a pipe");
+    let (never_read, writer) = small_pipe();
     let probe = writer.try_clone().expect("dup works");
     let mut child = Command::new(MINI_KVM)
-        .args(["--trace", "--timeout", "1", &flood])
+        .args(["--trace", "--timeout", "3", &flood])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(writer)
@@ -153,7 +162,7 @@ fn timeout_stops_a_trace_into_a_stderr_nobody_reads() {
     let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "trace");
     assert!(pipe_is_full(&probe), "the trace filled stderr");
     drop(never_read);
-    eprintln!("blocked stderr (--trace), --timeout 1: ended after {elapsed:?}");
+    eprintln!("blocked stderr (--trace), --timeout 3: ended after {elapsed:?}");
     assert_eq!(status, 124);
 }
 

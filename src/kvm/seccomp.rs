@@ -229,7 +229,20 @@ pub fn blocked_line(nr: i64, buf: &mut [u8; 128]) -> usize {
     len
 }
 
+/// Set by the first thread whose system call was blocked: it alone reports and exits. Another
+/// thread blocked at the same moment (every vCPU runs the same code) only waits for that exit,
+/// so the report is one line however many threads hit the filter.
+static REPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 extern "C" fn on_sigsys(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    if REPORTING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            // SAFETY: poll(2) with no descriptors just sleeps; it is async-signal-safe and
+            // allowed by the filter (the handler below uses it too). The reporting thread's
+            // _exit ends this one.
+            unsafe { libc::poll(std::ptr::null_mut(), 0, -1) };
+        }
+    }
     // SAFETY: the kernel passes a valid siginfo_t for a SA_SIGINFO handler, and for SIGSYS from
     // seccomp it is the `_sigsys` layout SigsysInfo describes (siginfo_t is 128 bytes, more
     // than SigsysInfo).
