@@ -128,6 +128,8 @@ pub struct Findings {
     pub ring3_ns: Option<f64>,
     pub ring0_ns: Option<f64>,
     pub single_step: SingleStep,
+    /// Single-steps reach ring-3 code (measured with the ring3step probe).
+    pub ring3_steps: Result<bool, String>,
     pub sw_breakpoints: Result<bool, String>,
     pub io_rip: Result<IoRip, String>,
     /// The registers after KVM_EXIT_SHUTDOWN: kept (true) or reset by KVM (false).
@@ -175,12 +177,10 @@ impl Findings {
         }
     }
 
-    /// Single-steps reach ring-3 code unless the host runs it natively while it emulates
-    /// ring 0 (a paravirtual KVM: native user code never passes through the emulator, which
-    /// is what reports the steps). On hardware both rings step (the trap flag, or VMX's MTF).
+    /// Single-steps reach ring-3 code: measured, since a KVM that runs ring-3 code natively
+    /// while it emulates ring 0 (a paravirtual KVM) never sees those instructions.
     pub fn steps_in_ring3(&self) -> bool {
-        matches!(self.single_step, SingleStep::Works { .. })
-            && !(native(self.ring3_ns) == Some(true) && native(self.ring0_ns) == Some(false))
+        matches!(self.single_step, SingleStep::Works { .. }) && self.ring3_steps == Ok(true)
     }
 }
 
@@ -204,6 +204,7 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         ring3_ns,
         ring0_ns,
         single_step: checks::single_step(kvm),
+        ring3_steps: checks::single_step_ring3(kvm),
         sw_breakpoints: checks::software_breakpoints_work(kvm),
         io_rip: checks::io_rip(kvm),
         shutdown_regs_kept: checks::shutdown_regs_kept(kvm),
