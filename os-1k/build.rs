@@ -27,7 +27,7 @@ const KERNEL_SOURCES: &[&str] = &[
     "proc.c",
     "syscall.c",
     "fs.c",
-    "string.c",
+    "lib.c",
 ];
 const COMMON_FLAGS: &[&str] = &[
     "-std=gnu11",
@@ -42,6 +42,10 @@ const COMMON_FLAGS: &[&str] = &[
     "-Wall",
     "-Wextra",
     "-Werror",
+    // Every function another file calls is declared in a header (kernel.h, lib.h, ulib.h),
+    // as in xv6: a definition with no prototype in sight is an error.
+    "-Wmissing-prototypes",
+    "-Wstrict-prototypes",
 ];
 
 pub struct Os1k {
@@ -154,9 +158,9 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     let ulib = build.join("ulib.o");
     compile(&user.join("crt0.S"), &crt0, &[])?;
     compile(&user.join("ulib.c"), &ulib, &[&include])?;
-    // string.c is shared: compiled once for the programs and once (below) for the kernel.
-    let string = build.join("string.o");
-    compile(&src.join("string.c"), &string, &[])?;
+    // lib.c is shared: compiled once for the programs and once (below) for the kernel.
+    let lib = build.join("lib.o");
+    compile(&src.join("lib.c"), &lib, &[])?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut texts: Vec<PathBuf> = fs::read_dir(src.join("files"))
         .map_err(|e| format!("reading os-1k/files: {e}"))?
@@ -178,7 +182,7 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         compile(&user.join(format!("{program}.c")), &object, &[&include])?;
         link(
             &user.join("user.ld"),
-            &[&crt0, &ulib, &string, &object],
+            &[&crt0, &ulib, &lib, &object],
             &exe,
             &["-static", "-s"],
         )?;

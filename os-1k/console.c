@@ -92,9 +92,10 @@ void console_interrupt(void) {
     wakeup(&rx);
 }
 
-/* The next received byte, sleeping until one comes; -1 once input has ended. */
+/* The next received byte, sleeping until one comes; -1 once input has ended (or the reader
+ * was killed: it must get back to ring 3 to end). */
 static int next_byte(void) {
-    while (rx_head == rx_tail && !carrier_lost) sleep_on(&rx);
+    while (rx_head == rx_tail && !carrier_lost && !current->killed) sleep_on(&rx);
     if (rx_head == rx_tail) return -1;
     char c = rx[rx_head];
     rx_head = (rx_head + 1) % sizeof rx;
@@ -102,9 +103,25 @@ static int next_byte(void) {
 }
 
 /*
+ * A terminal sends keys that have no character as escape sequences (ECMA-48): the arrows are
+ * ESC [ A to ESC [ D, Home/End ESC [ H, ESC O H... After an ESC, skip a CSI (`[`) or SS3 (`O`)
+ * sequence up to and including its final byte (0x40-0x7E), so that such keys do nothing.
+ */
+static void skip_escape(void) {
+    int c = next_byte();
+    if (c == 'O') {
+        next_byte();                           /* SS3: one final byte */
+    } else if (c == '[') {
+        do c = next_byte();                    /* CSI: parameters, then the final byte */
+        while (c >= 0x20 && c < 0x40);
+    }
+}
+
+/*
  * read(): one line, edited as it is typed, as the seed's readline did: printable characters
  * are echoed, Backspace/DEL erase with "\b \b", Enter (CR or LF) ends the line and echoes a
- * newline, other control bytes are ignored, and the rest of a line longer than `n` is dropped.
+ * newline, escape sequences (arrow keys) and other control bytes are ignored, and the rest of
+ * a line longer than `n` is dropped.
  * The line is returned with its newline. 0 means end of input: the carrier dropped (or Ctrl-D
  * was typed) with nothing pending.
  */
@@ -112,6 +129,10 @@ ssize_t console_read(char *buf, size_t n) {
     size_t len = 0;
     for (;;) {
         int c = next_byte();
+        if (c == 0x1B) {                       /* ESC: skip a whole escape sequence */
+            skip_escape();
+            continue;
+        }
         if (c < 0 || c == 0x04) {              /* end: the partial line, or 0 */
             if (len) console_putc('\n');
             return (ssize_t)len;

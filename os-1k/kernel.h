@@ -8,13 +8,13 @@
  */
 #ifndef KERNEL_H
 #define KERNEL_H
+#include "lib.h"                        /* size_t, strings, memset/memcpy, vformat */
 
 typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
 typedef unsigned int uint32_t;
 typedef unsigned long uint64_t;
 typedef long int64_t;
-typedef unsigned long size_t;
 typedef long ssize_t;
 #define NULL ((void *)0)
 
@@ -41,6 +41,18 @@ typedef long ssize_t;
 #define PTE_U       0x004   /* user-accessible: ring 3 may touch it */
 #define PTE_PS      0x080   /* 2 MiB page (in a PDE) */
 #define PTE_ADDR    0x000FFFFFFFFFF000UL
+
+/* Trap vectors (SDM Vol. 3A, Table 6-1) and the hardware interrupts after the PIC remap. */
+#define T_UD        6       /* invalid opcode */
+#define T_PF        14      /* page fault: CR2 holds the address */
+#define T_SYSCALL   0x80    /* int 0x80 */
+#define IRQ_BASE    0x20    /* IRQ n arrives as vector 0x20 + n */
+#define IRQ_TIMER   0
+#define IRQ_COM1    4
+
+/* ELF64 (System V ABI): the values the program loader checks. */
+#define EM_X86_64   62      /* e_machine */
+#define PT_LOAD     1       /* p_type of a segment to map */
 
 /* Port I/O. */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
@@ -69,26 +81,22 @@ struct proc {
     uint64_t wake_tick;       /* for sleep(): wake at this tick */
     int parent;
     int exit_status;
+    int killed;               /* kill() asked it to end: it does on its next way to ring 3 */
 };
 extern struct proc *current;
 extern volatile uint64_t ticks;
 
 /* console.c: the 16550A UART driver. */
 void console_init(void);
+void console_enable_interrupts(void);
 void console_putc(char c);
 void console_write(const char *s, size_t n);
 ssize_t console_read(char *buf, size_t n);
 void console_interrupt(void);
 
-/* printk.c */
+/* printk.c (the string and memory functions are lib.h's) */
 void kprintf(const char *fmt, ...);
 void panic(const char *fmt, ...) __attribute__((noreturn));
-void *memset(void *d, int c, size_t n);
-void *memcpy(void *d, const void *s, size_t n);
-int strcmp(const char *a, const char *b);
-int strncmp(const char *a, const char *b, size_t n);
-size_t strlen(const char *s);
-void strlcpy(char *d, const char *s, size_t n);
 
 /* mm.c */
 void mm_init(uint64_t multiboot_info);
@@ -104,6 +112,8 @@ extern uint64_t free_pages, total_pages;
 /* trap.c */
 void trap_init(void);
 void timer_init(int hz);
+void tss_set_rsp0(uint64_t rsp0);
+void trap(struct trapframe *tf);           /* entry.S's common stub calls it for every trap */
 void power_off(int status) __attribute__((noreturn));
 
 /* proc.c */
@@ -114,8 +124,11 @@ void yield(void);
 void sleep_on(void *chan);
 void wakeup(void *chan);
 void proc_exit(int status) __attribute__((noreturn));
-int proc_wait(int pid);
+int proc_wait(int pid, int nohang);        /* status; -1 no such child; -2 still running */
+int proc_kill(int pid);
 void proc_tick(void);
+void proc_sleep_ms(uint64_t ms);
+int proc_list(int *pids, int *states, char (*names)[16], int max);
 
 /* fs.c: the ustar archive linked into the kernel. */
 int fs_init(void);
@@ -124,6 +137,9 @@ int fs_entry(int index, const char **name, size_t *size);
 
 /* syscall.c */
 void syscall(struct trapframe *tf);
+
+/* main.c: boot.S calls it in 64-bit mode with the Multiboot magic and information address. */
+void kernel_main(uint32_t magic, uint64_t multiboot_info) __attribute__((noreturn));
 
 /* entry.S */
 void swtch(uint64_t *save_rsp, uint64_t new_rsp);

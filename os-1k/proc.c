@@ -17,7 +17,6 @@ static uint8_t kstacks[NPROC][KSTACK_SIZE] __attribute__((aligned(16)));
 struct proc *current;
 static int next_pid = 1;
 
-void tss_set_rsp0(uint64_t rsp0);
 extern char boot_stack_top[];
 
 static inline void load_cr3(uint64_t pa) { __asm__ volatile("mov %0, %%cr3" :: "r"(pa) : "memory"); }
@@ -51,12 +50,12 @@ struct elf_phdr {
 static int load_program(uint64_t *pml4, const uint8_t *file, size_t size, uint64_t *entry) {
     const struct elf_header *eh = (const void *)file;
     if (size < sizeof *eh || strncmp((const char *)eh->ident, "\x7f" "ELF", 4) ||
-        eh->machine != 62 || eh->phentsize != sizeof(struct elf_phdr) ||
+        eh->machine != EM_X86_64 || eh->phentsize != sizeof(struct elf_phdr) ||
         eh->phoff + eh->phnum * sizeof(struct elf_phdr) > size)
         return 0;
     const struct elf_phdr *ph = (const void *)(file + eh->phoff);
     for (int i = 0; i < eh->phnum; i++, ph++) {
-        if (ph->type != 1) continue;           /* PT_LOAD */
+        if (ph->type != PT_LOAD) continue;
         if (ph->vaddr < USER_BASE || ph->memsz > USER_STACK - 0x10000 - ph->vaddr ||
             ph->filesz > ph->memsz || ph->offset + ph->filesz > size)
             return 0;
@@ -123,6 +122,7 @@ int proc_spawn(const char *name, const char *arg) {
     p->parent = current ? current->pid : 0;
     p->chan = NULL;
     p->exit_status = 0;
+    p->killed = 0;
     p->state = RUNNABLE;
     return p->pid;
 }
@@ -171,7 +171,20 @@ void proc_tick(void) {
 
 void proc_sleep_ms(uint64_t ms) {
     current->wake_tick = ticks + (ms + 9) / 10;
-    while (ticks < current->wake_tick) sleep_on((void *)&ticks);
+    while (ticks < current->wake_tick && !current->killed) sleep_on((void *)&ticks);
+}
+
+/* Marks process `pid` to end at its next return to ring 3, waking it if it sleeps; the idle
+ * process and the shell cannot be killed. 0, or -1 if there is no such process. */
+int proc_kill(int pid) {
+    for (int i = 2; i < NPROC; i++) {
+        struct proc *p = &procs[i];
+        if (p->state == UNUSED || p->state == ZOMBIE || p->pid != pid || pid <= 1) continue;
+        p->killed = 1;
+        if (p->state == SLEEPING) p->state = RUNNABLE;
+        return 0;
+    }
+    return -1;
 }
 
 /* Ends the current process. The first process (the shell) ending powers the machine off. */
@@ -191,8 +204,9 @@ void proc_exit(int status) {
     panic("a zombie ran");
 }
 
-/* Waits for child `pid` to end; returns its status, or -1 if there is no such child. */
-int proc_wait(int pid) {
+/* Waits for child `pid` to end; returns its status, or -1 if there is no such child. With
+ * `nohang`, returns -2 at once if it is still running (the shell's background jobs). */
+int proc_wait(int pid, int nohang) {
     for (;;) {
         struct proc *child = NULL;
         for (int i = 1; i < NPROC; i++)
@@ -203,6 +217,7 @@ int proc_wait(int pid) {
             child->state = UNUSED;
             return child->exit_status;
         }
+        if (nohang) return -2;
         sleep_on(current);
     }
 }

@@ -6,9 +6,6 @@
 #include "kernel.h"
 #include "user/syscall.h"
 
-void proc_sleep_ms(uint64_t ms);
-int proc_list(int *pids, int *states, char (*names)[16], int max);
-
 /* Copies a NUL-terminated string from ring 3; 0 if it is unmapped or too long. */
 static int copy_string_in(char *dst, uint64_t src, size_t max) {
     for (size_t i = 0; i < max; i++) {
@@ -72,7 +69,10 @@ void syscall(struct trapframe *tf) {
             r = proc_spawn(name, b ? arg : "");
         break;
     case SYS_WAIT:
-        r = proc_wait((int)a);
+        r = proc_wait((int)a, b != 0);
+        break;
+    case SYS_KILL:
+        r = proc_kill((int)a);
         break;
     case SYS_LISTFILE:
         if (fs_entry((int)a, &fname, &size) && user_range_ok(pml4, b, c, 1) && c > 0) {

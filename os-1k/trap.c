@@ -39,11 +39,6 @@ volatile uint64_t ticks;
 #define PIC1 0x20          /* master 8259: command, data = +1 */
 #define PIC2 0xA0
 #define PIC_EOI 0x20
-#define IRQ_BASE 0x20      /* IRQ n arrives as vector 0x20 + n */
-#define IRQ_TIMER 0
-#define IRQ_COM1 4
-
-void console_enable_interrupts(void);
 
 void tss_set_rsp0(uint64_t rsp0) { tss.rsp0 = rsp0; }
 
@@ -137,12 +132,22 @@ static void dump(struct trapframe *tf) {
             tf->rflags, tf->ss, read_cr2(), tf->error);
 }
 
+/* On the way back to ring 3: a process that kill() marked ends here, where it holds no
+ * kernel state (xv6 checks p->killed at the same point). */
+static void end_if_killed(struct trapframe *tf) {
+    if ((tf->cs & 3) == 3 && current->killed) {
+        kprintf("[kernel] pid %d (%s): killed\n", current->pid, current->name);
+        proc_exit(-1);
+    }
+}
+
 /* Every trap lands here, with interrupts off (all gates are interrupt gates). */
 void trap(struct trapframe *tf) {
     uint64_t v = tf->vector;
     int from_user = (tf->cs & 3) == 3;
-    if (v == 0x80) {
+    if (v == T_SYSCALL) {
         syscall(tf);
+        end_if_killed(tf);
         return;
     }
     if (v >= IRQ_BASE && v < IRQ_BASE + 16) {
@@ -156,6 +161,7 @@ void trap(struct trapframe *tf) {
         outb(PIC1, PIC_EOI);
         /* Preemption: a process interrupted in ring 3 gives up the CPU at every tick. */
         if (v == IRQ_BASE + IRQ_TIMER && from_user) yield();
+        end_if_killed(tf);
         return;
     }
     /*
@@ -165,15 +171,16 @@ void trap(struct trapframe *tf) {
      * that system call: run it and resume after the two bytes. Any other #UD is a real one.
      * On VMX/SVM hosts and under QEMU the gate at 0x80 is used and this never triggers.
      */
-    if (v == 6 && from_user && user_range_ok(current->pml4, tf->rip, 2, 0) &&
+    if (v == T_UD && from_user && user_range_ok(current->pml4, tf->rip, 2, 0) &&
         *(uint16_t *)tf->rip == 0x80CD) {
         tf->rip += 2;
         syscall(tf);
+        end_if_killed(tf);
         return;
     }
     const char *name = v < 32 && exception_names[v] ? exception_names[v] : "unknown trap";
     if (from_user) {
-        uint64_t addr = v == 14 ? read_cr2() : tf->rip;
+        uint64_t addr = v == T_PF ? read_cr2() : tf->rip;
         kprintf("[kernel] pid %d (%s): %s at address %p, rip %p: process killed\n",
                 current->pid, current->name, name, addr, tf->rip);
         proc_exit(-1);

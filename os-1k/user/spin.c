@@ -1,5 +1,7 @@
 /* spin.c: prints its argument letter 12 times, busy-waiting 30 ms between letters. It never
- * yields or sleeps: only the timer interrupt can give the CPU to someone else. */
+ * yields or sleeps: only the timer interrupt can give the CPU to someone else. It waits mostly
+ * in ring 3 (a counting loop, asking the time only now and then): the kernel preempts a process
+ * only when a tick interrupts ring 3, never inside a system call. */
 #include "ulib.h"
 
 int main(const char *arg) {
@@ -7,8 +9,9 @@ int main(const char *arg) {
     for (int i = 0; i < 12; i++) {
         write(&letter, 1);
         long start = uptime();
-        while (uptime() - start < 30) {
-        }
+        while (uptime() - start < 30)
+            for (volatile int n = 0; n < 20000; n++) {
+            }
     }
     return 0;
 }

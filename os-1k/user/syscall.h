@@ -14,10 +14,12 @@
 #define SYS_SLEEP     5   /* sleep(ms) */
 #define SYS_UPTIME    6   /* -> milliseconds since boot */
 #define SYS_SPAWN     7   /* spawn(name, arg) -> pid, or -1 if no such program */
-#define SYS_WAIT      8   /* wait(pid) -> its exit status (-1 if it was killed) */
+#define SYS_WAIT      8   /* wait(pid, nohang) -> its exit status (-1 if killed or no such
+                             child; with nohang, -2 while it still runs) */
 #define SYS_LISTFILE  9   /* listfile(index, namebuf, buflen) -> size, or -1 past the end */
 #define SYS_READFILE 10   /* readfile(name, buf, len) -> bytes read, or -1 */
 #define SYS_PS       11   /* ps(struct procinfo *, max) -> count */
+#define SYS_KILL     12   /* kill(pid): it ends at its next return to ring 3 -> 0, or -1 */
 
 struct procinfo {
     int pid;

@@ -3,7 +3,7 @@
 #define ULIB_H
 #include "syscall.h"
 
-typedef unsigned long size_t;
+#include "../lib.h"                     /* size_t, strings, memset/memcpy, vformat */
 
 /* `int 0x80` with the number in RAX and arguments in RDI, RSI, RDX; the kernel keeps every
  * other register. */
@@ -22,14 +22,16 @@ static inline void sleep(long ms) { syscall3(SYS_SLEEP, ms, 0, 0); }
 static inline long uptime(void) { return syscall3(SYS_UPTIME, 0, 0, 0); }
 static inline int spawn(const char *name, const char *arg) { return (int)syscall3(SYS_SPAWN, (long)name, (long)arg, 0); }
 static inline int wait(int pid) { return (int)syscall3(SYS_WAIT, pid, 0, 0); }
+static inline int wait_nohang(int pid) { return (int)syscall3(SYS_WAIT, pid, 1, 0); }
+static inline int kill(int pid) { return (int)syscall3(SYS_KILL, pid, 0, 0); }
 static inline long listfile(int i, char *name, size_t n) { return syscall3(SYS_LISTFILE, i, (long)name, (long)n); }
 static inline long readfile(const char *name, void *buf, size_t n) { return syscall3(SYS_READFILE, (long)name, (long)buf, (long)n); }
 static inline int ps(struct procinfo *p, int max) { return (int)syscall3(SYS_PS, (long)p, max, 0); }
 
+/* Every program's entry is `int main(const char *arg)` (or `int main(void)`), called by
+ * crt0.S: `arg` is the argument string it was started with, the result its exit status. */
+
 int printf(const char *fmt, ...);
 int readline(char *buf, size_t max);   /* one line without its newline; -1 at end of input */
-size_t strlen(const char *s);
-int strcmp(const char *a, const char *b);
-int strncmp(const char *a, const char *b, size_t n);
 int run(const char *program, const char *arg);   /* spawn and wait: its exit status */
 #endif
