@@ -129,6 +129,7 @@ int proc_spawn(const char *name, const char *arg) {
 
 /* Gives the CPU to the next runnable process after the current one (round robin), or to the
  * idle process if there is none. Interrupts are off throughout. */
+/* [tour:schedule] */
 static void schedule(void) {
     struct proc *old = current, *next = &procs[0];
     int start = (int)(old - procs);
@@ -147,6 +148,7 @@ static void schedule(void) {
     load_cr3(V2P(next->pml4));
     swtch(&old->context, next->context);
 }
+/* [/tour:schedule] */
 
 void yield(void) { schedule(); }
 

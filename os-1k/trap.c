@@ -99,6 +99,7 @@ void trap_init(void) {
 }
 
 /* 8254 channel 0, mode 2 (rate generator): IRQ 0 every 1193182/hz input clocks. */
+/* [tour:timer] */
 void timer_init(int hz) {
     uint16_t divisor = (uint16_t)(1193182 / hz);
     outb(0x43, 0x34);                          /* channel 0, low then high byte, mode 2 */
@@ -106,6 +107,7 @@ void timer_init(int hz) {
     outb(0x40, divisor >> 8);
     kprintf("Timer: PIT channel 0 at %d Hz\n", hz);
 }
+/* [/tour:timer] */
 
 static const char *exception_names[32] = {
     "divide error (#DE)", "debug (#DB)", "NMI", "breakpoint (#BP)", "overflow (#OF)",
@@ -171,6 +173,7 @@ void trap(struct trapframe *tf) {
      * that system call: run it and resume after the two bytes. Any other #UD is a real one.
      * On VMX/SVM hosts and under QEMU the gate at 0x80 is used and this never triggers.
      */
+    /* [tour:ud-syscall] */
     if (v == T_UD && from_user && user_range_ok(current->pml4, tf->rip, 2, 0) &&
         *(uint16_t *)tf->rip == 0x80CD) {
         tf->rip += 2;
@@ -178,6 +181,7 @@ void trap(struct trapframe *tf) {
         end_if_killed(tf);
         return;
     }
+    /* [/tour:ud-syscall] */
     const char *name = v < 32 && exception_names[v] ? exception_names[v] : "unknown trap";
     if (from_user) {
         uint64_t addr = v == T_PF ? read_cr2() : tf->rip;

@@ -86,6 +86,7 @@ fn matches(bytes: &[u8], io: &IoAccess) -> bool {
 /// of the I/O instruction that ends just before RIP, given the (up to 4) bytes before RIP.
 /// 0 when RIP is at the instruction, or when no I/O instruction ends there (a `rep` string
 /// instruction still in progress keeps RIP at itself).
+// [tour:bytes-back]
 pub fn bytes_back(rule: IoRipRule, io: &IoAccess, before: &[u8]) -> u64 {
     let after = if io.out {
         rule.out_after
@@ -109,6 +110,7 @@ pub fn bytes_back(rule: IoRipRule, io: &IoAccess, before: &[u8]) -> u64 {
     }
     0
 }
+// [/tour:bytes-back]
 
 /// The rule for this exit when it was not measured: RIP is at the instruction if the bytes
 /// at RIP are an I/O instruction of this exit (`at`, None when unreadable), and past it if

@@ -46,6 +46,7 @@ const DATA_SELECTOR: u16 = 0x10;
 
 /// Builds PML4, PDPT, PD and the GDT for a slot at physical `slot_base` into `pages` (the four
 /// pages at TABLES_OFFSET). Pure: tested on a buffer.
+// [tour:long-mode-tables]
 pub fn build_tables(pages: &mut [u8; 0x4000], slot_base: u64) {
     let tables = slot_base + TABLES_OFFSET;
     let mut put = |page: usize, index: usize, value: u64| {
@@ -62,6 +63,7 @@ pub fn build_tables(pages: &mut [u8; 0x4000], slot_base: u64) {
         put(3, i, *descriptor);
     }
 }
+// [/tour:long-mode-tables]
 
 /// Long mode with paging on, for the slot at physical `slot_base`.
 pub fn set_sregs(sregs: &mut kvm_sregs, slot_base: u64) {

@@ -39,6 +39,7 @@ pub const GDT: [u64; 5] = [
 ];
 
 /// Builds the page directory and its two page tables (3 pages, at PAGE_DIRECTORY). Pure.
+// [tour:paging32-tables]
 pub fn build_tables(pages: &mut [u8; TABLES_SIZE]) {
     let mut put = |page: usize, index: usize, value: u32| {
         let at = page * 0x1000 + index * 4;
@@ -55,6 +56,7 @@ pub fn build_tables(pages: &mut [u8; TABLES_SIZE]) {
         put(2, i, frame | flags);
     }
 }
+// [/tour:paging32-tables]
 
 /// The seed's GDT as bytes, for GDT_ADDR.
 pub fn gdt_bytes() -> Vec<u8> {

@@ -21,9 +21,11 @@ use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
 pub const SLOT_SIZE: u64 = 0x40000;
 
 /// Guest-physical base of guest `index`'s slot.
+// [tour:slots]
 pub fn slot_base(index: usize) -> u64 {
     index as u64 * SLOT_SIZE
 }
+// [/tour:slots]
 
 /// A real-mode segment as the CPU caches it after loading `selector`.
 fn segment(selector: u16, code: bool) -> kvm_segment {

@@ -44,6 +44,7 @@ pub enum Hypercall {
 
 impl Hypercall {
     /// Decodes the call from the guest's AL (number) and BL (argument).
+    // [tour:hypercall-decode]
     pub fn decode(al: u8, bl: u8) -> Hypercall {
         match al {
             HC_EXIT => Hypercall::Exit,
@@ -53,6 +54,7 @@ impl Hypercall {
             n => Hypercall::Unknown(n),
         }
     }
+    // [/tour:hypercall-decode]
 
     /// The call's name, for messages and traces.
     pub fn name(&self) -> &'static str {

@@ -291,6 +291,7 @@ impl Uart {
 
     /// A guest write. Returns the byte that leaves towards the host (a THR write outside
     /// loopback).
+    // [tour:uart-write]
     pub fn write(&mut self, offset: u8, value: u8) -> Option<u8> {
         match offset {
             RBR_THR_DLL if self.dlab() => self.dll = value,
@@ -339,6 +340,7 @@ impl Uart {
         }
         None
     }
+    // [/tour:uart-write]
 
     /// Host -> guest: takes as many of `bytes` as the receive FIFO has room for.
     pub fn receive(&mut self, bytes: &[u8]) -> usize {

@@ -24,6 +24,7 @@ const IOC_READ: u32 = 2;
 /// The ioctl "type" byte of every KVM request (`KVMIO` in `<linux/kvm.h>`).
 pub const KVMIO: u32 = 0xAE;
 
+// [tour:request-numbers]
 const fn ioc(dir: u32, nr: u32, size: usize) -> u64 {
     ((dir << 30) | ((size as u32) << 16) | (KVMIO << 8) | nr) as u64
 }
@@ -47,6 +48,7 @@ pub const fn iow<T>(nr: u32) -> u64 {
 pub const fn iowr<T>(nr: u32) -> u64 {
     ioc(IOC_READ | IOC_WRITE, nr, size_of::<T>())
 }
+// [/tour:request-numbers]
 
 // System ioctls, on the /dev/kvm fd (api.rst 4.1-4.5, 4.46).
 pub const KVM_GET_API_VERSION: u64 = io(0x00);

@@ -85,6 +85,7 @@ impl Kvm {
     }
 
     /// KVM_CREATE_VM (machine type 0, the default): an empty VM with no memory and no vCPU.
+    // [tour:create-vm]
     pub fn create_vm(&self) -> Result<Vm, KvmError> {
         let run_size = self.vcpu_mmap_size()?;
         let fd = ioctl_with_val(self.fd.as_raw_fd(), "KVM_CREATE_VM", KVM_CREATE_VM, 0)?;
@@ -92,4 +93,5 @@ impl Kvm {
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Vm::from_fd(fd, run_size))
     }
+    // [/tour:create-vm]
 }

@@ -50,6 +50,7 @@ impl Vm {
             ioctl: "KVM_SET_USER_MEMORY_REGION",
             errno: libc::EINVAL,
         })?;
+        // [tour:memory-region]
         let mut region = kvm_userspace_memory_region {
             slot,
             flags: 0,
@@ -68,6 +69,7 @@ impl Vm {
                 &mut region,
             )?;
         }
+        // [/tour:memory-region]
         if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
             self.memory.push(Arc::clone(memory));
         }
