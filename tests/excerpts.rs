@@ -37,7 +37,11 @@ fn excerpts(page: &Path) -> Vec<Excerpt> {
         };
         let mut words = spec.split_whitespace();
         let (Some(source), Some(name), None) = (words.next(), words.next(), words.next()) else {
-            panic!("{}:{}: `<!-- excerpt: PATH NAME -->`", page.display(), i + 1);
+            panic!(
+                "{}:{}: `<!-- excerpt: PATH NAME -->`",
+                page.display(),
+                i + 1
+            );
         };
         let fence = i + 1;
         assert!(
@@ -107,7 +111,10 @@ fn every_excerpt_in_the_tour_is_the_code_it_names() {
             count += 1;
             let text = std::fs::read_to_string(&ex.page).unwrap();
             let lines: Vec<&str> = text.lines().collect();
-            let shown: Vec<String> = lines[ex.first..ex.end].iter().map(|l| l.to_string()).collect();
+            let shown: Vec<String> = lines[ex.first..ex.end]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
             match region(&ex.source, &ex.name) {
                 Err(e) => failures.push(format!("{}:{}: {e}", ex.page.display(), ex.first)),
                 Ok(code) if code != shown => {
