@@ -6,7 +6,7 @@ CARGO ?= cargo
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
 
-.PHONY: all build run install kernel test test-host test-real-kvm deps-build deps-test bench clean
+.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench clean
 
 all: build
 
@@ -39,20 +39,29 @@ kernel: deps-build
 
 # Everything, on this host's KVM and on a real (VMX/SVM) one: unit tests, integration tests
 # (real guests under KVM; --include-ignored runs the tests that need tmux, gdb or qemu, which
-# deps-test installed; the one ignored test left out is `make fuzz`'s), lints, formatting, then the real-KVM lane. Every step runs even when
+# deps-test installed; left out are `make fuzz`'s test and the lab graders, `make grade`'s), lints, formatting, then the real-KVM lane. Every step runs even when
 # an earlier one fails, so one failure never hides another; the status says if any failed.
 test: deps-test
 	@status=0; \
-	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --test-threads=2 || status=1; \
+	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --skip grade_ --test-threads=2 || status=1; \
 	$(CARGO) clippy --all-targets -- -D warnings || status=1; \
 	$(CARGO) fmt --all -- --check || status=1; \
+	$(MAKE) --no-print-directory test-labs || status=1; \
 	$(MAKE) --no-print-directory test-real-kvm || status=1; \
 	if [ $$status != 0 ]; then echo "make test: FAILED (see above)"; fi; \
 	exit $$status
 
 # Only this host's KVM (no real-KVM lane): the quick loop while developing.
 test-host: deps-test
-	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --test-threads=2
+	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --skip grade_ --test-threads=2
+
+# The labs (docs/labs/): `make grade LAB=name` scores one; test-labs checks that every grader
+# passes with the reference solutions, applied to a scratch copy under target/labs.
+grade: deps-test
+	@bash docs/labs/grade.sh "$(LAB)"
+
+test-labs: deps-test
+	@bash docs/labs/check-solutions.sh
 
 # The integration tests on a real KVM: this host's if it is VMX/SVM, else kvm_amd nested
 # under QEMU (tests/real-kvm/lane.sh). MINI_KVM_SKIP_REAL_KVM=1 skips it, saying so.

@@ -11,11 +11,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The user programs, each `user/NAME.c` linked with crt0 and ulib into `/NAME` in the archive.
-const PROGRAMS: &[&str] = &[
-    "shell", "mult", "counter", "echo", "fib", "primes", "calc", "fact", "gcd", "about", "fault",
-    "spin", "preempt",
-];
+/// The user programs: every `user/NAME.c` but the library is a program, linked with crt0 and
+/// ulib into `/NAME` in the archive (so a new program is just a new file), the shell first.
+fn programs(user: &Path) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = fs::read_dir(user)
+        .map_err(|e| format!("reading {}: {e}", user.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|name| name != "ulib")
+        .collect();
+    names.sort_by_key(|name| (name != "shell", name.clone()));
+    Ok(names)
+}
 const KERNEL_SOURCES: &[&str] = &[
     "boot.S",
     "entry.S",
@@ -179,9 +187,9 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         let data = fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         files.push((name, data));
     }
-    for program in PROGRAMS {
+    for program in programs(&user)? {
         let object = build.join(format!("{program}.o"));
-        let exe = build.join(program);
+        let exe = build.join(&program);
         compile(&user.join(format!("{program}.c")), &object, &[&include])?;
         link(
             &user.join("user.ld"),
@@ -190,7 +198,7 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
             &["-static", "-s"],
         )?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
-        files.push((program.to_string(), data));
+        files.push((program, data));
     }
     let tar = build.join("fs.tar");
     fs::write(&tar, ustar(&files)?).map_err(|e| format!("writing fs.tar: {e}"))?;

@@ -153,8 +153,10 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
-        .unwrap()
+    // The tour and the labs.
+    let mut pages: Vec<PathBuf> = ["docs", "docs/labs"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();

@@ -46,7 +46,7 @@ fn boots_runs_the_table_and_powers_off() {
         "Booting in Long Mode with 4-level paging...",
         "Memory: 32 MiB of RAM (Multiboot memory map)",
         "Interrupt handlers registered",
-        "Filesystem initialized: 15 files in the archive",
+        "Filesystem initialized: 16 files in the archive",
         "Created idle process (pid=0)",
         "Created shell process (pid=1)",
         "Timer: PIT channel 0 at 100 Hz",

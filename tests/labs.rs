@@ -1,0 +1,266 @@
+//! Graders for the labs in docs/labs/ (as xv6's `make grade`): each lab is a module of tests,
+//! ignored in `make test` and run by `make grade LAB=name`, which prints a score. On the tree as
+//! it is, every grader must fail (the test below checks that, so a grader that passes without
+//! the lab's work is caught); with the reference solution in docs/labs/solutions/ applied,
+//! every grader must pass (`make test-labs` checks that in a scratch copy, where it runs only
+//! the ignored graders, not the check below).
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn os(input: &str) -> String {
+    let r = run_with(&["os-1k"], input.as_bytes(), &[], Duration::from_secs(60));
+    assert_eq!(
+        r.status, 0,
+        "the 1K OS did not power off cleanly: {}",
+        r.stderr
+    );
+    r.stdout
+}
+
+/// The text the shell printed for `command`, up to the next prompt.
+fn answer<'a>(out: &'a str, command: &str) -> &'a str {
+    let start = out
+        .find(&format!("Select: {command}\n"))
+        .unwrap_or_else(|| panic!("no prompt for {command:?} in:\n{out}"))
+        + "Select: \n".len()
+        + command.len();
+    let rest = &out[start..];
+    &rest[..rest.find("Select: ").unwrap_or(rest.len())]
+}
+
+/// Lab 1: a PUTHEX hypercall (docs/labs/01-hypercall.md).
+pub mod hypercall {
+    use super::*;
+
+    pub fn prints_two_hex_digits_per_call() {
+        let r = run(&[&test_guest("lab_puthex")]);
+        assert_eq!(
+            (r.status, r.stdout.as_str(), r.stderr.as_str()),
+            (0, "002AFF\n", ""),
+            "PUTHEX of 0x00, 0x2A, 0xFF then a newline"
+        );
+    }
+
+    pub fn the_trace_names_the_call() {
+        let r = run(&["--trace=hypercall", &test_guest("lab_puthex")]);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert!(
+            lines.len() >= 3 && lines[..3].iter().all(|l| l.contains("hypercall PUTHEX 0x")),
+            "each PUTHEX exit is traced as `hypercall PUTHEX 0xNN`:\n{}",
+            r.stderr
+        );
+        assert!(lines[1].contains("hypercall PUTHEX 0x2a"), "{}", lines[1]);
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=hypercall"]
+    fn grade_prints_two_hex_digits_per_call() {
+        prints_two_hex_digits_per_call()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=hypercall"]
+    fn grade_the_trace_names_the_call() {
+        the_trace_names_the_call()
+    }
+}
+
+/// Lab 2: a system call, getppid, and a program that uses it (docs/labs/02-syscall.md).
+pub mod syscall {
+    use super::*;
+
+    pub fn ppid_prints_its_parent() {
+        let out = os("ppid\nppid\n0\n");
+        assert_eq!(
+            answer(&out, "ppid"),
+            "ppid: I am pid 2, my parent is pid 1\n"
+        );
+        // The second run is a new process: the pid moves on, the parent is the shell again.
+        let second = &out[out.find("pid 2").expect("the first run")..];
+        assert!(
+            second.contains("ppid: I am pid 3, my parent is pid 1\n"),
+            "{out}"
+        );
+    }
+
+    pub fn a_background_ppid_too() {
+        let out = os("ppid &\nwait 2\n0\n");
+        assert!(
+            out.contains("ppid: I am pid 2, my parent is pid 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("[2] done (status 0)\n"), "{out}");
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=syscall"]
+    fn grade_ppid_prints_its_parent() {
+        ppid_prints_its_parent()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=syscall"]
+    fn grade_a_background_ppid_too() {
+        a_background_ppid_too()
+    }
+}
+
+/// Lab 3: print a process's page tables (docs/labs/03-vmprint.md).
+pub mod vmprint {
+    use super::*;
+
+    /// The leaf lines: (virtual address, flags).
+    fn leaves(text: &str) -> Vec<(u64, String)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(" .. .. .. .."))
+            .map(|l| {
+                let (_, rest) = l.split_once(": va 0x").expect("`INDEX: va 0x...`");
+                let (va, rest) = rest.split_once(" -> pa 0x").expect("` -> pa 0x...`");
+                let (_, flags) = rest.split_once(' ').expect("flags after the address");
+                (
+                    u64::from_str_radix(va, 16).expect("a hex address"),
+                    flags.to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn the_tree_has_four_levels_and_the_user_pages() {
+        let out = os("vmprint\n0\n");
+        let text = answer(&out, "vmprint");
+        let first = text.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with("page table of pid 2 (vmprint), PML4 at physical 0x"),
+            "{text}"
+        );
+        for prefix in [
+            " ..0: PDPT at 0x",
+            " .. ..0: PD at 0x",
+            " .. .. ..2: PT at 0x",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(prefix)),
+                "{prefix:?} in:\n{text}"
+            );
+        }
+        let leaves = leaves(text);
+        let vas: Vec<u64> = leaves.iter().map(|l| l.0).collect();
+        assert!(
+            vas.contains(&0x40_0000),
+            "the program's first page: {vas:x?}"
+        );
+        assert!(
+            vas.contains(&0x7F_E000) && vas.contains(&0x7F_F000),
+            "the two stack pages: {vas:x?}"
+        );
+        assert!(
+            vas.windows(2).all(|w| w[0] < w[1]),
+            "in address order: {vas:x?}"
+        );
+        assert!(
+            leaves.iter().all(|l| l.1 == "P W U"),
+            "user pages are present, writable, user: {leaves:?}"
+        );
+    }
+
+    pub fn only_the_user_half_is_printed() {
+        let out = os("vmprint\n0\n");
+        let text = answer(&out, "vmprint");
+        assert!(
+            !text.lines().any(|l| l.starts_with(" ..511:")),
+            "the kernel half (PML4 entry 511) is not the process's: {text}"
+        );
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=vmprint"]
+    fn grade_the_tree_has_four_levels_and_the_user_pages() {
+        the_tree_has_four_levels_and_the_user_pages()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=vmprint"]
+    fn grade_only_the_user_half_is_printed() {
+        only_the_user_half_is_printed()
+    }
+}
+
+/// Lab 4: stacks that grow on demand (docs/labs/04-lazy-stack.md).
+pub mod lazy_stack {
+    use super::*;
+
+    pub fn deep_recursion_gets_its_stack() {
+        let out = os("deep\n0\n");
+        assert_eq!(
+            answer(&out, "deep"),
+            "deep: going 100 calls down\ndeep: 100 calls down and back up\n"
+        );
+    }
+
+    pub fn a_wild_address_still_kills_the_program() {
+        let out = os("fault\n0\n");
+        assert!(
+            out.contains("[kernel] pid 2 (fault): page fault (#PF) at address 0xffffffff80100000"),
+            "only the stack grows: {out}"
+        );
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=lazy-stack"]
+    fn grade_deep_recursion_gets_its_stack() {
+        deep_recursion_gets_its_stack()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=lazy-stack"]
+    fn grade_a_wild_address_still_kills_the_program() {
+        a_wild_address_still_kills_the_program()
+    }
+}
+
+/// The checks that need the lab's own work, each of which must fail on the tree as it is.
+/// (Checks that guard what a solution must not break, like the wild address above, pass.)
+const NEEDS_THE_LAB: &[(&str, fn())] = &[
+    (
+        "hypercall::prints_two_hex_digits_per_call",
+        hypercall::prints_two_hex_digits_per_call,
+    ),
+    (
+        "hypercall::the_trace_names_the_call",
+        hypercall::the_trace_names_the_call,
+    ),
+    (
+        "syscall::ppid_prints_its_parent",
+        syscall::ppid_prints_its_parent,
+    ),
+    (
+        "syscall::a_background_ppid_too",
+        syscall::a_background_ppid_too,
+    ),
+    (
+        "vmprint::the_tree_has_four_levels_and_the_user_pages",
+        vmprint::the_tree_has_four_levels_and_the_user_pages,
+    ),
+    (
+        "lazy_stack::deep_recursion_gets_its_stack",
+        lazy_stack::deep_recursion_gets_its_stack,
+    ),
+];
+
+#[test]
+fn every_grader_fails_on_the_unmodified_tree() {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let passed: Vec<&str> = NEEDS_THE_LAB
+        .iter()
+        .filter(|(_, check)| std::panic::catch_unwind(check).is_ok())
+        .map(|(name, _)| *name)
+        .collect();
+    std::panic::set_hook(quiet);
+    assert!(
+        passed.is_empty(),
+        "these graders pass without the lab's work, so they grade nothing: {passed:?}"
+    );
+}
