@@ -51,6 +51,8 @@ Options:
                       PORT 0 picks a free port and prints it)
       --no-seccomp    do not confine mini-kvm with its seccomp system-call filter
                       (it is on by default from the first KVM_RUN; see --host-check)
+      --no-coalesce   let every COM1 THR write exit (by default, with one vCPU and
+                      KVM_CAP_COALESCED_PIO, KVM queues them in its coalesced ring)
       --long-mode     (seed option) run a flat 64-bit guest
       --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
       --entry ADDR    (with --paging) entry point, default 0x80001000
@@ -118,6 +120,8 @@ pub struct RunOptions {
     /// Confine the process with a seccomp filter before the first KVM_RUN (`--no-seccomp`
     /// turns it off).
     pub seccomp: bool,
+    /// Queue COM1 THR writes in KVM's coalesced ring where possible (`--no-coalesce`: off).
+    pub coalesce: bool,
 }
 
 /// A usage error (exit status 2): the message says what was wrong.
@@ -209,6 +213,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         trace: None,
         gdb: None,
         seccomp: true,
+        coalesce: true,
     };
     let mut entry_or_load = None;
     let mut long_mode = false;
@@ -303,6 +308,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 opts.cmdline = Some(text);
             }
             "--no-seccomp" => opts.seccomp = false,
+            "--no-coalesce" => opts.coalesce = false,
             // The classes are optional, so only `--trace=CLASSES` takes them.
             "--trace" => {
                 opts.trace =
@@ -360,6 +366,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                     | "--long-mode"
                     | "--paging"
                     | "--no-seccomp"
+                    | "--no-coalesce"
             )
         {
             return Err(UsageError(format!("{name} takes no value")));

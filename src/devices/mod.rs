@@ -49,6 +49,20 @@ pub struct Devices {
     system_control_a: AtomicU8,
 }
 
+/// The writes one drain of the coalesced ring applied.
+pub struct Batch {
+    pub writes: u32,
+    bytes: [u8; com1::MAX_BATCH],
+    len: usize,
+}
+
+impl Batch {
+    /// The bytes that left the UART (all of them, unless the guest wrote DLL through the ring).
+    pub fn sent(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Why a device wants the vCPU to stop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceStop {
@@ -116,6 +130,25 @@ impl Devices {
     pub fn com1(&self) -> MutexGuard<'_, Com1> {
         // The UART's registers stay consistent even if a thread panicked holding the lock.
         self.com1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the THR writes waiting in KVM's coalesced ring (com1.rs), oldest first, and
+    /// sends the bytes they transmit to this vCPU's output, as their exits would have. The
+    /// run loop calls this before it handles any exit, so the UART and the output see every
+    /// write in the order the guest made it.
+    pub fn drain_coalesced(&self, cpu: &mut VcpuIo) -> Result<Batch, DeviceStop> {
+        let mut batch = Batch {
+            writes: 0,
+            bytes: [0; com1::MAX_BATCH],
+            len: 0,
+        };
+        let (writes, len) = self.com1().drain(&mut batch.bytes);
+        batch.writes = writes;
+        batch.len = len;
+        for &byte in batch.sent() {
+            cpu.emit(byte)?;
+        }
+        Ok(batch)
     }
 
     /// A guest `out` (or `rep outs`): `data` holds `data.len() / size` accesses of `size` bytes.

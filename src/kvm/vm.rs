@@ -115,6 +115,43 @@ impl Vm {
             .map(|_| ())
     }
 
+    /// KVM_REGISTER_COALESCED_MMIO with `pio` = 1: guest writes to ports `port..port+size`
+    /// go to the coalesced ring instead of exiting (needs KVM_CAP_COALESCED_PIO).
+    pub fn register_coalesced_pio(&self, port: u16, size: u32) -> Result<(), KvmError> {
+        self.coalesced_zone(
+            "KVM_REGISTER_COALESCED_MMIO",
+            KVM_REGISTER_COALESCED_MMIO,
+            port,
+            size,
+        )
+    }
+
+    /// KVM_UNREGISTER_COALESCED_MMIO: writes to the zone exit again.
+    pub fn unregister_coalesced_pio(&self, port: u16, size: u32) -> Result<(), KvmError> {
+        self.coalesced_zone(
+            "KVM_UNREGISTER_COALESCED_MMIO",
+            KVM_UNREGISTER_COALESCED_MMIO,
+            port,
+            size,
+        )
+    }
+
+    fn coalesced_zone(
+        &self,
+        name: &'static str,
+        request: u64,
+        port: u16,
+        size: u32,
+    ) -> Result<(), KvmError> {
+        let mut zone = kvm_coalesced_mmio_zone {
+            addr: port.into(),
+            size,
+            pio: 1,
+        };
+        // SAFETY: the argument is one kvm_coalesced_mmio_zone, which the kernel only reads.
+        unsafe { ioctl_with_mut(self.raw_fd(), name, request, &mut zone) }.map(|_| ())
+    }
+
     /// KVM_CREATE_VCPU with APIC id `id`, then mmap of its `kvm_run` page.
     pub fn create_vcpu(self: &Arc<Self>, id: u32) -> Result<Vcpu, KvmError> {
         let fd = ioctl_with_val(self.raw_fd(), "KVM_CREATE_VCPU", KVM_CREATE_VCPU, id.into())?;

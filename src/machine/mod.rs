@@ -38,6 +38,10 @@ const TSS_ADDR: u64 = 0xFFFB_D000;
 /// How often the main thread looks at output buffers; a byte waits at most about twice this.
 const FLUSH_TICK: Duration = Duration::from_millis(20);
 
+/// How often the main thread looks at the coalesced ring while the guest runs: writes that
+/// wait there (a prompt, say, followed by a `hlt` that KVM handles itself) are out within this.
+const RING_TICK: Duration = Duration::from_millis(4);
+
 /// Capabilities every run needs, with what each is for.
 const REQUIRED_CAPS: &[(u32, &str)] = &[
     (
@@ -109,6 +113,8 @@ pub struct Threads {
     pub gdb: Option<gdb::GdbSetup>,
     /// Where guest output goes; the main thread waits for it to drain before the exit.
     pub sink: Arc<OutputSink>,
+    /// With COM1 coalesced: the ring, which the main thread's tick watches.
+    pub ring_watch: Option<crate::kvm::RingWatch>,
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
@@ -391,8 +397,36 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
     // out from the instruction bytes (exit_address.rs).
     let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
+    // COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
+    // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix).
+    let coalesce_page = if opts.coalesce && n == 1 {
+        let pio = kvm.check_extension(KVM_CAP_COALESCED_PIO).unwrap_or(0) > 0;
+        let page = kvm.check_extension(KVM_CAP_COALESCED_MMIO).unwrap_or(0);
+        (pio && page > 0).then_some(page as u32)
+    } else {
+        None
+    };
+    let mut ring_watch = None;
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
         let mut vcpu = vm.create_vcpu(i as u32)?;
+        let mut coalesced = None;
+        if let (0, Some(page)) = (i, coalesce_page) {
+            if let Some(ring) = vcpu.coalesced_ring(page) {
+                let watch = (ring.watch(), ring.watch());
+                match devices.com1().enable_coalescing(ring, Arc::clone(&vm)) {
+                    Ok(()) => {
+                        note(verbose, || {
+                            format!(
+                                "COM1: THR writes go to KVM's coalesced ring (page {page} of the                                  vCPU mapping), no exit each; --no-coalesce turns it off"
+                            )
+                        });
+                        coalesced = Some(watch.0);
+                        ring_watch = Some(watch.1);
+                    }
+                    Err(e) => note(verbose, || format!("COM1: no coalescing: {e}")),
+                }
+            }
+        }
         if let Some(cpuid) = &cpuid {
             vcpu.set_cpuid2(cpuid)?;
         }
@@ -435,6 +469,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             memory: Arc::clone(&memory),
             io_rip,
             forbidden_syscall,
+            coalesced,
         });
     }
 
@@ -450,6 +485,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         raw_terminal: raw_mode.is_some(),
         gdb,
         sink,
+        ring_watch,
     };
     let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);

@@ -1,7 +1,7 @@
 //! Running a built VM: the signal, stdin, vCPU and gdb threads; waiting for the vCPUs, the
 //! timeout, signals and stale output; and turning how it ended into one exit status.
 
-use super::{note, Threads, FLUSH_TICK};
+use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
 use crate::control::Event;
@@ -52,6 +52,7 @@ pub fn start_and_wait(
         raw_terminal,
         gdb,
         sink,
+        ring_watch,
     } = threads;
     let control = &control;
     let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
@@ -131,6 +132,7 @@ pub fn start_and_wait(
     let started = Instant::now();
     let deadline = signals.deadline();
     let mut next_tick = started + FLUSH_TICK;
+    let mut next_ring_tick = started + RING_TICK;
     let mut cause = None;
     // When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
     let stop_asked: Cell<Option<Instant>> = Cell::new(None);
@@ -155,6 +157,9 @@ pub fn start_and_wait(
         }
         // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
         let mut until = next_tick;
+        if ring_watch.is_some() && reports.len() < n {
+            until = until.min(next_ring_tick);
+        }
         if let (Some(deadline), None) = (deadline, cause) {
             until = until.min(deadline);
         }
@@ -200,6 +205,14 @@ pub fn start_and_wait(
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) && cause.is_none() {
             note_stop(&mut cause, StopCause::Timeout);
+        }
+        if now >= next_ring_tick {
+            next_ring_tick = now + RING_TICK;
+            // Coalesced writes waiting in the ring: kick the vCPU, which applies them before
+            // it handles the kick (vcpu.rs) and flushes its output.
+            if ring_watch.as_ref().is_some_and(|w| !w.is_empty()) {
+                control.kick(0);
+            }
         }
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
