@@ -346,8 +346,17 @@ impl Tracer {
             }
         }
         let raw = format!("{writes} x out 0x03f8");
+        let plural = if writes == 1 { "" } else { "s" };
+        let mut note = format!("{writes} write{plural} from the ring, no exit");
+        if !sent.is_empty() {
+            let _ = write!(note, ": THR \"{text}\"");
+        }
+        let other = writes as usize - sent.len().min(writes as usize);
+        if other > 0 {
+            let _ = write!(note, "; {other} to DLL (DLAB set)");
+        }
         let line = format!(
-            "[{}] {:<6} +{:.3}ms  {:<14} {:<22} THR \"{text}\" from the ring ({writes} writes, no exits)",
+            "[{}] {:<6} +{:.3}ms  {:<14} {:<22} {note}",
             self.vcpu,
             "ring",
             delta.as_secs_f64() * 1e3,

@@ -192,6 +192,9 @@ impl VcpuRunner {
                 outcome = VcpuOutcome::HostError(why);
             }
         }
+        if self.coalesced.is_some() {
+            self.devices.com1().stop_coalescing();
+        }
         if let Err(e) = self.io.output.finish() {
             if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
                 outcome = VcpuOutcome::HostError(format!("writing guest output failed: {e}"));

@@ -42,7 +42,23 @@ struct Coalescing {
     vm: Arc<Vm>,
     /// Is the zone registered with KVM right now?
     registered: bool,
+    /// THR writes that exited before the zone was first registered. The zone is registered
+    /// only once a guest has shown it writes a lot ([`COALESCE_AFTER`]): a zone costs KVM
+    /// a grace period (about 10 ms on a paravirtual KVM) when it goes away, more than a guest
+    /// that prints a line saves.
+    thr_exits: u32,
+    thr_used: bool,
+    /// Registrations and unregistrations so far. Each unregistration waits for a KVM grace
+    /// period (milliseconds); a guest that flips IER.ETBEI all the time loses coalescing.
+    changes: u32,
 }
+
+/// After this many zone changes, THR writes simply exit for the rest of the run.
+const MAX_ZONE_CHANGES: u32 = 8;
+
+/// THR writes that exit before the ring takes over: at about 9 us an exit, 512 exits cost
+/// about what unregistering the zone at the end does.
+pub const COALESCE_AFTER: u32 = 512;
 
 pub struct Com1 {
     uart: Uart,
@@ -102,14 +118,17 @@ impl Com1 {
     }
 
     /// Lets THR writes wait in KVM's coalesced ring (`ring`, the VM's, seen through vCPU 0's
-    /// mapping) whenever the UART's state allows it; registers the zone now if it does.
+    /// mapping) whenever the UART's state allows it, from the guest's first THR write on.
     pub fn enable_coalescing(&mut self, ring: CoalescedRing, vm: Arc<Vm>) -> Result<(), KvmError> {
         self.coalescing = Some(Coalescing {
             ring,
             vm,
             registered: false,
+            thr_exits: 0,
+            thr_used: false,
+            changes: 0,
         });
-        self.update_zone()
+        Ok(())
     }
 
     /// May THR writes wait in the ring? Not while the guest can see a write's effect without
@@ -127,9 +146,11 @@ impl Com1 {
         let Some(c) = &mut self.coalescing else {
             return Ok(());
         };
+        let allowed = allowed && c.thr_used && c.changes < MAX_ZONE_CHANGES;
         if allowed == c.registered {
             return Ok(());
         }
+        c.changes += 1;
         if allowed {
             c.vm.register_coalesced_pio(COM1_BASE, 1)?;
         } else {
@@ -137,6 +158,17 @@ impl Com1 {
         }
         c.registered = allowed;
         Ok(())
+    }
+
+    /// Unregisters the zone for good (the vCPU has stopped; the ring must be drained).
+    pub fn stop_coalescing(&mut self) {
+        if let Some(c) = &mut self.coalescing {
+            if c.registered {
+                let _ = c.vm.unregister_coalesced_pio(COM1_BASE, 1);
+                c.registered = false;
+            }
+            c.changes = MAX_ZONE_CHANGES;
+        }
     }
 
     /// Is the THR zone registered now?
@@ -192,6 +224,17 @@ impl Com1 {
     /// A guest write; returns the byte transmitted towards the host, if any.
     pub fn write(&mut self, offset: u8, value: u8) -> Option<u8> {
         let sent = self.uart.write(offset, value);
+        if sent.is_some() {
+            if let Some(c) = &mut self.coalescing {
+                if !c.thr_used {
+                    c.thr_exits += 1;
+                    if c.thr_exits >= COALESCE_AFTER {
+                        c.thr_used = true;
+                        let _ = self.update_zone();
+                    }
+                }
+            }
+        }
         if self.uart.ier() & IER_ERBFI != 0 {
             self.receiving = true;
         }

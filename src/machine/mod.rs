@@ -39,8 +39,9 @@ const TSS_ADDR: u64 = 0xFFFB_D000;
 const FLUSH_TICK: Duration = Duration::from_millis(20);
 
 /// How often the main thread looks at the coalesced ring while the guest runs: writes that
-/// wait there (a prompt, say, followed by a `hlt` that KVM handles itself) are out within this.
-const RING_TICK: Duration = Duration::from_millis(4);
+/// wait there (a prompt, say, followed by a `hlt` that KVM handles itself) are out within about
+/// two of these (wait.rs).
+const RING_TICK: Duration = Duration::from_millis(2);
 
 /// Capabilities every run needs, with what each is for.
 const REQUIRED_CAPS: &[(u32, &str)] = &[
@@ -417,7 +418,10 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
                     Ok(()) => {
                         note(verbose, || {
                             format!(
-                                "COM1: THR writes go to KVM's coalesced ring (page {page} of the                                  vCPU mapping), no exit each; --no-coalesce turns it off"
+                                "COM1: THR writes go to KVM's coalesced ring after the first {}, no exit \
+                                 each (page {page} of the vCPU mapping); --no-coalesce turns \
+                                 it off",
+                                crate::devices::com1::COALESCE_AFTER
                             )
                         });
                         coalesced = Some(watch.0);
