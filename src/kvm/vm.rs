@@ -74,6 +74,43 @@ impl Vm {
         Ok(())
     }
 
+    /// KVM_SET_USER_MEMORY_REGION on a VM already shared between threads, for a range of a
+    /// mapping the VM already keeps alive (an earlier slot's); refused (EINVAL) otherwise.
+    pub fn add_memory_region(
+        &self,
+        slot: u32,
+        memory: &Arc<GuestMemory>,
+        gpa: u64,
+        size: u64,
+    ) -> Result<(), KvmError> {
+        let einval = KvmError {
+            ioctl: "KVM_SET_USER_MEMORY_REGION",
+            errno: libc::EINVAL,
+        };
+        if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
+            return Err(einval);
+        }
+        let userspace_addr = memory.host_address(gpa, size).map_err(|_| einval)?;
+        let mut region = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr,
+        };
+        // SAFETY: the argument is one kvm_userspace_memory_region; the host range lies inside
+        // `memory` (host_address checked it), which this VM already keeps alive (checked above).
+        unsafe {
+            ioctl_with_mut(
+                self.raw_fd(),
+                "KVM_SET_USER_MEMORY_REGION",
+                KVM_SET_USER_MEMORY_REGION,
+                &mut region,
+            )
+        }
+        .map(|_| ())
+    }
+
     /// KVM_SET_TSS_ADDR: three pages of guest-physical address space (outside RAM) that Intel
     /// VMX needs to emulate real mode. Harmless elsewhere.
     pub fn set_tss_addr(&self, addr: u64) -> Result<(), KvmError> {

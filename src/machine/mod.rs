@@ -127,10 +127,13 @@ fn image_limit(opts: &RunOptions, kernel: bool) -> (u64, String) {
         } else {
             "the default; see --mem"
         };
-        return (
-            mem,
-            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})"),
-        );
+        let low = boot::low_ram(mem);
+        let what = if low < mem {
+            format!("the {low} bytes of guest RAM below 4 GiB, where a Multiboot kernel loads")
+        } else {
+            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})")
+        };
+        return (low, what);
     }
     match opts.mode {
         ModeOption::LongMode => (
@@ -197,7 +200,8 @@ fn read_images(
         .map(|m| guests::open(m))
         .collect::<Result<Vec<_>, _>>()?;
     if kernel {
-        let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
+        // Kernel and modules are loaded below the 4 GiB hole, whatever --mem says.
+        let mem = boot::low_ram(opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM));
         let cmdline = opts.cmdline.as_deref().map_or(0, |c| c.len() as u64);
         let mut total = opened.iter().map(|o| o.len()).sum::<u64>() + cmdline;
         for m in &modules {
@@ -285,11 +289,19 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         vm.set_user_memory_region(i as u32, &memory, base, layout.slot_size)?;
     }
     note(verbose, || {
-        format!(
+        let mut text = format!(
             "guest RAM: {} KiB at guest-physical 0, {n} memory slot(s) of {} KiB",
-            layout.ram / 1024,
+            n as u64 * layout.slot_size / 1024,
             layout.slot_size / 1024
-        )
+        );
+        if layout.high > 0 {
+            text.push_str(&format!(
+                ", and {} KiB at 4 GiB (past the hole), a slot added at the guest's first \
+                 access there",
+                layout.high / 1024
+            ));
+        }
+        text
     });
     if layout.irqchip {
         for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
@@ -365,6 +377,15 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         com1.connect_irq(Arc::clone(&vm));
     }
     let devices = Arc::new(Devices::new(com1));
+    if layout.high > 0 {
+        devices.set_high_ram(crate::devices::HighRam {
+            vm: Arc::clone(&vm),
+            memory: Arc::clone(&memory),
+            slot: n as u32,
+            gpa: boot::HIGH_RAM_START,
+            size: layout.high,
+        });
+    }
     let weak = Arc::downgrade(&devices);
     input.set_arrival_hook(Box::new(move || {
         if let Some(devices) = weak.upgrade() {
