@@ -125,12 +125,10 @@ impl ExitStats {
         if self.coalesced > 0 {
             let _ = writeln!(
                 s,
-                "  {:<26} {:>10} (no exits; {} {} of the ring)",
-                "coalesced writes (COM1)",
-                self.coalesced,
-                self.drains,
-                if self.drains == 1 { "drain" } else { "drains" }
+                "  {:<26} {:>10} (no exits)",
+                "coalesced writes (COM1)", self.coalesced
             );
+            let _ = writeln!(s, "  {:<26} {:>10}", "ring drains", self.drains);
         }
         if let Some(started) = self.started {
             let wall = started.elapsed();

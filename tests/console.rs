@@ -332,7 +332,7 @@ fn coalesced_writes_are_counted_and_traced_as_batches() {
         "{}",
         plain.stderr
     );
-    let coalesced_row = "  coalesced writes (COM1)             6 (no exits;";
+    let coalesced_row = "  coalesced writes (COM1)             6 (no exits)\n";
     if coalesces {
         assert!(
             stats

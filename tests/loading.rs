@@ -124,7 +124,8 @@ fn sixteen_gib_of_ram_cost_no_more_than_32_mib() {
     let r = run_input(&["--mem", "16G", "os-1k"], b"0\n");
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(
-        r.stdout.contains("Memory: 3072 MiB of RAM (Multiboot memory map)"),
+        r.stdout
+            .contains("Memory: 3072 MiB of RAM (Multiboot memory map)"),
         "{}",
         r.stdout
     );

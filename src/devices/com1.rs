@@ -16,6 +16,7 @@ use super::uart::{self, Uart, COM1_BASE, COM1_IRQ, RX_FIFO_SIZE};
 use crate::console::HostInput;
 use crate::kvm::{CoalescedRing, CoalescedWrite, KvmError, Vm};
 use crate::trace::{TraceConfig, IRQ};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const COM1_FIRST: u16 = COM1_BASE;
@@ -48,6 +49,8 @@ struct Coalescing {
     /// that prints a line saves.
     thr_exits: u32,
     thr_used: bool,
+    /// Set once the zone was first registered: from then on the main thread watches the ring.
+    engaged: Arc<AtomicBool>,
     /// Registrations and unregistrations so far. Each unregistration waits for a KVM grace
     /// period (milliseconds); a guest that flips IER.ETBEI all the time loses coalescing.
     changes: u32,
@@ -119,13 +122,20 @@ impl Com1 {
 
     /// Lets THR writes wait in KVM's coalesced ring (`ring`, the VM's, seen through vCPU 0's
     /// mapping) whenever the UART's state allows it, from the guest's first THR write on.
-    pub fn enable_coalescing(&mut self, ring: CoalescedRing, vm: Arc<Vm>) -> Result<(), KvmError> {
+    /// `engaged` is set when the zone is first registered.
+    pub fn enable_coalescing(
+        &mut self,
+        ring: CoalescedRing,
+        vm: Arc<Vm>,
+        engaged: Arc<AtomicBool>,
+    ) -> Result<(), KvmError> {
         self.coalescing = Some(Coalescing {
             ring,
             vm,
             registered: false,
             thr_exits: 0,
             thr_used: false,
+            engaged,
             changes: 0,
         });
         Ok(())
@@ -153,6 +163,7 @@ impl Com1 {
         c.changes += 1;
         if allowed {
             c.vm.register_coalesced_pio(COM1_BASE, 1)?;
+            c.engaged.store(true, Ordering::Release);
         } else {
             c.vm.unregister_coalesced_pio(COM1_BASE, 1)?;
         }

@@ -149,6 +149,13 @@ impl RingWatch {
     pub fn is_empty(&self) -> bool {
         is_empty(&self.ring)
     }
+
+    /// With writes waiting: where the oldest one is (`first`). Two equal answers a while apart
+    /// mean nothing drained the ring in between.
+    pub fn waiting_at(&self) -> Option<u32> {
+        let first = self.ring.first().load(Ordering::Relaxed);
+        (first != self.ring.last().load(Ordering::Acquire)).then_some(first)
+    }
 }
 
 #[cfg(test)]

@@ -114,8 +114,9 @@ pub struct Threads {
     pub gdb: Option<gdb::GdbSetup>,
     /// Where guest output goes; the main thread waits for it to drain before the exit.
     pub sink: Arc<OutputSink>,
-    /// With COM1 coalesced: the ring, which the main thread's tick watches.
-    pub ring_watch: Option<crate::kvm::RingWatch>,
+    /// With COM1 coalesced: the ring, which the main thread's tick watches once the zone is
+    /// registered (the flag).
+    pub ring_watch: Option<(crate::kvm::RingWatch, Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
@@ -435,7 +436,12 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         if let (0, Some(page)) = (i, coalesce_page) {
             if let Some(ring) = vcpu.coalesced_ring(page) {
                 let watch = (ring.watch(), ring.watch());
-                match devices.com1().enable_coalescing(ring, Arc::clone(&vm)) {
+                let engaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let shared = Arc::clone(&engaged);
+                match devices
+                    .com1()
+                    .enable_coalescing(ring, Arc::clone(&vm), shared)
+                {
                     Ok(()) => {
                         note(verbose, || {
                             format!(
@@ -446,7 +452,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
                             )
                         });
                         coalesced = Some(watch.0);
-                        ring_watch = Some(watch.1);
+                        ring_watch = Some((watch.1, engaged));
                     }
                     Err(e) => note(verbose, || format!("COM1: no coalescing: {e}")),
                 }

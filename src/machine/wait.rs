@@ -133,7 +133,7 @@ pub fn start_and_wait(
     let deadline = signals.deadline();
     let mut next_tick = started + FLUSH_TICK;
     let mut next_ring_tick = started + RING_TICK;
-    let mut ring_was_pending = false;
+    let mut ring_waited_at = None;
     let mut cause = None;
     // When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
     let stop_asked: Cell<Option<Instant>> = Cell::new(None);
@@ -158,7 +158,13 @@ pub fn start_and_wait(
         }
         // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
         let mut until = next_tick;
-        if ring_watch.is_some() && reports.len() < n {
+        // The ring tick runs only once the guest's THR writes go to the ring: a guest that
+        // does not print through COM1 costs the main thread no wake-ups.
+        let ring = ring_watch
+            .as_ref()
+            .filter(|(_, engaged)| engaged.load(Ordering::Acquire))
+            .map(|(w, _)| w);
+        if ring.is_some() && reports.len() < n {
             until = until.min(next_ring_tick);
         }
         if let (Some(deadline), None) = (deadline, cause) {
@@ -209,16 +215,16 @@ pub fn start_and_wait(
         }
         if now >= next_ring_tick {
             next_ring_tick = now + RING_TICK;
-            // Coalesced writes waiting in the ring at two ticks in a row: kick the vCPU, which
-            // applies them before it handles the kick (vcpu.rs) and flushes its output. So a
-            // byte waits at most about two ticks, and a guest whose writes exit anyway within
-            // a tick (an LSR poll, a full ring, a hlt) is never kicked: its exits, and so its
-            // trace and --stats, do not depend on when the ticks fall.
-            let pending = ring_watch.as_ref().is_some_and(|w| !w.is_empty());
-            if pending && ring_was_pending {
+            // The same coalesced write still the oldest in the ring a tick later: nothing
+            // drained it for a whole tick, so kick the vCPU, which applies the ring before it
+            // handles the kick (vcpu.rs) and flushes its output. A byte waits at most about
+            // two ticks, and a guest that exits anyway within a tick (an LSR poll, a full
+            // ring) is not kicked: its exits do not depend on when the ticks fall.
+            let waiting = ring.and_then(|w| w.waiting_at());
+            if waiting.is_some() && waiting == ring_waited_at {
                 control.kick(0);
             }
-            ring_was_pending = pending;
+            ring_waited_at = waiting;
         }
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
