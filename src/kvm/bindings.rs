@@ -277,7 +277,8 @@ const _: () = assert!(offset_of!(kvm_coalesced_mmio_ring, last) == 4);
 pub const KVM_COALESCED_PAGE_SIZE: usize = 4096;
 /// Where the entries start: right after the header (8 is a multiple of their alignment).
 pub const KVM_COALESCED_ENTRIES_OFFSET: usize = size_of::<kvm_coalesced_mmio_ring>();
-const _: () = assert!(KVM_COALESCED_ENTRIES_OFFSET % align_of::<kvm_coalesced_mmio>() == 0);
+const _: () =
+    assert!(KVM_COALESCED_ENTRIES_OFFSET.is_multiple_of(align_of::<kvm_coalesced_mmio>()));
 /// `KVM_COALESCED_MMIO_MAX`: (PAGE_SIZE - sizeof(ring)) / sizeof(entry) = 170 on x86.
 pub const KVM_COALESCED_MMIO_MAX: u32 = ((KVM_COALESCED_PAGE_SIZE - KVM_COALESCED_ENTRIES_OFFSET)
     / size_of::<kvm_coalesced_mmio>()) as u32;
