@@ -6,8 +6,10 @@
 //! The list is what the run loop, the devices, the console threads, the gdb stub and the way
 //! out use, found by reading the code and checked by running every test with the filter on:
 //! * KVM: `ioctl` with only the requests used after setup (KVM_RUN, the register ioctls, the
-//!   debugger's KVM_TRANSLATE and KVM_SET_GUEST_DEBUG, COM1's KVM_IRQ_LINE) and the terminal's
-//!   TCGETS/TCSETS. Creating VMs, vCPUs or memory slots is no longer possible.
+//!   debugger's KVM_TRANSLATE and KVM_SET_GUEST_DEBUG, COM1's KVM_IRQ_LINE and the
+//!   KVM_(UN)REGISTER_COALESCED_MMIO that follow IER.ETBEI and MCR.LOOP) and the terminal's
+//!   TCGETS/TCSETS; KVM_SET_USER_MEMORY_REGION for the slot of RAM above 4 GiB, added when the
+//!   guest first touches it. Creating VMs or vCPUs is no longer possible.
 //! * I/O on descriptors already open: read, write, poll, close, fcntl(F_GETFD/F_GETFL); the gdb socket's accept4,
 //!   recvfrom, sendto, setsockopt, getsockname, getpeername, shutdown. No open, no socket, no
 //!   connect, no bind: a compromised mini-kvm cannot reach a new file or a new peer.
@@ -36,6 +38,10 @@ const RUNTIME_IOCTLS: &[u32] = &[
     KVM_TRANSLATE as u32,
     KVM_SET_GUEST_DEBUG as u32,
     KVM_IRQ_LINE as u32,
+    KVM_REGISTER_COALESCED_MMIO as u32,
+    // RAM above 4 GiB gets its slot at the guest's first access (devices/mod.rs).
+    KVM_SET_USER_MEMORY_REGION as u32,
+    KVM_UNREGISTER_COALESCED_MMIO as u32,
     libc::TCGETS as u32,
     libc::TCSETS as u32,
 ];

@@ -49,6 +49,9 @@ pub struct ExitStats {
     in_vmm: Duration,
     started: Option<Instant>,
     last: Option<Instant>,
+    /// Guest writes KVM kept in the coalesced ring (no exit), and the drains that applied them.
+    coalesced: u64,
+    drains: u64,
 }
 
 impl ExitStats {
@@ -85,6 +88,12 @@ impl ExitStats {
         }
     }
 
+    /// A drain of the coalesced ring applied `writes` writes.
+    pub fn coalesced(&mut self, writes: u32) {
+        self.coalesced += u64::from(writes);
+        self.drains += 1;
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
@@ -97,7 +106,11 @@ impl ExitStats {
             .filter(|(_, n)| *n > 0)
             .map(|(name, n)| format!("{name} {n}"))
             .collect();
-        format!("{} exits: {}", self.total(), parts.join(", "))
+        let mut line = format!("{} exits: {}", self.total(), parts.join(", "));
+        if self.coalesced > 0 {
+            let _ = write!(line, "; {} writes coalesced (no exit)", self.coalesced);
+        }
+        line
     }
 
     /// The `--stats` table for one vCPU.
@@ -109,6 +122,14 @@ impl ExitStats {
             }
         }
         let _ = writeln!(s, "  {:<26} {:>10}", "total", self.total());
+        if self.coalesced > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<26} {:>10} (no exits)",
+                "coalesced writes (COM1)", self.coalesced
+            );
+            let _ = writeln!(s, "  {:<26} {:>10}", "ring drains", self.drains);
+        }
         if let Some(started) = self.started {
             let wall = started.elapsed();
             let _ = write!(s, "  wall {:.3} ms", wall.as_secs_f64() * 1e3);

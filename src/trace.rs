@@ -323,6 +323,50 @@ impl Tracer {
     }
 }
 
+impl Tracer {
+    /// One line for a drained batch of coalesced THR writes: how many, and what they sent.
+    /// Not numbered: the numbers count exits, and these writes made none.
+    pub fn coalesced(&mut self, writes: u32, sent: &[u8]) {
+        let now = Instant::now();
+        let delta = now - self.last;
+        self.last = now;
+        if !self.config.wants(IO | UART) {
+            return;
+        }
+        let mut text = String::new();
+        for &b in sent {
+            match b {
+                b'\n' => text.push_str("\\n"),
+                b'\r' => text.push_str("\\r"),
+                b'"' => text.push_str("\\\""),
+                0x20..=0x7E => text.push(b as char),
+                _ => {
+                    let _ = write!(text, "\\x{b:02x}");
+                }
+            }
+        }
+        let raw = format!("{writes} x out 0x03f8");
+        let plural = if writes == 1 { "" } else { "s" };
+        let mut note = format!("{writes} write{plural} from the ring, no exit");
+        if !sent.is_empty() {
+            let _ = write!(note, ": THR \"{text}\"");
+        }
+        let other = writes as usize - sent.len().min(writes as usize);
+        if other > 0 {
+            let _ = write!(note, "; {other} to DLL (DLAB set)");
+        }
+        let line = format!(
+            "[{}] {:<6} +{:.3}ms  {:<14} {:<22} {note}",
+            self.vcpu,
+            "ring",
+            delta.as_secs_f64() * 1e3,
+            "COALESCED PIO",
+            raw
+        );
+        crate::console::errout::trace(&line);
+    }
+}
+
 /// A printable form of a guest byte: 'H', '\n', 0x07.
 pub fn byte_text(b: u8) -> String {
     match b {

@@ -19,7 +19,7 @@ use crate::exit_address::{IoAccess, IoRipRule};
 use crate::fault::{internal_error_text, Fault};
 use crate::gdb::debugger::{AfterDebugExit, Debugger};
 use crate::kvm::bindings::*;
-use crate::kvm::{Vcpu, VcpuKick, VmExit};
+use crate::kvm::{RingWatch, Vcpu, VcpuKick, VmExit};
 use crate::memory::GuestMemory;
 use crate::stats::ExitStats;
 use crate::trace::{ExitSummary, Tracer};
@@ -167,6 +167,8 @@ pub struct VcpuRunner {
     pub io_rip: Option<IoRipRule>,
     /// Test-only (confine.rs): make one forbidden system call before the first KVM_RUN.
     pub forbidden_syscall: bool,
+    /// With COM1's THR coalesced (com1.rs): whether writes wait in KVM's ring.
+    pub coalesced: Option<RingWatch>,
 }
 
 /// What a vCPU needs to serve a debugger: the shared state and guest memory.
@@ -184,6 +186,15 @@ impl VcpuRunner {
             crate::confine::make_forbidden_syscall();
         }
         let mut outcome = self.run_loop();
+        // Whatever way the loop ended, the guest's last coalesced writes are output too.
+        if let Err(why) = self.drain_ring() {
+            if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
+                outcome = VcpuOutcome::HostError(why);
+            }
+        }
+        if self.coalesced.is_some() {
+            self.devices.com1().stop_coalescing();
+        }
         if let Err(e) = self.io.output.finish() {
             if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
                 outcome = VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
@@ -250,6 +261,20 @@ impl VcpuRunner {
                 Ok(exit) => exit,
                 Err(e) => return VcpuOutcome::HostError(e.to_string()),
             };
+            // Writes KVM kept in the coalesced ring happened before this exit: apply them
+            // first, so the UART, the output and the trace see the guest's order.
+            if let Some(watch) = &self.coalesced {
+                if !watch.is_empty() {
+                    if let Err(why) = drain_ring(
+                        &self.devices,
+                        &mut self.io,
+                        &mut self.stats,
+                        &mut self.trace,
+                    ) {
+                        return VcpuOutcome::HostError(why);
+                    }
+                }
+            }
             self.stats.exited(&exit);
             if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
                 if d.debugger.on_debug_exit(self.index, *exception, *pc) == AfterDebugExit::Park {
@@ -342,6 +367,40 @@ impl VcpuRunner {
                 }
             }
         }
+    }
+}
+
+/// Applies the coalesced ring's writes (devices/com1.rs), counts them and traces the batch.
+fn drain_ring(
+    devices: &Devices,
+    io: &mut VcpuIo,
+    stats: &mut ExitStats,
+    trace: &mut Option<Tracer>,
+) -> Result<(), String> {
+    let batch = devices.drain_coalesced(io).map_err(|e| match e {
+        DeviceStop::HostError(why) | DeviceStop::GuestError(why) => why,
+        DeviceStop::Exit(_) => String::new(),
+    })?;
+    if batch.writes > 0 {
+        stats.coalesced(batch.writes);
+        if let Some(tracer) = trace {
+            tracer.coalesced(batch.writes, batch.sent());
+        }
+    }
+    Ok(())
+}
+
+impl VcpuRunner {
+    fn drain_ring(&mut self) -> Result<(), String> {
+        if self.coalesced.is_none() {
+            return Ok(());
+        }
+        drain_ring(
+            &self.devices,
+            &mut self.io,
+            &mut self.stats,
+            &mut self.trace,
+        )
     }
 }
 

@@ -277,3 +277,99 @@ fn the_terminal_is_restored_after_a_fault_and_a_timeout() {
         );
     }
 }
+
+/// COM1's THR writes, with one vCPU and a KVM that offers KVM_CAP_COALESCED_PIO, wait in KVM's
+/// coalesced ring (after the first 512). Whatever the guest does around them, the output is
+/// the same as with every write exiting (--no-coalesce).
+#[test]
+fn uart_output_is_the_same_with_and_without_coalescing() {
+    let order = test_guest("uart_order");
+    for guest in ["counter", "multiplication_short", order.as_str()] {
+        let with = run(&[guest]);
+        let without = run(&["--no-coalesce", guest]);
+        assert_eq!(with.status, 0, "{guest}: {}", with.stderr);
+        assert_eq!(
+            (with.status, &with.stdout, &with.stderr),
+            (without.status, &without.stdout, &without.stderr),
+            "{guest}"
+        );
+    }
+    let lines = "=".repeat(63) + "\n";
+    assert_eq!(
+        run(&[&order]).stdout,
+        lines.repeat(8) + "aL DLL=0C z\n",
+        "THR, loopback through RBR, DLL under DLAB: each seen in order"
+    );
+}
+
+/// The sum of the counts of `--trace`'s ring lines, and the bytes they show.
+fn ring_lines(stderr: &str) -> (u32, String) {
+    let mut writes = 0;
+    let mut bytes = String::new();
+    for line in stderr.lines().filter(|l| l.contains("COALESCED PIO")) {
+        let raw = line.split("COALESCED PIO").nth(1).unwrap().trim_start();
+        writes += raw.split(' ').next().unwrap().parse::<u32>().unwrap();
+        if let Some(thr) = line.split("THR \"").nth(1) {
+            bytes.push_str(thr.rsplit_once('"').unwrap().0);
+        }
+    }
+    (writes, bytes)
+}
+
+#[test]
+fn coalesced_writes_are_counted_and_traced_as_batches() {
+    let order = test_guest("uart_order");
+    let coalesces = host().is("coalesced-pio", "yes");
+    let stats = run(&["--stats", &order]);
+    let plain = run(&["--stats", "--no-coalesce", &order]);
+    assert_eq!((stats.status, plain.status), (0, 0), "{}", stats.stderr);
+    // 526 THR, MCR and LCR writes plus 6 THR writes, one of them to DLL.
+    assert!(
+        plain
+            .stderr
+            .contains("  KVM_EXIT_IO (out)                 532\n")
+            && !plain.stderr.contains("coalesced"),
+        "{}",
+        plain.stderr
+    );
+    let coalesced_row = "  coalesced writes (COM1)             6 (no exits)\n";
+    if coalesces {
+        assert!(
+            stats
+                .stderr
+                .contains("  KVM_EXIT_IO (out)                 526\n")
+                && stats.stderr.contains(coalesced_row),
+            "{}",
+            stats.stderr
+        );
+    } else {
+        assert_eq!(
+            stats
+                .stderr
+                .lines()
+                .filter(|l| l.contains("KVM_EXIT_IO"))
+                .count(),
+            2,
+            "{}",
+            stats.stderr
+        );
+        assert!(!stats.stderr.contains("coalesced"), "{}", stats.stderr);
+    }
+    // --trace: each drained batch is one line with its count; together they are every
+    // coalesced write, in order, and no THR exit line shows them a second time.
+    let trace = run(&["--trace=uart", &order]);
+    let (writes, bytes) = ring_lines(&trace.stderr);
+    let thr_exits = trace.stderr.matches("write THR").count();
+    if coalesces {
+        assert_eq!((writes, bytes.as_str()), (6, "a  z\\n"), "{}", trace.stderr);
+        assert!(trace
+            .stderr
+            .contains("1 write from the ring, no exit; 1 to DLL (DLAB set)"));
+        assert_eq!(thr_exits, 512 + 1, "the first 512, and 'L' in loopback");
+    } else {
+        assert_eq!((writes, thr_exits), (0, 518), "{}", trace.stderr);
+    }
+    let plain = run(&["--trace=uart", "--no-coalesce", &order]);
+    assert_eq!(ring_lines(&plain.stderr).0, 0);
+    assert_eq!(plain.stderr.matches("write THR").count(), 518);
+}

@@ -155,6 +155,7 @@ fn the_keys_are_a_fixed_vocabulary() {
             "shutdown-regs",
             "sync-regs",
             "immediate-exit",
+            "coalesced-pio",
             "hw-breakpoints",
             "seccomp",
         ]

@@ -321,7 +321,7 @@ fn bad_command_lines_are_usage_or_image_errors() {
         strings(&["--timeout", "inf", "hello"]),
         strings(&["--timeout", "-3", "hello"]),
         strings(&["--mem", "1K", "os-1k"]),
-        strings(&["--mem", "4G", "os-1k"]),
+        strings(&["--mem", "17G", "os-1k"]),
         strings(&["--mem", "12345", "os-1k"]),
         strings(&["--mem", "64M", "hello"]),
         strings(&["--cmdline", &long_cmdline, "os-1k"]),

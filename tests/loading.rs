@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::run_with;
+use common::{run_input, run_with};
 use nix::sys::resource::{getrusage, UsageWho};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,4 +115,20 @@ fn each_mode_names_its_own_limit() {
     assert_eq!(r.status, 3);
     common::assert_one_line(&r, &[f, "--paging"]);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sixteen_gib_of_ram_cost_no_more_than_32_mib() {
+    // Past 3 GiB, RAM continues at 4 GiB (its memory slot added when the guest first goes
+    // there, which the 1K OS never does); the memory map says so, and nothing touches it.
+    let r = run_input(&["--mem", "16G", "os-1k"], b"0\n");
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("Memory: 3072 MiB of RAM (Multiboot memory map)"),
+        "{}",
+        r.stdout
+    );
+    let rss = children_max_rss_kib();
+    assert!(rss < RSS_LIMIT_KIB, "{rss} KiB: guest RAM was touched");
 }

@@ -232,6 +232,25 @@ fn a_bad_option_still_exits_cleanly_and_exits_are_counted() {
 }
 
 #[test]
+fn the_whole_session_reads_the_same_with_and_without_coalescing() {
+    let input = b"1\n2\n4\n9\nls\ncat readme.txt\nb\n0\n";
+    let limit = Duration::from_secs(60);
+    let with = run_with(&["--stats", "os-1k"], input, &[], limit);
+    let without = run_with(&["--stats", "--no-coalesce", "os-1k"], input, &[], limit);
+    assert_eq!((with.status, without.status), (0, 0), "{}", with.stderr);
+    assert_eq!(with.stdout, without.stdout);
+    assert!(with.stdout.contains("=== 1K OS Menu ==="));
+    assert!(!without.stderr.contains("coalesced"), "{}", without.stderr);
+    // The boot log alone is more than the 512 THR writes after which the ring takes over.
+    assert_eq!(
+        with.stderr.contains("coalesced writes (COM1)"),
+        host().is("coalesced-pio", "yes"),
+        "{}",
+        with.stderr
+    );
+}
+
+#[test]
 #[ignore = "needs qemu-system-x86_64: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn the_same_kernel_boots_under_qemu() {
     require("qemu-system-x86_64");

@@ -63,6 +63,27 @@ pub fn set_data_segments(sregs: &mut kvm_sregs, segment: kvm_segment) {
 /// Guest RAM for a Multiboot kernel unless `--mem` says otherwise.
 pub const DEFAULT_KERNEL_RAM: u64 = 32 << 20;
 
+/// RAM below 4 GiB ends here, as on a PC: 3 GiB to 4 GiB is the hole where the LAPIC, the
+/// IOAPIC and KVM's TSS pages live.
+pub const LOW_RAM_END: u64 = 3 << 30;
+/// RAM beyond the first 3 GiB continues here, above the hole.
+pub const HIGH_RAM_START: u64 = 4 << 30;
+
+/// RAM below the hole, where a Multiboot kernel and its modules are loaded, for `ram` bytes.
+pub fn low_ram(ram: u64) -> u64 {
+    ram.min(LOW_RAM_END)
+}
+
+/// Guest RAM is one mapping with guest-physical address == offset; above 3 GiB it includes the
+/// hole, which no memory slot covers (and which, never touched, costs nothing).
+pub fn mapping_size(ram: u64) -> u64 {
+    if ram > LOW_RAM_END {
+        HIGH_RAM_START + (ram - LOW_RAM_END)
+    } else {
+        ram
+    }
+}
+
 /// How the guests of one run boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
@@ -75,10 +96,13 @@ pub enum Plan {
 /// The VM a plan needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// Bytes of guest RAM (guest-physical 0..ram).
+    /// Bytes of the guest RAM mapping (guest-physical 0..ram, the hole included, see
+    /// [`mapping_size`]).
     pub ram: u64,
     /// One memory slot per guest, this big, at index × slot_size.
     pub slot_size: u64,
+    /// RAM above the 4 GiB hole, one more memory slot at [`HIGH_RAM_START`] (0: none).
+    pub high: u64,
     /// In-kernel PIC + PIT: an OS kernel expects interrupt hardware.
     pub irqchip: bool,
 }
@@ -195,21 +219,25 @@ impl Plan {
             Plan::Real => Layout {
                 ram: n * realmode::SLOT_SIZE,
                 slot_size: realmode::SLOT_SIZE,
+                high: 0,
                 irqchip: false,
             },
             Plan::Long => Layout {
                 ram: n * longmode::SLOT_SIZE,
                 slot_size: longmode::SLOT_SIZE,
+                high: 0,
                 irqchip: false,
             },
             Plan::Paging { .. } => Layout {
                 ram: paging32::MEMORY_SIZE,
                 slot_size: paging32::MEMORY_SIZE,
+                high: 0,
                 irqchip: false,
             },
             Plan::Multiboot { ram, .. } => Layout {
-                ram: *ram,
-                slot_size: *ram,
+                ram: mapping_size(*ram),
+                slot_size: low_ram(*ram),
+                high: ram.saturating_sub(LOW_RAM_END),
                 irqchip: true,
             },
         }

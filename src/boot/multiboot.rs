@@ -252,7 +252,7 @@ fn plan<'a>(
 /// Builds the boot area (GDT, information structure, memory map, strings, module list) as the
 /// bytes to copy to [`BOOT_AREA`]. Pure: tested on a buffer.
 pub fn build_boot_area(
-    ram: u64,
+    mapping: u64,
     cmdline: &str,
     modules: &[(u64, u64, &str)],
 ) -> Result<Vec<u8>, String> {
@@ -279,6 +279,9 @@ pub fn build_boot_area(
         Ok(at)
     };
 
+    // RAM below the hole, and above it (memory.rs: one mapping, guest-physical == offset).
+    let ram = mapping.min(super::LOW_RAM_END);
+    let high = mapping.saturating_sub(super::HIGH_RAM_START);
     let info = INFO_OFFSET;
     let mut flags = MBI_MEMORY | MBI_MEMORY_MAP | MBI_LOADER_NAME | MBI_CMDLINE;
     put32(&mut area, info + 4, (LOW_MEMORY_END / 1024) as u32); // mem_lower, KiB from 0
@@ -313,7 +316,9 @@ pub fn build_boot_area(
             ram.saturating_sub(HIGH_MEMORY_START),
             MEMORY_AVAILABLE,
         ),
+        (super::HIGH_RAM_START, high, MEMORY_AVAILABLE),
     ];
+    let map = &map[..if high > 0 { 5 } else { 4 }];
     for (i, (base, len, kind)) in map.iter().enumerate() {
         let e = MMAP_OFFSET + 24 * i;
         put32(&mut area, e, 20);
@@ -337,7 +342,8 @@ pub fn load(
     cmdline: &str,
     modules: &[Module],
 ) -> Result<Loaded, String> {
-    let ram = memory.size();
+    // Kernel and modules go below the 4 GiB hole (boot/mod.rs).
+    let ram = super::low_ram(memory.size());
     if ram <= HIGH_MEMORY_START {
         return Err("a Multiboot kernel needs more than 1 MiB of RAM (see --mem)".into());
     }
@@ -360,7 +366,7 @@ pub fn load(
         end = start + len;
         list.push((start, end, m.name.as_str()));
     }
-    let area = build_boot_area(ram, cmdline, &list)?;
+    let area = build_boot_area(memory.size(), cmdline, &list)?;
     memory.write(BOOT_AREA, &area).map_err(|e| e.to_string())?;
     Ok(Loaded {
         entry,

@@ -146,3 +146,60 @@ fn entry_state_is_the_specs() {
     assert_eq!((sregs.ss.selector, sregs.ss.limit), (0x10, 0xFFFF_FFFF));
     assert_eq!(sregs.gdt.base, BOOT_AREA);
 }
+
+#[test]
+fn ram_past_3_gib_continues_at_4_gib_in_the_memory_map() {
+    let ram = 16u64 << 30;
+    let layout = crate::boot::Plan::Multiboot {
+        header: Header {
+            offset: 0,
+            flags: 0,
+            header_addr: 0,
+            load_addr: 0,
+            load_end_addr: 0,
+            bss_end_addr: 0,
+            entry_addr: 0,
+        },
+        ram,
+    }
+    .layout(1);
+    assert_eq!(
+        (layout.ram, layout.slot_size, layout.high),
+        (17 << 30, 3 << 30, 13 << 30),
+        "one mapping with the hole, a slot below it and one above"
+    );
+    let area = build_boot_area(layout.ram, "", &[]).unwrap();
+    let r32 = |at: usize| u32::from_le_bytes(area[at..at + 4].try_into().unwrap());
+    let r64 = |at: usize| u64::from_le_bytes(area[at..at + 8].try_into().unwrap());
+    let info = INFO_OFFSET;
+    // mem_upper: KiB from 1 MiB to the hole.
+    assert_eq!(r32(info + 8), ((3u64 << 30) - (1 << 20)) as u32 / 1024);
+    let at = |gpa: u32| (u64::from(gpa) - BOOT_AREA) as usize;
+    let (len, map) = (r32(info + 44) as usize, at(r32(info + 48)));
+    assert_eq!(len, 5 * 24);
+    let below = map + 3 * 24;
+    assert_eq!(
+        (r64(below + 4), r64(below + 12)),
+        (1 << 20, (3 << 30) - (1 << 20))
+    );
+    let above = map + 4 * 24;
+    assert_eq!(
+        (r64(above + 4), r64(above + 12), r32(above + 20)),
+        (4 << 30, 13 << 30, 1)
+    );
+    // Up to 3 GiB nothing changes.
+    let small = crate::boot::Plan::Multiboot {
+        header: Header {
+            offset: 0,
+            flags: 0,
+            header_addr: 0,
+            load_addr: 0,
+            load_end_addr: 0,
+            bss_end_addr: 0,
+            entry_addr: 0,
+        },
+        ram: 3 << 30,
+    }
+    .layout(1);
+    assert_eq!((small.ram, small.high), (3 << 30, 0));
+}

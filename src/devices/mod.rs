@@ -47,6 +47,36 @@ const GETCHAR_WAIT: Duration = Duration::from_millis(10);
 pub struct Devices {
     com1: Mutex<Com1>,
     system_control_a: AtomicU8,
+    /// RAM above 4 GiB whose memory slot is added at the guest's first access to it.
+    high_ram: Mutex<Option<HighRam>>,
+}
+
+/// RAM above the 4 GiB hole (`--mem` over 3G) is given to KVM only once the guest first
+/// touches it. A memory slot costs KVM time in proportion to its size (its per-page
+/// bookkeeping, on a KVM that shadows page tables: about 8 ms for 13 GiB here), which a
+/// kernel that never looks above 4 GiB should not pay at every start. Until then an access
+/// there is an MMIO exit: mini-kvm performs it on the very memory the slot will map, then adds
+/// the slot, so the guest sees RAM either way.
+pub struct HighRam {
+    pub vm: Arc<crate::kvm::Vm>,
+    pub memory: Arc<crate::memory::GuestMemory>,
+    pub slot: u32,
+    pub gpa: u64,
+    pub size: u64,
+}
+
+/// The writes one drain of the coalesced ring applied.
+pub struct Batch {
+    pub writes: u32,
+    bytes: [u8; com1::MAX_BATCH],
+    len: usize,
+}
+
+impl Batch {
+    /// The bytes that left the UART (all of them, unless the guest wrote DLL through the ring).
+    pub fn sent(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Why a device wants the vCPU to stop.
@@ -109,13 +139,70 @@ impl Devices {
         Devices {
             com1: Mutex::new(com1),
             system_control_a: AtomicU8::new(A20_ENABLED),
+            high_ram: Mutex::new(None),
         }
+    }
+
+    /// RAM above 4 GiB, to be added as a memory slot on first access.
+    pub fn set_high_ram(&self, high: HighRam) {
+        *self.high_ram.lock().unwrap_or_else(|e| e.into_inner()) = Some(high);
+    }
+
+    /// An MMIO access inside RAM above 4 GiB that has no slot yet: done on the RAM itself, and
+    /// the slot added. `false`: not such an access.
+    fn high_ram_access(&self, addr: u64, data: &mut [u8], write: bool, cpu: &mut VcpuIo) -> bool {
+        let mut high = self.high_ram.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(h) = high.as_ref() else {
+            return false;
+        };
+        let len = data.len() as u64;
+        if addr < h.gpa || addr.saturating_add(len) > h.gpa + h.size {
+            return false;
+        }
+        let done = if write {
+            h.memory.write(addr, data)
+        } else {
+            h.memory.read(addr, data)
+        };
+        if done.is_err() {
+            return false;
+        }
+        let added = h.vm.add_memory_region(h.slot, &h.memory, h.gpa, h.size);
+        cpu.note(|n| {
+            let _ = match &added {
+                Ok(()) => write!(n, "RAM above 4 GiB, first access: its memory slot added"),
+                Err(e) => write!(n, "RAM above 4 GiB: {e}"),
+            };
+        });
+        if added.is_ok() {
+            *high = None;
+        }
+        true
     }
 
     /// COM1, locked. The UART is one device shared by every vCPU (and the stdin thread).
     pub fn com1(&self) -> MutexGuard<'_, Com1> {
         // The UART's registers stay consistent even if a thread panicked holding the lock.
         self.com1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies the THR writes waiting in KVM's coalesced ring (com1.rs), oldest first, and
+    /// sends the bytes they transmit to this vCPU's output, as their exits would have. The
+    /// run loop calls this before it handles any exit, so the UART and the output see every
+    /// write in the order the guest made it.
+    pub fn drain_coalesced(&self, cpu: &mut VcpuIo) -> Result<Batch, DeviceStop> {
+        let mut batch = Batch {
+            writes: 0,
+            bytes: [0; com1::MAX_BATCH],
+            len: 0,
+        };
+        let (writes, len) = self.com1().drain(&mut batch.bytes);
+        batch.writes = writes;
+        batch.len = len;
+        for &byte in batch.sent() {
+            cpu.emit(byte)?;
+        }
+        Ok(batch)
     }
 
     /// A guest `out` (or `rep outs`): `data` holds `data.len() / size` accesses of `size` bytes.
@@ -271,14 +358,23 @@ impl Devices {
     }
 
     /// A load from guest-physical memory nobody backs: all ones, like an empty bus.
-    pub fn mmio_read(&self, _addr: u64, data: &mut [u8], cpu: &mut VcpuIo) {
+    pub fn mmio_read(&self, addr: u64, data: &mut [u8], cpu: &mut VcpuIo) {
+        if self.high_ram_access(addr, data, false, cpu) {
+            return;
+        }
         data.fill(0xFF);
         cpu.unclaimed_mmio.0 += 1;
         cpu.note(|n| n.push_str("no device: reads all ones"));
     }
 
     /// A store to guest-physical memory nobody backs: dropped.
-    pub fn mmio_write(&self, _addr: u64, _data: &[u8], cpu: &mut VcpuIo) {
+    pub fn mmio_write(&self, addr: u64, data: &[u8], cpu: &mut VcpuIo) {
+        let mut copy = [0u8; 8];
+        let n = data.len().min(8);
+        copy[..n].copy_from_slice(&data[..n]);
+        if self.high_ram_access(addr, &mut copy[..n], true, cpu) {
+            return;
+        }
         cpu.unclaimed_mmio.1 += 1;
         cpu.note(|n| n.push_str("no device: write dropped"));
     }

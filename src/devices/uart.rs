@@ -44,7 +44,7 @@ const SCR: u8 = 7;
 
 // IER: which events may interrupt.
 const IER_ERBFI: u8 = 1 << 0; // received data available (and character timeout)
-const IER_ETBEI: u8 = 1 << 1; // transmitter holding register empty
+pub(crate) const IER_ETBEI: u8 = 1 << 1; // transmitter holding register empty
 const IER_ELSI: u8 = 1 << 2; // receiver line status (overrun...)
 const IER_EDSSI: u8 = 1 << 3; // modem status change
 const IER_MASK: u8 = 0x0F;
@@ -148,7 +148,7 @@ impl Uart {
         self.fcr & FCR_ENABLE != 0
     }
 
-    fn loopback(&self) -> bool {
+    pub fn loopback(&self) -> bool {
         self.mcr & MCR_LOOP != 0
     }
 

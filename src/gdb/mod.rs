@@ -85,7 +85,7 @@ pub fn prepare(
             report int3 and has no hardware breakpoints"
             .into(),
     });
-    let listener = TcpListener::bind(("127.0.0.1", port))
+    let listener = TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
         .map_err(|e| Error::Host(format!("--gdb: cannot listen on 127.0.0.1:{port}: {e}")))?;
     // With port 0 the kernel picks a free port: say which (tests use this, so that tests
     // running side by side never race for one).

@@ -136,6 +136,9 @@ pub struct Findings {
     pub shutdown_regs_kept: Result<bool, String>,
     pub sync_regs: i32,
     pub immediate_exit: bool,
+    /// KVM_CAP_COALESCED_PIO, and KVM_CAP_COALESCED_MMIO (the ring's page in the vCPU mmap).
+    pub coalesced_pio: bool,
+    pub coalesced_page: i32,
     pub nr_vcpus: i32,
     pub max_vcpus: i32,
     pub hw_breakpoints: i32,
@@ -210,6 +213,8 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         shutdown_regs_kept: checks::shutdown_regs_kept(kvm),
         sync_regs: cap(KVM_CAP_SYNC_REGS),
         immediate_exit: cap(KVM_CAP_IMMEDIATE_EXIT) > 0,
+        coalesced_pio: cap(KVM_CAP_COALESCED_PIO) > 0,
+        coalesced_page: cap(KVM_CAP_COALESCED_MMIO),
         nr_vcpus: cap(KVM_CAP_NR_VCPUS),
         max_vcpus: cap(KVM_CAP_MAX_VCPUS),
         hw_breakpoints: cap(KVM_CAP_GUEST_DEBUG_HW_BPS),

@@ -256,6 +256,21 @@ fn rows(f: &Findings) -> Vec<Row> {
         if f.immediate_exit { "yes" } else { "no" },
         "vCPUs stop without races (--timeout, Ctrl-A x)",
     ));
+    let coalesced = f.coalesced_pio && f.coalesced_page > 0;
+    rows.push(row(
+        "KVM_CAP_COALESCED_PIO",
+        Some(coalesced),
+        if coalesced {
+            format!("yes (ring at page {})", f.coalesced_page)
+        } else {
+            "no".into()
+        },
+        if coalesced {
+            "COM1 THR writes wait in KVM's ring, not one exit each"
+        } else {
+            "every COM1 THR write is an exit"
+        },
+    ));
     rows.push(row(
         "vCPUs",
         None,
@@ -385,6 +400,10 @@ pub(super) fn keys(f: &Findings) -> String {
     ));
     lines.push(("sync-regs", format!("{:#x}", f.sync_regs)));
     lines.push(("immediate-exit", yes(f.immediate_exit).into()));
+    lines.push((
+        "coalesced-pio",
+        yes(f.coalesced_pio && f.coalesced_page > 0).into(),
+    ));
     lines.push(("hw-breakpoints", f.hw_breakpoints.to_string()));
     lines.push(("seccomp", yes(f.seccomp.is_some()).into()));
     let mut out = String::new();
@@ -423,6 +442,8 @@ mod tests {
             shutdown_regs_kept: Ok(true),
             sync_regs: 7,
             immediate_exit: true,
+            coalesced_pio: true,
+            coalesced_page: 2,
             nr_vcpus: 4,
             max_vcpus: 1024,
             hw_breakpoints: 4,

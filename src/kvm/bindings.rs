@@ -12,7 +12,7 @@
 // `--host-check`), not because every build path uses them.
 #![allow(dead_code)]
 
-use std::mem::{offset_of, size_of};
+use std::mem::{align_of, offset_of, size_of};
 
 // ---------------------------------------------------------------------------------------------
 // Registers: KVM_GET_REGS / KVM_SET_REGS (api.rst 4.11, 4.12).
@@ -225,6 +225,66 @@ pub struct kvm_translation {
 const _: () = assert!(size_of::<kvm_translation>() == 24);
 
 // ---------------------------------------------------------------------------------------------
+// Coalesced MMIO and PIO: KVM_(UN)REGISTER_COALESCED_MMIO (api.rst 4.116), KVM_CAP_COALESCED_PIO.
+
+/// A range of guest-physical addresses (or, with `pio` = 1, of I/O ports) whose writes KVM
+/// appends to a ring instead of leaving the guest. (`pio` is a union with `pad` in C.)
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_coalesced_mmio_zone {
+    pub addr: u64,
+    pub size: u32,
+    pub pio: u32,
+}
+const _: () = assert!(size_of::<kvm_coalesced_mmio_zone>() == 16);
+const _: () = assert!(align_of::<kvm_coalesced_mmio_zone>() == 8);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio_zone, addr) == 0);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio_zone, size) == 8);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio_zone, pio) == 12);
+
+/// One write KVM kept in the ring: where (`phys_addr`, a port when `pio` is 1), how many bytes
+/// and the bytes themselves. (`pio` is a union with `pad` in C.)
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_coalesced_mmio {
+    pub phys_addr: u64,
+    pub len: u32,
+    pub pio: u32,
+    pub data: [u8; 8],
+}
+const _: () = assert!(size_of::<kvm_coalesced_mmio>() == 24);
+const _: () = assert!(align_of::<kvm_coalesced_mmio>() == 8);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio, phys_addr) == 0);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio, len) == 8);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio, pio) == 12);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio, data) == 16);
+
+/// The ring's header, at the start of its page of the vCPU mapping (page KVM_CAP_COALESCED_MMIO
+/// returns). KVM appends at `last`, user space consumes at `first`; the entries follow the
+/// header (a C flexible array), `KVM_COALESCED_MMIO_MAX` of them.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct kvm_coalesced_mmio_ring {
+    pub first: u32,
+    pub last: u32,
+}
+const _: () = assert!(size_of::<kvm_coalesced_mmio_ring>() == 8);
+const _: () = assert!(align_of::<kvm_coalesced_mmio_ring>() == 4);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio_ring, first) == 0);
+const _: () = assert!(offset_of!(kvm_coalesced_mmio_ring, last) == 4);
+
+/// The ring is one page (x86: 4 KiB).
+pub const KVM_COALESCED_PAGE_SIZE: usize = 4096;
+/// Where the entries start: right after the header (8 is a multiple of their alignment).
+pub const KVM_COALESCED_ENTRIES_OFFSET: usize = size_of::<kvm_coalesced_mmio_ring>();
+const _: () =
+    assert!(KVM_COALESCED_ENTRIES_OFFSET.is_multiple_of(align_of::<kvm_coalesced_mmio>()));
+/// `KVM_COALESCED_MMIO_MAX`: (PAGE_SIZE - sizeof(ring)) / sizeof(entry) = 170 on x86.
+pub const KVM_COALESCED_MMIO_MAX: u32 = ((KVM_COALESCED_PAGE_SIZE - KVM_COALESCED_ENTRIES_OFFSET)
+    / size_of::<kvm_coalesced_mmio>()) as u32;
+const _: () = assert!(KVM_COALESCED_MMIO_MAX == 170);
+
+// ---------------------------------------------------------------------------------------------
 // The shared run page: `struct kvm_run` (api.rst 5, "The kvm_run structure").
 
 /// KVM_EXIT_IO: port I/O. The data of all `count` accesses (each `size` bytes) sits in the run
@@ -396,6 +456,7 @@ pub fn exit_reason_name(reason: u32) -> &'static str {
 
 // Capabilities (`KVM_CAP_*`), asked with KVM_CHECK_EXTENSION (api.rst 4.4, 8).
 pub const KVM_CAP_IRQCHIP: u32 = 0;
+pub const KVM_CAP_COALESCED_MMIO: u32 = 15;
 pub const KVM_CAP_HLT: u32 = 1;
 pub const KVM_CAP_USER_MEMORY: u32 = 3;
 pub const KVM_CAP_SET_TSS_ADDR: u32 = 4;
@@ -407,6 +468,7 @@ pub const KVM_CAP_MAX_VCPUS: u32 = 66;
 pub const KVM_CAP_SYNC_REGS: u32 = 74;
 pub const KVM_CAP_GUEST_DEBUG_HW_BPS: u32 = 119;
 pub const KVM_CAP_IMMEDIATE_EXIT: u32 = 136;
+pub const KVM_CAP_COALESCED_PIO: u32 = 162;
 
 /// The only KVM API version there has ever been in mainline Linux (api.rst 4.1).
 pub const KVM_API_VERSION: i32 = 12;

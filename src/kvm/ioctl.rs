@@ -61,6 +61,8 @@ pub const KVM_GET_SUPPORTED_CPUID: u64 = iowr::<kvm_cpuid2>(0x05);
 pub const KVM_CREATE_VCPU: u64 = io(0x41);
 pub const KVM_SET_USER_MEMORY_REGION: u64 = iow::<kvm_userspace_memory_region>(0x46);
 pub const KVM_SET_TSS_ADDR: u64 = io(0x47);
+pub const KVM_REGISTER_COALESCED_MMIO: u64 = iow::<kvm_coalesced_mmio_zone>(0x67);
+pub const KVM_UNREGISTER_COALESCED_MMIO: u64 = iow::<kvm_coalesced_mmio_zone>(0x68);
 pub const KVM_CREATE_IRQCHIP: u64 = io(0x60);
 pub const KVM_IRQ_LINE: u64 = iow::<kvm_irq_level>(0x61);
 pub const KVM_CREATE_PIT2: u64 = iow::<kvm_pit_config>(0x77);
@@ -91,6 +93,8 @@ mod tests {
         assert_eq!(KVM_CREATE_VCPU, 0xAE41);
         assert_eq!(KVM_SET_USER_MEMORY_REGION, 0x4020_AE46);
         assert_eq!(KVM_SET_TSS_ADDR, 0xAE47);
+        assert_eq!(KVM_REGISTER_COALESCED_MMIO, 0x4010_AE67);
+        assert_eq!(KVM_UNREGISTER_COALESCED_MMIO, 0x4010_AE68);
         assert_eq!(KVM_CREATE_IRQCHIP, 0xAE60);
         assert_eq!(KVM_IRQ_LINE, 0x4008_AE61);
         assert_eq!(KVM_CREATE_PIT2, 0x4040_AE77);

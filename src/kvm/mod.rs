@@ -13,6 +13,7 @@
 //! This is the only module (with `memory.rs`) that uses `unsafe`.
 
 pub mod bindings;
+pub mod coalesced;
 pub mod ioctl;
 mod kick;
 pub mod seccomp;
@@ -21,6 +22,7 @@ mod system;
 mod vcpu;
 mod vm;
 
+pub use coalesced::{CoalescedRing, CoalescedWrite, RingWatch};
 pub use kick::{install_kick_signal_handler, VcpuKick};
 pub use system::Kvm;
 pub use vcpu::{ExitRegs, Vcpu, VmExit};

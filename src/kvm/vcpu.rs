@@ -11,6 +11,7 @@
 //! writes the answer to a guest `in` straight into the page with no copy.
 
 use super::bindings::*;
+use super::coalesced::CoalescedRing;
 use super::ioctl::*;
 use super::{ioctl_with_mut, ioctl_with_val, KvmError, Vm};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -294,6 +295,22 @@ impl Vcpu {
             )
         }
         .map(|_| ())
+    }
+
+    /// The VM's coalesced MMIO/PIO ring, which this vCPU's mapping shows at page `page` (the
+    /// value of KVM_CAP_COALESCED_MMIO); `None` if the mapping does not reach that far.
+    pub fn coalesced_ring(&self, page: u32) -> Option<CoalescedRing> {
+        let offset = (page as usize).checked_mul(KVM_COALESCED_PAGE_SIZE)?;
+        if page == 0 || offset.checked_add(KVM_COALESCED_PAGE_SIZE)? > self.run.size {
+            return None;
+        }
+        // SAFETY: offset + one page lies inside the mapping (checked above), which the ring
+        // keeps alive through its Arc<RunPage>.
+        let ptr = unsafe { self.run.ptr.as_ptr().cast::<u8>().add(offset) };
+        Some(CoalescedRing::new(
+            Arc::clone(&self.run),
+            NonNull::new(ptr)?,
+        ))
     }
 
     /// Clears `kvm_run.immediate_exit` after a kick has been handled, so KVM_RUN enters again.

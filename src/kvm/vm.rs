@@ -76,6 +76,43 @@ impl Vm {
         Ok(())
     }
 
+    /// KVM_SET_USER_MEMORY_REGION on a VM already shared between threads, for a range of a
+    /// mapping the VM already keeps alive (an earlier slot's); refused (EINVAL) otherwise.
+    pub fn add_memory_region(
+        &self,
+        slot: u32,
+        memory: &Arc<GuestMemory>,
+        gpa: u64,
+        size: u64,
+    ) -> Result<(), KvmError> {
+        let einval = KvmError {
+            ioctl: "KVM_SET_USER_MEMORY_REGION",
+            errno: libc::EINVAL,
+        };
+        if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
+            return Err(einval);
+        }
+        let userspace_addr = memory.host_address(gpa, size).map_err(|_| einval)?;
+        let mut region = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: gpa,
+            memory_size: size,
+            userspace_addr,
+        };
+        // SAFETY: the argument is one kvm_userspace_memory_region; the host range lies inside
+        // `memory` (host_address checked it), which this VM already keeps alive (checked above).
+        unsafe {
+            ioctl_with_mut(
+                self.raw_fd(),
+                "KVM_SET_USER_MEMORY_REGION",
+                KVM_SET_USER_MEMORY_REGION,
+                &mut region,
+            )
+        }
+        .map(|_| ())
+    }
+
     /// KVM_SET_TSS_ADDR: three pages of guest-physical address space (outside RAM) that Intel
     /// VMX needs to emulate real mode. Harmless elsewhere.
     pub fn set_tss_addr(&self, addr: u64) -> Result<(), KvmError> {
@@ -115,6 +152,43 @@ impl Vm {
         // SAFETY: the argument is one kvm_irq_level, which the kernel only reads.
         unsafe { ioctl_with_mut(self.raw_fd(), "KVM_IRQ_LINE", KVM_IRQ_LINE, &mut level) }
             .map(|_| ())
+    }
+
+    /// KVM_REGISTER_COALESCED_MMIO with `pio` = 1: guest writes to ports `port..port+size`
+    /// go to the coalesced ring instead of exiting (needs KVM_CAP_COALESCED_PIO).
+    pub fn register_coalesced_pio(&self, port: u16, size: u32) -> Result<(), KvmError> {
+        self.coalesced_zone(
+            "KVM_REGISTER_COALESCED_MMIO",
+            KVM_REGISTER_COALESCED_MMIO,
+            port,
+            size,
+        )
+    }
+
+    /// KVM_UNREGISTER_COALESCED_MMIO: writes to the zone exit again.
+    pub fn unregister_coalesced_pio(&self, port: u16, size: u32) -> Result<(), KvmError> {
+        self.coalesced_zone(
+            "KVM_UNREGISTER_COALESCED_MMIO",
+            KVM_UNREGISTER_COALESCED_MMIO,
+            port,
+            size,
+        )
+    }
+
+    fn coalesced_zone(
+        &self,
+        name: &'static str,
+        request: u64,
+        port: u16,
+        size: u32,
+    ) -> Result<(), KvmError> {
+        let mut zone = kvm_coalesced_mmio_zone {
+            addr: port.into(),
+            size,
+            pio: 1,
+        };
+        // SAFETY: the argument is one kvm_coalesced_mmio_zone, which the kernel only reads.
+        unsafe { ioctl_with_mut(self.raw_fd(), name, request, &mut zone) }.map(|_| ())
     }
 
     /// KVM_CREATE_VCPU with APIC id `id`, then mmap of its `kvm_run` page.

@@ -38,6 +38,11 @@ const TSS_ADDR: u64 = 0xFFFB_D000;
 /// How often the main thread looks at output buffers; a byte waits at most about twice this.
 const FLUSH_TICK: Duration = Duration::from_millis(20);
 
+/// How often the main thread looks at the coalesced ring while the guest runs: writes that
+/// wait there (a prompt, say, followed by a `hlt` that KVM handles itself) are out within about
+/// two of these (wait.rs).
+const RING_TICK: Duration = Duration::from_millis(2);
+
 /// Capabilities every run needs, with what each is for.
 const REQUIRED_CAPS: &[(u32, &str)] = &[
     (
@@ -109,6 +114,9 @@ pub struct Threads {
     pub gdb: Option<gdb::GdbSetup>,
     /// Where guest output goes; the main thread waits for it to drain before the exit.
     pub sink: Arc<OutputSink>,
+    /// With COM1 coalesced: the ring, which the main thread's tick watches once the zone is
+    /// registered (the flag).
+    pub ring_watch: Option<(crate::kvm::RingWatch, Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
@@ -120,10 +128,13 @@ fn image_limit(opts: &RunOptions, kernel: bool) -> (u64, String) {
         } else {
             "the default; see --mem"
         };
-        return (
-            mem,
-            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})"),
-        );
+        let low = boot::low_ram(mem);
+        let what = if low < mem {
+            format!("the {low} bytes of guest RAM below 4 GiB, where a Multiboot kernel loads")
+        } else {
+            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})")
+        };
+        return (low, what);
     }
     match opts.mode {
         ModeOption::LongMode => (
@@ -190,7 +201,8 @@ fn read_images(
         .map(|m| guests::open(m))
         .collect::<Result<Vec<_>, _>>()?;
     if kernel {
-        let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
+        // Kernel and modules are loaded below the 4 GiB hole, whatever --mem says.
+        let mem = boot::low_ram(opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM));
         let cmdline = opts.cmdline.as_deref().map_or(0, |c| c.len() as u64);
         let mut total = opened.iter().map(|o| o.len()).sum::<u64>() + cmdline;
         for m in &modules {
@@ -278,11 +290,19 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         vm.set_user_memory_region(i as u32, &memory, base, layout.slot_size)?;
     }
     note(verbose, || {
-        format!(
+        let mut text = format!(
             "guest RAM: {} KiB at guest-physical 0, {n} memory slot(s) of {} KiB",
-            layout.ram / 1024,
+            n as u64 * layout.slot_size / 1024,
             layout.slot_size / 1024
-        )
+        );
+        if layout.high > 0 {
+            text.push_str(&format!(
+                ", and {} KiB at 4 GiB (past the hole), a slot added at the guest's first \
+                 access there",
+                layout.high / 1024
+            ));
+        }
+        text
     });
     if layout.irqchip {
         for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
@@ -358,6 +378,15 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         com1.connect_irq(Arc::clone(&vm));
     }
     let devices = Arc::new(Devices::new(com1));
+    if layout.high > 0 {
+        devices.set_high_ram(crate::devices::HighRam {
+            vm: Arc::clone(&vm),
+            memory: Arc::clone(&memory),
+            slot: n as u32,
+            gpa: boot::HIGH_RAM_START,
+            size: layout.high,
+        });
+    }
     let weak = Arc::downgrade(&devices);
     input.set_arrival_hook(Box::new(move || {
         if let Some(devices) = weak.upgrade() {
@@ -391,8 +420,44 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
     // out from the instruction bytes (exit_address.rs).
     let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
+    // COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
+    // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix).
+    let coalesce_page = if opts.coalesce && n == 1 {
+        let pio = kvm.check_extension(KVM_CAP_COALESCED_PIO).unwrap_or(0) > 0;
+        let page = kvm.check_extension(KVM_CAP_COALESCED_MMIO).unwrap_or(0);
+        (pio && page > 0).then_some(page as u32)
+    } else {
+        None
+    };
+    let mut ring_watch = None;
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
         let mut vcpu = vm.create_vcpu(i as u32)?;
+        let mut coalesced = None;
+        if let (0, Some(page)) = (i, coalesce_page) {
+            if let Some(ring) = vcpu.coalesced_ring(page) {
+                let watch = (ring.watch(), ring.watch());
+                let engaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let shared = Arc::clone(&engaged);
+                match devices
+                    .com1()
+                    .enable_coalescing(ring, Arc::clone(&vm), shared)
+                {
+                    Ok(()) => {
+                        note(verbose, || {
+                            format!(
+                                "COM1: THR writes go to KVM's coalesced ring after the first {}, no exit \
+                                 each (page {page} of the vCPU mapping); --no-coalesce turns \
+                                 it off",
+                                crate::devices::com1::COALESCE_AFTER
+                            )
+                        });
+                        coalesced = Some(watch.0);
+                        ring_watch = Some((watch.1, engaged));
+                    }
+                    Err(e) => note(verbose, || format!("COM1: no coalescing: {e}")),
+                }
+            }
+        }
         if let Some(cpuid) = &cpuid {
             vcpu.set_cpuid2(cpuid)?;
         }
@@ -435,6 +500,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             memory: Arc::clone(&memory),
             io_rip,
             forbidden_syscall,
+            coalesced,
         });
     }
 
@@ -450,6 +516,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         raw_terminal: raw_mode.is_some(),
         gdb,
         sink,
+        ring_watch,
     };
     let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);

@@ -1,7 +1,7 @@
 //! Running a built VM: the signal, stdin, vCPU and gdb threads; waiting for the vCPUs, the
 //! timeout, signals and stale output; and turning how it ended into one exit status.
 
-use super::{note, Threads, FLUSH_TICK};
+use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
 use crate::control::Event;
@@ -52,6 +52,7 @@ pub fn start_and_wait(
         raw_terminal,
         gdb,
         sink,
+        ring_watch,
     } = threads;
     let control = &control;
     let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
@@ -131,6 +132,8 @@ pub fn start_and_wait(
     let started = Instant::now();
     let deadline = signals.deadline();
     let mut next_tick = started + FLUSH_TICK;
+    let mut next_ring_tick = started + RING_TICK;
+    let mut ring_waited_at = None;
     let mut cause = None;
     // When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
     let stop_asked: Cell<Option<Instant>> = Cell::new(None);
@@ -155,6 +158,15 @@ pub fn start_and_wait(
         }
         // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
         let mut until = next_tick;
+        // The ring tick runs only once the guest's THR writes go to the ring: a guest that
+        // does not print through COM1 costs the main thread no wake-ups.
+        let ring = ring_watch
+            .as_ref()
+            .filter(|(_, engaged)| engaged.load(Ordering::Acquire))
+            .map(|(w, _)| w);
+        if ring.is_some() && reports.len() < n {
+            until = until.min(next_ring_tick);
+        }
         if let (Some(deadline), None) = (deadline, cause) {
             until = until.min(deadline);
         }
@@ -200,6 +212,19 @@ pub fn start_and_wait(
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) && cause.is_none() {
             note_stop(&mut cause, StopCause::Timeout);
+        }
+        if now >= next_ring_tick {
+            next_ring_tick = now + RING_TICK;
+            // The same coalesced write still the oldest in the ring a tick later: nothing
+            // drained it for a whole tick, so kick the vCPU, which applies the ring before it
+            // handles the kick (vcpu.rs) and flushes its output. A byte waits at most about
+            // two ticks, and a guest that exits anyway within a tick (an LSR poll, a full
+            // ring) is not kicked: its exits do not depend on when the ticks fall.
+            let waiting = ring.and_then(|w| w.waiting_at());
+            if waiting.is_some() && waiting == ring_waited_at {
+                control.kick(0);
+            }
+            ring_waited_at = waiting;
         }
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
