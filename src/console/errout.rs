@@ -2,9 +2,12 @@
 //! nobody reads (`--trace 2> >(sleep 30)`) can slow a run down but never make it unstoppable.
 //!
 //! Two kinds of writer use it:
-//! * [`message`] (the `diag!` macro): mini-kvm's own one-line messages. It waits for room only
-//!   while the writer is making progress, and not at all once the run is stopping, so the main
-//!   thread can always go on to exit.
+//! * [`message`] (the `diag!` macro): mini-kvm's own one-line messages. It waits until its line
+//!   is written while stderr can take bytes (poll(2) says POLLOUT) or the writer is making
+//!   progress, and gives up on a stderr that is full and not moving; once the run is stopping
+//!   it waits at most [`STOPPING_PATIENCE`], so the main thread can always go on to exit. (A
+//!   busy host may keep the writer thread off the CPU for a while: that is not a dead reader,
+//!   and the last message of a run, its reason for ending, must not be lost to it.)
 //! * [`trace`]: `--trace` lines from vCPU threads. They wait for room until the run is stopped,
 //!   which pauses a tracing guest while stderr is slow, as a full stdout does.
 //!
@@ -21,8 +24,19 @@ use std::time::{Duration, Instant};
 /// True while guest output on a terminal stdout ends in the middle of a line.
 pub static STDOUT_LINE_OPEN: AtomicBool = AtomicBool::new(false);
 
-/// How long a message waits for a stderr that is not moving before it is dropped.
+/// How long a message waits for a stderr that is full and not moving before it is dropped.
 const MESSAGE_PATIENCE: Duration = Duration::from_millis(500);
+/// How long a message may wait at all once the run is stopping.
+const STOPPING_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Can stderr take bytes now? (A pipe with room, a file, a terminal; not a full pipe.)
+fn stderr_writable() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let stderr = std::io::stderr();
+    let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
 
 static QUEUE: OnceLock<Option<Queue>> = OnceLock::new();
 
@@ -59,16 +73,15 @@ pub fn message(text: &str) {
         let _ = std::io::stderr().write_all(&bytes);
         return;
     };
+    let started = Instant::now();
     let last = Cell::new((q.written(), Instant::now()));
     let give_up = || {
-        if hurrying() {
-            return true;
-        }
         let written = q.written();
         if written != last.get().0 {
             last.set((written, Instant::now()));
         }
-        last.get().1.elapsed() > MESSAGE_PATIENCE
+        let stuck = last.get().1.elapsed() > MESSAGE_PATIENCE && !stderr_writable();
+        stuck || (hurrying() && (started.elapsed() > STOPPING_PATIENCE || !stderr_writable()))
     };
     if let Ok(true) = q.push_waiting(&bytes, &give_up) {
         q.wait_written(q.pushed(), &give_up);
