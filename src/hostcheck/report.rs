@@ -118,6 +118,21 @@ fn rows(f: &Findings) -> Vec<Row> {
                 "the 1K OS gets no timer",
             ),
         },
+        if f.linux_boots() {
+            row(
+                "Linux boot (--linux)",
+                Some(true),
+                "yes",
+                "ordinary Linux kernels boot with --linux",
+            )
+        } else {
+            row(
+                "Linux boot (--linux)",
+                Some(false),
+                "no: not on this kind of KVM",
+                "--linux exits 4; boot Linux in the real-KVM lane (make test-real-kvm)",
+            )
+        },
         match &f.int_ring3 {
             IntRing3::ThroughIdt => row(
                 "int n from ring 3",
@@ -387,6 +402,7 @@ pub(super) fn keys(f: &Findings) -> String {
     lines.push(("immediate-exit", yes(f.immediate_exit).into()));
     lines.push(("hw-breakpoints", f.hw_breakpoints.to_string()));
     lines.push(("seccomp", yes(f.seccomp.is_some()).into()));
+    lines.push(("linux-boot", yes(f.linux_boots()).into()));
     let mut out = String::new();
     for (k, v) in lines {
         out.push_str(&format!("{k} {v}\n"));

@@ -94,6 +94,7 @@ pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
     Ok(kvm)
 }
 
+pub mod linux;
 pub mod wait;
 
 /// Everything the threads of a built VM need.
@@ -252,15 +253,25 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
 /// Runs the guests named in `opts`; returns the exit status.
 pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     let verbose = opts.verbose;
-    let (images, modules) = read_images(opts, signals)?;
+    let (plan, images, modules) = if opts.linux.is_some() {
+        linux::read_linux(opts, signals)?
+    } else {
+        let (images, modules) = read_images(opts, signals)?;
+        check_stop(signals)?;
+        let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
+            PlanError::Usage(m) => Error::Usage(m),
+            PlanError::Image(e) => Error::Image(e),
+        })?;
+        (plan, images, modules)
+    };
     check_stop(signals)?;
-    let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
-        PlanError::Usage(m) => Error::Usage(m),
-        PlanError::Image(e) => Error::Image(e),
-    })?;
     let n = images.len();
     let layout = plan.layout(n);
     let kvm = open_kvm(verbose)?;
+    if let Plan::Linux(_) = plan {
+        // Found out before anything is built, so the refusal is one line and status 4.
+        crate::hostcheck::linux_boot_possible(&kvm).map_err(Error::KvmUnavailable)?;
+    }
     check_stop(signals)?;
     install_kick_signal_handler()
         .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
@@ -288,7 +299,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
             if kvm.check_extension(cap).unwrap_or(0) <= 0 {
                 return Err(Error::KvmUnavailable(format!(
-                    "this KVM has no in-kernel {} , which a Multiboot kernel needs",
+                    "this KVM has no in-kernel {}, which an OS kernel needs",
                     if cap == KVM_CAP_IRQCHIP {
                         "irqchip (KVM_CAP_IRQCHIP)"
                     } else {
@@ -312,7 +323,10 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
                 &memory,
                 i,
                 image,
-                opts.cmdline.as_deref().unwrap_or(""),
+                match plan {
+                    Plan::Linux(_) => linux::cmdline(opts),
+                    _ => opts.cmdline.as_deref().unwrap_or(""),
+                },
                 &modules,
             )
             .map_err(|reason| {
