@@ -6,7 +6,7 @@ CARGO ?= cargo
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
 
-.PHONY: all build run test test-host test-real-kvm deps-build deps-test bench clean
+.PHONY: all build run test test-host test-real-kvm deps-build deps-test bench clean linux
 
 all: build
 
@@ -44,6 +44,12 @@ test-host: deps-test
 # under QEMU (tests/real-kvm/lane.sh). MINI_KVM_SKIP_REAL_KVM=1 skips it, saying so.
 test-real-kvm: deps-test
 	@bash tests/real-kvm/lane.sh
+
+# Linux under mini-kvm: a busybox initramfs (scripts/make-linux.sh) booted with this host's
+# kernel (or LINUX_KERNEL=path), where this host's KVM can boot one.
+linux: build
+	@bash .ci/install-deps.sh cpio gzip
+	@bash scripts/make-linux.sh
 
 bench: deps-build
 	bash bench/run.sh

@@ -6,7 +6,8 @@
 //! The list is what the run loop, the devices, the console threads, the gdb stub and the way
 //! out use, found by reading the code and checked by running every test with the filter on:
 //! * KVM: `ioctl` with only the requests used after setup (KVM_RUN, the register ioctls, the
-//!   debugger's KVM_TRANSLATE and KVM_SET_GUEST_DEBUG, COM1's KVM_IRQ_LINE) and the terminal's
+//!   debugger's KVM_TRANSLATE and KVM_SET_GUEST_DEBUG, COM1's KVM_IRQ_LINE, KVM_GET_MP_STATE
+//!   to see a vCPU halted for good) and the terminal's
 //!   TCGETS/TCSETS. Creating VMs, vCPUs or memory slots is no longer possible.
 //! * I/O on descriptors already open: read, write, poll, close, fcntl(F_GETFD/F_GETFL); the gdb socket's accept4,
 //!   recvfrom, sendto, setsockopt, getsockname, getpeername, shutdown. No open, no socket, no
@@ -36,6 +37,7 @@ const RUNTIME_IOCTLS: &[u32] = &[
     KVM_TRANSLATE as u32,
     KVM_SET_GUEST_DEBUG as u32,
     KVM_IRQ_LINE as u32,
+    KVM_GET_MP_STATE as u32,
     libc::TCGETS as u32,
     libc::TCSETS as u32,
 ];

@@ -338,6 +338,28 @@ pub fn initial_regs() -> kvm_regs {
     }
 }
 
+/// CPUID leaf 1, ECX bit 31: "running under a hypervisor". KVM_GET_SUPPORTED_CPUID leaves it
+/// clear (the VMM decides); without it Linux never looks at KVM's leaves at 0x4000_0000, so it
+/// has no kvmclock, no TSC frequency, and calibrates against the PIT instead.
+pub const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
+/// KVM's signature leaf ("KVMKVMKVM\0\0\0" in EBX, ECX, EDX).
+pub const KVM_CPUID_SIGNATURE: u32 = 0x4000_0000;
+
+/// What a Linux guest's CPUID says beyond KVM_GET_SUPPORTED_CPUID: that it runs on a
+/// hypervisor. Returns whether KVM's own leaves (kvmclock and friends) are in the table.
+pub fn patch_cpuid(table: &mut crate::kvm::bindings::CpuidTable) -> bool {
+    let n = (table.header.nent as usize).min(table.entries.len());
+    let mut kvm_leaves = false;
+    for entry in &mut table.entries[..n] {
+        match entry.function {
+            1 => entry.ecx |= CPUID_1_ECX_HYPERVISOR,
+            KVM_CPUID_SIGNATURE => kvm_leaves = entry.ebx == u32::from_le_bytes(*b"KVMK"),
+            _ => {}
+        }
+    }
+    kvm_leaves
+}
+
 #[cfg(test)]
 #[path = "linux_tests.rs"]
 mod tests;

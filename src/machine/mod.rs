@@ -110,6 +110,8 @@ pub struct Threads {
     pub gdb: Option<gdb::GdbSetup>,
     /// Where guest output goes; the main thread waits for it to drain before the exit.
     pub sink: Arc<OutputSink>,
+    /// Kick the vCPUs now and then to see whether they halted for good (in-kernel irqchip).
+    pub watch_halt: bool,
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
@@ -309,7 +311,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             }
         }
         vm.create_irqchip()?;
-        vm.create_pit2()?;
+        vm.create_pit2(matches!(plan, Plan::Linux(_)))?;
         note(verbose, || {
             "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
              (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"
@@ -360,10 +362,20 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // What CPUID tells the guest. A kernel needs it (long mode, features); the seed's 16-bit
     // real-mode programs never ask, and KVM_GET_SUPPORTED_CPUID alone costs about 0.3 ms here,
     // a sixth of the whole start-up, so real-mode runs keep KVM's empty defaults.
-    let cpuid = match plan {
+    let mut cpuid = match plan {
         Plan::Real => None,
         _ => Some(kvm.supported_cpuid()?),
     };
+    if let (Plan::Linux(_), Some(table)) = (&plan, &mut cpuid) {
+        let kvm_leaves = boot::linux::patch_cpuid(table);
+        note(verbose, || {
+            format!(
+                "CPUID: KVM_GET_SUPPORTED_CPUID plus the hypervisor bit (leaf 1 ECX bit 31); \
+                 KVM's leaves at 0x40000000 (kvmclock): {}",
+                if kvm_leaves { "present" } else { "absent" }
+            )
+        });
+    }
 
     // Devices and console.
     let input = HostInput::new();
@@ -436,7 +448,12 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             name: image.name.clone(),
             vcpu,
             devices: Arc::clone(&devices),
-            io: VcpuIo::new(output, vcpu_input),
+            io: {
+                let mut io = VcpuIo::new(output, vcpu_input);
+                // Linux reboots by triple fault when nothing else works (reboot=t first).
+                io.triple_fault_resets = matches!(plan, Plan::Linux(_));
+                io
+            },
             control: Arc::clone(&control),
             stats: ExitStats::new(opts.stats),
             trace: trace_config
@@ -449,6 +466,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             memory: Arc::clone(&memory),
             io_rip,
             forbidden_syscall,
+            watch_halt: layout.irqchip,
         });
     }
 
@@ -464,6 +482,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         raw_terminal: raw_mode.is_some(),
         gdb,
         sink,
+        watch_halt: layout.irqchip,
     };
     let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);

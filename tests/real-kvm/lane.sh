@@ -24,6 +24,8 @@ case $target in /*) ;; *) target=$root/$target ;; esac
 lane=$target/real-kvm
 mini_kvm=$target/release/mini-kvm
 opt_out="MINI_KVM_SKIP_REAL_KVM=1"
+# debian_fetch, debian_unpack, pack_initramfs (shared with `make linux`).
+. scripts/initramfs-lib.sh
 
 die() {
     echo "real KVM lane: error: $*; to skip this lane on purpose, set $opt_out" >&2
@@ -66,6 +68,8 @@ write_job() {
         echo "# Written by tests/real-kvm/lane.sh: runs mini-kvm's integration tests on this KVM."
         echo "cd '$root' || exit 1"
         echo "export HOME=/tmp TMPDIR=/tmp CI='${CI:-}' TERM=xterm PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        # The lane's Debian kernel and busybox, for tests/linux.rs (a real KVM can boot them).
+        [ -z "${vmlinuz:-}" ] || echo "export MINI_KVM_LINUX_KERNEL='$vmlinuz' MINI_KVM_LINUX_BUSYBOX='$tree/bin/busybox'"
         echo "echo 'lane-kind '\"\$('$mini_kvm' --host-check=keys | sed -n 's/^kind //p')\""
         echo "'$mini_kvm' --host-check"
         if [ -n "${LANE_COMMAND:-}" ]; then
@@ -136,21 +140,10 @@ if [ -z "$kernel_pkg" ]; then
     kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
 fi
 [ -n "$kernel_pkg" ] || die "apt-cache knows no linux-image-amd64 package (run apt-get update as root)"
-for pkg in "$kernel_pkg" busybox-static; do
-    if ! ls "$debs/${pkg}_"*.deb >/dev/null 2>&1; then
-        (cd "$debs" && apt-get download -qq "$pkg" >/dev/null 2>"$lane/download.log") ||
-            die "apt-get download $pkg failed: $(tail -n1 "$lane/download.log")"
-    fi
-done
+why=$(debian_fetch "$debs" "$kernel_pkg" busybox-static) || die "$why"
 kver=${kernel_pkg#linux-image-}
 tree=$lane/root-$kver
-if [ ! -e "$tree/.unpacked" ]; then
-    rm -rf "$tree" && mkdir -p "$tree"
-    for deb in "$debs/${kernel_pkg}_"*.deb "$debs"/busybox-static_*.deb; do
-        dpkg-deb -x "$deb" "$tree" || die "unpacking $deb failed"
-    done
-    touch "$tree/.unpacked"
-fi
+why=$(debian_unpack "$tree" "$debs/${kernel_pkg}_"*.deb "$debs"/busybox-static_*.deb) || die "$why"
 vmlinuz=$tree/boot/vmlinuz-$kver
 [ -f "$vmlinuz" ] || die "$kernel_pkg has no /boot/vmlinuz-$kver"
 
@@ -173,8 +166,7 @@ if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
         order="$order $(basename "$ko")"
     done
     echo "$order" >"$staging/modules/order"
-    (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd.tmp" &&
-        mv "$initrd.tmp" "$initrd" || die "building the initramfs failed"
+    pack_initramfs "$staging" "$initrd" || die "building the initramfs failed"
 fi
 
 write_job
