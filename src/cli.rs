@@ -45,7 +45,7 @@ Options:
                       for --linux; 2M to 3G, a multiple of 4K); everything loaded must fit
       --cmdline STR   the kernel command line (Multiboot or --linux; at most 4096 bytes,
                       and at most the bzImage's cmdline_size; --linux default:
-                      console=ttyS0 earlyprintk=serial reboot=t)
+                      console=ttyS0 earlyprintk=serial reboot=t pci=off)
       --linux BZIMAGE boot a Linux kernel through the x86 boot protocol (64-bit entry,
                       one vCPU, in-kernel PIC/IOAPIC/PIT, COM1 as ttyS0); it needs a KVM
                       that runs ordinary kernels (not a paravirtual one: see --host-check)

@@ -227,8 +227,10 @@ pub struct LinuxBoot {
 /// The command line a kernel gets when `--cmdline` gives none: its log on the 16550A at
 /// 0x3F8 (COM1, IRQ 4) from the first message on, and `reboot=t`: reboot by triple fault
 /// rather than by a keyboard controller mini-kvm does not have (that path first polls the
-/// i8042's status port 65536 times).
-pub const DEFAULT_CMDLINE: &str = "console=ttyS0 earlyprintk=serial reboot=t";
+/// i8042's status port 65536 times); `pci=off`: there is no PCI bus, and without it Linux's
+/// early AGP-aperture search reads the configuration space of all 8192 bus/slot pairs, two
+/// exits each (Firecracker's default command line says `pci=off` too).
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 earlyprintk=serial reboot=t pci=off";
 
 /// Checks that a kernel of `file_len` bytes, a command line of `cmdline_len` bytes and an
 /// initrd of `initrd_len` bytes fit this header's limits and `ram`; all sizes come from file

@@ -37,7 +37,10 @@ fn a_real_header_parses() {
     assert_eq!(h.header_end, 0x26C);
     assert!(h.relocatable);
     // Relocatable: it runs from pref_address (16 MiB) for init_size bytes.
-    assert_eq!(kernel_end(&h, FILE_LEN - h.setup_size()), 0x100_0000 + 0x3F9_8000);
+    assert_eq!(
+        kernel_end(&h, FILE_LEN - h.setup_size()),
+        0x100_0000 + 0x3F9_8000
+    );
 }
 
 #[test]
@@ -99,7 +102,11 @@ fn the_initrd_respects_initrd_addr_max() {
     let mut h = parse_header(&head(), FILE_LEN).unwrap();
     h.initrd_addr_max = 0x37FF_FFFF; // the protocol < 2.03 default
     let addr = place_initrd(&h, 2 << 30, 0x500_0000, 0x1800).unwrap();
-    assert_eq!(addr, 0x3800_0000 - 0x2000, "page-aligned, ending below the limit");
+    assert_eq!(
+        addr,
+        0x3800_0000 - 0x2000,
+        "page-aligned, ending below the limit"
+    );
     assert_eq!(addr % 4096, 0);
     assert!(place_initrd(&h, 2 << 30, 0x37FF_F000, 0x2000).is_err());
 }
@@ -107,10 +114,31 @@ fn the_initrd_respects_initrd_addr_max() {
 #[test]
 fn the_e820_map_covers_ram_and_reserves_the_bios_holes() {
     let map = e820_map(RAM);
-    assert_eq!(map[0], E820Entry { addr: 0, size: 0x9_FC00, kind: E820_RAM });
+    assert_eq!(
+        map[0],
+        E820Entry {
+            addr: 0,
+            size: 0x9_FC00,
+            kind: E820_RAM
+        }
+    );
     assert_eq!(map[1].kind, E820_RESERVED);
-    assert_eq!(map[2], E820Entry { addr: 0xF_0000, size: 0x1_0000, kind: E820_RESERVED });
-    assert_eq!(map[3], E820Entry { addr: 1 << 20, size: RAM - (1 << 20), kind: E820_RAM });
+    assert_eq!(
+        map[2],
+        E820Entry {
+            addr: 0xF_0000,
+            size: 0x1_0000,
+            kind: E820_RESERVED
+        }
+    );
+    assert_eq!(
+        map[3],
+        E820Entry {
+            addr: 1 << 20,
+            size: RAM - (1 << 20),
+            kind: E820_RAM
+        }
+    );
     for w in map.windows(2) {
         assert!(w[0].addr + w[0].size <= w[1].addr, "sorted, no overlap");
     }
@@ -122,7 +150,11 @@ fn the_zero_page_holds_header_loader_fields_and_e820() {
     let h = parse_header(&b, FILE_LEN).unwrap();
     let zp = build_zero_page(&b, &h, RAM, Some((0x0F00_0000, 0x1234)));
     let u32_at = |at: usize| u32::from_le_bytes(zp[at..at + 4].try_into().unwrap());
-    assert_eq!(&zp[HEADER..HEADER + 4], b"HdrS", "the image's header is copied");
+    assert_eq!(
+        &zp[HEADER..HEADER + 4],
+        b"HdrS",
+        "the image's header is copied"
+    );
     assert_eq!(zp[TYPE_OF_LOADER], 0xFF);
     assert_eq!(zp[LOADFLAGS], LOADED_HIGH | CAN_USE_HEAP);
     assert_eq!(u32_at(CMD_LINE_PTR), CMDLINE_ADDR as u32);
@@ -130,9 +162,15 @@ fn the_zero_page_holds_header_loader_fields_and_e820() {
     assert_eq!(u32_at(RAMDISK_SIZE), 0x1234);
     assert_eq!(zp[E820_ENTRIES], 4);
     let last = E820_TABLE + 3 * 20;
-    assert_eq!(u64::from_le_bytes(zp[last..last + 8].try_into().unwrap()), 1 << 20);
+    assert_eq!(
+        u64::from_le_bytes(zp[last..last + 8].try_into().unwrap()),
+        1 << 20
+    );
     assert_eq!(u32_at(last + 16), E820_RAM);
-    assert!(zp[..E820_ENTRIES].iter().all(|&b| b == 0), "screen_info and the rest: zero");
+    assert!(
+        zp[..E820_ENTRIES].iter().all(|&b| b == 0),
+        "screen_info and the rest: zero"
+    );
 }
 
 #[test]
@@ -145,11 +183,22 @@ fn page_tables_identity_map_four_gib() {
     assert_eq!(entry(0, 0), (PAGE_TABLES + 0x1000) | 3);
     assert_eq!(entry(0, 1), 0);
     for gib in 0..4 {
-        assert_eq!(entry(1, gib), (PAGE_TABLES + 0x2000 + gib as u64 * 0x1000) | 3);
+        assert_eq!(
+            entry(1, gib),
+            (PAGE_TABLES + 0x2000 + gib as u64 * 0x1000) | 3
+        );
     }
-    assert_eq!(entry(2, 0), 0x83, "virtual 0 -> physical 0, 2 MiB, writable");
+    assert_eq!(
+        entry(2, 0),
+        0x83,
+        "virtual 0 -> physical 0, 2 MiB, writable"
+    );
     assert_eq!(entry(2, 8), (8 << 21) | 0x83, "the kernel at 16 MiB");
-    assert_eq!(entry(5, 511), 0xFFE0_0000 | 0x83, "the last 2 MiB below 4 GiB");
+    assert_eq!(
+        entry(5, 511),
+        0xFFE0_0000 | 0x83,
+        "the last 2 MiB below 4 GiB"
+    );
     // The tables and the zero page stay in conventional memory, clear of each other.
     const { assert!(PAGE_TABLES + PAGE_TABLES_SIZE as u64 <= CMDLINE_ADDR) };
     const { assert!(ZERO_PAGE + 0x1000 <= PAGE_TABLES && GDT_ADDR + 32 <= ZERO_PAGE) };
@@ -165,7 +214,11 @@ fn the_entry_state_follows_the_64_bit_protocol() {
     assert_eq!(sregs.efer & (EFER_LME | EFER_LMA), EFER_LME | EFER_LMA);
     let gdt = gdt_bytes();
     assert_eq!(gdt.len(), 32);
-    assert_eq!(u64::from_le_bytes(gdt[16..24].try_into().unwrap()) >> 53 & 1, 1, "L = 1");
+    assert_eq!(
+        u64::from_le_bytes(gdt[16..24].try_into().unwrap()) >> 53 & 1,
+        1,
+        "L = 1"
+    );
     let regs = initial_regs();
     assert_eq!(regs.rip, 0x10_0200, "startup_64");
     assert_eq!(regs.rsi, ZERO_PAGE);
@@ -176,7 +229,10 @@ fn the_entry_state_follows_the_64_bit_protocol() {
 fn cpuid_says_hypervisor() {
     use crate::kvm::bindings::{kvm_cpuid2, kvm_cpuid_entry2, CpuidTable};
     let mut table = CpuidTable {
-        header: kvm_cpuid2 { nent: 2, padding: 0 },
+        header: kvm_cpuid2 {
+            nent: 2,
+            padding: 0,
+        },
         entries: [kvm_cpuid_entry2::default(); 256],
     };
     table.entries[0].function = 1;

@@ -71,8 +71,14 @@ pub const DEFAULT_KERNEL_RAM: u64 = 32 << 20;
 pub enum Plan {
     Real,
     Long,
-    Paging { entry: u64, load: u64 },
-    Multiboot { header: Header, ram: u64 },
+    Paging {
+        entry: u64,
+        load: u64,
+    },
+    Multiboot {
+        header: Header,
+        ram: u64,
+    },
     /// `--linux`: a bzImage through the x86 boot protocol's 64-bit entry.
     Linux(linux::LinuxBoot),
 }

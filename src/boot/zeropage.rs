@@ -263,10 +263,26 @@ pub fn build_zero_page(
         &(CMDLINE_ADDR as u32).to_le_bytes(),
     );
     if let Some((addr, size)) = initrd {
-        put(&mut zp[..], linux::RAMDISK_IMAGE, &(addr as u32).to_le_bytes());
-        put(&mut zp[..], linux::RAMDISK_SIZE, &(size as u32).to_le_bytes());
-        put(&mut zp[..], EXT_RAMDISK_IMAGE, &((addr >> 32) as u32).to_le_bytes());
-        put(&mut zp[..], EXT_RAMDISK_SIZE, &((size >> 32) as u32).to_le_bytes());
+        put(
+            &mut zp[..],
+            linux::RAMDISK_IMAGE,
+            &(addr as u32).to_le_bytes(),
+        );
+        put(
+            &mut zp[..],
+            linux::RAMDISK_SIZE,
+            &(size as u32).to_le_bytes(),
+        );
+        put(
+            &mut zp[..],
+            EXT_RAMDISK_IMAGE,
+            &((addr >> 32) as u32).to_le_bytes(),
+        );
+        put(
+            &mut zp[..],
+            EXT_RAMDISK_SIZE,
+            &((size >> 32) as u32).to_le_bytes(),
+        );
     }
     let map = e820_map(ram);
     zp[E820_ENTRIES] = map.len() as u8;

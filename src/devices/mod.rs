@@ -238,7 +238,11 @@ impl Devices {
             }
             _ => {
                 cpu.note(|n| {
-                    let _ = write!(n, "no device ({}): write ignored", unclaimed_port_name(port));
+                    let _ = write!(
+                        n,
+                        "no device ({}): write ignored",
+                        unclaimed_port_name(port)
+                    );
                 });
                 return Ok(false);
             }
@@ -267,7 +271,11 @@ impl Devices {
             PORT_SYSTEM_CONTROL_A => (self.system_control_a.load(Ordering::Relaxed), true),
             _ => {
                 cpu.note(|n| {
-                    let _ = write!(n, "no device ({}): reads all ones", unclaimed_port_name(port));
+                    let _ = write!(
+                        n,
+                        "no device ({}): reads all ones",
+                        unclaimed_port_name(port)
+                    );
                 });
                 (0xFF, false)
             }

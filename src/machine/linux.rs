@@ -27,7 +27,10 @@ fn image_error(path: &str, reason: String) -> Error {
 /// Opens a file given to `--linux` or `--initrd`: it must exist (no built-in guest names).
 fn open_file(path: &str, what: &str) -> Result<Opened, Error> {
     if let Err(e) = std::fs::metadata(path) {
-        return Err(image_error(path, format!("cannot be opened as the {what}: {e}")));
+        return Err(image_error(
+            path,
+            format!("cannot be opened as the {what}: {e}"),
+        ));
     }
     guests::open(path).map_err(Error::Image)
 }
@@ -44,8 +47,8 @@ pub fn read_linux(
 ) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
     let kernel = open_file(path, "kernel (bzImage)")?;
-    let header = linux::parse_header(kernel.head(), kernel.len())
-        .map_err(|why| image_error(path, why))?;
+    let header =
+        linux::parse_header(kernel.head(), kernel.len()).map_err(|why| image_error(path, why))?;
     super::note(opts.verbose, || {
         format!(
             "{path}: bzImage, boot protocol {}, {} setup sectors, loadflags {:#04x}, xloadflags \
