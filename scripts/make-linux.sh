@@ -3,6 +3,7 @@
 # own kernel under mini-kvm: `mini-kvm --linux KERNEL --initrd INITRAMFS`.
 #   LINUX_KERNEL=path   another bzImage (default /boot/vmlinuz-$(uname -r))
 #   LINUX_CMDLINE=...   another command line (default: mini-kvm's own)
+#   LINUX_BUILD_ONLY=1  only build the initramfs (for bench/run.sh and the real-KVM lane)
 # Busybox comes from the busybox-static package: the installed /bin/busybox when it is the
 # static one, otherwise the package fetched with `apt-get download` and unpacked here.
 set -uo pipefail
@@ -30,6 +31,7 @@ cp "$busybox" "$staging/bin/busybox" && cp linux/init "$staging/init" && chmod 7
     die "cannot stage the initramfs"
 pack_initramfs "$staging" "$out/initramfs.cpio.gz" || die "packing the initramfs failed (is cpio installed?)"
 echo "make linux: $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes, busybox from $busybox)"
+[ "${LINUX_BUILD_ONLY:-}" = 1 ] && exit 0
 
 kernel=${LINUX_KERNEL:-/boot/vmlinuz-$(uname -r)}
 [ -e "$kernel" ] || die "no kernel at $kernel: give one with LINUX_KERNEL=path/to/bzImage"

@@ -69,12 +69,14 @@ stdout, mini-kvm's messages to stderr. On a terminal, keys go to the guest
 (Ctrl-C included); Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 Exit status:
-  0    every vCPU stopped normally (EXIT, or HLT)
+  0    every vCPU stopped normally (EXIT, or HLT), or the guest switched the
+       machine off (cli; hlt for good) or reset it (triple fault, i8042 0xFE)
   N    the guest's own status from EXIT_STATUS (the first non-zero one)
   1    host or KVM failure while running
   2    usage error
   3    a guest image cannot be used (missing, directory, empty, too large...)
-  4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path)
+  4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path), or
+       this KVM cannot run the mode asked for (--paging, --linux on a paravirtual KVM)
   5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)
   124  --timeout expired
   130  stopped by SIGINT/SIGTERM/SIGHUP or Ctrl-A x
