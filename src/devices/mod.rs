@@ -56,6 +56,8 @@ pub fn unclaimed_port_name(port: u16) -> &'static str {
         0x61 => "PC speaker / NMI status",
         0x70 | 0x71 => "CMOS RTC",
         0x80 => "POST diagnostic",
+        0x00..=0x1F | 0x81..=0x8F | 0xC0..=0xDF => "DMA controller",
+        0x2E | 0x2F | 0x4E | 0x4F => "Super I/O",
         0x2E8..=0x2EF | 0x2F8..=0x2FF | 0x3E8..=0x3EF => "COM2-COM4",
         0x378..=0x37A | 0x278..=0x27A => "parallel port",
         0x3B0..=0x3DF => "VGA",
@@ -63,7 +65,7 @@ pub fn unclaimed_port_name(port: u16) -> &'static str {
         0x3F0..=0x3F5 | 0x3F7 => "floppy",
         0xCF8..=0xCFF => "PCI configuration",
         0x500 => "hypercall",
-        _ => "nothing known",
+        _ => "unknown",
     }
 }
 
