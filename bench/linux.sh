@@ -20,9 +20,9 @@ one() { # name command...
     status=$?
     wall=$(( ($(now) - t0) / 1000000 ))
     init=$(tr -d '\r' <"$out" | sed -n 's/^\[ *\([0-9.]*\)\] Run \/init.*/\1/p' | head -n1)
-    printf '%-28s %14s s %12s.%03d s %8s\n' "$name" "${init:-?}" $((wall / 1000)) $((wall % 1000)) "$status"
+    printf '%-32s %18s %16s %7s\n' "$name" "${init:-?} s" "$((wall / 1000)).$(printf %03d $((wall % 1000))) s" "$status"
 }
-printf '%-28s %16s %16s %8s\n' "Linux boot" "to /init (uptime)" "to exit (wall)" "status"
+printf '%-32s %18s %16s %7s\n' "Linux boot" "to /init (uptime)" "to exit (wall)" "status"
 one "mini-kvm --linux" timeout 300 "$mini_kvm" --linux "$kernel" --initrd "$initrd" --cmdline "$cmdline"
 if command -v qemu-system-x86_64 >/dev/null; then
     one "qemu-system-x86_64 -enable-kvm" timeout 300 qemu-system-x86_64 -enable-kvm -cpu host \
