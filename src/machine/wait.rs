@@ -210,7 +210,7 @@ pub fn start_and_wait(
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
             ticks += 1;
-            if watch_halt && ticks % HALT_CHECK_TICKS == 0 {
+            if watch_halt && ticks.is_multiple_of(HALT_CHECK_TICKS) {
                 // KVM runs HLT itself here: a kick lets each vCPU look whether it is halted
                 // with interrupts off, off for good (vcpu.rs).
                 for i in 0..n {
