@@ -271,10 +271,13 @@ pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport
         note(opts.verbose, || format!("{who}: {}", r.stats.summary()));
         if opts.verbose || opts.stats {
             for (port, reads, writes) in &r.unclaimed_ports {
+                let name = match crate::devices::unclaimed_port_name(*port) {
+                    "unknown" => String::new(),
+                    name => format!(" ({name})"),
+                };
                 diag!(
-                    "mini-kvm: {who}: unclaimed port {port:#06x} ({}): {reads} reads (all ones), \
-                     {writes} writes (ignored)",
-                    crate::devices::unclaimed_port_name(*port)
+                    "mini-kvm: {who}: unclaimed port {port:#06x}{name}: {reads} reads (all ones), \
+                     {writes} writes (ignored)"
                 );
             }
             let (reads, writes) = r.unclaimed_mmio;
