@@ -48,7 +48,7 @@ test-real-kvm: deps-test
 # Linux under mini-kvm: a busybox initramfs (scripts/make-linux.sh) booted with this host's
 # kernel (or LINUX_KERNEL=path), where this host's KVM can boot one.
 linux: build
-	@bash .ci/install-deps.sh cpio gzip
+	@bash .ci/install-deps.sh cpio gzip busybox
 	@bash scripts/make-linux.sh
 
 bench: deps-build
