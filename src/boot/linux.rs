@@ -234,7 +234,7 @@ pub const DEFAULT_CMDLINE: &str = "console=ttyS0 earlyprintk=serial reboot=t pci
 
 /// Checks that a kernel of `file_len` bytes, a command line of `cmdline_len` bytes and an
 /// initrd of `initrd_len` bytes fit this header's limits and `ram`; all sizes come from file
-/// metadata, so nothing has been read whole yet. `Err` is (what it is about, the reason).
+/// metadata, so nothing has been read whole yet. `Err` says which of the three does not fit.
 pub fn plan(
     header: SetupHeader,
     file_len: u64,
