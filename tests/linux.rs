@@ -97,6 +97,17 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     assert_eq!(r.status, 2, "{}", r.stderr);
 }
 
+#[test]
+fn a_reset_switches_the_whole_machine_off_with_status_0() {
+    // vCPU 0: mov al, 0xFE; out 0x64, al (the i8042's reset pulse). vCPU 1: jmp $.
+    let reset = temp_file("reset.bin", &[0xB0, 0xFE, 0xE6, 0x64, 0xEB, 0xFE]);
+    let spin = temp_file("spin.bin", &[0xEB, 0xFE]);
+    let r = run(&["--timeout", "10", &reset, &spin]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+}
+
 /// The line (and status 4) a paravirtual KVM gets for any --linux.
 fn assert_refused_here(r: &Run) {
     assert_eq!(r.status, 4, "{}{}", r.stdout, r.stderr);
@@ -120,8 +131,10 @@ fn the_64_bit_entry_runs_and_cli_hlt_ends_the_run() {
 /// The default command line, quieter, and without the CMOS RTC driver: its probe polls the
 /// absent chip's update-in-progress bit 10000 times (Debian 6.1's rtc-mc146818-lib), 20000
 /// exits that cost some 20 s on the nested lane. The default boot, probe included, is the tour's
-/// (docs/12-booting-linux.md, run by tests/docs.rs).
-const CMDLINE: &str = "console=ttyS0 reboot=t pci=off quiet initcall_blacklist=cmos_init";
+/// (docs/12-booting-linux.md, run by tests/docs.rs). `nowatchdog`: on a loaded lane a slow
+/// stretch of boot is no soft lockup.
+const CMDLINE: &str =
+    "console=ttyS0 reboot=t pci=off quiet initcall_blacklist=cmos_init nowatchdog";
 
 const BANNER: &str = "busybox sh follows";
 /// The bound this test states for the whole boot, command and poweroff on the lane.

@@ -197,6 +197,11 @@ pub fn start_and_wait(
                     if let Some(early) = early {
                         note_stop(&mut cause, early);
                     }
+                    if let VcpuOutcome::MachineOff(_) = report.outcome {
+                        // A reset or power-off is the whole machine's: the other vCPUs stop
+                        // too, and the run still ends with status 0.
+                        control.request_stop();
+                    }
                     reports.push(report);
                 }
                 Event::Quit => note_stop(&mut cause, StopCause::Quit),
