@@ -88,13 +88,14 @@ write_job() {
 
 summarise() { # $1: the log with the job's output
     local log=$1 kind passed=0 failed=0 n m line
-    kind=$(sed -n 's/^lane-kind //p' "$log" | head -n1)
+    kind=$(grep -a '^lane-kind ' "$log" | sed 's/^lane-kind //' | head -n1)
     while read -r line; do
         n=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed;.*/\1/p')
         m=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed;.*/\1/p')
         passed=$((passed + ${n:-0}))
         failed=$((failed + ${m:-0}))
-    done < <(grep '^test result:' "$log")
+    # -a: a hostile guest's output can put NUL bytes in the log; it is still text to us.
+    done < <(grep -a '^test result:' "$log")
     # A binary that crashed, hung (timeout's 124/137) or printed no result counts as a failure.
     while read -r _ t status; do
         if [ "$status" != 0 ] && ! awk -v t="$t" '$0 == "lane-test " t { on = 1; next }
@@ -103,8 +104,8 @@ summarise() { # $1: the log with the job's output
             echo "real KVM lane: $t ended with status $status"
             failed=$((failed + 1))
         fi
-    done < <(grep '^lane-status ' "$log")
-    if ! grep -q '^lane-done' "$log"; then
+    done < <(grep -a '^lane-status ' "$log")
+    if ! grep -aq '^lane-done' "$log"; then
         echo "real KVM lane: the job did not finish (see $log)"
         failed=$((failed + 1))
     fi
@@ -172,8 +173,9 @@ fi
 write_job
 log=$lane/log
 echo "real KVM lane: QEMU is up; the test output follows (also in $log)"
-# -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded.
-timeout -k 10 "${LANE_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 2G \
+# -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded
+# (20 minutes: two Linux boots, tests/linux.rs and the tour's, take 2-3 of them on a loaded host).
+timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 2G \
     -display none -no-reboot -monitor none -serial stdio -nic none \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job.sh" \
