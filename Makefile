@@ -6,7 +6,7 @@ CARGO ?= cargo
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
 
-.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench clean
+.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench clean linux
 
 all: build
 
@@ -39,10 +39,13 @@ kernel: deps-build
 
 # Everything, on this host's KVM and on a real (VMX/SVM) one: unit tests, integration tests
 # (real guests under KVM; --include-ignored runs the tests that need tmux, gdb or qemu, which
-# deps-test installed; left out are `make fuzz`'s test and the lab graders, `make grade`'s), lints, formatting, then the real-KVM lane. Every step runs even when
+# deps-test installed; left out are `make fuzz`'s test and the lab graders, `make grade`'s), lints,
+# formatting, the labs' solutions, then the real-KVM lane. The lane's Debian kernel is fetched
+# first, since tests/linux.rs and the tour boot it on this host too. Every step runs even when
 # an earlier one fails, so one failure never hides another; the status says if any failed.
 test: deps-test
 	@status=0; \
+	LANE_PREPARE=1 bash tests/real-kvm/lane.sh || status=1; \
 	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --skip grade_ --test-threads=2 || status=1; \
 	$(CARGO) clippy --all-targets -- -D warnings || status=1; \
 	$(CARGO) fmt --all -- --check || status=1; \
@@ -53,6 +56,7 @@ test: deps-test
 
 # Only this host's KVM (no real-KVM lane): the quick loop while developing.
 test-host: deps-test
+	@LANE_PREPARE=1 bash tests/real-kvm/lane.sh
 	$(CARGO) test --no-fail-fast -- --include-ignored --skip fuzz_for_a_while --skip grade_ --test-threads=2
 
 # The labs (docs/labs/): `make grade LAB=name` scores one; test-labs checks that every grader
@@ -67,6 +71,12 @@ test-labs: deps-test
 # under QEMU (tests/real-kvm/lane.sh). MINI_KVM_SKIP_REAL_KVM=1 skips it, saying so.
 test-real-kvm: deps-test
 	@bash tests/real-kvm/lane.sh
+
+# Linux under mini-kvm: a busybox initramfs (scripts/make-linux.sh) booted with this host's
+# kernel (or LINUX_KERNEL=path), where this host's KVM can boot one.
+linux: build
+	@bash .ci/install-deps.sh cpio gzip busybox
+	@bash scripts/make-linux.sh
 
 bench: deps-build
 	bash bench/run.sh

@@ -9,6 +9,7 @@ package_for() {
         gcc | cc) echo gcc ;;
         ld | objcopy) echo binutils ;;
         qemu-system-x86_64) echo qemu-system-x86 ;;
+        busybox) echo busybox-static ;;
         *) echo "$1" ;;
     esac
 }

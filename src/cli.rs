@@ -16,6 +16,7 @@ pub const HELP: &str = "\
 mini-kvm: an educational x86 hypervisor on the Linux KVM API.
 
 usage: mini-kvm [OPTIONS] GUEST...
+       mini-kvm [OPTIONS] --linux BZIMAGE [--initrd FILE] [--cmdline STR] [--mem SIZE]
 
 Runs each GUEST on its own vCPU (1 to 4) of one VM: the guests share its
 physical memory and its COM1; GETCHAR input goes to vCPU 0 only. A GUEST is a
@@ -40,11 +41,16 @@ Options:
                       0.001 to 1e9): status 124
       --color WHEN    colour the [N] line prefixes of several vCPUs: auto, always, never
                       (auto: only on a terminal and when NO_COLOR is unset)
-      --mem SIZE      guest RAM for a Multiboot kernel, e.g. 64M (default 32M; 2M to
-                      16G, a multiple of 4K; past 3G it continues at 4G); kernel,
-                      modules and command line must fit in the first 3G
-      --cmdline STR   the kernel command line passed through Multiboot (at most 4096
-                      bytes; Multiboot kernels only)
+      --mem SIZE      guest RAM for a kernel, e.g. 64M (default 32M for Multiboot, 256M
+                      for --linux; 2M to 16G, a multiple of 4K; past 3G it continues at
+                      4G); kernel, modules, initrd and command line must fit in the first 3G
+      --cmdline STR   the kernel command line (Multiboot or --linux; at most 4096 bytes,
+                      and at most the bzImage's cmdline_size; --linux default:
+                      console=ttyS0 earlyprintk=serial reboot=t pci=off)
+      --linux BZIMAGE boot a Linux kernel through the x86 boot protocol (64-bit entry,
+                      one vCPU, in-kernel PIC/IOAPIC/PIT, COM1 as ttyS0); it needs a KVM
+                      that runs ordinary kernels (not a paravirtual one: see --host-check)
+      --initrd FILE   (with --linux) the initial RAM disk, e.g. a cpio archive
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
@@ -66,12 +72,14 @@ stdout, mini-kvm's messages to stderr. On a terminal, keys go to the guest
 (Ctrl-C included); Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 Exit status:
-  0    every vCPU stopped normally (EXIT, or HLT)
+  0    every vCPU stopped normally (EXIT, or HLT), or the guest switched the
+       machine off (cli; hlt for good) or reset it (triple fault, i8042 0xFE)
   N    the guest's own status from EXIT_STATUS (the first non-zero one)
   1    host or KVM failure while running
   2    usage error
   3    a guest image cannot be used (missing, directory, empty, too large...)
-  4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path)
+  4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path), or
+       this KVM cannot run the mode asked for (--paging, --linux on a paravirtual KVM)
   5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)
   124  --timeout expired
   130  stopped by SIGINT/SIGTERM/SIGHUP or Ctrl-A x
@@ -116,6 +124,10 @@ pub struct RunOptions {
     pub modules: Vec<String>,
     /// `--trace[=CLASSES]`: the class mask (see trace.rs), if tracing.
     pub trace: Option<u32>,
+    /// `--linux BZIMAGE`: boot a Linux kernel (then no GUEST is given).
+    pub linux: Option<String>,
+    /// `--initrd FILE`: the initial RAM disk for `--linux`.
+    pub initrd: Option<String>,
     /// `--gdb PORT`: wait for gdb on 127.0.0.1:PORT before the first instruction.
     pub gdb: Option<u16>,
     /// Confine the process with a seccomp filter before the first KVM_RUN (`--no-seccomp`
@@ -212,6 +224,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         cmdline: None,
         modules: Vec::new(),
         trace: None,
+        linux: None,
+        initrd: None,
         gdb: None,
         seccomp: true,
         coalesce: true,
@@ -310,6 +324,8 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             }
             "--no-seccomp" => opts.seccomp = false,
             "--no-coalesce" => opts.coalesce = false,
+            "--linux" => opts.linux = Some(value("a bzImage file")?),
+            "--initrd" => opts.initrd = Some(value("a file")?),
             // The classes are optional, so only `--trace=CLASSES` takes them.
             "--trace" => {
                 opts.trace =
@@ -395,6 +411,14 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "{name} is for --paging guests (their entry point and load offset)"
         )));
     }
+    if opts.linux.is_some() {
+        return linux_options(opts);
+    }
+    if opts.initrd.is_some() {
+        return Err(UsageError(
+            "--initrd is for --linux kernels (Multiboot kernels take --module)".into(),
+        ));
+    }
     if opts.guests.is_empty() {
         return Err(UsageError(
             "no guest given (try mini-kvm hello, or --list)".into(),
@@ -409,127 +433,28 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
     Ok(Command::Run(opts))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+/// The rules for `--linux`: it runs alone, in the boot protocol's own CPU mode.
+fn linux_options(opts: RunOptions) -> Result<Command, UsageError> {
+    let refuse = |what: &str| {
+        Err(UsageError(format!(
+            "--linux boots one kernel and takes no {what}"
+        )))
+    };
+    if !opts.guests.is_empty() {
+        return refuse("guest files (give the kernel as --linux BZIMAGE, alone)");
     }
-
-    fn run(s: &str) -> RunOptions {
-        match parse(&args(s)) {
-            Ok(Command::Run(o)) => o,
-            other => panic!("{s}: {other:?}"),
-        }
+    if opts.mode != ModeOption::Auto {
+        return refuse("--long-mode or --paging: the boot protocol sets the CPU mode");
     }
-
-    fn usage(s: &str) -> String {
-        parse(&args(s)).unwrap_err().0
+    if !opts.modules.is_empty() {
+        return refuse("--module (an initial RAM disk is given with --initrd)");
     }
-
-    #[test]
-    fn guests_and_flags_in_any_order() {
-        let o = run("hello -v counter --stats --timeout 1.5");
-        assert_eq!(o.guests, vec!["hello", "counter"]);
-        assert!(o.verbose && o.stats);
-        assert_eq!(o.timeout, Some(Duration::from_millis(1500)));
-        assert_eq!(o.mode, ModeOption::Auto);
-        assert_eq!(
-            run("--timeout=2 hello").timeout,
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(run("-- -weird-name").guests, vec!["-weird-name"]);
+    if opts.gdb.is_some() {
+        return refuse("--gdb (debug a kernel with QEMU's gdb stub for now)");
     }
-
-    #[test]
-    fn info_commands() {
-        assert_eq!(parse(&args("--help hello")), Ok(Command::Help));
-        assert_eq!(parse(&args("-h")), Ok(Command::Help));
-        assert_eq!(parse(&args("-V")), Ok(Command::Version));
-        assert_eq!(parse(&args("--list")), Ok(Command::List));
-    }
-
-    #[test]
-    fn usage_errors_say_what_is_wrong() {
-        assert!(usage("").contains("no guest"));
-        assert!(usage("a b c d e").contains("5 guests"));
-        assert!(usage("--bogus hello").contains("unknown option '--bogus'"));
-        assert!(usage("hello --timeout").contains("--timeout needs"));
-        assert!(usage("hello --timeout abc").contains("not 'abc'"));
-        assert!(usage("hello --timeout 0").contains("more than 0"));
-        assert!(usage("hello --timeout -1").contains("more than 0"));
-        assert!(usage("hello --color=pink").contains("pink"));
-        assert!(usage("--long-mode --paging x").contains("choose one"));
-        assert!(usage("--verbose=1 hello").contains("takes no value"));
-        assert!(usage("--entry zz --paging k").contains("not 'zz'"));
-    }
-
-    #[test]
-    fn seed_mode_options() {
-        assert_eq!(run("--long-mode hello_64").mode, ModeOption::LongMode);
-        assert_eq!(
-            run("--paging k").mode,
-            ModeOption::Paging {
-                entry: 0x8000_1000,
-                load: 0x1000
-            }
-        );
-        // The seed rejected --entry=...; we take both spellings.
-        assert_eq!(
-            run("--paging --entry=0x80002000 --load 4096 k").mode,
-            ModeOption::Paging {
-                entry: 0x8000_2000,
-                load: 4096
-            }
-        );
-        assert_eq!(run("--color never a").color, ColorChoice::Never);
-    }
-
-    #[test]
-    fn trace_classes_are_optional() {
-        let o = run("--trace hello");
-        assert_eq!(o.guests, vec!["hello"], "--trace does not eat the guest");
-        assert!(o.trace.is_some());
-        assert_eq!(
-            run("--trace=hlt hello").trace,
-            crate::trace::parse_classes(Some("hlt")).ok()
-        );
-        assert!(usage("--trace=nope hello").contains("'nope'"));
-    }
-
-    #[test]
-    fn gdb_port() {
-        assert_eq!(run("--gdb 1234 os-1k").gdb, Some(1234));
-        assert_eq!(run("--gdb=:4321 hello").gdb, Some(4321));
-        assert_eq!(run("--gdb 0 hello").gdb, Some(0));
-        assert!(usage("--gdb x hello").contains("'x'"));
-    }
-
-    #[test]
-    fn kernel_options() {
-        let o = run("--mem 64M --cmdline=quiet --module a.tar --module b os-1k");
-        assert_eq!(o.mem, Some(64 << 20));
-        assert_eq!(o.cmdline.as_deref(), Some("quiet"));
-        assert_eq!(o.modules, vec!["a.tar", "b"]);
-        assert!(usage("--mem 1K k").contains("from 2M to 16G"));
-        assert!(usage("--mem 17G k").contains("from 2M to 16G"));
-        assert!(usage("--mem lots k").contains("not 'lots'"));
-        assert_eq!(parse_size("32MiB"), Some(32 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("0x400000"), Some(4 << 20));
-        assert_eq!(parse_size("12Q"), None);
-        assert_eq!(parse_size("99999999999999999999G"), None);
-    }
-
-    #[test]
-    fn numbers_follow_c_base_rules() {
-        assert_eq!(parse_number("0x1000"), Some(0x1000));
-        assert_eq!(parse_number("4096"), Some(4096));
-        assert_eq!(parse_number("010"), Some(8));
-        assert_eq!(parse_number("0"), Some(0));
-        assert_eq!(parse_number("0x"), None);
-        assert_eq!(parse_number("12abc"), None);
-    }
+    Ok(Command::Run(opts))
 }
+
+#[cfg(test)]
+#[path = "cli_tests.rs"]
+mod tests;

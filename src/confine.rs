@@ -7,9 +7,10 @@
 //! out use, found by reading the code and checked by running every test with the filter on:
 //! * KVM: `ioctl` with only the requests used after setup (KVM_RUN, the register ioctls, the
 //!   debugger's KVM_TRANSLATE and KVM_SET_GUEST_DEBUG, COM1's KVM_IRQ_LINE and the
-//!   KVM_(UN)REGISTER_COALESCED_MMIO that follow IER.ETBEI and MCR.LOOP) and the terminal's
-//!   TCGETS/TCSETS; KVM_SET_USER_MEMORY_REGION for the slot of RAM above 4 GiB, added when the
-//!   guest first touches it. Creating VMs or vCPUs is no longer possible.
+//!   KVM_(UN)REGISTER_COALESCED_MMIO that follow IER.ETBEI and MCR.LOOP, KVM_GET_MP_STATE to
+//!   see a vCPU halted for good) and the terminal's TCGETS/TCSETS; KVM_SET_USER_MEMORY_REGION
+//!   for the slot of RAM above 4 GiB, added when the guest first touches it. Creating VMs or
+//!   vCPUs is no longer possible.
 //! * I/O on descriptors already open: read, write, poll, close, fcntl(F_GETFD/F_GETFL); the gdb socket's accept4,
 //!   recvfrom, sendto, setsockopt, getsockname, getpeername, shutdown. No open, no socket, no
 //!   connect, no bind: a compromised mini-kvm cannot reach a new file or a new peer.
@@ -42,6 +43,7 @@ const RUNTIME_IOCTLS: &[u32] = &[
     // RAM above 4 GiB gets its slot at the guest's first access (devices/mod.rs).
     KVM_SET_USER_MEMORY_REGION as u32,
     KVM_UNREGISTER_COALESCED_MMIO as u32,
+    KVM_GET_MP_STATE as u32,
     libc::TCGETS as u32,
     libc::TCSETS as u32,
 ];

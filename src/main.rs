@@ -4,7 +4,7 @@
 //! 1. `kvm/` — the syscall layer: ioctl numbers, the C structs, the system/VM/vCPU fds, kicks.
 //! 2. `memory.rs` — guest RAM as one mmap, bounds-checked.
 //! 3. `boot/` — putting an image into memory and setting the first registers: real mode,
-//!    long mode, 32-bit paging, Multiboot.
+//!    long mode, 32-bit paging, Multiboot, Linux's boot protocol.
 //! 4. `vcpu.rs` — the KVM_RUN loop and what each exit means.
 //! 5. `devices/` — the port bus, the hypercall port, the 16550A UART.
 //! 6. `console/` — stdout, stdin and the terminal on the host side.

@@ -38,6 +38,8 @@ pub enum VcpuOutcome {
     HostError(String),
     /// Stopped from outside: timeout, signal, Ctrl-A x, another vCPU's fault.
     Stopped,
+    /// The guest switched the machine off or reset it (status 0): why, in words.
+    MachineOff(&'static str),
 }
 
 /// What a vCPU thread sends back when it ends.
@@ -79,10 +81,23 @@ pub enum ExitAction {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stop {
     Halted,
+    /// A reset or a halt for good: the machine is off, the run ends with status 0.
+    MachineOff(&'static str),
     Exit(u8),
     GuestFault(String),
     HostError(String),
 }
+
+/// Why a run ended with the machine off, in words for `-v`. mini-kvm does not reboot: a reset
+/// ends the run with status 0, as QEMU's `-no-reboot` does.
+pub const RESET_I8042: &str =
+    "the guest reset the machine through the keyboard controller (0xFE to port 0x64)";
+pub const RESET_TRIPLE_FAULT: &str =
+    "the guest reset the machine by a triple fault (KVM_EXIT_SHUTDOWN; Linux's reboot=t)";
+pub const RESET_SYSTEM_EVENT: &str = "the guest reset the machine (KVM_SYSTEM_EVENT_RESET)";
+pub const HALTED_FOR_GOOD: &str =
+    "the guest halted with interrupts off (cli; hlt: KVM_MP_STATE_HALTED, RFLAGS.IF clear), \
+     which nothing here can wake: the machine is off";
 
 /// Decides what one exit means. Pure with respect to KVM: it touches only `devices` and `io`.
 pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> ExitAction {
@@ -96,6 +111,7 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
         } => match devices.port_out(port, size, data, &regs, io) {
             Ok(()) => ExitAction::Continue,
             Err(DeviceStop::Exit(0)) => stop(Stop::Halted),
+            Err(DeviceStop::Reset) => stop(Stop::MachineOff(RESET_I8042)),
             Err(DeviceStop::Exit(status)) => stop(Stop::Exit(status)),
             Err(DeviceStop::GuestError(why)) => stop(Stop::GuestFault(why)),
             Err(DeviceStop::HostError(why)) => stop(Stop::HostError(why)),
@@ -114,6 +130,7 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
         }
         VmExit::Hlt => stop(Stop::Halted),
         VmExit::Interrupted => ExitAction::Kicked,
+        VmExit::Shutdown if io.triple_fault_resets => stop(Stop::MachineOff(RESET_TRIPLE_FAULT)),
         VmExit::Shutdown => stop(Stop::GuestFault(
             "KVM_EXIT_SHUTDOWN: the guest triple-faulted (an exception it could not handle)".into(),
         )),
@@ -126,10 +143,7 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
         }
         VmExit::SystemEvent { kind, .. } => match kind {
             KVM_SYSTEM_EVENT_SHUTDOWN => stop(Stop::Halted),
-            KVM_SYSTEM_EVENT_RESET => stop(Stop::GuestFault(
-                "KVM_EXIT_SYSTEM_EVENT: the guest asked for a reset, which mini-kvm does not do"
-                    .into(),
-            )),
+            KVM_SYSTEM_EVENT_RESET => stop(Stop::MachineOff(RESET_SYSTEM_EVENT)),
             KVM_SYSTEM_EVENT_CRASH => stop(Stop::GuestFault(
                 "KVM_EXIT_SYSTEM_EVENT: the guest reported a crash".into(),
             )),
@@ -169,6 +183,9 @@ pub struct VcpuRunner {
     pub forbidden_syscall: bool,
     /// With COM1's THR coalesced (com1.rs): whether writes wait in KVM's ring.
     pub coalesced: Option<RingWatch>,
+    /// With an in-kernel irqchip KVM runs HLT itself: at each kick, look whether the vCPU is
+    /// halted with interrupts off, i.e. off for good (a kernel's `cli; hlt`, Linux's halt).
+    pub watch_halt: bool,
 }
 
 /// What a vCPU needs to serve a debugger: the shared state and guest memory.
@@ -302,6 +319,7 @@ impl VcpuRunner {
                     ExitAction::Kicked => Some("kicked out of KVM_RUN"),
                     ExitAction::Stop(Stop::GuestFault(why)) => Some(why.as_str()),
                     ExitAction::Stop(Stop::HostError(why)) => Some(why.as_str()),
+                    ExitAction::Stop(Stop::MachineOff(why)) => Some(*why),
                     ExitAction::Stop(_) => Some("vCPU stops"),
                 };
                 if let Some(outcome) = outcome {
@@ -332,7 +350,11 @@ impl VcpuRunner {
                     if let Err(e) = self.io.output.flush() {
                         return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
                     }
+                    if self.watch_halt && self.halted_for_good() {
+                        return VcpuOutcome::MachineOff(HALTED_FOR_GOOD);
+                    }
                 }
+                ExitAction::Stop(Stop::MachineOff(why)) => return VcpuOutcome::MachineOff(why),
                 ExitAction::Stop(Stop::Halted) => return VcpuOutcome::Halted,
                 ExitAction::Stop(Stop::Exit(status)) => return VcpuOutcome::Exited(status),
                 ExitAction::Stop(Stop::HostError(why)) => return VcpuOutcome::HostError(why),
@@ -379,7 +401,8 @@ fn drain_ring(
 ) -> Result<(), String> {
     let batch = devices.drain_coalesced(io).map_err(|e| match e {
         DeviceStop::HostError(why) | DeviceStop::GuestError(why) => why,
-        DeviceStop::Exit(_) => String::new(),
+        // Draining applies THR writes only: they neither exit nor reset the machine.
+        DeviceStop::Exit(_) | DeviceStop::Reset => String::new(),
     })?;
     if batch.writes > 0 {
         stats.coalesced(batch.writes);
@@ -467,6 +490,20 @@ fn at_io_instruction(
 }
 
 impl VcpuRunner {
+    /// Halted in KVM with interrupts off: no interrupt can end that HLT (there is no NMI
+    /// source here), so the guest is done. Two ioctls, once per kick.
+    fn halted_for_good(&self) -> bool {
+        let halted = self
+            .vcpu
+            .get_mp_state()
+            .is_ok_and(|s| s == KVM_MP_STATE_HALTED);
+        halted
+            && self
+                .vcpu
+                .get_regs()
+                .is_ok_and(|r| r.rflags & crate::x86::RFLAGS_IF == 0)
+    }
+
     /// With breakpoints watched by single-stepping, an I/O exit may have carried the vCPU past
     /// an instruction without a debug exit: look where it is now.
     fn check_breakpoint_after_io(&mut self) {

@@ -211,3 +211,30 @@ fn a_wide_access_is_counted_under_the_port_the_guest_named() {
     assert_eq!(io.unclaimed_ports.get(&0x4FE), Some(&(0, 1)));
     assert_eq!(io.unclaimed_ports.len(), 1);
 }
+
+#[test]
+fn resets_end_the_run_and_a_triple_fault_is_one_for_an_os_kernel() {
+    let (d, mut io, _) = machine(b"");
+    let r = regs(0, 0);
+    // The i8042 answers as absent, except for its reset command.
+    assert_eq!(out(0x64, &[0xAE], &r, &d, &mut io), ExitAction::Continue);
+    assert_eq!(
+        out(0x64, &[0xFE], &r, &d, &mut io),
+        ExitAction::Stop(Stop::MachineOff(RESET_I8042))
+    );
+    assert!(matches!(
+        handle_exit(VmExit::Shutdown, &d, &mut io),
+        ExitAction::Stop(Stop::GuestFault(_))
+    ));
+    io.triple_fault_resets = true;
+    assert_eq!(
+        handle_exit(VmExit::Shutdown, &d, &mut io),
+        ExitAction::Stop(Stop::MachineOff(RESET_TRIPLE_FAULT))
+    );
+    assert_eq!(crate::devices::unclaimed_port_name(0x71), "CMOS RTC");
+    assert_eq!(
+        crate::devices::unclaimed_port_name(0xCFC),
+        "PCI configuration"
+    );
+    assert_eq!(crate::devices::unclaimed_port_name(0x4D1), "PIC ELCR");
+}

@@ -49,6 +49,7 @@ fn host_check_prints_every_row_and_passes_here() {
         "vCPUs",
         "seccomp filter",
         "exit cost",
+        "Linux boot (--linux)",
     ] {
         row(t, name);
     }
@@ -158,6 +159,7 @@ fn the_keys_are_a_fixed_vocabulary() {
             "coalesced-pio",
             "hw-breakpoints",
             "seccomp",
+            "linux-boot",
         ]
     );
     let host = host();

@@ -10,15 +10,18 @@
 //! | long mode     | `--long-mode`, or a 64-bit built-in    | [`longmode`]  |
 //! | 32-bit paging | `--paging` (the seed's flat kernels)   | [`paging32`]  |
 //! | Multiboot v1  | the file is a Multiboot kernel          | [`multiboot`] |
+//! | Linux x86     | `--linux BZIMAGE`                       | [`linux`], [`zeropage`] |
 //!
 //! The kind of a file is recognised from its contents: an ELF file or a file with a Multiboot
 //! header is a kernel; anything else is a flat binary.
 
 pub mod elf;
+pub mod linux;
 pub mod longmode;
 pub mod multiboot;
 pub mod paging32;
 pub mod realmode;
+pub mod zeropage;
 
 use crate::cli::ModeOption;
 use crate::guests::{GuestMode, Image, ImageError};
@@ -89,8 +92,16 @@ pub fn mapping_size(ram: u64) -> u64 {
 pub enum Plan {
     Real,
     Long,
-    Paging { entry: u64, load: u64 },
-    Multiboot { header: Header, ram: u64 },
+    Paging {
+        entry: u64,
+        load: u64,
+    },
+    Multiboot {
+        header: Header,
+        ram: u64,
+    },
+    /// `--linux`: a bzImage through the x86 boot protocol's 64-bit entry.
+    Linux(linux::LinuxBoot),
 }
 
 /// The VM a plan needs.
@@ -234,7 +245,7 @@ impl Plan {
                 high: 0,
                 irqchip: false,
             },
-            Plan::Multiboot { ram, .. } => Layout {
+            Plan::Multiboot { ram, .. } | Plan::Linux(linux::LinuxBoot { ram, .. }) => Layout {
                 ram: mapping_size(*ram),
                 slot_size: low_ram(*ram),
                 high: ram.saturating_sub(LOW_RAM_END),
@@ -279,6 +290,14 @@ impl Plan {
                 multiboot::load(memory, &image.bytes, header, cmdline, modules)
                     .map(Start::Multiboot)
             }
+            // The initrd comes as the one "module".
+            Plan::Linux(boot) => {
+                let initrd = modules.first().map(|m| &m.bytes[..]);
+                linux::load(memory, boot, &image.bytes, cmdline, initrd)?;
+                Ok(Start::Linux {
+                    initrd: boot.initrd,
+                })
+            }
         }
     }
 }
@@ -290,6 +309,7 @@ pub enum Start {
     Long { slot_base: u64 },
     Paging32 { entry: u64 },
     Multiboot(Loaded),
+    Linux { initrd: Option<(u64, u64)> },
 }
 
 impl Start {
@@ -300,6 +320,7 @@ impl Start {
             Start::Long { slot_base } => longmode::set_sregs(sregs, *slot_base),
             Start::Paging32 { .. } => paging32::set_sregs(sregs),
             Start::Multiboot(_) => multiboot::set_sregs(sregs),
+            Start::Linux { .. } => linux::set_sregs(sregs),
         }
     }
 
@@ -309,6 +330,7 @@ impl Start {
             Start::Long { .. } => longmode::initial_regs(),
             Start::Paging32 { entry } => paging32::initial_regs(*entry),
             Start::Multiboot(loaded) => multiboot::initial_regs(loaded),
+            Start::Linux { .. } => linux::initial_regs(),
         }
     }
 
@@ -339,6 +361,18 @@ impl Start {
                 multiboot::BOOTLOADER_MAGIC,
                 l.info_addr,
                 l.end
+            ),
+            Start::Linux { initrd } => format!(
+                "Linux: 64-bit entry startup_64 at {:#x}, RSI {:#x} (boot_params), page tables \
+                 at {:#x} (0..4 GiB identity-mapped), command line at {:#x}{}",
+                linux::KERNEL_LOAD + linux::STARTUP_64_OFFSET,
+                zeropage::ZERO_PAGE,
+                zeropage::PAGE_TABLES,
+                zeropage::CMDLINE_ADDR,
+                match initrd {
+                    Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),
+                    None => ", no initrd".into(),
+                }
             ),
         }
     }

@@ -39,6 +39,36 @@ pub const PORT_SYSTEM_CONTROL_A: u16 = 0x92;
 /// Bit 1 of port 0x92: the A20 address line is enabled (always, here).
 const A20_ENABLED: u8 = 1 << 1;
 
+/// The i8042 keyboard controller's command port, and the command that pulses the CPU's reset
+/// line (how a PC reboots without ACPI; Linux's reboot=k). There is no keyboard controller
+/// otherwise: its status reads 0xFF, which Linux's i8042 driver takes as "no controller".
+pub const PORT_I8042_COMMAND: u16 = 0x64;
+const I8042_PULSE_RESET: u8 = 0xFE;
+
+/// What a PC has at a port mini-kvm leaves unclaimed: the names `--stats`, `-v` and `--trace`
+/// give the ports an OS probes (an OS kernel looks for all of them at boot).
+pub fn unclaimed_port_name(port: u16) -> &'static str {
+    match port {
+        0x20 | 0x21 | 0xA0 | 0xA1 => "8259 PIC",
+        0x40..=0x43 => "8254 PIT",
+        0x4D0 | 0x4D1 => "PIC ELCR",
+        0x60 | 0x64 => "PS/2 i8042",
+        0x61 => "PC speaker / NMI status",
+        0x70 | 0x71 => "CMOS RTC",
+        0x80 => "POST diagnostic",
+        0x00..=0x1F | 0x81..=0x8F | 0xC0..=0xDF => "DMA controller",
+        0x2E | 0x2F | 0x4E | 0x4F => "Super I/O",
+        0x2E8..=0x2EF | 0x2F8..=0x2FF | 0x3E8..=0x3EF => "COM2-COM4",
+        0x378..=0x37A | 0x278..=0x27A => "parallel port",
+        0x3B0..=0x3DF => "VGA",
+        0x1F0..=0x1F7 | 0x170..=0x177 | 0x3F6 | 0x376 => "IDE",
+        0x3F0..=0x3F5 | 0x3F7 => "floppy",
+        0xCF8..=0xCFF => "PCI configuration",
+        0x500 => "hypercall",
+        _ => "unknown",
+    }
+}
+
 /// How long GETCHAR waits for a key before answering "nothing yet": long enough that a guest
 /// polling in a loop does not burn a host core, short enough to feel instant.
 const GETCHAR_WAIT: Duration = Duration::from_millis(10);
@@ -88,6 +118,8 @@ pub enum DeviceStop {
     GuestError(String),
     /// The host could not do its part (stdout closed, KVM_GET_REGS failed...).
     HostError(String),
+    /// The guest reset the machine (the keyboard controller's reset line).
+    Reset,
 }
 
 /// The devices and device state that belong to one vCPU.
@@ -102,6 +134,8 @@ pub struct VcpuIo {
     pub unclaimed_mmio: (u64, u64),
     /// With --trace: what the devices made of the current exit, in words.
     pub trace_note: Option<String>,
+    /// A triple fault is the guest's way to reset (an OS kernel's), not a fault.
+    pub triple_fault_resets: bool,
 }
 
 impl VcpuIo {
@@ -113,6 +147,7 @@ impl VcpuIo {
             unclaimed_ports: BTreeMap::new(),
             unclaimed_mmio: (0, 0),
             trace_note: None,
+            triple_fault_resets: false,
         }
     }
 
@@ -286,8 +321,18 @@ impl Devices {
                 self.system_control_a
                     .store(value | A20_ENABLED, Ordering::Relaxed);
             }
+            PORT_I8042_COMMAND if value == I8042_PULSE_RESET => {
+                cpu.note(|n| n.push_str("i8042 command 0xFE: pulse the reset line"));
+                return Err(DeviceStop::Reset);
+            }
             _ => {
-                cpu.note(|n| n.push_str("no device: write ignored"));
+                cpu.note(|n| {
+                    let _ = write!(
+                        n,
+                        "no device ({}): write ignored",
+                        unclaimed_port_name(port)
+                    );
+                });
                 return Ok(false);
             }
         }
@@ -314,7 +359,13 @@ impl Devices {
             }
             PORT_SYSTEM_CONTROL_A => (self.system_control_a.load(Ordering::Relaxed), true),
             _ => {
-                cpu.note(|n| n.push_str("no device: reads all ones"));
+                cpu.note(|n| {
+                    let _ = write!(
+                        n,
+                        "no device ({}): reads all ones",
+                        unclaimed_port_name(port)
+                    );
+                });
                 (0xFF, false)
             }
         }

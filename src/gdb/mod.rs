@@ -93,7 +93,7 @@ pub fn prepare(
     let arch = match plan {
         Plan::Real => Arch::I8086,
         Plan::Paging { .. } => Arch::I386,
-        Plan::Long | Plan::Multiboot { .. } => Arch::X86_64,
+        Plan::Long | Plan::Multiboot { .. } | Plan::Linux(_) => Arch::X86_64,
     };
     let symbols = symbol_file(image)
         .map(|p| format!(" {}", p.display()))

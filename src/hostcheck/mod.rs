@@ -180,6 +180,12 @@ impl Findings {
         }
     }
 
+    /// Can `--linux` boot an ordinary kernel here? Not on a paravirtual KVM, whose emulated
+    /// ring 0 cannot run one (see [`linux_boot_possible`]).
+    pub fn linux_boots(&self) -> bool {
+        !self.paravirtual() && self.long_mode.yes() && self.interrupts.yes()
+    }
+
     /// Single-steps reach ring-3 code: measured, since a KVM that runs ring-3 code natively
     /// while it emulates ring 0 (a paravirtual KVM) never sees those instructions.
     pub fn steps_in_ring3(&self) -> bool {
@@ -220,6 +226,21 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         hw_breakpoints: cap(KVM_CAP_GUEST_DEBUG_HW_BPS),
         seccomp: crate::confine::allowed_calls(),
         cpu: Cpu::of_this_host(),
+    }
+}
+
+/// The one line `--linux` exits with (status 4) where it cannot work.
+pub const LINUX_REFUSED: &str = "--linux: this host's KVM is paravirtual (CR0.PG set through \
+     KVM_SET_SREGS reads back clear; mini-kvm --host-check shows it): it runs a kernel's ring-0 \
+     code through KVM's instruction emulator, which cannot boot an ordinary Linux kernel; boot \
+     it on a hardware (VMX/SVM) KVM or in the real-KVM lane (make test-real-kvm)";
+
+/// Before a Linux boot: is this a KVM that can run one? The cheap half of the paravirtual
+/// signature (32-bit paging, one KVM_SET_SREGS in a probe VM) decides, before the VM is built.
+pub fn linux_boot_possible(kvm: &Kvm) -> Result<(), String> {
+    match checks::paging32(kvm) {
+        Paging32::PgDropped { .. } => Err(LINUX_REFUSED.into()),
+        _ => Ok(()),
     }
 }
 

@@ -39,7 +39,7 @@ pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<V
         .map_err(|e| e.to_string())?;
     if irqchip {
         vm.create_irqchip().map_err(|e| e.to_string())?;
-        vm.create_pit2().map_err(|e| e.to_string())?;
+        vm.create_pit2(false).map_err(|e| e.to_string())?;
     }
     let image = Image {
         name: name.to_string(),

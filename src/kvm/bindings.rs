@@ -194,6 +194,19 @@ const _: () = assert!(size_of::<kvm_pit_config>() == 64);
 /// `kvm_pit_config.flags`: emulate the PC speaker port (0x61) as a dummy.
 pub const KVM_PIT_SPEAKER_DUMMY: u32 = 1;
 
+/// A vCPU's multiprocessing state (api.rst 4.38, KVM_GET_MP_STATE): with an in-kernel irqchip,
+/// KVM itself runs HLT, and this says whether the vCPU sits in it.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_mp_state {
+    pub mp_state: u32,
+}
+const _: () = assert!(size_of::<kvm_mp_state>() == 4);
+
+pub const KVM_MP_STATE_RUNNABLE: u32 = 0;
+/// Halted (HLT), waiting for an interrupt.
+pub const KVM_MP_STATE_HALTED: u32 = 3;
+
 // ---------------------------------------------------------------------------------------------
 // Debugging: KVM_SET_GUEST_DEBUG (api.rst 4.59), KVM_TRANSLATE (4.15).
 

@@ -76,6 +76,7 @@ pub const KVM_SET_SREGS: u64 = iow::<kvm_sregs>(0x84);
 pub const KVM_TRANSLATE: u64 = iowr::<kvm_translation>(0x85);
 pub const KVM_SET_CPUID2: u64 = iow::<kvm_cpuid2>(0x90);
 pub const KVM_SET_GUEST_DEBUG: u64 = iow::<kvm_guest_debug>(0x9b);
+pub const KVM_GET_MP_STATE: u64 = ior::<kvm_mp_state>(0x98);
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +107,7 @@ mod tests {
         assert_eq!(KVM_TRANSLATE, 0xC018_AE85);
         assert_eq!(KVM_SET_CPUID2, 0x4008_AE90);
         assert_eq!(KVM_SET_GUEST_DEBUG, 0x4048_AE9B);
+        assert_eq!(KVM_GET_MP_STATE, 0x8004_AE98);
     }
 
     #[test]

@@ -251,6 +251,21 @@ impl Vcpu {
         .map(|_| ())
     }
 
+    /// KVM_GET_MP_STATE: KVM_MP_STATE_HALTED while the vCPU waits in HLT (in-kernel irqchip).
+    pub fn get_mp_state(&self) -> Result<u32, KvmError> {
+        let mut state = kvm_mp_state::default();
+        // SAFETY: KVM_GET_MP_STATE writes exactly one kvm_mp_state.
+        unsafe {
+            ioctl_with_mut(
+                self.fd.as_raw_fd(),
+                "KVM_GET_MP_STATE",
+                KVM_GET_MP_STATE,
+                &mut state,
+            )?
+        };
+        Ok(state.mp_state)
+    }
+
     /// KVM_SET_CPUID2: what CPUID returns inside the guest.
     pub fn set_cpuid2(&self, table: &CpuidTable) -> Result<(), KvmError> {
         let mut table = table.clone();

@@ -125,10 +125,12 @@ impl Vm {
         ioctl_with_val(self.raw_fd(), "KVM_CREATE_IRQCHIP", KVM_CREATE_IRQCHIP, 0).map(|_| ())
     }
 
-    /// KVM_CREATE_PIT2: an in-kernel 8254 timer on ports 0x40-0x43, wired to IRQ 0.
-    pub fn create_pit2(&self) -> Result<(), KvmError> {
+    /// KVM_CREATE_PIT2: an in-kernel 8254 timer on ports 0x40-0x43, wired to IRQ 0. With
+    /// `speaker`, KVM also emulates port 0x61, whose bits gate channel 2 and show its output
+    /// (how Linux calibrates the TSC against the PIT); otherwise 0x61 is a dummy.
+    pub fn create_pit2(&self, speaker: bool) -> Result<(), KvmError> {
         let mut config = kvm_pit_config {
-            flags: KVM_PIT_SPEAKER_DUMMY,
+            flags: if speaker { 0 } else { KVM_PIT_SPEAKER_DUMMY },
             pad: [0; 15],
         };
         // SAFETY: the argument is one kvm_pit_config, which the kernel only reads.

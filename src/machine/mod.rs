@@ -99,6 +99,7 @@ pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
     Ok(kvm)
 }
 
+pub mod linux;
 pub mod wait;
 
 /// Everything the threads of a built VM need.
@@ -117,6 +118,8 @@ pub struct Threads {
     /// With COM1 coalesced: the ring, which the main thread's tick watches once the zone is
     /// registered (the flag).
     pub ring_watch: Option<(crate::kvm::RingWatch, Arc<std::sync::atomic::AtomicBool>)>,
+    /// Kick the vCPUs now and then to see whether they halted for good (in-kernel irqchip).
+    pub watch_halt: bool,
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
@@ -264,15 +267,25 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
 /// Runs the guests named in `opts`; returns the exit status.
 pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     let verbose = opts.verbose;
-    let (images, modules) = read_images(opts, signals)?;
+    let (plan, images, modules) = if opts.linux.is_some() {
+        linux::read_linux(opts, signals)?
+    } else {
+        let (images, modules) = read_images(opts, signals)?;
+        check_stop(signals)?;
+        let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
+            PlanError::Usage(m) => Error::Usage(m),
+            PlanError::Image(e) => Error::Image(e),
+        })?;
+        (plan, images, modules)
+    };
     check_stop(signals)?;
-    let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
-        PlanError::Usage(m) => Error::Usage(m),
-        PlanError::Image(e) => Error::Image(e),
-    })?;
     let n = images.len();
     let layout = plan.layout(n);
     let kvm = open_kvm(verbose)?;
+    if let Plan::Linux(_) = plan {
+        // Found out before anything is built, so the refusal is one line and status 4.
+        crate::hostcheck::linux_boot_possible(&kvm).map_err(Error::KvmUnavailable)?;
+    }
     check_stop(signals)?;
     install_kick_signal_handler()
         .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
@@ -308,7 +321,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
             if kvm.check_extension(cap).unwrap_or(0) <= 0 {
                 return Err(Error::KvmUnavailable(format!(
-                    "this KVM has no in-kernel {} , which a Multiboot kernel needs",
+                    "this KVM has no in-kernel {}, which an OS kernel needs",
                     if cap == KVM_CAP_IRQCHIP {
                         "irqchip (KVM_CAP_IRQCHIP)"
                     } else {
@@ -318,7 +331,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             }
         }
         vm.create_irqchip()?;
-        vm.create_pit2()?;
+        vm.create_pit2(matches!(plan, Plan::Linux(_)))?;
         note(verbose, || {
             "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
              (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"
@@ -332,7 +345,10 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
                 &memory,
                 i,
                 image,
-                opts.cmdline.as_deref().unwrap_or(""),
+                match plan {
+                    Plan::Linux(_) => linux::cmdline(opts),
+                    _ => opts.cmdline.as_deref().unwrap_or(""),
+                },
                 &modules,
             )
             .map_err(|reason| {
@@ -366,10 +382,20 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // What CPUID tells the guest. A kernel needs it (long mode, features); the seed's 16-bit
     // real-mode programs never ask, and KVM_GET_SUPPORTED_CPUID alone costs about 0.3 ms here,
     // a sixth of the whole start-up, so real-mode runs keep KVM's empty defaults.
-    let cpuid = match plan {
+    let mut cpuid = match plan {
         Plan::Real => None,
         _ => Some(kvm.supported_cpuid()?),
     };
+    if let (Plan::Linux(_), Some(table)) = (&plan, &mut cpuid) {
+        let kvm_leaves = boot::linux::patch_cpuid(table);
+        note(verbose, || {
+            format!(
+                "CPUID: KVM_GET_SUPPORTED_CPUID plus the hypervisor bit (leaf 1 ECX bit 31); \
+                 KVM's leaves at 0x40000000 (kvmclock): {}",
+                if kvm_leaves { "present" } else { "absent" }
+            )
+        });
+    }
 
     // Devices and console.
     let input = HostInput::new();
@@ -487,7 +513,12 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             name: image.name.clone(),
             vcpu,
             devices: Arc::clone(&devices),
-            io: VcpuIo::new(output, vcpu_input),
+            io: {
+                let mut io = VcpuIo::new(output, vcpu_input);
+                // Linux reboots by triple fault when nothing else works (reboot=t first).
+                io.triple_fault_resets = matches!(plan, Plan::Linux(_));
+                io
+            },
             control: Arc::clone(&control),
             stats: ExitStats::new(opts.stats),
             trace: trace_config
@@ -501,6 +532,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             io_rip,
             forbidden_syscall,
             coalesced,
+            watch_halt: layout.irqchip,
         });
     }
 
@@ -517,6 +549,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         gdb,
         sink,
         ring_watch,
+        watch_halt: layout.irqchip,
     };
     let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);

@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// before it leaves anyway: "within 1 s of the request" with room to spare.
 const STOP_GRACE: Duration = Duration::from_millis(500);
 
+/// Every this many output ticks (20 ms), vCPUs that KVM may keep in HLT are kicked to see
+/// whether they halted for good: a `cli; hlt` ends the run within a quarter of a second.
+const HALT_CHECK_TICKS: u64 = 12;
+
 /// The process exit status: the first early stop wins; otherwise the first non-zero status a
 /// guest asked for; otherwise 0.
 pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u8>) -> i32 {
@@ -53,6 +57,7 @@ pub fn start_and_wait(
         gdb,
         sink,
         ring_watch,
+        watch_halt,
     } = threads;
     let control = &control;
     let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
@@ -148,6 +153,7 @@ pub fn start_and_wait(
     };
     let mut reports = Vec::with_capacity(n);
     let mut last_seen = vec![(false, 0u64); n];
+    let mut ticks = 0u64;
     // Until every vCPU has reported and stdout has taken their output; once a stop was asked
     // for, at most STOP_GRACE for a stdout that is not taking it.
     loop {
@@ -203,6 +209,11 @@ pub fn start_and_wait(
                     if let Some(early) = early {
                         note_stop(&mut cause, early);
                     }
+                    if let VcpuOutcome::MachineOff(_) = report.outcome {
+                        // A reset or power-off is the whole machine's: the other vCPUs stop
+                        // too, and the run still ends with status 0.
+                        control.request_stop();
+                    }
                     reports.push(report);
                 }
                 Event::Quit => note_stop(&mut cause, StopCause::Quit),
@@ -228,6 +239,14 @@ pub fn start_and_wait(
         }
         if now >= next_tick {
             next_tick = now + FLUSH_TICK;
+            ticks += 1;
+            if watch_halt && ticks.is_multiple_of(HALT_CHECK_TICKS) {
+                // KVM runs HLT itself here: a kick lets each vCPU look whether it is halted
+                // with interrupts off, off for good (vcpu.rs).
+                for i in 0..n {
+                    control.kick(i);
+                }
+            }
             // Bytes that waited a whole tick: kick their vCPU so it writes them.
             for (i, state) in flush_states.iter().enumerate() {
                 let seen = state.snapshot();
@@ -277,12 +296,17 @@ pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport
             }
             VcpuOutcome::Halted => note(opts.verbose, || format!("{who} stopped normally")),
             VcpuOutcome::Stopped => note(opts.verbose, || format!("{who} was stopped")),
+            VcpuOutcome::MachineOff(why) => note(opts.verbose, || format!("{who}: {why}")),
         }
         note(opts.verbose, || format!("{who}: {}", r.stats.summary()));
-        if opts.verbose {
+        if opts.verbose || opts.stats {
             for (port, reads, writes) in &r.unclaimed_ports {
+                let name = match crate::devices::unclaimed_port_name(*port) {
+                    "unknown" => String::new(),
+                    name => format!(" ({name})"),
+                };
                 diag!(
-                    "mini-kvm: {who}: unclaimed port {port:#06x}: {reads} reads (all ones), \
+                    "mini-kvm: {who}: unclaimed port {port:#06x}{name}: {reads} reads (all ones), \
                      {writes} writes (ignored)"
                 );
             }

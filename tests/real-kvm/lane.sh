@@ -24,18 +24,49 @@ case $target in /*) ;; *) target=$root/$target ;; esac
 lane=$target/real-kvm
 mini_kvm=$target/debug/mini-kvm
 opt_out="MINI_KVM_SKIP_REAL_KVM=1"
+# debian_fetch, debian_unpack, pack_initramfs (shared with `make linux`).
+. scripts/initramfs-lib.sh
 
 die() {
     echo "real KVM lane: error: $*; to skip this lane on purpose, set $opt_out" >&2
     exit 1
 }
 
-if [ "${MINI_KVM_SKIP_REAL_KVM:-}" = 1 ]; then
+if [ "${MINI_KVM_SKIP_REAL_KVM:-}" = 1 ] && [ "${LANE_PREPARE:-}" != 1 ]; then
     echo "real KVM lane: skipped ($opt_out is set): nothing was tested on a real KVM"
     exit 0
 fi
 mkdir -p "$lane" || die "cannot create $lane"
 started=$(date +%s)
+
+# The kernel and busybox: Debian packages, downloaded once and cached under target/real-kvm.
+# The nested lane boots them; tests/linux.rs and the tour boot the same kernel under mini-kvm.
+fetch_debian() {
+    debs=$lane/debs
+    mkdir -p "$debs"
+    kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
+    if [ -z "$kernel_pkg" ]; then
+        if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1; fi
+        kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
+    fi
+    [ -n "$kernel_pkg" ] || die "apt-cache knows no linux-image-amd64 package (run apt-get update as root)"
+    why=$(debian_fetch "$debs" "$kernel_pkg" busybox-static) || die "$why"
+    kver=${kernel_pkg#linux-image-}
+    tree=$lane/root-$kver
+    why=$(debian_unpack "$tree" "$debs/${kernel_pkg}_"*.deb "$debs"/busybox-static_*.deb) || die "$why"
+    vmlinuz=$tree/boot/vmlinuz-$kver
+    [ -f "$vmlinuz" ] || die "$kernel_pkg has no /boot/vmlinuz-$kver"
+}
+
+# LANE_PREPARE=1: only fetch and unpack them (make test does this before the host's tests).
+if [ "${LANE_PREPARE:-}" = 1 ]; then
+    for tool in apt-get apt-cache dpkg-deb; do
+        command -v "$tool" >/dev/null || die "$tool is missing (the lane needs Debian's package tools)"
+    done
+    fetch_debian
+    echo "real KVM lane: $vmlinuz and busybox are ready"
+    exit 0
+fi
 
 # --- 1. Build the integration test binaries (and the mini-kvm they run) on the host. --------
 cargo test --no-run --message-format=json >"$lane/build.json" 2>"$lane/build.log" ||
@@ -66,6 +97,8 @@ write_job() {
         echo "cd '$root' || exit 1"
         # HOSTILE_SHARE: a third of the hostile-guest cases (each run costs ten times more here).
         echo "export HOME=/tmp TMPDIR=/tmp CI='${CI:-}' TERM=xterm HOSTILE_SHARE=${HOSTILE_SHARE:-3} PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        # The lane's Debian kernel and busybox, for tests/linux.rs (a real KVM can boot them).
+        [ -z "${vmlinuz:-}" ] || echo "export MINI_KVM_LINUX_KERNEL='$vmlinuz' MINI_KVM_LINUX_BUSYBOX='$tree/bin/busybox'"
         echo "echo 'lane-kind '\"\$('$mini_kvm' --host-check=keys | sed -n 's/^name //p')\""
         echo "'$mini_kvm' --host-check"
         if [ -n "${LANE_COMMAND:-}" ]; then
@@ -84,13 +117,14 @@ write_job() {
 
 summarise() { # $1: the log with the job's output
     local log=$1 kind passed=0 failed=0 n m line
-    kind=$(sed -n 's/^lane-kind //p' "$log" | head -n1)
+    kind=$(grep -a '^lane-kind ' "$log" | sed 's/^lane-kind //' | head -n1)
     while read -r line; do
         n=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed;.*/\1/p')
         m=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed;.*/\1/p')
         passed=$((passed + ${n:-0}))
         failed=$((failed + ${m:-0}))
-    done < <(grep '^test result:' "$log")
+    # -a: a hostile guest's output can put NUL bytes in the log; it is still text to us.
+    done < <(grep -a '^test result:' "$log")
     # A binary that crashed, hung (timeout's 124/137) or printed no result counts as a failure.
     while read -r _ t status; do
         if [ "$status" != 0 ] && ! awk -v t="$t" '$0 == "lane-test " t { on = 1; next }
@@ -99,8 +133,8 @@ summarise() { # $1: the log with the job's output
             echo "real KVM lane: $t ended with status $status"
             failed=$((failed + 1))
         fi
-    done < <(grep '^lane-status ' "$log")
-    if ! grep -q '^lane-done' "$log"; then
+    done < <(grep -a '^lane-status ' "$log")
+    if ! grep -aq '^lane-done' "$log"; then
         echo "real KVM lane: the job did not finish (see $log)"
         failed=$((failed + 1))
     fi
@@ -109,6 +143,7 @@ summarise() { # $1: the log with the job's output
     [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
 }
 
+fetch_debian
 case $host_kind in
 paravirtual*) ;;
 *)
@@ -127,32 +162,6 @@ for tool in apt-get apt-cache dpkg-deb cpio gzip; do
     command -v "$tool" >/dev/null || die "$tool is missing (the lane needs Debian's package tools and cpio)"
 done
 
-# The kernel and busybox: Debian packages, downloaded once and cached.
-debs=$lane/debs
-mkdir -p "$debs"
-kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
-if [ -z "$kernel_pkg" ]; then
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq >/dev/null 2>&1; fi
-    kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -n1)
-fi
-[ -n "$kernel_pkg" ] || die "apt-cache knows no linux-image-amd64 package (run apt-get update as root)"
-for pkg in "$kernel_pkg" busybox-static; do
-    if ! ls "$debs/${pkg}_"*.deb >/dev/null 2>&1; then
-        (cd "$debs" && apt-get download -qq "$pkg" >/dev/null 2>"$lane/download.log") ||
-            die "apt-get download $pkg failed: $(tail -n1 "$lane/download.log")"
-    fi
-done
-kver=${kernel_pkg#linux-image-}
-tree=$lane/root-$kver
-if [ ! -e "$tree/.unpacked" ]; then
-    rm -rf "$tree" && mkdir -p "$tree"
-    for deb in "$debs/${kernel_pkg}_"*.deb "$debs"/busybox-static_*.deb; do
-        dpkg-deb -x "$deb" "$tree" || die "unpacking $deb failed"
-    done
-    touch "$tree/.unpacked"
-fi
-vmlinuz=$tree/boot/vmlinuz-$kver
-[ -f "$vmlinuz" ] || die "$kernel_pkg has no /boot/vmlinuz-$kver"
 
 # The initramfs: busybox, the modules for KVM and for 9p over virtio, and /init.
 initrd=$lane/initrd-$kver.gz
@@ -173,15 +182,15 @@ if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
         order="$order $(basename "$ko")"
     done
     echo "$order" >"$staging/modules/order"
-    (cd "$staging" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd.tmp" &&
-        mv "$initrd.tmp" "$initrd" || die "building the initramfs failed"
+    pack_initramfs "$staging" "$initrd" || die "building the initramfs failed"
 fi
 
 write_job
 log=$lane/log
 echo "real KVM lane: QEMU is up; the test output follows (also in $log)"
-# -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded.
-timeout -k 10 "${LANE_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
+# -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded
+# (20 minutes: two Linux boots, tests/linux.rs and the tour's, take 2-3 of them on a loaded host).
+timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
     -display none -no-reboot -monitor none -serial stdio -nic none \
     -kernel "$vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job.sh" \

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make linux`: builds a busybox initramfs (linux/init as /init) and boots it with this host's
+# own kernel under mini-kvm: `mini-kvm --linux KERNEL --initrd INITRAMFS`.
+#   LINUX_KERNEL=path   another bzImage (default /boot/vmlinuz-$(uname -r))
+#   LINUX_CMDLINE=...   another command line (default: mini-kvm's own)
+#   LINUX_BUILD_ONLY=1  only build the initramfs (for bench/run.sh and the real-KVM lane)
+# Busybox comes from the busybox-static package: the installed /bin/busybox when it is the
+# static one, otherwise the package fetched with `apt-get download` and unpacked here.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-$PWD/target}
+case $target in /*) ;; *) target=$PWD/$target ;; esac
+out=$target/linux
+mini_kvm=$target/release/mini-kvm
+. scripts/initramfs-lib.sh
+
+die() { echo "make linux: $*" >&2; exit 1; }
+
+mkdir -p "$out" || die "cannot create $out"
+busybox=""
+if command -v busybox >/dev/null && ! ldd "$(command -v busybox)" >/dev/null 2>&1; then
+    busybox=$(command -v busybox) # statically linked: it runs in an empty initramfs
+else
+    why=$(debian_fetch "$out/debs" busybox-static) || die "$why (or: apt-get install busybox-static)"
+    why=$(debian_unpack "$out/busybox-static" "$out/debs"/busybox-static_*.deb) || die "$why"
+    busybox=$out/busybox-static/bin/busybox
+fi
+staging=$out/initramfs
+rm -rf "$staging" && mkdir -p "$staging"/{bin,dev,proc,sys,tmp} || die "cannot create $staging"
+cp "$busybox" "$staging/bin/busybox" && cp linux/init "$staging/init" && chmod 755 "$staging/init" ||
+    die "cannot stage the initramfs"
+pack_initramfs "$staging" "$out/initramfs.cpio.gz" || die "packing the initramfs failed (is cpio installed?)"
+echo "make linux: $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes, busybox from $busybox)"
+[ "${LINUX_BUILD_ONLY:-}" = 1 ] && exit 0
+
+kernel=${LINUX_KERNEL:-/boot/vmlinuz-$(uname -r)}
+[ -e "$kernel" ] || die "no kernel at $kernel: give one with LINUX_KERNEL=path/to/bzImage"
+[ -r "$kernel" ] || die "$kernel is not readable by $(id -un) (Debian makes it root-only): \
+run as root, or copy it: LINUX_KERNEL=path"
+args=(--linux "$kernel" --initrd "$out/initramfs.cpio.gz")
+[ -z "${LINUX_CMDLINE:-}" ] || args+=(--cmdline "$LINUX_CMDLINE")
+echo "make linux: $mini_kvm ${args[*]}   (in the guest: poweroff -f ends; Ctrl-A x quits)"
+"$mini_kvm" "${args[@]}"
+status=$?
+if [ "$status" = 4 ]; then
+    echo "make linux: this host's KVM cannot boot Linux (the line above says why); \
+the real-KVM lane can: make test-real-kvm" >&2
+fi
+exit "$status"

@@ -1,0 +1,367 @@
+//! The x86 Linux boot protocol: what a bzImage says about itself in its setup header, and how
+//! mini-kvm boots it through the 64-bit entry point.
+//!
+//! Reference: the kernel's Documentation/arch/x86/boot.rst — "The real-mode kernel header"
+//! (the field table at 0x1F1), "Details of header fields", "Loading the rest of the kernel",
+//! "64-bit boot protocol" — and arch/x86/include/uapi/asm/bootparam.h.
+//!
+//! A bzImage is two programs in one file: `setup_sects` 512-byte sectors of real-mode setup
+//! code after a boot sector (the *setup*, which a BIOS boot would run), then the compressed
+//! protected-mode kernel, whose first bytes are `startup_32` and, 0x200 further on,
+//! `startup_64`. A boot loader reads the setup header at offset 0x1F1 (magic `HdrS` at 0x202),
+//! loads the protected-mode part at 1 MiB, fills in the *zero page* (`struct boot_params`,
+//! [`super::zeropage`]) and jumps. Like kvmtool, Firecracker and QEMU's `-kernel` with a
+//! 64-bit entry, mini-kvm skips the real-mode setup code: it writes what the setup would have
+//! found out (the E820 memory map) into the zero page itself and enters `startup_64` with
+//! paging on, RSI pointing at the zero page.
+
+use super::{flat_segment, set_data_segments};
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::x86::{CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, RFLAGS_RESERVED1};
+
+/// Where the setup header starts in the file and in the zero page.
+pub const SETUP_HEADER_OFFSET: usize = 0x1F1;
+/// The most a header can be: the 2.15 header ends at 0x26C; `jump`'s second byte says where
+/// this kernel's ends (0x202 + that byte).
+pub const SETUP_HEADER_END: usize = 0x26C;
+/// `HdrS` at 0x202, little-endian.
+pub const HEADER_MAGIC: u32 = 0x5372_6448;
+/// `boot_flag` at 0x1FE: the boot sector's 0xAA55.
+pub const BOOT_FLAG: u16 = 0xAA55;
+/// The oldest protocol mini-kvm boots: 2.12 added `xloadflags` and with it the 64-bit entry
+/// (XLF_KERNEL_64).
+pub const MIN_VERSION: u16 = 0x020C;
+
+// Offsets of the setup header fields in the file (boot.rst, "The real-mode kernel header").
+pub const SETUP_SECTS: usize = 0x1F1;
+pub const BOOT_FLAG_AT: usize = 0x1FE;
+pub const JUMP: usize = 0x200;
+pub const HEADER: usize = 0x202;
+pub const VERSION: usize = 0x206;
+pub const TYPE_OF_LOADER: usize = 0x210;
+pub const LOADFLAGS: usize = 0x211;
+pub const CODE32_START: usize = 0x214;
+pub const RAMDISK_IMAGE: usize = 0x218;
+pub const RAMDISK_SIZE: usize = 0x21C;
+pub const HEAP_END_PTR: usize = 0x224;
+pub const CMD_LINE_PTR: usize = 0x228;
+pub const INITRD_ADDR_MAX: usize = 0x22C;
+pub const KERNEL_ALIGNMENT: usize = 0x230;
+pub const RELOCATABLE_KERNEL: usize = 0x234;
+pub const XLOADFLAGS: usize = 0x236;
+pub const CMDLINE_SIZE: usize = 0x238;
+pub const PREF_ADDRESS: usize = 0x258;
+pub const INIT_SIZE: usize = 0x260;
+
+// loadflags bits.
+/// The protected-mode code is loaded at 0x100000 (a bzImage); clear in an old zImage.
+pub const LOADED_HIGH: u8 = 1 << 0;
+/// Set by the loader: `heap_end_ptr` is valid.
+pub const CAN_USE_HEAP: u8 = 1 << 7;
+// xloadflags bits.
+/// The kernel has the 64-bit entry point at load address + 0x200.
+pub const XLF_KERNEL_64: u16 = 1 << 0;
+
+/// Where the protected-mode kernel is loaded: 1 MiB, as for every bzImage (boot.rst,
+/// "Loading the rest of the kernel"); relocatable kernels move themselves on from there.
+pub const KERNEL_LOAD: u64 = 0x10_0000;
+/// `startup_64` is this far into the protected-mode kernel (boot.rst, "64-bit boot protocol").
+pub const STARTUP_64_OFFSET: u64 = 0x200;
+/// `type_of_loader` 0xFF: "undefined" loader, as boot.rst asks loaders without an assigned id.
+pub const LOADER_UNDEFINED: u8 = 0xFF;
+
+/// What the setup header of a bzImage says, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupHeader {
+    /// Sectors of real-mode setup code after the boot sector (0 means 4).
+    pub setup_sects: u8,
+    /// Protocol version, e.g. 0x020F for 2.15.
+    pub version: u16,
+    pub loadflags: u8,
+    pub xloadflags: u16,
+    /// The longest command line, without its NUL.
+    pub cmdline_size: u32,
+    /// The highest address the initrd may occupy (its last byte).
+    pub initrd_addr_max: u32,
+    pub kernel_alignment: u32,
+    pub relocatable: bool,
+    /// Where the kernel would like to be (relocatable kernels decompress there).
+    pub pref_address: u64,
+    /// The memory the kernel needs from its load address while it decompresses and boots.
+    pub init_size: u32,
+    /// Bytes of the header present in this image: it ends at 0x202 + the byte at 0x201.
+    pub header_end: usize,
+}
+
+impl SetupHeader {
+    /// Bytes before the protected-mode kernel in the file: the boot sector and the setup.
+    pub fn setup_size(&self) -> u64 {
+        (u64::from(self.setup_sects) + 1) * 512
+    }
+
+    /// The protocol version as boot.rst writes it, "2.15".
+    pub fn version_text(&self) -> String {
+        format!("{}.{:02}", self.version >> 8, self.version & 0xFF)
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Reads and checks the setup header from the first bytes of a file (`head`, at least the
+/// first 0x26C bytes when the file has them) whose whole size is `file_len`. Pure: the unit
+/// tests feed it byte buffers. The error is the reason, to follow the file's name.
+pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, String> {
+    let too_short = || {
+        format!(
+            "is {file_len} bytes, too short for a Linux bzImage (its setup header alone ends \
+             at byte {SETUP_HEADER_END:#x})"
+        )
+    };
+    if head.len() < HEADER + 4 {
+        return Err(too_short());
+    }
+    if u32_at(head, HEADER) != HEADER_MAGIC {
+        return Err(format!(
+            "is not a Linux bzImage: no \"HdrS\" magic at offset {HEADER:#x} (boot.rst, \"The \
+             real-mode kernel header\"); give --linux the kernel's bzImage (arch/x86/boot/\
+             bzImage, /boot/vmlinuz-*), not a vmlinux ELF or a compressed file"
+        ));
+    }
+    let version = u16_at(head, VERSION);
+    let text = format!("{}.{:02}", version >> 8, version & 0xFF);
+    if version < MIN_VERSION {
+        return Err(format!(
+            "speaks boot protocol {text}; mini-kvm needs 2.12 or later (a kernel from 3.8 on), \
+             whose 64-bit entry point it uses"
+        ));
+    }
+    if head.len() < SETUP_HEADER_END {
+        return Err(too_short());
+    }
+    let header_end = (HEADER + usize::from(head[JUMP + 1])).min(SETUP_HEADER_END);
+    if u16_at(head, BOOT_FLAG_AT) != BOOT_FLAG {
+        return Err(format!(
+            "has a setup header but no boot flag 0xAA55 at {BOOT_FLAG_AT:#x}: a corrupt bzImage"
+        ));
+    }
+    let loadflags = head[LOADFLAGS];
+    if loadflags & LOADED_HIGH == 0 {
+        return Err(
+            "is a zImage (loadflags LOADED_HIGH clear: it wants to be loaded at 0x10000); \
+             mini-kvm boots bzImages only"
+                .into(),
+        );
+    }
+    let xloadflags = u16_at(head, XLOADFLAGS);
+    if xloadflags & XLF_KERNEL_64 == 0 {
+        return Err(format!(
+            "has no 64-bit entry point (xloadflags {xloadflags:#x} without XLF_KERNEL_64): \
+             mini-kvm boots 64-bit x86 kernels"
+        ));
+    }
+    let kernel_alignment = u32_at(head, KERNEL_ALIGNMENT);
+    if !kernel_alignment.is_power_of_two() {
+        return Err(format!(
+            "has kernel_alignment {kernel_alignment:#x}, not a power of two: a corrupt header"
+        ));
+    }
+    let mut setup_sects = head[SETUP_SECTS];
+    if setup_sects == 0 {
+        setup_sects = 4; // boot.rst: "If this field is 0, the real value is 4."
+    }
+    let header = SetupHeader {
+        setup_sects,
+        version,
+        loadflags,
+        xloadflags,
+        cmdline_size: u32_at(head, CMDLINE_SIZE),
+        initrd_addr_max: u32_at(head, INITRD_ADDR_MAX),
+        kernel_alignment,
+        relocatable: head[RELOCATABLE_KERNEL] != 0,
+        pref_address: u64_at(head, PREF_ADDRESS),
+        init_size: u32_at(head, INIT_SIZE),
+        header_end,
+    };
+    if file_len <= header.setup_size() + STARTUP_64_OFFSET {
+        return Err(format!(
+            "is {file_len} bytes, but its header says the setup alone takes {} \
+             ({setup_sects} setup_sects): truncated or corrupt",
+            header.setup_size()
+        ));
+    }
+    Ok(header)
+}
+
+/// Where the kernel runs while it boots: from its load address, or from the aligned
+/// preferred address a relocatable kernel decompresses to, for `init_size` bytes. The end of
+/// that is the lowest address the initrd may start at.
+pub fn kernel_end(header: &SetupHeader, kernel_bytes: u64) -> u64 {
+    let at = if header.relocatable {
+        header.pref_address.max(KERNEL_LOAD)
+    } else {
+        KERNEL_LOAD
+    };
+    let run_end = at + u64::from(header.init_size);
+    run_end.max(KERNEL_LOAD + kernel_bytes)
+}
+
+/// A kernel, checked and ready to be written into guest memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinuxBoot {
+    pub header: SetupHeader,
+    pub ram: u64,
+    /// Where the initrd goes and how big it is.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// The command line a kernel gets when `--cmdline` gives none: its log on the 16550A at
+/// 0x3F8 (COM1, IRQ 4) from the first message on, and `reboot=t`: reboot by triple fault
+/// rather than by a keyboard controller mini-kvm does not have (that path first polls the
+/// i8042's status port 65536 times); `pci=off`: there is no PCI bus, and without it Linux's
+/// early AGP-aperture search reads the configuration space of all 8192 bus/slot pairs, two
+/// exits each (Firecracker's default command line says `pci=off` too).
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 earlyprintk=serial reboot=t pci=off";
+
+/// Checks that a kernel of `file_len` bytes, a command line of `cmdline_len` bytes and an
+/// initrd of `initrd_len` bytes fit this header's limits and `ram`; all sizes come from file
+/// metadata, so nothing has been read whole yet. `Err` says which of the three does not fit.
+pub fn plan(
+    header: SetupHeader,
+    file_len: u64,
+    ram: u64,
+    cmdline_len: usize,
+    initrd_len: Option<u64>,
+) -> Result<LinuxBoot, PlanProblem> {
+    if cmdline_len as u64 > u64::from(header.cmdline_size) {
+        return Err(PlanProblem::Cmdline(format!(
+            "--cmdline is {cmdline_len} bytes; this kernel's setup header allows at most \
+             {} (cmdline_size)",
+            header.cmdline_size
+        )));
+    }
+    let kernel_bytes = file_len - header.setup_size();
+    let end = kernel_end(&header, kernel_bytes);
+    if end > ram {
+        return Err(PlanProblem::Kernel(format!(
+            "needs guest RAM up to {end:#x} while it boots (loaded at {KERNEL_LOAD:#x}, \
+             {kernel_bytes} bytes, init_size {:#x}), more than the {ram} bytes of guest RAM: \
+             give a larger --mem (e.g. --mem {}M)",
+            header.init_size,
+            (end >> 20) + 64
+        )));
+    }
+    let initrd = match initrd_len {
+        None => None,
+        Some(size) => Some((
+            super::zeropage::place_initrd(&header, ram, end, size).map_err(PlanProblem::Initrd)?,
+            size,
+        )),
+    };
+    Ok(LinuxBoot {
+        header,
+        ram,
+        initrd,
+    })
+}
+
+/// What [`plan`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanProblem {
+    /// A usage error (status 2).
+    Cmdline(String),
+    /// The kernel image (status 3).
+    Kernel(String),
+    /// The initrd (status 3).
+    Initrd(String),
+}
+
+/// Writes the kernel, the initrd, the command line, the zero page, the GDT and the page
+/// tables into guest memory.
+pub fn load(
+    memory: &crate::memory::GuestMemory,
+    boot: &LinuxBoot,
+    image: &[u8],
+    cmdline: &str,
+    initrd: Option<&[u8]>,
+) -> Result<(), String> {
+    use super::zeropage::*;
+    let write = |what: &str, gpa: u64, bytes: &[u8]| {
+        memory
+            .write(gpa, bytes)
+            .map_err(|e| format!("writing the {what} at {gpa:#x}: {e}"))
+    };
+    let setup = boot.header.setup_size() as usize;
+    write("kernel", KERNEL_LOAD, &image[setup..])?;
+    if let (Some((addr, _)), Some(bytes)) = (boot.initrd, initrd) {
+        write("initrd", addr, bytes)?;
+    }
+    let mut line = cmdline.as_bytes().to_vec();
+    line.push(0);
+    write("command line", CMDLINE_ADDR, &line)?;
+    let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd);
+    write("zero page", ZERO_PAGE, &zero_page[..])?;
+    write("GDT", GDT_ADDR, &gdt_bytes())?;
+    write("page tables", PAGE_TABLES, &build_page_tables())
+}
+
+/// 64-bit mode, paging on with the identity map, `__BOOT_CS`/`__BOOT_DS` loaded.
+pub fn set_sregs(sregs: &mut kvm_sregs) {
+    use super::zeropage::*;
+    sregs.cs = flat_segment(BOOT_CS, true, true);
+    set_data_segments(sregs, flat_segment(BOOT_DS, false, true));
+    sregs.gdt.base = GDT_ADDR;
+    sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0;
+    sregs.cr3 = PAGE_TABLES;
+    sregs.cr4 = CR4_PAE;
+    sregs.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+    sregs.efer = EFER_LME | EFER_LMA;
+}
+
+/// RIP at `startup_64`, RSI at the zero page, interrupts off.
+pub fn initial_regs() -> kvm_regs {
+    kvm_regs {
+        rip: KERNEL_LOAD + STARTUP_64_OFFSET,
+        rsi: super::zeropage::ZERO_PAGE,
+        rsp: super::zeropage::BOOT_STACK,
+        rflags: RFLAGS_RESERVED1,
+        ..Default::default()
+    }
+}
+
+/// CPUID leaf 1, ECX bit 31: "running under a hypervisor". KVM_GET_SUPPORTED_CPUID leaves it
+/// clear (the VMM decides); without it Linux never looks at KVM's leaves at 0x4000_0000, so it
+/// has no kvmclock, no TSC frequency, and calibrates against the PIT instead.
+pub const CPUID_1_ECX_HYPERVISOR: u32 = 1 << 31;
+/// KVM's signature leaf ("KVMKVMKVM\0\0\0" in EBX, ECX, EDX).
+pub const KVM_CPUID_SIGNATURE: u32 = 0x4000_0000;
+
+/// What a Linux guest's CPUID says beyond KVM_GET_SUPPORTED_CPUID: that it runs on a
+/// hypervisor. Returns whether KVM's own leaves (kvmclock and friends) are in the table.
+pub fn patch_cpuid(table: &mut crate::kvm::bindings::CpuidTable) -> bool {
+    let n = (table.header.nent as usize).min(table.entries.len());
+    let mut kvm_leaves = false;
+    for entry in &mut table.entries[..n] {
+        match entry.function {
+            1 => entry.ecx |= CPUID_1_ECX_HYPERVISOR,
+            KVM_CPUID_SIGNATURE => kvm_leaves = entry.ebx == u32::from_le_bytes(*b"KVMK"),
+            _ => {}
+        }
+    }
+    kvm_leaves
+}
+
+#[cfg(test)]
+#[path = "linux_tests.rs"]
+mod tests;

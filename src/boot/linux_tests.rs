@@ -1,0 +1,248 @@
+//! Unit tests of the boot protocol (linux.rs) and the zero page (zeropage.rs), on byte buffers.
+
+use super::*;
+use crate::boot::zeropage::*;
+
+const RAM: u64 = 256 << 20;
+
+/// The first bytes of a bzImage as a 6.1 kernel has them (values from a Debian 6.1 kernel).
+fn head() -> Vec<u8> {
+    let mut b = vec![0u8; 0x1000];
+    b[SETUP_SECTS] = 39;
+    b[BOOT_FLAG_AT..BOOT_FLAG_AT + 2].copy_from_slice(&0xAA55u16.to_le_bytes());
+    b[JUMP] = 0xEB;
+    b[JUMP + 1] = 0x6A; // header ends at 0x26C
+    b[HEADER..HEADER + 4].copy_from_slice(b"HdrS");
+    b[VERSION..VERSION + 2].copy_from_slice(&0x020Fu16.to_le_bytes());
+    b[LOADFLAGS] = LOADED_HIGH;
+    b[XLOADFLAGS..XLOADFLAGS + 2].copy_from_slice(&0x7Fu16.to_le_bytes());
+    b[CMDLINE_SIZE..CMDLINE_SIZE + 4].copy_from_slice(&2047u32.to_le_bytes());
+    b[INITRD_ADDR_MAX..INITRD_ADDR_MAX + 4].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+    b[KERNEL_ALIGNMENT..KERNEL_ALIGNMENT + 4].copy_from_slice(&0x20_0000u32.to_le_bytes());
+    b[RELOCATABLE_KERNEL] = 1;
+    b[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&0x100_0000u64.to_le_bytes());
+    b[INIT_SIZE..INIT_SIZE + 4].copy_from_slice(&0x3F9_8000u32.to_le_bytes());
+    b
+}
+
+const FILE_LEN: u64 = 8 << 20;
+
+#[test]
+fn a_real_header_parses() {
+    let h = parse_header(&head(), FILE_LEN).unwrap();
+    assert_eq!(h.setup_sects, 39);
+    assert_eq!(h.setup_size(), 40 * 512);
+    assert_eq!(h.version_text(), "2.15");
+    assert_eq!(h.cmdline_size, 2047);
+    assert_eq!(h.header_end, 0x26C);
+    assert!(h.relocatable);
+    // Relocatable: it runs from pref_address (16 MiB) for init_size bytes.
+    assert_eq!(
+        kernel_end(&h, FILE_LEN - h.setup_size()),
+        0x100_0000 + 0x3F9_8000
+    );
+}
+
+#[test]
+fn setup_sects_zero_means_four() {
+    let mut b = head();
+    b[SETUP_SECTS] = 0;
+    assert_eq!(parse_header(&b, FILE_LEN).unwrap().setup_size(), 5 * 512);
+}
+
+#[test]
+fn bad_images_are_refused_with_the_reason() {
+    let err = |b: &[u8], len: u64| parse_header(b, len).unwrap_err();
+    assert!(err(&[0u8; 0x100], 0x100).contains("too short"));
+    assert!(err(&vec![0u8; 0x1000], 0x1000).contains("no \"HdrS\""));
+    let mut old = head();
+    old[VERSION..VERSION + 2].copy_from_slice(&0x0204u16.to_le_bytes());
+    assert!(err(&old, FILE_LEN).contains("protocol 2.04"));
+    let mut zimage = head();
+    zimage[LOADFLAGS] = 0;
+    assert!(err(&zimage, FILE_LEN).contains("zImage"));
+    let mut no64 = head();
+    no64[XLOADFLAGS] = 0;
+    assert!(err(&no64, FILE_LEN).contains("XLF_KERNEL_64"));
+    let mut align = head();
+    align[KERNEL_ALIGNMENT..KERNEL_ALIGNMENT + 4].copy_from_slice(&3u32.to_le_bytes());
+    assert!(err(&align, FILE_LEN).contains("kernel_alignment"));
+    let mut flag = head();
+    flag[BOOT_FLAG_AT] = 0;
+    assert!(err(&flag, FILE_LEN).contains("0xAA55"));
+    // The header says 40 sectors of setup, the file has fewer bytes than that.
+    assert!(err(&head(), 0x1000).contains("truncated"));
+    // A header cut short after the magic (the file is only 0x210 bytes).
+    assert!(err(&head()[..0x210], 0x210).contains("too short"));
+}
+
+#[test]
+fn the_plan_checks_cmdline_kernel_and_initrd() {
+    let h = parse_header(&head(), FILE_LEN).unwrap();
+    assert!(matches!(
+        plan(h, FILE_LEN, RAM, 2048, None),
+        Err(PlanProblem::Cmdline(m)) if m.contains("2047")
+    ));
+    assert!(matches!(
+        plan(h, FILE_LEN, 64 << 20, 10, None),
+        Err(PlanProblem::Kernel(m)) if m.contains("--mem")
+    ));
+    let boot = plan(h, FILE_LEN, RAM, 10, Some(3 << 20)).unwrap();
+    let (addr, size) = boot.initrd.unwrap();
+    assert_eq!(size, 3 << 20);
+    assert_eq!(addr, RAM - (3 << 20), "as high as RAM allows");
+    assert!(matches!(
+        plan(h, FILE_LEN, RAM, 10, Some(200 << 20)),
+        Err(PlanProblem::Initrd(m)) if m.contains("at most")
+    ));
+}
+
+#[test]
+fn the_initrd_respects_initrd_addr_max() {
+    let mut h = parse_header(&head(), FILE_LEN).unwrap();
+    h.initrd_addr_max = 0x37FF_FFFF; // the protocol < 2.03 default
+    let addr = place_initrd(&h, 2 << 30, 0x500_0000, 0x1800).unwrap();
+    assert_eq!(
+        addr,
+        0x3800_0000 - 0x2000,
+        "page-aligned, ending below the limit"
+    );
+    assert_eq!(addr % 4096, 0);
+    assert!(place_initrd(&h, 2 << 30, 0x37FF_F000, 0x2000).is_err());
+}
+
+#[test]
+fn the_e820_map_covers_ram_and_reserves_the_bios_holes() {
+    let map = e820_map(RAM);
+    assert_eq!(
+        map[0],
+        E820Entry {
+            addr: 0,
+            size: 0x9_FC00,
+            kind: E820_RAM
+        }
+    );
+    assert_eq!(map[1].kind, E820_RESERVED);
+    assert_eq!(
+        map[2],
+        E820Entry {
+            addr: 0xF_0000,
+            size: 0x1_0000,
+            kind: E820_RESERVED
+        }
+    );
+    assert_eq!(
+        map[3],
+        E820Entry {
+            addr: 1 << 20,
+            size: RAM - (1 << 20),
+            kind: E820_RAM
+        }
+    );
+    for w in map.windows(2) {
+        assert!(w[0].addr + w[0].size <= w[1].addr, "sorted, no overlap");
+    }
+}
+
+#[test]
+fn the_zero_page_holds_header_loader_fields_and_e820() {
+    let b = head();
+    let h = parse_header(&b, FILE_LEN).unwrap();
+    let zp = build_zero_page(&b, &h, RAM, Some((0x0F00_0000, 0x1234)));
+    let u32_at = |at: usize| u32::from_le_bytes(zp[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        &zp[HEADER..HEADER + 4],
+        b"HdrS",
+        "the image's header is copied"
+    );
+    assert_eq!(zp[TYPE_OF_LOADER], 0xFF);
+    assert_eq!(zp[LOADFLAGS], LOADED_HIGH | CAN_USE_HEAP);
+    assert_eq!(u32_at(CMD_LINE_PTR), CMDLINE_ADDR as u32);
+    assert_eq!(u32_at(RAMDISK_IMAGE), 0x0F00_0000);
+    assert_eq!(u32_at(RAMDISK_SIZE), 0x1234);
+    assert_eq!(zp[E820_ENTRIES], 4);
+    let last = E820_TABLE + 3 * 20;
+    assert_eq!(
+        u64::from_le_bytes(zp[last..last + 8].try_into().unwrap()),
+        1 << 20
+    );
+    assert_eq!(u32_at(last + 16), E820_RAM);
+    assert!(
+        zp[..E820_ENTRIES].iter().all(|&b| b == 0),
+        "screen_info and the rest: zero"
+    );
+}
+
+#[test]
+fn page_tables_identity_map_four_gib() {
+    let t = build_page_tables();
+    let entry = |page: usize, i: usize| {
+        let at = page * 0x1000 + i * 8;
+        u64::from_le_bytes(t[at..at + 8].try_into().unwrap())
+    };
+    assert_eq!(entry(0, 0), (PAGE_TABLES + 0x1000) | 3);
+    assert_eq!(entry(0, 1), 0);
+    for gib in 0..4 {
+        assert_eq!(
+            entry(1, gib),
+            (PAGE_TABLES + 0x2000 + gib as u64 * 0x1000) | 3
+        );
+    }
+    assert_eq!(
+        entry(2, 0),
+        0x83,
+        "virtual 0 -> physical 0, 2 MiB, writable"
+    );
+    assert_eq!(entry(2, 8), (8 << 21) | 0x83, "the kernel at 16 MiB");
+    assert_eq!(
+        entry(5, 511),
+        0xFFE0_0000 | 0x83,
+        "the last 2 MiB below 4 GiB"
+    );
+    // The tables and the zero page stay in conventional memory, clear of each other.
+    const { assert!(PAGE_TABLES + PAGE_TABLES_SIZE as u64 <= CMDLINE_ADDR) };
+    const { assert!(ZERO_PAGE + 0x1000 <= PAGE_TABLES && GDT_ADDR + 32 <= ZERO_PAGE) };
+}
+
+#[test]
+fn the_entry_state_follows_the_64_bit_protocol() {
+    let mut sregs = kvm_sregs::default();
+    set_sregs(&mut sregs);
+    assert_eq!((sregs.cs.selector, sregs.cs.l, sregs.cs.db), (0x10, 1, 0));
+    assert_eq!((sregs.ds.selector, sregs.ss.selector), (0x18, 0x18));
+    assert_eq!(sregs.cr3, PAGE_TABLES);
+    assert_eq!(sregs.efer & (EFER_LME | EFER_LMA), EFER_LME | EFER_LMA);
+    let gdt = gdt_bytes();
+    assert_eq!(gdt.len(), 32);
+    assert_eq!(
+        u64::from_le_bytes(gdt[16..24].try_into().unwrap()) >> 53 & 1,
+        1,
+        "L = 1"
+    );
+    let regs = initial_regs();
+    assert_eq!(regs.rip, 0x10_0200, "startup_64");
+    assert_eq!(regs.rsi, ZERO_PAGE);
+    assert_eq!(regs.rflags & crate::x86::RFLAGS_IF, 0, "interrupts off");
+}
+
+#[test]
+fn cpuid_says_hypervisor() {
+    use crate::kvm::bindings::{kvm_cpuid2, kvm_cpuid_entry2, CpuidTable};
+    let mut table = CpuidTable {
+        header: kvm_cpuid2 {
+            nent: 2,
+            padding: 0,
+        },
+        entries: [kvm_cpuid_entry2::default(); 256],
+    };
+    table.entries[0].function = 1;
+    table.entries[0].ecx = 1;
+    table.entries[1].function = KVM_CPUID_SIGNATURE;
+    table.entries[1].ebx = u32::from_le_bytes(*b"KVMK");
+    table.entries[2].function = 1; // beyond nent: untouched
+    assert!(patch_cpuid(&mut table));
+    assert_eq!(table.entries[0].ecx, 1 | CPUID_1_ECX_HYPERVISOR);
+    assert_eq!(table.entries[2].ecx, 0);
+    table.header.nent = 1;
+    assert!(!patch_cpuid(&mut table), "no KVM leaves in the table");
+}

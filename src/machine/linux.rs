@@ -1,0 +1,114 @@
+//! `--linux`: from the command line to a checked boot plan and the bytes to load.
+//!
+//! The order keeps the rule that nothing is read whole before its size is checked
+//! (boot.rst's limits, see boot/linux.rs): the bzImage's first 8 KiB (its setup header) and the
+//! sizes of both files from their metadata, then the header's checks, the command line against
+//! `cmdline_size`, the kernel and initrd against `--mem` and `initrd_addr_max`; only then are
+//! the files read, in pieces between which a stop request is seen.
+
+use crate::boot::linux::{self, PlanProblem};
+use crate::boot::multiboot::Module;
+use crate::boot::Plan;
+use crate::cli::RunOptions;
+use crate::control::StopSignals;
+use crate::error::Error;
+use crate::guests::{self, Image, ImageError, Opened};
+
+/// Guest RAM for a Linux kernel unless `--mem` says otherwise.
+pub const DEFAULT_LINUX_RAM: u64 = 256 << 20;
+
+fn image_error(path: &str, reason: String) -> Error {
+    Error::Image(ImageError {
+        path: path.to_string(),
+        reason,
+    })
+}
+
+/// Opens a file given to `--linux` or `--initrd`: it must exist (no built-in guest names).
+fn open_file(path: &str, what: &str) -> Result<Opened, Error> {
+    if let Err(e) = std::fs::metadata(path) {
+        return Err(image_error(
+            path,
+            format!("cannot be opened as the {what}: {e}"),
+        ));
+    }
+    guests::open(path).map_err(Error::Image)
+}
+
+/// The command line the kernel gets.
+pub fn cmdline(opts: &RunOptions) -> &str {
+    opts.cmdline.as_deref().unwrap_or(linux::DEFAULT_CMDLINE)
+}
+
+/// Checks everything, then reads the kernel and the initrd (as the one module).
+pub fn read_linux(
+    opts: &RunOptions,
+    signals: &StopSignals,
+) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
+    let path = opts.linux.as_deref().unwrap_or_default();
+    let kernel = open_file(path, "kernel (bzImage)")?;
+    let header =
+        linux::parse_header(kernel.head(), kernel.len()).map_err(|why| image_error(path, why))?;
+    super::note(opts.verbose, || {
+        format!(
+            "{path}: bzImage, boot protocol {}, {} setup sectors, loadflags {:#04x}, xloadflags \
+             {:#x}, cmdline_size {}, initrd_addr_max {:#x}, kernel_alignment {:#x}, init_size \
+             {:#x}",
+            header.version_text(),
+            header.setup_sects,
+            header.loadflags,
+            header.xloadflags,
+            header.cmdline_size,
+            header.initrd_addr_max,
+            header.kernel_alignment,
+            header.init_size
+        )
+    });
+    let initrd = match &opts.initrd {
+        Some(p) => Some(open_file(p, "initrd")?),
+        None => None,
+    };
+    let ram = opts.mem.unwrap_or(DEFAULT_LINUX_RAM);
+    // The zero page's E820 map describes one range of RAM from 0: what is above the 3 GiB hole
+    // (Multiboot kernels get it) is not offered to Linux.
+    if ram > crate::boot::LOW_RAM_END {
+        return Err(Error::Usage(format!(
+            "--linux takes --mem up to 3G (its E820 map has no RAM above the 3 GiB hole), not {} MiB",
+            ram >> 20
+        )));
+    }
+    let boot = linux::plan(
+        header,
+        kernel.len(),
+        ram,
+        cmdline(opts).len(),
+        initrd.as_ref().map(|i| i.len()),
+    )
+    .map_err(|problem| match problem {
+        PlanProblem::Cmdline(why) => Error::Usage(why),
+        PlanProblem::Kernel(why) => image_error(path, why),
+        PlanProblem::Initrd(why) => image_error(opts.initrd.as_deref().unwrap_or(""), why),
+    })?;
+    let stopped = std::cell::Cell::new(None);
+    let interrupted = || {
+        if stopped.get().is_none() {
+            stopped.set(signals.check());
+        }
+        stopped.get().is_some()
+    };
+    let image = kernel.read(&interrupted)?;
+    let mut modules = Vec::new();
+    if let (Some(initrd), Some(name)) = (initrd, &opts.initrd) {
+        if let Some(read) = initrd.read(&interrupted)? {
+            modules.push(Module {
+                name: name.clone(),
+                bytes: read.bytes.into_owned(),
+            });
+        }
+    }
+    if let Some(cause) = stopped.get() {
+        return Err(Error::Stopped(cause));
+    }
+    let image = image.ok_or_else(|| Error::Host("reading the kernel was interrupted".into()))?;
+    Ok((Plan::Linux(boot), vec![image], modules))
+}
