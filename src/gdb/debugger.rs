@@ -22,8 +22,9 @@
 //! Code running natively in ring 3 on such hosts produces no single-step exits, so a breakpoint
 //! on a user-mode page is refused with that reason rather than silently missed.
 
+use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
-use crate::kvm::{KvmError, Vcpu};
+use crate::kvm::KvmError;
 use crate::memory::GuestMemory;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,6 +115,8 @@ struct State {
     breakpoints: BTreeMap<u64, u8>,
     /// Which vCPUs are stepping for gdb's `s` (as opposed to breakpoint stepping).
     stepping: Vec<bool>,
+    /// Said to gdb as console output ('O') before the next stop reply.
+    note: Option<String>,
 }
 
 /// Shared by the gdb thread and every vCPU thread.
@@ -122,6 +125,8 @@ pub struct Debugger {
     state: Mutex<State>,
     changed: Condvar,
     pub method: BreakpointMethod,
+    /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
+    hlt_ends_vcpu: AtomicBool,
 }
 
 impl Debugger {
@@ -139,10 +144,21 @@ impl Debugger {
                 replies: vec![None; vcpus],
                 breakpoints: BTreeMap::new(),
                 stepping: vec![false; vcpus],
+                note: None,
             }),
             changed: Condvar::new(),
             method,
+            hlt_ends_vcpu: AtomicBool::new(false),
         }
+    }
+
+    /// Says the VM has no in-kernel interrupt controller: `hlt` ends a vCPU there.
+    pub fn set_hlt_ends_vcpu(&self, ends: bool) {
+        self.hlt_ends_vcpu.store(ends, Ordering::Relaxed);
+    }
+
+    pub fn hlt_ends_vcpu(&self) -> bool {
+        self.hlt_ends_vcpu.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -178,14 +194,19 @@ impl Debugger {
 
     // ---------------------------------------------------------------- vCPU thread side
 
-    /// Sets this vCPU's KVM debug state for how it is about to run.
-    fn arm(&self, vcpu: &Vcpu, step: bool) -> Result<(), KvmError> {
+    /// Sets this vCPU's KVM debug state for how it is about to run. `at_hlt`: the next
+    /// instruction is `hlt`. KVM ends a single step over `hlt` with KVM_EXIT_DEBUG and drops
+    /// the halt (x86.c kvm_emulate_halt skips the instruction, and the step's exit wins), so a
+    /// VM without an interrupt controller would run on into whatever follows; there `hlt` runs
+    /// unstepped and ends the vCPU, as it does without a debugger.
+    fn arm(&self, vcpu: &dyn DebugVcpu, step: bool, at_hlt: bool) -> Result<(), KvmError> {
         let s = self.lock();
         let bp_stepping = self.method == BreakpointMethod::SingleStep && !s.breakpoints.is_empty();
         let int3 = self.method == BreakpointMethod::Int3 && !s.breakpoints.is_empty();
         drop(s);
         let mut control = 0;
-        if step || bp_stepping {
+        let hlt_ends = at_hlt && self.hlt_ends_vcpu.load(Ordering::Relaxed);
+        if (step || bp_stepping) && !hlt_ends {
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
         }
         if int3 {
@@ -199,12 +220,12 @@ impl Debugger {
     pub fn park(
         &self,
         index: usize,
-        vcpu: &Vcpu,
+        vcpu: &dyn DebugVcpu,
         memory: &GuestMemory,
         stopping: &dyn Fn() -> bool,
     ) -> bool {
         let mut s = self.lock();
-        let seen = s.generation;
+        let mut seen = s.generation;
         s.parked[index] = true;
         self.changed.notify_all();
         loop {
@@ -221,14 +242,23 @@ impl Debugger {
                 continue;
             }
             if s.generation != seen && s.resume[index] != Resume::Stay {
+                // Forget kicks from before the resume, under the lock: a stop requested from
+                // now on kicks again after this, so KVM_RUN returns at once and the vCPU parks.
+                vcpu.clear_immediate_exit();
+                if s.stop.is_some() {
+                    // Stopped again (Ctrl-C) before this vCPU even left: stay.
+                    seen = s.generation;
+                    continue;
+                }
                 let step = s.resume[index] == Resume::Step;
                 s.stepping[index] = step;
                 s.parked[index] = false;
                 drop(s);
-                if self.arm(vcpu, step).is_err() {
-                    return false;
-                }
-                return true;
+                let hlt = match (vcpu.get_regs(), vcpu.get_sregs()) {
+                    (Ok(r), Ok(sr)) => at_hlt(vcpu, memory, &r, &sr),
+                    _ => false,
+                };
+                return self.arm(vcpu, step, hlt).is_ok();
             }
             // Wake up now and then to notice a VM stop (timeout, signal) that sets no condvar.
             s = self
@@ -272,15 +302,37 @@ impl Debugger {
         }
     }
 
+    /// Is vCPU `index` stepping for gdb's `s`?
+    pub fn is_stepping(&self, index: usize) -> bool {
+        self.lock().stepping.get(index).copied().unwrap_or(false)
+    }
+
+    /// gdb's step on vCPU `index` ended at an exit for which KVM reported no step; `note`, if
+    /// any, is told to gdb with the stop reply.
+    pub fn step_ended(&self, index: usize, note: Option<String>) {
+        let mut s = self.lock();
+        if s.stop.is_none() {
+            s.note = note;
+        }
+        drop(s);
+        self.request_stop(StopReason::Step(index));
+    }
+
+    /// The note for the stop being reported, once.
+    pub fn take_note(&self) -> Option<String> {
+        self.lock().note.take()
+    }
+
     /// While breakpoints are watched by single-stepping, sets KVM_GUESTDBG_SINGLESTEP again
     /// before the vCPU goes on. KVM steps with the trap flag, which it keeps in the guest's
     /// RFLAGS only while RIP is where KVM_SET_GUEST_DEBUG was called: an instruction that
     /// KVM completes itself loses it (on AMD SVM without NRIPS, as nested under QEMU's
     /// software CPU, every intercepted RDMSR/WRMSR or CR access does), and the guest would run
     /// past every breakpoint from there on. One ioctl per step keeps it exact on every KVM.
-    pub fn keep_stepping(&self, vcpu: &Vcpu) -> Result<(), KvmError> {
+    /// `at_hlt` as for [`Self::arm`].
+    pub fn keep_stepping(&self, vcpu: &dyn DebugVcpu, at_hlt: bool) -> Result<(), KvmError> {
         if self.stepping_for_breakpoints() {
-            self.arm(vcpu, false)
+            self.arm(vcpu, false, at_hlt)
         } else {
             Ok(())
         }
@@ -409,83 +461,6 @@ impl Debugger {
         let s = self.lock();
         (0..s.ended.len()).filter(|&i| !s.ended[i]).collect()
     }
-}
-
-/// Executes one request on the vCPU's own thread.
-fn serve(request: Request, vcpu: &Vcpu, memory: &GuestMemory) -> Reply {
-    let failed = |e: KvmError| Reply::Failed(e.to_string());
-    match request {
-        Request::GetRegisters => match (vcpu.get_regs(), vcpu.get_sregs()) {
-            (Ok(r), Ok(s)) => Reply::Registers(Box::new((r, s))),
-            (Err(e), _) | (_, Err(e)) => failed(e),
-        },
-        Request::SetRegisters(both) => {
-            let (regs, sregs) = *both;
-            match vcpu.set_regs(&regs).and_then(|_| vcpu.set_sregs(&sregs)) {
-                Ok(()) => Reply::Done,
-                Err(e) => failed(e),
-            }
-        }
-        Request::Translate { addr } => match vcpu.translate(addr) {
-            Ok(t) if t.valid != 0 => Reply::Translation {
-                user: t.usermode != 0,
-            },
-            Ok(_) => Reply::Failed(format!("{addr:#x} is not mapped")),
-            Err(e) => failed(e),
-        },
-        Request::ReadMemory { addr, len } => {
-            let mut out = vec![0u8; len];
-            match copy_virtual(vcpu, memory, addr, Access::Read(&mut out)) {
-                Ok(()) => Reply::Memory(out),
-                Err(e) => Reply::Failed(e),
-            }
-        }
-        Request::WriteMemory { addr, data } => {
-            match copy_virtual(vcpu, memory, addr, Access::Write(&data)) {
-                Ok(()) => Reply::Done,
-                Err(e) => Reply::Failed(e),
-            }
-        }
-    }
-}
-
-enum Access<'a> {
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
-}
-
-/// Reads or writes guest-virtual memory page by page: each page translated with KVM_TRANSLATE
-/// (the guest's own page tables), then reached through GuestMemory's bounds checks. An unmapped
-/// page or one outside RAM is an error for gdb, never a host access.
-fn copy_virtual(
-    vcpu: &Vcpu,
-    memory: &GuestMemory,
-    addr: u64,
-    access: Access<'_>,
-) -> Result<(), String> {
-    let len = match &access {
-        Access::Read(b) => b.len(),
-        Access::Write(b) => b.len(),
-    };
-    let mut done = 0usize;
-    let mut access = access;
-    while done < len {
-        let virt = addr.wrapping_add(done as u64);
-        let in_page = (0x1000 - (virt & 0xFFF)) as usize;
-        let chunk = in_page.min(len - done);
-        let t = vcpu.translate(virt).map_err(|e| e.to_string())?;
-        if t.valid == 0 {
-            return Err(format!("{virt:#x} is not mapped"));
-        }
-        let phys = t.physical_address;
-        let result = match &mut access {
-            Access::Read(buf) => memory.read(phys, &mut buf[done..done + chunk]),
-            Access::Write(data) => memory.write(phys, &data[done..done + chunk]),
-        };
-        result.map_err(|e| e.to_string())?;
-        done += chunk;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,13 +5,17 @@
 //! * [`target`]: the register layouts and the target description gdb asks for;
 //! * [`debugger`]: the vCPU side: all-stop parking, stepping and breakpoints over
 //!   KVM_SET_GUEST_DEBUG and KVM_TRANSLATE;
+//! * [`access`]: the vCPU calls the debugger makes (a trait, faked in tests);
+//! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
 //! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
 
+pub mod access;
 pub mod command;
 pub mod debugger;
 pub mod packet;
+pub mod pagewalk;
 pub mod server;
 pub mod target;
 
@@ -102,8 +106,12 @@ pub fn prepare(
         "mini-kvm: waiting for gdb on 127.0.0.1:{port}; connect with: \
          gdb -ex 'target remote :{port}'{symbols}"
     );
+    let debugger = Debugger::new(vcpus, method);
+    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
+    // ends the vCPU.
+    debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
     Ok(GdbSetup {
-        debugger: Arc::new(Debugger::new(vcpus, method)),
+        debugger: Arc::new(debugger),
         listener,
         arch,
     })

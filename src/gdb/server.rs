@@ -73,6 +73,11 @@ impl Server {
                 self.running = false;
                 match self.s.debugger.wait_stopped(&|| false) {
                     Some(reason) => {
+                        if let Some(note) = self.s.debugger.take_note() {
+                            // Console output for gdb to print ('O' packet, "Stop Replies").
+                            let packet = format!("O{}", hex_encode(note.as_bytes()));
+                            self.send(&packet);
+                        }
                         let reply = self.stop_reply(reason);
                         self.send(&reply);
                     }

@@ -301,6 +301,24 @@ impl Vcpu {
         self.run.immediate_exit().store(0, Ordering::SeqCst);
     }
 
+    /// KVM_RUN with `immediate_exit` set: KVM finishes what the last exit left pending (the
+    /// I/O or MMIO access user space just completed, and the instruction's end, api.rst 5
+    /// "immediate_exit") and returns without entering the guest again. A single step that the
+    /// instruction completes is reported now, as KVM_EXIT_DEBUG; otherwise it returns
+    /// `Interrupted`.
+    pub fn complete_pending(&mut self) -> Result<VmExit<'_>, KvmError> {
+        self.run.immediate_exit().store(1, Ordering::SeqCst);
+        let result = ioctl_with_val(self.fd.as_raw_fd(), "KVM_RUN", KVM_RUN, 0);
+        self.run.immediate_exit().store(0, Ordering::SeqCst);
+        if let Err(e) = result {
+            return match e.errno {
+                libc::EINTR | libc::EAGAIN => Ok(VmExit::Interrupted),
+                _ => Err(e),
+            };
+        }
+        Ok(self.decode_exit())
+    }
+
     /// KVM_RUN: run the guest until it exits, then decode why.
     pub fn run(&mut self) -> Result<VmExit<'_>, KvmError> {
         if let Err(e) = ioctl_with_val(self.fd.as_raw_fd(), "KVM_RUN", KVM_RUN, 0) {
