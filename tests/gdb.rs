@@ -266,3 +266,53 @@ fn stepi_crosses_the_out_in_console_write() {
     let (status, _, stderr) = finish(child);
     assert_eq!(status, 0, "{stderr}");
 }
+
+#[test]
+#[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
+fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
+    // `1` makes the shell start a program: its first instruction is _start at 0x400000, a user
+    // page (user.ld). The tables are the shell's once it makes its first system call.
+    let child = start(&["os-1k"], b"1\n0\n");
+    let transcript = gdb(
+        child.port,
+        Some(env!("MINI_KVM_OS_1K_ELF")),
+        &[
+            "break syscall",
+            "continue",
+            "delete",
+            "break *0x400000",
+            "continue",
+            "print $cs & 3",
+            "delete",
+            "continue",
+        ],
+    );
+    let (status, _, stderr) = finish(child);
+    assert_eq!(status, 0, "{stderr}\n{transcript}");
+    assert!(transcript.contains("exited normally"), "{transcript}");
+    if host().is("single-step-ring3", "yes") {
+        assert!(
+            transcript.contains("Breakpoint 2, 0x0000000000400000"),
+            "{transcript}"
+        );
+        assert!(
+            transcript.contains("$1 = 3"),
+            "stopped in ring 3: {transcript}"
+        );
+        assert!(!stderr.contains("refused"), "{stderr}");
+    } else {
+        assert!(
+            transcript.contains("Cannot insert breakpoint 2"),
+            "{transcript}"
+        );
+        assert!(!transcript.contains("Breakpoint 2,"), "{transcript}");
+        assert!(
+            stderr.contains(
+                "mini-kvm: gdb: breakpoint at 0x400000 refused: it is on a user-mode page"
+            ),
+            "{stderr}"
+        );
+        // Kernel pages are not user pages: breaking on the kernel worked.
+        assert!(transcript.contains("Breakpoint 1, syscall"), "{transcript}");
+    }
+}

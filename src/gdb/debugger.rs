@@ -125,6 +125,8 @@ pub struct Debugger {
     state: Mutex<State>,
     changed: Condvar,
     pub method: BreakpointMethod,
+    /// Single steps reach ring-3 code (false where the host runs it natively).
+    pub steps_in_ring3: AtomicBool,
     /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
     hlt_ends_vcpu: AtomicBool,
 }
@@ -149,6 +151,7 @@ impl Debugger {
             changed: Condvar::new(),
             method,
             hlt_ends_vcpu: AtomicBool::new(false),
+            steps_in_ring3: AtomicBool::new(true),
         }
     }
 

@@ -110,6 +110,11 @@ pub fn prepare(
     // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
     // ends the vCPU.
     debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
+    if arch != Arch::I8086 && method == BreakpointMethod::SingleStep {
+        // Only a guest with paging can have user pages; probe once (a few ms).
+        let ring3 = crate::hostcheck::steps_in_ring3(kvm);
+        debugger.steps_in_ring3.store(ring3, Ordering::Relaxed);
+    }
     Ok(GdbSetup {
         debugger: Arc::new(debugger),
         listener,

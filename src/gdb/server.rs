@@ -15,9 +15,9 @@ use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
-use crate::x86::CR0_PG;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -376,19 +376,19 @@ impl Server {
     fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
         let dbg = Arc::clone(&self.s.debugger);
         if dbg.method == BreakpointMethod::SingleStep {
-            // Native ring-3 code raises no single-step exits on such hosts: refuse, loudly.
-            let paging = self
-                .registers(self.general)
-                .is_some_and(|(_, s)| s.cr0 & CR0_PG != 0);
-            if paging {
-                if let Reply::Translation { user: true, .. } =
-                    dbg.request(self.general, Request::Translate { addr })
-                {
-                    diag!(
-                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode page, \
-                         and this host runs ring-3 code natively without single-step exits"
-                    );
-                    return "E01";
+            // Native ring-3 code raises no single-step exits on some hosts: refuse, loudly.
+            if !dbg.steps_in_ring3.load(Ordering::Relaxed) {
+                match dbg.request(self.general, Request::Translate { addr }) {
+                    Reply::Translation { user: true } => {
+                        diag!(
+                            "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
+                             page, and this host runs ring-3 code natively, without single-step \
+                             exits, so it could never be hit"
+                        );
+                        return "E01";
+                    }
+                    Reply::Translation { user: false } => {}
+                    other => self.failed(&other),
                 }
             }
             dbg.add_breakpoint(addr, 0);

@@ -184,6 +184,15 @@ impl Findings {
     }
 }
 
+/// Can a debugger single-step ring-3 code here? The same probes and rule as the
+/// `single-step-ring3` finding ([`Findings::steps_in_ring3`]), for `--gdb` to refuse user-page
+/// breakpoints it could never hit.
+pub fn steps_in_ring3(kvm: &Kvm) -> bool {
+    let (_, ring3_ns, ring0_ns) = checks::ring3(kvm);
+    matches!(checks::single_step(kvm), SingleStep::Works { .. })
+        && !(native(ring3_ns) == Some(true) && native(ring0_ns) == Some(false))
+}
+
 /// Runs every probe.
 pub fn probe_host(kvm: &Kvm) -> Findings {
     let cap = |c| kvm.check_extension(c).unwrap_or(0);
