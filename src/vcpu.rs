@@ -191,7 +191,17 @@ impl VcpuRunner {
         }
         self.control.unregister(self.index);
         if let Some(d) = &self.debug {
-            d.debugger.vcpu_ended(self.index);
+            use crate::gdb::debugger::Ended;
+            d.debugger.vcpu_ended(
+                self.index,
+                match &outcome {
+                    VcpuOutcome::Halted => Ended::Exit(0),
+                    VcpuOutcome::Exited(n) => Ended::Exit(*n),
+                    VcpuOutcome::Fault(f) => Ended::Fault(f.reason.clone()),
+                    VcpuOutcome::HostError(why) => Ended::Fault(why.clone()),
+                    VcpuOutcome::Stopped => Ended::Stopped,
+                },
+            );
         }
         let report = VcpuReport {
             index: self.index,

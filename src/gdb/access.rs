@@ -5,7 +5,7 @@
 //! KVM_GET/SET_SREGS, KVM_TRANSLATE; 4.59 KVM_SET_GUEST_DEBUG), so the debugger's logic — the
 //! int3 path above all, which no host here exercises — runs in unit tests against a fake vCPU.
 
-use super::debugger::{Reply, Request};
+use super::debugger::{Patch, Reply, Request};
 use super::pagewalk;
 use crate::kvm::bindings::*;
 use crate::kvm::{KvmError, Vcpu};
@@ -100,6 +100,25 @@ pub fn serve(request: Request, vcpu: &dyn DebugVcpu, memory: &GuestMemory) -> Re
             match pagewalk::walk(memory, pagewalk::Paging::of(&sregs), sregs.cr3, addr) {
                 Ok(w) => Reply::Translation { user: w.user },
                 Err(why) => Reply::Failed(why),
+            }
+        }
+        Request::Patch { addr } => {
+            let t = match vcpu.translate(addr) {
+                Ok(t) if t.valid != 0 => t,
+                Ok(_) => return Reply::Failed(format!("{addr:#x} is not mapped")),
+                Err(e) => return failed(e),
+            };
+            let mut original = [0u8];
+            let physical = t.physical_address;
+            match memory
+                .read(physical, &mut original)
+                .and_then(|_| memory.write(physical, &[0xCC]))
+            {
+                Ok(()) => Reply::Patched(Patch {
+                    original: original[0],
+                    physical,
+                }),
+                Err(e) => Reply::Failed(format!("patching int3 at {addr:#x}: {e}")),
             }
         }
         Request::ReadMemory { addr, len } => {

@@ -26,9 +26,10 @@ use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
 use crate::kvm::KvmError;
 use crate::memory::GuestMemory;
+pub use breakpoints::{BreakpointError, Patch, MAX_BREAKPOINTS};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// How breakpoints are implemented on this host (decided once, at start).
@@ -53,6 +54,17 @@ pub enum StopReason {
     Interrupt,
 }
 
+/// How a vCPU's thread ended, as gdb is told (`W` exit status, `X` signal: "Stop Replies").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// EXIT, EXIT_STATUS or HLT: the guest's own status.
+    Exit(u8),
+    /// A guest fault or a host failure, with the reason.
+    Fault(String),
+    /// Stopped from outside (timeout, signal, Ctrl-A x, gdb's kill).
+    Stopped,
+}
+
 /// What gdb asks a parked vCPU to do.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -70,6 +82,10 @@ pub enum Request {
     Translate {
         addr: u64,
     },
+    /// Write int3 over the byte at `addr`; answer with what was there, and where.
+    Patch {
+        addr: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +96,7 @@ pub enum Reply {
     Translation {
         user: bool,
     },
+    Patched(Patch),
     /// Unmapped address, or an ioctl failed: gdb gets an error reply.
     Failed(String),
 }
@@ -112,9 +129,10 @@ struct State {
     requests: Vec<Option<Request>>,
     replies: Vec<Option<Reply>>,
     /// Breakpoint linear address -> the byte under the int3 (Int3 method only).
-    breakpoints: BTreeMap<u64, u8>,
+    breakpoints: BTreeMap<u64, Option<Patch>>,
     /// Which vCPUs are stepping for gdb's `s` (as opposed to breakpoint stepping).
     stepping: Vec<bool>,
+    how_ended: Vec<Option<Ended>>,
     /// Said to gdb as console output ('O') before the next stop reply.
     note: Option<String>,
 }
@@ -125,6 +143,8 @@ pub struct Debugger {
     state: Mutex<State>,
     changed: Condvar,
     pub method: BreakpointMethod,
+    /// Guest RAM, to restore patched bytes with no vCPU's help (breakpoints.rs).
+    memory: OnceLock<Arc<GuestMemory>>,
     /// Single steps reach ring-3 code (false where the host runs it natively).
     pub steps_in_ring3: AtomicBool,
     /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
@@ -147,10 +167,12 @@ impl Debugger {
                 breakpoints: BTreeMap::new(),
                 stepping: vec![false; vcpus],
                 note: None,
+                how_ended: vec![None; vcpus],
             }),
             changed: Condvar::new(),
             method,
             hlt_ends_vcpu: AtomicBool::new(false),
+            memory: OnceLock::new(),
             steps_in_ring3: AtomicBool::new(true),
         }
     }
@@ -185,14 +207,22 @@ impl Debugger {
         self.changed.notify_all();
     }
 
-    /// A vCPU thread ended (guest exit, fault, VM stop).
-    pub fn vcpu_ended(&self, index: usize) {
+    /// A vCPU thread ended (guest exit, fault, VM stop), and how.
+    pub fn vcpu_ended(&self, index: usize, how: Ended) {
         let mut s = self.lock();
         if let Some(e) = s.ended.get_mut(index) {
             *e = true;
         }
+        if let Some(h) = s.how_ended.get_mut(index) {
+            *h = Some(how);
+        }
         drop(s);
         self.changed.notify_all();
+    }
+
+    /// How the vCPUs ended, for gdb's `W`/`X` reply (None for one still running).
+    pub fn how_ended(&self) -> Vec<Option<Ended>> {
+        self.lock().how_ended.clone()
     }
 
     // ---------------------------------------------------------------- vCPU thread side
@@ -334,11 +364,8 @@ impl Debugger {
     /// past every breakpoint from there on. One ioctl per step keeps it exact on every KVM.
     /// `at_hlt` as for [`Self::arm`].
     pub fn keep_stepping(&self, vcpu: &dyn DebugVcpu, at_hlt: bool) -> Result<(), KvmError> {
-        if self.stepping_for_breakpoints() {
-            self.arm(vcpu, false, at_hlt)
-        } else {
-            Ok(())
-        }
+        // Also when the last breakpoint went while the vCPU ran (detach): this disarms it.
+        self.arm(vcpu, false, at_hlt)
     }
 
     /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
@@ -437,24 +464,6 @@ impl Debugger {
         self.changed.notify_all();
     }
 
-    /// Adds a breakpoint at linear address `addr`; `original` is the byte an int3 replaced.
-    pub fn add_breakpoint(&self, addr: u64, original: u8) {
-        self.lock().breakpoints.insert(addr, original);
-    }
-
-    /// Removes a breakpoint; returns the byte to restore (Int3 method).
-    pub fn remove_breakpoint(&self, addr: u64) -> Option<u8> {
-        self.lock().breakpoints.remove(&addr)
-    }
-
-    pub fn breakpoints(&self) -> Vec<(u64, u8)> {
-        self.lock()
-            .breakpoints
-            .iter()
-            .map(|(&a, &b)| (a, b))
-            .collect()
-    }
-
     pub fn vcpus(&self) -> usize {
         self.lock().parked.len()
     }
@@ -465,6 +474,9 @@ impl Debugger {
         (0..s.ended.len()).filter(|&i| !s.ended[i]).collect()
     }
 }
+
+#[path = "breakpoints.rs"]
+mod breakpoints;
 
 #[cfg(test)]
 #[path = "debugger_tests.rs"]

@@ -122,6 +122,32 @@ pub fn prepare(
     })
 }
 
+/// Answers every later connection with an error packet naming the reason (`E.text`, gdb
+/// manual "Standard Replies"), and says so on stderr; the first client keeps its session.
+fn refuse_others(listener: &TcpListener, first: std::net::SocketAddr) {
+    use std::io::{Read, Write};
+    while let Ok((mut stream, peer)) = listener.accept() {
+        diag!(
+            "mini-kvm: gdb: refused a second connection from {peer}: gdb at {first} is \
+             already connected (one client at a time)"
+        );
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        // Wait for the client's first packet, so the refusal is its answer.
+        let mut buf = [0u8; 512];
+        let mut seen = Vec::new();
+        while !seen.contains(&b'#') {
+            match stream.read(&mut buf) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let text = format!("E.mini-kvm: another gdb ({first}) is already connected");
+        let mut reply = b"+".to_vec();
+        reply.extend(packet::encode_packet(text.as_bytes()));
+        let _ = stream.write_all(&reply);
+    }
+}
+
 /// Accepts one gdb connection (on its own thread) and serves it; the flag says whether gdb is
 /// connected.
 pub fn spawn_server(
@@ -144,6 +170,11 @@ pub fn spawn_server(
             };
             flag.store(true, Ordering::SeqCst);
             crate::machine::note(verbose, || format!("gdb connected from {peer}"));
+            // One client at a time: later ones are told so, not left hanging.
+            let listener = gdb.listener;
+            let _ = std::thread::Builder::new()
+                .name("gdb-refuse".into())
+                .spawn(move || refuse_others(&listener, peer));
             server::serve(
                 stream,
                 server::Session {

@@ -10,7 +10,9 @@
 //! reply ("not supported"), never a panic; a closed connection detaches and lets the guest run.
 
 use super::command::{self, Command, ThreadId, VContAction};
-use super::debugger::{BreakpointMethod, Debugger, Reply, Request, StopReason};
+use super::debugger::{
+    BreakpointError, BreakpointMethod, Debugger, Ended, Reply, Request, StopReason, MAX_BREAKPOINTS,
+};
 use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
@@ -45,6 +47,33 @@ struct Server {
     last_sent: Vec<u8>,
 }
 
+/// The stop reply once every vCPU has ended (and a console note, for gdb to print why):
+/// `X0b` (SIGSEGV) with the reason for a fault, `X09` (SIGKILL) when the VM was stopped from
+/// outside, else `W` with the guest's status (the first non-zero one, as mini-kvm exits).
+pub fn exit_reply(how: &[Option<Ended>]) -> (Option<String>, String) {
+    let ended = || how.iter().flatten();
+    if let Some(why) = ended().find_map(|e| match e {
+        Ended::Fault(why) => Some(why),
+        _ => None,
+    }) {
+        return (
+            Some(format!("mini-kvm: the guest faulted: {why}\n")),
+            "X0b".into(),
+        );
+    }
+    if ended().any(|e| *e == Ended::Stopped) {
+        let note = "mini-kvm: the VM was stopped (timeout, signal or Ctrl-A x)\n";
+        return (Some(note.into()), "X09".into());
+    }
+    let status = ended()
+        .find_map(|e| match e {
+            Ended::Exit(n) if *n != 0 => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    (None, format!("W{status:02x}"))
+}
+
 /// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends.
 pub fn serve(stream: TcpStream, session: Session) {
     let _ = stream.set_nodelay(true);
@@ -67,6 +96,16 @@ impl Server {
         let mut buf = [0u8; 4096];
         loop {
             if (self.s.vm_stopping)() {
+                // The VM is going away (a fault, timeout, signal, kill): once the vCPUs have
+                // ended, gdb hears how; give them a moment.
+                let until = std::time::Instant::now() + Duration::from_secs(1);
+                while !self.s.debugger.live_vcpus().is_empty() && std::time::Instant::now() < until
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if self.s.debugger.live_vcpus().is_empty() {
+                    self.send_exit_reply();
+                }
                 return;
             }
             if self.running && self.s.debugger.is_stopped() {
@@ -82,8 +121,8 @@ impl Server {
                         self.send(&reply);
                     }
                     None => {
-                        // Every vCPU ended: the process exited.
-                        self.send("W00");
+                        // Every vCPU ended: the process exits; tell gdb how.
+                        self.send_exit_reply();
                         return;
                     }
                 }
@@ -142,6 +181,14 @@ impl Server {
         let packet = encode_packet(payload);
         self.raw(&packet);
         self.last_sent = packet;
+    }
+
+    fn send_exit_reply(&mut self) {
+        let (note, reply) = exit_reply(&self.s.debugger.how_ended());
+        if let Some(note) = note {
+            self.send(&format!("O{}", hex_encode(note.as_bytes())));
+        }
+        self.send(&reply);
     }
 
     fn interrupt(&mut self) {
@@ -310,6 +357,11 @@ impl Server {
                     }
                 }
             }
+            // In all-stop mode gdb resumes only a stopped target; a client that asks while the
+            // VM runs gets an error at once, not a reply at the next stop.
+            Command::Continue(_) | Command::Step(_) | Command::VCont(_) if self.running => {
+                self.send("E01")
+            }
             Command::Continue(_) => self.resume(None),
             Command::Step(_) => {
                 let who = self.resume_thread.unwrap_or(self.general);
@@ -317,6 +369,14 @@ impl Server {
             }
             Command::VContQuery => self.send("vCont;c;C;s;S"),
             Command::VCont(actions) => {
+                // A thread id that names no vCPU is an error, not "the current thread".
+                let unknown = actions
+                    .iter()
+                    .any(|(_, tid)| tid.is_some_and(|t| self.vcpu_of(t).is_none()));
+                if unknown {
+                    self.send("E01");
+                    return true;
+                }
                 // A step of one thread wins: the others stay stopped meanwhile.
                 let step = actions.iter().find_map(|(action, tid)| match action {
                     VContAction::Step => {
@@ -336,6 +396,7 @@ impl Server {
             }
             Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
             Command::Kill => {
+                self.remove_all_breakpoints();
                 (self.s.kill)();
                 return false;
             }
@@ -375,74 +436,62 @@ impl Server {
 
     fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
         let dbg = Arc::clone(&self.s.debugger);
-        if dbg.method == BreakpointMethod::SingleStep {
+        if dbg.method == BreakpointMethod::SingleStep && !dbg.steps_in_ring3.load(Ordering::Relaxed)
+        {
             // Native ring-3 code raises no single-step exits on some hosts: refuse, loudly.
-            if !dbg.steps_in_ring3.load(Ordering::Relaxed) {
-                match dbg.request(self.general, Request::Translate { addr }) {
-                    Reply::Translation { user: true } => {
-                        diag!(
-                            "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
-                             page, and this host runs ring-3 code natively, without single-step \
-                             exits, so it could never be hit"
-                        );
-                        return "E01";
-                    }
-                    Reply::Translation { user: false } => {}
-                    other => self.failed(&other),
+            match dbg.request(self.general, Request::Translate { addr }) {
+                Reply::Translation { user: true } => {
+                    diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
+                         page, and this host runs ring-3 code natively, without single-step \
+                         exits, so it could never be hit"
+                    );
+                    return "E01";
                 }
+                Reply::Translation { user: false } => {}
+                other => self.failed(&other),
             }
-            dbg.add_breakpoint(addr, 0);
-            return "OK";
         }
-        // Int3: remember the byte, write 0xCC over it.
-        let original = match dbg.request(self.general, Request::ReadMemory { addr, len: 1 }) {
-            Reply::Memory(b) if b.len() == 1 => b[0],
-            _ => return "E14",
-        };
-        match dbg.request(
-            self.general,
-            Request::WriteMemory {
-                addr,
-                data: vec![0xCC],
-            },
-        ) {
-            Reply::Done => {
-                dbg.add_breakpoint(addr, original);
-                "OK"
+        match dbg.insert_breakpoint(self.general, addr) {
+            Ok(()) => "OK",
+            Err(e) => {
+                match &e {
+                    BreakpointError::TooMany => diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: at most \
+                         {MAX_BREAKPOINTS} breakpoints at once"
+                    ),
+                    BreakpointError::Memory(why) => {
+                        self.failed(&Reply::Failed(why.clone()));
+                    }
+                    BreakpointError::NotSet => {}
+                }
+                e.reply()
             }
-            _ => "E14",
         }
     }
 
     fn remove_breakpoint(&mut self, addr: u64) -> &'static str {
-        let dbg = Arc::clone(&self.s.debugger);
-        match dbg.remove_breakpoint(addr) {
-            None => "E01",
-            Some(_) if dbg.method == BreakpointMethod::SingleStep => "OK",
-            Some(original) => {
-                match dbg.request(
-                    self.general,
-                    Request::WriteMemory {
-                        addr,
-                        data: vec![original],
-                    },
-                ) {
-                    Reply::Done => "OK",
-                    _ => "E14",
+        match self.s.debugger.remove_breakpoint(addr) {
+            Ok(()) => "OK",
+            Err(e) => {
+                if let BreakpointError::Memory(why) = &e {
+                    diag!("mini-kvm: gdb: {why}");
                 }
+                e.reply()
             }
+        }
+    }
+
+    /// Every patched byte back, whatever the vCPUs are doing (detach, kill, hang-up).
+    fn remove_all_breakpoints(&mut self) {
+        for why in self.s.debugger.remove_all_breakpoints() {
+            diag!("mini-kvm: gdb: {why}");
         }
     }
 
     /// gdb left: remove every breakpoint and let the guest run on its own.
     fn detach(&mut self) {
-        for (addr, _) in self.s.debugger.breakpoints() {
-            if self.s.debugger.is_stopped() {
-                self.remove_breakpoint(addr);
-            } else {
-                self.s.debugger.remove_breakpoint(addr);
-            }
-        }
+        self.remove_all_breakpoints();
         if self.s.verbose {
             diag!("mini-kvm: gdb detached; the guest runs on");
         }

@@ -391,6 +391,9 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
     // out from the instruction bytes (exit_address.rs).
     let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
+    if let Some(g) = &gdb {
+        g.debugger.attach_memory(Arc::clone(&memory));
+    }
     for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
         let mut vcpu = vm.create_vcpu(i as u32)?;
         if let Some(cpuid) = &cpuid {

@@ -115,7 +115,8 @@ pub fn packet(payload: &str) -> Vec<u8> {
 
 /// Runs gdb in batch mode on a command file (for loops, which `-ex` cannot hold).
 pub fn gdb_script(port: u16, symbols: Option<&str>, name: &str, script: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.gdb"));
+    // The temporary directory, not the target dir: the real-KVM lane mounts that read-only.
+    let path = std::env::temp_dir().join(format!("mini-kvm-{}-{name}.gdb", std::process::id()));
     std::fs::write(&path, script).unwrap();
     let path = path.to_string_lossy().into_owned();
     gdb(
