@@ -159,3 +159,116 @@ fn breakpoints_are_limited_to_a_documented_number() {
         "{stderr}"
     );
 }
+
+/// The 1K OS's `uptime`, in hundredths of a second (its tick count).
+fn uptime(stdin: &mut impl Write, stdout: &mut impl Read, seen: &mut String) -> u64 {
+    stdin.write_all(b"uptime\n").unwrap();
+    read_until(stdout, seen, " ticks of the 100 Hz timer)\n");
+    let line = seen
+        .lines()
+        .rfind(|l| l.starts_with("Uptime: "))
+        .unwrap()
+        .to_string();
+    seen.clear();
+    let ticks = line.split('(').nth(1).unwrap().split(' ').next().unwrap();
+    ticks.parse().unwrap()
+}
+
+#[test]
+fn guest_time_stands_still_while_gdb_holds_the_vm() {
+    let (child, mut stdin, mut stdout) = start_interactive(&["os-1k"]);
+    let mut c = Client::connect(child.port);
+    c.s.write_all(&packet("c")).unwrap();
+    let mut seen = String::new();
+    read_until(&mut stdout, &mut seen, "> ");
+    let t = std::time::Instant::now();
+    let before = uptime(&mut stdin, &mut stdout, &mut seen);
+    let before_took = t.elapsed();
+    c.s.write_all(b"\x03").unwrap();
+    c.wait("T02");
+    // The thing measured: 3 s with the VM stopped (300 ticks, were they counted).
+    std::thread::sleep(Duration::from_secs(3));
+    let t = std::time::Instant::now();
+    c.s.write_all(&packet("c")).unwrap();
+    let after = uptime(&mut stdin, &mut stdout, &mut seen);
+    let after_took = t.elapsed();
+    // Reported, not asserted (timings depend on the machine): the answer after the stop
+    // should come as fast as the one before it.
+    eprintln!(
+        "uptime ticks: {before} then {after}; answered in {before_took:?}, after the stop {after_took:?}"
+    );
+    // Between the two commands the guest ran only to answer them (milliseconds); 300 ticks
+    // more would mean the stopped time was counted, or replayed (as KVM's PIT does by
+    // default: KVM_REINJECT_CONTROL).
+    assert!(
+        after >= before && after - before < 150,
+        "uptime went from {before} to {after} ticks across a 3 s stop"
+    );
+    stdin.write_all(b"0\n").unwrap();
+    let end = c.wait("W");
+    assert!(end.contains("$W00#"), "{end}");
+    let (status, _, stderr) = finish(child);
+    assert_eq!(status, 0, "{stderr}");
+}
+
+/// Runs `mini-kvm --gdb 0 os-1k` just long enough to say where the symbol file is.
+fn symbol_file_line(envs: &[(&str, &str)]) -> String {
+    let r = run_with(
+        &["--gdb", "0", "--timeout", "0.5", "os-1k"],
+        b"",
+        envs,
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.status, 124, "{}", r.stderr);
+    r.stderr
+}
+
+#[test]
+fn the_symbol_file_never_follows_a_planted_link() {
+    let base = std::env::temp_dir().join(format!("mini-kvm-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let cache = base.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let victim = base.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("os-1k.elf"), b"someone else's").unwrap();
+    // Another user planted the directory as a link to theirs (or to a file of ours).
+    std::os::unix::fs::symlink(&victim, cache.join("mini-kvm")).unwrap();
+    let cache_s = cache.to_string_lossy().into_owned();
+    let envs = [("XDG_CACHE_HOME", cache_s.as_str()), ("HOME", "")];
+    let stderr = symbol_file_line(&envs);
+    assert!(
+        stderr.contains("not writing the symbol file:") && stderr.contains("is a symbolic link"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(env!("MINI_KVM_OS_1K_ELF")),
+        "the in-tree ELF: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(victim.join("os-1k.elf")).unwrap(),
+        b"someone else's"
+    );
+    // A private directory of ours whose file is a planted link: replaced, never followed.
+    std::fs::remove_file(cache.join("mini-kvm")).unwrap();
+    std::fs::create_dir(cache.join("mini-kvm")).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(cache.join("mini-kvm"), mode).unwrap();
+    let file = cache.join("mini-kvm").join("os-1k.elf");
+    std::os::unix::fs::symlink(victim.join("os-1k.elf"), &file).unwrap();
+    let stderr = symbol_file_line(&envs);
+    assert!(
+        stderr.contains(&file.to_string_lossy().into_owned()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not writing"), "{stderr}");
+    assert!(std::fs::symlink_metadata(&file)
+        .unwrap()
+        .file_type()
+        .is_file());
+    assert_eq!(
+        std::fs::read(victim.join("os-1k.elf")).unwrap(),
+        b"someone else's"
+    );
+    std::fs::remove_dir_all(&base).unwrap();
+}

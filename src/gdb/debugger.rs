@@ -145,6 +145,8 @@ pub struct Debugger {
     pub method: BreakpointMethod,
     /// Guest RAM, to restore patched bytes with no vCPU's help (breakpoints.rs).
     memory: OnceLock<Arc<GuestMemory>>,
+    /// gdb's steps run with KVM_GUESTDBG_BLOCKIRQ (where KVM offers it).
+    pub block_irq_in_steps: AtomicBool,
     /// Single steps reach ring-3 code (false where the host runs it natively).
     pub steps_in_ring3: AtomicBool,
     /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
@@ -174,6 +176,7 @@ impl Debugger {
             hlt_ends_vcpu: AtomicBool::new(false),
             memory: OnceLock::new(),
             steps_in_ring3: AtomicBool::new(true),
+            block_irq_in_steps: AtomicBool::new(false),
         }
     }
 
@@ -244,6 +247,10 @@ impl Debugger {
         }
         if int3 {
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
+        }
+        if step && !hlt_ends && self.block_irq_in_steps.load(Ordering::Relaxed) {
+            // gdb's stepi: no interrupt in between (QEMU's gdbstub masks them the same way).
+            control |= KVM_GUESTDBG_BLOCKIRQ;
         }
         vcpu.set_guest_debug(control)
     }

@@ -7,6 +7,7 @@
 //!   KVM_SET_GUEST_DEBUG and KVM_TRANSLATE;
 //! * [`access`]: the vCPU calls the debugger makes (a trait, faked in tests);
 //! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
+//! * [`symbols`]: the symbol file for gdb, written where no one else can interfere;
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
 //! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
@@ -17,6 +18,7 @@ pub mod debugger;
 pub mod packet;
 pub mod pagewalk;
 pub mod server;
+pub mod symbols;
 pub mod target;
 
 use crate::boot::Plan;
@@ -41,7 +43,7 @@ pub fn breakpoint_method(kvm: &Kvm) -> BreakpointMethod {
 }
 
 /// The file gdb should load symbols from: a guest file that is an ELF itself, or for a
-/// built-in guest its symbol file, written to the cache directory.
+/// built-in guest its symbol file, written safely to the cache directory (symbols.rs).
 pub fn symbol_file(image: &Image) -> Option<PathBuf> {
     if image.origin != "embedded" {
         return image
@@ -50,18 +52,37 @@ pub fn symbol_file(image: &Image) -> Option<PathBuf> {
             .then(|| PathBuf::from(&image.origin));
     }
     let (_, bytes) = DEBUG_SYMBOLS.iter().find(|(name, _)| *name == image.name)?;
-    let dir = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mini-kvm");
-    let path = dir.join(format!("{}.elf", image.name));
-    let current = std::fs::read(&path).ok();
-    if current.as_deref() != Some(*bytes) {
-        std::fs::create_dir_all(&dir).ok()?;
-        std::fs::write(&path, bytes).ok()?;
+    symbols::for_builtin(
+        &image.name,
+        bytes,
+        std::path::Path::new(env!("MINI_KVM_OS_1K_ELF")),
+    )
+}
+
+/// Time while gdb holds the VM: the in-kernel PIT keeps counting while every vCPU is parked,
+/// and by default replays each tick it could not deliver (KVM_REINJECT_CONTROL), so after a
+/// stop of N seconds the guest took N x 100 timer interrupts back to back — `continue` crawled
+/// and the 1K OS's `uptime` jumped by the stop. With reinjection off a missed tick is dropped:
+/// the guest's tick count, its idea of time, stands still while it is stopped. Single steps
+/// also block interrupts (KVM_GUESTDBG_BLOCKIRQ, debugger.rs), so `stepi` stays in the code
+/// stepped instead of entering the timer handler.
+pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm, verbose: bool) {
+    use crate::kvm::bindings::KVM_CAP_REINJECT_CONTROL;
+    let result = if kvm.check_extension(KVM_CAP_REINJECT_CONTROL).unwrap_or(0) > 0 {
+        vm.set_pit_reinject(false).map_err(|e| e.to_string())
+    } else {
+        Err("KVM_CAP_REINJECT_CONTROL missing".into())
+    };
+    match result {
+        Ok(()) => crate::machine::note(verbose, || {
+            "gdb: PIT tick reinjection off (KVM_REINJECT_CONTROL): stopped time is not replayed"
+                .into()
+        }),
+        Err(why) => diag!(
+            "mini-kvm: gdb: cannot turn off PIT tick reinjection ({why}): after a stop the \
+             guest will catch up on the ticks it missed"
+        ),
     }
-    Some(path)
 }
 
 /// What `--gdb` needs once the vCPUs run.
@@ -107,6 +128,13 @@ pub fn prepare(
          gdb -ex 'target remote :{port}'{symbols}"
     );
     let debugger = Debugger::new(vcpus, method);
+    let debug_flags = kvm
+        .check_extension(crate::kvm::bindings::KVM_CAP_SET_GUEST_DEBUG2)
+        .unwrap_or(0) as u32;
+    let block_irq = debug_flags & crate::kvm::bindings::KVM_GUESTDBG_BLOCKIRQ != 0;
+    debugger
+        .block_irq_in_steps
+        .store(block_irq, Ordering::Relaxed);
     // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
     // ends the vCPU.
     debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);

@@ -194,6 +194,20 @@ const _: () = assert!(size_of::<kvm_pit_config>() == 64);
 /// `kvm_pit_config.flags`: emulate the PC speaker port (0x61) as a dummy.
 pub const KVM_PIT_SPEAKER_DUMMY: u32 = 1;
 
+/// KVM_REINJECT_CONTROL (api.rst, "KVM_REINJECT_CONTROL"): with `pit_reinject` 1 (the
+/// default) the in-kernel PIT counts every tick the guest could not take — while its vCPU was
+/// not running — and delivers them all later, back to back; with 0 a missed tick is dropped.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_reinject_control {
+    pub pit_reinject: u8,
+    pub reserved: [u8; 31],
+}
+const _: () = assert!(size_of::<kvm_reinject_control>() == 32);
+const _: () = assert!(std::mem::align_of::<kvm_reinject_control>() == 1);
+const _: () = assert!(offset_of!(kvm_reinject_control, pit_reinject) == 0);
+const _: () = assert!(offset_of!(kvm_reinject_control, reserved) == 1);
+
 // ---------------------------------------------------------------------------------------------
 // Debugging: KVM_SET_GUEST_DEBUG (api.rst 4.59), KVM_TRANSLATE (4.15).
 
@@ -210,6 +224,9 @@ const _: () = assert!(size_of::<kvm_guest_debug>() == 72);
 pub const KVM_GUESTDBG_ENABLE: u32 = 0x0000_0001;
 pub const KVM_GUESTDBG_SINGLESTEP: u32 = 0x0000_0002;
 pub const KVM_GUESTDBG_USE_SW_BP: u32 = 0x0001_0000;
+/// No interrupt is injected while single-stepping, so a step stays in the code stepped
+/// (api.rst 4.59; supported when KVM_CAP_SET_GUEST_DEBUG2 includes it).
+pub const KVM_GUESTDBG_BLOCKIRQ: u32 = 0x0010_0000;
 
 /// Asks KVM to walk the guest's page tables for one linear address.
 #[repr(C)]
@@ -402,11 +419,14 @@ pub const KVM_CAP_SET_TSS_ADDR: u32 = 4;
 pub const KVM_CAP_EXT_CPUID: u32 = 7;
 pub const KVM_CAP_NR_VCPUS: u32 = 9;
 pub const KVM_CAP_SET_GUEST_DEBUG: u32 = 23;
+pub const KVM_CAP_REINJECT_CONTROL: u32 = 24;
 pub const KVM_CAP_PIT2: u32 = 33;
 pub const KVM_CAP_MAX_VCPUS: u32 = 66;
 pub const KVM_CAP_SYNC_REGS: u32 = 74;
 pub const KVM_CAP_GUEST_DEBUG_HW_BPS: u32 = 119;
 pub const KVM_CAP_IMMEDIATE_EXIT: u32 = 136;
+/// Answers with the KVM_GUESTDBG_* flags this KVM supports.
+pub const KVM_CAP_SET_GUEST_DEBUG2: u32 = 195;
 
 /// The only KVM API version there has ever been in mainline Linux (api.rst 4.1).
 pub const KVM_API_VERSION: i32 = 12;

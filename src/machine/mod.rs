@@ -299,6 +299,10 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         }
         vm.create_irqchip()?;
         vm.create_pit2()?;
+        if gdb.is_some() {
+            // Guest time stands still while gdb holds the VM (gdb/mod.rs "time").
+            crate::gdb::freeze_missed_ticks(&kvm, &vm, verbose);
+        }
         note(verbose, || {
             "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
              (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"

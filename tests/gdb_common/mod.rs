@@ -19,6 +19,11 @@ pub struct Vmm {
 /// waiting on (connecting to find out would use up its one connection). Port 0 lets tests
 /// run side by side without racing for a port.
 pub fn start(args: &[&str], input: &[u8]) -> Vmm {
+    start_with(args, Some(input))
+}
+
+/// [`start`]; with `input` None, stdin is left open in `child.stdin`.
+pub fn start_with(args: &[&str], input: Option<&[u8]>) -> Vmm {
     let mut child = Command::new(MINI_KVM)
         .args(["--gdb", "0"])
         .args(args)
@@ -27,7 +32,9 @@ pub fn start(args: &[&str], input: &[u8]) -> Vmm {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    if let Some(input) = input {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
     let mut err = child.stderr.take().unwrap();
     let (ready, waiting) = std::sync::mpsc::channel();
     let stderr = std::thread::spawn(move || {
@@ -82,12 +89,9 @@ pub fn finish(vmm: Vmm) -> (i32, String, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).unwrap();
+    }
     let err = stderr.join().unwrap();
     (child.wait().unwrap().code().unwrap_or(-1), out, err)
 }
@@ -127,4 +131,15 @@ pub fn gdb_script(port: u16, symbols: Option<&str>, name: &str, script: &str) ->
             .map(String::as_str)
             .collect::<Vec<_>>(),
     )
+}
+
+/// Like [`start`], but stdin stays open (the guest's input, written as the test goes), and
+/// stdout is handed back to read as the guest runs.
+pub fn start_interactive(
+    args: &[&str],
+) -> (Vmm, std::process::ChildStdin, std::process::ChildStdout) {
+    let mut vmm = start_with(args, None);
+    let stdin = vmm.child.stdin.take().expect("stdin kept open");
+    let stdout = vmm.child.stdout.take().expect("stdout");
+    (vmm, stdin, stdout)
 }
