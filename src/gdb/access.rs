@@ -18,7 +18,8 @@ pub trait DebugVcpu {
     fn get_sregs(&self) -> Result<kvm_sregs, KvmError>;
     fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), KvmError>;
     fn translate(&self, linear: u64) -> Result<kvm_translation, KvmError>;
-    fn set_guest_debug(&self, control: u32) -> Result<(), KvmError>;
+    /// KVM_SET_GUEST_DEBUG with `debugreg` (DR0-DR3, DR7 at index 7).
+    fn set_guest_debug(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError>;
     /// Clears `kvm_run.immediate_exit` (kicks from before a resume: kvm/kick.rs).
     fn clear_immediate_exit(&self);
 }
@@ -39,8 +40,8 @@ impl DebugVcpu for Vcpu {
     fn translate(&self, linear: u64) -> Result<kvm_translation, KvmError> {
         Vcpu::translate(self, linear)
     }
-    fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
-        Vcpu::set_guest_debug(self, control)
+    fn set_guest_debug(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError> {
+        Vcpu::set_guest_debug_regs(self, control, debugreg)
     }
     fn clear_immediate_exit(&self) {
         Vcpu::clear_immediate_exit(self)

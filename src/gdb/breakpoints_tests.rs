@@ -37,7 +37,7 @@ impl DebugVcpu for FakeVcpu {
             ..Default::default()
         })
     }
-    fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
+    fn set_guest_debug(&self, control: u32, _: [u64; 8]) -> Result<(), KvmError> {
         self.debug.lock().unwrap().push(control);
         Ok(())
     }

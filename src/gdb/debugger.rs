@@ -145,6 +145,8 @@ pub struct Debugger {
     pub method: BreakpointMethod,
     /// Guest RAM, to restore patched bytes with no vCPU's help (breakpoints.rs).
     memory: OnceLock<Arc<GuestMemory>>,
+    /// Debug registers KVM lets the debugger use (KVM_CAP_GUEST_DEBUG_HW_BPS; 0 = none).
+    pub hw_breakpoints: std::sync::atomic::AtomicUsize,
     /// gdb's steps run with KVM_GUESTDBG_BLOCKIRQ (where KVM offers it).
     pub block_irq_in_steps: AtomicBool,
     /// Single steps reach ring-3 code (false where the host runs it natively).
@@ -177,6 +179,7 @@ impl Debugger {
             memory: OnceLock::new(),
             steps_in_ring3: AtomicBool::new(true),
             block_irq_in_steps: AtomicBool::new(false),
+            hw_breakpoints: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -237,10 +240,23 @@ impl Debugger {
     /// unstepped and ends the vCPU, as it does without a debugger.
     fn arm(&self, vcpu: &dyn DebugVcpu, step: bool, at_hlt: bool) -> Result<(), KvmError> {
         let s = self.lock();
-        let bp_stepping = self.method == BreakpointMethod::SingleStep && !s.breakpoints.is_empty();
+        let hw = self.in_debug_registers(&s);
+        let bp_stepping = self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && hw.is_none();
         let int3 = self.method == BreakpointMethod::Int3 && !s.breakpoints.is_empty();
         drop(s);
         let mut control = 0;
+        let mut debugreg = [0u64; 8];
+        if let Some(addrs) = hw {
+            // Instruction breakpoints in DR0-DR3 (Intel SDM Vol. 3B 18.2: R/W and LEN 00 =
+            // execute; L0-L3, bits 0/2/4/6, enable them): they trap in any ring, at full speed.
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+            for (i, addr) in addrs.iter().enumerate() {
+                debugreg[i] = *addr;
+                debugreg[7] |= 1 << (2 * i);
+            }
+        }
         let hlt_ends = at_hlt && self.hlt_ends_vcpu.load(Ordering::Relaxed);
         if (step || bp_stepping) && !hlt_ends {
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
@@ -252,7 +268,17 @@ impl Debugger {
             // gdb's stepi: no interrupt in between (QEMU's gdbstub masks them the same way).
             control |= KVM_GUESTDBG_BLOCKIRQ;
         }
-        vcpu.set_guest_debug(control)
+        vcpu.set_guest_debug(control, debugreg)
+    }
+
+    /// The breakpoints, when they fit in the debug registers this KVM offers (single-step
+    /// method only: where int3 is reported it is used, as gdb expects of `Z0`).
+    fn in_debug_registers(&self, s: &State) -> Option<Vec<u64>> {
+        let slots = self.hw_breakpoints.load(Ordering::Relaxed).min(4);
+        (self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && s.breakpoints.len() <= slots)
+            .then(|| s.breakpoints.keys().copied().collect())
     }
 
     /// Parks vCPU `index` until gdb resumes it (or the VM is stopped: returns false). Serves
@@ -377,7 +403,10 @@ impl Debugger {
 
     /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
     pub fn stepping_for_breakpoints(&self) -> bool {
-        self.method == BreakpointMethod::SingleStep && !self.lock().breakpoints.is_empty()
+        let s = self.lock();
+        self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && self.in_debug_registers(&s).is_none()
     }
 
     // ---------------------------------------------------------------- gdb thread side

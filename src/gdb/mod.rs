@@ -106,8 +106,8 @@ pub fn prepare(
     let method = breakpoint_method(kvm);
     crate::machine::note(verbose, || match method {
         BreakpointMethod::Int3 => "gdb: breakpoints patch int3 (this KVM reports it)".into(),
-        BreakpointMethod::SingleStep => "gdb: breakpoints by single-stepping: this KVM does not \
-            report int3 and has no hardware breakpoints"
+        BreakpointMethod::SingleStep => "gdb: this KVM does not report int3: up to 4 \
+            breakpoints go in debug registers where it reports those, more by single-stepping"
             .into(),
     });
     let listener = TcpListener::bind(("127.0.0.1", port))
@@ -135,6 +135,15 @@ pub fn prepare(
     debugger
         .block_irq_in_steps
         .store(block_irq, Ordering::Relaxed);
+    if method == BreakpointMethod::SingleStep {
+        // Up to four breakpoints in debug registers, where this KVM reports them (a probe of
+        // a few ms): they trap in any ring and need no stepping.
+        let hw = crate::hostcheck::hardware_breakpoints(kvm);
+        debugger.hw_breakpoints.store(hw, Ordering::Relaxed);
+        crate::machine::note(verbose, || {
+            format!("gdb: {hw} breakpoints in debug registers (KVM_GUESTDBG_USE_HW_BP)")
+        });
+    }
     // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
     // ends the vCPU.
     debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);

@@ -449,7 +449,18 @@ impl Server {
                     return "E01";
                 }
                 Reply::Translation { user: false } => {}
-                other => self.failed(&other),
+                other => {
+                    // Cannot tell: refuse rather than accept one that may never be hit.
+                    let why = match other {
+                        Reply::Failed(why) => why,
+                        other => format!("{other:?}"),
+                    };
+                    diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: cannot tell whether \
+                         it is on a user-mode page ({why}), and this host cannot step ring-3 code"
+                    );
+                    return "E01";
+                }
             }
         }
         match dbg.insert_breakpoint(self.general, addr) {

@@ -193,6 +193,16 @@ pub fn steps_in_ring3(kvm: &Kvm) -> bool {
         && !(native(ring3_ns) == Some(true) && native(ring0_ns) == Some(false))
 }
 
+/// How many debug registers a debugger can use here: 4 when an instruction breakpoint in DR0
+/// is reported (checks.rs), else 0.
+pub fn hardware_breakpoints(kvm: &Kvm) -> usize {
+    if checks::hardware_breakpoints_work(kvm) {
+        4
+    } else {
+        0
+    }
+}
+
 /// Runs every probe.
 pub fn probe_host(kvm: &Kvm) -> Findings {
     let cap = |c| kvm.check_extension(c).unwrap_or(0);

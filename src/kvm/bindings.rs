@@ -224,6 +224,9 @@ const _: () = assert!(size_of::<kvm_guest_debug>() == 72);
 pub const KVM_GUESTDBG_ENABLE: u32 = 0x0000_0001;
 pub const KVM_GUESTDBG_SINGLESTEP: u32 = 0x0000_0002;
 pub const KVM_GUESTDBG_USE_SW_BP: u32 = 0x0001_0000;
+/// Use `kvm_guest_debug.debugreg` as the guest's DR0-DR3/DR7 (instruction breakpoints that
+/// trap in any ring, with no stepping); KVM_CAP_GUEST_DEBUG_HW_BPS says how many.
+pub const KVM_GUESTDBG_USE_HW_BP: u32 = 0x0002_0000;
 /// No interrupt is injected while single-stepping, so a step stays in the code stepped
 /// (api.rst 4.59; supported when KVM_CAP_SET_GUEST_DEBUG2 includes it).
 pub const KVM_GUESTDBG_BLOCKIRQ: u32 = 0x0010_0000;

@@ -280,8 +280,15 @@ impl Vcpu {
 
     /// KVM_SET_GUEST_DEBUG: `control` is a KVM_GUESTDBG_* mask (0 turns debugging off).
     pub fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
+        self.set_guest_debug_regs(control, [0; 8])
+    }
+
+    /// KVM_SET_GUEST_DEBUG with the debug registers the host loads for the guest while
+    /// KVM_GUESTDBG_USE_HW_BP is set: DR0-DR3 addresses, DR7 their enables (`debugreg[7]`).
+    pub fn set_guest_debug_regs(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError> {
         let mut dbg = kvm_guest_debug {
             control,
+            debugreg,
             ..Default::default()
         };
         // SAFETY: KVM_SET_GUEST_DEBUG reads exactly one kvm_guest_debug.
