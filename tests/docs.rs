@@ -11,6 +11,10 @@
 //! A block that holds on one kind of KVM only says so in its info string, "```console
 //! host=paravirtual" or "```console host=real" (the `kind` of `mini-kvm --host-check=keys`),
 //! and is checked on that kind only; every other block must hold on every KVM.
+//!
+//! README.md is checked too, but only its blocks that carry an attribute (`host=...`, or
+//! `run` for every kind): its other blocks show commands such as `make test` that are not
+//! examples to run here.
 
 mod common;
 use common::*;
@@ -26,29 +30,38 @@ struct Example {
     host: Option<String>,
 }
 
-fn examples(path: &Path) -> Vec<Example> {
+/// The examples of one page; with `marked_only`, only blocks with an attribute count.
+fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
     let text = std::fs::read_to_string(path).unwrap();
     let file = path.file_name().unwrap().to_string_lossy().into_owned();
     let mut out = Vec::new();
     let mut in_block = false;
+    // Inside any fenced block (collected or not), so that its closing fence is one.
+    let mut in_fence = false;
     let mut block_host: Option<String> = None;
     let mut current: Option<Example> = None;
     for (i, line) in text.lines().enumerate() {
         if let Some(info) = line.strip_prefix("```") {
-            if in_block {
+            if in_fence {
                 out.extend(current.take());
                 in_block = false;
+                in_fence = false;
                 continue;
             }
+            in_fence = true;
             let mut words = info.split_whitespace();
             in_block = words.next() == Some("console");
             block_host = None;
+            let mut marked = false;
             for word in words {
+                marked = true;
                 match word.strip_prefix("host=") {
                     Some(kind @ ("paravirtual" | "real")) => block_host = Some(kind.to_string()),
+                    None if word == "run" => {}
                     _ => panic!("{file}:{}: unknown block attribute {word:?}", i + 1),
                 }
             }
+            in_block &= marked || !marked_only;
             continue;
         }
         if !in_block {
@@ -155,12 +168,14 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
         .filter(|p| p.extension().is_some_and(|x| x == "md"))
         .collect();
     pages.sort();
+    pages.push(root.join("README.md"));
     let kind = host().kind().to_string();
     let mut count = 0;
     let mut for_this_kind = 0;
     let mut failures = Vec::new();
     for page in &pages {
-        for ex in examples(page) {
+        let readme = page.file_name().is_some_and(|n| n == "README.md");
+        for ex in examples(page, readme) {
             if ex.host.as_ref().is_some_and(|h| *h != kind) {
                 continue;
             }
