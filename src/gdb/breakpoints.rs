@@ -8,8 +8,9 @@
 //! whether the vCPUs are stopped or running — writes the original byte back through
 //! [`GuestMemory`] with no vCPU involved: no state of the VM can leave an int3 behind.
 
-use super::{BreakpointMethod, Debugger, Reply, Request};
+use super::{BreakpointMethod, Debugger, Reply, Request, State};
 use crate::memory::GuestMemory;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// At most this many breakpoints at once (gdb gets `E22` beyond it, and a stderr line says
@@ -95,6 +96,24 @@ impl Debugger {
             .flatten()
             .filter_map(|patch| self.restore(patch).err())
             .collect()
+    }
+
+    /// The breakpoints, when they fit in the debug registers this KVM offers (single-step
+    /// method only: where int3 is reported it is used, as gdb expects of `Z0`).
+    pub(super) fn in_debug_registers(&self, s: &State) -> Option<Vec<u64>> {
+        let slots = self.hw_breakpoints.load(Ordering::Relaxed).min(4);
+        (self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && s.breakpoints.len() <= slots)
+            .then(|| s.breakpoints.keys().copied().collect())
+    }
+
+    /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
+    pub fn stepping_for_breakpoints(&self) -> bool {
+        let s = self.lock();
+        self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && self.in_debug_registers(&s).is_none()
     }
 
     fn restore(&self, patch: Patch) -> Result<(), String> {

@@ -13,14 +13,16 @@
 //! KVM_EXIT_DEBUG after each guest instruction, `debug.arch.pc` holding the linear address of
 //! the next one (api.rst 4.59).
 //!
-//! Breakpoints, two ways: where the host traps `int3` for the debugger (KVM_GUESTDBG_USE_SW_BP),
-//! the stub writes 0xCC over the instruction, as every debugger does. Some KVMs never report
-//! `int3` (a paravirtual KVM, or kvm_amd nested under QEMU: docs/kvm-variants.md) and offer no
-//! hardware breakpoints either; there the vCPU single-steps while breakpoints exist and stops
-//! when the next linear RIP is one of them: slower (about 130,000 instructions per second on a
-//! paravirtual KVM) but exact.
-//! Code running natively in ring 3 on such hosts produces no single-step exits, so a breakpoint
-//! on a user-mode page is refused with that reason rather than silently missed.
+//! Breakpoints, three ways (breakpoints.rs): where the host traps `int3` for the debugger
+//! (KVM_GUESTDBG_USE_SW_BP), the stub writes 0xCC over the instruction, as every debugger does.
+//! Some KVMs never report `int3` (a paravirtual KVM, or kvm_amd nested under QEMU:
+//! docs/kvm-variants.md); there up to four go in the debug registers (KVM_GUESTDBG_USE_HW_BP)
+//! where KVM reports those, and otherwise the vCPU single-steps while breakpoints exist and
+//! stops when the next linear RIP is one of them: slow (about 130,000 instructions per second
+//! on a paravirtual KVM), and blind wherever the trap flag is lost (an interrupt gate clears
+//! it). Code running natively in ring 3 produces no single-step exits, so where that is the
+//! case a breakpoint on a user-mode page is refused with that reason rather than silently
+//! missed.
 
 use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
@@ -271,16 +273,6 @@ impl Debugger {
         vcpu.set_guest_debug(control, debugreg)
     }
 
-    /// The breakpoints, when they fit in the debug registers this KVM offers (single-step
-    /// method only: where int3 is reported it is used, as gdb expects of `Z0`).
-    fn in_debug_registers(&self, s: &State) -> Option<Vec<u64>> {
-        let slots = self.hw_breakpoints.load(Ordering::Relaxed).min(4);
-        (self.method == BreakpointMethod::SingleStep
-            && !s.breakpoints.is_empty()
-            && s.breakpoints.len() <= slots)
-            .then(|| s.breakpoints.keys().copied().collect())
-    }
-
     /// Parks vCPU `index` until gdb resumes it (or the VM is stopped: returns false). Serves
     /// gdb's requests meanwhile.
     pub fn park(
@@ -399,14 +391,6 @@ impl Debugger {
     pub fn keep_stepping(&self, vcpu: &dyn DebugVcpu, at_hlt: bool) -> Result<(), KvmError> {
         // Also when the last breakpoint went while the vCPU ran (detach): this disarms it.
         self.arm(vcpu, false, at_hlt)
-    }
-
-    /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
-    pub fn stepping_for_breakpoints(&self) -> bool {
-        let s = self.lock();
-        self.method == BreakpointMethod::SingleStep
-            && !s.breakpoints.is_empty()
-            && self.in_debug_registers(&s).is_none()
     }
 
     // ---------------------------------------------------------------- gdb thread side

@@ -11,7 +11,7 @@
 
 use super::command::{self, Command, ThreadId, VContAction};
 use super::debugger::{
-    BreakpointError, BreakpointMethod, Debugger, Ended, Reply, Request, StopReason, MAX_BREAKPOINTS,
+    BreakpointError, BreakpointMethod, Debugger, Reply, Request, StopReason, MAX_BREAKPOINTS,
 };
 use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
@@ -45,33 +45,6 @@ struct Server {
     resume_thread: Option<usize>,
     running: bool,
     last_sent: Vec<u8>,
-}
-
-/// The stop reply once every vCPU has ended (and a console note, for gdb to print why):
-/// `X0b` (SIGSEGV) with the reason for a fault, `X09` (SIGKILL) when the VM was stopped from
-/// outside, else `W` with the guest's status (the first non-zero one, as mini-kvm exits).
-pub fn exit_reply(how: &[Option<Ended>]) -> (Option<String>, String) {
-    let ended = || how.iter().flatten();
-    if let Some(why) = ended().find_map(|e| match e {
-        Ended::Fault(why) => Some(why),
-        _ => None,
-    }) {
-        return (
-            Some(format!("mini-kvm: the guest faulted: {why}\n")),
-            "X0b".into(),
-        );
-    }
-    if ended().any(|e| *e == Ended::Stopped) {
-        let note = "mini-kvm: the VM was stopped (timeout, signal or Ctrl-A x)\n";
-        return (Some(note.into()), "X09".into());
-    }
-    let status = ended()
-        .find_map(|e| match e {
-            Ended::Exit(n) if *n != 0 => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    (None, format!("W{status:02x}"))
 }
 
 /// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends.
@@ -184,7 +157,7 @@ impl Server {
     }
 
     fn send_exit_reply(&mut self) {
-        let (note, reply) = exit_reply(&self.s.debugger.how_ended());
+        let (note, reply) = command::exit_reply(&self.s.debugger.how_ended());
         if let Some(note) = note {
             self.send(&format!("O{}", hex_encode(note.as_bytes())));
         }
