@@ -261,10 +261,21 @@ impl VcpuRunner {
             };
             self.stats.exited(&exit);
             if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
-                if d.debugger.on_debug_exit(self.index, *exception, *pc) == AfterDebugExit::Park {
+                let after = d.debugger.on_debug_exit(self.index, *exception, *pc);
+                if after == AfterDebugExit::Park {
                     self.control.kick_others(self.index);
-                } else if let Err(e) = d.debugger.keep_stepping(&self.vcpu, self.at_hlt()) {
-                    return VcpuOutcome::HostError(e.to_string());
+                    continue;
+                }
+                if after == AfterDebugExit::ClearTrapFlag {
+                    if let Err(e) = self.clear_trap_flag() {
+                        return VcpuOutcome::HostError(e);
+                    }
+                }
+                let at_hlt = self.at_hlt();
+                if let Some(d) = &self.debug {
+                    if let Err(e) = d.debugger.keep_stepping(&self.vcpu, at_hlt) {
+                        return VcpuOutcome::HostError(e.to_string());
+                    }
                 }
                 continue;
             }

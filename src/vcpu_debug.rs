@@ -81,4 +81,16 @@ impl VcpuRunner {
             }
         }
     }
+
+    /// Clears RFLAGS.TF: a #DB nobody asked for came from a trap flag a gdb step left in a
+    /// frame the guest saved (`int n` pushes RFLAGS with it) and restored with `iret`.
+    pub(super) fn clear_trap_flag(&mut self) -> Result<(), String> {
+        const TF: u64 = 1 << 8;
+        let mut regs = self.vcpu.get_regs().map_err(|e| e.to_string())?;
+        if regs.rflags & TF != 0 {
+            regs.rflags &= !TF;
+            self.vcpu.set_regs(&regs).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }

@@ -119,6 +119,8 @@ pub enum AfterDebugExit {
     Run,
     /// Stop the VM and park.
     Park,
+    /// Clear RFLAGS.TF (leaked from a step into a saved frame), then keep running.
+    ClearTrapFlag,
 }
 
 struct State {
@@ -147,6 +149,8 @@ pub struct Debugger {
     pub method: BreakpointMethod,
     /// Guest RAM, to restore patched bytes with no vCPU's help (breakpoints.rs).
     memory: OnceLock<Arc<GuestMemory>>,
+    /// Some step has run (so a trap flag may have leaked into a saved RFLAGS: arm).
+    ever_stepped: AtomicBool,
     /// Debug registers KVM lets the debugger use (KVM_CAP_GUEST_DEBUG_HW_BPS; 0 = none).
     pub hw_breakpoints: std::sync::atomic::AtomicUsize,
     /// gdb's steps run with KVM_GUESTDBG_BLOCKIRQ (where KVM offers it).
@@ -182,6 +186,7 @@ impl Debugger {
             steps_in_ring3: AtomicBool::new(true),
             block_irq_in_steps: AtomicBool::new(false),
             hw_breakpoints: std::sync::atomic::AtomicUsize::new(0),
+            ever_stepped: AtomicBool::new(false),
         }
     }
 
@@ -270,6 +275,16 @@ impl Debugger {
             // gdb's stepi: no interrupt in between (QEMU's gdbstub masks them the same way).
             control |= KVM_GUESTDBG_BLOCKIRQ;
         }
+        if control & KVM_GUESTDBG_SINGLESTEP != 0 {
+            self.ever_stepped.store(true, Ordering::Relaxed);
+        } else if self.ever_stepped.load(Ordering::Relaxed) {
+            // Keep #DB coming to us: a step that crossed `int n` left KVM's trap flag in a
+            // saved RFLAGS, and the guest's `iret` would bring it back as a #DB of its own
+            // (the 1K OS kills the program). With KVM_GUESTDBG_USE_HW_BP and no register
+            // enabled, KVM reports it instead (svm.c/vmx.c #DB intercepts), and the run loop
+            // clears the flag (vcpu_debug.rs).
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+        }
         vcpu.set_guest_debug(control, debugreg)
     }
 
@@ -339,6 +354,9 @@ impl Debugger {
         } else if stepping {
             self.request_stop(StopReason::Step(index));
             AfterDebugExit::Park
+        } else if exception == 1 && !self.stepping_for_breakpoints() {
+            // Nobody asked for this #DB: a trap flag our steps left in the guest.
+            AfterDebugExit::ClearTrapFlag
         } else {
             AfterDebugExit::Run
         }

@@ -99,7 +99,8 @@ pub fn finish(vmm: Vmm) -> (i32, String, String) {
 pub fn gdb(port: u16, symbols: Option<&str>, commands: &[&str]) -> String {
     let mut cmd = Command::new("timeout");
     require("gdb");
-    cmd.args(["120", "gdb", "-batch", "-nx"]);
+    // A guard against a hang, not a time limit: on the nested lane a stepi takes ~1 s.
+    cmd.args(["600", "gdb", "-batch", "-nx"]);
     cmd.args(["-ex", &format!("target remote :{port}")]);
     for c in commands {
         cmd.args(["-ex", c]);
