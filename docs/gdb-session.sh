@@ -29,6 +29,7 @@ bt
 info registers rip eflags cs
 x/8i \$pc
 delete
+advance console.c:66
 set logging file /dev/null
 set logging redirect on
 set logging enabled on

@@ -182,7 +182,9 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
             count += 1;
             for_this_kind += usize::from(ex.host.is_some());
             let out = Command::new("timeout")
-                .args(["20", "bash", "-c", &format!("exec 2>&1; {}", ex.command)])
+                // A guard against a hang: the README's gdb session needs most of a minute on
+                // the nested lane, where gdb itself runs under QEMU's software CPU.
+                .args(["90", "bash", "-c", &format!("exec 2>&1; {}", ex.command)])
                 .current_dir(&root)
                 .env("PATH", &path)
                 .env("NO_COLOR", "1")
