@@ -219,7 +219,18 @@ impl VcpuRunner {
         }
         self.control.unregister(self.index);
         if let Some(d) = &self.debug {
-            d.debugger.vcpu_ended(self.index);
+            use crate::gdb::debugger::Ended;
+            d.debugger.vcpu_ended(
+                self.index,
+                match &outcome {
+                    // A reset or power-off ends the run with status 0 (machine/wait.rs).
+                    VcpuOutcome::Halted | VcpuOutcome::MachineOff(_) => Ended::Exit(0),
+                    VcpuOutcome::Exited(n) => Ended::Exit(*n),
+                    VcpuOutcome::Fault(f) => Ended::Fault(f.reason.clone()),
+                    VcpuOutcome::HostError(why) => Ended::Fault(why.clone()),
+                    VcpuOutcome::Stopped => Ended::Stopped,
+                },
+            );
         }
         let report = VcpuReport {
             index: self.index,
@@ -253,8 +264,7 @@ impl VcpuRunner {
                         return VcpuOutcome::Stopped;
                     }
                     // Resumed (to step or continue): run now, even if the pause flag is still
-                    // up for the other vCPUs, and forget a kick from before the stop.
-                    self.vcpu.clear_immediate_exit();
+                    // up for the other vCPUs (park forgot the kicks from before the stop).
                 }
             }
             if self.io.output.backlogged() {
@@ -294,10 +304,21 @@ impl VcpuRunner {
             }
             self.stats.exited(&exit);
             if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
-                if d.debugger.on_debug_exit(self.index, *exception, *pc) == AfterDebugExit::Park {
+                let after = d.debugger.on_debug_exit(self.index, *exception, *pc);
+                if after == AfterDebugExit::Park {
                     self.control.kick_others(self.index);
-                } else if let Err(e) = d.debugger.keep_stepping(&self.vcpu) {
-                    return VcpuOutcome::HostError(e.to_string());
+                    continue;
+                }
+                if after == AfterDebugExit::ClearTrapFlag {
+                    if let Err(e) = self.clear_trap_flag() {
+                        return VcpuOutcome::HostError(e);
+                    }
+                }
+                let at_hlt = self.at_hlt();
+                if let Some(d) = &self.debug {
+                    if let Err(e) = d.debugger.keep_stepping(&self.vcpu, at_hlt) {
+                        return VcpuOutcome::HostError(e.to_string());
+                    }
                 }
                 continue;
             }
@@ -339,8 +360,12 @@ impl VcpuRunner {
             }
             match action {
                 ExitAction::Continue => {
-                    if io.is_some() {
-                        self.check_breakpoint_after_io();
+                    if let Some((out, port, _)) = io {
+                        match self.end_step_at_io(out, port) {
+                            Ok(true) => continue,
+                            Ok(false) => self.check_breakpoint_after_io(),
+                            Err(why) => return VcpuOutcome::HostError(why),
+                        }
                     }
                 }
                 ExitAction::Kicked => {
@@ -503,33 +528,10 @@ impl VcpuRunner {
                 .get_regs()
                 .is_ok_and(|r| r.rflags & crate::x86::RFLAGS_IF == 0)
     }
-
-    /// With breakpoints watched by single-stepping, an I/O exit may have carried the vCPU past
-    /// an instruction without a debug exit: look where it is now.
-    fn check_breakpoint_after_io(&mut self) {
-        let Some(d) = &self.debug else { return };
-        if !d.debugger.stepping_for_breakpoints() {
-            return;
-        }
-        let (Some(regs), Some(sregs)) = (self.vcpu.synced_regs(), self.vcpu.synced_sregs()) else {
-            return;
-        };
-        let rip = if sregs.cr0 & crate::x86::CR0_PE == 0 {
-            regs.rip & 0xFFFF
-        } else {
-            regs.rip
-        };
-        if d.debugger
-            .check_position(self.index, sregs.cs.base.wrapping_add(rip))
-            == AfterDebugExit::Park
-        {
-            self.control.kick_others(self.index);
-        } else {
-            // A failure here shows at the next KVM_SET_GUEST_DEBUG or KVM_RUN.
-            let _ = d.debugger.keep_stepping(&self.vcpu);
-        }
-    }
 }
+
+#[path = "vcpu_debug.rs"]
+mod debug;
 
 #[cfg(test)]
 #[path = "vcpu_tests.rs"]

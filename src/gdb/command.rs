@@ -7,6 +7,7 @@
 //! Anything not understood is [`Command::Unknown`], which the server answers with the empty
 //! packet ("not supported"); a malformed known packet is an error.
 
+use super::debugger::Ended;
 use super::packet::{hex_decode, parse_hex, MAX_PACKET};
 
 /// A gdb thread id (here: vCPU index + 1).
@@ -290,6 +291,33 @@ pub fn xfer_reply(document: &[u8], offset: usize, length: usize) -> Vec<u8> {
     let mut reply = vec![if end < document.len() { b'm' } else { b'l' }];
     reply.extend_from_slice(&document[start..end]);
     reply
+}
+
+/// The stop reply once every vCPU has ended (and a console note, for gdb to print why):
+/// `X0b` (SIGSEGV) with the reason for a fault, `X09` (SIGKILL) when the VM was stopped from
+/// outside, else `W` with the guest's status (the first non-zero one, as mini-kvm exits).
+pub fn exit_reply(how: &[Option<Ended>]) -> (Option<String>, String) {
+    let ended = || how.iter().flatten();
+    if let Some(why) = ended().find_map(|e| match e {
+        Ended::Fault(why) => Some(why),
+        _ => None,
+    }) {
+        return (
+            Some(format!("mini-kvm: the guest faulted: {why}\n")),
+            "X0b".into(),
+        );
+    }
+    if ended().any(|e| *e == Ended::Stopped) {
+        let note = "mini-kvm: the VM was stopped (timeout, signal or Ctrl-A x)\n";
+        return (Some(note.into()), "X09".into());
+    }
+    let status = ended()
+        .find_map(|e| match e {
+            Ended::Exit(n) if *n != 0 => Some(*n),
+            _ => None,
+        })
+        .unwrap_or(0);
+    (None, format!("W{status:02x}"))
 }
 
 #[cfg(test)]

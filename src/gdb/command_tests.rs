@@ -312,3 +312,18 @@ fn xfer_replies_walk_the_document() {
     }
     assert_eq!(got, doc);
 }
+
+#[test]
+fn exit_replies_carry_the_status_or_the_fault() {
+    use crate::gdb::debugger::Ended;
+    let exit = |v: &[Option<Ended>]| exit_reply(v);
+    assert_eq!(exit(&[Some(Ended::Exit(0))]), (None, "W00".into()));
+    assert_eq!(
+        exit(&[Some(Ended::Exit(0)), Some(Ended::Exit(7))]),
+        (None, "W07".into())
+    );
+    let (note, reply) = exit(&[Some(Ended::Exit(3)), Some(Ended::Fault("triple".into()))]);
+    assert_eq!(reply, "X0b");
+    assert_eq!(note.unwrap(), "mini-kvm: the guest faulted: triple\n");
+    assert_eq!(exit(&[Some(Ended::Stopped)]).1, "X09");
+}

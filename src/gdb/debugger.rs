@@ -13,21 +13,25 @@
 //! KVM_EXIT_DEBUG after each guest instruction, `debug.arch.pc` holding the linear address of
 //! the next one (api.rst 4.59).
 //!
-//! Breakpoints, two ways: where the host traps `int3` for the debugger (KVM_GUESTDBG_USE_SW_BP),
-//! the stub writes 0xCC over the instruction, as every debugger does. Some KVMs never report
-//! `int3` (a paravirtual KVM, or kvm_amd nested under QEMU: docs/kvm-variants.md) and offer no
-//! hardware breakpoints either; there the vCPU single-steps while breakpoints exist and stops
-//! when the next linear RIP is one of them: slower (about 130,000 instructions per second on a
-//! paravirtual KVM) but exact.
-//! Code running natively in ring 3 on such hosts produces no single-step exits, so a breakpoint
-//! on a user-mode page is refused with that reason rather than silently missed.
+//! Breakpoints, three ways (breakpoints.rs): where the host traps `int3` for the debugger
+//! (KVM_GUESTDBG_USE_SW_BP), the stub writes 0xCC over the instruction, as every debugger does.
+//! Some KVMs never report `int3` (a paravirtual KVM, or kvm_amd nested under QEMU:
+//! docs/kvm-variants.md); there up to four go in the debug registers (KVM_GUESTDBG_USE_HW_BP)
+//! where KVM reports those, and otherwise the vCPU single-steps while breakpoints exist and
+//! stops when the next linear RIP is one of them: slow (about 130,000 instructions per second
+//! on a paravirtual KVM), and blind wherever the trap flag is lost (an interrupt gate clears
+//! it). Code running natively in ring 3 produces no single-step exits, so where that is the
+//! case a breakpoint on a user-mode page is refused with that reason rather than silently
+//! missed.
 
+use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
-use crate::kvm::{KvmError, Vcpu};
+use crate::kvm::KvmError;
 use crate::memory::GuestMemory;
+pub use breakpoints::{BreakpointError, Patch, MAX_BREAKPOINTS};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 /// How breakpoints are implemented on this host (decided once, at start).
@@ -52,6 +56,17 @@ pub enum StopReason {
     Interrupt,
 }
 
+/// How a vCPU's thread ended, as gdb is told (`W` exit status, `X` signal: "Stop Replies").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// EXIT, EXIT_STATUS or HLT: the guest's own status.
+    Exit(u8),
+    /// A guest fault or a host failure, with the reason.
+    Fault(String),
+    /// Stopped from outside (timeout, signal, Ctrl-A x, gdb's kill).
+    Stopped,
+}
+
 /// What gdb asks a parked vCPU to do.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -69,6 +84,10 @@ pub enum Request {
     Translate {
         addr: u64,
     },
+    /// Write int3 over the byte at `addr`; answer with what was there, and where.
+    Patch {
+        addr: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +98,7 @@ pub enum Reply {
     Translation {
         user: bool,
     },
+    Patched(Patch),
     /// Unmapped address, or an ioctl failed: gdb gets an error reply.
     Failed(String),
 }
@@ -99,6 +119,8 @@ pub enum AfterDebugExit {
     Run,
     /// Stop the VM and park.
     Park,
+    /// Clear RFLAGS.TF (leaked from a step into a saved frame), then keep running.
+    ClearTrapFlag,
 }
 
 struct State {
@@ -111,9 +133,12 @@ struct State {
     requests: Vec<Option<Request>>,
     replies: Vec<Option<Reply>>,
     /// Breakpoint linear address -> the byte under the int3 (Int3 method only).
-    breakpoints: BTreeMap<u64, u8>,
+    breakpoints: BTreeMap<u64, Option<Patch>>,
     /// Which vCPUs are stepping for gdb's `s` (as opposed to breakpoint stepping).
     stepping: Vec<bool>,
+    how_ended: Vec<Option<Ended>>,
+    /// Said to gdb as console output ('O') before the next stop reply.
+    note: Option<String>,
 }
 
 /// Shared by the gdb thread and every vCPU thread.
@@ -122,6 +147,18 @@ pub struct Debugger {
     state: Mutex<State>,
     changed: Condvar,
     pub method: BreakpointMethod,
+    /// Guest RAM, to restore patched bytes with no vCPU's help (breakpoints.rs).
+    memory: OnceLock<Arc<GuestMemory>>,
+    /// Some step has run (so a trap flag may have leaked into a saved RFLAGS: arm).
+    ever_stepped: AtomicBool,
+    /// Debug registers KVM lets the debugger use (KVM_CAP_GUEST_DEBUG_HW_BPS; 0 = none).
+    pub hw_breakpoints: std::sync::atomic::AtomicUsize,
+    /// gdb's steps run with KVM_GUESTDBG_BLOCKIRQ (where KVM offers it).
+    pub block_irq_in_steps: AtomicBool,
+    /// Single steps reach ring-3 code (false where the host runs it natively).
+    pub steps_in_ring3: AtomicBool,
+    /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
+    hlt_ends_vcpu: AtomicBool,
 }
 
 impl Debugger {
@@ -139,10 +176,27 @@ impl Debugger {
                 replies: vec![None; vcpus],
                 breakpoints: BTreeMap::new(),
                 stepping: vec![false; vcpus],
+                note: None,
+                how_ended: vec![None; vcpus],
             }),
             changed: Condvar::new(),
             method,
+            hlt_ends_vcpu: AtomicBool::new(false),
+            memory: OnceLock::new(),
+            steps_in_ring3: AtomicBool::new(true),
+            block_irq_in_steps: AtomicBool::new(false),
+            hw_breakpoints: std::sync::atomic::AtomicUsize::new(0),
+            ever_stepped: AtomicBool::new(false),
         }
+    }
+
+    /// Says the VM has no in-kernel interrupt controller: `hlt` ends a vCPU there.
+    pub fn set_hlt_ends_vcpu(&self, ends: bool) {
+        self.hlt_ends_vcpu.store(ends, Ordering::Relaxed);
+    }
+
+    pub fn hlt_ends_vcpu(&self) -> bool {
+        self.hlt_ends_vcpu.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -166,32 +220,72 @@ impl Debugger {
         self.changed.notify_all();
     }
 
-    /// A vCPU thread ended (guest exit, fault, VM stop).
-    pub fn vcpu_ended(&self, index: usize) {
+    /// A vCPU thread ended (guest exit, fault, VM stop), and how.
+    pub fn vcpu_ended(&self, index: usize, how: Ended) {
         let mut s = self.lock();
         if let Some(e) = s.ended.get_mut(index) {
             *e = true;
+        }
+        if let Some(h) = s.how_ended.get_mut(index) {
+            *h = Some(how);
         }
         drop(s);
         self.changed.notify_all();
     }
 
+    /// How the vCPUs ended, for gdb's `W`/`X` reply (None for one still running).
+    pub fn how_ended(&self) -> Vec<Option<Ended>> {
+        self.lock().how_ended.clone()
+    }
+
     // ---------------------------------------------------------------- vCPU thread side
 
-    /// Sets this vCPU's KVM debug state for how it is about to run.
-    fn arm(&self, vcpu: &Vcpu, step: bool) -> Result<(), KvmError> {
+    /// Sets this vCPU's KVM debug state for how it is about to run. `at_hlt`: the next
+    /// instruction is `hlt`. KVM ends a single step over `hlt` with KVM_EXIT_DEBUG and drops
+    /// the halt (x86.c kvm_emulate_halt skips the instruction, and the step's exit wins), so a
+    /// VM without an interrupt controller would run on into whatever follows; there `hlt` runs
+    /// unstepped and ends the vCPU, as it does without a debugger.
+    fn arm(&self, vcpu: &dyn DebugVcpu, step: bool, at_hlt: bool) -> Result<(), KvmError> {
         let s = self.lock();
-        let bp_stepping = self.method == BreakpointMethod::SingleStep && !s.breakpoints.is_empty();
+        let hw = self.in_debug_registers(&s);
+        let bp_stepping = self.method == BreakpointMethod::SingleStep
+            && !s.breakpoints.is_empty()
+            && hw.is_none();
         let int3 = self.method == BreakpointMethod::Int3 && !s.breakpoints.is_empty();
         drop(s);
         let mut control = 0;
-        if step || bp_stepping {
+        let mut debugreg = [0u64; 8];
+        if let Some(addrs) = hw {
+            // Instruction breakpoints in DR0-DR3 (Intel SDM Vol. 3B 18.2: R/W and LEN 00 =
+            // execute; L0-L3, bits 0/2/4/6, enable them): they trap in any ring, at full speed.
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+            for (i, addr) in addrs.iter().enumerate() {
+                debugreg[i] = *addr;
+                debugreg[7] |= 1 << (2 * i);
+            }
+        }
+        let hlt_ends = at_hlt && self.hlt_ends_vcpu.load(Ordering::Relaxed);
+        if (step || bp_stepping) && !hlt_ends {
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP;
         }
         if int3 {
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_SW_BP;
         }
-        vcpu.set_guest_debug(control)
+        if step && !hlt_ends && self.block_irq_in_steps.load(Ordering::Relaxed) {
+            // gdb's stepi: no interrupt in between (QEMU's gdbstub masks them the same way).
+            control |= KVM_GUESTDBG_BLOCKIRQ;
+        }
+        if control & KVM_GUESTDBG_SINGLESTEP != 0 {
+            self.ever_stepped.store(true, Ordering::Relaxed);
+        } else if self.ever_stepped.load(Ordering::Relaxed) {
+            // Keep #DB coming to us: a step that crossed `int n` left KVM's trap flag in a
+            // saved RFLAGS, and the guest's `iret` would bring it back as a #DB of its own
+            // (the 1K OS kills the program). With KVM_GUESTDBG_USE_HW_BP and no register
+            // enabled, KVM reports it instead (svm.c/vmx.c #DB intercepts), and the run loop
+            // clears the flag (vcpu_debug.rs).
+            control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
+        }
+        vcpu.set_guest_debug(control, debugreg)
     }
 
     /// Parks vCPU `index` until gdb resumes it (or the VM is stopped: returns false). Serves
@@ -199,12 +293,12 @@ impl Debugger {
     pub fn park(
         &self,
         index: usize,
-        vcpu: &Vcpu,
+        vcpu: &dyn DebugVcpu,
         memory: &GuestMemory,
         stopping: &dyn Fn() -> bool,
     ) -> bool {
         let mut s = self.lock();
-        let seen = s.generation;
+        let mut seen = s.generation;
         s.parked[index] = true;
         self.changed.notify_all();
         loop {
@@ -221,14 +315,23 @@ impl Debugger {
                 continue;
             }
             if s.generation != seen && s.resume[index] != Resume::Stay {
+                // Forget kicks from before the resume, under the lock: a stop requested from
+                // now on kicks again after this, so KVM_RUN returns at once and the vCPU parks.
+                vcpu.clear_immediate_exit();
+                if s.stop.is_some() {
+                    // Stopped again (Ctrl-C) before this vCPU even left: stay.
+                    seen = s.generation;
+                    continue;
+                }
                 let step = s.resume[index] == Resume::Step;
                 s.stepping[index] = step;
                 s.parked[index] = false;
                 drop(s);
-                if self.arm(vcpu, step).is_err() {
-                    return false;
-                }
-                return true;
+                let hlt = match (vcpu.get_regs(), vcpu.get_sregs()) {
+                    (Ok(r), Ok(sr)) => at_hlt(vcpu, memory, &r, &sr),
+                    _ => false,
+                };
+                return self.arm(vcpu, step, hlt).is_ok();
             }
             // Wake up now and then to notice a VM stop (timeout, signal) that sets no condvar.
             s = self
@@ -251,6 +354,9 @@ impl Debugger {
         } else if stepping {
             self.request_stop(StopReason::Step(index));
             AfterDebugExit::Park
+        } else if exception == 1 && !self.stepping_for_breakpoints() {
+            // Nobody asked for this #DB: a trap flag our steps left in the guest.
+            AfterDebugExit::ClearTrapFlag
         } else {
             AfterDebugExit::Run
         }
@@ -272,23 +378,37 @@ impl Debugger {
         }
     }
 
+    /// Is vCPU `index` stepping for gdb's `s`?
+    pub fn is_stepping(&self, index: usize) -> bool {
+        self.lock().stepping.get(index).copied().unwrap_or(false)
+    }
+
+    /// gdb's step on vCPU `index` ended at an exit for which KVM reported no step; `note`, if
+    /// any, is told to gdb with the stop reply.
+    pub fn step_ended(&self, index: usize, note: Option<String>) {
+        let mut s = self.lock();
+        if s.stop.is_none() {
+            s.note = note;
+        }
+        drop(s);
+        self.request_stop(StopReason::Step(index));
+    }
+
+    /// The note for the stop being reported, once.
+    pub fn take_note(&self) -> Option<String> {
+        self.lock().note.take()
+    }
+
     /// While breakpoints are watched by single-stepping, sets KVM_GUESTDBG_SINGLESTEP again
     /// before the vCPU goes on. KVM steps with the trap flag, which it keeps in the guest's
     /// RFLAGS only while RIP is where KVM_SET_GUEST_DEBUG was called: an instruction that
     /// KVM completes itself loses it (on AMD SVM without NRIPS, as nested under QEMU's
     /// software CPU, every intercepted RDMSR/WRMSR or CR access does), and the guest would run
     /// past every breakpoint from there on. One ioctl per step keeps it exact on every KVM.
-    pub fn keep_stepping(&self, vcpu: &Vcpu) -> Result<(), KvmError> {
-        if self.stepping_for_breakpoints() {
-            self.arm(vcpu, false)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Are breakpoints being watched by single-stepping? (The run loop then checks positions.)
-    pub fn stepping_for_breakpoints(&self) -> bool {
-        self.method == BreakpointMethod::SingleStep && !self.lock().breakpoints.is_empty()
+    /// `at_hlt` as for [`Self::arm`].
+    pub fn keep_stepping(&self, vcpu: &dyn DebugVcpu, at_hlt: bool) -> Result<(), KvmError> {
+        // Also when the last breakpoint went while the vCPU ran (detach): this disarms it.
+        self.arm(vcpu, false, at_hlt)
     }
 
     // ---------------------------------------------------------------- gdb thread side
@@ -382,24 +502,6 @@ impl Debugger {
         self.changed.notify_all();
     }
 
-    /// Adds a breakpoint at linear address `addr`; `original` is the byte an int3 replaced.
-    pub fn add_breakpoint(&self, addr: u64, original: u8) {
-        self.lock().breakpoints.insert(addr, original);
-    }
-
-    /// Removes a breakpoint; returns the byte to restore (Int3 method).
-    pub fn remove_breakpoint(&self, addr: u64) -> Option<u8> {
-        self.lock().breakpoints.remove(&addr)
-    }
-
-    pub fn breakpoints(&self) -> Vec<(u64, u8)> {
-        self.lock()
-            .breakpoints
-            .iter()
-            .map(|(&a, &b)| (a, b))
-            .collect()
-    }
-
     pub fn vcpus(&self) -> usize {
         self.lock().parked.len()
     }
@@ -411,82 +513,8 @@ impl Debugger {
     }
 }
 
-/// Executes one request on the vCPU's own thread.
-fn serve(request: Request, vcpu: &Vcpu, memory: &GuestMemory) -> Reply {
-    let failed = |e: KvmError| Reply::Failed(e.to_string());
-    match request {
-        Request::GetRegisters => match (vcpu.get_regs(), vcpu.get_sregs()) {
-            (Ok(r), Ok(s)) => Reply::Registers(Box::new((r, s))),
-            (Err(e), _) | (_, Err(e)) => failed(e),
-        },
-        Request::SetRegisters(both) => {
-            let (regs, sregs) = *both;
-            match vcpu.set_regs(&regs).and_then(|_| vcpu.set_sregs(&sregs)) {
-                Ok(()) => Reply::Done,
-                Err(e) => failed(e),
-            }
-        }
-        Request::Translate { addr } => match vcpu.translate(addr) {
-            Ok(t) if t.valid != 0 => Reply::Translation {
-                user: t.usermode != 0,
-            },
-            Ok(_) => Reply::Failed(format!("{addr:#x} is not mapped")),
-            Err(e) => failed(e),
-        },
-        Request::ReadMemory { addr, len } => {
-            let mut out = vec![0u8; len];
-            match copy_virtual(vcpu, memory, addr, Access::Read(&mut out)) {
-                Ok(()) => Reply::Memory(out),
-                Err(e) => Reply::Failed(e),
-            }
-        }
-        Request::WriteMemory { addr, data } => {
-            match copy_virtual(vcpu, memory, addr, Access::Write(&data)) {
-                Ok(()) => Reply::Done,
-                Err(e) => Reply::Failed(e),
-            }
-        }
-    }
-}
-
-enum Access<'a> {
-    Read(&'a mut [u8]),
-    Write(&'a [u8]),
-}
-
-/// Reads or writes guest-virtual memory page by page: each page translated with KVM_TRANSLATE
-/// (the guest's own page tables), then reached through GuestMemory's bounds checks. An unmapped
-/// page or one outside RAM is an error for gdb, never a host access.
-fn copy_virtual(
-    vcpu: &Vcpu,
-    memory: &GuestMemory,
-    addr: u64,
-    access: Access<'_>,
-) -> Result<(), String> {
-    let len = match &access {
-        Access::Read(b) => b.len(),
-        Access::Write(b) => b.len(),
-    };
-    let mut done = 0usize;
-    let mut access = access;
-    while done < len {
-        let virt = addr.wrapping_add(done as u64);
-        let in_page = (0x1000 - (virt & 0xFFF)) as usize;
-        let chunk = in_page.min(len - done);
-        let t = vcpu.translate(virt).map_err(|e| e.to_string())?;
-        if t.valid == 0 {
-            return Err(format!("{virt:#x} is not mapped"));
-        }
-        let phys = t.physical_address;
-        let result = match &mut access {
-            Access::Read(buf) => memory.read(phys, &mut buf[done..done + chunk]),
-            Access::Write(data) => memory.write(phys, &data[done..done + chunk]),
-        };
-        result.map_err(|e| e.to_string())?;
-        done += chunk;
-    }
-    Ok(())
-}
+#[path = "breakpoints.rs"]
+mod breakpoints;
 
 #[cfg(test)]
 #[path = "debugger_tests.rs"]

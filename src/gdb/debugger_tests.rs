@@ -25,14 +25,14 @@ fn a_step_resumes_one_vcpu_and_keeps_the_rest_paused() {
 fn debug_exits_stop_only_at_breakpoints_or_steps() {
     let d = Debugger::new(1, BreakpointMethod::SingleStep);
     d.resume(None);
-    d.add_breakpoint(0x1000, 0);
+    d.insert_breakpoint(0, 0x1000).unwrap();
     assert_eq!(d.on_debug_exit(0, 1, 0x0FFE), AfterDebugExit::Run);
     assert!(!d.wants_pause());
     assert_eq!(d.on_debug_exit(0, 1, 0x1000), AfterDebugExit::Park);
     assert!(d.wants_pause());
     assert_eq!(d.lock().stop, Some(StopReason::Breakpoint(0)));
-    assert_eq!(d.remove_breakpoint(0x1000), Some(0));
-    assert!(d.breakpoints().is_empty());
+    assert_eq!(d.remove_breakpoint(0x1000), Ok(()));
+    assert_eq!(d.remove_breakpoint(0x1000), Err(BreakpointError::NotSet));
 }
 
 #[test]
@@ -63,6 +63,6 @@ fn requests_reach_a_parked_vcpu_and_stopped_is_reported() {
     assert!(matches!(d.request(0, Request::GetRegisters), Reply::Done));
     server.join().unwrap();
     assert_eq!(d.wait_stopped(&|| false), Some(StopReason::Initial));
-    d.vcpu_ended(0);
+    d.vcpu_ended(0, Ended::Exit(0));
     assert_eq!(d.wait_stopped(&|| false), None);
 }

@@ -5,14 +5,20 @@
 //! * [`target`]: the register layouts and the target description gdb asks for;
 //! * [`debugger`]: the vCPU side: all-stop parking, stepping and breakpoints over
 //!   KVM_SET_GUEST_DEBUG and KVM_TRANSLATE;
+//! * [`access`]: the vCPU calls the debugger makes (a trait, faked in tests);
+//! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
+//! * [`symbols`]: the symbol file for gdb, written where no one else can interfere;
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
 //! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
 
+pub mod access;
 pub mod command;
 pub mod debugger;
 pub mod packet;
+pub mod pagewalk;
 pub mod server;
+pub mod symbols;
 pub mod target;
 
 use crate::boot::Plan;
@@ -37,7 +43,7 @@ pub fn breakpoint_method(kvm: &Kvm) -> BreakpointMethod {
 }
 
 /// The file gdb should load symbols from: a guest file that is an ELF itself, or for a
-/// built-in guest its symbol file, written to the cache directory.
+/// built-in guest its symbol file, written safely to the cache directory (symbols.rs).
 pub fn symbol_file(image: &Image) -> Option<PathBuf> {
     if image.origin != "embedded" {
         return image
@@ -46,18 +52,37 @@ pub fn symbol_file(image: &Image) -> Option<PathBuf> {
             .then(|| PathBuf::from(&image.origin));
     }
     let (_, bytes) = DEBUG_SYMBOLS.iter().find(|(name, _)| *name == image.name)?;
-    let dir = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("mini-kvm");
-    let path = dir.join(format!("{}.elf", image.name));
-    let current = std::fs::read(&path).ok();
-    if current.as_deref() != Some(*bytes) {
-        std::fs::create_dir_all(&dir).ok()?;
-        std::fs::write(&path, bytes).ok()?;
+    symbols::for_builtin(
+        &image.name,
+        bytes,
+        std::path::Path::new(env!("MINI_KVM_OS_1K_ELF")),
+    )
+}
+
+/// Time while gdb holds the VM: the in-kernel PIT keeps counting while every vCPU is parked,
+/// and by default replays each tick it could not deliver (KVM_REINJECT_CONTROL), so after a
+/// stop of N seconds the guest took N x 100 timer interrupts back to back — `continue` crawled
+/// and the 1K OS's `uptime` jumped by the stop. With reinjection off a missed tick is dropped:
+/// the guest's tick count, its idea of time, stands still while it is stopped. Single steps
+/// also block interrupts (KVM_GUESTDBG_BLOCKIRQ, debugger.rs), so `stepi` stays in the code
+/// stepped instead of entering the timer handler.
+pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm, verbose: bool) {
+    use crate::kvm::bindings::KVM_CAP_REINJECT_CONTROL;
+    let result = if kvm.check_extension(KVM_CAP_REINJECT_CONTROL).unwrap_or(0) > 0 {
+        vm.set_pit_reinject(false).map_err(|e| e.to_string())
+    } else {
+        Err("KVM_CAP_REINJECT_CONTROL missing".into())
+    };
+    match result {
+        Ok(()) => crate::machine::note(verbose, || {
+            "gdb: PIT tick reinjection off (KVM_REINJECT_CONTROL): stopped time is not replayed"
+                .into()
+        }),
+        Err(why) => diag!(
+            "mini-kvm: gdb: cannot turn off PIT tick reinjection ({why}): after a stop the \
+             guest will catch up on the ticks it missed"
+        ),
     }
-    Some(path)
 }
 
 /// What `--gdb` needs once the vCPUs run.
@@ -81,8 +106,8 @@ pub fn prepare(
     let method = breakpoint_method(kvm);
     crate::machine::note(verbose, || match method {
         BreakpointMethod::Int3 => "gdb: breakpoints patch int3 (this KVM reports it)".into(),
-        BreakpointMethod::SingleStep => "gdb: breakpoints by single-stepping: this KVM does not \
-            report int3 and has no hardware breakpoints"
+        BreakpointMethod::SingleStep => "gdb: this KVM does not report int3: up to 4 \
+            breakpoints go in debug registers where it reports those, more by single-stepping"
             .into(),
     });
     let listener = TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
@@ -102,11 +127,62 @@ pub fn prepare(
         "mini-kvm: waiting for gdb on 127.0.0.1:{port}; connect with: \
          gdb -ex 'target remote :{port}'{symbols}"
     );
+    let debugger = Debugger::new(vcpus, method);
+    let debug_flags = kvm
+        .check_extension(crate::kvm::bindings::KVM_CAP_SET_GUEST_DEBUG2)
+        .unwrap_or(0) as u32;
+    let block_irq = debug_flags & crate::kvm::bindings::KVM_GUESTDBG_BLOCKIRQ != 0;
+    debugger
+        .block_irq_in_steps
+        .store(block_irq, Ordering::Relaxed);
+    if method == BreakpointMethod::SingleStep {
+        // Up to four breakpoints in debug registers, where this KVM reports them (a probe of
+        // a few ms): they trap in any ring and need no stepping.
+        let hw = crate::hostcheck::hardware_breakpoints(kvm);
+        debugger.hw_breakpoints.store(hw, Ordering::Relaxed);
+        crate::machine::note(verbose, || {
+            format!("gdb: {hw} breakpoints in debug registers (KVM_GUESTDBG_USE_HW_BP)")
+        });
+    }
+    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
+    // ends the vCPU.
+    debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
+    if arch != Arch::I8086 && method == BreakpointMethod::SingleStep {
+        // Only a guest with paging can have user pages; probe once (a few ms).
+        let ring3 = crate::hostcheck::steps_in_ring3(kvm);
+        debugger.steps_in_ring3.store(ring3, Ordering::Relaxed);
+    }
     Ok(GdbSetup {
-        debugger: Arc::new(Debugger::new(vcpus, method)),
+        debugger: Arc::new(debugger),
         listener,
         arch,
     })
+}
+
+/// Answers every later connection with an error packet naming the reason (`E.text`, gdb
+/// manual "Standard Replies"), and says so on stderr; the first client keeps its session.
+fn refuse_others(listener: &TcpListener, first: std::net::SocketAddr) {
+    use std::io::{Read, Write};
+    while let Ok((mut stream, peer)) = listener.accept() {
+        diag!(
+            "mini-kvm: gdb: refused a second connection from {peer}: gdb at {first} is \
+             already connected (one client at a time)"
+        );
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        // Wait for the client's first packet, so the refusal is its answer.
+        let mut buf = [0u8; 512];
+        let mut seen = Vec::new();
+        while !seen.contains(&b'#') {
+            match stream.read(&mut buf) {
+                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let text = format!("E.mini-kvm: another gdb ({first}) is already connected");
+        let mut reply = b"+".to_vec();
+        reply.extend(packet::encode_packet(text.as_bytes()));
+        let _ = stream.write_all(&reply);
+    }
 }
 
 /// Accepts one gdb connection (on its own thread) and serves it; the flag says whether gdb is
@@ -131,6 +207,11 @@ pub fn spawn_server(
             };
             flag.store(true, Ordering::SeqCst);
             crate::machine::note(verbose, || format!("gdb connected from {peer}"));
+            // One client at a time: later ones are told so, not left hanging.
+            let listener = gdb.listener;
+            let _ = std::thread::Builder::new()
+                .name("gdb-refuse".into())
+                .spawn(move || refuse_others(&listener, peer));
             server::serve(
                 stream,
                 server::Session {

@@ -10,14 +10,16 @@
 //! reply ("not supported"), never a panic; a closed connection detaches and lets the guest run.
 
 use super::command::{self, Command, ThreadId, VContAction};
-use super::debugger::{BreakpointMethod, Debugger, Reply, Request, StopReason};
+use super::debugger::{
+    BreakpointError, BreakpointMethod, Debugger, Reply, Request, StopReason, MAX_BREAKPOINTS,
+};
 use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
-use crate::x86::CR0_PG;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,18 +69,33 @@ impl Server {
         let mut buf = [0u8; 4096];
         loop {
             if (self.s.vm_stopping)() {
+                // The VM is going away (a fault, timeout, signal, kill): once the vCPUs have
+                // ended, gdb hears how; give them a moment.
+                let until = std::time::Instant::now() + Duration::from_secs(1);
+                while !self.s.debugger.live_vcpus().is_empty() && std::time::Instant::now() < until
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if self.s.debugger.live_vcpus().is_empty() {
+                    self.send_exit_reply();
+                }
                 return;
             }
             if self.running && self.s.debugger.is_stopped() {
                 self.running = false;
                 match self.s.debugger.wait_stopped(&|| false) {
                     Some(reason) => {
+                        if let Some(note) = self.s.debugger.take_note() {
+                            // Console output for gdb to print ('O' packet, "Stop Replies").
+                            let packet = format!("O{}", hex_encode(note.as_bytes()));
+                            self.send(&packet);
+                        }
                         let reply = self.stop_reply(reason);
                         self.send(&reply);
                     }
                     None => {
-                        // Every vCPU ended: the process exited.
-                        self.send("W00");
+                        // Every vCPU ended: the process exits; tell gdb how.
+                        self.send_exit_reply();
                         return;
                     }
                 }
@@ -137,6 +154,14 @@ impl Server {
         let packet = encode_packet(payload);
         self.raw(&packet);
         self.last_sent = packet;
+    }
+
+    fn send_exit_reply(&mut self) {
+        let (note, reply) = command::exit_reply(&self.s.debugger.how_ended());
+        if let Some(note) = note {
+            self.send(&format!("O{}", hex_encode(note.as_bytes())));
+        }
+        self.send(&reply);
     }
 
     fn interrupt(&mut self) {
@@ -305,6 +330,11 @@ impl Server {
                     }
                 }
             }
+            // In all-stop mode gdb resumes only a stopped target; a client that asks while the
+            // VM runs gets an error at once, not a reply at the next stop.
+            Command::Continue(_) | Command::Step(_) | Command::VCont(_) if self.running => {
+                self.send("E01")
+            }
             Command::Continue(_) => self.resume(None),
             Command::Step(_) => {
                 let who = self.resume_thread.unwrap_or(self.general);
@@ -312,6 +342,14 @@ impl Server {
             }
             Command::VContQuery => self.send("vCont;c;C;s;S"),
             Command::VCont(actions) => {
+                // A thread id that names no vCPU is an error, not "the current thread".
+                let unknown = actions
+                    .iter()
+                    .any(|(_, tid)| tid.is_some_and(|t| self.vcpu_of(t).is_none()));
+                if unknown {
+                    self.send("E01");
+                    return true;
+                }
                 // A step of one thread wins: the others stay stopped meanwhile.
                 let step = actions.iter().find_map(|(action, tid)| match action {
                     VContAction::Step => {
@@ -331,6 +369,7 @@ impl Server {
             }
             Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
             Command::Kill => {
+                self.remove_all_breakpoints();
                 (self.s.kill)();
                 return false;
             }
@@ -370,74 +409,73 @@ impl Server {
 
     fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
         let dbg = Arc::clone(&self.s.debugger);
-        if dbg.method == BreakpointMethod::SingleStep {
-            // Native ring-3 code raises no single-step exits on such hosts: refuse, loudly.
-            let paging = self
-                .registers(self.general)
-                .is_some_and(|(_, s)| s.cr0 & CR0_PG != 0);
-            if paging {
-                if let Reply::Translation { user: true, .. } =
-                    dbg.request(self.general, Request::Translate { addr })
-                {
+        if dbg.method == BreakpointMethod::SingleStep && !dbg.steps_in_ring3.load(Ordering::Relaxed)
+        {
+            // Native ring-3 code raises no single-step exits on some hosts: refuse, loudly.
+            match dbg.request(self.general, Request::Translate { addr }) {
+                Reply::Translation { user: true } => {
                     diag!(
-                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode page, \
-                         and this host runs ring-3 code natively without single-step exits"
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
+                         page, and this host runs ring-3 code natively, without single-step \
+                         exits, so it could never be hit"
+                    );
+                    return "E01";
+                }
+                Reply::Translation { user: false } => {}
+                other => {
+                    // Cannot tell: refuse rather than accept one that may never be hit.
+                    let why = match other {
+                        Reply::Failed(why) => why,
+                        other => format!("{other:?}"),
+                    };
+                    diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: cannot tell whether \
+                         it is on a user-mode page ({why}), and this host cannot step ring-3 code"
                     );
                     return "E01";
                 }
             }
-            dbg.add_breakpoint(addr, 0);
-            return "OK";
         }
-        // Int3: remember the byte, write 0xCC over it.
-        let original = match dbg.request(self.general, Request::ReadMemory { addr, len: 1 }) {
-            Reply::Memory(b) if b.len() == 1 => b[0],
-            _ => return "E14",
-        };
-        match dbg.request(
-            self.general,
-            Request::WriteMemory {
-                addr,
-                data: vec![0xCC],
-            },
-        ) {
-            Reply::Done => {
-                dbg.add_breakpoint(addr, original);
-                "OK"
+        match dbg.insert_breakpoint(self.general, addr) {
+            Ok(()) => "OK",
+            Err(e) => {
+                match &e {
+                    BreakpointError::TooMany => diag!(
+                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: at most \
+                         {MAX_BREAKPOINTS} breakpoints at once"
+                    ),
+                    BreakpointError::Memory(why) => {
+                        self.failed(&Reply::Failed(why.clone()));
+                    }
+                    BreakpointError::NotSet => {}
+                }
+                e.reply()
             }
-            _ => "E14",
         }
     }
 
     fn remove_breakpoint(&mut self, addr: u64) -> &'static str {
-        let dbg = Arc::clone(&self.s.debugger);
-        match dbg.remove_breakpoint(addr) {
-            None => "E01",
-            Some(_) if dbg.method == BreakpointMethod::SingleStep => "OK",
-            Some(original) => {
-                match dbg.request(
-                    self.general,
-                    Request::WriteMemory {
-                        addr,
-                        data: vec![original],
-                    },
-                ) {
-                    Reply::Done => "OK",
-                    _ => "E14",
+        match self.s.debugger.remove_breakpoint(addr) {
+            Ok(()) => "OK",
+            Err(e) => {
+                if let BreakpointError::Memory(why) = &e {
+                    diag!("mini-kvm: gdb: {why}");
                 }
+                e.reply()
             }
+        }
+    }
+
+    /// Every patched byte back, whatever the vCPUs are doing (detach, kill, hang-up).
+    fn remove_all_breakpoints(&mut self) {
+        for why in self.s.debugger.remove_all_breakpoints() {
+            diag!("mini-kvm: gdb: {why}");
         }
     }
 
     /// gdb left: remove every breakpoint and let the guest run on its own.
     fn detach(&mut self) {
-        for (addr, _) in self.s.debugger.breakpoints() {
-            if self.s.debugger.is_stopped() {
-                self.remove_breakpoint(addr);
-            } else {
-                self.s.debugger.remove_breakpoint(addr);
-            }
-        }
+        self.remove_all_breakpoints();
         if self.s.verbose {
             diag!("mini-kvm: gdb detached; the guest runs on");
         }

@@ -187,6 +187,35 @@ pub(super) fn single_step(kvm: &Kvm) -> SingleStep {
     }
 }
 
+/// DR0 set on the third instruction of the real-mode "steps" probe, with
+/// KVM_GUESTDBG_USE_HW_BP: does KVM exit with KVM_EXIT_DEBUG (#DB, exception 1) right there?
+/// (x86 KVM offers four debug registers to a debugger but reports no count:
+/// KVM_CAP_GUEST_DEBUG_HW_BPS is for other architectures, so only a probe can tell.)
+pub fn hardware_breakpoints_work(kvm: &Kvm) -> bool {
+    let SingleStep::Works { first_pcs } = single_step(kvm) else {
+        return false;
+    };
+    let target = first_pcs.1;
+    let Ok(mut vcpu) = probe_vcpu(kvm, "steps", &Plan::Real, false) else {
+        return false;
+    };
+    let mut debugreg = [0u64; 8];
+    debugreg[0] = target;
+    debugreg[7] = 1; // L0: DR0 enabled, R/W0 = LEN0 = 00: instruction execution
+    if vcpu
+        .set_guest_debug_regs(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, debugreg)
+        .is_err()
+    {
+        return false;
+    }
+    let ended = run_probe(&mut vcpu, LIMIT, |exit, _| match exit {
+        VmExit::Debug { exception: 1, pc } if *pc == target => Some(Ended::Status(1)),
+        VmExit::Debug { .. } => Some(Ended::Status(2)),
+        _ => None,
+    });
+    ended == Ended::Status(1)
+}
+
 /// `int3` with KVM_GUESTDBG_USE_SW_BP in 64-bit ring 0: does the debugger get it?
 pub fn software_breakpoints_work(kvm: &Kvm) -> Result<bool, String> {
     let mut vcpu = probe_vcpu(kvm, "breakpoint", &Plan::Long, false)?;

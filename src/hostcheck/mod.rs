@@ -193,6 +193,24 @@ impl Findings {
     }
 }
 
+/// Can a debugger single-step ring-3 code here? The same probe as the `single-step-ring3`
+/// finding ([`Findings::steps_in_ring3`]), for `--gdb` to refuse user-page breakpoints it
+/// could never hit.
+pub fn steps_in_ring3(kvm: &Kvm) -> bool {
+    matches!(checks::single_step(kvm), SingleStep::Works { .. })
+        && checks::single_step_ring3(kvm) == Ok(true)
+}
+
+/// How many debug registers a debugger can use here: 4 when an instruction breakpoint in DR0
+/// is reported (checks.rs), else 0.
+pub fn hardware_breakpoints(kvm: &Kvm) -> usize {
+    if checks::hardware_breakpoints_work(kvm) {
+        4
+    } else {
+        0
+    }
+}
+
 /// Runs every probe.
 pub fn probe_host(kvm: &Kvm) -> Findings {
     let cap = |c| kvm.check_extension(c).unwrap_or(0);

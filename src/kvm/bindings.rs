@@ -207,6 +207,20 @@ pub const KVM_MP_STATE_RUNNABLE: u32 = 0;
 /// Halted (HLT), waiting for an interrupt.
 pub const KVM_MP_STATE_HALTED: u32 = 3;
 
+/// KVM_REINJECT_CONTROL (api.rst, "KVM_REINJECT_CONTROL"): with `pit_reinject` 1 (the
+/// default) the in-kernel PIT counts every tick the guest could not take — while its vCPU was
+/// not running — and delivers them all later, back to back; with 0 a missed tick is dropped.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct kvm_reinject_control {
+    pub pit_reinject: u8,
+    pub reserved: [u8; 31],
+}
+const _: () = assert!(size_of::<kvm_reinject_control>() == 32);
+const _: () = assert!(std::mem::align_of::<kvm_reinject_control>() == 1);
+const _: () = assert!(offset_of!(kvm_reinject_control, pit_reinject) == 0);
+const _: () = assert!(offset_of!(kvm_reinject_control, reserved) == 1);
+
 // ---------------------------------------------------------------------------------------------
 // Debugging: KVM_SET_GUEST_DEBUG (api.rst 4.59), KVM_TRANSLATE (4.15).
 
@@ -223,6 +237,12 @@ const _: () = assert!(size_of::<kvm_guest_debug>() == 72);
 pub const KVM_GUESTDBG_ENABLE: u32 = 0x0000_0001;
 pub const KVM_GUESTDBG_SINGLESTEP: u32 = 0x0000_0002;
 pub const KVM_GUESTDBG_USE_SW_BP: u32 = 0x0001_0000;
+/// Use `kvm_guest_debug.debugreg` as the guest's DR0-DR3/DR7 (instruction breakpoints that
+/// trap in any ring, with no stepping); KVM_CAP_GUEST_DEBUG_HW_BPS says how many.
+pub const KVM_GUESTDBG_USE_HW_BP: u32 = 0x0002_0000;
+/// No interrupt is injected while single-stepping, so a step stays in the code stepped
+/// (api.rst 4.59; supported when KVM_CAP_SET_GUEST_DEBUG2 includes it).
+pub const KVM_GUESTDBG_BLOCKIRQ: u32 = 0x0010_0000;
 
 /// Asks KVM to walk the guest's page tables for one linear address.
 #[repr(C)]
@@ -476,12 +496,15 @@ pub const KVM_CAP_SET_TSS_ADDR: u32 = 4;
 pub const KVM_CAP_EXT_CPUID: u32 = 7;
 pub const KVM_CAP_NR_VCPUS: u32 = 9;
 pub const KVM_CAP_SET_GUEST_DEBUG: u32 = 23;
+pub const KVM_CAP_REINJECT_CONTROL: u32 = 24;
 pub const KVM_CAP_PIT2: u32 = 33;
 pub const KVM_CAP_MAX_VCPUS: u32 = 66;
 pub const KVM_CAP_SYNC_REGS: u32 = 74;
 pub const KVM_CAP_GUEST_DEBUG_HW_BPS: u32 = 119;
 pub const KVM_CAP_IMMEDIATE_EXIT: u32 = 136;
 pub const KVM_CAP_COALESCED_PIO: u32 = 162;
+/// Answers with the KVM_GUESTDBG_* flags this KVM supports.
+pub const KVM_CAP_SET_GUEST_DEBUG2: u32 = 195;
 
 /// The only KVM API version there has ever been in mainline Linux (api.rst 4.1).
 pub const KVM_API_VERSION: i32 = 12;

@@ -66,6 +66,8 @@ pub const KVM_UNREGISTER_COALESCED_MMIO: u64 = iow::<kvm_coalesced_mmio_zone>(0x
 pub const KVM_CREATE_IRQCHIP: u64 = io(0x60);
 pub const KVM_IRQ_LINE: u64 = iow::<kvm_irq_level>(0x61);
 pub const KVM_CREATE_PIT2: u64 = iow::<kvm_pit_config>(0x77);
+/// `_IO`, though it takes a `kvm_reinject_control` pointer (as <linux/kvm.h> defines it).
+pub const KVM_REINJECT_CONTROL: u64 = io(0x71);
 
 // vCPU ioctls, on the fd KVM_CREATE_VCPU returns.
 pub const KVM_RUN: u64 = io(0x80);
@@ -99,6 +101,7 @@ mod tests {
         assert_eq!(KVM_CREATE_IRQCHIP, 0xAE60);
         assert_eq!(KVM_IRQ_LINE, 0x4008_AE61);
         assert_eq!(KVM_CREATE_PIT2, 0x4040_AE77);
+        assert_eq!(KVM_REINJECT_CONTROL, 0xAE71);
         assert_eq!(KVM_RUN, 0xAE80);
         assert_eq!(KVM_GET_REGS, 0x8090_AE81);
         assert_eq!(KVM_SET_REGS, 0x4090_AE82);

@@ -296,8 +296,15 @@ impl Vcpu {
 
     /// KVM_SET_GUEST_DEBUG: `control` is a KVM_GUESTDBG_* mask (0 turns debugging off).
     pub fn set_guest_debug(&self, control: u32) -> Result<(), KvmError> {
+        self.set_guest_debug_regs(control, [0; 8])
+    }
+
+    /// KVM_SET_GUEST_DEBUG with the debug registers the host loads for the guest while
+    /// KVM_GUESTDBG_USE_HW_BP is set: DR0-DR3 addresses, DR7 their enables (`debugreg[7]`).
+    pub fn set_guest_debug_regs(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError> {
         let mut dbg = kvm_guest_debug {
             control,
+            debugreg,
             ..Default::default()
         };
         // SAFETY: KVM_SET_GUEST_DEBUG reads exactly one kvm_guest_debug.
@@ -331,6 +338,24 @@ impl Vcpu {
     /// Clears `kvm_run.immediate_exit` after a kick has been handled, so KVM_RUN enters again.
     pub fn clear_immediate_exit(&self) {
         self.run.immediate_exit().store(0, Ordering::SeqCst);
+    }
+
+    /// KVM_RUN with `immediate_exit` set: KVM finishes what the last exit left pending (the
+    /// I/O or MMIO access user space just completed, and the instruction's end, api.rst 5
+    /// "immediate_exit") and returns without entering the guest again. A single step that the
+    /// instruction completes is reported now, as KVM_EXIT_DEBUG; otherwise it returns
+    /// `Interrupted`.
+    pub fn complete_pending(&mut self) -> Result<VmExit<'_>, KvmError> {
+        self.run.immediate_exit().store(1, Ordering::SeqCst);
+        let result = ioctl_with_val(self.fd.as_raw_fd(), "KVM_RUN", KVM_RUN, 0);
+        self.run.immediate_exit().store(0, Ordering::SeqCst);
+        if let Err(e) = result {
+            return match e.errno {
+                libc::EINTR | libc::EAGAIN => Ok(VmExit::Interrupted),
+                _ => Err(e),
+            };
+        }
+        Ok(self.decode_exit())
     }
 
     /// KVM_RUN: run the guest until it exits, then decode why.

@@ -145,6 +145,26 @@ impl Vm {
         .map(|_| ())
     }
 
+    /// KVM_REINJECT_CONTROL: whether the in-kernel PIT replays ticks missed while no vCPU ran
+    /// (after KVM_CREATE_PIT2). A debugger turns it off, so time held at a stop is not
+    /// replayed as a burst of interrupts afterwards.
+    pub fn set_pit_reinject(&self, reinject: bool) -> Result<(), KvmError> {
+        let mut control = kvm_reinject_control {
+            pit_reinject: reinject.into(),
+            ..Default::default()
+        };
+        // SAFETY: the argument is one kvm_reinject_control, which the kernel only reads.
+        unsafe {
+            ioctl_with_mut(
+                self.raw_fd(),
+                "KVM_REINJECT_CONTROL",
+                KVM_REINJECT_CONTROL,
+                &mut control,
+            )
+        }
+        .map(|_| ())
+    }
+
     /// KVM_IRQ_LINE: drive input pin `irq` of the in-kernel PIC/IOAPIC high or low.
     pub fn irq_line(&self, irq: u32, high: bool) -> Result<(), KvmError> {
         let mut level = kvm_irq_level {

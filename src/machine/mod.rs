@@ -332,6 +332,10 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         }
         vm.create_irqchip()?;
         vm.create_pit2(matches!(plan, Plan::Linux(_)))?;
+        if gdb.is_some() {
+            // Guest time stands still while gdb holds the VM (gdb/mod.rs "time").
+            crate::gdb::freeze_missed_ticks(&kvm, &vm, verbose);
+        }
         note(verbose, || {
             "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
              (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"
@@ -446,6 +450,9 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
     // out from the instruction bytes (exit_address.rs).
     let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
+    if let Some(g) = &gdb {
+        g.debugger.attach_memory(Arc::clone(&memory));
+    }
     // COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
     // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix).
     let coalesce_page = if opts.coalesce && n == 1 {

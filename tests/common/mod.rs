@@ -147,7 +147,9 @@ impl Host {
 pub fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
-        let r = run_with(&["--host-check=keys"], b"", &[], Duration::from_secs(60));
+        // Generous: on a nested KVM under QEMU's software CPU, with tests running beside it,
+        // the probes take far longer than the second they take on hardware.
+        let r = run_with(&["--host-check=keys"], b"", &[], Duration::from_secs(300));
         assert_eq!(
             r.status, 0,
             "mini-kvm --host-check=keys failed: {}",
