@@ -47,7 +47,7 @@ GDB
 (until grep -q '^0. Exit' "$dir/out" 2>/dev/null; do sleep 0.02; done; pkill -INT -P $$ -x gdb) &
 watcher=$!
 gdb -batch -nx -x "$dir/session.gdb" "$elf" 2>&1 |
-    sed -E 's/0x[0-9a-f]{9,16}/0x…/g; s# at /[^ ]*/os-1k/# at os-1k/#'
+    sed -E 's/0x[0-9a-f]{9,16}/0x…/g; s# (at|file) /[^ ]*/os-1k/# \1 os-1k/#g'
 wait "$watcher" 2>/dev/null || true
 echo 0 >&3
 exec 3>&-

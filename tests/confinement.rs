@@ -8,14 +8,14 @@
 
 mod common;
 
-use common::{assert_one_line, run, run_with};
+use common::{assert_one_line, run, run_with, HANG_GUARD};
 use std::time::Duration;
 
 const FORBIDDEN: (&str, &str) = ("MINI_KVM_TEST_FORBIDDEN_SYSCALL", "1");
 
 #[test]
 fn a_forbidden_call_from_a_vcpu_thread_is_stopped() {
-    let r = run_with(&["hello"], b"", &[FORBIDDEN], Duration::from_secs(20));
+    let r = run_with(&["hello"], b"", &[FORBIDDEN], HANG_GUARD);
     assert_eq!(r.status, 1, "{}", r.stderr);
     assert_eq!(r.stdout, "", "the guest never ran");
     assert_one_line(
@@ -27,19 +27,14 @@ fn a_forbidden_call_from_a_vcpu_thread_is_stopped() {
     );
     // With four vCPU threads the first one to try ends the process; still one line.
     let four = ["hello", "counter", "fibonacci", "minimal"];
-    let r = run_with(&four, b"", &[FORBIDDEN], Duration::from_secs(20));
+    let r = run_with(&four, b"", &[FORBIDDEN], HANG_GUARD);
     assert_eq!(r.status, 1, "{}", r.stderr);
     assert_one_line(&r, &["blocked system call 110 (getppid)"]);
 }
 
 #[test]
 fn no_seccomp_turns_the_filter_off() {
-    let r = run_with(
-        &["--no-seccomp", "hello"],
-        b"",
-        &[FORBIDDEN],
-        Duration::from_secs(20),
-    );
+    let r = run_with(&["--no-seccomp", "hello"], b"", &[FORBIDDEN], HANG_GUARD);
     assert_eq!(
         (r.status, r.stdout.as_str(), r.stderr.as_str()),
         (0, "Hello, KVM!\n", "")

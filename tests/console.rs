@@ -52,7 +52,7 @@ fn colour_only_when_asked_and_never_with_no_color() {
         &["--color=auto", "hello", "hello"],
         b"",
         &[("NO_COLOR", "1")],
-        Duration::from_secs(20),
+        HANG_GUARD,
     );
     assert!(!r.stdout.contains('\x1b'));
 }

@@ -95,7 +95,7 @@ fn unusable_images_exit_3_naming_the_file_and_the_problem() {
 
 #[test]
 fn a_missing_or_wrong_kvm_device_exits_4_with_the_fix() {
-    let limit = Duration::from_secs(20);
+    let limit = HANG_GUARD;
     let r = run_with(
         &["hello"],
         b"",

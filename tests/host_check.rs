@@ -179,7 +179,7 @@ fn host_check_without_kvm_exits_4() {
         &["--host-check"],
         b"",
         &[("MINI_KVM_DEVICE", "/nonexistent/kvm")],
-        std::time::Duration::from_secs(20),
+        HANG_GUARD,
     );
     assert_eq!(r.status, 4);
     assert_one_line(&r, &["/nonexistent/kvm does not exist"]);

@@ -10,6 +10,7 @@
 mod common;
 mod hostile_gen;
 
+use common::HANG_GUARD;
 use hostile_gen::{devices, mutate, random_code, tiny_kernel, Rng};
 
 use std::io::{Read, Write};
@@ -21,8 +22,7 @@ use std::time::{Duration, Instant};
 
 const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
 
-/// A run that takes longer than this hangs (the guests themselves get `--timeout 0.05`).
-const HANG_GUARD: Duration = Duration::from_secs(20);
+// A run that takes longer than HANG_GUARD hangs (the guests themselves get `--timeout 0.05`).
 
 /// What stdin a case gets.
 #[derive(Clone, Copy)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{run_input, run_with};
+use common::{run_input, run_with, HANG_GUARD};
 use nix::sys::resource::{getrusage, UsageWho};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +30,7 @@ fn children_max_rss_kib() -> i64 {
 }
 
 fn run(args: &[&str]) -> common::Run {
-    run_with(args, b"", &[], Duration::from_secs(20))
+    run_with(args, b"", &[], HANG_GUARD)
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::test_guest;
+use common::{test_guest, HANG_GUARD};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
@@ -48,10 +48,7 @@ fn pipe_is_full(writer: &std::io::PipeWriter) -> bool {
 fn wait_until_full(writer: &std::io::PipeWriter) {
     let started = Instant::now();
     while !pipe_is_full(writer) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the pipe never filled"
-        );
+        assert!(started.elapsed() < HANG_GUARD, "the pipe never filled");
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -109,7 +106,7 @@ fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
     let flood = fast_flood("timeout");
     let (mut child, pipe) = with_blocked_stdout(&["--timeout", "3", &flood]);
     let stderr = read_all(child.stderr.take().expect("piped"));
-    let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "timeout");
+    let (status, elapsed) = wait_bounded(&mut child, HANG_GUARD, "timeout");
     assert!(
         pipe_is_full(&pipe.1),
         "the flood filled the pipe: stdout was blocked"
@@ -134,7 +131,7 @@ fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
     let asked = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("kill works");
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let (status, _) = wait_bounded(&mut child, Duration::from_secs(20), "SIGTERM");
+    let (status, _) = wait_bounded(&mut child, HANG_GUARD, "SIGTERM");
     eprintln!(
         "blocked stdout, SIGTERM: ended {:?} after the signal",
         asked.elapsed()
@@ -159,7 +156,7 @@ fn timeout_stops_a_trace_into_a_stderr_nobody_reads() {
         .stderr(writer)
         .spawn()
         .expect("mini-kvm starts");
-    let (status, elapsed) = wait_bounded(&mut child, Duration::from_secs(20), "trace");
+    let (status, elapsed) = wait_bounded(&mut child, HANG_GUARD, "trace");
     assert!(pipe_is_full(&probe), "the trace filled stderr");
     drop(never_read);
     eprintln!("blocked stderr (--trace), --timeout 3: ended after {elapsed:?}");

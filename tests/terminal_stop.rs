@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{require, test_guest};
+use common::{require, test_guest, HANG_GUARD};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ impl Tmux {
         let started = Instant::now();
         while !cond(self) {
             assert!(
-                started.elapsed() < Duration::from_secs(20),
+                started.elapsed() < HANG_GUARD,
                 "timed out waiting for {what}; screen:\n{}",
                 self.screen()
             );

@@ -454,8 +454,9 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         g.debugger.attach_memory(Arc::clone(&memory));
     }
     // COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
-    // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix).
-    let coalesce_page = if opts.coalesce && n == 1 {
+    // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix), and
+    // not under gdb, whose `stepi` over an `out` must see the exit the `out` makes.
+    let coalesce_page = if opts.coalesce && n == 1 && opts.gdb.is_none() {
         let pio = kvm.check_extension(KVM_CAP_COALESCED_PIO).unwrap_or(0) > 0;
         let page = kvm.check_extension(KVM_CAP_COALESCED_MMIO).unwrap_or(0);
         (pio && page > 0).then_some(page as u32)

@@ -14,6 +14,11 @@ use std::time::{Duration, Instant};
 
 pub const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
 
+/// How long a run may take before a test calls it hung and kills it. Generous: a guard
+/// against a hang, never a timing assertion (a loaded 2-core machine, or a nested KVM, can
+/// make a run that takes 50 ms take seconds).
+pub const HANG_GUARD: Duration = Duration::from_secs(90);
+
 /// A test guest assembled by build.rs from tests/guests/NAME.asm.
 pub fn test_guest(name: &str) -> String {
     let path = PathBuf::from(env!("MINI_KVM_TEST_GUESTS")).join(format!("{name}.bin"));
@@ -83,14 +88,14 @@ pub fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)], limit: Durat
     }
 }
 
-/// Runs mini-kvm with no input and a 20 s deadline.
+/// Runs mini-kvm with no input, killed after [`HANG_GUARD`].
 pub fn run(args: &[&str]) -> Run {
-    run_with(args, b"", &[], Duration::from_secs(20))
+    run_with(args, b"", &[], HANG_GUARD)
 }
 
-/// Runs mini-kvm with `stdin` as its input and a 20 s deadline.
+/// Runs mini-kvm with `stdin` as its input, killed after [`HANG_GUARD`].
 pub fn run_input(args: &[&str], stdin: &[u8]) -> Run {
-    run_with(args, stdin, &[], Duration::from_secs(20))
+    run_with(args, stdin, &[], HANG_GUARD)
 }
 
 /// Asserts that stderr is exactly one line containing every one of `needles`.
