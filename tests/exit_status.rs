@@ -3,7 +3,6 @@
 
 mod common;
 use common::*;
-use std::time::Duration;
 
 fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("mini-kvm-status-{}-{name}", std::process::id()));
