@@ -8,7 +8,6 @@ mod common;
 use common::{run_input, run_with, HANG_GUARD};
 use nix::sys::resource::{getrusage, UsageWho};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The bound the issue sets for refusing a 2 GiB module.
 const RSS_LIMIT_KIB: i64 = 50 * 1024;
