@@ -27,7 +27,21 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /host || fail "mounting
 for d in dev proc sys; do mount --bind "/$d" "/host/$d" || fail "bind-mounting /$d failed"; done
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /host/dev/pts || fail "mounting devpts failed"
+# The tests write to /tmp: a tmpfs of the guest's own over the host's read-only one. A checkout
+# (or target dir) that lives under /tmp itself (`lane_keep=DIR,DIR`) would vanish beneath it,
+# so each is bound aside first and put back inside the tmpfs.
+keep_dirs=$(echo "${lane_keep:-}" | tr ',' ' ')
+i=0
+for d in $keep_dirs; do
+    mkdir -p "/keep/$i" && mount --bind "/host$d" "/keep/$i" || fail "keeping $d failed"
+    i=$((i + 1))
+done
 mount -t tmpfs tmpfs /host/tmp || fail "mounting a tmpfs on /tmp failed"
+i=0
+for d in $keep_dirs; do
+    mkdir -p "/host$d" && mount --bind "/keep/$i" "/host$d" || fail "putting $d back failed"
+    i=$((i + 1))
+done
 mount -t tmpfs tmpfs /host/dev/shm || true
 
 [ -n "$lane_job" ] || fail "no lane_job= on the kernel command line"

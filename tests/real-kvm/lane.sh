@@ -186,6 +186,11 @@ if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
 fi
 
 write_job
+# Directories under /tmp the nested guest must keep when it mounts its own /tmp (init.sh).
+keep=""
+for d in "$root" "$target"; do
+    case $d in /tmp/*) keep="${keep:+$keep,}$d" ;; esac
+done
 log=$lane/log
 echo "real KVM lane: QEMU is up; the test output follows (also in $log)"
 # -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded
@@ -193,7 +198,7 @@ echo "real KVM lane: QEMU is up; the test output follows (also in $log)"
 timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
     -display none -no-reboot -monitor none -serial stdio -nic none \
     -kernel "$vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job.sh" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job.sh lane_keep=$keep" \
     -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
     </dev/null 2>"$lane/qemu.log" | sed -u 's/\r$//' | tee "$log"
 status=${PIPESTATUS[0]}
