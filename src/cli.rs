@@ -51,6 +51,8 @@ Options:
                       one vCPU, in-kernel PIC/IOAPIC/PIT, COM1 as ttyS0); it needs a KVM
                       that runs ordinary kernels (not a paravirtual one: see --host-check)
       --initrd FILE   (with --linux) the initial RAM disk, e.g. a cpio archive
+      --linux-entry 32|64  (with --linux) the boot protocol's entry: 64 (default,
+                      startup_64 with mini-kvm's page tables) or 32 (startup_32, paging off)
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
@@ -128,6 +130,8 @@ pub struct RunOptions {
     pub linux: Option<String>,
     /// `--initrd FILE`: the initial RAM disk for `--linux`.
     pub initrd: Option<String>,
+    /// `--linux-entry 32`: enter Linux by the 32-bit boot protocol (the seed's option).
+    pub linux_entry32: bool,
     /// `--gdb PORT`: wait for gdb on 127.0.0.1:PORT before the first instruction.
     pub gdb: Option<u16>,
     /// Confine the process with a seccomp filter before the first KVM_RUN (`--no-seccomp`
@@ -225,6 +229,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         modules: Vec::new(),
         trace: None,
         linux: None,
+        linux_entry32: false,
         initrd: None,
         gdb: None,
         seccomp: true,
@@ -326,6 +331,17 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             "--no-coalesce" => opts.coalesce = false,
             "--linux" => opts.linux = Some(value("a bzImage file")?),
             "--initrd" => opts.initrd = Some(value("a file")?),
+            "--linux-entry" => {
+                opts.linux_entry32 = match value("32 or 64")?.as_str() {
+                    "32" => true,
+                    "64" => false,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--linux-entry takes 32 or 64, not '{other}'"
+                        )))
+                    }
+                }
+            }
             // The classes are optional, so only `--trace=CLASSES` takes them.
             "--trace" => {
                 opts.trace =
@@ -418,6 +434,9 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         return Err(UsageError(
             "--initrd is for --linux kernels (Multiboot kernels take --module)".into(),
         ));
+    }
+    if opts.linux_entry32 {
+        return Err(UsageError("--linux-entry is for --linux kernels".into()));
     }
     if opts.guests.is_empty() {
         return Err(UsageError(

@@ -222,6 +222,8 @@ pub struct LinuxBoot {
     pub ram: u64,
     /// Where the initrd goes and how big it is.
     pub initrd: Option<(u64, u64)>,
+    /// Enter by the 32-bit boot protocol (`startup_32`, paging off) instead of the 64-bit one.
+    pub entry32: bool,
 }
 
 /// The command line a kernel gets when `--cmdline` gives none: its log on the 16550A at
@@ -271,6 +273,7 @@ pub fn plan(
         header,
         ram,
         initrd,
+        entry32: false,
     })
 }
 
@@ -310,7 +313,7 @@ pub fn load(
     write("command line", CMDLINE_ADDR, &line)?;
     let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd);
     write("zero page", ZERO_PAGE, &zero_page[..])?;
-    write("GDT", GDT_ADDR, &gdt_bytes())?;
+    write("GDT", GDT_ADDR, &gdt_bytes(boot.entry32))?;
     write("page tables", PAGE_TABLES, &build_page_tables())
 }
 
@@ -327,6 +330,35 @@ pub fn set_sregs(sregs: &mut kvm_sregs) {
     sregs.cr4 = CR4_PAE;
     sregs.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
     sregs.efer = EFER_LME | EFER_LMA;
+}
+
+/// The 32-bit boot protocol (boot.rst, "32-bit boot protocol"): protected mode with paging
+/// off, flat `__BOOT_CS` (32-bit code) and `__BOOT_DS` from the GDT, interrupts off; the
+/// kernel's `startup_32` builds its own page tables and enters long mode itself.
+pub fn set_sregs_32(sregs: &mut kvm_sregs) {
+    use super::zeropage::*;
+    sregs.cs = flat_segment(BOOT_CS, true, false);
+    set_data_segments(sregs, flat_segment(BOOT_DS, false, false));
+    sregs.gdt.base = GDT_ADDR;
+    sregs.gdt.limit = (GDT_32.len() * 8 - 1) as u16;
+    sregs.idt.base = 0;
+    sregs.idt.limit = 0;
+    sregs.cr3 = 0;
+    sregs.cr4 = 0;
+    sregs.cr0 = CR0_PE | CR0_ET;
+    sregs.efer = 0;
+}
+
+/// RIP at `startup_32` (the start of the protected-mode kernel, `code32_start`), ESI at the
+/// zero page; EBP, EDI and EBX zero, as the protocol asks.
+pub fn initial_regs_32() -> kvm_regs {
+    kvm_regs {
+        rip: KERNEL_LOAD,
+        rsi: super::zeropage::ZERO_PAGE,
+        rsp: super::zeropage::BOOT_STACK,
+        rflags: RFLAGS_RESERVED1,
+        ..Default::default()
+    }
 }
 
 /// RIP at `startup_64`, RSI at the zero page, interrupts off.

@@ -212,7 +212,11 @@ fn the_entry_state_follows_the_64_bit_protocol() {
     assert_eq!((sregs.ds.selector, sregs.ss.selector), (0x18, 0x18));
     assert_eq!(sregs.cr3, PAGE_TABLES);
     assert_eq!(sregs.efer & (EFER_LME | EFER_LMA), EFER_LME | EFER_LMA);
-    let gdt = gdt_bytes();
+    let gdt = gdt_bytes(false);
+    assert_eq!(
+        &gdt_bytes(true)[16..24],
+        &0x00CF_9A00_0000_FFFFu64.to_le_bytes()
+    );
     assert_eq!(gdt.len(), 32);
     assert_eq!(
         u64::from_le_bytes(gdt[16..24].try_into().unwrap()) >> 53 & 1,

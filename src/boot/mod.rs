@@ -296,6 +296,7 @@ impl Plan {
                 linux::load(memory, boot, &image.bytes, cmdline, initrd)?;
                 Ok(Start::Linux {
                     initrd: boot.initrd,
+                    entry32: boot.entry32,
                 })
             }
         }
@@ -305,11 +306,20 @@ impl Plan {
 /// The register state a vCPU starts in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
-    Real { index: usize },
-    Long { slot_base: u64 },
-    Paging32 { entry: u64 },
+    Real {
+        index: usize,
+    },
+    Long {
+        slot_base: u64,
+    },
+    Paging32 {
+        entry: u64,
+    },
     Multiboot(Loaded),
-    Linux { initrd: Option<(u64, u64)> },
+    Linux {
+        initrd: Option<(u64, u64)>,
+        entry32: bool,
+    },
 }
 
 impl Start {
@@ -320,6 +330,7 @@ impl Start {
             Start::Long { slot_base } => longmode::set_sregs(sregs, *slot_base),
             Start::Paging32 { .. } => paging32::set_sregs(sregs),
             Start::Multiboot(_) => multiboot::set_sregs(sregs),
+            Start::Linux { entry32: true, .. } => linux::set_sregs_32(sregs),
             Start::Linux { .. } => linux::set_sregs(sregs),
         }
     }
@@ -330,6 +341,7 @@ impl Start {
             Start::Long { .. } => longmode::initial_regs(),
             Start::Paging32 { entry } => paging32::initial_regs(*entry),
             Start::Multiboot(loaded) => multiboot::initial_regs(loaded),
+            Start::Linux { entry32: true, .. } => linux::initial_regs_32(),
             Start::Linux { .. } => linux::initial_regs(),
         }
     }
@@ -362,7 +374,21 @@ impl Start {
                 l.info_addr,
                 l.end
             ),
-            Start::Linux { initrd } => format!(
+            Start::Linux {
+                initrd,
+                entry32: true,
+            } => format!(
+                "Linux: 32-bit entry startup_32 at {:#x}, paging off, ESI {:#x} (boot_params), \
+                 command line at {:#x}{}",
+                linux::KERNEL_LOAD,
+                zeropage::ZERO_PAGE,
+                zeropage::CMDLINE_ADDR,
+                match initrd {
+                    Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),
+                    None => ", no initrd".into(),
+                }
+            ),
+            Start::Linux { initrd, .. } => format!(
                 "Linux: 64-bit entry startup_64 at {:#x}, RSI {:#x} (boot_params), page tables \
                  at {:#x} (0..4 GiB identity-mapped), command line at {:#x}{}",
                 linux::KERNEL_LOAD + linux::STARTUP_64_OFFSET,

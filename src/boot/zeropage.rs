@@ -40,6 +40,8 @@ pub const BOOT_CS: u16 = 0x10;
 pub const BOOT_DS: u16 = 0x18;
 /// null, null, 64-bit code (L = 1), flat data.
 pub const GDT: [u64; 4] = [0, 0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
+/// The same for the 32-bit entry: `__BOOT_CS` a 32-bit code segment (D = 1, L = 0).
+pub const GDT_32: [u64; 4] = [0, 0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
 
 // E820 types (bootparam.h / e820/types.h).
 pub const E820_RAM: u32 = 1;
@@ -320,6 +322,7 @@ pub fn build_page_tables() -> Vec<u8> {
 }
 
 /// The GDT's bytes, for [`GDT_ADDR`].
-pub fn gdt_bytes() -> Vec<u8> {
-    GDT.iter().flat_map(|d| d.to_le_bytes()).collect()
+pub fn gdt_bytes(entry32: bool) -> Vec<u8> {
+    let gdt = if entry32 { GDT_32 } else { GDT };
+    gdt.iter().flat_map(|d| d.to_le_bytes()).collect()
 }

@@ -89,6 +89,10 @@ pub fn read_linux(
         PlanProblem::Kernel(why) => image_error(path, why),
         PlanProblem::Initrd(why) => image_error(opts.initrd.as_deref().unwrap_or(""), why),
     })?;
+    let boot = linux::LinuxBoot {
+        entry32: opts.linux_entry32,
+        ..boot
+    };
     let stopped = std::cell::Cell::new(None);
     let interrupted = || {
         if stopped.get().is_none() {
