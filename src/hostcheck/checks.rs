@@ -140,26 +140,6 @@ pub(super) fn ring3(kvm: &Kvm) -> (IntRing3, Option<f64>, Option<f64>) {
     )
 }
 
-/// Single-steps through the ring3step probe: does any debug exit land in its ring-3 code
-/// (USER, 0x1800, a few instructions)? Where ring-3 code runs natively, none does.
-pub(super) fn single_step_ring3(kvm: &Kvm) -> Result<bool, String> {
-    const USER: std::ops::Range<u64> = 0x1800..0x1810;
-    let mut vcpu = probe_vcpu(kvm, "ring3step", &Plan::Long, false)?;
-    vcpu.set_guest_debug(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
-        .map_err(|e| e.to_string())?;
-    let mut in_ring3 = 0;
-    let ended = run_probe(&mut vcpu, LIMIT, |exit, _| {
-        if let VmExit::Debug { pc, .. } = exit {
-            in_ring3 += usize::from(USER.contains(pc));
-        }
-        None
-    });
-    match ended {
-        Ended::Status(0x33) => Ok(in_ring3 > 0),
-        other => Err(describe(&other)),
-    }
-}
-
 /// KVM_GUESTDBG_SINGLESTEP on a real-mode probe: one KVM_EXIT_DEBUG per instruction?
 pub(super) fn single_step(kvm: &Kvm) -> SingleStep {
     let mut pcs = Vec::new();

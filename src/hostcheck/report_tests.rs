@@ -18,7 +18,6 @@ fn findings() -> Findings {
         ring3_ns: Some(1.0),
         ring0_ns: Some(1.0),
         single_step: SingleStep::Works { first_pcs: (1, 2) },
-        ring3_steps: Ok(true),
         sw_breakpoints: Ok(true),
         io_rip: Ok(IoRip {
             out_after: false,
@@ -77,7 +76,6 @@ fn the_kind_follows_what_the_probes_saw() {
     pv.int_ring3 = IntRing3::UdAtInt;
     pv.ring3_ns = Some(1.0);
     pv.ring0_ns = Some(900.0);
-    pv.ring3_steps = Ok(false);
     assert!(pv.paravirtual());
     assert_eq!(pv.kind(), "paravirtual");
     assert!(!pv.steps_in_ring3());
