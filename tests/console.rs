@@ -1,10 +1,9 @@
 //! Several vCPUs, the UART, stdin and the terminal, through the real binary.
 
 mod common;
+use common::tmux::Tmux;
 use common::*;
-use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Lines of `stdout` that belong to vCPU `n`, prefix removed.
 fn vcpu_lines(stdout: &str, n: usize) -> String {
@@ -150,82 +149,6 @@ fn a_fault_on_one_vcpu_stops_the_others_and_names_it() {
 }
 
 // ------------------------------------------------------------------ a real terminal, via tmux
-
-struct Tmux {
-    socket: String,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    /// Starts `script` (sh) in a detached tmux session on its own server.
-    fn start(name: &str, script: &str) -> Tmux {
-        require("tmux");
-        let socket = format!("mini-kvm-test-{}-{name}", std::process::id());
-        let dir = std::env::temp_dir().join(&socket);
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = script
-            .replace("DIR", dir.to_str().unwrap())
-            .replace("MINI_KVM", MINI_KVM);
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                "sh",
-                "-c",
-                &script,
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux { socket, dir }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        args.extend_from_slice(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, cond: impl Fn(&Tmux) -> bool) {
-        let started = Instant::now();
-        while !cond(self) {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "timed out waiting for {what}; screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.dir.join(name)).ok()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// The script run in the terminal: settings before, mini-kvm, its status, settings after.
 fn terminal_script(args: &str) -> String {

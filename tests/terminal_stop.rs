@@ -4,80 +4,8 @@
 
 mod common;
 
-use common::{require, test_guest, HANG_GUARD};
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
-
-struct Tmux {
-    socket: String,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    /// Starts `script` (sh) in a detached tmux session on its own server.
-    fn start(name: &str, script: &str) -> Tmux {
-        require("tmux");
-        let socket = format!("mini-kvm-stop-{}-{name}", std::process::id());
-        let dir = std::env::temp_dir().join(&socket);
-        std::fs::create_dir_all(&dir).unwrap();
-        let script = script
-            .replace("DIR", dir.to_str().unwrap())
-            .replace("MINI_KVM", MINI_KVM);
-        let size = ["-x", "120", "-y", "30"];
-        let ok = Command::new("tmux")
-            .args(["-L", &socket, "new-session", "-d"])
-            .args(size)
-            .args(["sh", "-c", &script])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Tmux { socket, dir }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["-L", &self.socket, "send-keys", "-t", "0"];
-        args.extend_from_slice(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Polls for a condition (a file appearing, text on the screen), failing after 20 s.
-    fn wait_for(&self, what: &str, cond: impl Fn(&Tmux) -> bool) {
-        let started = Instant::now();
-        while !cond(self) {
-            assert!(
-                started.elapsed() < HANG_GUARD,
-                "timed out waiting for {what}; screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.dir.join(name)).ok()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use common::{test_guest, tmux::Tmux};
+use std::time::Instant;
 
 #[test]
 #[ignore = "needs tmux: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]

@@ -6,6 +6,8 @@
 
 pub mod linux;
 
+pub mod tmux;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
