@@ -69,7 +69,7 @@ fn a_message_after_an_unfinished_guest_line_starts_a_line_of_its_own() {
     let t = Tmux::start(
         "fresh-line",
         &format!(
-            "MINI_KVM --timeout 0.5 {}; echo $? > DIR/status; sleep 60",
+            "MINI_KVM --timeout 0.5 {}; echo $? > DIR/status.tmp; mv DIR/status.tmp DIR/status; sleep 60",
             prompt.display()
         ),
     );

@@ -61,6 +61,9 @@ impl Tmux {
         }
     }
 
+    /// A file the script wrote into DIR. Scripts write to a temporary name and `mv` it into
+    /// place, so a file that exists is complete (a shell's `> DIR/status` creates it empty first,
+    /// and a test polling for it may read it before `echo` has written).
     pub fn file(&self, name: &str) -> Option<String> {
         std::fs::read_to_string(self.dir.join(name)).ok()
     }
