@@ -88,9 +88,38 @@ fi
 host_kind=$("$mini_kvm" --host-check=keys 2>"$lane/probe.log" | awk '$1 == "kind" { $1 = ""; sub(/^ /, ""); print }')
 [ -n "$host_kind" ] || die "mini-kvm --host-check=keys failed: $(head -n1 "$lane/probe.log")"
 
-# The same job runs on the host or in the nested guest: it prints the host-check table, then
-# each test binary's output between markers the summary below reads.
-write_job() {
+# Nested guests run side by side, one per host core (at most two: each is one QEMU thread
+# doing TCG), each with its own share of the test binaries: the suite is bound by the nested
+# CPU, not by the host's. LANE_GUESTS=1 runs them all in one guest.
+guests=${LANE_GUESTS:-$(nproc)}
+[ "$guests" -ge 1 ] 2>/dev/null || die "LANE_GUESTS=$guests is not a number of guests"
+[ "$guests" -le 2 ] || guests=2
+[ -z "${LANE_COMMAND:-}" ] || guests=1
+
+# Seconds each binary took in a nested lane (one run on a loaded host); the shares are
+# balanced by these (longest first, each to the guest with least so far). A binary not listed
+# counts 5 s. Each job prints what every binary took ("lane-status BIN STATUS SECONDSs").
+weight() {
+    case $(basename "$1" | sed 's/-[0-9a-f]*$//') in
+    docs) echo 72 ;; gdb) echo 48 ;; console) echo 44 ;; os_1k) echo 41 ;; stoppable) echo 35 ;;
+    gdb_step) echo 26 ;; linux) echo 25 ;; hostile) echo 20 ;; gdb_stub | terminal_stop) echo 11 ;;
+    modes | guests) echo 10 ;; exit_status) echo 9 ;;
+    *) echo 5 ;;
+    esac
+}
+share_tests() { # sets share_1 .. share_$guests
+    local t i best load_1=0 load_2=0
+    share_1="" share_2=""
+    for t in $(for t in $tests; do echo "$(weight "$t") $t"; done | sort -rn | cut -d' ' -f2); do
+        best=1
+        if [ "$guests" = 2 ] && [ "$load_2" -lt "$load_1" ]; then best=2; fi
+        eval "share_$best=\"\$share_$best $t\"; load_$best=\$((load_$best + $(weight "$t")))"
+    done
+}
+
+# One job per guest (or one on a real host): it prints the host-check table (the first job
+# only), then each test binary's output between markers that summarise() reads.
+write_job() { # $1: job file, $2: the test binaries, $3: 1 to print the host-check table
     {
         echo "#!/bin/sh"
         echo "# Written by tests/real-kvm/lane.sh: runs mini-kvm's integration tests on this KVM."
@@ -100,23 +129,24 @@ write_job() {
         # The lane's Debian kernel and busybox, for tests/linux.rs (a real KVM can boot them).
         [ -z "${vmlinuz:-}" ] || echo "export MINI_KVM_LINUX_KERNEL='$vmlinuz' MINI_KVM_LINUX_BUSYBOX='$tree/bin/busybox'"
         echo "echo 'lane-kind '\"\$('$mini_kvm' --host-check=keys | sed -n 's/^name //p')\""
-        echo "'$mini_kvm' --host-check"
+        [ "$3" != 1 ] || echo "'$mini_kvm' --host-check"
         if [ -n "${LANE_COMMAND:-}" ]; then
             echo "$LANE_COMMAND"
             echo "echo lane-done"
             return
         fi
-        for t in $tests; do
-            echo "echo 'lane-test $t'"
+        for t in $2; do
+            echo "echo 'lane-test $t'; s=\$(date +%s)"
             echo "timeout -k 10 300 '$t' --color never --include-ignored --skip fuzz_for_a_while --skip grade_ --test-threads=${LANE_TEST_THREADS:-1} 2>&1"
-            echo "echo \"lane-status $t \$?\""
+            echo "echo \"lane-status $t \$? \$((\$(date +%s) - s))s\""
         done
         echo "echo lane-done"
-    } >"$lane/job.sh"
+    } >"$1"
 }
 
-summarise() { # $1: the log with the job's output
-    local log=$1 kind passed=0 failed=0 n m line
+summarise() { # $@: the logs of the jobs
+    local log=$lane/log kind passed=0 failed=0 n m line one
+    cat "$@" >"$log"
     kind=$(grep -a '^lane-kind ' "$log" | sed 's/^lane-kind //' | head -n1)
     while read -r line; do
         n=$(echo "$line" | sed -n 's/.* \([0-9]*\) passed;.*/\1/p')
@@ -126,7 +156,7 @@ summarise() { # $1: the log with the job's output
     # -a: a hostile guest's output can put NUL bytes in the log; it is still text to us.
     done < <(grep -a '^test result:' "$log")
     # A binary that crashed, hung (timeout's 124/137) or printed no result counts as a failure.
-    while read -r _ t status; do
+    while read -r _ t status _; do
         if [ "$status" != 0 ] && ! awk -v t="$t" '$0 == "lane-test " t { on = 1; next }
                 /^lane-test / { on = 0 } on && /^test result: FAILED/ { found = 1 }
                 END { exit !found }' "$log"; then
@@ -134,10 +164,12 @@ summarise() { # $1: the log with the job's output
             failed=$((failed + 1))
         fi
     done < <(grep -a '^lane-status ' "$log")
-    if ! grep -aq '^lane-done' "$log"; then
-        echo "real KVM lane: the job did not finish (see $log)"
-        failed=$((failed + 1))
-    fi
+    for one in "$@"; do
+        if ! grep -aq '^lane-done' "$one"; then
+            echo "real KVM lane: the job did not finish (see $one)"
+            failed=$((failed + 1))
+        fi
+    done
     echo "real KVM lane: $(($(date +%s) - started)) s"
     echo "real KVM (${kind:-unknown}): $passed passed, $failed failed"
     [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
@@ -148,9 +180,9 @@ case $host_kind in
 paravirtual*) ;;
 *)
     echo "real KVM lane: /dev/kvm here is a real KVM ($host_kind): running the tests on it"
-    write_job
-    sh "$lane/job.sh" 2>&1 | tee "$lane/log"
-    summarise "$lane/log"
+    write_job "$lane/job.sh" "$tests" 1
+    sh "$lane/job.sh" 2>&1 | tee "$lane/log.1"
+    summarise "$lane/log.1"
     exit
     ;;
 esac
@@ -185,22 +217,37 @@ if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
     pack_initramfs "$staging" "$initrd" || die "building the initramfs failed"
 fi
 
-write_job
 # Directories under /tmp the nested guest must keep when it mounts its own /tmp (init.sh).
 keep=""
 for d in "$root" "$target"; do
     case $d in /tmp/*) keep="${keep:+$keep,}$d" ;; esac
 done
-log=$lane/log
-echo "real KVM lane: QEMU is up; the test output follows (also in $log)"
-# -smp 1: with 2 vCPUs the nested guest was seen to stall under TCG. The whole run is bounded
-# (20 minutes: two Linux boots, tests/linux.rs and the tour's, take 2-3 of them on a loaded host).
-timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
-    -display none -no-reboot -monitor none -serial stdio -nic none \
-    -kernel "$vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job.sh lane_keep=$keep" \
-    -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
-    </dev/null 2>"$lane/qemu.log" | sed -u 's/\r$//' | tee "$log"
-status=${PIPESTATUS[0]}
-[ "$status" = 0 ] || echo "real KVM lane: QEMU ended with status $status ($(tail -n1 "$lane/qemu.log"))"
-summarise "$log"
+share_tests
+echo "real KVM lane: QEMU is up ($guests nested guests); the test output follows, each line marked" \
+    "with its guest (also in $lane/log.N)"
+# One nested guest: `-smp 1`, because with 2 vCPUs the guest was seen to stall under TCG. Each
+# is bounded (20 minutes: two Linux boots, tests/linux.rs and the tour's, take 2-3 of them on a
+# loaded host).
+boot_guest() { # $1: the guest's number
+    timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
+        -display none -no-reboot -monitor none -serial stdio -nic none \
+        -kernel "$vmlinuz" -initrd "$initrd" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job-$1.sh lane_keep=$keep" \
+        -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
+        </dev/null 2>"$lane/qemu-$1.log" | sed -u 's/\r$//' | tee "$lane/log.$1" | sed -u "s/^/[$1] /"
+    status=${PIPESTATUS[0]}
+    [ "$status" = 0 ] || echo "real KVM lane: QEMU $1 ended with status $status ($(tail -n1 "$lane/qemu-$1.log"))"
+}
+logs=""
+for g in $(seq "$guests"); do
+    if [ -n "${LANE_COMMAND:-}" ]; then
+        write_job "$lane/job-$g.sh" "" 1
+    else
+        eval "write_job \"\$lane/job-\$g.sh\" \"\$share_$g\" $((g == 1))"
+    fi
+    boot_guest "$g" &
+    logs="$logs $lane/log.$g"
+done
+wait
+# shellcheck disable=SC2086 # one word per log file
+summarise $logs
