@@ -36,8 +36,10 @@ mod gdb;
 mod guests;
 mod hostcheck;
 mod kvm;
+mod log;
 mod machine;
 mod memory;
+mod setup;
 mod stats;
 mod trace;
 mod vcpu;
@@ -71,6 +73,7 @@ fn list_guests() -> i32 {
 /// A run from start to end: SIGINT/SIGTERM/SIGHUP and --timeout are watched from before the
 /// first file is opened.
 fn run(opts: &cli::RunOptions) -> i32 {
+    log::set_verbose(opts.verbose);
     let signals = match control::StopSignals::install(opts.timeout) {
         Ok(signals) => signals,
         Err(e) => {

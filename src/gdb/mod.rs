@@ -66,7 +66,7 @@ pub fn symbol_file(image: &Image) -> Option<PathBuf> {
 /// the guest's tick count, its idea of time, stands still while it is stopped. Single steps
 /// also block interrupts (KVM_GUESTDBG_BLOCKIRQ, debugger.rs), so `stepi` stays in the code
 /// stepped instead of entering the timer handler.
-pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm, verbose: bool) {
+pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm) {
     use crate::kvm::bindings::KVM_CAP_REINJECT_CONTROL;
     let result = if kvm.check_extension(KVM_CAP_REINJECT_CONTROL).unwrap_or(0) > 0 {
         vm.set_pit_reinject(false).map_err(|e| e.to_string())
@@ -74,7 +74,7 @@ pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm, verbose: bool) {
         Err("KVM_CAP_REINJECT_CONTROL missing".into())
     };
     match result {
-        Ok(()) => crate::machine::note(verbose, || {
+        Ok(()) => crate::log::note(|| {
             "gdb: PIT tick reinjection off (KVM_REINJECT_CONTROL): stopped time is not replayed"
                 .into()
         }),
@@ -101,10 +101,9 @@ pub fn prepare(
     plan: &Plan,
     image: &Image,
     vcpus: usize,
-    verbose: bool,
 ) -> Result<GdbSetup, Error> {
     let method = breakpoint_method(kvm);
-    crate::machine::note(verbose, || match method {
+    crate::log::note(|| match method {
         BreakpointMethod::Int3 => "gdb: breakpoints patch int3 (this KVM reports it)".into(),
         BreakpointMethod::SingleStep => "gdb: this KVM does not report int3: up to 4 \
             breakpoints go in debug registers where it reports those, more by single-stepping"
@@ -140,7 +139,7 @@ pub fn prepare(
         // a few ms): they trap in any ring and need no stepping.
         let hw = crate::hostcheck::hardware_breakpoints(kvm);
         debugger.hw_breakpoints.store(hw, Ordering::Relaxed);
-        crate::machine::note(verbose, || {
+        crate::log::note(|| {
             format!("gdb: {hw} breakpoints in debug registers (KVM_GUESTDBG_USE_HW_BP)")
         });
     }
@@ -190,7 +189,6 @@ fn refuse_others(listener: &TcpListener, first: std::net::SocketAddr) {
 pub fn spawn_server(
     gdb: GdbSetup,
     control: &Arc<Control<VcpuReport>>,
-    verbose: bool,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>)> {
     let (kick, kill, stopping) = (
         Arc::clone(control),
@@ -206,7 +204,7 @@ pub fn spawn_server(
                 return;
             };
             flag.store(true, Ordering::SeqCst);
-            crate::machine::note(verbose, || format!("gdb connected from {peer}"));
+            crate::log::note(|| format!("gdb connected from {peer}"));
             // One client at a time: later ones are told so, not left hanging.
             let listener = gdb.listener;
             let _ = std::thread::Builder::new()
@@ -220,7 +218,6 @@ pub fn spawn_server(
                     kick: Box::new(move |i| kick.kick(i)),
                     kill: Box::new(move || kill.send(Event::Killed)),
                     vm_stopping: Box::new(move || stopping.stop_requested()),
-                    verbose,
                 },
             );
             flag.store(false, Ordering::SeqCst);

@@ -33,7 +33,6 @@ pub struct Session {
     pub kill: Box<dyn Fn() + Send>,
     /// Has the VM been stopped for another reason (timeout, signal)?
     pub vm_stopping: Box<dyn Fn() -> bool + Send>,
-    pub verbose: bool,
 }
 
 struct Server {
@@ -204,7 +203,7 @@ impl Server {
 
     /// With -v, says why a request failed (gdb itself only gets an error number).
     fn failed(&self, reply: &Reply) {
-        if let (true, Reply::Failed(why)) = (self.s.verbose, reply) {
+        if let (true, Reply::Failed(why)) = (crate::log::verbose(), reply) {
             diag!("mini-kvm: gdb: {why}");
         }
     }
@@ -476,7 +475,7 @@ impl Server {
     /// gdb left: remove every breakpoint and let the guest run on its own.
     fn detach(&mut self) {
         self.remove_all_breakpoints();
-        if self.s.verbose {
+        if crate::log::verbose() {
             diag!("mini-kvm: gdb detached; the guest runs on");
         }
         self.s.debugger.resume(None);

@@ -66,7 +66,7 @@ pub use crate::exit_address::IoRipRule as IoRip;
 /// This host's I/O-exit RIP rule, measured with the io_rip probe in a VM of its own (a few
 /// ms, so only when an address must be printed); mainline KVM's rule if the probe fails.
 pub fn io_rip_rule() -> IoRip {
-    crate::machine::open_kvm(false)
+    crate::setup::open_kvm()
         .ok()
         .and_then(|kvm| checks::io_rip(&kvm).ok())
         .unwrap_or(IoRip::AT_INSTRUCTION)
@@ -285,7 +285,7 @@ pub enum Format {
 
 /// Runs every check and prints the findings; 0 when mini-kvm's own guests can all run.
 pub fn run(format: Format) -> i32 {
-    let kvm = match crate::machine::open_kvm(false) {
+    let kvm = match crate::setup::open_kvm() {
         Ok(kvm) => kvm,
         Err(e) => {
             diag!("mini-kvm: error: {e}");

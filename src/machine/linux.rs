@@ -49,7 +49,7 @@ pub fn read_linux(
     let kernel = open_file(path, "kernel (bzImage)")?;
     let header =
         linux::parse_header(kernel.head(), kernel.len()).map_err(|why| image_error(path, why))?;
-    super::note(opts.verbose, || {
+    crate::log::note(|| {
         format!(
             "{path}: bzImage, boot protocol {}, {} setup sectors, loadflags {:#04x}, xloadflags \
              {:#x}, cmdline_size {}, initrd_addr_max {:#x}, kernel_alignment {:#x}, init_size \

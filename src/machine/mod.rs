@@ -8,7 +8,7 @@
 //! for the timeout, for a signal, or for bytes that have sat in an output buffer too long.
 
 use crate::boot::multiboot::Module;
-use crate::boot::{self, longmode, paging32, realmode, Plan, PlanError, Start};
+use crate::boot::{self, longmode, paging32, realmode, Layout, Plan, PlanError, Start};
 use crate::cli::{ModeOption, RunOptions};
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
@@ -16,24 +16,21 @@ use crate::console::{GuestOutput, HostInput, OutputSink};
 use crate::control::{Control, Event, StopSignals};
 use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
-use crate::error::{kvm_unavailable, Error};
+use crate::error::Error;
 use crate::gdb;
 use crate::guests::{self, Image, ImageError};
 use crate::kvm::bindings::*;
-use crate::kvm::{install_kick_signal_handler, Kvm};
+use crate::kvm::{install_kick_signal_handler, Kvm, RingWatch, Vm};
+use crate::log::note;
 use crate::memory::GuestMemory;
+use crate::setup;
 use crate::stats::ExitStats;
 use crate::trace::{TraceConfig, Tracer};
 use crate::vcpu::{DebugHandle, VcpuReport, VcpuRunner};
-use crate::x86::CR0_PG;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Where KVM may put the three pages Intel VMX needs for real mode (KVM_SET_TSS_ADDR): just
-/// below 4 GiB, where no guest RAM of ours ever is. (The seed used 0x200000, inside the RAM of
-/// larger guests.)
-const TSS_ADDR: u64 = 0xFFFB_D000;
 
 /// How often the main thread looks at output buffers; a byte waits at most about twice this.
 const FLUSH_TICK: Duration = Duration::from_millis(20);
@@ -42,62 +39,6 @@ const FLUSH_TICK: Duration = Duration::from_millis(20);
 /// wait there (a prompt, say, followed by a `hlt` that KVM handles itself) are out within about
 /// two of these (wait.rs).
 const RING_TICK: Duration = Duration::from_millis(2);
-
-/// Capabilities every run needs, with what each is for.
-const REQUIRED_CAPS: &[(u32, &str)] = &[
-    (
-        KVM_CAP_USER_MEMORY,
-        "KVM_CAP_USER_MEMORY (guest RAM from our mmap)",
-    ),
-    (
-        KVM_CAP_SET_TSS_ADDR,
-        "KVM_CAP_SET_TSS_ADDR (real mode on Intel)",
-    ),
-    (
-        KVM_CAP_IMMEDIATE_EXIT,
-        "KVM_CAP_IMMEDIATE_EXIT (stopping vCPUs without races)",
-    ),
-    (
-        KVM_CAP_EXT_CPUID,
-        "KVM_CAP_EXT_CPUID (KVM_GET_SUPPORTED_CPUID)",
-    ),
-];
-
-pub fn note(verbose: bool, message: impl FnOnce() -> String) {
-    if verbose {
-        diag!("mini-kvm: {}", message());
-    }
-}
-
-/// Opens the KVM device (`MINI_KVM_DEVICE`, else /dev/kvm) and checks the API version and the
-/// capabilities mini-kvm relies on, naming each one missing.
-pub fn open_kvm(verbose: bool) -> Result<Kvm, Error> {
-    let device = std::env::var("MINI_KVM_DEVICE").unwrap_or_else(|_| "/dev/kvm".to_string());
-    let kvm = Kvm::open(&device).map_err(|e| kvm_unavailable(&device, &e))?;
-    let version = kvm
-        .api_version()
-        .map_err(|e| kvm_unavailable(&device, &e))?;
-    if version != KVM_API_VERSION {
-        return Err(Error::KvmUnavailable(format!(
-            "{device} speaks KVM API version {version}; mini-kvm needs {KVM_API_VERSION}"
-        )));
-    }
-    let missing: Vec<&str> = REQUIRED_CAPS
-        .iter()
-        .filter(|(cap, _)| kvm.check_extension(*cap).unwrap_or(0) <= 0)
-        .map(|(_, name)| *name)
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::KvmUnavailable(format!(
-            "{device} lacks {}: mini-kvm needs a KVM from Linux 4.11 or later",
-            missing.join(", ")
-        )));
-    }
-    note(verbose, || {
-        format!("opened {device}: KVM API version {version}")
-    });
-    Ok(kvm)
-}
 
 pub mod linux;
 pub mod wait;
@@ -264,24 +205,13 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
     }
 }
 
-/// Runs the guests named in `opts`; returns the exit status.
+/// Runs the guests named in `opts`; returns the exit status. The steps are setup.rs's.
 pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
-    let verbose = opts.verbose;
-    let (plan, images, modules) = if opts.linux.is_some() {
-        linux::read_linux(opts, signals)?
-    } else {
-        let (images, modules) = read_images(opts, signals)?;
-        check_stop(signals)?;
-        let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
-            PlanError::Usage(m) => Error::Usage(m),
-            PlanError::Image(e) => Error::Image(e),
-        })?;
-        (plan, images, modules)
-    };
+    let (plan, images, modules) = read_guests(opts, signals)?;
     check_stop(signals)?;
     let n = images.len();
     let layout = plan.layout(n);
-    let kvm = open_kvm(verbose)?;
+    let kvm = setup::open_kvm()?;
     if let Plan::Linux(_) = plan {
         // Found out before anything is built, so the refusal is one line and status 4.
         crate::hostcheck::linux_boot_possible(&kvm).map_err(Error::KvmUnavailable)?;
@@ -290,78 +220,95 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     install_kick_signal_handler()
         .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
     let gdb = match opts.gdb {
-        Some(port) => Some(gdb::prepare(&kvm, port, &plan, &images[0], n, verbose)?),
+        Some(port) => Some(gdb::prepare(&kvm, port, &plan, &images[0], n)?),
         None => None,
     };
-
-    // The VM, its memory (one mmap, one memory slot per guest) and in-kernel devices.
-    let mut vm = kvm.create_vm()?;
-    vm.set_tss_addr(TSS_ADDR)?;
-    let memory = Arc::new(GuestMemory::new(layout.ram).map_err(|e| Error::Host(e.to_string()))?);
-    for i in 0..n {
-        let base = i as u64 * layout.slot_size;
-        vm.set_user_memory_region(i as u32, &memory, base, layout.slot_size)?;
-    }
-    note(verbose, || {
-        let mut text = format!(
-            "guest RAM: {} KiB at guest-physical 0, {n} memory slot(s) of {} KiB",
-            n as u64 * layout.slot_size / 1024,
-            layout.slot_size / 1024
-        );
-        if layout.high > 0 {
-            text.push_str(&format!(
-                ", and {} KiB at 4 GiB (past the hole), a slot added at the guest's first \
-                 access there",
-                layout.high / 1024
-            ));
-        }
-        text
-    });
+    let mut vm = setup::create_vm(&kvm)?;
+    let memory = setup::add_memory(&mut vm, &layout, n)?;
     if layout.irqchip {
-        for cap in [KVM_CAP_IRQCHIP, KVM_CAP_PIT2] {
-            if kvm.check_extension(cap).unwrap_or(0) <= 0 {
-                return Err(Error::KvmUnavailable(format!(
-                    "this KVM has no in-kernel {}, which an OS kernel needs",
-                    if cap == KVM_CAP_IRQCHIP {
-                        "irqchip (KVM_CAP_IRQCHIP)"
-                    } else {
-                        "PIT (KVM_CAP_PIT2)"
-                    }
-                )));
-            }
-        }
-        vm.create_irqchip()?;
-        vm.create_pit2(matches!(plan, Plan::Linux(_)))?;
+        setup::create_irqchip(&kvm, &vm, matches!(plan, Plan::Linux(_)))?;
         if gdb.is_some() {
             // Guest time stands still while gdb holds the VM (gdb/mod.rs "time").
-            crate::gdb::freeze_missed_ticks(&kvm, &vm, verbose);
+            crate::gdb::freeze_missed_ticks(&kvm, &vm);
         }
-        note(verbose, || {
-            "in-kernel 8259 PICs, IOAPIC and LAPIC (KVM_CREATE_IRQCHIP) and 8254 PIT \
-             (KVM_CREATE_PIT2): IRQ 0 timer, IRQ 4 COM1"
-                .into()
-        });
     }
-    let mut starts = Vec::with_capacity(n);
+    let starts = load_guests(opts, signals, &plan, &memory, &images, &modules)?;
+    let vm = Arc::new(vm);
+    let parts = Parts {
+        sync_regs: sync_regs(&kvm),
+        cpuid: cpuid_for(&kvm, &plan)?,
+        coalesce_page: coalesce_page(&kvm, opts, n),
+        devices: build_devices(&vm, &memory, &layout, n),
+        trace: opts.trace.map(|classes| {
+            Arc::new(TraceConfig {
+                classes,
+                start: Instant::now(),
+            })
+        }),
+        sink: Arc::new(
+            OutputSink::stdout(n > 1, opts.color)
+                .map_err(|e| Error::Host(format!("cannot use stdout: {e}")))?,
+        ),
+    };
+    if let Some(config) = &parts.trace {
+        parts.devices.1.com1().trace_irq(Arc::clone(config));
+    }
+    let threads = create_vcpus(
+        opts, &plan, &layout, &vm, &memory, &images, &starts, gdb, parts,
+    )?;
+    // From here on the terminal may be raw: every way out below passes the guard's drop.
+    let raw_mode = RawModeGuard::enter();
+    let threads = Threads {
+        raw_terminal: raw_mode.is_some(),
+        ..threads
+    };
+    let result = wait::start_and_wait(opts, signals, threads);
+    drop(raw_mode);
+    let (cause, reports) = result?;
+    Ok(wait::report(opts, cause, &reports))
+}
+
+/// The images to run and the plan that fits them (a Linux bzImage has its own reader).
+fn read_guests(
+    opts: &RunOptions,
+    signals: &StopSignals,
+) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
+    if opts.linux.is_some() {
+        return linux::read_linux(opts, signals);
+    }
+    let (images, modules) = read_images(opts, signals)?;
+    check_stop(signals)?;
+    let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
+        PlanError::Usage(m) => Error::Usage(m),
+        PlanError::Image(e) => Error::Image(e),
+    })?;
+    Ok((plan, images, modules))
+}
+
+/// Step 5 (setup.rs): each image into its part of guest RAM, and its vCPU's start state.
+fn load_guests(
+    opts: &RunOptions,
+    signals: &StopSignals,
+    plan: &Plan,
+    memory: &GuestMemory,
+    images: &[Image],
+    modules: &[Module],
+) -> Result<Vec<Start>, Error> {
+    let cmdline = match plan {
+        Plan::Linux(_) => linux::cmdline(opts),
+        _ => opts.cmdline.as_deref().unwrap_or(""),
+    };
+    let mut starts = Vec::with_capacity(images.len());
     for (i, image) in images.iter().enumerate() {
         let start = plan
-            .load(
-                &memory,
-                i,
-                image,
-                match plan {
-                    Plan::Linux(_) => linux::cmdline(opts),
-                    _ => opts.cmdline.as_deref().unwrap_or(""),
-                },
-                &modules,
-            )
+            .load(memory, i, image, cmdline, modules)
             .map_err(|reason| {
                 Error::Image(ImageError {
                     path: image.origin.clone(),
                     reason,
                 })
             })?;
-        note(verbose, || {
+        note(|| {
             format!(
                 "vCPU {i} ({}): {} bytes from {}; {}",
                 image.name,
@@ -373,26 +320,20 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
         starts.push(start);
         check_stop(signals)?;
     }
-    let vm = Arc::new(vm);
-    let sync_regs =
-        kvm.check_extension(KVM_CAP_SYNC_REGS).unwrap_or(0) as u64 & KVM_SYNC_X86_REGS != 0;
-    note(verbose, || {
-        if sync_regs {
-            "KVM_CAP_SYNC_REGS: hypercall registers come from kvm_run, no KVM_GET_REGS".into()
-        } else {
-            "no KVM_CAP_SYNC_REGS: each hypercall costs one KVM_GET_REGS".into()
-        }
-    });
-    // What CPUID tells the guest. A kernel needs it (long mode, features); the seed's 16-bit
-    // real-mode programs never ask, and KVM_GET_SUPPORTED_CPUID alone costs about 0.3 ms here,
-    // a sixth of the whole start-up, so real-mode runs keep KVM's empty defaults.
-    let mut cpuid = match plan {
-        Plan::Real => None,
-        _ => Some(kvm.supported_cpuid()?),
-    };
-    if let (Plan::Linux(_), Some(table)) = (&plan, &mut cpuid) {
-        let kvm_leaves = boot::linux::patch_cpuid(table);
-        note(verbose, || {
+    Ok(starts)
+}
+
+/// What CPUID tells the guest. A kernel needs it (long mode, features); the seed's 16-bit
+/// real-mode programs never ask, and KVM_GET_SUPPORTED_CPUID alone costs about 0.3 ms here,
+/// a sixth of the whole start-up, so real-mode runs keep KVM's empty defaults.
+fn cpuid_for(kvm: &Kvm, plan: &Plan) -> Result<Option<Box<CpuidTable>>, Error> {
+    if let Plan::Real = plan {
+        return Ok(None);
+    }
+    let mut table = kvm.supported_cpuid()?;
+    if let Plan::Linux(_) = plan {
+        let kvm_leaves = boot::linux::patch_cpuid(&mut table);
+        note(|| {
             format!(
                 "CPUID: KVM_GET_SUPPORTED_CPUID plus the hypervisor bit (leaf 1 ECX bit 31); \
                  KVM's leaves at 0x40000000 (kvmclock): {}",
@@ -400,19 +341,54 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             )
         });
     }
+    Ok(Some(table))
+}
 
-    // Devices and console.
+/// KVM_CAP_SYNC_REGS: KVM copies the registers into kvm_run at each exit, so a hypercall
+/// needs no KVM_GET_REGS.
+fn sync_regs(kvm: &Kvm) -> bool {
+    let sync = kvm.check_extension(KVM_CAP_SYNC_REGS).unwrap_or(0) as u64 & KVM_SYNC_X86_REGS != 0;
+    note(|| {
+        if sync {
+            "KVM_CAP_SYNC_REGS: hypercall registers come from kvm_run, no KVM_GET_REGS".into()
+        } else {
+            "no KVM_CAP_SYNC_REGS: each hypercall costs one KVM_GET_REGS".into()
+        }
+    });
+    sync
+}
+
+/// COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
+/// VM's and does not say which vCPU wrote an entry (several guests' lines must not mix), and
+/// not under gdb, whose `stepi` over an `out` must see the exit the `out` makes. The page of
+/// the vCPU mapping that holds the ring, when it is used.
+fn coalesce_page(kvm: &Kvm, opts: &RunOptions, guests: usize) -> Option<u32> {
+    if !opts.coalesce || guests != 1 || opts.gdb.is_some() {
+        return None;
+    }
+    let pio = kvm.check_extension(KVM_CAP_COALESCED_PIO).unwrap_or(0) > 0;
+    let page = kvm.check_extension(KVM_CAP_COALESCED_MMIO).unwrap_or(0);
+    (pio && page > 0).then_some(page as u32)
+}
+
+/// The host input and the VM's devices: COM1 on IRQ 4 (with an irqchip), RAM above 4 GiB.
+fn build_devices(
+    vm: &Arc<Vm>,
+    memory: &Arc<GuestMemory>,
+    layout: &Layout,
+    guests: usize,
+) -> (Arc<HostInput>, Arc<Devices>) {
     let input = HostInput::new();
     let mut com1 = Com1::new(Arc::clone(&input));
     if layout.irqchip {
-        com1.connect_irq(Arc::clone(&vm));
+        com1.connect_irq(Arc::clone(vm));
     }
     let devices = Arc::new(Devices::new(com1));
     if layout.high > 0 {
         devices.set_high_ram(crate::devices::HighRam {
-            vm: Arc::clone(&vm),
-            memory: Arc::clone(&memory),
-            slot: n as u32,
+            vm: Arc::clone(vm),
+            memory: Arc::clone(memory),
+            slot: guests as u32,
             gpa: boot::HIGH_RAM_START,
             size: layout.high,
         });
@@ -423,144 +399,139 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             devices.com1().input_arrived();
         }
     }));
-    let trace_config = opts.trace.map(|classes| {
-        Arc::new(TraceConfig {
-            classes,
-            start: Instant::now(),
-        })
-    });
-    if let Some(config) = &trace_config {
-        devices.com1().trace_irq(Arc::clone(config));
-    }
-    let sink = Arc::new(
-        OutputSink::stdout(n > 1, opts.color)
-            .map_err(|e| Error::Host(format!("cannot use stdout: {e}")))?,
-    );
+    (input, devices)
+}
 
-    // vCPUs in their start state.
+/// What every vCPU is built from, found out once.
+struct Parts {
+    cpuid: Option<Box<CpuidTable>>,
+    sync_regs: bool,
+    coalesce_page: Option<u32>,
+    devices: (Arc<HostInput>, Arc<Devices>),
+    trace: Option<Arc<TraceConfig>>,
+    sink: Arc<OutputSink>,
+}
+
+/// Lets vCPU 0's THR writes wait in KVM's coalesced ring; the ring's watches for the vCPU and
+/// for the main thread, or None if KVM refuses.
+fn coalesce_com1(
+    vm: &Arc<Vm>,
+    vcpu: &crate::kvm::Vcpu,
+    devices: &Devices,
+    page: u32,
+) -> Option<(RingWatch, (RingWatch, Arc<AtomicBool>))> {
+    let ring = vcpu.coalesced_ring(page)?;
+    let watch = (ring.watch(), ring.watch());
+    let engaged = Arc::new(AtomicBool::new(false));
+    match devices
+        .com1()
+        .enable_coalescing(ring, Arc::clone(vm), Arc::clone(&engaged))
+    {
+        Ok(()) => {
+            note(|| {
+                format!(
+                    "COM1: THR writes go to KVM's coalesced ring after the first {}, no exit \
+                     each (page {page} of the vCPU mapping); --no-coalesce turns it off",
+                    crate::devices::com1::COALESCE_AFTER
+                )
+            });
+            Some((watch.0, (watch.1, engaged)))
+        }
+        Err(e) => {
+            note(|| format!("COM1: no coalescing: {e}"));
+            None
+        }
+    }
+}
+
+/// Step 6 for every guest, and the threads' shared state: a runner per vCPU, ready to start.
+#[allow(clippy::too_many_arguments)] // the steps' results, named; a struct would only rename them
+fn create_vcpus(
+    opts: &RunOptions,
+    plan: &Plan,
+    layout: &Layout,
+    vm: &Arc<Vm>,
+    memory: &Arc<GuestMemory>,
+    images: &[Image],
+    starts: &[Start],
+    gdb: Option<gdb::GdbSetup>,
+    parts: Parts,
+) -> Result<Threads, Error> {
+    let n = images.len();
+    let (input, devices) = parts.devices;
     let (tx, rx) = mpsc::channel();
     let (wake_rx, wake_tx) =
         std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
     let control = Arc::new(Control::new(n, tx, wake_tx));
     let forbidden_syscall = crate::confine::test_forbidden_syscall_wanted();
-    let mut runners = Vec::with_capacity(n);
-    let mut flush_states = Vec::with_capacity(n);
     // Where RIP points at an I/O exit, measured by a probe VM of its own (a few ms) when
     // addresses will be printed often (--trace, --gdb); now, since the seccomp filter
     // installed before the first KVM_RUN allows no new VM. Otherwise a fault message works it
     // out from the instruction bytes (exit_address.rs).
     let io_rip = (opts.trace.is_some() || opts.gdb.is_some()).then(crate::hostcheck::io_rip_rule);
     if let Some(g) = &gdb {
-        g.debugger.attach_memory(Arc::clone(&memory));
+        g.debugger.attach_memory(Arc::clone(memory));
     }
-    // COM1's THR as a coalesced PIO zone (com1.rs): with one vCPU only, since the ring is the
-    // VM's and does not say which vCPU wrote an entry (several guests' lines must not mix), and
-    // not under gdb, whose `stepi` over an `out` must see the exit the `out` makes.
-    let coalesce_page = if opts.coalesce && n == 1 && opts.gdb.is_none() {
-        let pio = kvm.check_extension(KVM_CAP_COALESCED_PIO).unwrap_or(0) > 0;
-        let page = kvm.check_extension(KVM_CAP_COALESCED_MMIO).unwrap_or(0);
-        (pio && page > 0).then_some(page as u32)
-    } else {
-        None
-    };
+    let mut runners = Vec::with_capacity(n);
+    let mut flush_states = Vec::with_capacity(n);
     let mut ring_watch = None;
-    for (i, (image, start)) in images.iter().zip(&starts).enumerate() {
-        let mut vcpu = vm.create_vcpu(i as u32)?;
-        let mut coalesced = None;
-        if let (0, Some(page)) = (i, coalesce_page) {
-            if let Some(ring) = vcpu.coalesced_ring(page) {
-                let watch = (ring.watch(), ring.watch());
-                let engaged = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let shared = Arc::clone(&engaged);
-                match devices
-                    .com1()
-                    .enable_coalescing(ring, Arc::clone(&vm), shared)
-                {
-                    Ok(()) => {
-                        note(verbose, || {
-                            format!(
-                                "COM1: THR writes go to KVM's coalesced ring after the first {}, no exit \
-                                 each (page {page} of the vCPU mapping); --no-coalesce turns \
-                                 it off",
-                                crate::devices::com1::COALESCE_AFTER
-                            )
-                        });
-                        coalesced = Some(watch.0);
-                        ring_watch = Some((watch.1, engaged));
-                    }
-                    Err(e) => note(verbose, || format!("COM1: no coalescing: {e}")),
-                }
-            }
-        }
-        if let Some(cpuid) = &cpuid {
-            vcpu.set_cpuid2(cpuid)?;
-        }
-        let mut sregs = vcpu.get_sregs()?;
-        start.set_sregs(&mut sregs);
-        vcpu.set_sregs(&sregs)?;
-        if let Start::Paging32 { .. } = start {
-            let cr0 = vcpu.get_sregs()?.cr0;
-            if cr0 & CR0_PG == 0 {
-                return Err(Error::KvmUnavailable(paging32::unsupported_here(cr0)));
-            }
-        }
-        vcpu.set_regs(&start.regs())?;
-        if sync_regs {
+    for (i, (image, start)) in images.iter().zip(starts).enumerate() {
+        let mut vcpu = setup::create_vcpu(vm, i as u32, parts.cpuid.as_deref(), start)?;
+        let coalesced = match (i, parts.coalesce_page) {
+            (0, Some(page)) => coalesce_com1(vm, &vcpu, &devices, page).map(|(mine, main)| {
+                ring_watch = Some(main);
+                mine
+            }),
+            _ => None,
+        };
+        if parts.sync_regs {
             // While tracing or debugging, KVM also syncs the segment registers (CS:IP).
-            vcpu.enable_sync_regs(trace_config.is_some() || gdb.is_some());
+            vcpu.enable_sync_regs(parts.trace.is_some() || gdb.is_some());
         }
-        let output = GuestOutput::new(Arc::clone(&sink), i);
+        let output = GuestOutput::new(Arc::clone(&parts.sink), i);
         flush_states.push(output.flush_state());
         let vcpu_input = if i == 0 {
             Arc::clone(&input)
         } else {
             HostInput::ended()
         };
+        let mut io = VcpuIo::new(output, vcpu_input);
+        // Linux reboots by triple fault when nothing else works (reboot=t first).
+        io.triple_fault_resets = matches!(plan, Plan::Linux(_));
         runners.push(VcpuRunner {
             index: i,
             name: image.name.clone(),
             vcpu,
             devices: Arc::clone(&devices),
-            io: {
-                let mut io = VcpuIo::new(output, vcpu_input);
-                // Linux reboots by triple fault when nothing else works (reboot=t first).
-                io.triple_fault_resets = matches!(plan, Plan::Linux(_));
-                io
-            },
+            io,
             control: Arc::clone(&control),
             stats: ExitStats::new(opts.stats),
-            trace: trace_config
+            trace: parts
+                .trace
                 .as_ref()
                 .map(|config| Tracer::new(Arc::clone(config), i)),
             debug: gdb.as_ref().map(|g| DebugHandle {
                 debugger: Arc::clone(&g.debugger),
-                memory: Arc::clone(&memory),
+                memory: Arc::clone(memory),
             }),
-            memory: Arc::clone(&memory),
+            memory: Arc::clone(memory),
             io_rip,
             forbidden_syscall,
             coalesced,
             watch_halt: layout.irqchip,
         });
     }
-
-    // From here on the terminal may be raw: every way out below passes the guard's drop.
-    let raw_mode = RawModeGuard::enter();
-    let threads = Threads {
+    Ok(Threads {
         runners,
         control,
         events: rx,
         wake: wake_rx,
         flush_states,
         input,
-        raw_terminal: raw_mode.is_some(),
+        raw_terminal: false,
         gdb,
-        sink,
+        sink: parts.sink,
         ring_watch,
         watch_halt: layout.irqchip,
-    };
-    let result = wait::start_and_wait(opts, signals, threads);
-    drop(raw_mode);
-    let (cause, reports) = result?;
-    Ok(wait::report(opts, cause, &reports))
+    })
 }

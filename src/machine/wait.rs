@@ -88,7 +88,7 @@ pub fn start_and_wait(
     // every thread (the console threads already exist; TSYNC), see confine.rs.
     if opts.seccomp {
         let instructions = crate::confine::confine().map_err(Error::Host)?;
-        note(opts.verbose, || {
+        note(|| {
             format!(
                 "seccomp: on: an allow-list of {} system calls ({instructions} BPF \
                  instructions) from now on; --no-seccomp turns it off",
@@ -96,10 +96,10 @@ pub fn start_and_wait(
             )
         });
     } else {
-        note(opts.verbose, || "seccomp: off (--no-seccomp)".into());
+        note(|| "seccomp: off (--no-seccomp)".into());
     }
     let n = runners.len();
-    note(opts.verbose, || format!("starting {n} vCPU thread(s)"));
+    note(|| format!("starting {n} vCPU thread(s)"));
     let mut threads = Vec::with_capacity(n);
     for runner in runners {
         let (index, name, control) = (
@@ -127,10 +127,9 @@ pub fn start_and_wait(
     }
 
     let gdb_thread = match gdb {
-        Some(gdb) => Some(
-            gdb::spawn_server(gdb, control, opts.verbose)
-                .map_err(|e| host("starting the gdb thread", e))?,
-        ),
+        Some(gdb) => {
+            Some(gdb::spawn_server(gdb, control).map_err(|e| host("starting the gdb thread", e))?)
+        }
         None => None,
     };
 
@@ -292,13 +291,13 @@ pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport
             VcpuOutcome::HostError(why) => diag!("mini-kvm: error: {who}: {why}"),
             VcpuOutcome::Exited(s) => {
                 first_status.get_or_insert((who.clone(), *s));
-                note(opts.verbose, || format!("{who} exited with status {s}"));
+                note(|| format!("{who} exited with status {s}"));
             }
-            VcpuOutcome::Halted => note(opts.verbose, || format!("{who} stopped normally")),
-            VcpuOutcome::Stopped => note(opts.verbose, || format!("{who} was stopped")),
-            VcpuOutcome::MachineOff(why) => note(opts.verbose, || format!("{who}: {why}")),
+            VcpuOutcome::Halted => note(|| format!("{who} stopped normally")),
+            VcpuOutcome::Stopped => note(|| format!("{who} was stopped")),
+            VcpuOutcome::MachineOff(why) => note(|| format!("{who}: {why}")),
         }
-        note(opts.verbose, || format!("{who}: {}", r.stats.summary()));
+        note(|| format!("{who}: {}", r.stats.summary()));
         if opts.verbose || opts.stats {
             for (port, reads, writes) in &r.unclaimed_ports {
                 let name = match crate::devices::unclaimed_port_name(*port) {
