@@ -1,12 +1,12 @@
 //! Running one probe guest: a one-vCPU VM of its own, a KVM_RUN loop with a watchdog, and how
 //! the run ended. The probes themselves are in guests/probes/*.asm.
 
-use crate::boot::{longmode, Plan};
+use crate::boot::{longmode, Layout, Plan};
 use crate::devices::hypercall::{HC_EXIT, HC_EXIT_STATUS, HYPERCALL_PORT};
 use crate::guests::{Image, PROBES};
 use crate::kvm::bindings::*;
 use crate::kvm::{Kvm, Vcpu, VcpuKick, VmExit};
-use crate::memory::GuestMemory;
+use crate::setup;
 use std::borrow::Cow;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -25,21 +25,25 @@ pub enum Ended {
     Error(String),
 }
 
-/// A one-vCPU VM with 4 MiB of RAM running probe `name` in `plan` (Real or Long).
+/// A one-vCPU VM with 4 MiB of RAM running probe `name` in `plan` (Real or Long), built by
+/// the same steps as every VM (setup.rs).
 pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<Vcpu, String> {
     let bytes = PROBES
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, b)| *b)
         .ok_or_else(|| format!("no probe {name}"))?;
-    let mut vm = kvm.create_vm().map_err(|e| e.to_string())?;
-    vm.set_tss_addr(0xFFFB_D000).map_err(|e| e.to_string())?;
-    let memory = Arc::new(GuestMemory::new(longmode::SLOT_SIZE).map_err(|e| e.to_string())?);
-    vm.set_user_memory_region(0, &memory, 0, longmode::SLOT_SIZE)
-        .map_err(|e| e.to_string())?;
+    let text = |e: crate::error::Error| e.to_string();
+    let layout = Layout {
+        ram: longmode::SLOT_SIZE,
+        slot_size: longmode::SLOT_SIZE,
+        high: 0,
+        irqchip,
+    };
+    let mut vm = setup::create_vm(kvm).map_err(text)?;
+    let memory = setup::add_memory(&mut vm, &layout, 1).map_err(text)?;
     if irqchip {
-        vm.create_irqchip().map_err(|e| e.to_string())?;
-        vm.create_pit2(false).map_err(|e| e.to_string())?;
+        setup::create_irqchip(kvm, &vm, false).map_err(text)?;
     }
     let image = Image {
         name: name.to_string(),
@@ -48,15 +52,8 @@ pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<V
         mode: None,
     };
     let start = plan.load(&memory, 0, &image, "", &[])?;
-    let vm = Arc::new(vm);
-    let vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;
     let cpuid = kvm.supported_cpuid().map_err(|e| e.to_string())?;
-    vcpu.set_cpuid2(&cpuid).map_err(|e| e.to_string())?;
-    let mut sregs = vcpu.get_sregs().map_err(|e| e.to_string())?;
-    start.set_sregs(&mut sregs);
-    vcpu.set_sregs(&sregs).map_err(|e| e.to_string())?;
-    vcpu.set_regs(&start.regs()).map_err(|e| e.to_string())?;
-    Ok(vcpu)
+    setup::create_vcpu(&Arc::new(vm), 0, Some(&cpuid), &start).map_err(text)
 }
 
 /// Runs `vcpu` until the probe ends or `limit` passes. `on_exit` sees every exit with its time
