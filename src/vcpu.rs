@@ -17,12 +17,12 @@ use crate::control::{Control, Event};
 use crate::devices::{DeviceStop, Devices, VcpuIo};
 use crate::exit_address::{IoAccess, IoRipRule};
 use crate::fault::{internal_error_text, Fault};
-use crate::gdb::debugger::{AfterDebugExit, Debugger};
 use crate::kvm::bindings::*;
 use crate::kvm::{RingWatch, Vcpu, VcpuKick, VmExit};
 use crate::memory::GuestMemory;
 use crate::stats::ExitStats;
 use crate::trace::{ExitSummary, Tracer};
+use crate::x86::CodeSize;
 use std::sync::Arc;
 
 /// How one vCPU's run ended.
@@ -172,8 +172,8 @@ pub struct VcpuRunner {
     pub stats: ExitStats,
     /// `--trace`: explains each exit on stderr.
     pub trace: Option<Tracer>,
-    /// `--gdb`: the debugger this vCPU parks for.
-    pub debug: Option<DebugHandle>,
+    /// `--gdb`: the debugger this vCPU parks for (gdb/debugger.rs; any [`DebugHook`]).
+    pub debug: Option<Arc<dyn DebugHook>>,
     /// Guest RAM, to read the instruction bytes around RIP (exit_address.rs).
     pub memory: Arc<GuestMemory>,
     /// Where this host leaves RIP at an I/O exit, when measured (with --trace and --gdb);
@@ -186,12 +186,6 @@ pub struct VcpuRunner {
     /// With an in-kernel irqchip KVM runs HLT itself: at each kick, look whether the vCPU is
     /// halted with interrupts off, i.e. off for good (a kernel's `cli; hlt`, Linux's halt).
     pub watch_halt: bool,
-}
-
-/// What a vCPU needs to serve a debugger: the shared state and guest memory.
-pub struct DebugHandle {
-    pub debugger: Arc<Debugger>,
-    pub memory: Arc<GuestMemory>,
 }
 
 impl VcpuRunner {
@@ -219,8 +213,7 @@ impl VcpuRunner {
         }
         self.control.unregister(self.index);
         if let Some(d) = &self.debug {
-            use crate::gdb::debugger::Ended;
-            d.debugger.vcpu_ended(
+            d.vcpu_ended(
                 self.index,
                 match &outcome {
                     // A reset or power-off ends the run with status 0 (machine/wait.rs).
@@ -254,13 +247,10 @@ impl VcpuRunner {
                 return VcpuOutcome::Stopped;
             }
             if let Some(d) = &self.debug {
-                if d.debugger.wants_pause() {
+                if d.wants_pause() {
                     let control = &self.control;
                     let stopping = || control.stop_requested();
-                    if !d
-                        .debugger
-                        .park(self.index, &self.vcpu, &d.memory, &stopping)
-                    {
+                    if !d.park(self.index, &self.vcpu, &self.memory, &stopping) {
                         return VcpuOutcome::Stopped;
                     }
                     // Resumed (to step or continue): run now, even if the pause flag is still
@@ -274,7 +264,7 @@ impl VcpuRunner {
                 let debug = &self.debug;
                 let give_up = || {
                     control.stop_requested()
-                        || debug.as_ref().is_some_and(|d| d.debugger.wants_pause())
+                        || debug.as_ref().is_some_and(|d| d.wants_pause())
                 };
                 if let Err(e) = self.io.output.wait_for_room(&give_up) {
                     return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
@@ -304,7 +294,7 @@ impl VcpuRunner {
             }
             self.stats.exited(&exit);
             if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
-                let after = d.debugger.on_debug_exit(self.index, *exception, *pc);
+                let after = d.on_debug_exit(self.index, *exception, *pc);
                 if after == AfterDebugExit::Park {
                     self.control.kick_others(self.index);
                     continue;
@@ -316,7 +306,7 @@ impl VcpuRunner {
                 }
                 let at_hlt = self.at_hlt();
                 if let Some(d) = &self.debug {
-                    if let Err(e) = d.debugger.keep_stepping(&self.vcpu, at_hlt) {
+                    if let Err(e) = d.keep_stepping(&self.vcpu, at_hlt) {
                         return VcpuOutcome::HostError(e.to_string());
                     }
                 }
@@ -462,23 +452,15 @@ fn at_io_instruction(
     sregs: &kvm_sregs,
     (out, port, size): (bool, u16, u8),
 ) -> kvm_regs {
-    let real_mode = sregs.cr0 & crate::x86::CR0_PE == 0;
-    let ip = if real_mode {
-        regs.rip & 0xFFFF
-    } else {
-        regs.rip
-    };
+    let code = CodeSize::of(&sregs.cs);
+    let ip = regs.rip & code.ip_mask();
     let access = IoAccess {
         out,
         port,
         size,
-        code_operand_size: if real_mode || (sregs.cs.db == 0 && sregs.cs.l == 0) {
-            2
-        } else {
-            4
-        },
+        code_operand_size: if code == CodeSize::Bits16 { 2 } else { 4 },
     };
-    let linear_rip = sregs.cs.base.wrapping_add(ip);
+    let linear_rip = crate::x86::linear_pc(&regs, sregs);
     let physical = |linear: u64| {
         if sregs.cr0 & crate::x86::CR0_PG == 0 {
             return Some(linear);
@@ -530,9 +512,8 @@ impl VcpuRunner {
     }
 }
 
-#[path = "vcpu_debug.rs"]
 mod debug;
+pub use debug::{AfterDebugExit, DebugHook, Ended};
 
 #[cfg(test)]
-#[path = "vcpu_tests.rs"]
 mod tests;

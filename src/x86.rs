@@ -5,6 +5,8 @@
 //! defined; each is pinned to its bit number by a test, because a wrong bit (kvm-hello-world's
 //! CR4_OSFXSR, written as bit 8 instead of 9) compiles fine and fails silently.
 
+use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
+
 /// CR0.PE: protected mode enable.
 pub const CR0_PE: u64 = 1 << 0;
 /// CR0.MP: monitor coprocessor.
@@ -127,6 +129,57 @@ pub fn describe_rflags(rflags: u64) -> String {
         s.push_str(&format!(" IOPL={iopl}"));
     }
     s
+}
+
+/// The size of the code running, from the code segment's hidden attributes (SDM Vol. 3A
+/// 5.2.1): CS.L selects 64-bit code (only meaningful with EFER.LMA), CS.D/B 32-bit; in real
+/// mode KVM keeps D/B clear, so real mode is 16-bit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CodeSize {
+    /// Real mode (or a 16-bit protected-mode segment): linear = CS.base + IP.
+    Bits16,
+    /// 32-bit protected or compatibility mode: linear = CS.base + EIP.
+    Bits32,
+    /// 64-bit mode: CS.base is ignored, linear = RIP.
+    #[default]
+    Bits64,
+}
+
+impl CodeSize {
+    pub fn of(cs: &kvm_segment) -> CodeSize {
+        if cs.l != 0 {
+            CodeSize::Bits64
+        } else if cs.db != 0 {
+            CodeSize::Bits32
+        } else {
+            CodeSize::Bits16
+        }
+    }
+
+    /// The bits of RIP the instruction pointer has at this size.
+    pub fn ip_mask(self) -> u64 {
+        match self {
+            CodeSize::Bits16 => 0xFFFF,
+            CodeSize::Bits32 => 0xFFFF_FFFF,
+            CodeSize::Bits64 => u64::MAX,
+        }
+    }
+
+    /// The linear address `rip` stands for in a code segment at `cs_base`. Linear addresses
+    /// outside 64-bit mode are 32 bits and wrap (SDM Vol. 3A 3.4).
+    pub fn linear(self, cs_base: u64, rip: u64) -> u64 {
+        let ip = rip & self.ip_mask();
+        match self {
+            CodeSize::Bits64 => ip,
+            _ => cs_base.wrapping_add(ip) & 0xFFFF_FFFF,
+        }
+    }
+}
+
+/// The linear address of the vCPU's next instruction: the one rule used for breakpoints,
+/// gdb's pc and the bytes read around RIP.
+pub fn linear_pc(regs: &kvm_regs, sregs: &kvm_sregs) -> u64 {
+    CodeSize::of(&sregs.cs).linear(sregs.cs.base, regs.rip)
 }
 
 #[cfg(test)]

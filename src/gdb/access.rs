@@ -48,15 +48,7 @@ impl DebugVcpu for Vcpu {
     }
 }
 
-/// The linear address of the next instruction (CS base + IP; IP is 16 bits in real mode).
-pub fn linear_pc(regs: &kvm_regs, sregs: &kvm_sregs) -> u64 {
-    let ip = if sregs.cr0 & crate::x86::CR0_PE == 0 {
-        regs.rip & 0xFFFF
-    } else {
-        regs.rip
-    };
-    sregs.cs.base.wrapping_add(ip)
-}
+pub use crate::x86::linear_pc;
 
 /// Is the next instruction `hlt` (0xF4)? (A single step over it skips the halt on KVM.)
 pub fn at_hlt(

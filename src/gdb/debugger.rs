@@ -28,6 +28,9 @@ use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
 use crate::kvm::KvmError;
 use crate::memory::GuestMemory;
+pub use crate::vcpu::{AfterDebugExit, Ended};
+use crate::vcpu::DebugHook;
+use crate::kvm::Vcpu;
 pub use breakpoints::{BreakpointError, Patch, MAX_BREAKPOINTS};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,17 +57,6 @@ pub enum StopReason {
     Breakpoint(usize),
     /// gdb sent Ctrl-C.
     Interrupt,
-}
-
-/// How a vCPU's thread ended, as gdb is told (`W` exit status, `X` signal: "Stop Replies").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// EXIT, EXIT_STATUS or HLT: the guest's own status.
-    Exit(u8),
-    /// A guest fault or a host failure, with the reason.
-    Fault(String),
-    /// Stopped from outside (timeout, signal, Ctrl-A x, gdb's kill).
-    Stopped,
 }
 
 /// What gdb asks a parked vCPU to do.
@@ -110,17 +102,6 @@ pub enum Resume {
     Stay,
     Continue,
     Step,
-}
-
-/// What the run loop does after a KVM_EXIT_DEBUG.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterDebugExit {
-    /// Keep running (a single-step that reached no breakpoint).
-    Run,
-    /// Stop the VM and park.
-    Park,
-    /// Clear RFLAGS.TF (leaked from a step into a saved frame), then keep running.
-    ClearTrapFlag,
 }
 
 struct State {
@@ -510,6 +491,49 @@ impl Debugger {
     pub fn live_vcpus(&self) -> Vec<usize> {
         let s = self.lock();
         (0..s.ended.len()).filter(|&i| !s.ended[i]).collect()
+    }
+}
+
+/// The run loop's hook (vcpu/debug.rs): each call is the inherent method of the same name.
+impl DebugHook for Debugger {
+    fn wants_pause(&self) -> bool {
+        Debugger::wants_pause(self)
+    }
+    fn park(
+        &self,
+        index: usize,
+        vcpu: &Vcpu,
+        memory: &GuestMemory,
+        stopping: &dyn Fn() -> bool,
+    ) -> bool {
+        Debugger::park(self, index, vcpu, memory, stopping)
+    }
+    fn on_debug_exit(&self, index: usize, exception: u32, pc: u64) -> AfterDebugExit {
+        Debugger::on_debug_exit(self, index, exception, pc)
+    }
+    fn check_position(&self, index: usize, linear_rip: u64) -> AfterDebugExit {
+        Debugger::check_position(self, index, linear_rip)
+    }
+    fn is_stepping(&self, index: usize) -> bool {
+        Debugger::is_stepping(self, index)
+    }
+    fn stepping_for_breakpoints(&self) -> bool {
+        Debugger::stepping_for_breakpoints(self)
+    }
+    fn step_ended(&self, index: usize, note: Option<String>) {
+        Debugger::step_ended(self, index, note)
+    }
+    fn keep_stepping(&self, vcpu: &Vcpu, at_hlt: bool) -> Result<(), KvmError> {
+        Debugger::keep_stepping(self, vcpu, at_hlt)
+    }
+    fn hlt_ends_vcpu(&self) -> bool {
+        Debugger::hlt_ends_vcpu(self)
+    }
+    fn at_hlt(&self, vcpu: &Vcpu, memory: &GuestMemory, regs: &kvm_regs, sregs: &kvm_sregs) -> bool {
+        at_hlt(vcpu, memory, regs, sregs)
+    }
+    fn vcpu_ended(&self, index: usize, how: Ended) {
+        Debugger::vcpu_ended(self, index, how)
     }
 }
 

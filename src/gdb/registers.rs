@@ -18,28 +18,7 @@ use super::Field::{self, *};
 use super::{g_packet_bytes, registers, Arch, Reg};
 use crate::gdb::packet::{from_le, hex_encode};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
-
-/// The size of the code running, which says how gdb's linear pc maps back to RIP.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum CodeSize {
-    /// Real mode (or a 16-bit protected-mode segment): pc = CS.base + IP.
-    Bits16,
-    /// 32-bit protected or compatibility mode: pc = CS.base + EIP.
-    Bits32,
-    /// 64-bit mode: CS.base is ignored, pc = RIP.
-    #[default]
-    Bits64,
-}
-
-impl CodeSize {
-    fn ip_mask(self) -> u64 {
-        match self {
-            CodeSize::Bits16 => 0xFFFF,
-            CodeSize::Bits32 => 0xFFFF_FFFF,
-            CodeSize::Bits64 => u64::MAX,
-        }
-    }
-}
+pub use crate::x86::CodeSize;
 
 /// A vCPU's registers as gdb sees them, whatever the layout gdb was told.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,14 +38,9 @@ pub struct Registers {
 }
 
 impl Registers {
-    /// The linear address RIP stands for in the current code segment.
+    /// The linear address RIP stands for in the current code segment (x86.rs's one rule).
     fn linear(&self, rip: u64) -> u64 {
-        let ip = rip & self.code.ip_mask();
-        match self.code {
-            CodeSize::Bits64 => ip,
-            // Linear addresses outside 64-bit mode are 32 bits and wrap (SDM Vol. 3A 3.4).
-            _ => self.bases[0].wrapping_add(ip) & 0xFFFF_FFFF,
-        }
+        self.code.linear(self.bases[0], rip)
     }
 
     /// The RIP that makes the next instruction's linear address `pc`.
@@ -78,15 +52,7 @@ impl Registers {
     }
 
     pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs) -> Registers {
-        // SDM Vol. 3A 5.2.1: CS.L selects 64-bit code (only meaningful with EFER.LMA), CS.D/B
-        // 32-bit; in real mode KVM keeps D/B clear.
-        let code = if s.cs.l != 0 {
-            CodeSize::Bits64
-        } else if s.cs.db != 0 {
-            CodeSize::Bits32
-        } else {
-            CodeSize::Bits16
-        };
+        let code = CodeSize::of(&s.cs);
         let segments = [s.cs, s.ss, s.ds, s.es, s.fs, s.gs];
         let mut regs = Registers {
             gpr: [

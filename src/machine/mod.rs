@@ -26,7 +26,7 @@ use crate::memory::GuestMemory;
 use crate::setup;
 use crate::stats::ExitStats;
 use crate::trace::{TraceConfig, Tracer};
-use crate::vcpu::{DebugHandle, VcpuReport, VcpuRunner};
+use crate::vcpu::{VcpuReport, VcpuRunner};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self};
 use std::sync::Arc;
@@ -510,10 +510,9 @@ fn create_vcpus(
                 .trace
                 .as_ref()
                 .map(|config| Tracer::new(Arc::clone(config), i)),
-            debug: gdb.as_ref().map(|g| DebugHandle {
-                debugger: Arc::clone(&g.debugger),
-                memory: Arc::clone(memory),
-            }),
+            debug: gdb
+                .as_ref()
+                .map(|g| Arc::clone(&g.debugger) as Arc<dyn crate::vcpu::DebugHook>),
             memory: Arc::clone(memory),
             io_rip,
             forbidden_syscall,
