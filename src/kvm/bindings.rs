@@ -197,7 +197,6 @@ pub const KVM_MAX_CPUID_ENTRIES: usize = 256;
 
 /// `kvm_cpuid2` followed by room for its entries, laid out as the kernel expects.
 #[repr(C)]
-#[derive(Clone)]
 pub struct CpuidTable {
     pub header: kvm_cpuid2,
     pub entries: [kvm_cpuid_entry2; KVM_MAX_CPUID_ENTRIES],
