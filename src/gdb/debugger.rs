@@ -513,9 +513,7 @@ impl Debugger {
     }
 }
 
-#[path = "breakpoints.rs"]
 mod breakpoints;
 
 #[cfg(test)]
-#[path = "debugger_tests.rs"]
 mod tests;

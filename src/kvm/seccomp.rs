@@ -328,5 +328,4 @@ pub fn install(program: &[SockFilter]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "seccomp_tests.rs"]
 mod tests;

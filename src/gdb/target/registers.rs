@@ -229,5 +229,4 @@ impl Registers {
 }
 
 #[cfg(test)]
-#[path = "registers_tests.rs"]
 mod tests;
