@@ -19,10 +19,11 @@ use std::mem::{align_of, size_of};
 macro_rules! assert_layout {
     ($t:ident, size: $size:expr, align: $align:expr, { $($field:ident: $offset:expr),+ $(,)? }) => {
         const _: () = {
-            assert!(::std::mem::size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
-            assert!(::std::mem::align_of::<$t>() == $align, concat!("alignment of ", stringify!($t)));
+            use ::std::mem::{align_of, offset_of, size_of};
+            assert!(size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
+            assert!(align_of::<$t>() == $align, concat!("alignment of ", stringify!($t)));
             $(assert!(
-                ::std::mem::offset_of!($t, $field) == $offset,
+                offset_of!($t, $field) == $offset,
                 concat!("offset of ", stringify!($t), ".", stringify!($field))
             );)+
             let _every_field_is_listed = |v: $t| {
@@ -32,9 +33,13 @@ macro_rules! assert_layout {
     };
     (union $t:ident, size: $size:expr, align: $align:expr, { $($field:ident),+ $(,)? }) => {
         const _: () = {
-            assert!(::std::mem::size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
-            assert!(::std::mem::align_of::<$t>() == $align, concat!("alignment of ", stringify!($t)));
-            $(assert!(::std::mem::offset_of!($t, $field) == 0, concat!(stringify!($t), ".", stringify!($field)));)+
+            use ::std::mem::{align_of, offset_of, size_of};
+            assert!(size_of::<$t>() == $size, concat!("size of ", stringify!($t)));
+            assert!(align_of::<$t>() == $align, concat!("alignment of ", stringify!($t)));
+            $(assert!(
+                offset_of!($t, $field) == 0,
+                concat!("offset of ", stringify!($t), ".", stringify!($field))
+            );)+
         };
     };
 }
@@ -201,7 +206,9 @@ pub struct CpuidTable {
     pub header: kvm_cpuid2,
     pub entries: [kvm_cpuid_entry2; KVM_MAX_CPUID_ENTRIES],
 }
-assert_layout!(CpuidTable, size: 8 + 40 * KVM_MAX_CPUID_ENTRIES, align: 4, { header: 0, entries: 8 });
+assert_layout!(CpuidTable, size: 8 + 40 * KVM_MAX_CPUID_ENTRIES, align: 4, {
+    header: 0, entries: 8,
+});
 
 // ---------------------------------------------------------------------------------------------
 // Interrupts and timers: KVM_IRQ_LINE (api.rst 4.25), KVM_CREATE_PIT2 (4.67).
@@ -325,7 +332,9 @@ pub struct kvm_coalesced_mmio_ring {
     /// entries' alignment (8), as in C.
     pub coalesced_mmio: [kvm_coalesced_mmio; 0],
 }
-assert_layout!(kvm_coalesced_mmio_ring, size: 8, align: 8, { first: 0, last: 4, coalesced_mmio: 8 });
+assert_layout!(kvm_coalesced_mmio_ring, size: 8, align: 8, {
+    first: 0, last: 4, coalesced_mmio: 8,
+});
 
 /// The ring is one page (x86: 4 KiB).
 pub const KVM_COALESCED_PAGE_SIZE: usize = 4096;
@@ -353,7 +362,9 @@ pub struct kvm_run_io {
     pub count: u32,
     pub data_offset: u64,
 }
-assert_layout!(kvm_run_io, size: 16, align: 8, { direction: 0, size: 1, port: 2, count: 4, data_offset: 8 });
+assert_layout!(kvm_run_io, size: 16, align: 8, {
+    direction: 0, size: 1, port: 2, count: 4, data_offset: 8,
+});
 pub const KVM_EXIT_IO_IN: u8 = 0;
 pub const KVM_EXIT_IO_OUT: u8 = 1;
 
@@ -375,7 +386,9 @@ pub struct kvm_run_fail_entry {
     pub hardware_entry_failure_reason: u64,
     pub cpu: u32,
 }
-assert_layout!(kvm_run_fail_entry, size: 16, align: 8, { hardware_entry_failure_reason: 0, cpu: 8 });
+assert_layout!(kvm_run_fail_entry, size: 16, align: 8, {
+    hardware_entry_failure_reason: 0, cpu: 8,
+});
 
 /// KVM_EXIT_INTERNAL_ERROR: KVM could not continue (most often: it failed to emulate an
 /// instruction).
@@ -415,7 +428,9 @@ pub struct kvm_debug_exit_arch {
     pub dr6: u64,
     pub dr7: u64,
 }
-assert_layout!(kvm_debug_exit_arch, size: 32, align: 8, { exception: 0, pad: 4, pc: 8, dr6: 16, dr7: 24 });
+assert_layout!(kvm_debug_exit_arch, size: 32, align: 8, {
+    exception: 0, pad: 4, pc: 8, dr6: 16, dr7: 24,
+});
 
 /// The exit-specific part of `kvm_run`: which member is valid depends on `exit_reason`.
 #[repr(C)]
