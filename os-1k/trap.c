@@ -168,8 +168,8 @@ void trap(struct trapframe *tf) {
     }
     /*
      * System calls on KVMs that cannot deliver `int n` (a paravirtual KVM: see
-     * docs/kvm-variants.md in the repository): the CPU raises
-     * #UD at the `int 0x80` itself. A #UD from ring 3 whose instruction bytes are CD 80 is
+     * docs/kvm-variants.md): the CPU raises #UD at the `int 0x80` itself.
+     * A #UD from ring 3 whose instruction bytes are CD 80 is
      * that system call: run it and resume after the two bytes. Any other #UD is a real one.
      * On VMX/SVM hosts and under QEMU the gate at 0x80 is used and this never triggers.
      */

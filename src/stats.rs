@@ -35,7 +35,7 @@ fn kind(exit: &VmExit<'_>) -> usize {
         VmExit::SystemEvent { .. } => 7,
         VmExit::Debug { .. } => 8,
         VmExit::Interrupted => 9,
-        VmExit::Other(_) => 10,
+        VmExit::Malformed { .. } | VmExit::Other(_) => 10,
     }
 }
 

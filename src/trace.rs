@@ -213,6 +213,11 @@ impl ExitSummary {
             VmExit::SystemEvent { .. } => ("KVM_EXIT_SYSTEM_EVENT", FAULT, RawFields::None),
             VmExit::Debug { .. } => ("KVM_EXIT_DEBUG", DEBUG, RawFields::None),
             VmExit::Interrupted => ("KVM_EXIT_INTR", KICK, RawFields::None),
+            VmExit::Malformed { reason, .. } => (
+                crate::kvm::bindings::exit_reason_name(*reason),
+                FAULT,
+                RawFields::None,
+            ),
             VmExit::Other(_) => ("KVM_EXIT_(other)", FAULT, RawFields::None),
         };
         ExitSummary { name, class, raw }

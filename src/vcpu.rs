@@ -154,6 +154,10 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
         VmExit::Debug { exception, pc, .. } => stop(Stop::GuestFault(format!(
             "KVM_EXIT_DEBUG (exception {exception}) at {pc:#x} with no debugger attached"
         ))),
+        VmExit::Malformed { reason, why } => stop(Stop::HostError(format!(
+            "malformed {} from KVM: {why}",
+            exit_reason_name(reason)
+        ))),
         VmExit::Other(reason) => stop(Stop::GuestFault(format!(
             "unexpected exit {} ({reason})",
             exit_reason_name(reason)

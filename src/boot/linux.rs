@@ -395,5 +395,4 @@ pub fn patch_cpuid(table: &mut crate::kvm::bindings::CpuidTable) -> bool {
 }
 
 #[cfg(test)]
-#[path = "linux_tests.rs"]
 mod tests;

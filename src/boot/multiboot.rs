@@ -400,5 +400,4 @@ pub fn initial_regs(loaded: &Loaded) -> kvm_regs {
 }
 
 #[cfg(test)]
-#[path = "multiboot_tests.rs"]
 mod tests;

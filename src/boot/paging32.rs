@@ -10,8 +10,8 @@
 //!   both point to page tables mapping physical 0-4 MiB (at 0x101000 and 0x102000).
 //!
 //! Some KVMs cannot run this at all: a paravirtual KVM drops CR0.PG set through KVM_SET_SREGS
-//! when CR4.PAE is 0 (docs/kvm-variants.md). mini-kvm reads CR0 back and stops with a clear
-//! message instead of letting the guest triple-fault.
+//! in 32-bit mode, PAE or not (docs/kvm-variants.md). mini-kvm reads CR0 back and stops with a
+//! clear message instead of letting the guest triple-fault.
 
 use super::{flat_segment, set_data_segments};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};

@@ -462,9 +462,7 @@ pub fn describe_iir(value: u8) -> String {
 }
 
 #[cfg(test)]
-#[path = "uart_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "uart_props.rs"]
 mod props;

@@ -321,5 +321,4 @@ pub fn exit_reply(how: &[Option<Ended>]) -> (Option<String>, String) {
 }
 
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;

@@ -537,9 +537,7 @@ impl DebugHook for Debugger {
     }
 }
 
-#[path = "breakpoints.rs"]
 mod breakpoints;
 
 #[cfg(test)]
-#[path = "debugger_tests.rs"]
 mod tests;

@@ -367,5 +367,4 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "packet_props.rs"]
 mod props;

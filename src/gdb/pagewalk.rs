@@ -178,5 +178,4 @@ fn walk_levels(
 }
 
 #[cfg(test)]
-#[path = "pagewalk_tests.rs"]
 mod tests;

@@ -124,5 +124,4 @@ pub fn for_builtin(name: &str, bytes: &[u8], in_tree: &Path) -> Option<PathBuf> 
 }
 
 #[cfg(test)]
-#[path = "symbols_tests.rs"]
 mod tests;

@@ -20,7 +20,6 @@
 //! The values themselves live in [`Registers`] (registers.rs), which also says what gdb's pc
 //! means outside 64-bit mode.
 
-#[path = "registers.rs"]
 mod registers;
 pub use registers::Registers;
 
@@ -320,5 +319,4 @@ pub fn document(arch: Arch, annex: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "target_tests.rs"]
 mod tests;

@@ -111,6 +111,9 @@ pub fn run_probe(
             }
             // Single-steps: `on_exit` decides when it has seen enough.
             VmExit::Debug { .. } => {}
+            VmExit::Malformed { reason, why } => {
+                break Ended::Error(format!("malformed {}: {why}", exit_reason_name(reason)))
+            }
             VmExit::Other(n) => break Ended::Exit(exit_reason_name(n).into()),
         }
     };

@@ -430,5 +430,4 @@ pub(super) fn keys(f: &Findings) -> String {
 }
 
 #[cfg(test)]
-#[path = "report_tests.rs"]
 mod tests;

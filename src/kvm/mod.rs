@@ -67,12 +67,47 @@ fn ioctl_with_val(fd: RawFd, name: &'static str, request: u64, arg: u64) -> Resu
     }
 }
 
-/// `ioctl(fd, request, &mut value)`: the kernel reads and/or writes one `T`.
+/// `ioctl(fd, request, &value)`: the kernel only reads one `T` (an `_IOW` request).
+///
+/// The direction bits of a request number ([`ioctl`]) say who writes the argument. `_IOW` is a
+/// write *from user space*: the kernel copies the `T` in (`copy_from_user`) and never stores to
+/// it, so a shared `&T` is the honest type and the caller's value is passed as it is, with no
+/// copy. `_IOR` (the kernel fills the `T`) and `_IOWR` (it reads the `T`, then writes it back)
+/// store into user memory and go through [`ioctl_with_mut`]. A few older requests are `_IO` yet
+/// read a pointed-to struct (KVM_REINJECT_CONTROL): the number says nothing, api.rst does.
 ///
 /// # Safety
-/// `request` must be an ioctl whose argument is a pointer to exactly a `T` (the `_IOR`/`_IOW`/
-/// `_IOWR` size in [`ioctl`] is `size_of::<T>()`), or a `T` that the kernel is documented to
-/// treat as a header of a larger buffer that `value` really is followed by.
+/// `request` must be an ioctl that only reads its argument: a pointer to exactly a `T` (the
+/// `_IOW` size in [`ioctl`] is `size_of::<T>()`), or to a `T` that starts with the request's
+/// struct and holds everything the kernel is documented to read after it (a [`CpuidTable`]:
+/// the `kvm_cpuid2` header, then `nent` entries).
+///
+/// [`CpuidTable`]: bindings::CpuidTable
+unsafe fn ioctl_with_ref<T>(
+    fd: RawFd,
+    name: &'static str,
+    request: u64,
+    value: &T,
+) -> Result<i32, KvmError> {
+    // SAFETY: `value` is a valid pointer to a T for the whole call, and the caller promised the
+    // kernel only reads it, no further than that (see # Safety): nothing writes through a
+    // shared reference.
+    let ret = unsafe { libc::ioctl(fd, request as libc::c_ulong, value as *const T) };
+    if ret < 0 {
+        Err(KvmError::last(name))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ioctl(fd, request, &mut value)`: the kernel writes one `T` (`_IOR`), or reads it and writes
+/// it back (`_IOWR`).
+///
+/// # Safety
+/// `request` must be an ioctl whose argument is a pointer to exactly a `T` (the `_IOR`/`_IOWR`
+/// size in [`ioctl`] is `size_of::<T>()`), or to a `T` that starts with the request's struct
+/// and holds everything the kernel is documented to access after it (as for
+/// [`ioctl_with_ref`]).
 unsafe fn ioctl_with_mut<T>(
     fd: RawFd,
     name: &'static str,

@@ -11,7 +11,9 @@
 //!
 //! What is allowed is policy and lives in `confine.rs`; this file only knows how.
 
+use super::bindings::assert_layout;
 use super::syscall_names::NAMES;
+use std::mem::{offset_of, size_of};
 use std::sync::OnceLock;
 
 /// `struct sock_filter`: one classic-BPF instruction.
@@ -23,6 +25,9 @@ pub struct SockFilter {
     pub jf: u8,
     pub k: u32,
 }
+assert_layout!(SockFilter, size: 8, align: 4, { code: 0, jt: 2, jf: 3, k: 4 });
+const _: () = assert!(size_of::<SockFilter>() == size_of::<libc::sock_filter>());
+const _: () = assert!(offset_of!(libc::sock_filter, k) == 4);
 
 /// `struct sock_fprog`: the program handed to seccomp(2).
 #[repr(C)]
@@ -30,6 +35,9 @@ struct SockFprog {
     len: u16,
     filter: *const SockFilter,
 }
+assert_layout!(SockFprog, size: 16, align: 8, { len: 0, filter: 8 });
+const _: () = assert!(size_of::<SockFprog>() == size_of::<libc::sock_fprog>());
+const _: () = assert!(offset_of!(libc::sock_fprog, filter) == 8);
 
 // Classic BPF opcodes (filter.h, bpf_common.h).
 pub const BPF_LD: u16 = 0x00;
@@ -58,6 +66,9 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 pub const DATA_NR: u32 = 0;
 pub const DATA_ARCH: u32 = 4;
 pub const DATA_ARGS: u32 = 16;
+const _: () = assert!(DATA_NR as usize == offset_of!(libc::seccomp_data, nr));
+const _: () = assert!(DATA_ARCH as usize == offset_of!(libc::seccomp_data, arch));
+const _: () = assert!(DATA_ARGS as usize == offset_of!(libc::seccomp_data, args));
 
 /// One allow-list entry.
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +205,11 @@ struct SigsysInfo {
     syscall: i32,
     arch: u32,
 }
+assert_layout!(SigsysInfo, size: 32, align: 8, {
+    signo: 0, errno: 4, code: 8, _pad: 12, call_addr: 16, syscall: 24, arch: 28,
+});
+// The handler reads a SigsysInfo at the start of a siginfo_t, so it must fit inside one.
+const _: () = assert!(size_of::<SigsysInfo>() <= size_of::<libc::siginfo_t>());
 
 /// Writes "mini-kvm: seccomp: blocked system call N (name)" into `buf`; returns its length.
 /// No allocation and no formatting machinery: this runs in a signal handler.
@@ -312,5 +328,4 @@ pub fn install(program: &[SockFilter]) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "seccomp_tests.rs"]
 mod tests;

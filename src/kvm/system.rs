@@ -71,14 +71,15 @@ impl Kvm {
             },
             entries: [kvm_cpuid_entry2::default(); KVM_MAX_CPUID_ENTRIES],
         });
-        // SAFETY: KVM_GET_SUPPORTED_CPUID reads `nent` from the header and writes at most that
-        // many entries after it; the header is followed by exactly `nent` entries in CpuidTable.
+        // SAFETY: KVM_GET_SUPPORTED_CPUID (_IOWR) reads `nent` from the header and writes at
+        // most that many entries after it (and `nent` back). The table starts with the header
+        // (bindings.rs asserts the layout) and holds exactly `nent` entries.
         unsafe {
             ioctl_with_mut(
                 self.fd.as_raw_fd(),
                 "KVM_GET_SUPPORTED_CPUID",
                 KVM_GET_SUPPORTED_CPUID,
-                &mut table.header,
+                &mut *table,
             )?;
         }
         Ok(table)

@@ -13,7 +13,7 @@
 use super::bindings::*;
 use super::coalesced::CoalescedRing;
 use super::ioctl::*;
-use super::{ioctl_with_mut, ioctl_with_val, KvmError, Vm};
+use super::{ioctl_with_mut, ioctl_with_ref, ioctl_with_val, KvmError, Vm};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::{addr_of, addr_of_mut, NonNull};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -115,8 +115,29 @@ pub enum VmExit<'a> {
     Debug { exception: u32, pc: u64 },
     /// KVM_RUN returned EINTR or EAGAIN (KVM_EXIT_INTR): a signal or `immediate_exit` kicked us.
     Interrupted,
+    /// A known exit `reason` whose fields make no sense (`why`), such as port I/O data outside
+    /// the mapped page: a KVM bug or a mismatched `kvm_run` layout, never the guest's doing.
+    Malformed { reason: u32, why: &'static str },
     /// Any other exit reason (the raw number).
     Other(u32),
+}
+
+/// Where the data of a KVM_EXIT_IO lies in a run mapping of `mapped` bytes: `(offset, len)`,
+/// or why the exit makes no sense. KVM puts the data inside the mapping; this checks anyway
+/// rather than trust a number before making a slice of it.
+fn io_data(io: &kvm_run_io, mapped: usize) -> Result<(usize, usize), &'static str> {
+    if io.direction != KVM_EXIT_IO_IN && io.direction != KVM_EXIT_IO_OUT {
+        return Err("direction is neither KVM_EXIT_IO_IN nor KVM_EXIT_IO_OUT");
+    }
+    let len = usize::from(io.size) * io.count as usize;
+    if len == 0 {
+        return Err("size * count is 0: no data to move");
+    }
+    let offset = usize::try_from(io.data_offset).unwrap_or(usize::MAX);
+    match offset.checked_add(len) {
+        Some(end) if end <= mapped => Ok((offset, len)),
+        _ => Err("data_offset + size * count lies outside the kvm_run mapping"),
+    }
 }
 
 /// The registers at an exit: free when KVM synced them into the run page (KVM_CAP_SYNC_REGS),
@@ -215,9 +236,8 @@ impl Vcpu {
 
     /// KVM_SET_REGS.
     pub fn set_regs(&self, regs: &kvm_regs) -> Result<(), KvmError> {
-        let mut regs = *regs;
-        // SAFETY: KVM_SET_REGS reads exactly one kvm_regs.
-        unsafe { ioctl_with_mut(self.fd.as_raw_fd(), "KVM_SET_REGS", KVM_SET_REGS, &mut regs) }
+        // SAFETY: KVM_SET_REGS (_IOW) only reads one kvm_regs.
+        unsafe { ioctl_with_ref(self.fd.as_raw_fd(), "KVM_SET_REGS", KVM_SET_REGS, regs) }
             .map(|_| ())
     }
 
@@ -238,17 +258,9 @@ impl Vcpu {
 
     /// KVM_SET_SREGS.
     pub fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), KvmError> {
-        let mut sregs = *sregs;
-        // SAFETY: KVM_SET_SREGS reads exactly one kvm_sregs.
-        unsafe {
-            ioctl_with_mut(
-                self.fd.as_raw_fd(),
-                "KVM_SET_SREGS",
-                KVM_SET_SREGS,
-                &mut sregs,
-            )
-        }
-        .map(|_| ())
+        // SAFETY: KVM_SET_SREGS (_IOW) only reads one kvm_sregs.
+        unsafe { ioctl_with_ref(self.fd.as_raw_fd(), "KVM_SET_SREGS", KVM_SET_SREGS, sregs) }
+            .map(|_| ())
     }
 
     /// KVM_GET_MP_STATE: KVM_MP_STATE_HALTED while the vCPU waits in HLT (in-kernel irqchip).
@@ -266,21 +278,20 @@ impl Vcpu {
         Ok(state.mp_state)
     }
 
-    /// KVM_SET_CPUID2: what CPUID returns inside the guest.
+    /// KVM_SET_CPUID2: what CPUID returns inside the guest. A table claiming more entries than
+    /// it holds is refused with E2BIG, as KVM refuses more than its own maximum.
     pub fn set_cpuid2(&self, table: &CpuidTable) -> Result<(), KvmError> {
-        let mut table = table.clone();
-        table.header.nent = table.header.nent.min(KVM_MAX_CPUID_ENTRIES as u32);
-        // SAFETY: the header is followed by KVM_MAX_CPUID_ENTRIES entries and nent is clamped to
-        // that, so KVM reads only inside `table`.
-        unsafe {
-            ioctl_with_mut(
-                self.fd.as_raw_fd(),
-                "KVM_SET_CPUID2",
-                KVM_SET_CPUID2,
-                &mut table.header,
-            )
+        if table.header.nent as usize > table.entries.len() {
+            return Err(KvmError {
+                ioctl: "KVM_SET_CPUID2",
+                errno: libc::E2BIG,
+            });
         }
-        .map(|_| ())
+        // SAFETY: KVM_SET_CPUID2 (_IOW) only reads a kvm_cpuid2 header and the `nent` entries
+        // after it. `table` starts with the header (bindings.rs asserts the layout) and holds
+        // that many entries (checked above), so KVM reads only inside `table`.
+        unsafe { ioctl_with_ref(self.fd.as_raw_fd(), "KVM_SET_CPUID2", KVM_SET_CPUID2, table) }
+            .map(|_| ())
     }
 
     /// KVM_TRANSLATE: walk the guest's current page tables for `linear`.
@@ -302,18 +313,18 @@ impl Vcpu {
     /// KVM_SET_GUEST_DEBUG with the debug registers the host loads for the guest while
     /// KVM_GUESTDBG_USE_HW_BP is set: DR0-DR3 addresses, DR7 their enables (`debugreg[7]`).
     pub fn set_guest_debug_regs(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError> {
-        let mut dbg = kvm_guest_debug {
+        let dbg = kvm_guest_debug {
             control,
             debugreg,
             ..Default::default()
         };
-        // SAFETY: KVM_SET_GUEST_DEBUG reads exactly one kvm_guest_debug.
+        // SAFETY: KVM_SET_GUEST_DEBUG (_IOW) only reads one kvm_guest_debug.
         unsafe {
-            ioctl_with_mut(
+            ioctl_with_ref(
                 self.fd.as_raw_fd(),
                 "KVM_SET_GUEST_DEBUG",
                 KVM_SET_GUEST_DEBUG,
-                &mut dbg,
+                &dbg,
             )
         }
         .map(|_| ())
@@ -388,16 +399,17 @@ impl Vcpu {
             KVM_EXIT_IO => {
                 // SAFETY: KVM_EXIT_IO means the `io` member of the union is the valid one.
                 let io = unsafe { (*exit).io };
-                let len = usize::from(io.size) * io.count as usize;
-                // KVM put the data inside the mapping; check anyway rather than trust a number.
-                let in_bounds = (io.data_offset as usize)
-                    .checked_add(len)
-                    .is_some_and(|end| end <= size);
-                if !in_bounds || len == 0 {
-                    return VmExit::Other(KVM_EXIT_IO);
-                }
-                // SAFETY: data_offset + len was just checked to lie inside the mapping.
-                let data = unsafe { base.cast::<u8>().add(io.data_offset as usize) };
+                let (offset, len) = match io_data(&io, size) {
+                    Ok(range) => range,
+                    Err(why) => {
+                        return VmExit::Malformed {
+                            reason: KVM_EXIT_IO,
+                            why,
+                        }
+                    }
+                };
+                // SAFETY: io_data checked that offset + len lies inside the mapping.
+                let data = unsafe { base.cast::<u8>().add(offset) };
                 if io.direction == KVM_EXIT_IO_OUT {
                     let regs = if self.sync_regs {
                         // SAFETY: s.regs lies inside the mapping, valid while &mut self is held.
@@ -408,7 +420,7 @@ impl Vcpu {
                     VmExit::IoOut {
                         port: io.port,
                         size: io.size,
-                        // SAFETY: in bounds (checked above); the data page is disjoint from s.regs.
+                        // SAFETY: in bounds (io_data); the data page is disjoint from s.regs.
                         data: unsafe { std::slice::from_raw_parts(data, len) },
                         regs,
                     }
@@ -416,7 +428,7 @@ impl Vcpu {
                     VmExit::IoIn {
                         port: io.port,
                         size: io.size,
-                        // SAFETY: in bounds (checked above) and borrowed exclusively via &mut self.
+                        // SAFETY: in bounds (io_data) and borrowed exclusively via &mut self.
                         data: unsafe { std::slice::from_raw_parts_mut(data, len) },
                     }
                 }
@@ -470,5 +482,45 @@ impl Vcpu {
             KVM_EXIT_INTR => VmExit::Interrupted,
             other => VmExit::Other(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(direction: u8, size: u8, count: u32, data_offset: u64) -> kvm_run_io {
+        kvm_run_io {
+            direction,
+            size,
+            port: 0x3F8,
+            count,
+            data_offset,
+        }
+    }
+
+    #[test]
+    fn io_data_inside_the_mapping_is_taken() {
+        assert_eq!(
+            io_data(&io(KVM_EXIT_IO_OUT, 1, 1, 4096), 8192),
+            Ok((4096, 1))
+        );
+        // A `rep insw` of 2048 words fills the data page exactly.
+        assert_eq!(
+            io_data(&io(KVM_EXIT_IO_IN, 2, 2048, 4096), 8192),
+            Ok((4096, 4096))
+        );
+    }
+
+    #[test]
+    fn io_data_that_makes_no_sense_is_malformed() {
+        let outside = io_data(&io(KVM_EXIT_IO_OUT, 4, 1, 8190), 8192).unwrap_err();
+        assert!(outside.contains("outside"), "{outside}");
+        let wraps = io_data(&io(KVM_EXIT_IO_OUT, 4, 1, u64::MAX), 8192).unwrap_err();
+        assert!(wraps.contains("outside"), "{wraps}");
+        let empty = io_data(&io(KVM_EXIT_IO_IN, 1, 0, 4096), 8192).unwrap_err();
+        assert!(empty.contains("0"), "{empty}");
+        let direction = io_data(&io(7, 1, 1, 4096), 8192).unwrap_err();
+        assert!(direction.contains("direction"), "{direction}");
     }
 }

@@ -5,7 +5,7 @@
 
 use super::bindings::*;
 use super::ioctl::*;
-use super::{ioctl_with_mut, ioctl_with_val, KvmError, Vcpu};
+use super::{ioctl_with_ref, ioctl_with_val, KvmError, Vcpu};
 use crate::memory::GuestMemory;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -38,7 +38,8 @@ impl Vm {
     }
 
     /// KVM_SET_USER_MEMORY_REGION: guest-physical `gpa..gpa+size` becomes slot `slot`, backed by
-    /// the same range of `memory` (mini-kvm places RAM at GPA == offset in the mapping).
+    /// the same range of `memory` (mini-kvm places RAM at GPA == offset in the mapping). The VM
+    /// keeps `memory` alive from now on.
     pub fn set_user_memory_region(
         &mut self,
         slot: u32,
@@ -46,34 +47,10 @@ impl Vm {
         gpa: u64,
         size: u64,
     ) -> Result<(), KvmError> {
-        let userspace_addr = memory.host_address(gpa, size).map_err(|_| KvmError {
-            ioctl: "KVM_SET_USER_MEMORY_REGION",
-            errno: libc::EINVAL,
-        })?;
-        // [tour:memory-region]
-        let mut region = kvm_userspace_memory_region {
-            slot,
-            flags: 0,
-            guest_phys_addr: gpa,
-            memory_size: size,
-            userspace_addr,
-        };
-        // SAFETY: the argument is one kvm_userspace_memory_region. The host range it names lies
-        // inside `memory` (host_address checked it), and we keep `memory` alive for as long as
-        // this VM exists (pushed below; each Vcpu holds an Arc to the Vm).
-        unsafe {
-            ioctl_with_mut(
-                self.raw_fd(),
-                "KVM_SET_USER_MEMORY_REGION",
-                KVM_SET_USER_MEMORY_REGION,
-                &mut region,
-            )?;
-        }
-        // [/tour:memory-region]
-        if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
+        if !self.keeps_alive(memory) {
             self.memory.push(Arc::clone(memory));
         }
-        Ok(())
+        self.memory_region(slot, memory, gpa, size)
     }
 
     /// KVM_SET_USER_MEMORY_REGION on a VM already shared between threads, for a range of a
@@ -85,32 +62,53 @@ impl Vm {
         gpa: u64,
         size: u64,
     ) -> Result<(), KvmError> {
-        let einval = KvmError {
+        if !self.keeps_alive(memory) {
+            return Err(KvmError {
+                ioctl: "KVM_SET_USER_MEMORY_REGION",
+                errno: libc::EINVAL,
+            });
+        }
+        self.memory_region(slot, memory, gpa, size)
+    }
+
+    fn keeps_alive(&self, memory: &Arc<GuestMemory>) -> bool {
+        self.memory.iter().any(|m| Arc::ptr_eq(m, memory))
+    }
+
+    /// The ioctl behind both methods above, which make sure this VM keeps `memory` alive.
+    fn memory_region(
+        &self,
+        slot: u32,
+        memory: &Arc<GuestMemory>,
+        gpa: u64,
+        size: u64,
+    ) -> Result<(), KvmError> {
+        debug_assert!(self.keeps_alive(memory));
+        let userspace_addr = memory.host_address(gpa, size).map_err(|_| KvmError {
             ioctl: "KVM_SET_USER_MEMORY_REGION",
             errno: libc::EINVAL,
-        };
-        if !self.memory.iter().any(|m| Arc::ptr_eq(m, memory)) {
-            return Err(einval);
-        }
-        let userspace_addr = memory.host_address(gpa, size).map_err(|_| einval)?;
-        let mut region = kvm_userspace_memory_region {
+        })?;
+        // [tour:memory-region]
+        let region = kvm_userspace_memory_region {
             slot,
             flags: 0,
             guest_phys_addr: gpa,
             memory_size: size,
             userspace_addr,
         };
-        // SAFETY: the argument is one kvm_userspace_memory_region; the host range lies inside
-        // `memory` (host_address checked it), which this VM already keeps alive (checked above).
+        // SAFETY: KVM_SET_USER_MEMORY_REGION only reads one kvm_userspace_memory_region. The
+        // host range it names lies inside `memory` (host_address checked it), which this VM
+        // keeps alive for as long as it exists (each Vcpu holds an Arc to the Vm).
         unsafe {
-            ioctl_with_mut(
+            ioctl_with_ref(
                 self.raw_fd(),
                 "KVM_SET_USER_MEMORY_REGION",
                 KVM_SET_USER_MEMORY_REGION,
-                &mut region,
-            )
+                &region,
+            )?;
         }
-        .map(|_| ())
+        // [/tour:memory-region]
+        Ok(())
     }
 
     /// KVM_SET_TSS_ADDR: three pages of guest-physical address space (outside RAM) that Intel
@@ -129,37 +127,31 @@ impl Vm {
     /// `speaker`, KVM also emulates port 0x61, whose bits gate channel 2 and show its output
     /// (how Linux calibrates the TSC against the PIT); otherwise 0x61 is a dummy.
     pub fn create_pit2(&self, speaker: bool) -> Result<(), KvmError> {
-        let mut config = kvm_pit_config {
+        let config = kvm_pit_config {
             flags: if speaker { 0 } else { KVM_PIT_SPEAKER_DUMMY },
             pad: [0; 15],
         };
-        // SAFETY: the argument is one kvm_pit_config, which the kernel only reads.
-        unsafe {
-            ioctl_with_mut(
-                self.raw_fd(),
-                "KVM_CREATE_PIT2",
-                KVM_CREATE_PIT2,
-                &mut config,
-            )
-        }
-        .map(|_| ())
+        // SAFETY: KVM_CREATE_PIT2 (_IOW) only reads one kvm_pit_config.
+        unsafe { ioctl_with_ref(self.raw_fd(), "KVM_CREATE_PIT2", KVM_CREATE_PIT2, &config) }
+            .map(|_| ())
     }
 
     /// KVM_REINJECT_CONTROL: whether the in-kernel PIT replays ticks missed while no vCPU ran
     /// (after KVM_CREATE_PIT2). A debugger turns it off, so time held at a stop is not
     /// replayed as a burst of interrupts afterwards.
     pub fn set_pit_reinject(&self, reinject: bool) -> Result<(), KvmError> {
-        let mut control = kvm_reinject_control {
+        let control = kvm_reinject_control {
             pit_reinject: reinject.into(),
             ..Default::default()
         };
-        // SAFETY: the argument is one kvm_reinject_control, which the kernel only reads.
+        // SAFETY: KVM_REINJECT_CONTROL (an _IO number, but api.rst gives it a pointer) only
+        // reads one kvm_reinject_control.
         unsafe {
-            ioctl_with_mut(
+            ioctl_with_ref(
                 self.raw_fd(),
                 "KVM_REINJECT_CONTROL",
                 KVM_REINJECT_CONTROL,
-                &mut control,
+                &control,
             )
         }
         .map(|_| ())
@@ -167,13 +159,12 @@ impl Vm {
 
     /// KVM_IRQ_LINE: drive input pin `irq` of the in-kernel PIC/IOAPIC high or low.
     pub fn irq_line(&self, irq: u32, high: bool) -> Result<(), KvmError> {
-        let mut level = kvm_irq_level {
+        let level = kvm_irq_level {
             irq,
             level: high.into(),
         };
-        // SAFETY: the argument is one kvm_irq_level, which the kernel only reads.
-        unsafe { ioctl_with_mut(self.raw_fd(), "KVM_IRQ_LINE", KVM_IRQ_LINE, &mut level) }
-            .map(|_| ())
+        // SAFETY: KVM_IRQ_LINE (_IOW) only reads one kvm_irq_level.
+        unsafe { ioctl_with_ref(self.raw_fd(), "KVM_IRQ_LINE", KVM_IRQ_LINE, &level) }.map(|_| ())
     }
 
     /// KVM_REGISTER_COALESCED_MMIO with `pio` = 1: guest writes to ports `port..port+size`
@@ -204,13 +195,13 @@ impl Vm {
         port: u16,
         size: u32,
     ) -> Result<(), KvmError> {
-        let mut zone = kvm_coalesced_mmio_zone {
+        let zone = kvm_coalesced_mmio_zone {
             addr: port.into(),
             size,
             pio: 1,
         };
-        // SAFETY: the argument is one kvm_coalesced_mmio_zone, which the kernel only reads.
-        unsafe { ioctl_with_mut(self.raw_fd(), name, request, &mut zone) }.map(|_| ())
+        // SAFETY: both requests passed here (_IOW) only read one kvm_coalesced_mmio_zone.
+        unsafe { ioctl_with_ref(self.raw_fd(), name, request, &zone) }.map(|_| ())
     }
 
     /// KVM_CREATE_VCPU with APIC id `id`, then mmap of its `kvm_run` page.

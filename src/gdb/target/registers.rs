@@ -195,5 +195,4 @@ impl Registers {
 }
 
 #[cfg(test)]
-#[path = "registers_tests.rs"]
 mod tests;

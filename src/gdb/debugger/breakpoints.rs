@@ -134,5 +134,4 @@ impl Debugger {
 }
 
 #[cfg(test)]
-#[path = "breakpoints_tests.rs"]
 mod tests;
