@@ -4,7 +4,6 @@
 //! its errno, the device) and, where there is one, the fix. Guest faults are not errors of
 //! mini-kvm: they are outcomes of a run (status 5), reported by `machine.rs`.
 
-use crate::control::StopCause;
 use crate::guests::ImageError;
 use crate::kvm::KvmError;
 use std::fmt;
@@ -19,6 +18,18 @@ pub mod status {
     pub const GUEST_FAULT: i32 = 5;
     pub const TIMEOUT: i32 = 124;
     pub const INTERRUPTED: i32 = 130;
+}
+
+/// Why the VM as a whole stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    Fault,
+    HostError,
+    Timeout,
+    Signal(i32),
+    Quit,
+    /// gdb's `kill`.
+    Killed,
 }
 
 #[derive(Debug)]

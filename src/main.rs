@@ -27,7 +27,6 @@ mod boot;
 mod cli;
 mod confine;
 mod console;
-mod control;
 mod devices;
 mod error;
 mod exit_address;
@@ -74,7 +73,7 @@ fn list_guests() -> i32 {
 /// first file is opened.
 fn run(opts: &cli::RunOptions) -> i32 {
     log::set_verbose(opts.verbose);
-    let signals = match control::StopSignals::install(opts.timeout) {
+    let signals = match machine::control::StopSignals::install(opts.timeout) {
         Ok(signals) => signals,
         Err(e) => {
             diag!("mini-kvm: error: watching for SIGINT/SIGTERM/SIGHUP: {e}");

@@ -13,7 +13,6 @@
 //! KVM_RUN, no lock except COM1's uncontended mutex when the port is the UART's, and no lock held
 //! across KVM_RUN. Everything else (setup, register dumps, statistics output) happens outside it.
 
-use crate::control::{Control, Event};
 use crate::devices::{DeviceStop, Devices, VcpuIo};
 use crate::exit_address::{IoAccess, IoRipRule};
 use crate::fault::{internal_error_text, Fault};
@@ -24,6 +23,21 @@ use crate::stats::ExitStats;
 use crate::trace::{ExitSummary, Tracer};
 use crate::x86::CodeSize;
 use std::sync::Arc;
+
+/// What a vCPU thread needs of whoever runs it (machine/control.rs): a way to be kicked out
+/// of KVM_RUN, the stop flag to check before each entry, and somewhere to send its report.
+pub trait RunControl: Send + Sync {
+    /// Before the first KVM_RUN: how to kick this vCPU's thread out of it.
+    fn register(&self, index: usize, kick: VcpuKick);
+    /// Before the thread ends: never signal it again.
+    fn unregister(&self, index: usize);
+    /// Has the VM been asked to stop?
+    fn stop_requested(&self) -> bool;
+    /// Kick every other vCPU (this one stopped for the debugger: all-stop).
+    fn kick_others(&self, index: usize);
+    /// The thread's last word.
+    fn report(&self, report: VcpuReport);
+}
 
 /// How one vCPU's run ended.
 #[derive(Debug, Clone)]
@@ -172,7 +186,7 @@ pub struct VcpuRunner {
     pub vcpu: Vcpu,
     pub devices: Arc<Devices>,
     pub io: VcpuIo,
-    pub control: Arc<Control<VcpuReport>>,
+    pub control: Arc<dyn RunControl>,
     pub stats: ExitStats,
     /// `--trace`: explains each exit on stderr.
     pub trace: Option<Tracer>,
@@ -242,7 +256,7 @@ impl VcpuRunner {
                 .collect(),
             unclaimed_mmio: self.io.unclaimed_mmio,
         };
-        self.control.send(Event::VcpuStopped(report));
+        self.control.report(report);
     }
 
     fn run_loop(&mut self) -> VcpuOutcome {

@@ -22,11 +22,9 @@ pub mod symbols;
 pub mod target;
 
 use crate::boot::Plan;
-use crate::control::{Control, Event};
 use crate::error::Error;
 use crate::guests::{Image, DEBUG_SYMBOLS};
 use crate::kvm::Kvm;
-use crate::vcpu::VcpuReport;
 use debugger::{BreakpointMethod, Debugger};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -184,17 +182,22 @@ fn refuse_others(listener: &TcpListener, first: std::net::SocketAddr) {
     }
 }
 
+/// What the gdb thread may do to the VM as a whole (machine/control.rs provides them).
+pub struct VmControls {
+    /// Kicks vCPU i out of KVM_RUN (so it notices a stop request).
+    pub kick: Box<dyn Fn(usize) + Send>,
+    /// Stops the whole VM (gdb's `k`).
+    pub kill: Box<dyn Fn() + Send>,
+    /// Has the VM been stopped for another reason (timeout, signal)?
+    pub vm_stopping: Box<dyn Fn() -> bool + Send>,
+}
+
 /// Accepts one gdb connection (on its own thread) and serves it; the flag says whether gdb is
 /// connected.
 pub fn spawn_server(
     gdb: GdbSetup,
-    control: &Arc<Control<VcpuReport>>,
+    vm: VmControls,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>)> {
-    let (kick, kill, stopping) = (
-        Arc::clone(control),
-        Arc::clone(control),
-        Arc::clone(control),
-    );
     let connected = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&connected);
     let thread = std::thread::Builder::new()
@@ -215,9 +218,9 @@ pub fn spawn_server(
                 server::Session {
                     debugger: gdb.debugger,
                     arch: gdb.arch,
-                    kick: Box::new(move |i| kick.kick(i)),
-                    kill: Box::new(move || kill.send(Event::Killed)),
-                    vm_stopping: Box::new(move || stopping.stop_requested()),
+                    kick: vm.kick,
+                    kill: vm.kill,
+                    vm_stopping: vm.vm_stopping,
                 },
             );
             flag.store(false, Ordering::SeqCst);

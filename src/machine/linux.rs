@@ -10,7 +10,7 @@ use crate::boot::linux::{self, PlanProblem};
 use crate::boot::multiboot::Module;
 use crate::boot::Plan;
 use crate::cli::RunOptions;
-use crate::control::StopSignals;
+use super::control::StopSignals;
 use crate::error::Error;
 use crate::guests::{self, Image, ImageError, Opened};
 

@@ -13,7 +13,7 @@ use crate::cli::{ModeOption, RunOptions};
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
-use crate::control::{Control, Event, StopSignals};
+use control::{Control, Event, StopSignals};
 use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
 use crate::error::Error;
@@ -26,7 +26,7 @@ use crate::memory::GuestMemory;
 use crate::setup;
 use crate::stats::ExitStats;
 use crate::trace::{TraceConfig, Tracer};
-use crate::vcpu::{VcpuReport, VcpuRunner};
+use crate::vcpu::VcpuRunner;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self};
 use std::sync::Arc;
@@ -40,14 +40,15 @@ const FLUSH_TICK: Duration = Duration::from_millis(20);
 /// two of these (wait.rs).
 const RING_TICK: Duration = Duration::from_millis(2);
 
+pub mod control;
 pub mod linux;
 pub mod wait;
 
 /// Everything the threads of a built VM need.
 pub struct Threads {
     pub runners: Vec<VcpuRunner>,
-    pub control: Arc<Control<VcpuReport>>,
-    pub events: mpsc::Receiver<Event<VcpuReport>>,
+    pub control: Arc<Control>,
+    pub events: mpsc::Receiver<Event>,
     /// Readable when an event was sent (see control.rs).
     pub wake: std::io::PipeReader,
     pub flush_states: Vec<Arc<FlushState>>,
@@ -504,7 +505,7 @@ fn create_vcpus(
             vcpu,
             devices: Arc::clone(&devices),
             io,
-            control: Arc::clone(&control),
+            control: Arc::clone(&control) as Arc<dyn crate::vcpu::RunControl>,
             stats: ExitStats::new(opts.stats),
             trace: parts
                 .trace

@@ -4,8 +4,7 @@
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
-use crate::control::Event;
-use crate::control::{StopCause, StopSignals};
+use super::control::{Event, StopCause, StopSignals};
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;
@@ -115,11 +114,11 @@ pub fn start_and_wait(
                 let run = std::panic::AssertUnwindSafe(|| runner.run());
                 if std::panic::catch_unwind(run).is_err() {
                     control.unregister(index);
-                    control.send(Event::VcpuStopped(VcpuReport::host_error(
+                    control.report(VcpuReport::host_error(
                         index,
                         name,
                         "the vCPU thread panicked (a bug in mini-kvm)".into(),
-                    )));
+                    ));
                 }
             })
             .map_err(|e| host("starting a vCPU thread", e))?;
@@ -128,7 +127,17 @@ pub fn start_and_wait(
 
     let gdb_thread = match gdb {
         Some(gdb) => {
-            Some(gdb::spawn_server(gdb, control).map_err(|e| host("starting the gdb thread", e))?)
+            let (kick, kill, stopping) = (
+                Arc::clone(control),
+                Arc::clone(control),
+                Arc::clone(control),
+            );
+            let vm = gdb::VmControls {
+                kick: Box::new(move |i| kick.kick(i)),
+                kill: Box::new(move || kill.send(Event::Killed)),
+                vm_stopping: Box::new(move || stopping.stop_requested()),
+            };
+            Some(gdb::spawn_server(gdb, vm).map_err(|e| host("starting the gdb thread", e))?)
         }
         None => None,
     };

@@ -9,7 +9,9 @@
 //! Threads talk to the main thread through one channel of [`Event`]s; each send also writes a
 //! byte to a pipe, which is what the main thread's poll(2) waits on (with the signalfd).
 
+pub use crate::error::StopCause;
 use crate::kvm::VcpuKick;
+use crate::vcpu::{RunControl, VcpuReport};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io::Write;
@@ -20,25 +22,25 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// What the main thread waits for.
-pub enum Event<R> {
+pub enum Event {
     /// A vCPU thread ended, with its report.
-    VcpuStopped(R),
+    VcpuStopped(VcpuReport),
     /// The user typed Ctrl-A x.
     Quit,
     /// gdb sent `k` (kill).
     Killed,
 }
 
-pub struct Control<R> {
+pub struct Control {
     stop: AtomicBool,
     running: Mutex<Vec<Option<VcpuKick>>>,
-    events: Mutex<Sender<Event<R>>>,
+    events: Mutex<Sender<Event>>,
     /// Written after each event so the main thread's poll wakes up.
     wake: std::io::PipeWriter,
 }
 
-impl<R> Control<R> {
-    pub fn new(vcpus: usize, events: Sender<Event<R>>, wake: std::io::PipeWriter) -> Control<R> {
+impl Control {
+    pub fn new(vcpus: usize, events: Sender<Event>, wake: std::io::PipeWriter) -> Control {
         Control {
             stop: AtomicBool::new(false),
             running: Mutex::new((0..vcpus).map(|_| None).collect()),
@@ -53,7 +55,7 @@ impl<R> Control<R> {
     }
 
     /// Sends an event to the main thread (which may already be gone at exit: ignore that).
-    pub fn send(&self, event: Event<R>) {
+    pub fn send(&self, event: Event) {
         let _ = self
             .events
             .lock()
@@ -108,16 +110,23 @@ impl<R> Control<R> {
     }
 }
 
-/// Why the VM as a whole stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
-    Fault,
-    HostError,
-    Timeout,
-    Signal(i32),
-    Quit,
-    /// gdb's `kill`.
-    Killed,
+/// What a vCPU thread needs of the main thread (vcpu.rs): the same calls, seen from below.
+impl RunControl for Control {
+    fn register(&self, index: usize, kick: VcpuKick) {
+        Control::register(self, index, kick)
+    }
+    fn unregister(&self, index: usize) {
+        Control::unregister(self, index)
+    }
+    fn stop_requested(&self) -> bool {
+        Control::stop_requested(self)
+    }
+    fn kick_others(&self, index: usize) {
+        Control::kick_others(self, index)
+    }
+    fn report(&self, report: VcpuReport) {
+        self.send(Event::VcpuStopped(report))
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP as events, and the `--timeout` deadline, from the first moment of
