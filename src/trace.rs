@@ -15,6 +15,8 @@
 //! Classes select what is shown (`--trace=hlt,uart`). When `--trace` is off the run loop pays
 //! one branch per exit: no formatting, no clock reads.
 
+mod words;
+
 use crate::fault::location;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::kvm::VmExit;
@@ -107,6 +109,24 @@ pub struct TraceConfig {
 impl TraceConfig {
     pub fn wants(&self, class: u32) -> bool {
         self.classes & class != 0
+    }
+
+    /// An interrupt line's level changed (KVM_IRQ_LINE, from any thread: `--trace=irq`).
+    pub fn irq(&self, irq: u32, high: bool) {
+        let (what, state) = if high {
+            ("raised", "pending")
+        } else {
+            ("lowered", "cleared")
+        };
+        let device = if irq == crate::devices::uart::COM1_IRQ {
+            "COM1"
+        } else {
+            "device"
+        };
+        self.event(
+            IRQ,
+            &format!("IRQ {irq} {what} (KVM_IRQ_LINE): {device} interrupt {state}"),
+        );
     }
 
     /// A line not tied to a vCPU exit (interrupt lines raised from the stdin thread...).
@@ -283,11 +303,13 @@ impl Tracer {
         }
     }
 
-    /// Prints one exit's line if its class is selected. `note` is what the device made of it.
+    /// Prints one exit's line if its class is selected: `events`, what the devices did, and
+    /// `outcome`, what the run loop does next, in words; `regs`/`sregs` say where the guest was.
     pub fn exit(
         &mut self,
         summary: &ExitSummary,
-        note: &str,
+        events: &[crate::devices::DeviceEvent],
+        outcome: Option<&str>,
         regs: Option<&kvm_regs>,
         sregs: Option<&kvm_sregs>,
     ) {
@@ -316,6 +338,13 @@ impl Tracer {
             summary.name,
             summary.raw_text()
         );
+        let mut note = words::describe(events);
+        if let Some(outcome) = outcome {
+            if !note.is_empty() {
+                note.push_str(": ");
+            }
+            note.push_str(outcome);
+        }
         if !note.is_empty() {
             let _ = write!(line, " {note}");
         }

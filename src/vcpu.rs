@@ -13,11 +13,13 @@
 //! KVM_RUN, no lock except COM1's uncontended mutex when the port is the UART's, and no lock held
 //! across KVM_RUN. Everything else (setup, register dumps, statistics output) happens outside it.
 
-use crate::devices::{DeviceStop, Devices, VcpuIo};
+use crate::console::GuestOutput;
+use crate::devices::hypercall::HYPERCALL_PORT;
+use crate::devices::{ByteSink, DeviceStop, Devices, VcpuIo};
 use crate::exit_address::{IoAccess, IoRipRule};
 use crate::fault::{internal_error_text, Fault};
 use crate::kvm::bindings::*;
-use crate::kvm::{RingWatch, Vcpu, VcpuKick, VmExit};
+use crate::kvm::{ExitRegs, RingWatch, Vcpu, VcpuKick, VmExit};
 use crate::memory::GuestMemory;
 use crate::stats::ExitStats;
 use crate::trace::{ExitSummary, Tracer};
@@ -114,7 +116,11 @@ pub const HALTED_FOR_GOOD: &str =
      which nothing here can wake: the machine is off";
 
 /// Decides what one exit means. Pure with respect to KVM: it touches only `devices` and `io`.
-pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> ExitAction {
+pub fn handle_exit<O: ByteSink>(
+    exit: VmExit<'_>,
+    devices: &Devices,
+    io: &mut VcpuIo<O>,
+) -> ExitAction {
     let stop = |s| ExitAction::Stop(s);
     match exit {
         VmExit::IoOut {
@@ -122,7 +128,7 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
             size,
             data,
             regs,
-        } => match devices.port_out(port, size, data, &regs, io) {
+        } => match port_out(devices, port, size, data, &regs, io) {
             Ok(()) => ExitAction::Continue,
             Err(DeviceStop::Exit(0)) => stop(Stop::Halted),
             Err(DeviceStop::Reset) => stop(Stop::MachineOff(RESET_I8042)),
@@ -179,13 +185,36 @@ pub fn handle_exit(exit: VmExit<'_>, devices: &Devices, io: &mut VcpuIo) -> Exit
     }
 }
 
+/// An `out`: to the hypercall port, a call whose number and argument are in AL and BL (from
+/// the registers KVM synced into kvm_run, or KVM_GET_REGS); to any other port, bytes for the
+/// bus. A `rep outs` to the hypercall port makes the same call once per access.
+fn port_out<O: ByteSink>(
+    devices: &Devices,
+    port: u16,
+    size: u8,
+    data: &[u8],
+    regs: &ExitRegs<'_>,
+    io: &mut VcpuIo<O>,
+) -> Result<(), DeviceStop> {
+    if port != HYPERCALL_PORT {
+        return devices.port_out(port, size, data, io);
+    }
+    let regs = regs
+        .get()
+        .map_err(|e| DeviceStop::HostError(format!("reading registers for a hypercall: {e}")))?;
+    for _ in data.chunks(usize::from(size.max(1))) {
+        devices.hypercall(regs.rax as u8, regs.rbx as u8, io)?;
+    }
+    Ok(())
+}
+
 /// One vCPU with everything its thread needs.
 pub struct VcpuRunner {
     pub index: usize,
     pub name: String,
     pub vcpu: Vcpu,
     pub devices: Arc<Devices>,
-    pub io: VcpuIo,
+    pub io: VcpuIo<GuestOutput>,
     pub control: Arc<dyn RunControl>,
     pub stats: ExitStats,
     /// `--trace`: explains each exit on stderr.
@@ -280,10 +309,8 @@ impl VcpuRunner {
                 // but a stop request or a debugger pause still gets through at once.
                 let control = &self.control;
                 let debug = &self.debug;
-                let give_up = || {
-                    control.stop_requested()
-                        || debug.as_ref().is_some_and(|d| d.wants_pause())
-                };
+                let give_up =
+                    || control.stop_requested() || debug.as_ref().is_some_and(|d| d.wants_pause());
                 if let Err(e) = self.io.output.wait_for_room(&give_up) {
                     return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
                 }
@@ -338,33 +365,11 @@ impl VcpuRunner {
             let shutdown = matches!(exit, VmExit::Shutdown);
             let summary = self.trace.as_ref().map(|_| ExitSummary::of(&exit));
             if summary.is_some() {
-                self.io.trace_note = Some(String::new());
+                self.io.events = Some(Vec::new());
             }
             let action = handle_exit(exit, &self.devices, &mut self.io);
-            if let (Some(tracer), Some(summary)) = (&mut self.trace, summary) {
-                let mut note = self.io.trace_note.take().unwrap_or_default();
-                let outcome = match &action {
-                    ExitAction::Continue => None,
-                    ExitAction::Kicked => Some("kicked out of KVM_RUN"),
-                    ExitAction::Stop(Stop::GuestFault(why)) => Some(why.as_str()),
-                    ExitAction::Stop(Stop::HostError(why)) => Some(why.as_str()),
-                    ExitAction::Stop(Stop::MachineOff(why)) => Some(*why),
-                    ExitAction::Stop(_) => Some("vCPU stops"),
-                };
-                if let Some(outcome) = outcome {
-                    if !note.is_empty() {
-                        note.push_str(": ");
-                    }
-                    note.push_str(outcome);
-                }
-                let sregs = self.vcpu.synced_sregs();
-                let regs = self.vcpu.synced_regs().map(|regs| match (&sregs, io) {
-                    (Some(sregs), Some(io)) => {
-                        at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
-                    }
-                    _ => regs,
-                });
-                tracer.exit(&summary, &note, regs.as_ref(), sregs.as_ref());
+            if let Some(summary) = summary {
+                self.trace_exit(&summary, &action, io);
             }
             match action {
                 ExitAction::Continue => {
@@ -428,7 +433,7 @@ impl VcpuRunner {
 /// Applies the coalesced ring's writes (devices/com1.rs), counts them and traces the batch.
 fn drain_ring(
     devices: &Devices,
-    io: &mut VcpuIo,
+    io: &mut VcpuIo<GuestOutput>,
     stats: &mut ExitStats,
     trace: &mut Option<Tracer>,
 ) -> Result<(), String> {
@@ -447,6 +452,30 @@ fn drain_ring(
 }
 
 impl VcpuRunner {
+    /// `--trace`: one line for the exit just handled — what the devices did, what happens
+    /// next, and where the guest was (the I/O instruction itself: exit_address.rs).
+    fn trace_exit(&mut self, summary: &ExitSummary, action: &ExitAction, io: Option<IoExit>) {
+        let events = self.io.events.take().unwrap_or_default();
+        let outcome = match action {
+            ExitAction::Continue => None,
+            ExitAction::Kicked => Some("kicked out of KVM_RUN"),
+            ExitAction::Stop(Stop::GuestFault(why)) => Some(why.as_str()),
+            ExitAction::Stop(Stop::HostError(why)) => Some(why.as_str()),
+            ExitAction::Stop(Stop::MachineOff(why)) => Some(*why),
+            ExitAction::Stop(_) => Some("vCPU stops"),
+        };
+        let sregs = self.vcpu.synced_sregs();
+        let regs = self.vcpu.synced_regs().map(|regs| match (&sregs, io) {
+            (Some(sregs), Some(io)) => {
+                at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
+            }
+            _ => regs,
+        });
+        if let Some(tracer) = &mut self.trace {
+            tracer.exit(summary, &events, outcome, regs.as_ref(), sregs.as_ref());
+        }
+    }
+
     fn drain_ring(&mut self) -> Result<(), String> {
         if self.coalesced.is_none() {
             return Ok(());
@@ -460,6 +489,9 @@ impl VcpuRunner {
     }
 }
 
+/// An I/O exit's direction (true: out), port and access size.
+type IoExit = (bool, u16, u8);
+
 /// `regs` with RIP moved back to the I/O instruction that caused the exit, on a host that
 /// reports RIP past it (exit_address.rs); unchanged where the bytes cannot be read.
 fn at_io_instruction(
@@ -468,7 +500,7 @@ fn at_io_instruction(
     rule: Option<IoRipRule>,
     mut regs: kvm_regs,
     sregs: &kvm_sregs,
-    (out, port, size): (bool, u16, u8),
+    (out, port, size): IoExit,
 ) -> kvm_regs {
     let code = CodeSize::of(&sregs.cs);
     let ip = regs.rip & code.ip_mask();

@@ -17,15 +17,7 @@ use std::time::Duration;
 /// The most bytes held between stdin and the guest.
 pub const INPUT_CAPACITY: usize = 64 * 1024;
 
-/// What a guest gets when it asks for one byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputByte {
-    Byte(u8),
-    /// Nothing has been typed yet; input may still come.
-    NotYet,
-    /// stdin is at its end and every byte has been taken.
-    Ended,
-}
+pub use crate::devices::InputByte;
 
 #[derive(Default)]
 struct Queue {
@@ -165,6 +157,16 @@ impl HostInput {
             self.taken.notify_all();
         }
         (n, q.ended && q.bytes.is_empty())
+    }
+}
+
+/// stdin as the devices see it (devices/mod.rs): COM1's receive side and GETCHAR.
+impl crate::devices::ByteSource for HostInput {
+    fn take(&self, buf: &mut [u8]) -> (usize, bool) {
+        HostInput::take(self, buf)
+    }
+    fn pop_timeout(&self, timeout: Duration) -> InputByte {
+        HostInput::pop_timeout(self, timeout)
     }
 }
 

@@ -18,5 +18,5 @@ pub mod output;
 pub mod queue;
 pub mod terminal;
 
-pub use input::{HostInput, InputByte};
+pub use input::HostInput;
 pub use output::{ColorChoice, GuestOutput, OutputSink};

@@ -280,6 +280,16 @@ impl GuestOutput {
     }
 }
 
+/// A vCPU's output as the devices see it (devices/mod.rs).
+impl crate::devices::ByteSink for GuestOutput {
+    fn push(&mut self, byte: u8) -> std::io::Result<()> {
+        GuestOutput::push(self, byte)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        GuestOutput::flush(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,14 +8,13 @@
 //! * **carrier**: when the host's input has ended and the FIFO holds everything, DCD drops (MSR
 //!   bit 7), as a modem does when the line hangs up; a driver can tell "no more input" from
 //!   "no input yet".
-//! * **interrupt**: the UART's interrupt output drives IRQ 4 of the in-kernel PIC through
-//!   KVM_IRQ_LINE (api.rst 4.25) when the VM has one; the line is only touched when its level
-//!   changes. Without an irqchip the guest polls LSR.
+//! * **interrupt**: the UART's interrupt output drives IRQ 4 of the in-kernel PIC through an
+//!   [`IrqLine`] (KVM_IRQ_LINE, api.rst 4.25) when the VM has one; the line is only touched
+//!   when its level changes. Without an irqchip the guest polls LSR.
 
 use super::uart::{self, Uart, COM1_BASE, COM1_IRQ, RX_FIFO_SIZE};
-use crate::console::HostInput;
+use super::{ByteSource, IrqLine};
 use crate::kvm::{CoalescedRing, CoalescedWrite, KvmError, Vm};
-use crate::trace::{TraceConfig, IRQ};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -65,15 +64,14 @@ pub const COALESCE_AFTER: u32 = 512;
 
 pub struct Com1 {
     uart: Uart,
-    input: Arc<HostInput>,
-    /// The VM, when it has an in-kernel irqchip to receive IRQ 4.
-    irqchip: Option<Arc<Vm>>,
+    input: Arc<dyn ByteSource>,
+    /// IRQ 4 of the VM's interrupt controller, when it has one.
+    irq: Option<Arc<dyn IrqLine>>,
     irq_level: bool,
     receiving: bool,
     carrier: bool,
     /// How many times the IRQ line went high (for --stats).
     pub interrupts: u64,
-    trace: Option<Arc<TraceConfig>>,
     coalescing: Option<Coalescing>,
 }
 
@@ -106,16 +104,15 @@ pub fn apply_write(uart: &mut Uart, w: &CoalescedWrite, sent: &mut [u8; MAX_BATC
 }
 
 impl Com1 {
-    pub fn new(input: Arc<HostInput>) -> Com1 {
+    pub fn new(input: Arc<dyn ByteSource>) -> Com1 {
         Com1 {
             uart: Uart::new(),
             input,
-            irqchip: None,
+            irq: None,
             irq_level: false,
             receiving: false,
             carrier: true,
             interrupts: 0,
-            trace: None,
             coalescing: None,
         }
     }
@@ -204,19 +201,14 @@ impl Com1 {
         (count, n)
     }
 
-    /// Reports IRQ 4 level changes on stderr (`--trace=irq`).
-    pub fn trace_irq(&mut self, config: Arc<TraceConfig>) {
-        self.trace = Some(config);
-    }
-
     /// The datasheet name of register `offset` for a read or write, under the current DLAB.
     pub fn register_name(&self, offset: u8, is_write: bool) -> &'static str {
         self.uart.register_name(offset, is_write)
     }
 
-    /// Wires the interrupt output to IRQ 4 of the VM's in-kernel PIC.
-    pub fn connect_irq(&mut self, vm: Arc<Vm>) {
-        self.irqchip = Some(vm);
+    /// Wires the interrupt output to IRQ 4 of the VM's interrupt controller.
+    pub fn connect_irq(&mut self, line: Arc<dyn IrqLine>) {
+        self.irq = Some(line);
     }
 
     /// A guest read of register `offset` (0-7).
@@ -294,19 +286,8 @@ impl Com1 {
         if level {
             self.interrupts += 1;
         }
-        if let Some(vm) = &self.irqchip {
-            // KVM_IRQ_LINE only fails if the irqchip is gone; the guest would then poll.
-            let _ = vm.irq_line(COM1_IRQ, level);
-            if let Some(trace) = &self.trace {
-                let what = if level { "raised" } else { "lowered" };
-                trace.event(
-                    IRQ,
-                    &format!(
-                        "IRQ {COM1_IRQ} {what} (KVM_IRQ_LINE): COM1 interrupt {}",
-                        if level { "pending" } else { "cleared" }
-                    ),
-                );
-            }
+        if let Some(line) = &self.irq {
+            line.set_level(COM1_IRQ, level);
         }
     }
 }
@@ -372,7 +353,7 @@ mod tests {
 
     #[test]
     fn the_zone_is_allowed_only_without_thr_interrupts_and_loopback() {
-        let mut com1 = Com1::new(HostInput::ended());
+        let mut com1 = Com1::new(crate::console::HostInput::ended());
         assert!(com1.zone_allowed());
         com1.write(1, 0x02); // IER.ETBEI
         assert!(!com1.zone_allowed());

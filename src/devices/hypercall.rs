@@ -17,7 +17,7 @@
 //! Documentation/virt/kvm/x86/hypercalls.rst); port I/O works in every CPU mode, real mode
 //! included, and needs no KVM support beyond KVM_EXIT_IO.
 
-use crate::console::InputByte;
+use super::InputByte;
 
 /// The port the hypercall device listens on.
 pub const HYPERCALL_PORT: u16 = 0x500;

@@ -23,16 +23,87 @@ pub mod com1;
 pub mod hypercall;
 pub mod uart;
 
-use crate::console::{GuestOutput, HostInput};
-use crate::kvm::ExitRegs;
-use crate::trace::byte_text;
+use crate::kvm::Vm;
+use crate::memory::GuestMemory;
 use com1::Com1;
-use hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
+use hypercall::{Hypercall, HypercallPort};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// What devices are given: the edges to the host and to the interrupt controller. Devices know
+// these traits only (as vm-superio's do), so each one can be tested with a Vec for output and
+// a recorded list for its interrupt line; console/ and machine/ implement them.
+
+/// Where the bytes a guest sends out go (the host's stdout: console/output.rs).
+pub trait ByteSink {
+    fn push(&mut self, byte: u8) -> std::io::Result<()>;
+    /// The guest is about to wait for input: what it printed must be visible first.
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// What a guest asks for when it reads one byte of host input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputByte {
+    Byte(u8),
+    /// Nothing has been typed yet; input may still come.
+    NotYet,
+    /// The input is at its end and every byte has been taken.
+    Ended,
+}
+
+/// Where host input comes from (stdin: console/input.rs).
+pub trait ByteSource: Send + Sync {
+    /// Moves up to `buf.len()` waiting bytes into `buf`: how many, and whether input has ended
+    /// (and every byte been taken).
+    fn take(&self, buf: &mut [u8]) -> (usize, bool);
+    /// One byte, waiting at most `timeout` for it.
+    fn pop_timeout(&self, timeout: Duration) -> InputByte;
+}
+
+/// One interrupt line into the VM's interrupt controller (machine/ drives it with
+/// KVM_IRQ_LINE, api.rst 4.25). A device calls it only when its line's level changes.
+pub trait IrqLine: Send + Sync {
+    fn set_level(&self, irq: u32, high: bool);
+}
+
+/// What a device did with one access, for `--trace` (trace/words.rs turns these into words;
+/// devices never format text). Recorded only while tracing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// A UART register (its datasheet name under the current DLAB) written or read.
+    UartWrite {
+        register: &'static str,
+        value: u8,
+    },
+    UartRead {
+        register: &'static str,
+        value: u8,
+    },
+    /// Port 0x92 written: A20 stays on.
+    SystemControlA,
+    /// 0xFE to the i8042's command port: the reset line.
+    I8042Reset,
+    /// A port nobody decodes: written (ignored) or read (all ones).
+    NoDevice {
+        port: u16,
+        write: bool,
+    },
+    /// MMIO where there is no RAM: written (dropped) or read (all ones).
+    NoMemory {
+        write: bool,
+    },
+    /// A hypercall (OUT to port 0x500), decoded.
+    Hypercall(Hypercall),
+    /// What GETCHAR fetched for the next `in`.
+    Getchar(u8),
+    /// An `in` from the hypercall port: GETCHAR's result.
+    HypercallResult(u8),
+    /// First access to RAM above 4 GiB: its memory slot added (or why not).
+    HighRamSlot(Result<(), String>),
+}
 
 /// System Control Port A (PS/2 "fast A20" port).
 pub const PORT_SYSTEM_CONTROL_A: u16 = 0x92;
@@ -88,8 +159,8 @@ pub struct Devices {
 /// there is an MMIO exit: mini-kvm performs it on the very memory the slot will map, then adds
 /// the slot, so the guest sees RAM either way.
 pub struct HighRam {
-    pub vm: Arc<crate::kvm::Vm>,
-    pub memory: Arc<crate::memory::GuestMemory>,
+    pub vm: Arc<Vm>,
+    pub memory: Arc<GuestMemory>,
     pub slot: u32,
     pub gpa: u64,
     pub size: u64,
@@ -122,43 +193,40 @@ pub enum DeviceStop {
     Reset,
 }
 
-/// The devices and device state that belong to one vCPU.
-pub struct VcpuIo {
+/// The devices and device state that belong to one vCPU, with its output `O`.
+pub struct VcpuIo<O> {
     pub hypercall: HypercallPort,
-    pub output: GuestOutput,
+    pub output: O,
     /// stdin for vCPU 0; an input that has already ended for the others.
-    pub input: Arc<HostInput>,
+    pub input: Arc<dyn ByteSource>,
     /// Accesses to ports nobody claims: port -> (reads, writes).
     pub unclaimed_ports: BTreeMap<u16, (u64, u64)>,
     /// MMIO accesses to addresses with no memory: (reads, writes).
     pub unclaimed_mmio: (u64, u64),
-    /// With --trace: what the devices made of the current exit, in words.
-    pub trace_note: Option<String>,
+    /// With --trace: what the devices did during the current exit (None: not tracing).
+    pub events: Option<Vec<DeviceEvent>>,
     /// A triple fault is the guest's way to reset (an OS kernel's), not a fault.
     pub triple_fault_resets: bool,
 }
 
-impl VcpuIo {
-    pub fn new(output: GuestOutput, input: Arc<HostInput>) -> VcpuIo {
+impl<O: ByteSink> VcpuIo<O> {
+    pub fn new(output: O, input: Arc<dyn ByteSource>) -> VcpuIo<O> {
         VcpuIo {
             hypercall: HypercallPort::default(),
             output,
             input,
             unclaimed_ports: BTreeMap::new(),
             unclaimed_mmio: (0, 0),
-            trace_note: None,
+            events: None,
             triple_fault_resets: false,
         }
     }
 
-    /// Adds to the trace note of this exit; costs one branch when not tracing.
+    /// Records what a device did; costs one branch when not tracing.
     #[inline]
-    fn note(&mut self, f: impl FnOnce(&mut String)) {
-        if let Some(note) = &mut self.trace_note {
-            if !note.is_empty() {
-                note.push_str("; ");
-            }
-            f(note);
+    fn event(&mut self, event: impl FnOnce() -> DeviceEvent) {
+        if let Some(events) = &mut self.events {
+            events.push(event());
         }
     }
 
@@ -185,7 +253,13 @@ impl Devices {
 
     /// An MMIO access inside RAM above 4 GiB that has no slot yet: done on the RAM itself, and
     /// the slot added. `false`: not such an access.
-    fn high_ram_access(&self, addr: u64, data: &mut [u8], write: bool, cpu: &mut VcpuIo) -> bool {
+    fn high_ram_access<O: ByteSink>(
+        &self,
+        addr: u64,
+        data: &mut [u8],
+        write: bool,
+        cpu: &mut VcpuIo<O>,
+    ) -> bool {
         let mut high = self.high_ram.lock().unwrap_or_else(|e| e.into_inner());
         let Some(h) = high.as_ref() else {
             return false;
@@ -203,11 +277,8 @@ impl Devices {
             return false;
         }
         let added = h.vm.add_memory_region(h.slot, &h.memory, h.gpa, h.size);
-        cpu.note(|n| {
-            let _ = match &added {
-                Ok(()) => write!(n, "RAM above 4 GiB, first access: its memory slot added"),
-                Err(e) => write!(n, "RAM above 4 GiB: {e}"),
-            };
+        cpu.event(|| {
+            DeviceEvent::HighRamSlot(added.as_ref().map(|_| ()).map_err(|e| e.to_string()))
         });
         if added.is_ok() {
             *high = None;
@@ -225,7 +296,7 @@ impl Devices {
     /// sends the bytes they transmit to this vCPU's output, as their exits would have. The
     /// run loop calls this before it handles any exit, so the UART and the output see every
     /// write in the order the guest made it.
-    pub fn drain_coalesced(&self, cpu: &mut VcpuIo) -> Result<Batch, DeviceStop> {
+    pub fn drain_coalesced<O: ByteSink>(&self, cpu: &mut VcpuIo<O>) -> Result<Batch, DeviceStop> {
         let mut batch = Batch {
             writes: 0,
             bytes: [0; com1::MAX_BATCH],
@@ -240,20 +311,17 @@ impl Devices {
         Ok(batch)
     }
 
-    /// A guest `out` (or `rep outs`): `data` holds `data.len() / size` accesses of `size` bytes.
-    pub fn port_out(
+    /// A guest `out` (or `rep outs`) to a byte device: `data` holds `data.len() / size`
+    /// accesses of `size` bytes. (The hypercall port reads registers, not data: see
+    /// [`Self::hypercall`].)
+    pub fn port_out<O: ByteSink>(
         &self,
         port: u16,
         size: u8,
         data: &[u8],
-        regs: &ExitRegs<'_>,
-        cpu: &mut VcpuIo,
+        cpu: &mut VcpuIo<O>,
     ) -> Result<(), DeviceStop> {
         for access in data.chunks(usize::from(size.max(1))) {
-            if port == HYPERCALL_PORT {
-                self.hypercall(regs, cpu)?;
-                continue;
-            }
             // An 8-bit ISA device sees a wider access as bytes to consecutive ports; a byte no
             // device takes is counted under the port the guest named (`out 0x4FE, eax` is an
             // access to 0x4FE, not a stray one to 0x500).
@@ -269,15 +337,13 @@ impl Devices {
     }
 
     /// A guest `in` (or `rep ins`): fill `data`, `size` bytes per access.
-    pub fn port_in(&self, port: u16, size: u8, data: &mut [u8], cpu: &mut VcpuIo) {
+    pub fn port_in<O: ByteSink>(&self, port: u16, size: u8, data: &mut [u8], cpu: &mut VcpuIo<O>) {
         for access in data.chunks_mut(usize::from(size.max(1))) {
-            if port == HYPERCALL_PORT {
+            if port == hypercall::HYPERCALL_PORT {
                 access.fill(0);
                 access[0] = cpu.hypercall.read();
                 let value = access[0];
-                cpu.note(|n| {
-                    let _ = write!(n, "hypercall result {}", byte_text(value));
-                });
+                cpu.event(|| DeviceEvent::HypercallResult(value));
                 continue;
             }
             let mut unclaimed = false;
@@ -293,19 +359,19 @@ impl Devices {
     }
 
     /// One byte to one port; `Ok(false)` when no device took it.
-    fn out_byte(&self, port: u16, value: u8, cpu: &mut VcpuIo) -> Result<bool, DeviceStop> {
+    fn out_byte<O: ByteSink>(
+        &self,
+        port: u16,
+        value: u8,
+        cpu: &mut VcpuIo<O>,
+    ) -> Result<bool, DeviceStop> {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
                 let mut com1 = self.com1();
-                if cpu.trace_note.is_some() {
-                    let name = com1.register_name(offset, true);
-                    cpu.note(|n| {
-                        let _ = write!(n, "write {name} = {value:#04x}");
-                        if name == "THR" {
-                            let _ = write!(n, " {}", byte_text(value));
-                        }
-                    });
+                if cpu.events.is_some() {
+                    let register = com1.register_name(offset, true);
+                    cpu.event(|| DeviceEvent::UartWrite { register, value });
                 }
                 let sent = com1.write(offset, value);
                 drop(com1);
@@ -314,25 +380,17 @@ impl Devices {
                 }
             }
             PORT_SYSTEM_CONTROL_A => {
-                cpu.note(|n| {
-                    let _ = write!(n, "System Control Port A (A20 stays on)");
-                });
+                cpu.event(|| DeviceEvent::SystemControlA);
                 // Bit 0 would reset the CPU on a PC; mini-kvm does not model resets.
                 self.system_control_a
                     .store(value | A20_ENABLED, Ordering::Relaxed);
             }
             PORT_I8042_COMMAND if value == I8042_PULSE_RESET => {
-                cpu.note(|n| n.push_str("i8042 command 0xFE: pulse the reset line"));
+                cpu.event(|| DeviceEvent::I8042Reset);
                 return Err(DeviceStop::Reset);
             }
             _ => {
-                cpu.note(|n| {
-                    let _ = write!(
-                        n,
-                        "no device ({}): write ignored",
-                        unclaimed_port_name(port)
-                    );
-                });
+                cpu.event(|| DeviceEvent::NoDevice { port, write: true });
                 return Ok(false);
             }
         }
@@ -340,51 +398,35 @@ impl Devices {
     }
 
     /// One byte from one port, and whether a device answered.
-    fn in_byte(&self, port: u16, cpu: &mut VcpuIo) -> (u8, bool) {
+    fn in_byte<O: ByteSink>(&self, port: u16, cpu: &mut VcpuIo<O>) -> (u8, bool) {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
                 let offset = (port - com1::COM1_FIRST) as u8;
                 let mut com1 = self.com1();
-                let name = com1.register_name(offset, false);
+                let register = com1.register_name(offset, false);
                 let value = com1.read(offset);
                 drop(com1);
-                cpu.note(|n| {
-                    let _ = write!(n, "read {name} = {value:#04x}");
-                    let bits = com1::describe_register(name, value);
-                    if !bits.is_empty() {
-                        let _ = write!(n, " ({bits})");
-                    }
-                });
+                cpu.event(|| DeviceEvent::UartRead { register, value });
                 (value, true)
             }
             PORT_SYSTEM_CONTROL_A => (self.system_control_a.load(Ordering::Relaxed), true),
             _ => {
-                cpu.note(|n| {
-                    let _ = write!(
-                        n,
-                        "no device ({}): reads all ones",
-                        unclaimed_port_name(port)
-                    );
-                });
+                cpu.event(|| DeviceEvent::NoDevice { port, write: false });
                 (0xFF, false)
             }
         }
     }
 
-    /// OUT to the hypercall port: the call number is AL, the argument BL.
-    fn hypercall(&self, regs: &ExitRegs<'_>, cpu: &mut VcpuIo) -> Result<(), DeviceStop> {
-        let regs = regs.get().map_err(|e| {
-            DeviceStop::HostError(format!("reading registers for a hypercall: {e}"))
-        })?;
-        let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
-        cpu.note(|n| {
-            let _ = match call {
-                Hypercall::Putchar(b) => write!(n, "hypercall PUTCHAR {}", byte_text(b)),
-                Hypercall::ExitStatus(s) => write!(n, "hypercall EXIT_STATUS {s}"),
-                Hypercall::Unknown(x) => write!(n, "unknown hypercall {x:#04x}"),
-                other => write!(n, "hypercall {}", other.name()),
-            };
-        });
+    /// OUT to the hypercall port: the call number is AL, the argument BL (the run loop read
+    /// them from the vCPU's registers).
+    pub fn hypercall<O: ByteSink>(
+        &self,
+        al: u8,
+        bl: u8,
+        cpu: &mut VcpuIo<O>,
+    ) -> Result<(), DeviceStop> {
+        let call = Hypercall::decode(al, bl);
+        cpu.event(|| DeviceEvent::Hypercall(call));
         match call {
             Hypercall::Putchar(byte) => cpu.emit(byte),
             Hypercall::Getchar => {
@@ -394,32 +436,31 @@ impl Devices {
                 })?;
                 let input = cpu.input.pop_timeout(GETCHAR_WAIT);
                 let byte = cpu.hypercall.getchar_result(input);
-                cpu.note(|n| {
-                    let _ = write!(n, "-> {}", byte_text(byte));
-                });
+                cpu.event(|| DeviceEvent::Getchar(byte));
                 Ok(())
             }
             Hypercall::Exit => Err(DeviceStop::Exit(0)),
             Hypercall::ExitStatus(status) => Err(DeviceStop::Exit(status)),
             Hypercall::Unknown(n) => Err(DeviceStop::GuestError(format!(
-                "unknown hypercall number {n:#04x} (AL) on port {HYPERCALL_PORT:#x}; \
-                 known: 0 EXIT, 1 PUTCHAR, 2 GETCHAR, 3 EXIT_STATUS"
+                "unknown hypercall number {n:#04x} (AL) on port {:#x}; \
+                 known: 0 EXIT, 1 PUTCHAR, 2 GETCHAR, 3 EXIT_STATUS",
+                hypercall::HYPERCALL_PORT
             ))),
         }
     }
 
     /// A load from guest-physical memory nobody backs: all ones, like an empty bus.
-    pub fn mmio_read(&self, addr: u64, data: &mut [u8], cpu: &mut VcpuIo) {
+    pub fn mmio_read<O: ByteSink>(&self, addr: u64, data: &mut [u8], cpu: &mut VcpuIo<O>) {
         if self.high_ram_access(addr, data, false, cpu) {
             return;
         }
         data.fill(0xFF);
         cpu.unclaimed_mmio.0 += 1;
-        cpu.note(|n| n.push_str("no device: reads all ones"));
+        cpu.event(|| DeviceEvent::NoMemory { write: false });
     }
 
     /// A store to guest-physical memory nobody backs: dropped.
-    pub fn mmio_write(&self, addr: u64, data: &[u8], cpu: &mut VcpuIo) {
+    pub fn mmio_write<O: ByteSink>(&self, addr: u64, data: &[u8], cpu: &mut VcpuIo<O>) {
         let mut copy = [0u8; 8];
         let n = data.len().min(8);
         copy[..n].copy_from_slice(&data[..n]);
@@ -427,6 +468,6 @@ impl Devices {
             return;
         }
         cpu.unclaimed_mmio.1 += 1;
-        cpu.note(|n| n.push_str("no device: write dropped"));
+        cpu.event(|| DeviceEvent::NoMemory { write: true });
     }
 }

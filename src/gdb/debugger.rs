@@ -27,10 +27,10 @@
 use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
 use crate::kvm::KvmError;
-use crate::memory::GuestMemory;
-pub use crate::vcpu::{AfterDebugExit, Ended};
-use crate::vcpu::DebugHook;
 use crate::kvm::Vcpu;
+use crate::memory::GuestMemory;
+use crate::vcpu::DebugHook;
+pub use crate::vcpu::{AfterDebugExit, Ended};
 pub use breakpoints::{BreakpointError, Patch, MAX_BREAKPOINTS};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -529,7 +529,13 @@ impl DebugHook for Debugger {
     fn hlt_ends_vcpu(&self) -> bool {
         Debugger::hlt_ends_vcpu(self)
     }
-    fn at_hlt(&self, vcpu: &Vcpu, memory: &GuestMemory, regs: &kvm_regs, sregs: &kvm_sregs) -> bool {
+    fn at_hlt(
+        &self,
+        vcpu: &Vcpu,
+        memory: &GuestMemory,
+        regs: &kvm_regs,
+        sregs: &kvm_sregs,
+    ) -> bool {
         at_hlt(vcpu, memory, regs, sregs)
     }
     fn vcpu_ended(&self, index: usize, how: Ended) {

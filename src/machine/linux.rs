@@ -6,11 +6,11 @@
 //! `cmdline_size`, the kernel and initrd against `--mem` and `initrd_addr_max`; only then are
 //! the files read, in pieces between which a stop request is seen.
 
+use super::control::StopSignals;
 use crate::boot::linux::{self, PlanProblem};
 use crate::boot::multiboot::Module;
 use crate::boot::Plan;
 use crate::cli::RunOptions;
-use super::control::StopSignals;
 use crate::error::Error;
 use crate::guests::{self, Image, ImageError, Opened};
 

@@ -13,7 +13,6 @@ use crate::cli::{ModeOption, RunOptions};
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
-use control::{Control, Event, StopSignals};
 use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
 use crate::error::Error;
@@ -27,6 +26,7 @@ use crate::setup;
 use crate::stats::ExitStats;
 use crate::trace::{TraceConfig, Tracer};
 use crate::vcpu::VcpuRunner;
+use control::{Control, Event, StopSignals};
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self};
 use std::sync::Arc;
@@ -235,25 +235,23 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
     }
     let starts = load_guests(opts, signals, &plan, &memory, &images, &modules)?;
     let vm = Arc::new(vm);
+    let trace = opts.trace.map(|classes| {
+        Arc::new(TraceConfig {
+            classes,
+            start: Instant::now(),
+        })
+    });
     let parts = Parts {
         sync_regs: sync_regs(&kvm),
         cpuid: cpuid_for(&kvm, &plan)?,
         coalesce_page: coalesce_page(&kvm, opts, n),
-        devices: build_devices(&vm, &memory, &layout, n),
-        trace: opts.trace.map(|classes| {
-            Arc::new(TraceConfig {
-                classes,
-                start: Instant::now(),
-            })
-        }),
+        devices: build_devices(&vm, &memory, &layout, n, trace.as_ref()),
+        trace,
         sink: Arc::new(
             OutputSink::stdout(n > 1, opts.color)
                 .map_err(|e| Error::Host(format!("cannot use stdout: {e}")))?,
         ),
     };
-    if let Some(config) = &parts.trace {
-        parts.devices.1.com1().trace_irq(Arc::clone(config));
-    }
     let threads = create_vcpus(
         opts, &plan, &layout, &vm, &memory, &images, &starts, gdb, parts,
     )?;
@@ -372,17 +370,37 @@ fn coalesce_page(kvm: &Kvm, opts: &RunOptions, guests: usize) -> Option<u32> {
     (pio && page > 0).then_some(page as u32)
 }
 
+/// An interrupt line of the in-kernel irqchip, as devices drive it (devices/mod.rs IrqLine).
+struct KvmIrqLine {
+    vm: Arc<Vm>,
+    trace: Option<Arc<TraceConfig>>,
+}
+
+impl crate::devices::IrqLine for KvmIrqLine {
+    fn set_level(&self, irq: u32, high: bool) {
+        // KVM_IRQ_LINE only fails if the irqchip is gone; the guest would then poll.
+        let _ = self.vm.irq_line(irq, high);
+        if let Some(trace) = &self.trace {
+            trace.irq(irq, high);
+        }
+    }
+}
+
 /// The host input and the VM's devices: COM1 on IRQ 4 (with an irqchip), RAM above 4 GiB.
 fn build_devices(
     vm: &Arc<Vm>,
     memory: &Arc<GuestMemory>,
     layout: &Layout,
     guests: usize,
+    trace: Option<&Arc<TraceConfig>>,
 ) -> (Arc<HostInput>, Arc<Devices>) {
     let input = HostInput::new();
-    let mut com1 = Com1::new(Arc::clone(&input));
+    let mut com1 = Com1::new(Arc::clone(&input) as Arc<dyn crate::devices::ByteSource>);
     if layout.irqchip {
-        com1.connect_irq(Arc::clone(vm));
+        com1.connect_irq(Arc::new(KvmIrqLine {
+            vm: Arc::clone(vm),
+            trace: trace.cloned(),
+        }));
     }
     let devices = Arc::new(Devices::new(com1));
     if layout.high > 0 {

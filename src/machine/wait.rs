@@ -1,10 +1,10 @@
 //! Running a built VM: the signal, stdin, vCPU and gdb threads; waiting for the vCPUs, the
 //! timeout, signals and stale output; and turning how it ended into one exit status.
 
+use super::control::{Event, StopCause, StopSignals};
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
-use super::control::{Event, StopCause, StopSignals};
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;

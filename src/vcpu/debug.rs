@@ -71,11 +71,7 @@ pub trait DebugHook: Send + Sync {
 impl VcpuRunner {
     /// Is the next instruction `hlt`? (From the registers KVM synced at the exit.)
     pub(super) fn at_hlt(&self) -> bool {
-        if !self
-            .debug
-            .as_ref()
-            .is_some_and(|d| d.hlt_ends_vcpu())
-        {
+        if !self.debug.as_ref().is_some_and(|d| d.hlt_ends_vcpu()) {
             return false; // only matters where `hlt` ends the vCPU (debugger.rs arm)
         }
         match (self.vcpu.synced_regs(), self.vcpu.synced_sregs()) {

@@ -18,13 +18,15 @@ impl Write for Capture {
     }
 }
 
-fn machine(input: &[u8]) -> (Devices, VcpuIo, Capture) {
+fn machine(input: &[u8]) -> (Devices, VcpuIo<GuestOutput>, Capture) {
     let cap = Capture::default();
     let sink = Arc::new(OutputSink::new(Box::new(cap.clone()), false, false));
     let host_input = HostInput::new();
     host_input.push(input);
     host_input.end();
-    let devices = Devices::new(Com1::new(Arc::clone(&host_input)));
+    let devices = Devices::new(Com1::new(
+        Arc::clone(&host_input) as Arc<dyn crate::devices::ByteSource>
+    ));
     let io = VcpuIo::new(GuestOutput::new(sink, 0), host_input);
     (devices, io, cap)
 }
@@ -37,7 +39,13 @@ fn regs(al: u8, bl: u8) -> kvm_regs {
     }
 }
 
-fn out(port: u16, data: &[u8], r: &kvm_regs, d: &Devices, io: &mut VcpuIo) -> ExitAction {
+fn out(
+    port: u16,
+    data: &[u8],
+    r: &kvm_regs,
+    d: &Devices,
+    io: &mut VcpuIo<GuestOutput>,
+) -> ExitAction {
     let exit = VmExit::IoOut {
         port,
         size: 1,
