@@ -23,7 +23,7 @@ pub mod paging32;
 pub mod realmode;
 pub mod zeropage;
 
-use crate::guests::{GuestMode, Image, ImageError};
+use crate::guests::{GuestMode, Image, ImageError, Origin};
 use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use crate::memory::GuestMemory;
 use multiboot::{Header, Loaded, Module};
@@ -146,10 +146,9 @@ fn image_error(image: &Image, reason: String) -> PlanError {
 impl Image {
     /// The path or name to show in messages.
     fn origin_path(&self) -> String {
-        if self.origin == "embedded" {
-            self.name.clone()
-        } else {
-            self.origin.clone()
+        match &self.origin {
+            Origin::Embedded => self.name.clone(),
+            origin => origin.to_string(),
         }
     }
 }
@@ -423,7 +422,7 @@ mod tests {
     fn image(bytes: Vec<u8>, mode: Option<GuestMode>) -> Image {
         Image {
             name: "t".into(),
-            origin: "t.bin".into(),
+            origin: Origin::File("t.bin".into()),
             bytes: Cow::Owned(bytes),
             mode,
         }

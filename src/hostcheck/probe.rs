@@ -43,7 +43,7 @@ pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<V
     }
     let image = Image {
         name: name.to_string(),
-        origin: "probe".to_string(),
+        origin: crate::guests::Origin::Probe,
         bytes: Cow::Borrowed(bytes),
         mode: None,
     };
