@@ -17,7 +17,8 @@ use values::{parse_number, parse_size};
 
 use crate::boot::Mode;
 use crate::console::ColorChoice;
-use options::{Opt, Parsed, Takes};
+use crate::hostcheck::Format;
+use options::{Opt, Takes};
 use std::time::Duration;
 
 /// At most this many guests (one vCPU each), as in the seed.
@@ -32,7 +33,7 @@ pub enum Command {
     Version,
     List,
     /// `--host-check`: find out what this host's KVM can do.
-    HostCheck(crate::hostcheck::Format),
+    HostCheck(Format),
     Run(RunOptions),
 }
 
@@ -74,6 +75,73 @@ pub struct UsageError(pub String);
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The options read so far.
+struct Parsed {
+    run: RunOptions,
+    /// `--long-mode`, `--paging`, `--entry`, `--load`: they become `run.mode` once every
+    /// option is read, as they may come in any order (and the first two are exclusive).
+    long_mode: bool,
+    paging: bool,
+    entry: u64,
+    load: u64,
+    /// `--list`, `--host-check`: commands, which win over a run once every option is read.
+    list: bool,
+    host_check: Option<Format>,
+    /// Set by `--help` and `--version`: stop reading and do this.
+    stop: Option<Command>,
+}
+
+impl Default for Parsed {
+    fn default() -> Self {
+        Parsed {
+            run: RunOptions {
+                guests: Vec::new(),
+                verbose: false,
+                stats: false,
+                timeout: None,
+                color: ColorChoice::Auto,
+                mode: Mode::Auto,
+                mem: None,
+                cmdline: None,
+                modules: Vec::new(),
+                trace: None,
+                linux: None,
+                initrd: None,
+                linux_entry32: false,
+                gdb: None,
+                seccomp: true,
+                coalesce: true,
+            },
+            long_mode: false,
+            paging: false,
+            entry: 0x8000_1000,
+            load: 0x1000,
+            list: false,
+            host_check: None,
+            stop: None,
+        }
+    }
+}
+
+impl Parsed {
+    /// The CPU mode the seed's options ask for.
+    fn mode(&self) -> Result<Mode, UsageError> {
+        Ok(match (self.long_mode, self.paging) {
+            (true, true) => {
+                return Err(UsageError(
+                    "--long-mode and --paging are different CPU modes: choose one".into(),
+                ))
+            }
+            (true, false) => Mode::Long,
+            (false, true) => Mode::Paging {
+                entry: self.entry,
+                load: self.load,
+            },
+            (false, false) => Mode::Auto,
+        })
     }
 }
 

@@ -16,6 +16,7 @@
 //! header is a kernel; anything else is a flat binary.
 
 pub mod elf;
+pub mod error;
 pub mod linux;
 pub mod longmode;
 pub mod multiboot;
@@ -26,6 +27,7 @@ pub mod zeropage;
 use crate::guests::{GuestMode, Image, ImageError, Origin};
 use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use crate::memory::GuestMemory;
+use error::LoadError;
 use multiboot::{Header, Loaded, Module};
 
 /// A flat segment: base 0, 4 GiB limit, ring 0, as every protected- and long-mode setup here
@@ -136,10 +138,10 @@ pub enum PlanError {
     Image(ImageError),
 }
 
-fn image_error(image: &Image, reason: String) -> PlanError {
+fn image_error(image: &Image, reason: impl std::fmt::Display) -> PlanError {
     PlanError::Image(ImageError {
         path: image.origin_path(),
-        reason,
+        reason: reason.to_string(),
     })
 }
 
@@ -164,8 +166,7 @@ pub fn choose(mode: Mode, mem: Option<u64>, images: &[Image]) -> Result<Plan, Pl
                 return Err(image_error(
                     image,
                     "is an ELF file without a Multiboot header in its first 8 KiB: \
-                     mini-kvm boots ELF kernels through Multiboot"
-                        .into(),
+                     mini-kvm boots ELF kernels through Multiboot",
                 ))
             }
             Ok(None) => {}
@@ -273,8 +274,8 @@ impl Plan {
         image: &Image,
         cmdline: &str,
         modules: &[Module],
-    ) -> Result<Start, String> {
-        let write = |gpa: u64, bytes: &[u8]| memory.write(gpa, bytes).map_err(|e| e.to_string());
+    ) -> Result<Start, LoadError> {
+        let write = |gpa: u64, bytes: &[u8]| memory.write(gpa, bytes);
         match self {
             Plan::Real => {
                 write(realmode::slot_base(index), &image.bytes)?;
@@ -299,6 +300,7 @@ impl Plan {
             Plan::Multiboot { header, .. } => {
                 multiboot::load(memory, &image.bytes, header, cmdline, modules)
                     .map(Start::Multiboot)
+                    .map_err(LoadError::Multiboot)
             }
             // The initrd comes as the one "module".
             Plan::Linux(boot) => {

@@ -3,8 +3,7 @@
 //! `--help` (help.rs) read only this table.
 
 use super::values::{self, MAX_CMDLINE, MAX_MODULES, MAX_MODULE_NAMES};
-use super::{Command, RunOptions, UsageError};
-use crate::boot::Mode;
+use super::{Command, Parsed, UsageError};
 use crate::console::ColorChoice;
 use crate::hostcheck::Format;
 
@@ -80,70 +79,6 @@ impl Scope {
             Scope::Paging => "(with --paging) ",
             _ => "",
         }
-    }
-}
-
-/// The options read so far.
-pub struct Parsed {
-    pub run: RunOptions,
-    pub long_mode: bool,
-    pub paging: bool,
-    pub entry: u64,
-    pub load: u64,
-    pub list: bool,
-    pub host_check: Option<Format>,
-    /// Set by `--help` and `--version`: stop reading and do this.
-    pub stop: Option<Command>,
-}
-
-impl Default for Parsed {
-    fn default() -> Self {
-        Parsed {
-            run: RunOptions {
-                guests: Vec::new(),
-                verbose: false,
-                stats: false,
-                timeout: None,
-                color: ColorChoice::Auto,
-                mode: Mode::Auto,
-                mem: None,
-                cmdline: None,
-                modules: Vec::new(),
-                trace: None,
-                linux: None,
-                initrd: None,
-                linux_entry32: false,
-                gdb: None,
-                seccomp: true,
-                coalesce: true,
-            },
-            long_mode: false,
-            paging: false,
-            entry: 0x8000_1000,
-            load: 0x1000,
-            list: false,
-            host_check: None,
-            stop: None,
-        }
-    }
-}
-
-impl Parsed {
-    /// The CPU mode the seed's options ask for.
-    pub fn mode(&self) -> Result<Mode, UsageError> {
-        Ok(match (self.long_mode, self.paging) {
-            (true, true) => {
-                return Err(UsageError(
-                    "--long-mode and --paging are different CPU modes: choose one".into(),
-                ))
-            }
-            (true, false) => Mode::Long,
-            (false, true) => Mode::Paging {
-                entry: self.entry,
-                load: self.load,
-            },
-            (false, false) => Mode::Auto,
-        })
     }
 }
 

@@ -47,7 +47,9 @@ pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<V
         bytes: Cow::Borrowed(bytes),
         mode: None,
     };
-    let start = plan.load(&memory, 0, &image, "", &[])?;
+    let start = plan
+        .load(&memory, 0, &image, "", &[])
+        .map_err(|e| e.to_string())?;
     let vm = Arc::new(vm);
     let vcpu = vm.create_vcpu(0).map_err(|e| e.to_string())?;
     let cpuid = kvm.supported_cpuid().map_err(|e| e.to_string())?;

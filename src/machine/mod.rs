@@ -358,7 +358,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
             .map_err(|reason| {
                 Error::Image(ImageError {
                     path: image.origin.to_string(),
-                    reason,
+                    reason: reason.to_string(),
                 })
             })?;
         note(verbose, || {
