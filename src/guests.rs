@@ -38,11 +38,32 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 pub struct Image {
     /// The short name used in messages and `-v` output ("hello", or a file's stem).
     pub name: String,
-    /// Where it came from: "embedded" or the path given.
-    pub origin: String,
+    pub origin: Origin,
     pub bytes: Cow<'static, [u8]>,
     /// The mode an embedded guest declares; files get `None` (decided by options/contents).
     pub mode: Option<GuestMode>,
+}
+
+/// Where an image came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Built into mini-kvm ([`EMBEDDED`]).
+    Embedded,
+    /// A file: the path as given.
+    File(String),
+    /// One of `--host-check`'s probe guests (hostcheck/probe.rs).
+    Probe,
+}
+
+/// As `-v` and messages show it: `embedded`, the path, or `probe`.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Embedded => f.write_str("embedded"),
+            Origin::File(path) => f.write_str(path),
+            Origin::Probe => f.write_str("probe"),
+        }
+    }
 }
 
 /// Why an image cannot be used (exit status 3).
@@ -113,7 +134,7 @@ impl Opened {
             Opened::Embedded(g) => {
                 return Ok(Some(Image {
                     name: g.name.to_string(),
-                    origin: "embedded".to_string(),
+                    origin: Origin::Embedded,
                     bytes: Cow::Borrowed(g.bytes),
                     mode: Some(g.mode),
                 }))
@@ -160,7 +181,7 @@ impl Opened {
             .unwrap_or_else(|| arg.clone());
         Ok(Some(Image {
             name,
-            origin: arg,
+            origin: Origin::File(arg),
             bytes: Cow::Owned(bytes),
             mode: None,
         }))

@@ -115,7 +115,7 @@ fn main() {
         }
     }
     let code = match cli::parse(&args) {
-        Ok(Command::Help) => say(cli::HELP),
+        Ok(Command::Help) => say(&cli::help()),
         Ok(Command::Version) => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
         Ok(Command::List) => list_guests(),
         Ok(Command::HostCheck(format)) => hostcheck::run(format),

@@ -6,6 +6,8 @@
 //! more memory is zero-filled after them (`p_memsz` - `p_filesz`: the `.bss`). Every field read
 //! from the file is checked against the file's size, so a corrupt ELF is an error, not a crash.
 
+use super::error::ElfError;
+
 /// An ELF image's class: 32-bit (ELFCLASS32) or 64-bit (ELFCLASS64) headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
@@ -46,43 +48,37 @@ pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(ELF_MAGIC)
 }
 
-fn field(bytes: &[u8], at: u64, len: usize) -> Result<u64, String> {
-    let start = usize::try_from(at).map_err(|_| "header field offset overflows".to_string())?;
+fn field(bytes: &[u8], at: u64, len: usize) -> Result<u64, ElfError> {
+    let start = usize::try_from(at).map_err(|_| ElfError::FieldOffsetOverflows)?;
     let slice = start
         .checked_add(len)
         .and_then(|end| bytes.get(start..end))
-        .ok_or_else(|| {
-            format!("truncated: a header field at byte {at} is past the end of the file")
-        })?;
+        .ok_or(ElfError::Truncated { at })?;
     let mut buf = [0u8; 8];
     buf[..len].copy_from_slice(slice);
     Ok(u64::from_le_bytes(buf))
 }
 
 /// Parses the ELF header and PT_LOAD segments of a little-endian x86 executable.
-pub fn parse(bytes: &[u8]) -> Result<Elf, String> {
+pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
     if !is_elf(bytes) {
-        return Err("not an ELF file".into());
+        return Err(ElfError::NotElf);
     }
     let class = match field(bytes, 4, 1)? {
         1 => Class::Elf32,
         2 => Class::Elf64,
-        c => return Err(format!("unknown ELF class {c}")),
+        c => return Err(ElfError::UnknownClass(c)),
     };
     if field(bytes, 5, 1)? != 1 {
-        return Err("not a little-endian ELF file".into());
+        return Err(ElfError::NotLittleEndian);
     }
     let e_type = field(bytes, 16, 2)? as u16;
     if e_type != ET_EXEC {
-        return Err(format!(
-            "ELF type {e_type} is not an executable (ET_EXEC): link the kernel with -static and no -pie"
-        ));
+        return Err(ElfError::NotExecutable(e_type));
     }
     let machine = field(bytes, 18, 2)? as u16;
     if machine != EM_386 && machine != EM_X86_64 {
-        return Err(format!(
-            "ELF machine {machine} is not x86 (3) or x86-64 (62)"
-        ));
+        return Err(ElfError::NotX86(machine));
     }
     // The two classes differ only in field widths and offsets.
     let (entry, phoff, phentsize, phnum) = match class {
@@ -101,15 +97,16 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, String> {
     };
     let min_phentsize = if class == Class::Elf32 { 32 } else { 56 };
     if phnum as usize > MAX_PHNUM || (phnum > 0 && phentsize < min_phentsize) {
-        return Err(format!(
-            "implausible program headers ({phnum} of {phentsize} bytes)"
-        ));
+        return Err(ElfError::ImplausibleProgramHeaders {
+            count: phnum,
+            size: phentsize,
+        });
     }
     let mut segments = Vec::new();
     for i in 0..phnum {
         let ph = phoff
             .checked_add(i * phentsize)
-            .ok_or("program header offset overflows")?;
+            .ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
         if field(bytes, ph, 4)? as u32 != PT_LOAD {
             continue;
         }
@@ -131,18 +128,19 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, String> {
         };
         let end = seg.offset.checked_add(seg.filesz);
         if end.is_none_or(|end| end > bytes.len() as u64) {
-            return Err(format!(
-                "segment {i} claims file bytes {:#x}+{:#x}, past the end of the file",
-                seg.offset, seg.filesz
-            ));
+            return Err(ElfError::SegmentPastEnd {
+                index: i,
+                offset: seg.offset,
+                filesz: seg.filesz,
+            });
         }
         if seg.filesz > seg.memsz {
-            return Err(format!("segment {i} has more file bytes than memory bytes"));
+            return Err(ElfError::SegmentFileBytesExceedMemory { index: i });
         }
         segments.push(seg);
     }
     if segments.is_empty() {
-        return Err("no loadable (PT_LOAD) segment".into());
+        return Err(ElfError::NoLoadableSegment);
     }
     Ok(Elf {
         class,
@@ -246,19 +244,22 @@ mod tests {
         let mut bad = good.clone();
         bad[64 + 32] = 0xFF; // p_filesz low byte
         bad[64 + 33] = 0xFF;
-        assert!(parse(&bad).unwrap_err().contains("past the end"));
+        assert!(parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("past the end"));
         // Absurd program header count.
         let mut bad = good.clone();
         bad[56] = 0xFF;
         bad[57] = 0xFF;
-        assert!(parse(&bad).unwrap_err().contains("implausible"));
+        assert!(parse(&bad).unwrap_err().to_string().contains("implausible"));
         // Not x86, not executable, not ELF.
         let mut bad = good.clone();
         bad[18] = 40;
-        assert!(parse(&bad).unwrap_err().contains("not x86"));
+        assert!(parse(&bad).unwrap_err().to_string().contains("not x86"));
         let mut bad = good.clone();
         bad[16] = 3;
-        assert!(parse(&bad).unwrap_err().contains("ET_EXEC"));
+        assert!(parse(&bad).unwrap_err().to_string().contains("ET_EXEC"));
         assert!(parse(b"MZ\x90\x00").is_err());
         // Random bytes after a valid magic.
         let mut seed = 0x1234_5678u32;

@@ -15,6 +15,7 @@
 //! found out (the E820 memory map) into the zero page itself and enters `startup_64` with
 //! paging on, RSI pointing at the zero page.
 
+use super::error::{BzImageError, LoadError};
 use super::{flat_segment, set_data_segments};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::x86::{CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, RFLAGS_RESERVED1};
@@ -120,60 +121,36 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// Reads and checks the setup header from the first bytes of a file (`head`, at least the
 /// first 0x26C bytes when the file has them) whose whole size is `file_len`. Pure: the unit
 /// tests feed it byte buffers. The error is the reason, to follow the file's name.
-pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, String> {
-    let too_short = || {
-        format!(
-            "is {file_len} bytes, too short for a Linux bzImage (its setup header alone ends \
-             at byte {SETUP_HEADER_END:#x})"
-        )
-    };
+pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageError> {
+    let too_short = || BzImageError::TooShort { file_len };
     if head.len() < HEADER + 4 {
         return Err(too_short());
     }
     if u32_at(head, HEADER) != HEADER_MAGIC {
-        return Err(format!(
-            "is not a Linux bzImage: no \"HdrS\" magic at offset {HEADER:#x} (boot.rst, \"The \
-             real-mode kernel header\"); give --linux the kernel's bzImage (arch/x86/boot/\
-             bzImage, /boot/vmlinuz-*), not a vmlinux ELF or a compressed file"
-        ));
+        return Err(BzImageError::NoMagic);
     }
     let version = u16_at(head, VERSION);
-    let text = format!("{}.{:02}", version >> 8, version & 0xFF);
     if version < MIN_VERSION {
-        return Err(format!(
-            "speaks boot protocol {text}; mini-kvm needs 2.12 or later (a kernel from 3.8 on), \
-             whose 64-bit entry point it uses"
-        ));
+        return Err(BzImageError::OldProtocol { version });
     }
     if head.len() < SETUP_HEADER_END {
         return Err(too_short());
     }
     let header_end = (HEADER + usize::from(head[JUMP + 1])).min(SETUP_HEADER_END);
     if u16_at(head, BOOT_FLAG_AT) != BOOT_FLAG {
-        return Err(format!(
-            "has a setup header but no boot flag 0xAA55 at {BOOT_FLAG_AT:#x}: a corrupt bzImage"
-        ));
+        return Err(BzImageError::NoBootFlag);
     }
     let loadflags = head[LOADFLAGS];
     if loadflags & LOADED_HIGH == 0 {
-        return Err(
-            "is a zImage (loadflags LOADED_HIGH clear: it wants to be loaded at 0x10000); \
-             mini-kvm boots bzImages only"
-                .into(),
-        );
+        return Err(BzImageError::ZImage);
     }
     let xloadflags = u16_at(head, XLOADFLAGS);
     if xloadflags & XLF_KERNEL_64 == 0 {
-        return Err(format!(
-            "has no 64-bit entry point (xloadflags {xloadflags:#x} without XLF_KERNEL_64): \
-             mini-kvm boots 64-bit x86 kernels"
-        ));
+        return Err(BzImageError::No64BitEntry { xloadflags });
     }
     let kernel_alignment = u32_at(head, KERNEL_ALIGNMENT);
     if !kernel_alignment.is_power_of_two() {
-        return Err(format!(
-            "has kernel_alignment {kernel_alignment:#x}, not a power of two: a corrupt header"
-        ));
+        return Err(BzImageError::BadAlignment { kernel_alignment });
     }
     let mut setup_sects = head[SETUP_SECTS];
     if setup_sects == 0 {
@@ -193,11 +170,11 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, String> {
         header_end,
     };
     if file_len <= header.setup_size() + STARTUP_64_OFFSET {
-        return Err(format!(
-            "is {file_len} bytes, but its header says the setup alone takes {} \
-             ({setup_sects} setup_sects): truncated or corrupt",
-            header.setup_size()
-        ));
+        return Err(BzImageError::SetupTruncated {
+            file_len,
+            setup_size: header.setup_size(),
+            setup_sects,
+        });
     }
     Ok(header)
 }
@@ -265,7 +242,8 @@ pub fn plan(
     let initrd = match initrd_len {
         None => None,
         Some(size) => Some((
-            super::zeropage::place_initrd(&header, ram, end, size).map_err(PlanProblem::Initrd)?,
+            super::zeropage::place_initrd(&header, ram, end, size)
+                .map_err(|e| PlanProblem::Initrd(e.to_string()))?,
             size,
         )),
     };
@@ -296,12 +274,12 @@ pub fn load(
     image: &[u8],
     cmdline: &str,
     initrd: Option<&[u8]>,
-) -> Result<(), String> {
+) -> Result<(), LoadError> {
     use super::zeropage::*;
-    let write = |what: &str, gpa: u64, bytes: &[u8]| {
+    let write = |what: &'static str, gpa: u64, bytes: &[u8]| {
         memory
             .write(gpa, bytes)
-            .map_err(|e| format!("writing the {what} at {gpa:#x}: {e}"))
+            .map_err(|error| LoadError::Linux { what, gpa, error })
     };
     let setup = boot.header.setup_size() as usize;
     write("kernel", KERNEL_LOAD, &image[setup..])?;

@@ -16,6 +16,7 @@
 //! header is a kernel; anything else is a flat binary.
 
 pub mod elf;
+pub mod error;
 pub mod linux;
 pub mod longmode;
 pub mod multiboot;
@@ -23,10 +24,10 @@ pub mod paging32;
 pub mod realmode;
 pub mod zeropage;
 
-use crate::cli::ModeOption;
-use crate::guests::{GuestMode, Image, ImageError};
+use crate::guests::{GuestMode, Image, ImageError, Origin};
 use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use crate::memory::GuestMemory;
+use error::LoadError;
 use multiboot::{Header, Loaded, Module};
 
 /// A flat segment: base 0, 4 GiB limit, ring 0, as every protected- and long-mode setup here
@@ -87,6 +88,18 @@ pub fn mapping_size(ram: u64) -> u64 {
     }
 }
 
+/// The CPU mode asked for on the command line (`--long-mode`, `--paging`): the seed's options,
+/// for flat binaries only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Decided by each guest (real mode, unless an embedded guest says otherwise).
+    Auto,
+    /// `--long-mode`: a flat 64-bit guest.
+    Long,
+    /// `--paging`: a flat 32-bit kernel with paging on, entered at `entry`, loaded at `load`.
+    Paging { entry: u64, load: u64 },
+}
+
 /// How the guests of one run boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
@@ -125,26 +138,25 @@ pub enum PlanError {
     Image(ImageError),
 }
 
-fn image_error(image: &Image, reason: String) -> PlanError {
+fn image_error(image: &Image, reason: impl std::fmt::Display) -> PlanError {
     PlanError::Image(ImageError {
         path: image.origin_path(),
-        reason,
+        reason: reason.to_string(),
     })
 }
 
 impl Image {
     /// The path or name to show in messages.
     fn origin_path(&self) -> String {
-        if self.origin == "embedded" {
-            self.name.clone()
-        } else {
-            self.origin.clone()
+        match &self.origin {
+            Origin::Embedded => self.name.clone(),
+            origin => origin.to_string(),
         }
     }
 }
 
 /// Chooses the boot protocol from the options and the images' contents.
-pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Plan, PlanError> {
+pub fn choose(mode: Mode, mem: Option<u64>, images: &[Image]) -> Result<Plan, PlanError> {
     let mut kernels = Vec::new();
     for image in images {
         match multiboot::find_header(&image.bytes) {
@@ -154,8 +166,7 @@ pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Pl
                 return Err(image_error(
                     image,
                     "is an ELF file without a Multiboot header in its first 8 KiB: \
-                     mini-kvm boots ELF kernels through Multiboot"
-                        .into(),
+                     mini-kvm boots ELF kernels through Multiboot",
                 ))
             }
             Ok(None) => {}
@@ -167,7 +178,7 @@ pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Pl
                 "a Multiboot kernel runs alone: give it as the only guest".into(),
             ));
         }
-        if mode != ModeOption::Auto {
+        if mode != Mode::Auto {
             return Err(PlanError::Usage(
                 "--long-mode and --paging are for flat binaries; a Multiboot kernel sets up \
                  its own CPU mode"
@@ -187,21 +198,21 @@ pub fn choose(mode: ModeOption, mem: Option<u64>, images: &[Image]) -> Result<Pl
         .filter(|i| i.mode == Some(GuestMode::Long))
         .count();
     let plan = match mode {
-        ModeOption::LongMode => Plan::Long,
-        ModeOption::Paging { entry, load } => {
+        Mode::Long => Plan::Long,
+        Mode::Paging { entry, load } => {
             if images.len() > 1 {
                 return Err(PlanError::Usage("--paging runs one guest".into()));
             }
             Plan::Paging { entry, load }
         }
-        ModeOption::Auto if declared_long == images.len() => Plan::Long,
-        ModeOption::Auto if declared_long > 0 => {
+        Mode::Auto if declared_long == images.len() => Plan::Long,
+        Mode::Auto if declared_long > 0 => {
             return Err(PlanError::Usage(
                 "64-bit and 16-bit guests cannot share a run: give --long-mode guests together"
                     .into(),
             ))
         }
-        ModeOption::Auto => Plan::Real,
+        Mode::Auto => Plan::Real,
     };
     for image in images {
         let len = image.bytes.len() as u64;
@@ -263,8 +274,8 @@ impl Plan {
         image: &Image,
         cmdline: &str,
         modules: &[Module],
-    ) -> Result<Start, String> {
-        let write = |gpa: u64, bytes: &[u8]| memory.write(gpa, bytes).map_err(|e| e.to_string());
+    ) -> Result<Start, LoadError> {
+        let write = |gpa: u64, bytes: &[u8]| memory.write(gpa, bytes);
         match self {
             Plan::Real => {
                 write(realmode::slot_base(index), &image.bytes)?;
@@ -289,6 +300,7 @@ impl Plan {
             Plan::Multiboot { header, .. } => {
                 multiboot::load(memory, &image.bytes, header, cmdline, modules)
                     .map(Start::Multiboot)
+                    .map_err(LoadError::Multiboot)
             }
             // The initrd comes as the one "module".
             Plan::Linux(boot) => {
@@ -412,7 +424,7 @@ mod tests {
     fn image(bytes: Vec<u8>, mode: Option<GuestMode>) -> Image {
         Image {
             name: "t".into(),
-            origin: "t.bin".into(),
+            origin: Origin::File("t.bin".into()),
             bytes: Cow::Owned(bytes),
             mode,
         }
@@ -422,25 +434,22 @@ mod tests {
     fn the_plan_follows_contents_and_options() {
         let flat = || image(vec![0xF4], None);
         assert_eq!(
-            choose(ModeOption::Auto, None, &[flat(), flat()]).unwrap(),
+            choose(Mode::Auto, None, &[flat(), flat()]).unwrap(),
             Plan::Real
         );
-        assert_eq!(
-            choose(ModeOption::LongMode, None, &[flat()]).unwrap(),
-            Plan::Long
-        );
+        assert_eq!(choose(Mode::Long, None, &[flat()]).unwrap(), Plan::Long);
         let long = image(vec![0xF4], Some(GuestMode::Long));
-        assert_eq!(choose(ModeOption::Auto, None, &[long]).unwrap(), Plan::Long);
+        assert_eq!(choose(Mode::Auto, None, &[long]).unwrap(), Plan::Long);
         let mixed = [image(vec![0xF4], Some(GuestMode::Long)), flat()];
         assert!(matches!(
-            choose(ModeOption::Auto, None, &mixed),
+            choose(Mode::Auto, None, &mixed),
             Err(PlanError::Usage(_))
         ));
         assert!(matches!(
-            choose(ModeOption::Auto, Some(64 << 20), &[flat()]),
+            choose(Mode::Auto, Some(64 << 20), &[flat()]),
             Err(PlanError::Usage(_))
         ));
-        let paging = ModeOption::Paging {
+        let paging = Mode::Paging {
             entry: 0x8000_1000,
             load: 0x1000,
         };
@@ -465,18 +474,18 @@ mod tests {
             k.extend_from_slice(&w.to_le_bytes());
         }
         let kernel = image(k, None);
-        match choose(ModeOption::Auto, None, std::slice::from_ref(&kernel)) {
+        match choose(Mode::Auto, None, std::slice::from_ref(&kernel)) {
             Ok(Plan::Multiboot { ram, .. }) => assert_eq!(ram, DEFAULT_KERNEL_RAM),
             other => panic!("{other:?}"),
         }
         let two = [kernel, image(vec![0xF4], None)];
         assert!(matches!(
-            choose(ModeOption::Auto, None, &two),
+            choose(Mode::Auto, None, &two),
             Err(PlanError::Usage(_))
         ));
         let elf = image(b"\x7fELF\x02\x01\x01".to_vec(), None);
         assert!(matches!(
-            choose(ModeOption::Auto, None, &[elf]),
+            choose(Mode::Auto, None, &[elf]),
             Err(PlanError::Image(_))
         ));
     }
@@ -485,10 +494,10 @@ mod tests {
     fn images_too_big_for_their_mode_are_refused() {
         let big = image(vec![0x90; realmode::SLOT_SIZE as usize + 1], None);
         assert!(matches!(
-            choose(ModeOption::Auto, None, &[big]),
+            choose(Mode::Auto, None, &[big]),
             Err(PlanError::Image(_))
         ));
         let fits_long = image(vec![0x90; 16 * 1024], None);
-        assert!(choose(ModeOption::LongMode, None, &[fits_long]).is_ok());
+        assert!(choose(Mode::Long, None, &[fits_long]).is_ok());
     }
 }

@@ -16,6 +16,7 @@
 //! structure, the memory map and the strings. Modules go page-aligned after the kernel.
 
 use super::elf;
+use super::error::{Contents, MultibootError};
 use super::{flat_segment, set_data_segments};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::memory::GuestMemory;
@@ -48,7 +49,7 @@ const MEMORY_RESERVED: u32 = 2;
 
 /// Guest-physical area mini-kvm writes its boot data into: [0x8000, 0x10000).
 pub const BOOT_AREA: u64 = 0x8000;
-const BOOT_AREA_SIZE: usize = 0x8000;
+pub(super) const BOOT_AREA_SIZE: usize = 0x8000;
 const GDT_OFFSET: usize = 0x0;
 const INFO_OFFSET: usize = 0x40;
 const MMAP_OFFSET: usize = 0x100;
@@ -85,7 +86,7 @@ fn le32(bytes: &[u8], at: usize) -> Option<u32> {
 
 /// Looks for a Multiboot header. `Ok(None)`: there is none (not a Multiboot kernel);
 /// `Err`: there is one, but it is broken.
-pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, String> {
+pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, MultibootError> {
     let end = bytes.len().min(HEADER_SEARCH);
     for offset in (0..end.saturating_sub(11)).step_by(4) {
         if le32(bytes, offset) != Some(HEADER_MAGIC) {
@@ -94,16 +95,11 @@ pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, String> {
         let flags = le32(bytes, offset + 4).unwrap_or(0);
         let checksum = le32(bytes, offset + 8).unwrap_or(0);
         if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
-            return Err(format!(
-                "bad Multiboot header checksum at byte {offset:#x} \
-                 (magic + flags + checksum must be 0)"
-            ));
+            return Err(MultibootError::BadChecksum { offset });
         }
         let unknown = flags & 0xFFFF & !HF_KNOWN_REQUIREMENTS;
         if unknown != 0 {
-            return Err(format!(
-                "the Multiboot header requires features mini-kvm does not know (flags {unknown:#x})"
-            ));
+            return Err(MultibootError::UnknownRequirements { flags: unknown });
         }
         let field = |i: usize| le32(bytes, offset + 12 + 4 * i);
         let mut header = Header {
@@ -116,7 +112,7 @@ pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, String> {
             entry_addr: 0,
         };
         if flags & HF_ADDRESS_FIELDS != 0 {
-            let missing = || "the Multiboot header's address fields are cut off".to_string();
+            let missing = || MultibootError::AddressFieldsCutOff;
             header.header_addr = field(0).ok_or_else(missing)?;
             header.load_addr = field(1).ok_or_else(missing)?;
             header.load_end_addr = field(2).ok_or_else(missing)?;
@@ -151,21 +147,21 @@ struct Placement<'a> {
 }
 
 /// Checks that `addr..addr+len` is inside RAM and clear of mini-kvm's boot area.
-fn check_range(what: &str, addr: u64, len: u64, ram: u64) -> Result<(), String> {
-    let end = addr
-        .checked_add(len)
-        .ok_or_else(|| format!("{what} at {addr:#x} wraps around the address space"))?;
+fn check_range(what: Contents, addr: u64, len: u64, ram: u64) -> Result<(), MultibootError> {
+    let Some(end) = addr.checked_add(len) else {
+        return Err(MultibootError::Wraps { what, addr });
+    };
     if end > ram {
-        return Err(format!(
-            "{what} {addr:#x}-{end:#x} lies outside guest RAM (0-{ram:#x}; see --mem)"
-        ));
+        return Err(MultibootError::OutsideRam {
+            what,
+            addr,
+            end,
+            ram,
+        });
     }
     let boot_end = BOOT_AREA + BOOT_AREA_SIZE as u64;
     if addr < boot_end && end > BOOT_AREA && len > 0 {
-        return Err(format!(
-            "{what} {addr:#x}-{end:#x} overlaps the area mini-kvm uses for boot information \
-             ({BOOT_AREA:#x}-{boot_end:#x}): link the kernel at 1 MiB or above"
-        ));
+        return Err(MultibootError::OverlapsBootArea { what, addr, end });
     }
     Ok(())
 }
@@ -176,14 +172,14 @@ fn plan<'a>(
     bytes: &'a [u8],
     header: &Header,
     ram: u64,
-) -> Result<(Vec<Placement<'a>>, u32), String> {
+) -> Result<(Vec<Placement<'a>>, u32), MultibootError> {
     let mut placements = Vec::new();
     let entry = if header.flags & HF_ADDRESS_FIELDS != 0 {
         let h = header;
         let file_start = (h.offset as u64)
             .checked_sub(u64::from(h.header_addr.wrapping_sub(h.load_addr)))
             .filter(|_| h.header_addr >= h.load_addr)
-            .ok_or("Multiboot address fields: header_addr is below load_addr")?;
+            .ok_or(MultibootError::HeaderBelowLoad)?;
         let load_end = if h.load_end_addr == 0 {
             u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
         } else {
@@ -191,10 +187,10 @@ fn plan<'a>(
         };
         let len = load_end
             .checked_sub(u64::from(h.load_addr))
-            .ok_or("Multiboot address fields: load_end_addr is below load_addr")?;
+            .ok_or(MultibootError::LoadEndBelowLoad)?;
         let data = bytes
             .get(file_start as usize..(file_start + len) as usize)
-            .ok_or("Multiboot address fields describe more bytes than the file has")?;
+            .ok_or(MultibootError::AddressFieldsPastFile)?;
         let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
         placements.push(Placement {
             addr: h.load_addr.into(),
@@ -217,8 +213,8 @@ fn plan<'a>(
     for p in &placements {
         let len = (p.data.len() as u64)
             .checked_add(p.zeros)
-            .ok_or("a kernel segment's size overflows")?;
-        check_range("kernel segment", p.addr, len, ram)?;
+            .ok_or(MultibootError::SegmentSizeOverflows)?;
+        check_range(Contents::KernelSegment, p.addr, len, ram)?;
     }
     // The bss is never written (load() relies on fresh RAM being zero), so a segment whose bytes
     // fell inside another's bss would survive where a zeroing loader would clear them: refuse
@@ -230,10 +226,12 @@ fn plan<'a>(
                 b.addr + b.data.len() as u64 + b.zeros,
             );
             if a.addr < b_end && b.addr < a_end {
-                return Err(format!(
-                    "kernel segments {:#x}-{a_end:#x} and {:#x}-{b_end:#x} overlap",
-                    a.addr, b.addr
-                ));
+                return Err(MultibootError::SegmentsOverlap {
+                    a: a.addr,
+                    a_end,
+                    b: b.addr,
+                    b_end,
+                });
             }
         }
     }
@@ -241,10 +239,7 @@ fn plan<'a>(
         .iter()
         .any(|p| entry >= p.addr && entry < p.addr + p.data.len() as u64 + p.zeros);
     if !inside || entry > u64::from(u32::MAX) {
-        return Err(format!(
-            "entry point {entry:#x} is not inside the loaded kernel: with paging off at entry \
-             it must be a physical address"
-        ));
+        return Err(MultibootError::EntryOutsideKernel { entry });
     }
     Ok((placements, entry as u32))
 }
@@ -255,7 +250,7 @@ pub fn build_boot_area(
     mapping: u64,
     cmdline: &str,
     modules: &[(u64, u64, &str)],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, MultibootError> {
     let mut area = vec![0u8; BOOT_AREA_SIZE];
     let put32 =
         |area: &mut Vec<u8>, at: usize, v: u32| area[at..at + 4].copy_from_slice(&v.to_le_bytes());
@@ -268,10 +263,10 @@ pub fn build_boot_area(
 
     // Strings: a bump allocator in the rest of the area.
     let mut next = STRINGS_OFFSET;
-    let mut string = |area: &mut Vec<u8>, s: &str| -> Result<u32, String> {
+    let mut string = |area: &mut Vec<u8>, s: &str| -> Result<u32, MultibootError> {
         let end = next + s.len() + 1;
         if end > BOOT_AREA_SIZE || s.contains('\0') {
-            return Err("the kernel command line and module names are too long".into());
+            return Err(MultibootError::StringsTooLong);
         }
         area[next..next + s.len()].copy_from_slice(s.as_bytes());
         let at = gpa(next);
@@ -292,7 +287,7 @@ pub fn build_boot_area(
 
     if !modules.is_empty() {
         if modules.len() > MAX_MODULES {
-            return Err(format!("at most {MAX_MODULES} modules"));
+            return Err(MultibootError::TooManyModules);
         }
         flags |= MBI_MODULES;
         put32(&mut area, info + 20, modules.len() as u32);
@@ -341,16 +336,16 @@ pub fn load(
     header: &Header,
     cmdline: &str,
     modules: &[Module],
-) -> Result<Loaded, String> {
+) -> Result<Loaded, MultibootError> {
     // Kernel and modules go below the 4 GiB hole (boot/mod.rs).
     let ram = super::low_ram(memory.size());
     if ram <= HIGH_MEMORY_START {
-        return Err("a Multiboot kernel needs more than 1 MiB of RAM (see --mem)".into());
+        return Err(MultibootError::TooLittleRam);
     }
     let (placements, entry) = plan(bytes, header, ram)?;
     let mut end = 0;
     for p in &placements {
-        memory.write(p.addr, p.data).map_err(|e| e.to_string())?;
+        memory.write(p.addr, p.data)?;
         // The bss is not written: `memory` is a fresh anonymous mapping (memory.rs), zero until
         // touched, so zeroing it again would only make the host allocate every page of it
         // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
@@ -361,13 +356,13 @@ pub fn load(
     for m in modules {
         let start = (end + 0xFFF) & !0xFFF; // page-aligned, as the header's bit 0 asks
         let len = m.bytes.len() as u64;
-        check_range(&format!("module {}", m.name), start, len, ram)?;
-        memory.write(start, &m.bytes).map_err(|e| e.to_string())?;
+        check_range(Contents::Module(m.name.clone()), start, len, ram)?;
+        memory.write(start, &m.bytes)?;
         end = start + len;
         list.push((start, end, m.name.as_str()));
     }
     let area = build_boot_area(memory.size(), cmdline, &list)?;
-    memory.write(BOOT_AREA, &area).map_err(|e| e.to_string())?;
+    memory.write(BOOT_AREA, &area)?;
     Ok(Loaded {
         entry,
         info_addr: (BOOT_AREA + INFO_OFFSET as u64) as u32,

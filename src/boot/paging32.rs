@@ -13,6 +13,7 @@
 //! in 32-bit mode, PAE or not (docs/kvm-variants.md). mini-kvm reads CR0 back and stops with a
 //! clear message instead of letting the guest triple-fault.
 
+use super::error::PagingImageError;
 use super::{flat_segment, set_data_segments};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
@@ -65,8 +66,10 @@ pub fn gdt_bytes() -> Vec<u8> {
 
 /// Checks that a kernel of `len` bytes at physical `load` stays clear of the GDT/IDT, the page
 /// tables and the end of memory.
-pub fn check_image(load: u64, len: u64) -> Result<(), String> {
-    let end = load.checked_add(len).ok_or("load address overflows")?;
+pub fn check_image(load: u64, len: u64) -> Result<(), PagingImageError> {
+    let end = load
+        .checked_add(len)
+        .ok_or(PagingImageError::LoadOverflows)?;
     let busy = [
         (GDT_ADDR, IDT_ADDR + IDT_SIZE, "the GDT and IDT"),
         (
@@ -77,15 +80,17 @@ pub fn check_image(load: u64, len: u64) -> Result<(), String> {
     ];
     for (start, stop, what) in busy {
         if load < stop && end > start {
-            return Err(format!(
-                "loaded at {load:#x}-{end:#x} it would overlap {what} at {start:#x}-{stop:#x} (see --load)"
-            ));
+            return Err(PagingImageError::Overlaps {
+                load,
+                end,
+                what,
+                start,
+                stop,
+            });
         }
     }
     if end > MEMORY_SIZE {
-        return Err(format!(
-            "loaded at {load:#x} it would end past 4 MiB of RAM (see --load)"
-        ));
+        return Err(PagingImageError::PastMemory { load });
     }
     Ok(())
 }
@@ -156,12 +161,17 @@ mod tests {
             "GDT ends where the IDT starts"
         );
         assert!(check_image(0x1000, 11_784).is_ok());
-        assert!(check_image(0x400, 0x200).unwrap_err().contains("GDT"));
+        assert!(check_image(0x400, 0x200)
+            .unwrap_err()
+            .to_string()
+            .contains("GDT"));
         assert!(check_image(0xFF000, 0x2000)
             .unwrap_err()
+            .to_string()
             .contains("page tables"));
         assert!(check_image(0x3F_F000, 0x2000)
             .unwrap_err()
+            .to_string()
             .contains("4 MiB"));
         let mut sregs = kvm_sregs::default();
         set_sregs(&mut sregs);

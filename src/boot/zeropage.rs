@@ -20,6 +20,7 @@
 //! 1 MiB   the protected-mode kernel; the initrd as high as initrd_addr_max and RAM allow
 //! ```
 
+use super::error::InitrdTooLarge;
 use super::linux::{self, SetupHeader, SETUP_HEADER_OFFSET};
 use super::longmode::{PTE_PAGE_SIZE, PTE_PRESENT, PTE_WRITABLE};
 
@@ -220,18 +221,18 @@ pub fn place_initrd(
     ram: u64,
     kernel_end: u64,
     size: u64,
-) -> Result<u64, String> {
+) -> Result<u64, InitrdTooLarge> {
     let ceiling = ram.min(u64::from(header.initrd_addr_max) + 1);
     let floor = kernel_end.next_multiple_of(0x1000);
     match ceiling.checked_sub(size).map(|a| a & !0xFFF) {
         Some(addr) if addr >= floor => Ok(addr),
-        _ => Err(format!(
-            "is {size} bytes; it must fit between the kernel's end at {floor:#x} and \
-             {ceiling:#x} (the lower of guest RAM, {ram:#x}, and the header's \
-             initrd_addr_max + 1, {:#x}): {} bytes at most; give a larger --mem",
-            u64::from(header.initrd_addr_max) + 1,
-            ceiling.saturating_sub(floor)
-        )),
+        _ => Err(InitrdTooLarge {
+            size,
+            floor,
+            ceiling,
+            ram,
+            addr_limit: u64::from(header.initrd_addr_max) + 1,
+        }),
     }
 }
 

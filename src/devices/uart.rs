@@ -61,7 +61,8 @@ const IIR_FIFOS_ENABLED: u8 = 0xC0;
 // FCR.
 const FCR_ENABLE: u8 = 1 << 0;
 const FCR_CLEAR_RX: u8 = 1 << 1;
-const FCR_CLEAR_TX: u8 = 1 << 2;
+/// Bits 7:6, the receive FIFO's interrupt trigger level.
+const FCR_TRIGGER: u8 = 0xC0;
 
 // LCR.
 const LCR_DLAB: u8 = 1 << 7;
@@ -161,7 +162,8 @@ impl Uart {
         }
     }
 
-    /// FCR bits 6-7 select how full the FIFO must be before a received-data interrupt.
+    /// FCR bits 7:6 ([`FCR_TRIGGER`]) select how full the FIFO must be before a received-data
+    /// interrupt.
     fn trigger_level(&self) -> usize {
         if !self.fifo_enabled() {
             return 1;
@@ -324,9 +326,10 @@ impl Uart {
                 if value & FCR_CLEAR_RX != 0 {
                     self.rx.clear();
                 }
-                // FCR_CLEAR_TX: the transmitter is always empty here.
-                let _ = FCR_CLEAR_TX;
-                self.fcr = value & 0xC1;
+                // Bit 2 would clear the transmit FIFO, which is always empty here: every THR
+                // write leaves at once. The clear bits act once and are not kept, nor is
+                // DMA mode (bit 3).
+                self.fcr = value & (FCR_TRIGGER | FCR_ENABLE);
             }
             LCR => self.lcr = value,
             MCR => {

@@ -43,11 +43,11 @@ pub fn breakpoint_method(kvm: &Kvm) -> BreakpointMethod {
 /// The file gdb should load symbols from: a guest file that is an ELF itself, or for a
 /// built-in guest its symbol file, written safely to the cache directory (symbols.rs).
 pub fn symbol_file(image: &Image) -> Option<PathBuf> {
-    if image.origin != "embedded" {
+    if let crate::guests::Origin::File(path) = &image.origin {
         return image
             .bytes
             .starts_with(b"\x7fELF")
-            .then(|| PathBuf::from(&image.origin));
+            .then(|| PathBuf::from(path));
     }
     let (_, bytes) = DEBUG_SYMBOLS.iter().find(|(name, _)| *name == image.name)?;
     symbols::for_builtin(

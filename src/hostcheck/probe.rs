@@ -47,11 +47,13 @@ pub fn probe_vcpu(kvm: &Kvm, name: &str, plan: &Plan, irqchip: bool) -> Result<V
     }
     let image = Image {
         name: name.to_string(),
-        origin: "probe".to_string(),
+        origin: crate::guests::Origin::Probe,
         bytes: Cow::Borrowed(bytes),
         mode: None,
     };
-    let start = plan.load(&memory, 0, &image, "", &[])?;
+    let start = plan
+        .load(&memory, 0, &image, "", &[])
+        .map_err(|e| e.to_string())?;
     let cpuid = kvm.supported_cpuid().map_err(|e| e.to_string())?;
     setup::create_vcpu(&Arc::new(vm), 0, Some(&cpuid), &start).map_err(text)
 }

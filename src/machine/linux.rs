@@ -47,8 +47,8 @@ pub fn read_linux(
 ) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
     let kernel = open_file(path, "kernel (bzImage)")?;
-    let header =
-        linux::parse_header(kernel.head(), kernel.len()).map_err(|why| image_error(path, why))?;
+    let header = linux::parse_header(kernel.head(), kernel.len())
+        .map_err(|why| image_error(path, why.to_string()))?;
     crate::log::note(|| {
         format!(
             "{path}: bzImage, boot protocol {}, {} setup sectors, loadflags {:#04x}, xloadflags \

@@ -8,8 +8,8 @@
 //! for the timeout, for a signal, or for bytes that have sat in an output buffer too long.
 
 use crate::boot::multiboot::Module;
-use crate::boot::{self, longmode, paging32, realmode, Layout, Plan, PlanError, Start};
-use crate::cli::{ModeOption, RunOptions};
+use crate::boot::{self, longmode, paging32, realmode, Layout, Mode, Plan, PlanError, Start};
+use crate::cli::RunOptions;
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
@@ -82,21 +82,21 @@ fn image_limit(opts: &RunOptions, kernel: bool) -> (u64, String) {
         return (low, what);
     }
     match opts.mode {
-        ModeOption::LongMode => (
+        Mode::Long => (
             longmode::MAX_IMAGE,
             format!(
                 "the {} bytes a 64-bit (--long-mode) guest can have",
                 longmode::MAX_IMAGE
             ),
         ),
-        ModeOption::Paging { .. } => (
+        Mode::Paging { .. } => (
             paging32::MEMORY_SIZE,
             format!(
                 "the {} bytes of memory a --paging guest gets",
                 paging32::MEMORY_SIZE
             ),
         ),
-        ModeOption::Auto => (
+        Mode::Auto => (
             realmode::SLOT_SIZE,
             format!(
                 "the {} bytes of a real-mode guest's slot (a flat binary; a Multiboot kernel \
@@ -303,8 +303,8 @@ fn load_guests(
             .load(memory, i, image, cmdline, modules)
             .map_err(|reason| {
                 Error::Image(ImageError {
-                    path: image.origin.clone(),
-                    reason,
+                    path: image.origin.to_string(),
+                    reason: reason.to_string(),
                 })
             })?;
         note(|| {

@@ -52,7 +52,7 @@ fn setup_sects_zero_means_four() {
 
 #[test]
 fn bad_images_are_refused_with_the_reason() {
-    let err = |b: &[u8], len: u64| parse_header(b, len).unwrap_err();
+    let err = |b: &[u8], len: u64| parse_header(b, len).unwrap_err().to_string();
     assert!(err(&[0u8; 0x100], 0x100).contains("too short"));
     assert!(err(&vec![0u8; 0x1000], 0x1000).contains("no \"HdrS\""));
     let mut old = head();

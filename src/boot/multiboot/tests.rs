@@ -33,9 +33,15 @@ fn finds_headers_and_rejects_bad_checksums() {
     assert_eq!(find_header(&[0x90; 100]), Ok(None));
     let mut bad = k.clone();
     bad[h.offset + 8] ^= 1;
-    assert!(find_header(&bad).unwrap_err().contains("checksum"));
+    assert!(find_header(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("checksum"));
     let unknown = header_bytes(1 << 7, &[]);
-    assert!(find_header(&unknown).unwrap_err().contains("does not know"));
+    assert!(find_header(&unknown)
+        .unwrap_err()
+        .to_string()
+        .contains("does not know"));
     // A header beyond the first 8 KiB does not count.
     let mut far = vec![0u8; 8192];
     far.extend(header_bytes(0, &[]));
@@ -71,14 +77,17 @@ fn kernels_outside_ram_or_over_the_boot_area_are_refused() {
     let h = find_header(&k).unwrap().unwrap();
     assert!(load(&mem, &k, &h, "", &[])
         .unwrap_err()
+        .to_string()
         .contains("outside guest RAM"));
     let k = test_elf(Class::Elf32, 0x8000, 0x800C, &code, 0);
     assert!(load(&mem, &k, &h, "", &[])
         .unwrap_err()
+        .to_string()
         .contains("overlaps"));
     let k = test_elf(Class::Elf64, 0x10_0000, 0xFFFF_FFFF_8010_000C, &code, 0);
     assert!(load(&mem, &k, &h, "", &[])
         .unwrap_err()
+        .to_string()
         .contains("entry point"));
 }
 

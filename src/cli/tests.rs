@@ -1,4 +1,4 @@
-//! Unit tests of the command-line parser (cli.rs).
+//! Unit tests of the command-line parser (cli.rs) and of its option table (options.rs).
 
 use super::*;
 
@@ -23,7 +23,7 @@ fn guests_and_flags_in_any_order() {
     assert_eq!(o.guests, vec!["hello", "counter"]);
     assert!(o.verbose && o.stats);
     assert_eq!(o.timeout, Some(Duration::from_millis(1500)));
-    assert_eq!(o.mode, ModeOption::Auto);
+    assert_eq!(o.mode, Mode::Auto);
     assert_eq!(
         run("--timeout=2 hello").timeout,
         Some(Duration::from_secs(2))
@@ -56,10 +56,10 @@ fn usage_errors_say_what_is_wrong() {
 
 #[test]
 fn seed_mode_options() {
-    assert_eq!(run("--long-mode hello_64").mode, ModeOption::LongMode);
+    assert_eq!(run("--long-mode hello_64").mode, Mode::Long);
     assert_eq!(
         run("--paging k").mode,
-        ModeOption::Paging {
+        Mode::Paging {
             entry: 0x8000_1000,
             load: 0x1000
         }
@@ -67,7 +67,7 @@ fn seed_mode_options() {
     // The seed rejected --entry=...; we take both spellings.
     assert_eq!(
         run("--paging --entry=0x80002000 --load 4096 k").mode,
-        ModeOption::Paging {
+        Mode::Paging {
             entry: 0x8000_2000,
             load: 4096
         }
@@ -120,4 +120,85 @@ fn numbers_follow_c_base_rules() {
     assert_eq!(parse_number("0"), Some(0));
     assert_eq!(parse_number("0x"), None);
     assert_eq!(parse_number("12abc"), None);
+}
+
+#[test]
+fn every_option_is_in_the_help_once() {
+    let help = help();
+    for opt in options::OPTIONS {
+        let shown = help
+            .lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .filter_map(|l| match opt.short {
+                Some(short) => l.strip_prefix(short)?.strip_prefix(", "),
+                None => l.strip_prefix("    "),
+            })
+            .filter_map(|l| l.strip_prefix(opt.long))
+            .filter(|rest| rest.starts_with([' ', '[']))
+            .count();
+        assert_eq!(shown, 1, "{} in --help:\n{help}", opt.long);
+    }
+}
+
+#[test]
+fn option_names_are_unique() {
+    let mut names: Vec<&str> = options::OPTIONS
+        .iter()
+        .flat_map(|o| [Some(o.long), o.short, o.alias])
+        .flatten()
+        .collect();
+    let all = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all, "a name is in the table twice");
+}
+
+#[test]
+fn every_option_without_a_value_refuses_one() {
+    for opt in options::OPTIONS {
+        if let options::Takes::Nothing(_) = opt.takes {
+            let message = usage(&format!("{}=x hello", opt.long));
+            assert_eq!(
+                message,
+                format!("{0} takes no value: give {0} alone, not {0}=x", opt.long)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_option_that_needs_a_value_says_which() {
+    for opt in options::OPTIONS {
+        if let options::Takes::Value { needs, .. } = opt.takes {
+            assert_eq!(usage(opt.long), format!("{} needs {needs}", opt.long));
+        }
+    }
+    assert_eq!(usage("--colour"), "--colour needs auto, always or never");
+}
+
+#[test]
+fn options_outside_their_run_are_refused() {
+    assert!(usage("--initrd i hello").contains("--initrd is for --linux kernels"));
+    assert!(usage("--linux-entry 32 hello").contains("--linux-entry is for --linux"));
+    assert!(usage("--load 0 hello").contains("--load is for --paging guests"));
+    assert!(usage("--linux k --module m").contains("takes no --module"));
+    assert!(usage("--linux k --paging").contains("the boot protocol sets the CPU mode"));
+    assert!(usage("--linux k hello").contains("takes no guest files"));
+    let o = run("--linux k --initrd i --linux-entry 32");
+    assert_eq!(
+        (o.linux.as_deref(), o.initrd.as_deref(), o.linux_entry32),
+        (Some("k"), Some("i"), true)
+    );
+}
+
+#[test]
+fn commands_win_over_runs() {
+    assert_eq!(parse(&args("--help --bogus")), Ok(Command::Help));
+    assert_eq!(parse(&args("--list --verbose")), Ok(Command::List));
+    assert_eq!(
+        parse(&args("--host-check=keys")),
+        Ok(Command::HostCheck(crate::hostcheck::Format::Keys))
+    );
+    assert!(usage("--host-check=garbage").contains("table or keys, not 'garbage'"));
+    assert!(usage("--bogus --help").contains("unknown option"));
 }
