@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// What the main thread waits for.
 pub enum Event {
     /// A vCPU thread ended, with its report.
-    VcpuStopped(VcpuReport),
+    VcpuStopped(Box<VcpuReport>),
     /// The user typed Ctrl-A x.
     Quit,
     /// gdb sent `k` (kill).
@@ -125,7 +125,7 @@ impl RunControl for Control {
         Control::kick_others(self, index)
     }
     fn report(&self, report: VcpuReport) {
-        self.send(Event::VcpuStopped(report))
+        self.send(Event::VcpuStopped(Box::new(report)))
     }
 }
 

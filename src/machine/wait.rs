@@ -222,7 +222,7 @@ pub fn start_and_wait(
                         // too, and the run still ends with status 0.
                         control.request_stop();
                     }
-                    reports.push(report);
+                    reports.push(*report);
                 }
                 Event::Quit => note_stop(&mut cause, StopCause::Quit),
                 Event::Killed => note_stop(&mut cause, StopCause::Killed),
