@@ -18,8 +18,8 @@ use values::{parse_number, parse_size};
 use crate::boot::Mode;
 use crate::console::ColorChoice;
 use crate::hostcheck::Format;
+use crate::machine::Config;
 use options::{Opt, Takes};
-use std::time::Duration;
 
 /// At most this many guests (one vCPU each), as in the seed.
 pub const MAX_GUESTS: usize = 4;
@@ -34,38 +34,7 @@ pub enum Command {
     List,
     /// `--host-check`: find out what this host's KVM can do.
     HostCheck(Format),
-    Run(RunOptions),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOptions {
-    pub guests: Vec<String>,
-    pub verbose: bool,
-    pub stats: bool,
-    pub timeout: Option<Duration>,
-    pub color: ColorChoice,
-    pub mode: Mode,
-    /// `--mem`: guest RAM for a Multiboot kernel.
-    pub mem: Option<u64>,
-    /// `--cmdline`: the kernel command line (Multiboot), if given.
-    pub cmdline: Option<String>,
-    /// `--module FILE`: Multiboot modules, in order.
-    pub modules: Vec<String>,
-    /// `--trace[=CLASSES]`: the class mask (see trace.rs), if tracing.
-    pub trace: Option<u32>,
-    /// `--linux BZIMAGE`: boot a Linux kernel (then no GUEST is given).
-    pub linux: Option<String>,
-    /// `--initrd FILE`: the initial RAM disk for `--linux`.
-    pub initrd: Option<String>,
-    /// `--linux-entry 32`: enter Linux by the 32-bit boot protocol (the seed's option).
-    pub linux_entry32: bool,
-    /// `--gdb PORT`: wait for gdb on 127.0.0.1:PORT before the first instruction.
-    pub gdb: Option<u16>,
-    /// Confine the process with a seccomp filter before the first KVM_RUN (`--no-seccomp`
-    /// turns it off).
-    pub seccomp: bool,
-    /// Queue COM1 THR writes in KVM's coalesced ring where possible (`--no-coalesce`: off).
-    pub coalesce: bool,
+    Run(Config),
 }
 
 /// A usage error (exit status 2): the message says what was wrong.
@@ -80,7 +49,7 @@ impl std::fmt::Display for UsageError {
 
 /// The options read so far.
 struct Parsed {
-    run: RunOptions,
+    run: Config,
     /// `--long-mode`, `--paging`, `--entry`, `--load`: they become `run.mode` once every
     /// option is read, as they may come in any order (and the first two are exclusive).
     long_mode: bool,
@@ -97,7 +66,7 @@ struct Parsed {
 impl Default for Parsed {
     fn default() -> Self {
         Parsed {
-            run: RunOptions {
+            run: Config {
                 guests: Vec::new(),
                 verbose: false,
                 stats: false,

@@ -71,7 +71,7 @@ fn list_guests() -> i32 {
 
 /// A run from start to end: SIGINT/SIGTERM/SIGHUP and --timeout are watched from before the
 /// first file is opened.
-fn run(opts: &cli::RunOptions) -> i32 {
+fn run(opts: &machine::Config) -> i32 {
     log::set_verbose(opts.verbose);
     let signals = match machine::control::StopSignals::install(opts.timeout) {
         Ok(signals) => signals,

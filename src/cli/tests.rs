@@ -1,12 +1,13 @@
 //! Unit tests of the command-line parser (cli.rs) and of its option table (options.rs).
 
 use super::*;
+use std::time::Duration;
 
 fn args(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
 }
 
-fn run(s: &str) -> RunOptions {
+fn run(s: &str) -> Config {
     match parse(&args(s)) {
         Ok(Command::Run(o)) => o,
         other => panic!("{s}: {other:?}"),

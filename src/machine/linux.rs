@@ -7,10 +7,10 @@
 //! the files read, in pieces between which a stop request is seen.
 
 use super::control::StopSignals;
+use super::Config;
 use crate::boot::linux::{self, PlanProblem};
 use crate::boot::multiboot::Module;
 use crate::boot::Plan;
-use crate::cli::RunOptions;
 use crate::error::Error;
 use crate::guests::{self, Image, ImageError, Opened};
 
@@ -36,13 +36,13 @@ fn open_file(path: &str, what: &str) -> Result<Opened, Error> {
 }
 
 /// The command line the kernel gets.
-pub fn cmdline(opts: &RunOptions) -> &str {
+pub fn cmdline(opts: &Config) -> &str {
     opts.cmdline.as_deref().unwrap_or(linux::DEFAULT_CMDLINE)
 }
 
 /// Checks everything, then reads the kernel and the initrd (as the one module).
 pub fn read_linux(
-    opts: &RunOptions,
+    opts: &Config,
     signals: &StopSignals,
 ) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
     let path = opts.linux.as_deref().unwrap_or_default();

@@ -9,7 +9,6 @@
 
 use crate::boot::multiboot::Module;
 use crate::boot::{self, longmode, paging32, realmode, Layout, Mode, Plan, PlanError, Start};
-use crate::cli::RunOptions;
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
@@ -40,8 +39,11 @@ const FLUSH_TICK: Duration = Duration::from_millis(20);
 /// two of these (wait.rs).
 const RING_TICK: Duration = Duration::from_millis(2);
 
+mod config;
 pub mod control;
 pub mod linux;
+
+pub use config::Config;
 pub mod wait;
 
 /// Everything the threads of a built VM need.
@@ -65,7 +67,7 @@ pub struct Threads {
 }
 
 /// The most bytes an image may have in this run, and that limit in words for the message.
-fn image_limit(opts: &RunOptions, kernel: bool) -> (u64, String) {
+fn image_limit(opts: &Config, kernel: bool) -> (u64, String) {
     if kernel {
         let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
         let whence = if opts.mem.is_some() {
@@ -116,10 +118,7 @@ fn looks_like_kernel(head: &[u8]) -> bool {
 /// the files' metadata: each against its mode's limit, then kernel, modules and command line
 /// together against guest RAM), and only then is anything read, in pieces between which a
 /// stop request is noticed.
-fn read_images(
-    opts: &RunOptions,
-    signals: &StopSignals,
-) -> Result<(Vec<Image>, Vec<Module>), Error> {
+fn read_images(opts: &Config, signals: &StopSignals) -> Result<(Vec<Image>, Vec<Module>), Error> {
     let opened = opts
         .guests
         .iter()
@@ -207,7 +206,7 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
 }
 
 /// Runs the guests named in `opts`; returns the exit status. The steps are setup.rs's.
-pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
+pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
     let (plan, images, modules) = read_guests(opts, signals)?;
     check_stop(signals)?;
     let n = images.len();
@@ -269,7 +268,7 @@ pub fn run(opts: &RunOptions, signals: &StopSignals) -> Result<i32, Error> {
 
 /// The images to run and the plan that fits them (a Linux bzImage has its own reader).
 fn read_guests(
-    opts: &RunOptions,
+    opts: &Config,
     signals: &StopSignals,
 ) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
     if opts.linux.is_some() {
@@ -286,7 +285,7 @@ fn read_guests(
 
 /// Step 5 (setup.rs): each image into its part of guest RAM, and its vCPU's start state.
 fn load_guests(
-    opts: &RunOptions,
+    opts: &Config,
     signals: &StopSignals,
     plan: &Plan,
     memory: &GuestMemory,
@@ -361,7 +360,7 @@ fn sync_regs(kvm: &Kvm) -> bool {
 /// VM's and does not say which vCPU wrote an entry (several guests' lines must not mix), and
 /// not under gdb, whose `stepi` over an `out` must see the exit the `out` makes. The page of
 /// the vCPU mapping that holds the ring, when it is used.
-fn coalesce_page(kvm: &Kvm, opts: &RunOptions, guests: usize) -> Option<u32> {
+fn coalesce_page(kvm: &Kvm, opts: &Config, guests: usize) -> Option<u32> {
     if !opts.coalesce || guests != 1 || opts.gdb.is_some() {
         return None;
     }
@@ -466,7 +465,7 @@ fn coalesce_com1(
 /// Step 6 for every guest, and the threads' shared state: a runner per vCPU, ready to start.
 #[allow(clippy::too_many_arguments)] // the steps' results, named; a struct would only rename them
 fn create_vcpus(
-    opts: &RunOptions,
+    opts: &Config,
     plan: &Plan,
     layout: &Layout,
     vm: &Arc<Vm>,

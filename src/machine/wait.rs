@@ -2,8 +2,8 @@
 //! timeout, signals and stale output; and turning how it ended into one exit status.
 
 use super::control::{Event, StopCause, StopSignals};
+use super::Config;
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
-use crate::cli::RunOptions;
 use crate::console::input::spawn_stdin_reader;
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
@@ -41,7 +41,7 @@ pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u
 
 /// Starts the signal, stdin and vCPU threads, then waits for the vCPUs to stop.
 pub fn start_and_wait(
-    opts: &RunOptions,
+    opts: &Config,
     signals: &StopSignals,
     threads: Threads,
 ) -> Result<(Option<StopCause>, Vec<VcpuReport>), Error> {
@@ -282,7 +282,7 @@ pub fn start_and_wait(
 }
 
 /// Prints what happened on stderr and returns the exit status.
-pub fn report(opts: &RunOptions, cause: Option<StopCause>, reports: &[VcpuReport]) -> i32 {
+pub fn report(opts: &Config, cause: Option<StopCause>, reports: &[VcpuReport]) -> i32 {
     let mut first_status = None;
     for r in reports {
         let who = format!("vCPU {} ({})", r.index, r.name);
