@@ -1,17 +1,8 @@
 //! mini-kvm: an educational x86 hypervisor written directly on the Linux KVM API.
 //!
-//! Reading order for a student (each file says what it teaches and where the reference is):
-//! 1. `kvm/` — the syscall layer: ioctl numbers, the C structs, the system/VM/vCPU fds, kicks.
-//! 2. `memory.rs` — guest RAM as one mmap, bounds-checked.
-//! 3. `boot/` — putting an image into memory and setting the first registers: real mode,
-//!    long mode, 32-bit paging, Multiboot, Linux's boot protocol.
-//! 4. `vcpu.rs` — the KVM_RUN loop and what each exit means.
-//! 5. `devices/` — the port bus, the hypercall port, the 16550A UART.
-//! 6. `console/` — stdout, stdin and the terminal on the host side.
-//! 7. `control.rs`, `machine/` — building the VM, threads, stopping vCPUs, the exit status.
-//! 8. `trace.rs`, `stats.rs`, `fault.rs` — explaining exits and faults.
-//! 9. `gdb/` — the gdb remote protocol; `hostcheck/` — what this host's KVM can do.
-//! 10. `main.rs` (this file) and `cli.rs` — the command line.
+//! The source is in layers, each using only those below it; README.md, "How it works", draws
+//! them and gives the one reading order (bottom up: `kvm/` and `memory.rs` first, this file
+//! last). Each file says what it teaches and where the reference is.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 

@@ -82,3 +82,105 @@ fn no_path_attribute_bends_the_module_tree() {
         hits.join("\n")
     );
 }
+
+/// The layers, lowest first: a module may use only modules below it (README, "How it works").
+const LAYERS: &[&str] = &[
+    "memory",
+    "kvm",
+    "x86",
+    "confine",
+    "guests",
+    "boot",
+    "devices",
+    "console",
+    "log",
+    "error",
+    "exit_address",
+    "fault",
+    "stats",
+    "trace",
+    "vcpu",
+    "setup",
+    "hostcheck",
+    "gdb",
+    "machine",
+    "cli",
+    "main",
+];
+
+/// The top-level module a source file belongs to: `src/gdb/server.rs` is `gdb`.
+fn module_of(path: &Path) -> String {
+    let rel = path.strip_prefix(root().join("src")).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// `crate::NAME` references in a file's non-test code, with line numbers. Test code (files
+/// named tests.rs or props.rs, and whatever follows a `#[cfg(test)]` line at the start of a
+/// line) may reach across layers to build what it tests.
+fn crate_uses(path: &Path) -> Vec<(usize, String)> {
+    let name = path.file_name().unwrap().to_string_lossy();
+    if name == "tests.rs" || name == "props.rs" {
+        return Vec::new();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut uses = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let module: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            uses.push((i + 1, module));
+        }
+    }
+    uses
+}
+
+#[test]
+fn layers_point_one_way() {
+    let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
+    let mut wrong = Vec::new();
+    for path in files(&root().join("src")) {
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let module = module_of(&path);
+        let Some(own) = rank(&module) else {
+            wrong.push(format!(
+                "{}: module `{module}` has no layer in LAYERS",
+                path.display()
+            ));
+            continue;
+        };
+        for (line, used) in crate_uses(&path) {
+            match rank(&used) {
+                Some(r) if r < own || used == module => {}
+                Some(_) => wrong.push(format!(
+                    "{}:{line}: `{module}` uses `{used}`, which is not below it",
+                    path.strip_prefix(root()).unwrap().display()
+                )),
+                None => wrong.push(format!(
+                    "{}:{line}: `crate::{used}` is not a module in LAYERS",
+                    path.strip_prefix(root()).unwrap().display()
+                )),
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the layers must point one way (README, \"How it works\"):\n{}",
+        wrong.join("\n")
+    );
+}

@@ -44,6 +44,17 @@ pub trait ByteSink {
     fn flush(&mut self) -> std::io::Result<()>;
 }
 
+/// Output kept in memory: for probe guests (hostcheck) and tests.
+impl ByteSink for Vec<u8> {
+    fn push(&mut self, byte: u8) -> std::io::Result<()> {
+        Vec::push(self, byte);
+        Ok(())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a guest asks for when it reads one byte of host input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputByte {

@@ -2,11 +2,14 @@
 //! the run ended. The probes themselves are in guests/probes/*.asm.
 
 use crate::boot::{longmode, Layout, Plan};
-use crate::devices::hypercall::{HC_EXIT, HC_EXIT_STATUS, HYPERCALL_PORT};
+use crate::console::HostInput;
+use crate::devices::com1::Com1;
+use crate::devices::{ByteSource, Devices, VcpuIo};
 use crate::guests::{Image, PROBES};
 use crate::kvm::bindings::*;
 use crate::kvm::{Kvm, Vcpu, VcpuKick, VmExit};
 use crate::setup;
+use crate::vcpu::{handle_exit, ExitAction, Stop};
 use std::borrow::Cow;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -73,6 +76,10 @@ pub fn run_probe(
             let _ = wait.recv(); // stay until the probe is over: no kick may land later
         }
     });
+    // The probe's devices: the same bus and handle_exit as every run, its output kept aside.
+    let input = HostInput::ended();
+    let devices = Devices::new(Com1::new(Arc::clone(&input) as Arc<dyn ByteSource>));
+    let mut io = VcpuIo::new(Vec::new(), input);
     let ended = loop {
         let exit = match vcpu.run() {
             Ok(exit) => exit,
@@ -82,44 +89,57 @@ pub fn run_probe(
         if let Some(ended) = on_exit(&exit, now) {
             break ended;
         }
-        match exit {
-            VmExit::IoOut {
-                port: HYPERCALL_PORT,
-                regs,
-                ..
-            } => match regs.get() {
-                Ok(r) if r.rax as u8 == HC_EXIT_STATUS => break Ended::Status(r.rbx as u8),
-                Ok(r) if r.rax as u8 == HC_EXIT => break Ended::Status(0),
-                Ok(_) => {}
-                Err(e) => break Ended::Error(e.to_string()),
-            },
-            VmExit::IoOut { .. } | VmExit::MmioWrite { .. } => {}
-            VmExit::IoIn { data, .. } | VmExit::MmioRead { data, .. } => data.fill(0xFF),
-            VmExit::Interrupted => break Ended::Timeout,
-            VmExit::Hlt => break Ended::Exit("KVM_EXIT_HLT".into()),
-            VmExit::Shutdown => break Ended::Exit("KVM_EXIT_SHUTDOWN (triple fault)".into()),
-            VmExit::InternalError { suberror, .. } => {
-                break Ended::Exit(if suberror == KVM_INTERNAL_ERROR_EMULATION {
-                    "emulation failure (KVM_EXIT_INTERNAL_ERROR)".into()
-                } else {
-                    format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")
-                })
-            }
-            VmExit::FailEntry { reason, .. } => {
-                break Ended::Exit(format!("KVM_EXIT_FAIL_ENTRY ({reason:#x})"))
-            }
-            VmExit::SystemEvent { kind } => {
-                break Ended::Exit(format!("KVM_EXIT_SYSTEM_EVENT {kind}"))
-            }
-            // Single-steps: `on_exit` decides when it has seen enough.
-            VmExit::Debug { .. } => {}
-            VmExit::Malformed { reason, why } => {
-                break Ended::Error(format!("malformed {}: {why}", exit_reason_name(reason)))
-            }
-            VmExit::Other(n) => break Ended::Exit(exit_reason_name(n).into()),
+        match ended_by(&exit) {
+            Next::Ended(ended) => break ended,
+            Next::Run => continue,
+            Next::Devices => {}
+        }
+        match handle_exit(exit, &devices, &mut io) {
+            ExitAction::Continue | ExitAction::Kicked => {}
+            ExitAction::Stop(Stop::Exit(status)) => break Ended::Status(status),
+            ExitAction::Stop(Stop::Halted) => break Ended::Status(0),
+            ExitAction::Stop(Stop::MachineOff(why)) => break Ended::Exit(why.into()),
+            ExitAction::Stop(Stop::GuestFault(why)) => break Ended::Exit(why),
+            ExitAction::Stop(Stop::HostError(why)) => break Ended::Error(why),
         }
     };
     let _ = done.send(());
     let _ = watchdog.join();
     ended
+}
+
+/// What the probe loop does with an exit that is not a device access.
+enum Next {
+    Ended(Ended),
+    /// Single-steps: `on_exit` decides when it has seen enough.
+    Run,
+    /// Port I/O and MMIO: the devices' business (handle_exit).
+    Devices,
+}
+
+/// How an exit that is no device access ends a probe, in the words the host-check table shows.
+fn ended_by(exit: &VmExit<'_>) -> Next {
+    let end = |what: String| Next::Ended(Ended::Exit(what));
+    match exit {
+        VmExit::IoOut { .. } | VmExit::IoIn { .. } => Next::Devices,
+        VmExit::MmioRead { .. } | VmExit::MmioWrite { .. } => Next::Devices,
+        VmExit::Debug { .. } => Next::Run,
+        VmExit::Interrupted => Next::Ended(Ended::Timeout),
+        VmExit::Hlt => end("KVM_EXIT_HLT".into()),
+        VmExit::Shutdown => end("KVM_EXIT_SHUTDOWN (triple fault)".into()),
+        VmExit::InternalError { suberror, .. } => {
+            end(if *suberror == KVM_INTERNAL_ERROR_EMULATION {
+                "emulation failure (KVM_EXIT_INTERNAL_ERROR)".into()
+            } else {
+                format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")
+            })
+        }
+        VmExit::FailEntry { reason, .. } => end(format!("KVM_EXIT_FAIL_ENTRY ({reason:#x})")),
+        VmExit::SystemEvent { kind } => end(format!("KVM_EXIT_SYSTEM_EVENT {kind}")),
+        VmExit::Malformed { reason, why } => Next::Ended(Ended::Error(format!(
+            "malformed {}: {why}",
+            exit_reason_name(*reason)
+        ))),
+        VmExit::Other(n) => end(exit_reason_name(*n).into()),
+    }
 }
