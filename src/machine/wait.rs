@@ -1,22 +1,26 @@
 //! Running a built VM: the signal, stdin, vCPU and gdb threads; waiting for the vCPUs, the
 //! timeout, signals and stale output; and turning how it ended into one exit status.
 
-use super::control::{Event, StopCause, StopSignals};
+use super::control::{Control, Event, StopCause, StopSignals};
 use super::Config;
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::console::input::spawn_stdin_reader;
+use crate::console::output::FlushState;
+use crate::console::{HostInput, OutputSink};
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;
-use crate::vcpu::{VcpuOutcome, VcpuReport};
+use crate::kvm::RingWatch;
+use crate::vcpu::{VcpuOutcome, VcpuReport, VcpuRunner};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use std::cell::Cell;
-use std::io::Read;
+use std::io::{PipeReader, Read};
 use std::os::fd::AsFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Once a stop was asked for, how long mini-kvm waits for a stdout that takes no more output
@@ -39,7 +43,7 @@ pub fn final_status(first_cause: Option<StopCause>, first_guest_status: Option<u
     }
 }
 
-/// Starts the signal, stdin and vCPU threads, then waits for the vCPUs to stop.
+/// Starts the stdin, vCPU and gdb threads, then waits for the vCPUs to stop.
 pub fn start_and_wait(
     opts: &Config,
     signals: &StopSignals,
@@ -58,13 +62,51 @@ pub fn start_and_wait(
         ring_watch,
         watch_halt,
     } = threads;
-    let control = &control;
-    let host = |what: &str, e: std::io::Error| Error::Host(format!("{what}: {e}"));
+    start_stdin_reader(&control, &input, raw_terminal);
+    confine(opts)?;
+    let n = runners.len();
+    let vcpu_threads = spawn_vcpus(runners)?;
+    let gdb_thread = gdb.map(|gdb| spawn_gdb(gdb, &control)).transpose()?;
+    let mut waiter = Waiter::new(&control, signals, n);
+    // Until every vCPU has reported and stdout has taken their output; once a stop was asked
+    // for, at most STOP_GRACE for a stdout that is not taking it.
+    while !waiter.done(&sink) {
+        // The ring tick runs only once the guest's THR writes go to the ring: a guest that
+        // does not print through COM1 costs the main thread no wake-ups.
+        let ring = ring_watch
+            .as_ref()
+            .filter(|(_, engaged)| engaged.load(Ordering::Acquire))
+            .map(|(w, _)| w);
+        waiter.sleep(&wake, ring.is_some())?;
+        waiter.take_events(&events);
+        let now = Instant::now();
+        waiter.check_deadline(now);
+        waiter.ring_tick(now, ring);
+        waiter.flush_tick(now, &flush_states, watch_halt);
+    }
+    for thread in vcpu_threads {
+        // A vCPU thread has sent its report as its last act; join only reaps it. A panic in
+        // one would already have been reported through the panic hook.
+        let _ = thread.join();
+    }
+    if let Some(gdb) = gdb_thread {
+        let_gdb_hear_the_end(gdb);
+    }
+    let Waiter { cause, reports, .. } = waiter;
+    let mut reports = reports;
+    reports.sort_by_key(|r| r.index);
+    Ok((cause, reports))
+}
 
-    // The stdin reader: at once on a terminal (Ctrl-A x must work even if the guest never
-    // reads), otherwise only when the guest first asks for input.
+fn host(what: &str, e: std::io::Error) -> Error {
+    Error::Host(format!("{what}: {e}"))
+}
+
+/// The stdin reader: at once on a terminal (Ctrl-A x must work even if the guest never
+/// reads), otherwise only when the guest first asks for input.
+fn start_stdin_reader(control: &Arc<Control>, input: &Arc<HostInput>, raw_terminal: bool) {
     let c = Arc::clone(control);
-    let reader_input = Arc::clone(&input);
+    let reader_input = Arc::clone(input);
     let start_reader = move || {
         // No reader means no input: the guest then sees end of input rather than a hang.
         if spawn_stdin_reader(
@@ -82,24 +124,30 @@ pub fn start_and_wait(
     } else {
         input.start_reader_on_first_use(Box::new(start_reader));
     }
+}
 
-    // From here on mini-kvm only runs what it built: confine it before the first KVM_RUN, on
-    // every thread (the console threads already exist; TSYNC), see confine.rs.
-    if opts.seccomp {
-        let instructions = crate::confine::confine().map_err(Error::Host)?;
-        note(|| {
-            format!(
-                "seccomp: on: an allow-list of {} system calls ({instructions} BPF \
-                 instructions) from now on; --no-seccomp turns it off",
-                crate::confine::rules().len()
-            )
-        });
-    } else {
+/// From here on mini-kvm only runs what it built: confine it before the first KVM_RUN, on
+/// every thread (the console threads already exist; TSYNC), see confine.rs.
+fn confine(opts: &Config) -> Result<(), Error> {
+    if !opts.seccomp {
         note(|| "seccomp: off (--no-seccomp)".into());
+        return Ok(());
     }
-    let n = runners.len();
-    note(|| format!("starting {n} vCPU thread(s)"));
-    let mut threads = Vec::with_capacity(n);
+    let instructions = crate::confine::confine().map_err(Error::Host)?;
+    note(|| {
+        format!(
+            "seccomp: on: an allow-list of {} system calls ({instructions} BPF \
+             instructions) from now on; --no-seccomp turns it off",
+            crate::confine::rules().len()
+        )
+    });
+    Ok(())
+}
+
+/// One thread per vCPU, each running its KVM_RUN loop (vcpu.rs).
+fn spawn_vcpus(runners: Vec<VcpuRunner>) -> Result<Vec<JoinHandle<()>>, Error> {
+    note(|| format!("starting {} vCPU thread(s)", runners.len()));
+    let mut threads = Vec::with_capacity(runners.len());
     for runner in runners {
         let (index, name, control) = (
             runner.index,
@@ -124,64 +172,98 @@ pub fn start_and_wait(
             .map_err(|e| host("starting a vCPU thread", e))?;
         threads.push(thread);
     }
+    Ok(threads)
+}
 
-    let gdb_thread = match gdb {
-        Some(gdb) => {
-            let (kick, kill, stopping) = (
-                Arc::clone(control),
-                Arc::clone(control),
-                Arc::clone(control),
-            );
-            let vm = gdb::VmControls {
-                kick: Box::new(move |i| kick.kick(i)),
-                kill: Box::new(move || kill.send(Event::Killed)),
-                vm_stopping: Box::new(move || stopping.stop_requested()),
-            };
-            Some(gdb::spawn_server(gdb, vm).map_err(|e| host("starting the gdb thread", e))?)
-        }
-        None => None,
+/// The gdb server's thread, given what it may do to the VM (gdb/mod.rs VmControls).
+fn spawn_gdb(
+    gdb: gdb::GdbSetup,
+    control: &Arc<Control>,
+) -> Result<(JoinHandle<()>, Arc<AtomicBool>), Error> {
+    let (kick, kill, stopping) = (
+        Arc::clone(control),
+        Arc::clone(control),
+        Arc::clone(control),
+    );
+    let vm = gdb::VmControls {
+        kick: Box::new(move |i| kick.kick(i)),
+        kill: Box::new(move || kill.send(Event::Killed)),
+        vm_stopping: Box::new(move || stopping.stop_requested()),
     };
+    gdb::spawn_server(gdb, vm).map_err(|e| host("starting the gdb thread", e))
+}
 
-    let started = Instant::now();
-    let deadline = signals.deadline();
-    let mut next_tick = started + FLUSH_TICK;
-    let mut next_ring_tick = started + RING_TICK;
-    let mut ring_waited_at = None;
-    let mut cause = None;
-    // When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
-    let stop_asked: Cell<Option<Instant>> = Cell::new(None);
-    let note_stop = |cause: &mut Option<StopCause>, why: StopCause| {
-        if cause.is_none() {
-            *cause = Some(why);
+/// Lets a connected gdb hear that the guest exited (W00) before the process goes.
+fn let_gdb_hear_the_end((thread, connected): (JoinHandle<()>, Arc<AtomicBool>)) {
+    let until = Instant::now() + Duration::from_secs(2);
+    while connected.load(Ordering::SeqCst) && !thread.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The main thread while the vCPUs run: it sleeps in poll(2) and wakes for an event from a
+/// thread, a signal, the deadline, or a tick (stale output, the coalesced ring, halts).
+struct Waiter<'a> {
+    control: &'a Control,
+    signals: &'a StopSignals,
+    vcpus: usize,
+    /// The first reason the run stopped early, if any.
+    cause: Option<StopCause>,
+    /// When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
+    stop_asked: Option<Instant>,
+    reports: Vec<VcpuReport>,
+    next_tick: Instant,
+    next_ring_tick: Instant,
+    /// The oldest coalesced write at the last ring tick.
+    ring_waited_at: Option<u32>,
+    /// Each vCPU's output state at the last flush tick.
+    last_seen: Vec<(bool, u64)>,
+    ticks: u64,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(control: &'a Control, signals: &'a StopSignals, vcpus: usize) -> Waiter<'a> {
+        let started = Instant::now();
+        Waiter {
+            control,
+            signals,
+            vcpus,
+            cause: None,
+            stop_asked: None,
+            reports: Vec::with_capacity(vcpus),
+            next_tick: started + FLUSH_TICK,
+            next_ring_tick: started + RING_TICK,
+            ring_waited_at: None,
+            last_seen: vec![(false, 0); vcpus],
+            ticks: 0,
+        }
+    }
+
+    /// Every vCPU has reported and stdout has taken the output (or would not in time).
+    fn done(&self, sink: &OutputSink) -> bool {
+        let output_done =
+            sink.queue().is_drained() || self.stop_asked.is_some_and(|t| t.elapsed() >= STOP_GRACE);
+        self.reports.len() == self.vcpus && output_done
+    }
+
+    /// Stops the VM; the first cause is the one that counts for the exit status.
+    fn stop(&mut self, why: StopCause) {
+        if self.cause.is_none() {
+            self.cause = Some(why);
             if !matches!(why, StopCause::Fault | StopCause::HostError) {
-                stop_asked.set(Some(Instant::now()));
+                self.stop_asked = Some(Instant::now());
             }
         }
-        control.request_stop();
-    };
-    let mut reports = Vec::with_capacity(n);
-    let mut last_seen = vec![(false, 0u64); n];
-    let mut ticks = 0u64;
-    // Until every vCPU has reported and stdout has taken their output; once a stop was asked
-    // for, at most STOP_GRACE for a stdout that is not taking it.
-    loop {
-        let output_done = sink.queue().is_drained()
-            || stop_asked.get().is_some_and(|t| t.elapsed() >= STOP_GRACE);
-        if reports.len() == n && output_done {
-            break;
+        self.control.request_stop();
+    }
+
+    /// Sleeps in poll(2) until an event, a signal, the next tick or the deadline.
+    fn sleep(&mut self, wake: &PipeReader, ring_engaged: bool) -> Result<(), Error> {
+        let mut until = self.next_tick;
+        if ring_engaged && self.reports.len() < self.vcpus {
+            until = until.min(self.next_ring_tick);
         }
-        // Sleep in poll(2) until an event, a signal, the next output tick or the deadline.
-        let mut until = next_tick;
-        // The ring tick runs only once the guest's THR writes go to the ring: a guest that
-        // does not print through COM1 costs the main thread no wake-ups.
-        let ring = ring_watch
-            .as_ref()
-            .filter(|(_, engaged)| engaged.load(Ordering::Acquire))
-            .map(|(w, _)| w);
-        if ring.is_some() && reports.len() < n {
-            until = until.min(next_ring_tick);
-        }
-        if let (Some(deadline), None) = (deadline, cause) {
+        if let (Some(deadline), None) = (self.signals.deadline(), self.cause) {
             until = until.min(deadline);
         }
         let ms = until
@@ -189,96 +271,92 @@ pub fn start_and_wait(
             .as_millis()
             .min(60_000) as u16;
         let mut fds = [
-            PollFd::new(signals.fd(), PollFlags::POLLIN),
+            PollFd::new(self.signals.fd(), PollFlags::POLLIN),
             PollFd::new(wake.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(host("waiting for the vCPUs", e.into())),
         }
-        if let Some(signal) = signals.take_signal() {
-            note_stop(&mut cause, StopCause::Signal(signal));
-        }
-        let mut drain = [0u8; 64];
-        if fds[1]
+        let woken = fds[1]
             .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLIN))
-        {
-            let _ = (&wake).read(&mut drain);
+            .is_some_and(|r| r.contains(PollFlags::POLLIN));
+        if let Some(signal) = self.signals.take_signal() {
+            self.stop(StopCause::Signal(signal));
         }
+        if woken {
+            let mut drain = [0u8; 64];
+            let _ = (&*wake).read(&mut drain);
+        }
+        Ok(())
+    }
+
+    /// What the threads sent: vCPU reports, Ctrl-A x, gdb's kill.
+    fn take_events(&mut self, events: &Receiver<Event>) {
         while let Ok(event) = events.try_recv() {
             match event {
                 Event::VcpuStopped(report) => {
-                    let early = match report.outcome {
-                        VcpuOutcome::Fault(_) => Some(StopCause::Fault),
-                        VcpuOutcome::HostError(_) => Some(StopCause::HostError),
-                        _ => None,
-                    };
-                    if let Some(early) = early {
-                        note_stop(&mut cause, early);
-                    }
-                    if let VcpuOutcome::MachineOff(_) = report.outcome {
+                    match report.outcome {
+                        VcpuOutcome::Fault(_) => self.stop(StopCause::Fault),
+                        VcpuOutcome::HostError(_) => self.stop(StopCause::HostError),
                         // A reset or power-off is the whole machine's: the other vCPUs stop
                         // too, and the run still ends with status 0.
-                        control.request_stop();
+                        VcpuOutcome::MachineOff(_) => self.control.request_stop(),
+                        _ => {}
                     }
-                    reports.push(*report);
+                    self.reports.push(*report);
                 }
-                Event::Quit => note_stop(&mut cause, StopCause::Quit),
-                Event::Killed => note_stop(&mut cause, StopCause::Killed),
-            }
-        }
-        let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) && cause.is_none() {
-            note_stop(&mut cause, StopCause::Timeout);
-        }
-        if now >= next_ring_tick {
-            next_ring_tick = now + RING_TICK;
-            // The same coalesced write still the oldest in the ring a tick later: nothing
-            // drained it for a whole tick, so kick the vCPU, which applies the ring before it
-            // handles the kick (vcpu.rs) and flushes its output. A byte waits at most about
-            // two ticks, and a guest that exits anyway within a tick (an LSR poll, a full
-            // ring) is not kicked: its exits do not depend on when the ticks fall.
-            let waiting = ring.and_then(|w| w.waiting_at());
-            if waiting.is_some() && waiting == ring_waited_at {
-                control.kick(0);
-            }
-            ring_waited_at = waiting;
-        }
-        if now >= next_tick {
-            next_tick = now + FLUSH_TICK;
-            ticks += 1;
-            if watch_halt && ticks.is_multiple_of(HALT_CHECK_TICKS) {
-                // KVM runs HLT itself here: a kick lets each vCPU look whether it is halted
-                // with interrupts off, off for good (vcpu.rs).
-                for i in 0..n {
-                    control.kick(i);
-                }
-            }
-            // Bytes that waited a whole tick: kick their vCPU so it writes them.
-            for (i, state) in flush_states.iter().enumerate() {
-                let seen = state.snapshot();
-                if seen.0 && seen == last_seen[i] {
-                    control.kick(i);
-                }
-                last_seen[i] = seen;
+                Event::Quit => self.stop(StopCause::Quit),
+                Event::Killed => self.stop(StopCause::Killed),
             }
         }
     }
-    for thread in threads {
-        // A vCPU thread has sent its report as its last act; join only reaps it. A panic in
-        // one would already have been reported through the panic hook.
-        let _ = thread.join();
-    }
-    // Let a connected gdb hear that the guest exited (W00) before the process goes.
-    if let Some((thread, connected)) = gdb_thread {
-        let until = Instant::now() + Duration::from_secs(2);
-        while connected.load(Ordering::SeqCst) && !thread.is_finished() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(5));
+
+    fn check_deadline(&mut self, now: Instant) {
+        if self.signals.deadline().is_some_and(|d| now >= d) && self.cause.is_none() {
+            self.stop(StopCause::Timeout);
         }
     }
-    reports.sort_by_key(|r| r.index);
-    Ok((cause, reports))
+
+    /// The same coalesced write still the oldest in the ring a tick later: nothing drained it
+    /// for a whole tick, so kick the vCPU, which applies the ring before it handles the kick
+    /// (vcpu.rs) and flushes its output. A byte waits at most about two ticks, and a guest
+    /// that exits anyway within a tick (an LSR poll, a full ring) is not kicked: its exits do
+    /// not depend on when the ticks fall.
+    fn ring_tick(&mut self, now: Instant, ring: Option<&RingWatch>) {
+        if now < self.next_ring_tick {
+            return;
+        }
+        self.next_ring_tick = now + RING_TICK;
+        let waiting = ring.and_then(|w| w.waiting_at());
+        if waiting.is_some() && waiting == self.ring_waited_at {
+            self.control.kick(0);
+        }
+        self.ring_waited_at = waiting;
+    }
+
+    /// Bytes that waited a whole tick: kick their vCPU so it writes them. Now and then, with
+    /// an in-kernel irqchip (KVM runs HLT itself), kick every vCPU so it can see whether it is
+    /// halted with interrupts off, off for good (vcpu.rs).
+    fn flush_tick(&mut self, now: Instant, flush_states: &[Arc<FlushState>], watch_halt: bool) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + FLUSH_TICK;
+        self.ticks += 1;
+        if watch_halt && self.ticks.is_multiple_of(HALT_CHECK_TICKS) {
+            for i in 0..self.vcpus {
+                self.control.kick(i);
+            }
+        }
+        for (i, state) in flush_states.iter().enumerate() {
+            let seen = state.snapshot();
+            if seen.0 && seen == self.last_seen[i] {
+                self.control.kick(i);
+            }
+            self.last_seen[i] = seen;
+        }
+    }
 }
 
 /// Prints what happened on stderr and returns the exit status.
