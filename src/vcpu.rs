@@ -83,6 +83,14 @@ impl VcpuReport {
     }
 }
 
+/// What the loop does before entering the guest.
+enum Entry {
+    Run,
+    /// Not yet (output backlogged): check again.
+    Wait,
+    Done(VcpuOutcome),
+}
+
 /// What the loop does after an exit.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ExitAction {
@@ -288,35 +296,13 @@ impl VcpuRunner {
         self.control.report(report);
     }
 
+    /// Enter the guest, handle the exit, repeat, until the vCPU is done.
     fn run_loop(&mut self) -> VcpuOutcome {
         loop {
-            if self.control.stop_requested() {
-                return VcpuOutcome::Stopped;
-            }
-            if let Some(d) = &self.debug {
-                if d.wants_pause() {
-                    let control = &self.control;
-                    let stopping = || control.stop_requested();
-                    if !d.park(self.index, &self.vcpu, &self.memory, &stopping) {
-                        return VcpuOutcome::Stopped;
-                    }
-                    // Resumed (to step or continue): run now, even if the pause flag is still
-                    // up for the other vCPUs (park forgot the kicks from before the stop).
-                }
-            }
-            if self.io.output.backlogged() {
-                // stdout is not keeping up: the guest waits (flow control, nothing dropped),
-                // but a stop request or a debugger pause still gets through at once.
-                let control = &self.control;
-                let debug = &self.debug;
-                let give_up =
-                    || control.stop_requested() || debug.as_ref().is_some_and(|d| d.wants_pause());
-                if let Err(e) = self.io.output.wait_for_room(&give_up) {
-                    return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
-                }
-                if self.io.output.backlogged() {
-                    continue;
-                }
+            match self.before_entry() {
+                Entry::Run => {}
+                Entry::Wait => continue,
+                Entry::Done(outcome) => return outcome,
             }
             self.stats.entering();
             let exit = match self.vcpu.run() {
@@ -325,35 +311,22 @@ impl VcpuRunner {
             };
             // Writes KVM kept in the coalesced ring happened before this exit: apply them
             // first, so the UART, the output and the trace see the guest's order.
-            if let Some(watch) = &self.coalesced {
-                if !watch.is_empty() {
-                    if let Err(why) = drain_ring(
-                        &self.devices,
-                        &mut self.io,
-                        &mut self.stats,
-                        &mut self.trace,
-                    ) {
-                        return VcpuOutcome::HostError(why);
-                    }
+            if self.coalesced.as_ref().is_some_and(|w| !w.is_empty()) {
+                let drained = drain_ring(
+                    &self.devices,
+                    &mut self.io,
+                    &mut self.stats,
+                    &mut self.trace,
+                );
+                if let Err(why) = drained {
+                    return VcpuOutcome::HostError(why);
                 }
             }
             self.stats.exited(&exit);
-            if let (VmExit::Debug { exception, pc }, Some(d)) = (&exit, &self.debug) {
-                let after = d.on_debug_exit(self.index, *exception, *pc);
-                if after == AfterDebugExit::Park {
-                    self.control.kick_others(self.index);
-                    continue;
-                }
-                if after == AfterDebugExit::ClearTrapFlag {
-                    if let Err(e) = self.clear_trap_flag() {
-                        return VcpuOutcome::HostError(e);
-                    }
-                }
-                let at_hlt = self.at_hlt();
-                if let Some(d) = &self.debug {
-                    if let Err(e) = d.keep_stepping(&self.vcpu, at_hlt) {
-                        return VcpuOutcome::HostError(e.to_string());
-                    }
+            if let (VmExit::Debug { exception, pc }, true) = (&exit, self.debug.is_some()) {
+                let (exception, pc) = (*exception, *pc);
+                if let Err(why) = self.after_debug_exit(exception, pc) {
+                    return VcpuOutcome::HostError(why);
                 }
                 continue;
             }
@@ -371,62 +344,128 @@ impl VcpuRunner {
             if let Some(summary) = summary {
                 self.trace_exit(&summary, &action, io);
             }
-            match action {
-                ExitAction::Continue => {
-                    if let Some((out, port, _)) = io {
-                        match self.end_step_at_io(out, port) {
-                            Ok(true) => continue,
-                            Ok(false) => self.check_breakpoint_after_io(),
-                            Err(why) => return VcpuOutcome::HostError(why),
-                        }
-                    }
-                }
-                ExitAction::Kicked => {
-                    // Clear the flag before the loop re-checks for a stop request: a stop that
-                    // comes in between sets it again, so it cannot be lost (kvm/kick.rs).
-                    self.vcpu.clear_immediate_exit();
-                    if let Err(e) = self.io.output.flush() {
-                        return VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
-                    }
-                    if self.watch_halt && self.halted_for_good() {
-                        return VcpuOutcome::MachineOff(HALTED_FOR_GOOD);
-                    }
-                }
-                ExitAction::Stop(Stop::MachineOff(why)) => return VcpuOutcome::MachineOff(why),
-                ExitAction::Stop(Stop::Halted) => return VcpuOutcome::Halted,
-                ExitAction::Stop(Stop::Exit(status)) => return VcpuOutcome::Exited(status),
-                ExitAction::Stop(Stop::HostError(why)) => return VcpuOutcome::HostError(why),
-                ExitAction::Stop(Stop::GuestFault(mut reason)) => {
-                    let mut sregs = self.vcpu.get_sregs().ok();
-                    let regs = self.vcpu.get_regs().ok().map(|regs| match (&sregs, io) {
-                        (Some(sregs), Some(io)) => at_io_instruction(
-                            &self.vcpu,
-                            &self.memory,
-                            self.io_rip,
-                            regs,
-                            sregs,
-                            io,
-                        ),
-                        _ => regs,
-                    });
-                    let mut regs = regs;
-                    if shutdown && crate::fault::is_reset_state(regs.as_ref(), sregs.as_ref()) {
-                        // AMD SVM reinitialises the vCPU on a shutdown intercept: the state
-                        // read now is the reset state, not where the guest faulted.
-                        reason.push_str(
-                            "; KVM reset the vCPU at the triple fault (as on AMD SVM), so \
-                             the faulting address is not known",
-                        );
-                        (regs, sregs) = (None, None);
-                    }
-                    return VcpuOutcome::Fault(Box::new(Fault {
-                        reason,
-                        regs,
-                        sregs,
-                    }));
-                }
+            if let Some(outcome) = self.after_exit(action, io, shutdown) {
+                return outcome;
             }
         }
+    }
+
+    /// Before each KVM_RUN: a stop request ends the loop; a debugger's pause parks the vCPU;
+    /// a stdout that is not keeping up makes the guest wait (flow control, nothing dropped),
+    /// though a stop or a pause still gets through at once.
+    fn before_entry(&mut self) -> Entry {
+        if self.control.stop_requested() {
+            return Entry::Done(VcpuOutcome::Stopped);
+        }
+        if let Some(d) = self.debug.as_ref().filter(|d| d.wants_pause()) {
+            let control = &self.control;
+            let stopping = || control.stop_requested();
+            if !d.park(self.index, &self.vcpu, &self.memory, &stopping) {
+                return Entry::Done(VcpuOutcome::Stopped);
+            }
+            // Resumed (to step or continue): run now, even if the pause flag is still up for
+            // the other vCPUs (park forgot the kicks from before the stop).
+        }
+        if self.io.output.backlogged() {
+            let control = &self.control;
+            let debug = &self.debug;
+            let give_up =
+                || control.stop_requested() || debug.as_ref().is_some_and(|d| d.wants_pause());
+            if let Err(e) = self.io.output.wait_for_room(&give_up) {
+                return Entry::Done(VcpuOutcome::HostError(format!(
+                    "writing guest output failed: {e}"
+                )));
+            }
+            if self.io.output.backlogged() {
+                return Entry::Wait;
+            }
+        }
+        Entry::Run
+    }
+
+    /// A KVM_EXIT_DEBUG with a debugger attached: park at a breakpoint or the end of a step,
+    /// or go on stepping (vcpu/debug.rs).
+    fn after_debug_exit(&mut self, exception: u32, pc: u64) -> Result<(), String> {
+        let Some(d) = &self.debug else {
+            return Ok(());
+        };
+        match d.on_debug_exit(self.index, exception, pc) {
+            AfterDebugExit::Park => {
+                self.control.kick_others(self.index);
+                return Ok(());
+            }
+            AfterDebugExit::ClearTrapFlag => self.clear_trap_flag()?,
+            AfterDebugExit::Run => {}
+        }
+        let at_hlt = self.at_hlt();
+        if let Some(d) = &self.debug {
+            d.keep_stepping(&self.vcpu, at_hlt)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// What handle_exit decided, done: go on (None), or the vCPU's outcome.
+    fn after_exit(
+        &mut self,
+        action: ExitAction,
+        io: Option<IoExit>,
+        shutdown: bool,
+    ) -> Option<VcpuOutcome> {
+        match action {
+            ExitAction::Continue => {
+                let (out, port, _) = io?;
+                match self.end_step_at_io(out, port) {
+                    Ok(true) => {}
+                    Ok(false) => self.check_breakpoint_after_io(),
+                    Err(why) => return Some(VcpuOutcome::HostError(why)),
+                }
+                None
+            }
+            ExitAction::Kicked => {
+                // Clear the flag before the loop re-checks for a stop request: a stop that
+                // comes in between sets it again, so it cannot be lost (kvm/kick.rs).
+                self.vcpu.clear_immediate_exit();
+                if let Err(e) = self.io.output.flush() {
+                    return Some(VcpuOutcome::HostError(format!(
+                        "writing guest output failed: {e}"
+                    )));
+                }
+                (self.watch_halt && self.halted_for_good())
+                    .then_some(VcpuOutcome::MachineOff(HALTED_FOR_GOOD))
+            }
+            ExitAction::Stop(Stop::MachineOff(why)) => Some(VcpuOutcome::MachineOff(why)),
+            ExitAction::Stop(Stop::Halted) => Some(VcpuOutcome::Halted),
+            ExitAction::Stop(Stop::Exit(status)) => Some(VcpuOutcome::Exited(status)),
+            ExitAction::Stop(Stop::HostError(why)) => Some(VcpuOutcome::HostError(why)),
+            ExitAction::Stop(Stop::GuestFault(reason)) => Some(self.fault(reason, io, shutdown)),
+        }
+    }
+
+    /// A guest fault, with the registers where it happened (at the I/O instruction, for an
+    /// I/O exit: exit_address.rs).
+    fn fault(&self, mut reason: String, io: Option<IoExit>, shutdown: bool) -> VcpuOutcome {
+        let mut sregs = self.vcpu.get_sregs().ok();
+        let mut regs = self.vcpu.get_regs().ok().map(|regs| match (&sregs, io) {
+            (Some(sregs), Some(io)) => {
+                at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
+            }
+            _ => regs,
+        });
+        if shutdown && crate::fault::is_reset_state(regs.as_ref(), sregs.as_ref()) {
+            // AMD SVM reinitialises the vCPU on a shutdown intercept: the state read now is
+            // the reset state, not where the guest faulted.
+            reason.push_str(
+                "; KVM reset the vCPU at the triple fault (as on AMD SVM), so the faulting \
+                 address is not known",
+            );
+            (regs, sregs) = (None, None);
+        }
+        VcpuOutcome::Fault(Box::new(Fault {
+            reason,
+            regs,
+            sregs,
+        }))
     }
 }
 
