@@ -80,44 +80,51 @@ pub fn run_probe(
         if let Some(ended) = on_exit(&exit, now) {
             break ended;
         }
-        match exit {
-            VmExit::IoOut {
-                port: HYPERCALL_PORT,
-                regs,
-                ..
-            } => match regs.get() {
-                Ok(r) if r.rax as u8 == HC_EXIT_STATUS => break Ended::Status(r.rbx as u8),
-                Ok(r) if r.rax as u8 == HC_EXIT => break Ended::Status(0),
-                Ok(_) => {}
-                Err(e) => break Ended::Error(e.to_string()),
-            },
-            VmExit::IoOut { .. } | VmExit::MmioWrite { .. } => {}
-            VmExit::IoIn { data, .. } | VmExit::MmioRead { data, .. } => data.fill(0xFF),
-            VmExit::Interrupted => break Ended::Timeout,
-            VmExit::Hlt => break Ended::Exit("KVM_EXIT_HLT".into()),
-            VmExit::Shutdown => break Ended::Exit("KVM_EXIT_SHUTDOWN (triple fault)".into()),
-            VmExit::InternalError { suberror, .. } => {
-                break Ended::Exit(if suberror == KVM_INTERNAL_ERROR_EMULATION {
-                    "emulation failure (KVM_EXIT_INTERNAL_ERROR)".into()
-                } else {
-                    format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")
-                })
-            }
-            VmExit::FailEntry { reason, .. } => {
-                break Ended::Exit(format!("KVM_EXIT_FAIL_ENTRY ({reason:#x})"))
-            }
-            VmExit::SystemEvent { kind } => {
-                break Ended::Exit(format!("KVM_EXIT_SYSTEM_EVENT {kind}"))
-            }
-            // Single-steps: `on_exit` decides when it has seen enough.
-            VmExit::Debug { .. } => {}
-            VmExit::Malformed { reason, why } => {
-                break Ended::Error(format!("malformed {}: {why}", exit_reason_name(reason)))
-            }
-            VmExit::Other(n) => break Ended::Exit(exit_reason_name(n).into()),
+        if let Some(ended) = outcome(exit) {
+            break ended;
         }
     };
     let _ = done.send(());
     let _ = watchdog.join();
     ended
+}
+
+/// What one exit means for a probe: `None` to run on, else how the probe ended. A probe's only
+/// devices are the hypercall port (its result) and open-bus reads (all ones); any other exit
+/// that stops the vCPU ends the probe, described by its `KVM_EXIT_*` name.
+fn outcome(exit: VmExit<'_>) -> Option<Ended> {
+    let name = exit.name();
+    Some(match exit {
+        VmExit::IoOut {
+            port: HYPERCALL_PORT,
+            regs,
+            ..
+        } => match regs.get() {
+            Ok(r) if r.rax as u8 == HC_EXIT_STATUS => Ended::Status(r.rbx as u8),
+            Ok(r) if r.rax as u8 == HC_EXIT => Ended::Status(0),
+            Ok(_) => return None,
+            Err(e) => Ended::Error(e.to_string()),
+        },
+        VmExit::IoOut { .. } | VmExit::MmioWrite { .. } => return None,
+        VmExit::IoIn { data, .. } | VmExit::MmioRead { data, .. } => {
+            data.fill(0xFF);
+            return None;
+        }
+        VmExit::Interrupted => Ended::Timeout,
+        VmExit::Hlt => Ended::Exit(name.into()),
+        VmExit::Shutdown => Ended::Exit(format!("{name} (triple fault)")),
+        VmExit::InternalError { suberror, .. } => {
+            Ended::Exit(if suberror == KVM_INTERNAL_ERROR_EMULATION {
+                format!("emulation failure ({name})")
+            } else {
+                format!("{name}, suberror {suberror}")
+            })
+        }
+        VmExit::FailEntry { reason, .. } => Ended::Exit(format!("{name} ({reason:#x})")),
+        VmExit::SystemEvent { kind } => Ended::Exit(format!("{name} {kind}")),
+        // Single-steps: `on_exit` decides when it has seen enough.
+        VmExit::Debug { .. } => return None,
+        VmExit::Malformed { why, .. } => Ended::Error(format!("malformed {name}: {why}")),
+        VmExit::Other(_) => Ended::Exit(name.into()),
+    })
 }
