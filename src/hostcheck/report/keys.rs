@@ -14,9 +14,12 @@ pub(in crate::hostcheck) fn keys(f: &Findings) -> String {
     out
 }
 
-/// The keys in the order they are printed, each with the function that reads its value from
-/// the findings. `None` leaves the line out: the RIP keys when that probe could not measure.
-const KEYS: &[(&str, fn(&Findings) -> Option<String>)] = &[
+/// Reads one key's value from the findings; `None` leaves the line out.
+type Value = fn(&Findings) -> Option<String>;
+
+/// The keys in the order they are printed, each with the function that reads its value. The
+/// RIP keys are left out when that probe could not measure.
+const KEYS: &[(&str, Value)] = &[
     ("kind", |f| {
         word(if f.paravirtual() {
             "paravirtual"
