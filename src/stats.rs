@@ -4,44 +4,26 @@
 //! the VMM then spent on the exit) needs two clock reads per exit, so it is done only with
 //! `--stats`.
 
-use crate::kvm::VmExit;
+use crate::kvm::{ExitKind, VmExit};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-/// The exit kinds we count, in the order they are printed.
-const KINDS: [&str; 11] = [
-    "KVM_EXIT_IO (out)",
-    "KVM_EXIT_IO (in)",
-    "KVM_EXIT_MMIO",
-    "KVM_EXIT_HLT",
-    "KVM_EXIT_SHUTDOWN",
-    "KVM_EXIT_FAIL_ENTRY",
-    "KVM_EXIT_INTERNAL_ERROR",
-    "KVM_EXIT_SYSTEM_EVENT",
-    "KVM_EXIT_DEBUG",
-    "KVM_EXIT_INTR (kick)",
-    "other",
-];
-
-fn kind(exit: &VmExit<'_>) -> usize {
-    match exit {
-        VmExit::IoOut { .. } => 0,
-        VmExit::IoIn { .. } => 1,
-        VmExit::MmioRead { .. } | VmExit::MmioWrite { .. } => 2,
-        VmExit::Hlt => 3,
-        VmExit::Shutdown => 4,
-        VmExit::FailEntry { .. } => 5,
-        VmExit::InternalError { .. } => 6,
-        VmExit::SystemEvent { .. } => 7,
-        VmExit::Debug { .. } => 8,
-        VmExit::Interrupted => 9,
-        VmExit::Malformed { .. } | VmExit::Other(_) => 10,
+/// How `--stats` labels a kind: its `KVM_EXIT_*` name, port I/O with its direction, and an
+/// interrupted KVM_RUN as the kick it is.
+fn label(kind: ExitKind) -> String {
+    match kind {
+        ExitKind::IoOut => format!("{} (out)", kind.name()),
+        ExitKind::IoIn => format!("{} (in)", kind.name()),
+        ExitKind::Interrupted => format!("{} (kick)", kind.name()),
+        ExitKind::Other => "other".to_string(),
+        _ => kind.name().to_string(),
     }
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct ExitStats {
-    counts: [u64; KINDS.len()],
+    /// Exits per kind, indexed by `ExitKind as usize`.
+    counts: [u64; ExitKind::ALL.len()],
     timed: bool,
     /// Time inside KVM_RUN (guest code plus KVM's own work).
     in_kvm: Duration,
@@ -78,7 +60,7 @@ impl ExitStats {
     /// Call right after KVM_RUN returned with `exit`.
     #[inline]
     pub fn exited(&mut self, exit: &VmExit<'_>) {
-        self.counts[kind(exit)] += 1;
+        self.counts[exit.kind() as usize] += 1;
         if self.timed {
             let now = Instant::now();
             if let Some(last) = self.last {
@@ -100,11 +82,11 @@ impl ExitStats {
 
     /// One line: "13 exits: KVM_EXIT_IO (out) 12, KVM_EXIT_HLT 1".
     pub fn summary(&self) -> String {
-        let parts: Vec<String> = KINDS
-            .iter()
+        let parts: Vec<String> = ExitKind::ALL
+            .into_iter()
             .zip(self.counts)
             .filter(|(_, n)| *n > 0)
-            .map(|(name, n)| format!("{name} {n}"))
+            .map(|(kind, n)| format!("{} {n}", label(kind)))
             .collect();
         let mut line = format!("{} exits: {}", self.total(), parts.join(", "));
         if self.coalesced > 0 {
@@ -116,9 +98,9 @@ impl ExitStats {
     /// The `--stats` table for one vCPU.
     pub fn table(&self, title: &str) -> String {
         let mut s = format!("{title}\n");
-        for (name, n) in KINDS.iter().zip(self.counts) {
+        for (kind, n) in ExitKind::ALL.into_iter().zip(self.counts) {
             if n > 0 {
-                let _ = writeln!(s, "  {name:<26} {n:>10}");
+                let _ = writeln!(s, "  {:<26} {n:>10}", label(kind));
             }
         }
         let _ = writeln!(s, "  {:<26} {:>10}", "total", self.total());

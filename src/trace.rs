@@ -185,7 +185,7 @@ impl ExitSummary {
             VmExit::IoOut {
                 port, size, data, ..
             } => (
-                "KVM_EXIT_IO",
+                exit.name(),
                 io_class(*port),
                 RawFields::Io {
                     out: true,
@@ -196,7 +196,7 @@ impl ExitSummary {
                 },
             ),
             VmExit::IoIn { port, size, data } => (
-                "KVM_EXIT_IO",
+                exit.name(),
                 io_class(*port),
                 RawFields::Io {
                     out: false,
@@ -207,7 +207,7 @@ impl ExitSummary {
                 },
             ),
             VmExit::MmioRead { addr, data } => (
-                "KVM_EXIT_MMIO",
+                exit.name(),
                 MMIO,
                 RawFields::Mmio {
                     write: false,
@@ -217,7 +217,7 @@ impl ExitSummary {
                 },
             ),
             VmExit::MmioWrite { addr, data } => (
-                "KVM_EXIT_MMIO",
+                exit.name(),
                 MMIO,
                 RawFields::Mmio {
                     write: true,
@@ -226,19 +226,15 @@ impl ExitSummary {
                     value: le(data),
                 },
             ),
-            VmExit::Hlt => ("KVM_EXIT_HLT", HLT, RawFields::None),
-            VmExit::Shutdown => ("KVM_EXIT_SHUTDOWN", FAULT, RawFields::None),
-            VmExit::FailEntry { .. } => ("KVM_EXIT_FAIL_ENTRY", FAULT, RawFields::None),
-            VmExit::InternalError { .. } => ("KVM_EXIT_INTERNAL_ERROR", FAULT, RawFields::None),
-            VmExit::SystemEvent { .. } => ("KVM_EXIT_SYSTEM_EVENT", FAULT, RawFields::None),
-            VmExit::Debug { .. } => ("KVM_EXIT_DEBUG", DEBUG, RawFields::None),
-            VmExit::Interrupted => ("KVM_EXIT_INTR", KICK, RawFields::None),
-            VmExit::Malformed { reason, .. } => (
-                crate::kvm::bindings::exit_reason_name(*reason),
-                FAULT,
-                RawFields::None,
-            ),
-            VmExit::Other(_) => ("KVM_EXIT_(other)", FAULT, RawFields::None),
+            VmExit::Hlt => (exit.name(), HLT, RawFields::None),
+            VmExit::Shutdown => (exit.name(), FAULT, RawFields::None),
+            VmExit::FailEntry { .. } => (exit.name(), FAULT, RawFields::None),
+            VmExit::InternalError { .. } => (exit.name(), FAULT, RawFields::None),
+            VmExit::SystemEvent { .. } => (exit.name(), FAULT, RawFields::None),
+            VmExit::Debug { .. } => (exit.name(), DEBUG, RawFields::None),
+            VmExit::Interrupted => (exit.name(), KICK, RawFields::None),
+            VmExit::Malformed { .. } => (exit.name(), FAULT, RawFields::None),
+            VmExit::Other(_) => (exit.name(), FAULT, RawFields::None),
         };
         ExitSummary { name, class, raw }
     }

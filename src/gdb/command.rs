@@ -101,6 +101,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError(pub &'static str);
 
+/// A thread id field (E.5): hex, or the special values 0 and -1.
 fn thread_id(text: &[u8]) -> Result<ThreadId, ParseError> {
     match text {
         b"-1" => Ok(ThreadId::All),
@@ -111,6 +112,7 @@ fn thread_id(text: &[u8]) -> Result<ThreadId, ParseError> {
     }
 }
 
+/// The two sides of the first `sep` in a packet field (`addr,len`, `n=value`).
 fn split2(text: &[u8], sep: u8) -> Result<(&[u8], &[u8]), ParseError> {
     let at = text
         .iter()
@@ -119,10 +121,12 @@ fn split2(text: &[u8], sep: u8) -> Result<(&[u8], &[u8]), ParseError> {
     Ok((&text[..at], &text[at + 1..]))
 }
 
+/// A hex number field, as every number in the protocol is.
 fn hex(text: &[u8]) -> Result<u64, ParseError> {
     parse_hex(text).ok_or(ParseError("bad hex number"))
 }
 
+/// The optional resume address of `c`/`s` (absent: where the vCPU stopped).
 fn optional_addr(text: &[u8]) -> Result<Option<u64>, ParseError> {
     if text.is_empty() {
         Ok(None)
@@ -131,6 +135,7 @@ fn optional_addr(text: &[u8]) -> Result<Option<u64>, ParseError> {
     }
 }
 
+/// `type,addr,kind[;cond...]` of `Z`/`z`; conditions are ignored.
 fn breakpoint(rest: &[u8]) -> Result<(u8, u64, u64), ParseError> {
     let mut fields = rest.split(|&b| b == b',');
     let kind = fields.next().ok_or(ParseError("breakpoint type"))?;
@@ -141,6 +146,8 @@ fn breakpoint(rest: &[u8]) -> Result<(u8, u64, u64), ParseError> {
     Ok((kind, hex(addr)?, hex(size)?))
 }
 
+/// `vCont;action[:tid];...`: only continue and step are supported; any other action (`t`,
+/// ranges) makes the whole packet unknown, answered with the empty reply.
 fn vcont(rest: &[u8]) -> Result<Command, ParseError> {
     let mut actions = Vec::new();
     for part in rest.split(|&b| b == b';').filter(|p| !p.is_empty()) {
@@ -161,7 +168,66 @@ fn vcont(rest: &[u8]) -> Result<Command, ParseError> {
     Ok(Command::VCont(actions))
 }
 
-/// Parses one packet payload.
+/// `P n=hex`: one register, by number, with its new value in target byte order.
+fn write_register(rest: &[u8]) -> Result<Command, ParseError> {
+    let (n, value) = split2(rest, b'=')?;
+    Ok(Command::WriteRegister(
+        hex(n)? as usize,
+        hex_decode(value).ok_or(ParseError("bad register value"))?,
+    ))
+}
+
+/// `m addr,len`; the length is capped so the hex reply fits one packet.
+fn read_memory(rest: &[u8]) -> Result<Command, ParseError> {
+    let (addr, len) = split2(rest, b',')?;
+    Ok(Command::ReadMemory {
+        addr: hex(addr)?,
+        len: (hex(len)? as usize).min(MAX_PACKET / 2),
+    })
+}
+
+/// How the data of a memory write is sent: `M` in hex, `X` in binary.
+enum Encoding {
+    Hex,
+    Binary,
+}
+
+/// `M addr,len:hex` or `X addr,len:binary`: the same write, two encodings of the data. For
+/// `X` the packet layer already undid the escapes; gdb probes for `X` with a zero-length write
+/// before using it.
+fn write_memory(rest: &[u8], encoding: Encoding) -> Result<Command, ParseError> {
+    let (addr, tail) = split2(rest, b',')?;
+    let (len, data) = split2(tail, b':')?;
+    let data = match encoding {
+        Encoding::Hex => hex_decode(data).ok_or(ParseError("bad memory data"))?,
+        Encoding::Binary => data.to_vec(),
+    };
+    if data.len() as u64 != hex(len)? {
+        return Err(ParseError("memory length does not match the data"));
+    }
+    Ok(Command::WriteMemory {
+        addr: hex(addr)?,
+        data,
+    })
+}
+
+/// `Hg tid` (the thread register and memory packets apply to) or `Hc tid` (the thread
+/// `c`/`s` resume); any other `H` is not supported.
+fn set_thread(rest: &[u8]) -> Result<Command, ParseError> {
+    Ok(match rest.split_first() {
+        Some((b'g', tid)) => Command::SetThread {
+            for_resume: false,
+            tid: thread_id(tid)?,
+        },
+        Some((b'c', tid)) => Command::SetThread {
+            for_resume: true,
+            tid: thread_id(tid)?,
+        },
+        _ => Command::Unknown,
+    })
+}
+
+/// Parses one packet payload: the first byte names the packet (gdb manual, "Packets").
 pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
     let Some((&first, rest)) = payload.split_first() else {
         return Ok(Command::Unknown);
@@ -171,45 +237,10 @@ pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
         b'g' => Command::ReadRegisters,
         b'G' => Command::WriteRegisters(hex_decode(rest).ok_or(ParseError("bad register data"))?),
         b'p' => Command::ReadRegister(hex(rest)? as usize),
-        b'P' => {
-            let (n, value) = split2(rest, b'=')?;
-            Command::WriteRegister(
-                hex(n)? as usize,
-                hex_decode(value).ok_or(ParseError("bad register value"))?,
-            )
-        }
-        b'm' => {
-            let (addr, len) = split2(rest, b',')?;
-            Command::ReadMemory {
-                addr: hex(addr)?,
-                len: (hex(len)? as usize).min(MAX_PACKET / 2),
-            }
-        }
-        b'M' => {
-            let (addr, tail) = split2(rest, b',')?;
-            let (len, data) = split2(tail, b':')?;
-            let data = hex_decode(data).ok_or(ParseError("bad memory data"))?;
-            if data.len() as u64 != hex(len)? {
-                return Err(ParseError("memory length does not match the data"));
-            }
-            Command::WriteMemory {
-                addr: hex(addr)?,
-                data,
-            }
-        }
-        b'X' => {
-            // Like M, but the data is binary (the packet layer already undid the escapes).
-            // gdb probes for X with a zero-length write before using it.
-            let (addr, tail) = split2(rest, b',')?;
-            let (len, data) = split2(tail, b':')?;
-            if data.len() as u64 != hex(len)? {
-                return Err(ParseError("memory length does not match the data"));
-            }
-            Command::WriteMemory {
-                addr: hex(addr)?,
-                data: data.to_vec(),
-            }
-        }
+        b'P' => write_register(rest)?,
+        b'm' => read_memory(rest)?,
+        b'M' => write_memory(rest, Encoding::Hex)?,
+        b'X' => write_memory(rest, Encoding::Binary)?,
         b'c' => Command::Continue(optional_addr(rest)?),
         b's' => Command::Step(optional_addr(rest)?),
         b'Z' | b'z' => {
@@ -222,17 +253,7 @@ pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
         }
         b'k' => Command::Kill,
         b'D' => Command::Detach,
-        b'H' => match rest.split_first() {
-            Some((b'g', tid)) => Command::SetThread {
-                for_resume: false,
-                tid: thread_id(tid)?,
-            },
-            Some((b'c', tid)) => Command::SetThread {
-                for_resume: true,
-                tid: thread_id(tid)?,
-            },
-            _ => Command::Unknown,
-        },
+        b'H' => set_thread(rest)?,
         b'T' => Command::ThreadAlive(thread_id(rest)?),
         b'v' if payload == b"vCont?" => Command::VContQuery,
         b'v' if payload.starts_with(b"vCont;") => vcont(&payload[6..])?,
@@ -241,6 +262,7 @@ pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
     })
 }
 
+/// The `q`/`Q` packets (E.4), which are named by a word rather than a letter.
 fn query(payload: &[u8]) -> Result<Command, ParseError> {
     let text = std::str::from_utf8(payload).map_err(|_| ParseError("query is not text"))?;
     Ok(match text {

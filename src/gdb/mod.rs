@@ -112,11 +112,7 @@ pub fn prepare(
     // With port 0 the kernel picks a free port: say which (tests use this, so that tests
     // running side by side never race for one).
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
-    let arch = match plan {
-        Plan::Real => Arch::I8086,
-        Plan::Paging { .. } => Arch::I386,
-        Plan::Long | Plan::Multiboot { .. } | Plan::Linux(_) => Arch::X86_64,
-    };
+    let arch = arch_of(plan);
     let symbols = symbol_file(image)
         .map(|p| format!(" {}", p.display()))
         .unwrap_or_default();
@@ -125,6 +121,32 @@ pub fn prepare(
          gdb -ex 'target remote :{port}'{symbols}"
     );
     let debugger = Debugger::new(vcpus, method);
+    learn_host(&debugger, kvm, arch);
+    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
+    // ends the vCPU.
+    debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
+    Ok(GdbSetup {
+        debugger: Arc::new(debugger),
+        listener,
+        arch,
+    })
+}
+
+/// The register layout gdb is given for a boot plan's guest: 16-bit for real mode, 32-bit for
+/// the seed's paging kernels, 64-bit for every plan that can reach long mode (the target
+/// description is fixed for the session).
+fn arch_of(plan: &Plan) -> Arch {
+    match plan {
+        Plan::Real => Arch::I8086,
+        Plan::Paging { .. } => Arch::I386,
+        Plan::Long | Plan::Multiboot { .. } | Plan::Linux(_) => Arch::X86_64,
+    }
+}
+
+/// What the debugger must know of this KVM before gdb connects: whether steps can run with
+/// interrupts blocked, and, where breakpoints single-step, how many debug registers it
+/// reports and whether it can step ring-3 code at all (probes of a few ms each).
+fn learn_host(debugger: &Debugger, kvm: &Kvm, arch: Arch) {
     let debug_flags = kvm
         .check_extension(crate::kvm::bindings::KVM_CAP_SET_GUEST_DEBUG2)
         .unwrap_or(0) as u32;
@@ -132,28 +154,21 @@ pub fn prepare(
     debugger
         .block_irq_in_steps
         .store(block_irq, Ordering::Relaxed);
-    if method == BreakpointMethod::SingleStep {
-        // Up to four breakpoints in debug registers, where this KVM reports them (a probe of
-        // a few ms): they trap in any ring and need no stepping.
-        let hw = crate::hostcheck::hardware_breakpoints(kvm);
-        debugger.hw_breakpoints.store(hw, Ordering::Relaxed);
-        crate::log::note(|| {
-            format!("gdb: {hw} breakpoints in debug registers (KVM_GUESTDBG_USE_HW_BP)")
-        });
+    if debugger.method != BreakpointMethod::SingleStep {
+        return;
     }
-    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
-    // ends the vCPU.
-    debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
-    if arch != Arch::I8086 && method == BreakpointMethod::SingleStep {
+    // Up to four breakpoints in debug registers, where this KVM reports them (a probe of a few
+    // ms): they trap in any ring and need no stepping.
+    let hw = crate::hostcheck::hardware_breakpoints(kvm);
+    debugger.hw_breakpoints.store(hw, Ordering::Relaxed);
+    crate::log::note(|| {
+        format!("gdb: {hw} breakpoints in debug registers (KVM_GUESTDBG_USE_HW_BP)")
+    });
+    if arch != Arch::I8086 {
         // Only a guest with paging can have user pages; probe once (a few ms).
         let ring3 = crate::hostcheck::steps_in_ring3(kvm);
         debugger.steps_in_ring3.store(ring3, Ordering::Relaxed);
     }
-    Ok(GdbSetup {
-        debugger: Arc::new(debugger),
-        listener,
-        arch,
-    })
 }
 
 /// Answers every later connection with an error packet naming the reason (`E.text`, gdb

@@ -85,45 +85,19 @@ impl PacketReader {
     /// Feeds one received byte; returns what it completes, if anything.
     pub fn feed(&mut self, byte: u8) -> Option<Event> {
         match self.state {
-            State::Idle => match byte {
-                b'$' => {
-                    self.start();
-                    None
-                }
-                b'+' => Some(Event::Ack),
-                b'-' => Some(Event::Nack),
-                0x03 => Some(Event::Interrupt),
-                _ => None, // noise between packets is ignored
-            },
-            State::Payload | State::Escape => {
-                if byte == b'#' && self.state == State::Payload {
-                    self.state = State::Check1;
-                    return None;
-                }
-                if byte == b'$' {
-                    // A new packet starts inside this one: the old one was cut off.
-                    self.start();
-                    return None;
-                }
-                self.sum = self.sum.wrapping_add(byte);
-                let (value, next) = match (self.state, byte) {
-                    (State::Payload, b'}') => (None, State::Escape),
-                    (State::Escape, b) => (Some(b ^ 0x20), State::Payload),
-                    (_, b) => (Some(b), State::Payload),
-                };
-                self.state = next;
-                if let Some(v) = value {
-                    if self.payload.len() < MAX_PACKET {
-                        self.payload.push(v);
-                    } else {
-                        self.overflow = true;
-                    }
-                }
+            // `$` starts a packet; inside one (or where a checksum digit belongs) it means the
+            // sender gave up on that packet and starts a new one.
+            _ if byte == b'$' => {
+                self.start();
                 None
             }
-            // A `$` where a checksum digit belongs: the sender gave up on that packet.
-            State::Check1 | State::Check2(_) if byte == b'$' => {
-                self.start();
+            State::Idle => between_packets(byte),
+            State::Payload if byte == b'#' => {
+                self.state = State::Check1;
+                None
+            }
+            State::Payload | State::Escape => {
+                self.payload_byte(byte);
                 None
             }
             State::Check1 => match hex_digit(byte) {
@@ -138,18 +112,55 @@ impl PacketReader {
             },
             State::Check2(high) => {
                 self.state = State::Idle;
-                let Some(low) = hex_digit(byte) else {
-                    return Some(Event::BadChecksum);
-                };
-                if self.overflow {
-                    return Some(Event::TooLong);
-                }
-                if (high << 4 | low) != self.sum {
-                    return Some(Event::BadChecksum);
-                }
-                Some(Event::Packet(std::mem::take(&mut self.payload)))
+                Some(self.finish(high, byte))
             }
         }
+    }
+
+    /// One byte of payload: summed as sent (the checksum covers the escapes), stored unescaped
+    /// (`}` then the byte XOR 0x20), and only up to [`MAX_PACKET`]: a longer packet is
+    /// remembered as too long rather than grown without bound.
+    fn payload_byte(&mut self, byte: u8) {
+        self.sum = self.sum.wrapping_add(byte);
+        let (value, next) = match (self.state, byte) {
+            (State::Payload, b'}') => (None, State::Escape),
+            (State::Escape, b) => (Some(b ^ 0x20), State::Payload),
+            (_, b) => (Some(b), State::Payload),
+        };
+        self.state = next;
+        if let Some(v) = value {
+            if self.payload.len() < MAX_PACKET {
+                self.payload.push(v);
+            } else {
+                self.overflow = true;
+            }
+        }
+    }
+
+    /// The second checksum digit `low` ends the packet: it is delivered only if it fit and its
+    /// checksum (`high`, `low`) matches.
+    fn finish(&mut self, high: u8, low: u8) -> Event {
+        let Some(low) = hex_digit(low) else {
+            return Event::BadChecksum;
+        };
+        if self.overflow {
+            return Event::TooLong;
+        }
+        if (high << 4 | low) != self.sum {
+            return Event::BadChecksum;
+        }
+        Event::Packet(std::mem::take(&mut self.payload))
+    }
+}
+
+/// A byte between packets other than `$`: an ack, a nack or an interrupt (0x03) is an event of
+/// its own; noise between packets is ignored.
+fn between_packets(byte: u8) -> Option<Event> {
+    match byte {
+        b'+' => Some(Event::Ack),
+        b'-' => Some(Event::Nack),
+        0x03 => Some(Event::Interrupt),
+        _ => None,
     }
 }
 

@@ -78,71 +78,73 @@ pub struct Walk {
 
 /// Walks the tables at `cr3` for `linear`; an error names the level that is not present.
 pub fn walk(mem: &dyn PhysRead, paging: Paging, cr3: u64, linear: u64) -> Result<Walk, String> {
-    let missing = |level: &str| format!("{linear:#x} is not mapped ({level} entry not present)");
-    let unreadable = |gpa: u64| format!("page table at {gpa:#x} is outside guest RAM");
-    match paging {
+    let walked = match paging {
         Paging::Off => Ok(Walk {
             physical: linear,
             user: false,
         }),
-        Paging::Bits32 { pse } => {
-            let linear = linear & 0xFFFF_FFFF;
-            let pde_at = (cr3 & 0xFFFF_F000) + ((linear >> 22) << 2);
-            let pde = u64::from(mem.read_u32(pde_at).ok_or_else(|| unreadable(pde_at))?);
-            if pde & PRESENT == 0 {
-                return Err(missing("page-directory"));
-            }
-            if pse && pde & LARGE != 0 {
-                return Ok(Walk {
-                    physical: (pde & 0xFFC0_0000) | (linear & 0x3F_FFFF),
-                    user: pde & USER != 0,
-                });
-            }
-            let pte_at = (pde & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2);
-            let pte = u64::from(mem.read_u32(pte_at).ok_or_else(|| unreadable(pte_at))?);
-            if pte & PRESENT == 0 {
-                return Err(missing("page-table"));
-            }
-            Ok(Walk {
-                physical: (pte & 0xFFFF_F000) | (linear & 0xFFF),
-                user: pde & pte & USER != 0,
-            })
-        }
-        Paging::Pae => {
-            let linear = linear & 0xFFFF_FFFF;
-            let pdpte_at = (cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3);
-            let pdpte = mem.read_u64(pdpte_at).ok_or_else(|| unreadable(pdpte_at))?;
-            if pdpte & PRESENT == 0 {
-                return Err(missing("page-directory-pointer"));
-            }
-            // PAE PDPTEs have no U/S bit: the walk below decides.
-            walk_levels(
-                mem,
-                pdpte & ADDRESS,
-                linear,
-                &[2, 1],
-                USER,
-                &missing,
-                &unreadable,
-            )
-        }
+        Paging::Bits32 { pse } => walk_32(mem, pse, cr3, linear & 0xFFFF_FFFF),
+        Paging::Pae => walk_pae(mem, cr3, linear & 0xFFFF_FFFF),
         Paging::Long { levels } => {
             let order: &[u32] = if levels == 5 {
                 &[5, 4, 3, 2, 1]
             } else {
                 &[4, 3, 2, 1]
             };
-            walk_levels(
-                mem,
-                cr3 & ADDRESS,
-                linear,
-                order,
-                USER,
-                &missing,
-                &unreadable,
-            )
+            walk_levels(mem, cr3 & ADDRESS, linear, order, USER)
         }
+    };
+    walked.map_err(|fault| match fault {
+        Fault::NotPresent(level) => {
+            format!("{linear:#x} is not mapped ({level} entry not present)")
+        }
+        Fault::Unreadable(gpa) => format!("page table at {gpa:#x} is outside guest RAM"),
+    })
+}
+
+/// Why a walk stopped, put in words by [`walk`] with the address gdb asked for.
+enum Fault {
+    /// The entry at this level has P = 0.
+    NotPresent(&'static str),
+    /// A table lies at this guest-physical address, outside guest RAM.
+    Unreadable(u64),
+}
+
+/// 32-bit paging (SDM 4.3): a page directory and a page table of 4-byte entries, or with
+/// CR4.PSE a 4 MiB page straight from the directory.
+fn walk_32(mem: &dyn PhysRead, pse: bool, cr3: u64, linear: u64) -> Result<Walk, Fault> {
+    let pde_at = (cr3 & 0xFFFF_F000) + ((linear >> 22) << 2);
+    let pde = u64::from(mem.read_u32(pde_at).ok_or(Fault::Unreadable(pde_at))?);
+    if pde & PRESENT == 0 {
+        return Err(Fault::NotPresent("page-directory"));
     }
+    if pse && pde & LARGE != 0 {
+        return Ok(Walk {
+            physical: (pde & 0xFFC0_0000) | (linear & 0x3F_FFFF),
+            user: pde & USER != 0,
+        });
+    }
+    let pte_at = (pde & 0xFFFF_F000) + (((linear >> 12) & 0x3FF) << 2);
+    let pte = u64::from(mem.read_u32(pte_at).ok_or(Fault::Unreadable(pte_at))?);
+    if pte & PRESENT == 0 {
+        return Err(Fault::NotPresent("page-table"));
+    }
+    Ok(Walk {
+        physical: (pte & 0xFFFF_F000) | (linear & 0xFFF),
+        user: pde & pte & USER != 0,
+    })
+}
+
+/// PAE paging (SDM 4.4): one of four PDPTEs picked by bits 31:30, then two levels of 8-byte
+/// entries like long mode's.
+fn walk_pae(mem: &dyn PhysRead, cr3: u64, linear: u64) -> Result<Walk, Fault> {
+    let pdpte_at = (cr3 & 0xFFFF_FFE0) + ((linear >> 30) << 3);
+    let pdpte = mem.read_u64(pdpte_at).ok_or(Fault::Unreadable(pdpte_at))?;
+    if pdpte & PRESENT == 0 {
+        return Err(Fault::NotPresent("page-directory-pointer"));
+    }
+    // PAE PDPTEs have no U/S bit: the walk below decides.
+    walk_levels(mem, pdpte & ADDRESS, linear, &[2, 1], USER)
 }
 
 /// The 64-bit-entry levels: level L indexes bits 12+9(L-1).. of the address; levels 2 and 3
@@ -153,16 +155,14 @@ fn walk_levels(
     linear: u64,
     levels: &[u32],
     mut user: u64,
-    missing: &dyn Fn(&str) -> String,
-    unreadable: &dyn Fn(u64) -> String,
-) -> Result<Walk, String> {
+) -> Result<Walk, Fault> {
     const NAMES: [&str; 6] = ["", "page-table", "page-directory", "PDPT", "PML4", "PML5"];
     for &level in levels {
         let shift = 12 + 9 * (level - 1);
         let at = table + (((linear >> shift) & 0x1FF) << 3);
-        let entry = mem.read_u64(at).ok_or_else(|| unreadable(at))?;
+        let entry = mem.read_u64(at).ok_or(Fault::Unreadable(at))?;
         if entry & PRESENT == 0 {
-            return Err(missing(NAMES[level as usize]));
+            return Err(Fault::NotPresent(NAMES[level as usize]));
         }
         user &= entry;
         if level == 1 || (level <= 3 && entry & LARGE != 0) {
@@ -174,7 +174,7 @@ fn walk_levels(
         }
         table = entry & ADDRESS;
     }
-    Err(missing("last"))
+    Err(Fault::NotPresent("last"))
 }
 
 #[cfg(test)]

@@ -10,18 +10,17 @@
 //! reply ("not supported"), never a panic; a closed connection detaches and lets the guest run.
 
 use super::command::{self, Command, ThreadId, VContAction};
-use super::debugger::{
-    BreakpointError, BreakpointMethod, Debugger, Reply, Request, StopReason, MAX_BREAKPOINTS,
-};
+use super::debugger::{Debugger, Reply, Request, StopReason};
 use super::packet::hex_encode;
 use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod breakpoints;
 
 /// What the server needs from the rest of the VMM.
 pub struct Session {
@@ -63,82 +62,110 @@ pub fn serve(stream: TcpStream, session: Session) {
 }
 
 impl Server {
+    /// The session loop: between reads from gdb (each waits at most the socket's read
+    /// timeout), it notices a VM going away and a vCPU stopping, since both must be reported
+    /// to gdb without gdb asking.
     fn run(&mut self) {
         let mut reader = PacketReader::new();
         let mut buf = [0u8; 4096];
         loop {
             if (self.s.vm_stopping)() {
-                // The VM is going away (a fault, timeout, signal, kill): once the vCPUs have
-                // ended, gdb hears how; give them a moment.
-                let until = std::time::Instant::now() + Duration::from_secs(1);
-                while !self.s.debugger.live_vcpus().is_empty() && std::time::Instant::now() < until
-                {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                if self.s.debugger.live_vcpus().is_empty() {
-                    self.send_exit_reply();
-                }
+                return self.vm_going_away();
+            }
+            if self.running && self.s.debugger.is_stopped() && !self.report_stop() {
                 return;
             }
-            if self.running && self.s.debugger.is_stopped() {
-                self.running = false;
-                match self.s.debugger.wait_stopped(&|| false) {
-                    Some(reason) => {
-                        if let Some(note) = self.s.debugger.take_note() {
-                            // Console output for gdb to print ('O' packet, "Stop Replies").
-                            let packet = format!("O{}", hex_encode(note.as_bytes()));
-                            self.send(&packet);
-                        }
-                        let reply = self.stop_reply(reason);
-                        self.send(&reply);
-                    }
-                    None => {
-                        // Every vCPU ended: the process exits; tell gdb how.
-                        self.send_exit_reply();
-                        return;
-                    }
-                }
-            }
-            let n = match self.stream.read(&mut buf) {
-                Ok(0) => return self.detach(),
-                Ok(n) => n,
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut
-                        || e.kind() == std::io::ErrorKind::Interrupted =>
-                {
-                    continue
-                }
-                Err(_) => return self.detach(),
+            let Some(n) = self.receive(&mut buf) else {
+                return self.detach();
             };
             for &byte in &buf[..n] {
                 let Some(event) = reader.feed(byte) else {
                     continue;
                 };
-                match event {
-                    Event::Packet(payload) => {
-                        if self.ack {
-                            self.raw(b"+");
-                        }
-                        if !self.handle(&payload) {
-                            return;
-                        }
-                    }
-                    Event::BadChecksum => self.raw(b"-"),
-                    Event::Nack => {
-                        let last = self.last_sent.clone();
-                        self.raw(&last);
-                    }
-                    Event::Ack => {}
-                    Event::Interrupt => {
-                        if self.running {
-                            self.interrupt();
-                        }
-                    }
-                    Event::TooLong => self.raw(b"-"),
+                if !self.on_event(event) {
+                    return;
                 }
             }
         }
+    }
+
+    /// The VM is going away (a fault, timeout, signal, kill): once the vCPUs have ended, gdb
+    /// hears how; give them a moment.
+    fn vm_going_away(&mut self) {
+        let until = std::time::Instant::now() + Duration::from_secs(1);
+        while !self.s.debugger.live_vcpus().is_empty() && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.s.debugger.live_vcpus().is_empty() {
+            self.send_exit_reply();
+        }
+    }
+
+    /// The vCPUs stopped while gdb was waiting for a continue or step to end: send the stop
+    /// reply (after any console note). False if every vCPU ended instead, which ends the
+    /// session.
+    fn report_stop(&mut self) -> bool {
+        self.running = false;
+        match self.s.debugger.wait_stopped(&|| false) {
+            Some(reason) => {
+                if let Some(note) = self.s.debugger.take_note() {
+                    // Console output for gdb to print ('O' packet, "Stop Replies").
+                    let packet = format!("O{}", hex_encode(note.as_bytes()));
+                    self.send(&packet);
+                }
+                let reply = self.stop_reply(reason);
+                self.send(&reply);
+                true
+            }
+            None => {
+                // Every vCPU ended: the process exits; tell gdb how.
+                self.send_exit_reply();
+                false
+            }
+        }
+    }
+
+    /// Reads what gdb sent: `Some(0)` if nothing came within the read timeout (so the loop
+    /// looks at the vCPUs again), `None` once the connection is closed or broken.
+    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        match self.stream.read(buf) {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
+                Some(0)
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// One event of the byte stream ("Overview": packets and their acks, "Interrupts": a raw
+    /// 0x03). False ends the session.
+    fn on_event(&mut self, event: Event) -> bool {
+        match event {
+            Event::Packet(payload) => {
+                if self.ack {
+                    self.raw(b"+");
+                }
+                return self.handle(&payload);
+            }
+            Event::BadChecksum => self.raw(b"-"),
+            Event::Nack => {
+                let last = self.last_sent.clone();
+                self.raw(&last);
+            }
+            Event::Ack => {}
+            Event::Interrupt => {
+                if self.running {
+                    self.interrupt();
+                }
+            }
+            Event::TooLong => self.raw(b"-"),
+        }
+        true
     }
 
     fn raw(&mut self, bytes: &[u8]) {
@@ -208,15 +235,35 @@ impl Server {
         }
     }
 
-    /// Handles one packet; false ends the session.
+    /// Handles one packet; false ends the session (`k`, `D`). Every other command is
+    /// answered by [`Server::answer`].
     fn handle(&mut self, payload: &[u8]) -> bool {
-        let cmd = match command::parse(payload) {
-            Ok(cmd) => cmd,
-            Err(_) => {
-                self.send("E01");
-                return true;
-            }
+        let Ok(cmd) = command::parse(payload) else {
+            self.send("E01");
+            return true;
         };
+        match cmd {
+            Command::Kill => {
+                self.remove_all_breakpoints();
+                (self.s.kill)();
+                false
+            }
+            Command::Detach => {
+                self.send("OK");
+                self.detach();
+                false
+            }
+            cmd => {
+                self.answer(cmd);
+                true
+            }
+        }
+    }
+
+    /// Answers one command, in a line here or in a method below named after the packet; what
+    /// mini-kvm does not support (other breakpoint types, unknown packets) gets the empty
+    /// reply.
+    fn answer(&mut self, cmd: Command) {
         match cmd {
             Command::QuerySupported(_) => self.send(&command::supported_reply()),
             Command::StartNoAckMode => {
@@ -227,137 +274,34 @@ impl Server {
                 annex,
                 offset,
                 length,
-            } => match target::document(self.s.arch, &annex) {
-                Some(doc) => {
-                    let reply = command::xfer_reply(doc.as_bytes(), offset, length);
-                    self.send_bytes(&reply);
-                }
-                None => self.send("E00"),
-            },
-            Command::QueryFirstThread => {
-                let ids: Vec<String> = self
-                    .s
-                    .debugger
-                    .live_vcpus()
-                    .iter()
-                    .map(|i| format!("{:x}", i + 1))
-                    .collect();
-                self.send(&format!("m{}", ids.join(",")));
-            }
+            } => self.xfer_features(&annex, offset, length),
+            Command::QueryFirstThread => self.thread_list(),
             Command::QueryNextThread => self.send("l"),
             Command::QueryCurrentThread => self.send(&format!("QC{:x}", self.general + 1)),
             Command::QueryAttached => self.send("1"),
-            Command::QueryThreadExtraInfo(tid) => match self.vcpu_of(tid) {
-                Some(i) => {
-                    let text = format!("vCPU {i}");
-                    self.send(&hex_encode(text.as_bytes()));
-                }
-                None => self.send("E01"),
-            },
-            Command::HaltReason => {
-                let reply = command::stop_reply(5, self.general + 1);
-                self.send(&reply);
-            }
-            Command::SetThread { for_resume, tid } => match (for_resume, self.vcpu_of(tid)) {
-                (true, _) if tid == ThreadId::All => {
-                    self.resume_thread = None;
-                    self.send("OK");
-                }
-                (true, Some(i)) => {
-                    self.resume_thread = Some(i);
-                    self.send("OK");
-                }
-                (false, Some(i)) => {
-                    self.general = i;
-                    self.send("OK");
-                }
-                _ => self.send("E01"),
-            },
-            Command::ThreadAlive(tid) => {
-                let alive = self
-                    .vcpu_of(tid)
-                    .is_some_and(|i| self.s.debugger.live_vcpus().contains(&i));
-                self.send(if alive { "OK" } else { "E01" });
-            }
-            Command::ReadRegisters => match self.registers(self.general) {
-                Some((regs, sregs)) => {
-                    let r = Registers::from_kvm(&regs, &sregs);
-                    self.send(&r.encode_g(self.s.arch));
-                }
-                None => self.send("E01"),
-            },
+            Command::QueryThreadExtraInfo(tid) => self.thread_extra_info(tid),
+            Command::HaltReason => self.send(&command::stop_reply(5, self.general + 1)),
+            Command::SetThread { for_resume, tid } => self.set_thread(for_resume, tid),
+            Command::ThreadAlive(tid) => self.thread_alive(tid),
+            Command::ReadRegisters => self.read_registers(),
             Command::WriteRegisters(bytes) => {
                 self.write_registers(|arch, r| r.decode_g_into(arch, &bytes))
             }
-            Command::ReadRegister(n) => match self.registers(self.general) {
-                Some((regs, sregs)) => {
-                    let r = Registers::from_kvm(&regs, &sregs);
-                    match r.read_register(self.s.arch, n) {
-                        Some(hex) => self.send(&hex),
-                        None => self.send("E01"),
-                    }
-                }
-                None => self.send("E01"),
-            },
+            Command::ReadRegister(n) => self.read_register(n),
             Command::WriteRegister(n, bytes) => {
                 self.write_registers(|arch, r| r.write_register(arch, n, &bytes))
             }
-            Command::ReadMemory { addr, len } => {
-                let len = len.min(0x4000);
-                match self
-                    .s
-                    .debugger
-                    .request(self.general, Request::ReadMemory { addr, len })
-                {
-                    Reply::Memory(bytes) => self.send(&hex_encode(&bytes)),
-                    other => {
-                        self.failed(&other);
-                        self.send("E14")
-                    }
-                }
-            }
-            Command::WriteMemory { addr, data } => {
-                match self
-                    .s
-                    .debugger
-                    .request(self.general, Request::WriteMemory { addr, data })
-                {
-                    Reply::Done => self.send("OK"),
-                    other => {
-                        self.failed(&other);
-                        self.send("E14")
-                    }
-                }
-            }
+            Command::ReadMemory { addr, len } => self.read_memory(addr, len),
+            Command::WriteMemory { addr, data } => self.write_memory(addr, data),
             // In all-stop mode gdb resumes only a stopped target; a client that asks while the
             // VM runs gets an error at once, not a reply at the next stop.
             Command::Continue(_) | Command::Step(_) | Command::VCont(_) if self.running => {
                 self.send("E01")
             }
             Command::Continue(_) => self.resume(None),
-            Command::Step(_) => {
-                let who = self.resume_thread.unwrap_or(self.general);
-                self.resume(Some(who));
-            }
+            Command::Step(_) => self.resume(Some(self.resume_thread.unwrap_or(self.general))),
             Command::VContQuery => self.send("vCont;c;C;s;S"),
-            Command::VCont(actions) => {
-                // A thread id that names no vCPU is an error, not "the current thread".
-                let unknown = actions
-                    .iter()
-                    .any(|(_, tid)| tid.is_some_and(|t| self.vcpu_of(t).is_none()));
-                if unknown {
-                    self.send("E01");
-                    return true;
-                }
-                // A step of one thread wins: the others stay stopped meanwhile.
-                let step = actions.iter().find_map(|(action, tid)| match action {
-                    VContAction::Step => {
-                        Some(tid.and_then(|t| self.vcpu_of(t)).unwrap_or(self.general))
-                    }
-                    _ => None,
-                });
-                self.resume(step);
-            }
+            Command::VCont(actions) => self.vcont(&actions),
             Command::InsertBreakpoint { kind: 0, addr, .. } => {
                 let reply = self.insert_breakpoint(addr);
                 self.send(reply);
@@ -367,19 +311,142 @@ impl Server {
                 self.send(reply);
             }
             Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
-            Command::Kill => {
-                self.remove_all_breakpoints();
-                (self.s.kill)();
-                return false;
-            }
-            Command::Detach => {
-                self.send("OK");
-                self.detach();
-                return false;
-            }
             _ => self.send(""),
         }
-        true
+    }
+
+    /// `qXfer:features:read`: a chunk of the target description gdb asks for by name.
+    fn xfer_features(&mut self, annex: &str, offset: usize, length: usize) {
+        match target::document(self.s.arch, annex) {
+            Some(doc) => {
+                let reply = command::xfer_reply(doc.as_bytes(), offset, length);
+                self.send_bytes(&reply);
+            }
+            None => self.send("E00"),
+        }
+    }
+
+    /// `qfThreadInfo`: every live vCPU as a thread, all in one reply (`qsThreadInfo` ends it).
+    fn thread_list(&mut self) {
+        let ids: Vec<String> = self
+            .s
+            .debugger
+            .live_vcpus()
+            .iter()
+            .map(|i| format!("{:x}", i + 1))
+            .collect();
+        self.send(&format!("m{}", ids.join(",")));
+    }
+
+    /// `qThreadExtraInfo`: the text gdb shows next to a thread in `info threads`.
+    fn thread_extra_info(&mut self, tid: ThreadId) {
+        match self.vcpu_of(tid) {
+            Some(i) => {
+                let text = format!("vCPU {i}");
+                self.send(&hex_encode(text.as_bytes()));
+            }
+            None => self.send("E01"),
+        }
+    }
+
+    /// `Hc`/`Hg`: which vCPU later resumes (`Hc`; -1 all) or register and memory packets
+    /// (`Hg`) apply to.
+    fn set_thread(&mut self, for_resume: bool, tid: ThreadId) {
+        match (for_resume, self.vcpu_of(tid)) {
+            (true, _) if tid == ThreadId::All => {
+                self.resume_thread = None;
+                self.send("OK");
+            }
+            (true, Some(i)) => {
+                self.resume_thread = Some(i);
+                self.send("OK");
+            }
+            (false, Some(i)) => {
+                self.general = i;
+                self.send("OK");
+            }
+            _ => self.send("E01"),
+        }
+    }
+
+    /// `T`: is this thread's vCPU still running guest code (not ended)?
+    fn thread_alive(&mut self, tid: ThreadId) {
+        let alive = self
+            .vcpu_of(tid)
+            .is_some_and(|i| self.s.debugger.live_vcpus().contains(&i));
+        self.send(if alive { "OK" } else { "E01" });
+    }
+
+    /// `g`: all registers of the current vCPU, in the target description's order.
+    fn read_registers(&mut self) {
+        match self.registers(self.general) {
+            Some((regs, sregs)) => {
+                let r = Registers::from_kvm(&regs, &sregs);
+                self.send(&r.encode_g(self.s.arch));
+            }
+            None => self.send("E01"),
+        }
+    }
+
+    /// `p`: one register, by its number in the target description.
+    fn read_register(&mut self, n: usize) {
+        let Some((regs, sregs)) = self.registers(self.general) else {
+            return self.send("E01");
+        };
+        let r = Registers::from_kvm(&regs, &sregs);
+        match r.read_register(self.s.arch, n) {
+            Some(hex) => self.send(&hex),
+            None => self.send("E01"),
+        }
+    }
+
+    /// `m`: guest memory at a virtual address of the current vCPU, at most 16 KiB at once
+    /// (gdb splits larger reads).
+    fn read_memory(&mut self, addr: u64, len: usize) {
+        let len = len.min(0x4000);
+        match self
+            .s
+            .debugger
+            .request(self.general, Request::ReadMemory { addr, len })
+        {
+            Reply::Memory(bytes) => self.send(&hex_encode(&bytes)),
+            other => {
+                self.failed(&other);
+                self.send("E14")
+            }
+        }
+    }
+
+    /// `M`/`X`: guest memory written at a virtual address of the current vCPU.
+    fn write_memory(&mut self, addr: u64, data: Vec<u8>) {
+        match self
+            .s
+            .debugger
+            .request(self.general, Request::WriteMemory { addr, data })
+        {
+            Reply::Done => self.send("OK"),
+            other => {
+                self.failed(&other);
+                self.send("E14")
+            }
+        }
+    }
+
+    /// `vCont`: resume all vCPUs, or step one while the others stay stopped.
+    fn vcont(&mut self, actions: &[(VContAction, Option<ThreadId>)]) {
+        // A thread id that names no vCPU is an error, not "the current thread".
+        let unknown = actions
+            .iter()
+            .any(|(_, tid)| tid.is_some_and(|t| self.vcpu_of(t).is_none()));
+        if unknown {
+            return self.send("E01");
+        }
+        // A step of one thread wins: the others stay stopped meanwhile.
+        let step = actions.iter().find_map(|(action, tid)| match action {
+            VContAction::Step => Some(tid.and_then(|t| self.vcpu_of(t)).unwrap_or(self.general)),
+            _ => None,
+        });
+        self.resume(step);
     }
 
     fn write_registers(&mut self, edit: impl FnOnce(Arch, &mut Registers) -> Result<(), String>) {
@@ -404,72 +471,6 @@ impl Server {
     fn resume(&mut self, step: Option<usize>) {
         self.running = true;
         self.s.debugger.resume(step);
-    }
-
-    fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
-        let dbg = Arc::clone(&self.s.debugger);
-        if dbg.method == BreakpointMethod::SingleStep && !dbg.steps_in_ring3.load(Ordering::Relaxed)
-        {
-            // Native ring-3 code raises no single-step exits on some hosts: refuse, loudly.
-            match dbg.request(self.general, Request::Translate { addr }) {
-                Reply::Translation { user: true } => {
-                    diag!(
-                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
-                         page, and this host runs ring-3 code natively, without single-step \
-                         exits, so it could never be hit"
-                    );
-                    return "E01";
-                }
-                Reply::Translation { user: false } => {}
-                other => {
-                    // Cannot tell: refuse rather than accept one that may never be hit.
-                    let why = match other {
-                        Reply::Failed(why) => why,
-                        other => format!("{other:?}"),
-                    };
-                    diag!(
-                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: cannot tell whether \
-                         it is on a user-mode page ({why}), and this host cannot step ring-3 code"
-                    );
-                    return "E01";
-                }
-            }
-        }
-        match dbg.insert_breakpoint(self.general, addr) {
-            Ok(()) => "OK",
-            Err(e) => {
-                match &e {
-                    BreakpointError::TooMany => diag!(
-                        "mini-kvm: gdb: breakpoint at {addr:#x} refused: at most \
-                         {MAX_BREAKPOINTS} breakpoints at once"
-                    ),
-                    BreakpointError::Memory(why) => {
-                        self.failed(&Reply::Failed(why.clone()));
-                    }
-                    BreakpointError::NotSet => {}
-                }
-                e.reply()
-            }
-        }
-    }
-
-    fn remove_breakpoint(&mut self, addr: u64) -> &'static str {
-        match self.s.debugger.remove_breakpoint(addr) {
-            Ok(()) => "OK",
-            Err(e) => {
-                if let BreakpointError::Memory(why) = &e {
-                    diag!("mini-kvm: gdb: {why}");
-                }
-                e.reply()
-            }
-        }
-    }
-
-    /// Every patched byte back, whatever the vCPUs are doing (detach, kill, hang-up).
-    fn remove_all_breakpoints(&mut self) {
-        for why in self.s.debugger.remove_all_breakpoints() {
-            diag!("mini-kvm: gdb: {why}");
-        }
     }
 
     /// gdb left: remove every breakpoint and let the guest run on its own.

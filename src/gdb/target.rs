@@ -195,14 +195,26 @@ struct Feature {
     regs: Vec<Reg>,
 }
 
-/// The registers of `arch`, in gdb's numbering, grouped by feature.
+/// The registers of `arch`, in gdb's numbering, grouped by feature: gdb numbers them in the
+/// order the features list them.
 fn layout(arch: Arch) -> Vec<Feature> {
+    let mut features = vec![core_feature(arch), sse_feature(arch)];
+    if arch == Arch::X86_64 {
+        features.push(segments_feature());
+    }
+    features.push(control_feature(arch));
+    features
+}
+
+/// `org.gnu.gdb.i386.core`: the general registers, the program counter, EFLAGS, the segment
+/// selectors and the x87 registers (always zero here: mini-kvm does not read the FPU state).
+fn core_feature(arch: Arch) -> Feature {
     let word = arch.word_bits();
-    let mut core = Vec::new();
     let (names, kvm_index): (&[&str], &[usize]) = match arch {
         Arch::X86_64 => (&AMD64_GPRS, &AMD64_KVM_INDEX),
         Arch::I386 | Arch::I8086 => (&I386_GPRS, &I386_KVM_INDEX),
     };
+    let mut core = Vec::new();
     for (&name, &i) in names.iter().zip(kvm_index) {
         let ty = match name {
             "rsp" | "rbp" | "esp" | "ebp" => "data_ptr",
@@ -219,51 +231,57 @@ fn layout(arch: Arch) -> Vec<Feature> {
     }
     core.extend(ST.map(|name| reg(name, 80, "i387_ext", Zero)));
     core.extend(X87_CONTROL.map(|name| reg(name, 32, "int", Zero)));
+    Feature {
+        name: "org.gnu.gdb.i386.core",
+        types: &[&EFLAGS],
+        regs: core,
+    }
+}
 
+/// `org.gnu.gdb.i386.sse`: XMM0-7 (XMM0-15 in 64-bit mode), zero like the x87 ones, and
+/// MXCSR, part of the same gdb feature (read as its reset value).
+fn sse_feature(arch: Arch) -> Feature {
     let xmm = if arch == Arch::X86_64 { 16 } else { 8 };
     let mut sse: Vec<Reg> = XMM[..xmm]
         .iter()
         .map(|name| reg(name, 128, "uint128", Zero))
         .collect();
     sse.push(reg("mxcsr", 32, "int", Mxcsr));
-
-    let mut features = vec![
-        Feature {
-            name: "org.gnu.gdb.i386.core",
-            types: &[&EFLAGS],
-            regs: core,
-        },
-        Feature {
-            name: "org.gnu.gdb.i386.sse",
-            types: &[],
-            regs: sse,
-        },
-    ];
-    if arch == Arch::X86_64 {
-        // In long mode only FS and GS still have bases (TLS, per-CPU data): gdb calls them
-        // $fs_base and $gs_base.
-        features.push(Feature {
-            name: "org.gnu.gdb.i386.segments",
-            types: &[],
-            regs: vec![
-                reg("fs_base", 64, "data_ptr", Base(4)),
-                reg("gs_base", 64, "data_ptr", Base(5)),
-            ],
-        });
+    Feature {
+        name: "org.gnu.gdb.i386.sse",
+        types: &[],
+        regs: sse,
     }
-    // CR2 and CR3 are addresses (of the last page fault; of the top page table): shown in hex.
+}
+
+/// `org.gnu.gdb.i386.segments` (64-bit only): in long mode only FS and GS still have bases
+/// (TLS, per-CPU data): gdb calls them $fs_base and $gs_base.
+fn segments_feature() -> Feature {
+    Feature {
+        name: "org.gnu.gdb.i386.segments",
+        types: &[],
+        regs: vec![
+            reg("fs_base", 64, "data_ptr", Base(4)),
+            reg("gs_base", 64, "data_ptr", Base(5)),
+        ],
+    }
+}
+
+/// mini-kvm's own [`CONTROL_FEATURE`]: CR0, CR2, CR3, CR4 and EFER, the registers that say
+/// which mode the guest is in. CR2 and CR3 are addresses (of the last page fault; of the top
+/// page table): shown in hex.
+fn control_feature(arch: Arch) -> Feature {
     let types = [CR0.id, "data_ptr", "data_ptr", CR4.id, EFER.id];
-    features.push(Feature {
+    Feature {
         name: CONTROL_FEATURE,
         types: &[&CR0, &CR4, &EFER],
         regs: CONTROL
             .into_iter()
             .zip(types)
             .enumerate()
-            .map(|(i, (name, ty))| reg(name, word, ty, Control(i)))
+            .map(|(i, (name, ty))| reg(name, arch.word_bits(), ty, Control(i)))
             .collect(),
-    });
-    features
+    }
 }
 
 fn registers(arch: Arch) -> Vec<Reg> {

@@ -117,29 +117,30 @@ enum Next {
     Devices,
 }
 
-/// How an exit that is no device access ends a probe, in the words the host-check table shows.
+/// How an exit that is no device access ends a probe, described by its `KVM_EXIT_*` name in
+/// the words the host-check table shows.
 fn ended_by(exit: &VmExit<'_>) -> Next {
+    let name = exit.name();
     let end = |what: String| Next::Ended(Ended::Exit(what));
     match exit {
         VmExit::IoOut { .. } | VmExit::IoIn { .. } => Next::Devices,
         VmExit::MmioRead { .. } | VmExit::MmioWrite { .. } => Next::Devices,
         VmExit::Debug { .. } => Next::Run,
         VmExit::Interrupted => Next::Ended(Ended::Timeout),
-        VmExit::Hlt => end("KVM_EXIT_HLT".into()),
-        VmExit::Shutdown => end("KVM_EXIT_SHUTDOWN (triple fault)".into()),
+        VmExit::Hlt => end(name.into()),
+        VmExit::Shutdown => end(format!("{name} (triple fault)")),
         VmExit::InternalError { suberror, .. } => {
             end(if *suberror == KVM_INTERNAL_ERROR_EMULATION {
-                "emulation failure (KVM_EXIT_INTERNAL_ERROR)".into()
+                format!("emulation failure ({name})")
             } else {
-                format!("KVM_EXIT_INTERNAL_ERROR, suberror {suberror}")
+                format!("{name}, suberror {suberror}")
             })
         }
-        VmExit::FailEntry { reason, .. } => end(format!("KVM_EXIT_FAIL_ENTRY ({reason:#x})")),
-        VmExit::SystemEvent { kind } => end(format!("KVM_EXIT_SYSTEM_EVENT {kind}")),
-        VmExit::Malformed { reason, why } => Next::Ended(Ended::Error(format!(
-            "malformed {}: {why}",
-            exit_reason_name(*reason)
-        ))),
-        VmExit::Other(n) => end(exit_reason_name(*n).into()),
+        VmExit::FailEntry { reason, .. } => end(format!("{name} ({reason:#x})")),
+        VmExit::SystemEvent { kind } => end(format!("{name} {kind}")),
+        VmExit::Malformed { why, .. } => {
+            Next::Ended(Ended::Error(format!("malformed {name}: {why}")))
+        }
+        VmExit::Other(_) => end(name.into()),
     }
 }

@@ -1,8 +1,11 @@
-//! The findings in words: the `--host-check` table, and the `key value` lines of
-//! `--host-check=keys` that scripts and tests read. Columns have fixed widths, so a measured
-//! number of another length never moves the columns after it.
+//! The findings in words: the `--host-check` table, and (in `report/keys.rs`) the `key value`
+//! lines of `--host-check=keys` that scripts and tests read. Columns have fixed widths, so a
+//! measured number of another length never moves the columns after it.
 
 use super::{native, Findings, IntRing3, Paging32, SingleStep, Works};
+
+mod keys;
+pub(super) use keys::keys;
 
 /// One row of the table.
 struct Row {
@@ -61,128 +64,197 @@ pub(super) fn missing(f: &Findings) -> Vec<&'static str> {
     missing
 }
 
+/// The table, top to bottom: one builder per finding, each reading on its own. The ring-3
+/// single-step row appears only where stepping there fails, since it explains that failure.
 fn rows(f: &Findings) -> Vec<Row> {
     let mut rows = vec![
-        works_row(
-            "real mode",
-            &f.real_mode,
-            "the seed's flat 16-bit guests run",
-            "no guest can run",
-        ),
-        works_row(
-            "32-bit protected mode",
-            &f.protected_mode,
-            "Multiboot kernels start here (paging off)",
-            "Multiboot kernels cannot start",
-        ),
-        match &f.paging32 {
-            Paging32::Works => row(
-                "32-bit paging",
-                Some(true),
-                "yes",
-                "the seed's --paging kernels can run",
-            ),
-            Paging32::PgDropped { wanted, read_back } => row(
-                "32-bit paging",
-                Some(false),
-                format!("no: CR0 {wanted:#x} read back {read_back:#x}"),
-                "PG dropped: --paging refuses with status 4; the 1K OS is 64-bit",
-            ),
-            Paging32::Failed(e) => row(
-                "32-bit paging",
-                Some(false),
-                format!("no: {e}"),
-                "--paging cannot run",
-            ),
-        },
-        works_row(
-            "long mode",
-            &f.long_mode,
-            "--long-mode guests and the 1K OS run",
-            "64-bit guests and the 1K OS cannot run",
-        ),
-        match &f.interrupts {
-            Works::Yes => row(
-                "in-kernel irqchip + PIT",
-                Some(true),
-                "yes: 10 ticks at 100 Hz",
-                &format!(
-                    "{:.0} ms for 10 ticks: the 1K OS gets its timer and COM1 interrupts",
-                    f.ten_ticks_ms
-                ),
-            ),
-            Works::No(why) => row(
-                "in-kernel irqchip + PIT",
-                Some(false),
-                format!("no: {why}"),
-                "the 1K OS gets no timer",
-            ),
-        },
-        if f.linux_boots() {
-            row(
-                "Linux boot (--linux)",
-                Some(true),
-                "yes",
-                "ordinary Linux kernels boot with --linux",
-            )
-        } else {
-            row(
-                "Linux boot (--linux)",
-                Some(false),
-                "no: not on this kind of KVM",
-                "--linux exits 4; boot Linux in the real-KVM lane (make test-real-kvm)",
-            )
-        },
-        match &f.int_ring3 {
-            IntRing3::ThroughIdt => row(
-                "int n from ring 3",
-                Some(true),
-                "delivered through the IDT gate",
-                "system calls by int 0x80 work as on hardware",
-            ),
-            IntRing3::UdAtInt => row(
-                "int n from ring 3",
-                Some(true),
-                "arrives as #UD at the int instruction",
-                "the 1K OS's #UD handler recognises CD 80 and runs the system call",
-            ),
-            IntRing3::Fails(why) => row(
-                "int n from ring 3",
-                Some(false),
-                format!("no: {why}"),
-                "ring-3 programs cannot make system calls",
-            ),
-        },
-        works_row(
-            "int n in 32-bit ring 0",
-            &f.int_pm32,
-            "32-bit kernels can use software interrupts",
-            "32-bit kernels cannot use int n",
-        ),
+        real_mode_row(f),
+        protected_mode_row(f),
+        paging32_row(f),
+        long_mode_row(f),
+        interrupts_row(f),
+        linux_row(f),
+        int_ring3_row(f),
+        int_pm32_row(f),
+        code_speed_row(f),
+        single_step_row(f),
     ];
+    if !f.steps_in_ring3() {
+        rows.push(single_step_ring3_row());
+    }
+    rows.extend([
+        sw_breakpoints_row(f),
+        io_rip_row(f),
+        shutdown_state_row(f),
+        sync_regs_row(f),
+        immediate_exit_row(f),
+        coalesced_pio_row(f),
+        vcpus_row(f),
+        seccomp_row(f),
+        exit_cost_row(f),
+    ]);
+    rows
+}
+
+/// Real mode: every guest starts there, so without it nothing runs.
+fn real_mode_row(f: &Findings) -> Row {
+    works_row(
+        "real mode",
+        &f.real_mode,
+        "the seed's flat 16-bit guests run",
+        "no guest can run",
+    )
+}
+
+/// 32-bit protected mode, paging off: where a Multiboot kernel is entered.
+fn protected_mode_row(f: &Findings) -> Row {
+    works_row(
+        "32-bit protected mode",
+        &f.protected_mode,
+        "Multiboot kernels start here (paging off)",
+        "Multiboot kernels cannot start",
+    )
+}
+
+/// 32-bit paging: some KVMs silently drop CR0.PG, which `--paging` must refuse.
+fn paging32_row(f: &Findings) -> Row {
+    match &f.paging32 {
+        Paging32::Works => row(
+            "32-bit paging",
+            Some(true),
+            "yes",
+            "the seed's --paging kernels can run",
+        ),
+        Paging32::PgDropped { wanted, read_back } => row(
+            "32-bit paging",
+            Some(false),
+            format!("no: CR0 {wanted:#x} read back {read_back:#x}"),
+            "PG dropped: --paging refuses with status 4; the 1K OS is 64-bit",
+        ),
+        Paging32::Failed(e) => row(
+            "32-bit paging",
+            Some(false),
+            format!("no: {e}"),
+            "--paging cannot run",
+        ),
+    }
+}
+
+/// Long mode: the 64-bit guests, the 1K OS among them.
+fn long_mode_row(f: &Findings) -> Row {
+    works_row(
+        "long mode",
+        &f.long_mode,
+        "--long-mode guests and the 1K OS run",
+        "64-bit guests and the 1K OS cannot run",
+    )
+}
+
+/// The in-kernel irqchip and PIT, with the measured tick time: the 1K OS's timer.
+fn interrupts_row(f: &Findings) -> Row {
+    match &f.interrupts {
+        Works::Yes => row(
+            "in-kernel irqchip + PIT",
+            Some(true),
+            "yes: 10 ticks at 100 Hz",
+            &format!(
+                "{:.0} ms for 10 ticks: the 1K OS gets its timer and COM1 interrupts",
+                f.ten_ticks_ms
+            ),
+        ),
+        Works::No(why) => row(
+            "in-kernel irqchip + PIT",
+            Some(false),
+            format!("no: {why}"),
+            "the 1K OS gets no timer",
+        ),
+    }
+}
+
+/// Whether `--linux` can boot here (decided by the kind of KVM) and where to go if not.
+fn linux_row(f: &Findings) -> Row {
+    if f.linux_boots() {
+        row(
+            "Linux boot (--linux)",
+            Some(true),
+            "yes",
+            "ordinary Linux kernels boot with --linux",
+        )
+    } else {
+        row(
+            "Linux boot (--linux)",
+            Some(false),
+            "no: not on this kind of KVM",
+            "--linux exits 4; boot Linux in the real-KVM lane (make test-real-kvm)",
+        )
+    }
+}
+
+/// How `int n` from ring 3 arrives: the 1K OS's system calls depend on it.
+fn int_ring3_row(f: &Findings) -> Row {
+    match &f.int_ring3 {
+        IntRing3::ThroughIdt => row(
+            "int n from ring 3",
+            Some(true),
+            "delivered through the IDT gate",
+            "system calls by int 0x80 work as on hardware",
+        ),
+        IntRing3::UdAtInt => row(
+            "int n from ring 3",
+            Some(true),
+            "arrives as #UD at the int instruction",
+            "the 1K OS's #UD handler recognises CD 80 and runs the system call",
+        ),
+        IntRing3::Fails(why) => row(
+            "int n from ring 3",
+            Some(false),
+            format!("no: {why}"),
+            "ring-3 programs cannot make system calls",
+        ),
+    }
+}
+
+/// `int n` in a 32-bit kernel, which a paravirtual KVM may fail to emulate.
+fn int_pm32_row(f: &Findings) -> Row {
+    works_row(
+        "int n in 32-bit ring 0",
+        &f.int_pm32,
+        "32-bit kernels can use software interrupts",
+        "32-bit kernels cannot use int n",
+    )
+}
+
+/// Whether ring-3 and ring-0 code run natively or emulated, from the measured loop times:
+/// it explains why guests, and gdb's single-steps, are fast or slow.
+fn code_speed_row(f: &Findings) -> Row {
     let kind = |native: Option<bool>| match native {
         Some(true) => "native",
         Some(false) => "emulated",
         None => "not measured",
     };
     let (r3, r0) = (native(f.ring3_ns), native(f.ring0_ns));
-    rows.push(row(
+    let meaning = match (r3, r0) {
+        (Some(true), Some(false)) => {
+            "user programs run fast; kernel code and single-steps are slow"
+        }
+        (Some(true), _) => "guest code runs on the hardware",
+        _ => "guest code is emulated: expect slow guests",
+    };
+    row(
         "ring-3 and ring-0 code",
         None,
         format!("ring 3 {}, ring 0 {}", kind(r3), kind(r0)),
         &format!(
-            "{:.1} / {:.1} ns per loop: {}",
+            "{:.1} / {:.1} ns per loop: {meaning}",
             f.ring3_ns.unwrap_or(0.0),
             f.ring0_ns.unwrap_or(0.0),
-            match (r3, r0) {
-                (Some(true), Some(false)) =>
-                    "user programs run fast; kernel code and single-steps are slow",
-                (Some(true), _) => "guest code runs on the hardware",
-                _ => "guest code is emulated: expect slow guests",
-            }
         ),
-    ));
-    rows.push(match &f.single_step {
+    )
+}
+
+/// Single-stepping (KVM_GUESTDBG_SINGLESTEP), which gdb's `stepi` needs.
+fn single_step_row(f: &Findings) -> Row {
+    match &f.single_step {
         SingleStep::Works { first_pcs: (a, b) } => row(
             "single-step",
             Some(true),
@@ -195,16 +267,22 @@ fn rows(f: &Findings) -> Vec<Row> {
             format!("no: {why}"),
             "gdb cannot step",
         ),
-    });
-    if !f.steps_in_ring3() {
-        rows.push(row(
-            "single-step in ring 3",
-            Some(false),
-            "no exits from native ring-3 code",
-            "gdb cannot step or break inside user programs here",
-        ));
     }
-    rows.push(match &f.sw_breakpoints {
+}
+
+/// Shown only where natively run ring-3 code gives no debug exits: gdb is blind there.
+fn single_step_ring3_row() -> Row {
+    row(
+        "single-step in ring 3",
+        Some(false),
+        "no exits from native ring-3 code",
+        "gdb cannot step or break inside user programs here",
+    )
+}
+
+/// Whether `int3` reaches the debugger, which decides how gdb breakpoints are made.
+fn sw_breakpoints_row(f: &Findings) -> Row {
+    match &f.sw_breakpoints {
         Ok(true) => row(
             "software breakpoints",
             Some(true),
@@ -218,8 +296,12 @@ fn rows(f: &Findings) -> Vec<Row> {
             "gdb breakpoints single-step instead (slower, not in native ring 3)",
         ),
         Err(e) => row("software breakpoints", Some(false), format!("no: {e}"), ""),
-    });
-    rows.push(match &f.io_rip {
+    }
+}
+
+/// Where RIP points at a port-I/O exit, which KVMs differ on; mini-kvm corrects for it.
+fn io_rip_row(f: &Findings) -> Row {
+    match &f.io_rip {
         Ok(io) => {
             let at = |after| if after { "after" } else { "at" };
             row(
@@ -234,8 +316,12 @@ fn rows(f: &Findings) -> Vec<Row> {
             )
         }
         Err(e) => row("RIP at KVM_EXIT_IO", None, format!("not measured: {e}"), ""),
-    });
-    rows.push(match &f.shutdown_regs_kept {
+    }
+}
+
+/// Whether the registers survive a triple fault, so a fault message can say where it was.
+fn shutdown_state_row(f: &Findings) -> Row {
+    match &f.shutdown_regs_kept {
         Ok(true) => row(
             "state at a triple fault",
             None,
@@ -254,8 +340,12 @@ fn rows(f: &Findings) -> Vec<Row> {
             format!("not measured: {e}"),
             "",
         ),
-    });
-    rows.push(row(
+    }
+}
+
+/// KVM_CAP_SYNC_REGS and the register sets it syncs: hypercalls read AL/BL for free.
+fn sync_regs_row(f: &Findings) -> Row {
+    row(
         "KVM_CAP_SYNC_REGS",
         Some(f.sync_regs > 0),
         if f.sync_regs > 0 {
@@ -264,15 +354,24 @@ fn rows(f: &Findings) -> Vec<Row> {
             "no".into()
         },
         "hypercalls read AL/BL without an extra ioctl",
-    ));
-    rows.push(row(
+    )
+}
+
+/// KVM_CAP_IMMEDIATE_EXIT, which stopping a vCPU without a race depends on.
+fn immediate_exit_row(f: &Findings) -> Row {
+    row(
         "KVM_CAP_IMMEDIATE_EXIT",
         Some(f.immediate_exit),
         if f.immediate_exit { "yes" } else { "no" },
         "vCPUs stop without races (--timeout, Ctrl-A x)",
-    ));
+    )
+}
+
+/// KVM_CAP_COALESCED_PIO and where its ring is mapped: whether COM1 output costs an exit
+/// per byte.
+fn coalesced_pio_row(f: &Findings) -> Row {
     let coalesced = f.coalesced_pio && f.coalesced_page > 0;
-    rows.push(row(
+    row(
         "KVM_CAP_COALESCED_PIO",
         Some(coalesced),
         if coalesced {
@@ -285,8 +384,12 @@ fn rows(f: &Findings) -> Vec<Row> {
         } else {
             "every COM1 THR write is an exit"
         },
-    ));
-    rows.push(row(
+    )
+}
+
+/// How many vCPUs and hardware breakpoints KVM offers, against what mini-kvm uses.
+fn vcpus_row(f: &Findings) -> Row {
+    row(
         "vCPUs",
         None,
         format!("{} recommended, {} at most", f.nr_vcpus, f.max_vcpus),
@@ -294,8 +397,12 @@ fn rows(f: &Findings) -> Vec<Row> {
             "{} hardware breakpoints; mini-kvm runs up to 4 vCPUs",
             f.hw_breakpoints
         ),
-    ));
-    rows.push(match f.seccomp {
+    )
+}
+
+/// Whether the kernel can load mini-kvm's seccomp filter, which every run installs.
+fn seccomp_row(f: &Findings) -> Row {
+    match f.seccomp {
         Some(n) => row(
             "seccomp filter",
             Some(true),
@@ -308,15 +415,18 @@ fn rows(f: &Findings) -> Vec<Row> {
             "not in this kernel",
             "runs need --no-seccomp",
         ),
-    });
-    rows.push(row(
+    }
+}
+
+/// The measured cost of one exit, the unit every device's speed is counted in.
+fn exit_cost_row(f: &Findings) -> Row {
+    row(
         "exit cost",
         None,
         "one port-I/O exit round trip",
         &f.exit_cost_us
             .map_or("not measured".into(), |us| format!("{us:.1} us per exit")),
-    ));
-    rows
+    )
 }
 
 fn render(rows: &[Row]) -> String {
@@ -354,79 +464,6 @@ pub(super) fn table(f: &Findings) -> (String, bool) {
         ));
     }
     (text, missing.is_empty())
-}
-
-/// `key value` lines: one fact each, values from a small fixed vocabulary (no measurements).
-pub(super) fn keys(f: &Findings) -> String {
-    let yes = |b: bool| if b { "yes" } else { "no" };
-    let code = |n: Option<bool>| match n {
-        Some(true) => "native",
-        Some(false) => "emulated",
-        None => "unknown",
-    };
-    let at = |after: bool| if after { "after" } else { "at" };
-    let mut lines = vec![
-        (
-            "kind",
-            if f.paravirtual() {
-                "paravirtual"
-            } else {
-                "real"
-            }
-            .to_string(),
-        ),
-        ("name", f.kind()),
-        ("real-mode", yes(f.real_mode.yes()).into()),
-        ("protected-mode", yes(f.protected_mode.yes()).into()),
-        ("paging32", yes(f.paging32 == Paging32::Works).into()),
-        ("long-mode", yes(f.long_mode.yes()).into()),
-        ("irqchip", yes(f.interrupts.yes()).into()),
-        (
-            "int-ring3",
-            match f.int_ring3 {
-                IntRing3::ThroughIdt => "idt",
-                IntRing3::UdAtInt => "ud",
-                IntRing3::Fails(_) => "no",
-            }
-            .into(),
-        ),
-        ("int-pm32", yes(f.int_pm32.yes()).into()),
-        ("ring3-code", code(native(f.ring3_ns)).into()),
-        ("ring0-code", code(native(f.ring0_ns)).into()),
-        (
-            "single-step",
-            yes(matches!(f.single_step, SingleStep::Works { .. })).into(),
-        ),
-        ("single-step-ring3", yes(f.steps_in_ring3()).into()),
-        ("sw-breakpoints", yes(f.sw_breakpoints == Ok(true)).into()),
-    ];
-    if let Ok(io) = f.io_rip {
-        lines.push(("io-out-rip", at(io.out_after).into()));
-        lines.push(("io-in-rip", at(io.in_after).into()));
-    }
-    lines.push((
-        "shutdown-regs",
-        match f.shutdown_regs_kept {
-            Ok(true) => "kept",
-            Ok(false) => "reset",
-            Err(_) => "unknown",
-        }
-        .into(),
-    ));
-    lines.push(("sync-regs", format!("{:#x}", f.sync_regs)));
-    lines.push(("immediate-exit", yes(f.immediate_exit).into()));
-    lines.push((
-        "coalesced-pio",
-        yes(f.coalesced_pio && f.coalesced_page > 0).into(),
-    ));
-    lines.push(("hw-breakpoints", f.hw_breakpoints.to_string()));
-    lines.push(("seccomp", yes(f.seccomp.is_some()).into()));
-    lines.push(("linux-boot", yes(f.linux_boots()).into()));
-    let mut out = String::new();
-    for (k, v) in lines {
-        out.push_str(&format!("{k} {v}\n"));
-    }
-    out
 }
 
 #[cfg(test)]

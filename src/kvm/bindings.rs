@@ -508,7 +508,11 @@ pub const KVM_EXIT_INTR: u32 = 10;
 pub const KVM_EXIT_INTERNAL_ERROR: u32 = 17;
 pub const KVM_EXIT_SYSTEM_EVENT: u32 = 24;
 
-/// The kernel's name for an exit reason, for messages and statistics.
+/// What [`exit_reason_name`] calls a reason this table does not list.
+pub const OTHER_EXIT_NAME: &str = "KVM_EXIT_(other)";
+
+/// The kernel's name for an exit reason: the one table of `KVM_EXIT_*` names, which
+/// `VmExit::name` and through it traces, statistics and messages use.
 pub fn exit_reason_name(reason: u32) -> &'static str {
     match reason {
         KVM_EXIT_UNKNOWN => "KVM_EXIT_UNKNOWN",
@@ -524,7 +528,7 @@ pub fn exit_reason_name(reason: u32) -> &'static str {
         KVM_EXIT_INTR => "KVM_EXIT_INTR",
         KVM_EXIT_INTERNAL_ERROR => "KVM_EXIT_INTERNAL_ERROR",
         KVM_EXIT_SYSTEM_EVENT => "KVM_EXIT_SYSTEM_EVENT",
-        _ => "KVM_EXIT_(other)",
+        _ => OTHER_EXIT_NAME,
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod bindings;
 pub mod coalesced;
+mod exit;
 pub mod ioctl;
 mod kick;
 pub mod seccomp;
@@ -23,9 +24,10 @@ mod vcpu;
 mod vm;
 
 pub use coalesced::{CoalescedRing, CoalescedWrite, RingWatch};
+pub use exit::{ExitKind, ExitRegs, VmExit};
 pub use kick::{install_kick_signal_handler, VcpuKick};
 pub use system::Kvm;
-pub use vcpu::{ExitRegs, Vcpu, VmExit};
+pub use vcpu::Vcpu;
 pub use vm::Vm;
 
 use std::fmt;

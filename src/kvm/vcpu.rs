@@ -1,5 +1,5 @@
 //! The vCPU fd: registers, `KVM_RUN`, and the shared `kvm_run` page that says why the guest
-//! stopped.
+//! stopped (decoded here into the [`VmExit`] of `exit.rs`).
 //!
 //! api.rst 4.10 (KVM_RUN), 4.11-4.14 (KVM_GET/SET_REGS, KVM_GET/SET_SREGS), 4.15 (KVM_TRANSLATE),
 //! 4.20 (KVM_SET_CPUID2), 4.59 (KVM_SET_GUEST_DEBUG), section 5 (the kvm_run structure) and 8.17
@@ -12,9 +12,10 @@
 
 use super::bindings::*;
 use super::coalesced::CoalescedRing;
+use super::exit::{get_regs, ExitRegs, VmExit};
 use super::ioctl::*;
 use super::{ioctl_with_mut, ioctl_with_ref, ioctl_with_val, KvmError, Vm};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::{addr_of, addr_of_mut, NonNull};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
@@ -79,49 +80,6 @@ impl Drop for RunPage {
     }
 }
 
-/// Why `KVM_RUN` returned: the decoded `kvm_run.exit_reason` with the fields that go with it.
-#[derive(Debug)]
-pub enum VmExit<'a> {
-    /// KVM_EXIT_IO, guest `in`/`ins`: fill `data` (`size` bytes per access, `data.len() / size`
-    /// accesses for a `rep ins`) before the next KVM_RUN.
-    IoIn {
-        port: u16,
-        size: u8,
-        data: &'a mut [u8],
-    },
-    /// KVM_EXIT_IO, guest `out`/`outs`: `data` holds what the guest wrote.
-    IoOut {
-        port: u16,
-        size: u8,
-        data: &'a [u8],
-        regs: ExitRegs<'a>,
-    },
-    /// KVM_EXIT_MMIO, a load from an address with no memory slot: fill `data`.
-    MmioRead { addr: u64, data: &'a mut [u8] },
-    /// KVM_EXIT_MMIO, a store to an address with no memory slot.
-    MmioWrite { addr: u64, data: &'a [u8] },
-    /// KVM_EXIT_HLT: the guest executed `hlt` and no in-kernel interrupt controller will wake it.
-    Hlt,
-    /// KVM_EXIT_SHUTDOWN: a triple fault (or a shutdown cycle); the vCPU cannot continue.
-    Shutdown,
-    /// KVM_EXIT_FAIL_ENTRY: VM entry failed (invalid guest state).
-    FailEntry { reason: u64, cpu: u32 },
-    /// KVM_EXIT_INTERNAL_ERROR: KVM gave up, usually on an instruction it cannot emulate.
-    InternalError { suberror: u32, data: &'a [u64] },
-    /// KVM_EXIT_SYSTEM_EVENT: shutdown/reset/crash requested by the guest.
-    SystemEvent { kind: u32 },
-    /// KVM_EXIT_DEBUG: single-step or breakpoint; `pc` is the linear address of the next
-    /// instruction, `exception` 1 (#DB) or 3 (#BP).
-    Debug { exception: u32, pc: u64 },
-    /// KVM_RUN returned EINTR or EAGAIN (KVM_EXIT_INTR): a signal or `immediate_exit` kicked us.
-    Interrupted,
-    /// A known exit `reason` whose fields make no sense (`why`), such as port I/O data outside
-    /// the mapped page: a KVM bug or a mismatched `kvm_run` layout, never the guest's doing.
-    Malformed { reason: u32, why: &'static str },
-    /// Any other exit reason (the raw number).
-    Other(u32),
-}
-
 /// Where the data of a KVM_EXIT_IO lies in a run mapping of `mapped` bytes: `(offset, len)`,
 /// or why the exit makes no sense. KVM puts the data inside the mapping; this checks anyway
 /// rather than trust a number before making a slice of it.
@@ -138,31 +96,6 @@ fn io_data(io: &kvm_run_io, mapped: usize) -> Result<(usize, usize), &'static st
         Some(end) if end <= mapped => Ok((offset, len)),
         _ => Err("data_offset + size * count lies outside the kvm_run mapping"),
     }
-}
-
-/// The registers at an exit: free when KVM synced them into the run page (KVM_CAP_SYNC_REGS),
-/// otherwise one KVM_GET_REGS, done only if a handler asks.
-#[derive(Debug)]
-pub enum ExitRegs<'a> {
-    Synced(&'a kvm_regs),
-    Fetch(BorrowedFd<'a>),
-}
-
-impl ExitRegs<'_> {
-    pub fn get(&self) -> Result<kvm_regs, KvmError> {
-        match self {
-            ExitRegs::Synced(regs) => Ok(**regs),
-            ExitRegs::Fetch(fd) => get_regs(fd.as_raw_fd()),
-        }
-    }
-}
-
-/// KVM_GET_REGS on a vCPU fd.
-fn get_regs(fd: RawFd) -> Result<kvm_regs, KvmError> {
-    let mut regs = kvm_regs::default();
-    // SAFETY: KVM_GET_REGS writes exactly one kvm_regs.
-    unsafe { ioctl_with_mut(fd, "KVM_GET_REGS", KVM_GET_REGS, &mut regs)? };
-    Ok(regs)
 }
 
 /// One virtual CPU.
@@ -380,14 +313,16 @@ impl Vcpu {
         Ok(self.decode_exit())
     }
 
+    /// Reads `kvm_run.exit_reason` and decodes the member of the exit union it selects into a
+    /// [`VmExit`] that borrows the page.
+    ///
+    /// Every raw access here and in the `decode_*` helpers reads the mapping, which is
+    /// `run.size` bytes long and lives as long as self.run. KVM writes it only inside KVM_RUN,
+    /// which needs &mut self, and the borrows returned keep &mut self, so nothing changes under
+    /// them. We never form a reference to the whole kvm_run, so the atomic immediate_exit byte
+    /// other threads store to is never aliased.
     fn decode_exit(&mut self) -> VmExit<'_> {
         let base = self.run.ptr.as_ptr();
-        let size = self.run.size;
-        // Every raw access below reads the mapping, which is `size` bytes long and lives as long
-        // as self.run. KVM writes it only inside KVM_RUN, which needs &mut self, and the borrows
-        // returned keep &mut self, so nothing changes under them. We never form a reference to
-        // the whole kvm_run, so the atomic immediate_exit byte other threads store to is never
-        // aliased.
         // SAFETY: see above; exit_reason and the exit union are inside the mapping.
         let (reason, exit) = unsafe {
             (
@@ -396,57 +331,11 @@ impl Vcpu {
             )
         };
         match reason {
-            KVM_EXIT_IO => {
-                // SAFETY: KVM_EXIT_IO means the `io` member of the union is the valid one.
-                let io = unsafe { (*exit).io };
-                let (offset, len) = match io_data(&io, size) {
-                    Ok(range) => range,
-                    Err(why) => {
-                        return VmExit::Malformed {
-                            reason: KVM_EXIT_IO,
-                            why,
-                        }
-                    }
-                };
-                // SAFETY: io_data checked that offset + len lies inside the mapping.
-                let data = unsafe { base.cast::<u8>().add(offset) };
-                if io.direction == KVM_EXIT_IO_OUT {
-                    let regs = if self.sync_regs {
-                        // SAFETY: s.regs lies inside the mapping, valid while &mut self is held.
-                        ExitRegs::Synced(unsafe { &*addr_of!((*base).s.regs) })
-                    } else {
-                        ExitRegs::Fetch(self.fd.as_fd())
-                    };
-                    VmExit::IoOut {
-                        port: io.port,
-                        size: io.size,
-                        // SAFETY: in bounds (io_data); the data page is disjoint from s.regs.
-                        data: unsafe { std::slice::from_raw_parts(data, len) },
-                        regs,
-                    }
-                } else {
-                    VmExit::IoIn {
-                        port: io.port,
-                        size: io.size,
-                        // SAFETY: in bounds (io_data) and borrowed exclusively via &mut self.
-                        data: unsafe { std::slice::from_raw_parts_mut(data, len) },
-                    }
-                }
-            }
-            KVM_EXIT_MMIO => {
-                // SAFETY: KVM_EXIT_MMIO means the `mmio` member is the valid one; it is plain
-                // bytes inside the mapping, borrowed exclusively via &mut self.
-                let mmio = unsafe { &mut *addr_of_mut!((*exit).mmio) };
-                let addr = mmio.phys_addr;
-                let is_write = mmio.is_write != 0;
-                let len = (mmio.len as usize).min(mmio.data.len());
-                let data = &mut mmio.data[..len];
-                if is_write {
-                    VmExit::MmioWrite { addr, data }
-                } else {
-                    VmExit::MmioRead { addr, data }
-                }
-            }
+            // SAFETY: KVM_EXIT_IO means the `io` member of the union is the valid one.
+            KVM_EXIT_IO => self.decode_io(unsafe { (*exit).io }),
+            // SAFETY: KVM_EXIT_MMIO means the `mmio` member is the valid one; it is plain bytes
+            // inside the mapping, borrowed exclusively via &mut self.
+            KVM_EXIT_MMIO => decode_mmio(unsafe { &mut *addr_of_mut!((*exit).mmio) }),
             KVM_EXIT_HLT => VmExit::Hlt,
             KVM_EXIT_SHUTDOWN => VmExit::Shutdown,
             KVM_EXIT_FAIL_ENTRY => {
@@ -457,15 +346,9 @@ impl Vcpu {
                     cpu: f.cpu,
                 }
             }
-            KVM_EXIT_INTERNAL_ERROR => {
-                // SAFETY: KVM_EXIT_INTERNAL_ERROR means `internal` is the valid member.
-                let internal = unsafe { &*addr_of!((*exit).internal) };
-                let n = (internal.ndata as usize).min(internal.data.len());
-                VmExit::InternalError {
-                    suberror: internal.suberror,
-                    data: &internal.data[..n],
-                }
-            }
+            // SAFETY: KVM_EXIT_INTERNAL_ERROR means `internal` is the valid member; it lies
+            // inside the mapping, borrowed via &mut self.
+            KVM_EXIT_INTERNAL_ERROR => decode_internal(unsafe { &*addr_of!((*exit).internal) }),
             KVM_EXIT_SYSTEM_EVENT => {
                 // SAFETY: KVM_EXIT_SYSTEM_EVENT means `system_event` is the valid member.
                 let kind = unsafe { (*exit).system_event.type_ };
@@ -482,6 +365,69 @@ impl Vcpu {
             KVM_EXIT_INTR => VmExit::Interrupted,
             other => VmExit::Other(other),
         }
+    }
+
+    /// KVM_EXIT_IO: the data of the access sits elsewhere in the mapping, at `io.data_offset`,
+    /// so it is checked to lie inside before it becomes a slice. An `out` also carries the
+    /// registers, since the hypercall device reads AL and BL.
+    fn decode_io(&mut self, io: kvm_run_io) -> VmExit<'_> {
+        let base = self.run.ptr.as_ptr();
+        let (offset, len) = match io_data(&io, self.run.size) {
+            Ok(range) => range,
+            Err(why) => {
+                return VmExit::Malformed {
+                    reason: KVM_EXIT_IO,
+                    why,
+                }
+            }
+        };
+        // SAFETY: io_data checked that offset + len lies inside the mapping.
+        let data = unsafe { base.cast::<u8>().add(offset) };
+        if io.direction == KVM_EXIT_IO_IN {
+            return VmExit::IoIn {
+                port: io.port,
+                size: io.size,
+                // SAFETY: in bounds (io_data) and borrowed exclusively via &mut self.
+                data: unsafe { std::slice::from_raw_parts_mut(data, len) },
+            };
+        }
+        let regs = if self.sync_regs {
+            // SAFETY: s.regs lies inside the mapping, valid while &mut self is held.
+            ExitRegs::Synced(unsafe { &*addr_of!((*base).s.regs) })
+        } else {
+            ExitRegs::Fetch(self.fd.as_fd())
+        };
+        VmExit::IoOut {
+            port: io.port,
+            size: io.size,
+            // SAFETY: in bounds (io_data); the data page is disjoint from s.regs.
+            data: unsafe { std::slice::from_raw_parts(data, len) },
+            regs,
+        }
+    }
+}
+
+/// KVM_EXIT_MMIO: up to 8 bytes inline in the exit union, which the device reads (a store) or
+/// fills in (a load) in place; `len` is clamped so a bad length cannot reach past `data`.
+fn decode_mmio(mmio: &mut kvm_run_mmio) -> VmExit<'_> {
+    let addr = mmio.phys_addr;
+    let is_write = mmio.is_write != 0;
+    let len = (mmio.len as usize).min(mmio.data.len());
+    let data = &mut mmio.data[..len];
+    if is_write {
+        VmExit::MmioWrite { addr, data }
+    } else {
+        VmExit::MmioRead { addr, data }
+    }
+}
+
+/// KVM_EXIT_INTERNAL_ERROR: the suberror and the `ndata` words of detail KVM filled in
+/// (clamped to the array, so a bad count cannot reach past it).
+fn decode_internal(internal: &kvm_run_internal) -> VmExit<'_> {
+    let n = (internal.ndata as usize).min(internal.data.len());
+    VmExit::InternalError {
+        suberror: internal.suberror,
+        data: &internal.data[..n],
     }
 }
 

@@ -47,6 +47,19 @@ pub fn read_linux(
 ) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
     let kernel = open_file(path, "kernel (bzImage)")?;
+    let header = read_header(path, &kernel)?;
+    let initrd = match &opts.initrd {
+        Some(p) => Some(open_file(p, "initrd")?),
+        None => None,
+    };
+    let boot = plan_boot(opts, header, &kernel, initrd.as_ref())?;
+    let (image, modules) = read_files(opts, kernel, initrd, signals)?;
+    Ok((Plan::Linux(boot), vec![image], modules))
+}
+
+/// The bzImage's setup header, parsed from the first bytes only and checked against the file's
+/// size; with `-v` its fields are printed, since they decide everything that follows.
+fn read_header(path: &str, kernel: &Opened) -> Result<linux::SetupHeader, Error> {
     let header = linux::parse_header(kernel.head(), kernel.len())
         .map_err(|why| image_error(path, why.to_string()))?;
     crate::log::note(|| {
@@ -64,10 +77,17 @@ pub fn read_linux(
             header.init_size
         )
     });
-    let initrd = match &opts.initrd {
-        Some(p) => Some(open_file(p, "initrd")?),
-        None => None,
-    };
+    Ok(header)
+}
+
+/// Where everything goes, from sizes alone: `--mem`, the command line, the kernel and the
+/// initrd against the header's limits. A problem is blamed on the option or file it comes from.
+fn plan_boot(
+    opts: &Config,
+    header: linux::SetupHeader,
+    kernel: &Opened,
+    initrd: Option<&Opened>,
+) -> Result<linux::LinuxBoot, Error> {
     let ram = opts.mem.unwrap_or(DEFAULT_LINUX_RAM);
     // The zero page's E820 map describes one range of RAM from 0: what is above the 3 GiB hole
     // (Multiboot kernels get it) is not offered to Linux.
@@ -77,22 +97,33 @@ pub fn read_linux(
             ram >> 20
         )));
     }
+    let path = opts.linux.as_deref().unwrap_or_default();
     let boot = linux::plan(
         header,
         kernel.len(),
         ram,
         cmdline(opts).len(),
-        initrd.as_ref().map(|i| i.len()),
+        initrd.map(|i| i.len()),
     )
     .map_err(|problem| match problem {
         PlanProblem::Cmdline(why) => Error::Usage(why),
         PlanProblem::Kernel(why) => image_error(path, why),
         PlanProblem::Initrd(why) => image_error(opts.initrd.as_deref().unwrap_or(""), why),
     })?;
-    let boot = linux::LinuxBoot {
+    Ok(linux::LinuxBoot {
         entry32: opts.linux_entry32,
         ..boot
-    };
+    })
+}
+
+/// Reads the kernel and the initrd, now that their sizes are known to fit. Both reads watch
+/// for a stop request (a large initrd takes a while), and the first one seen wins.
+fn read_files(
+    opts: &Config,
+    kernel: Opened,
+    initrd: Option<Opened>,
+    signals: &StopSignals,
+) -> Result<(Image, Vec<Module>), Error> {
     let stopped = std::cell::Cell::new(None);
     let interrupted = || {
         if stopped.get().is_none() {
@@ -114,5 +145,5 @@ pub fn read_linux(
         return Err(Error::Stopped(cause));
     }
     let image = image.ok_or_else(|| Error::Host("reading the kernel was interrupted".into()))?;
-    Ok((Plan::Linux(boot), vec![image], modules))
+    Ok((image, modules))
 }
