@@ -23,50 +23,61 @@ use crate::kvm::VmExit;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-/// What `--trace=CLASS,...` can select.
-pub const CLASSES: &[(&str, u32, &str)] = &[
-    ("io", 1 << 0, "every port I/O exit (KVM_EXIT_IO)"),
-    ("hypercall", 1 << 1, "port I/O to the hypercall port 0x500"),
-    ("uart", 1 << 2, "port I/O to COM1, registers decoded"),
-    (
-        "mmio",
-        1 << 3,
-        "KVM_EXIT_MMIO: memory accesses with no RAM behind them",
-    ),
-    ("hlt", 1 << 4, "KVM_EXIT_HLT"),
-    (
-        "fault",
-        1 << 5,
-        "shutdowns, emulation failures, failed entries, system events",
-    ),
-    (
-        "irq",
-        1 << 6,
-        "interrupt lines the VMM raises or lowers (KVM_IRQ_LINE)",
-    ),
-    (
-        "kick",
-        1 << 7,
-        "KVM_RUN interrupted by mini-kvm's own signal (KVM_EXIT_INTR); not in the default \
-         set, since when they happen depends on timing",
-    ),
-    (
-        "debug",
-        1 << 8,
-        "KVM_EXIT_DEBUG (single-steps, breakpoints)",
-    ),
-];
-
+// The trace classes: each bit is defined here once, and the table below names them.
 const IO: u32 = 1 << 0;
 const HYPERCALL: u32 = 1 << 1;
 const UART: u32 = 1 << 2;
 const MMIO: u32 = 1 << 3;
 const HLT: u32 = 1 << 4;
 const FAULT: u32 = 1 << 5;
-pub const IRQ: u32 = 1 << 6;
+const IRQ: u32 = 1 << 6;
 const KICK: u32 = 1 << 7;
 const DEBUG: u32 = 1 << 8;
-const ALL: u32 = (1 << 9) - 1;
+
+/// What `--trace=CLASS,...` can select: name, bit, what it shows (for `--help`).
+pub const CLASSES: &[(&str, u32, &str)] = &[
+    ("io", IO, "every port I/O exit (KVM_EXIT_IO)"),
+    (
+        "hypercall",
+        HYPERCALL,
+        "port I/O to the hypercall port 0x500",
+    ),
+    ("uart", UART, "port I/O to COM1, registers decoded"),
+    (
+        "mmio",
+        MMIO,
+        "KVM_EXIT_MMIO: memory accesses with no RAM behind them",
+    ),
+    ("hlt", HLT, "KVM_EXIT_HLT"),
+    (
+        "fault",
+        FAULT,
+        "shutdowns, emulation failures, failed entries, system events",
+    ),
+    (
+        "irq",
+        IRQ,
+        "interrupt lines the VMM raises or lowers (KVM_IRQ_LINE)",
+    ),
+    (
+        "kick",
+        KICK,
+        "KVM_RUN interrupted by mini-kvm's own signal (KVM_EXIT_INTR); not in the default \
+         set, since when they happen depends on timing",
+    ),
+    ("debug", DEBUG, "KVM_EXIT_DEBUG (single-steps, breakpoints)"),
+];
+
+/// Every class in the table.
+const ALL: u32 = {
+    let mut all = 0;
+    let mut i = 0;
+    while i < CLASSES.len() {
+        all |= CLASSES[i].1;
+        i += 1;
+    }
+    all
+};
 
 /// What plain `--trace` shows: every exit the guest causes. Kicks are mini-kvm's own doing
 /// (a timeout, a stop, output that waited too long), and appear only when asked for, so that
@@ -166,77 +177,75 @@ enum RawFields {
 }
 
 fn io_class(port: u16) -> u32 {
+    use crate::devices::{com1, hypercall::HYPERCALL_PORT};
     match port {
-        0x500 => IO | HYPERCALL,
-        0x3F8..=0x3FF => IO | UART,
+        HYPERCALL_PORT => IO | HYPERCALL,
+        com1::COM1_FIRST..=com1::COM1_LAST => IO | UART,
         _ => IO,
+    }
+}
+
+/// The first (up to) 8 bytes of an access, little-endian, as the register held them.
+fn le(bytes: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(buf)
+}
+
+impl RawFields {
+    /// Port I/O: `data` holds `count` accesses of `size` bytes (only an `out`'s are known yet).
+    fn io(out: bool, port: u16, size: u8, data: &[u8]) -> RawFields {
+        RawFields::Io {
+            out,
+            port,
+            size,
+            count: (data.len() / usize::from(size.max(1))) as u32,
+            first: if out {
+                le(&data[..usize::from(size).min(data.len())]) as u32
+            } else {
+                0
+            },
+        }
+    }
+
+    /// MMIO: a write's value is known at the exit, a read's is what the VMM answers.
+    fn mmio(write: bool, addr: u64, data: &[u8]) -> RawFields {
+        RawFields::Mmio {
+            write,
+            addr,
+            len: data.len() as u8,
+            value: if write { le(data) } else { 0 },
+        }
     }
 }
 
 impl ExitSummary {
     pub fn of(exit: &VmExit<'_>) -> ExitSummary {
-        let le = |bytes: &[u8]| {
-            let mut buf = [0u8; 8];
-            let n = bytes.len().min(8);
-            buf[..n].copy_from_slice(&bytes[..n]);
-            u64::from_le_bytes(buf)
-        };
-        let (name, class, raw) = match exit {
+        let (class, raw) = match exit {
             VmExit::IoOut {
                 port, size, data, ..
-            } => (
-                exit.name(),
-                io_class(*port),
-                RawFields::Io {
-                    out: true,
-                    port: *port,
-                    size: *size,
-                    count: (data.len() / usize::from((*size).max(1))) as u32,
-                    first: le(&data[..usize::from(*size).min(data.len())]) as u32,
-                },
-            ),
-            VmExit::IoIn { port, size, data } => (
-                exit.name(),
-                io_class(*port),
-                RawFields::Io {
-                    out: false,
-                    port: *port,
-                    size: *size,
-                    count: (data.len() / usize::from((*size).max(1))) as u32,
-                    first: 0,
-                },
-            ),
-            VmExit::MmioRead { addr, data } => (
-                exit.name(),
-                MMIO,
-                RawFields::Mmio {
-                    write: false,
-                    addr: *addr,
-                    len: data.len() as u8,
-                    value: 0,
-                },
-            ),
-            VmExit::MmioWrite { addr, data } => (
-                exit.name(),
-                MMIO,
-                RawFields::Mmio {
-                    write: true,
-                    addr: *addr,
-                    len: data.len() as u8,
-                    value: le(data),
-                },
-            ),
-            VmExit::Hlt => (exit.name(), HLT, RawFields::None),
-            VmExit::Shutdown => (exit.name(), FAULT, RawFields::None),
-            VmExit::FailEntry { .. } => (exit.name(), FAULT, RawFields::None),
-            VmExit::InternalError { .. } => (exit.name(), FAULT, RawFields::None),
-            VmExit::SystemEvent { .. } => (exit.name(), FAULT, RawFields::None),
-            VmExit::Debug { .. } => (exit.name(), DEBUG, RawFields::None),
-            VmExit::Interrupted => (exit.name(), KICK, RawFields::None),
-            VmExit::Malformed { .. } => (exit.name(), FAULT, RawFields::None),
-            VmExit::Other(_) => (exit.name(), FAULT, RawFields::None),
+            } => (io_class(*port), RawFields::io(true, *port, *size, data)),
+            VmExit::IoIn { port, size, data } => {
+                (io_class(*port), RawFields::io(false, *port, *size, data))
+            }
+            VmExit::MmioRead { addr, data } => (MMIO, RawFields::mmio(false, *addr, data)),
+            VmExit::MmioWrite { addr, data } => (MMIO, RawFields::mmio(true, *addr, data)),
+            VmExit::Hlt => (HLT, RawFields::None),
+            VmExit::Debug { .. } => (DEBUG, RawFields::None),
+            VmExit::Interrupted => (KICK, RawFields::None),
+            VmExit::Shutdown
+            | VmExit::FailEntry { .. }
+            | VmExit::InternalError { .. }
+            | VmExit::SystemEvent { .. }
+            | VmExit::Malformed { .. }
+            | VmExit::Other(_) => (FAULT, RawFields::None),
         };
-        ExitSummary { name, class, raw }
+        ExitSummary {
+            name: exit.name(),
+            class,
+            raw,
+        }
     }
 
     /// The raw part of the line: "out 0x0500 al=0x01", "read 0xffff0 (1 byte)".
@@ -375,7 +384,7 @@ impl Tracer {
                 }
             }
         }
-        let raw = format!("{writes} x out 0x03f8");
+        let raw = format!("{writes} x out {:#06x}", crate::devices::com1::COM1_FIRST);
         let plural = if writes == 1 { "" } else { "s" };
         let mut note = format!("{writes} write{plural} from the ring, no exit");
         if !sent.is_empty() {
@@ -423,6 +432,13 @@ mod tests {
             .unwrap_err()
             .contains("'bogus'"));
         assert!(parse_classes(Some("")).is_err());
+        // One bit per class, no two alike.
+        let bits: Vec<u32> = CLASSES.iter().map(|c| c.1).collect();
+        assert!(bits.iter().all(|b| b.count_ones() == 1));
+        assert_eq!(
+            bits.iter().fold(0, |a, b| a | b).count_ones() as usize,
+            bits.len()
+        );
     }
 
     #[test]

@@ -16,72 +16,14 @@
 use crate::console::GuestOutput;
 use crate::devices::hypercall::HYPERCALL_PORT;
 use crate::devices::{ByteSink, DeviceStop, Devices, VcpuIo};
-use crate::exit_address::{IoAccess, IoRipRule};
+use crate::exit_address::IoRipRule;
 use crate::fault::{internal_error_text, Fault};
 use crate::kvm::bindings::*;
 use crate::kvm::{ExitRegs, RingWatch, Vcpu, VcpuKick, VmExit};
 use crate::memory::GuestMemory;
 use crate::stats::ExitStats;
 use crate::trace::{ExitSummary, Tracer};
-use crate::x86::CodeSize;
 use std::sync::Arc;
-
-/// What a vCPU thread needs of whoever runs it (machine/control.rs): a way to be kicked out
-/// of KVM_RUN, the stop flag to check before each entry, and somewhere to send its report.
-pub trait RunControl: Send + Sync {
-    /// Before the first KVM_RUN: how to kick this vCPU's thread out of it.
-    fn register(&self, index: usize, kick: VcpuKick);
-    /// Before the thread ends: never signal it again.
-    fn unregister(&self, index: usize);
-    /// Has the VM been asked to stop?
-    fn stop_requested(&self) -> bool;
-    /// Kick every other vCPU (this one stopped for the debugger: all-stop).
-    fn kick_others(&self, index: usize);
-    /// The thread's last word.
-    fn report(&self, report: VcpuReport);
-}
-
-/// How one vCPU's run ended.
-#[derive(Debug, Clone)]
-pub enum VcpuOutcome {
-    /// HLT with no interrupt controller to wake it, EXIT, or EXIT_STATUS 0.
-    Halted,
-    /// EXIT_STATUS with a non-zero status.
-    Exited(u8),
-    /// The guest broke (status 5).
-    Fault(Box<Fault>),
-    /// The host failed (status 1).
-    HostError(String),
-    /// Stopped from outside: timeout, signal, Ctrl-A x, another vCPU's fault.
-    Stopped,
-    /// The guest switched the machine off or reset it (status 0): why, in words.
-    MachineOff(&'static str),
-}
-
-/// What a vCPU thread sends back when it ends.
-#[derive(Debug)]
-pub struct VcpuReport {
-    pub index: usize,
-    pub name: String,
-    pub outcome: VcpuOutcome,
-    pub stats: ExitStats,
-    pub unclaimed_ports: Vec<(u16, u64, u64)>,
-    pub unclaimed_mmio: (u64, u64),
-}
-
-impl VcpuReport {
-    /// The report of a vCPU thread that could not finish normally.
-    pub fn host_error(index: usize, name: String, why: String) -> VcpuReport {
-        VcpuReport {
-            index,
-            name,
-            outcome: VcpuOutcome::HostError(why),
-            stats: ExitStats::default(),
-            unclaimed_ports: Vec::new(),
-            unclaimed_mmio: (0, 0),
-        }
-    }
-}
 
 /// What the loop does before entering the guest.
 enum Entry {
@@ -169,16 +111,7 @@ pub fn handle_exit<O: ByteSink>(
         VmExit::InternalError { suberror, data } => {
             stop(Stop::GuestFault(internal_error_text(suberror, data)))
         }
-        VmExit::SystemEvent { kind, .. } => match kind {
-            KVM_SYSTEM_EVENT_SHUTDOWN => stop(Stop::Halted),
-            KVM_SYSTEM_EVENT_RESET => stop(Stop::MachineOff(RESET_SYSTEM_EVENT)),
-            KVM_SYSTEM_EVENT_CRASH => stop(Stop::GuestFault(
-                "KVM_EXIT_SYSTEM_EVENT: the guest reported a crash".into(),
-            )),
-            other => stop(Stop::GuestFault(format!(
-                "KVM_EXIT_SYSTEM_EVENT of unknown type {other}"
-            ))),
-        },
+        VmExit::SystemEvent { kind, .. } => stop(system_event(kind)),
         VmExit::Debug { exception, pc, .. } => stop(Stop::GuestFault(format!(
             "KVM_EXIT_DEBUG (exception {exception}) at {pc:#x} with no debugger attached"
         ))),
@@ -190,6 +123,19 @@ pub fn handle_exit<O: ByteSink>(
             "unexpected exit {} ({reason})",
             exit_reason_name(reason)
         ))),
+    }
+}
+
+/// KVM_EXIT_SYSTEM_EVENT: KVM says the guest shut the machine down or reset it, or that it
+/// crashed (api.rst section 5, "KVM_EXIT_SYSTEM_EVENT").
+fn system_event(kind: u32) -> Stop {
+    match kind {
+        KVM_SYSTEM_EVENT_SHUTDOWN => Stop::Halted,
+        KVM_SYSTEM_EVENT_RESET => Stop::MachineOff(RESET_SYSTEM_EVENT),
+        KVM_SYSTEM_EVENT_CRASH => {
+            Stop::GuestFault("KVM_EXIT_SYSTEM_EVENT: the guest reported a crash".into())
+        }
+        other => Stop::GuestFault(format!("KVM_EXIT_SYSTEM_EVENT of unknown type {other}")),
     }
 }
 
@@ -285,12 +231,7 @@ impl VcpuRunner {
             name: self.name,
             outcome,
             stats: self.stats,
-            unclaimed_ports: self
-                .io
-                .unclaimed_ports
-                .iter()
-                .map(|(&port, &(r, w))| (port, r, w))
-                .collect(),
+            unclaimed_ports: std::mem::take(&mut self.io.unclaimed_ports),
             unclaimed_mmio: self.io.unclaimed_mmio,
         };
         self.control.report(report);
@@ -528,63 +469,6 @@ impl VcpuRunner {
     }
 }
 
-/// An I/O exit's direction (true: out), port and access size.
-type IoExit = (bool, u16, u8);
-
-/// `regs` with RIP moved back to the I/O instruction that caused the exit, on a host that
-/// reports RIP past it (exit_address.rs); unchanged where the bytes cannot be read.
-fn at_io_instruction(
-    vcpu: &Vcpu,
-    memory: &GuestMemory,
-    rule: Option<IoRipRule>,
-    mut regs: kvm_regs,
-    sregs: &kvm_sregs,
-    (out, port, size): IoExit,
-) -> kvm_regs {
-    let code = CodeSize::of(&sregs.cs);
-    let ip = regs.rip & code.ip_mask();
-    let access = IoAccess {
-        out,
-        port,
-        size,
-        code_operand_size: if code == CodeSize::Bits16 { 2 } else { 4 },
-    };
-    let linear_rip = crate::x86::linear_pc(&regs, sregs);
-    let physical = |linear: u64| {
-        if sregs.cr0 & crate::x86::CR0_PG == 0 {
-            return Some(linear);
-        }
-        vcpu.translate(linear)
-            .ok()
-            .filter(|t| t.valid != 0)
-            .map(|t| t.physical_address)
-    };
-    // The (up to) 4 bytes before RIP, from the page that holds the byte just before it: an
-    // I/O instruction that started on the previous page is rare enough to leave uncorrected.
-    let Some(last) = linear_rip.checked_sub(1) else {
-        return regs;
-    };
-    let Some(last_physical) = physical(last) else {
-        return regs;
-    };
-    let n = ip.min(4).min((last & 0xFFF) + 1);
-    let mut bytes = [0u8; 4];
-    let before = &mut bytes[..n as usize];
-    if memory.read(last_physical + 1 - n, before).is_err() {
-        return regs;
-    }
-    let rule = rule.unwrap_or_else(|| {
-        // Not measured: an I/O instruction of this exit at RIP means RIP was left at it.
-        let mut at = [0u8; 4];
-        let n = (0x1000 - (linear_rip & 0xFFF)).min(4) as usize;
-        let readable = physical(linear_rip).is_some_and(|p| memory.read(p, &mut at[..n]).is_ok());
-        crate::exit_address::guess_rule(&access, before, readable.then_some(&at[..n]))
-    });
-    let back = crate::exit_address::bytes_back(rule, &access, before);
-    regs.rip = regs.rip.wrapping_sub(back);
-    regs
-}
-
 impl VcpuRunner {
     /// Halted in KVM with interrupts off: no interrupt can end that HLT (there is no NMI
     /// source here), so the guest is done. Two ioctls, once per kick.
@@ -602,7 +486,11 @@ impl VcpuRunner {
 }
 
 mod debug;
+mod io_address;
+mod outcome;
 pub use debug::{AfterDebugExit, DebugHook, Ended};
+use io_address::{at_io_instruction, IoExit};
+pub use outcome::{RunControl, VcpuOutcome, VcpuReport};
 
 #[cfg(test)]
 mod tests;

@@ -21,16 +21,7 @@ use std::sync::Arc;
 pub const COM1_FIRST: u16 = COM1_BASE;
 pub const COM1_LAST: u16 = COM1_BASE + 7;
 
-/// Register offsets whose reads show the guest is using the receive side.
-const RBR: u8 = 0;
-const IER: u8 = 1;
-const IIR: u8 = 2;
-const FCR: u8 = 2;
-const MCR: u8 = 4;
-const LSR: u8 = 5;
-const MSR: u8 = 6;
-/// IER bit 0: interrupt when received data is available.
-const IER_ERBFI: u8 = 1 << 0;
+use uart::{IER_DLM, IER_ERBFI, IIR_FCR, LSR, MCR, MSR, RBR_THR_DLL};
 /// The most entries one drain can return (the ring holds one less than its 170 slots).
 pub const MAX_BATCH: usize = crate::kvm::bindings::KVM_COALESCED_MMIO_MAX as usize;
 
@@ -215,7 +206,7 @@ impl Com1 {
     pub fn read(&mut self, offset: u8) -> u8 {
         // Only the receive-side registers need host bytes moved in first; a read of SCR, say,
         // costs no look at the input queue.
-        if matches!(offset, RBR | IIR | LSR | MSR) {
+        if matches!(offset, RBR_THR_DLL | IIR_FCR | LSR | MSR) {
             self.receiving = true;
             self.refill();
         }
@@ -242,7 +233,7 @@ impl Com1 {
             self.receiving = true;
         }
         // Enabling interrupts or resetting the FIFO can make room or interest for host bytes.
-        if matches!(offset, IER | FCR | MCR) {
+        if matches!(offset, IER_DLM | IIR_FCR | MCR) {
             self.refill();
             // IER.ETBEI and MCR.LOOP decide whether THR writes may be coalesced. Should KVM
             // refuse, writes keep exiting (or keep being coalesced), as before the change.

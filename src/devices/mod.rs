@@ -204,16 +204,23 @@ pub enum DeviceStop {
     Reset,
 }
 
+/// How often something nobody answers was read and written (`--stats`, `-v`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Accesses {
+    pub reads: u64,
+    pub writes: u64,
+}
+
 /// The devices and device state that belong to one vCPU, with its output `O`.
 pub struct VcpuIo<O> {
     pub hypercall: HypercallPort,
     pub output: O,
     /// stdin for vCPU 0; an input that has already ended for the others.
     pub input: Arc<dyn ByteSource>,
-    /// Accesses to ports nobody claims: port -> (reads, writes).
-    pub unclaimed_ports: BTreeMap<u16, (u64, u64)>,
-    /// MMIO accesses to addresses with no memory: (reads, writes).
-    pub unclaimed_mmio: (u64, u64),
+    /// Accesses to ports nobody claims, by port.
+    pub unclaimed_ports: BTreeMap<u16, Accesses>,
+    /// MMIO accesses to addresses with no memory.
+    pub unclaimed_mmio: Accesses,
     /// With --trace: what the devices did during the current exit (None: not tracing).
     pub events: Option<Vec<DeviceEvent>>,
     /// A triple fault is the guest's way to reset (an OS kernel's), not a fault.
@@ -227,7 +234,7 @@ impl<O: ByteSink> VcpuIo<O> {
             output,
             input,
             unclaimed_ports: BTreeMap::new(),
-            unclaimed_mmio: (0, 0),
+            unclaimed_mmio: Accesses::default(),
             events: None,
             triple_fault_resets: false,
         }
@@ -341,7 +348,7 @@ impl Devices {
                 unclaimed |= !self.out_byte(port.wrapping_add(i as u16), byte, cpu)?;
             }
             if unclaimed {
-                cpu.unclaimed_ports.entry(port).or_default().1 += 1;
+                cpu.unclaimed_ports.entry(port).or_default().writes += 1;
             }
         }
         Ok(())
@@ -364,7 +371,7 @@ impl Devices {
                 unclaimed |= !claimed;
             }
             if unclaimed {
-                cpu.unclaimed_ports.entry(port).or_default().0 += 1;
+                cpu.unclaimed_ports.entry(port).or_default().reads += 1;
             }
         }
     }
@@ -466,7 +473,7 @@ impl Devices {
             return;
         }
         data.fill(0xFF);
-        cpu.unclaimed_mmio.0 += 1;
+        cpu.unclaimed_mmio.reads += 1;
         cpu.event(|| DeviceEvent::NoMemory { write: false });
     }
 
@@ -478,7 +485,7 @@ impl Devices {
         if self.high_ram_access(addr, &mut copy[..n], true, cpu) {
             return;
         }
-        cpu.unclaimed_mmio.1 += 1;
+        cpu.unclaimed_mmio.writes += 1;
         cpu.event(|| DeviceEvent::NoMemory { write: true });
     }
 }

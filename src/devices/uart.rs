@@ -24,6 +24,7 @@
 //! set), and with no baud clock the character-timeout indication is reported whenever received
 //! data sits below the FIFO trigger level.
 
+use crate::x86::bit_names;
 use std::collections::VecDeque;
 
 /// COM1's I/O base and IRQ on a PC.
@@ -33,17 +34,17 @@ pub const COM1_IRQ: u32 = 4;
 pub const RX_FIFO_SIZE: usize = 16;
 
 // Register offsets.
-const RBR_THR_DLL: u8 = 0;
-const IER_DLM: u8 = 1;
-const IIR_FCR: u8 = 2;
-const LCR: u8 = 3;
-const MCR: u8 = 4;
-const LSR: u8 = 5;
-const MSR: u8 = 6;
-const SCR: u8 = 7;
+pub(super) const RBR_THR_DLL: u8 = 0;
+pub(super) const IER_DLM: u8 = 1;
+pub(super) const IIR_FCR: u8 = 2;
+pub(super) const LCR: u8 = 3;
+pub(super) const MCR: u8 = 4;
+pub(super) const LSR: u8 = 5;
+pub(super) const MSR: u8 = 6;
+pub(super) const SCR: u8 = 7;
 
 // IER: which events may interrupt.
-const IER_ERBFI: u8 = 1 << 0; // received data available (and character timeout)
+pub(super) const IER_ERBFI: u8 = 1 << 0; // received data available (and character timeout)
 pub(crate) const IER_ETBEI: u8 = 1 << 1; // transmitter holding register empty
 const IER_ELSI: u8 = 1 << 2; // receiver line status (overrun...)
 const IER_EDSSI: u8 = 1 << 3; // modem status change
@@ -401,15 +402,6 @@ impl Uart {
             _ => "?",
         }
     }
-}
-
-fn bit_names(value: u8, names: &[(u8, &str)]) -> String {
-    let set: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| value & bit != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    set.join(" ")
 }
 
 /// LSR bits as words: 0x60 -> "THRE TEMT", 0x61 -> "DR THRE TEMT".

@@ -8,7 +8,7 @@
 //! for the timeout, for a signal, or for bytes that have sat in an output buffer too long.
 
 use crate::boot::multiboot::Module;
-use crate::boot::{self, longmode, paging32, realmode, Layout, Mode, Plan, PlanError, Start};
+use crate::boot::{self, Layout, Plan, PlanError, Start};
 use crate::console::output::FlushState;
 use crate::console::terminal::RawModeGuard;
 use crate::console::{GuestOutput, HostInput, OutputSink};
@@ -16,7 +16,7 @@ use crate::devices::com1::Com1;
 use crate::devices::{Devices, VcpuIo};
 use crate::error::Error;
 use crate::gdb;
-use crate::guests::{self, Image, ImageError};
+use crate::guests::{Image, ImageError};
 use crate::kvm::bindings::*;
 use crate::kvm::{install_kick_signal_handler, Kvm, RingWatch, Vm};
 use crate::log::note;
@@ -41,6 +41,7 @@ const RING_TICK: Duration = Duration::from_millis(2);
 
 mod config;
 pub mod control;
+mod images;
 pub mod linux;
 
 pub use config::Config;
@@ -64,137 +65,6 @@ pub struct Threads {
     pub ring_watch: Option<(crate::kvm::RingWatch, Arc<std::sync::atomic::AtomicBool>)>,
     /// Kick the vCPUs now and then to see whether they halted for good (in-kernel irqchip).
     pub watch_halt: bool,
-}
-
-/// The most bytes an image may have in this run, and that limit in words for the message.
-fn image_limit(opts: &Config, kernel: bool) -> (u64, String) {
-    if kernel {
-        let mem = opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM);
-        let whence = if opts.mem.is_some() {
-            "--mem"
-        } else {
-            "the default; see --mem"
-        };
-        let low = boot::low_ram(mem);
-        let what = if low < mem {
-            format!("the {low} bytes of guest RAM below 4 GiB, where a Multiboot kernel loads")
-        } else {
-            format!("the {mem} bytes of guest RAM a Multiboot kernel gets ({whence})")
-        };
-        return (low, what);
-    }
-    match opts.mode {
-        Mode::Long => (
-            longmode::MAX_IMAGE,
-            format!(
-                "the {} bytes a 64-bit (--long-mode) guest can have",
-                longmode::MAX_IMAGE
-            ),
-        ),
-        Mode::Paging { .. } => (
-            paging32::MEMORY_SIZE,
-            format!(
-                "the {} bytes of memory a --paging guest gets",
-                paging32::MEMORY_SIZE
-            ),
-        ),
-        Mode::Auto => (
-            realmode::SLOT_SIZE,
-            format!(
-                "the {} bytes of a real-mode guest's slot (a flat binary; a Multiboot kernel \
-                 would be recognised from its header)",
-                realmode::SLOT_SIZE
-            ),
-        ),
-    }
-}
-
-/// Does an image's start say "kernel" (a Multiboot header, even a broken one, or ELF)?
-fn looks_like_kernel(head: &[u8]) -> bool {
-    !matches!(boot::multiboot::find_header(head), Ok(None)) || boot::elf::is_elf(head)
-}
-
-/// Resolves the GUEST arguments and the modules into images: every size is checked first (from
-/// the files' metadata: each against its mode's limit, then kernel, modules and command line
-/// together against guest RAM), and only then is anything read, in pieces between which a
-/// stop request is noticed.
-fn read_images(opts: &Config, signals: &StopSignals) -> Result<(Vec<Image>, Vec<Module>), Error> {
-    let opened = opts
-        .guests
-        .iter()
-        .map(|g| guests::open(g))
-        .collect::<Result<Vec<_>, _>>()?;
-    let kernel = opened.iter().any(|o| looks_like_kernel(o.head()));
-    if !kernel && (!opts.modules.is_empty() || opts.cmdline.is_some()) {
-        return Err(Error::Usage(
-            "--cmdline and --module are for Multiboot kernels; flat guests get neither".into(),
-        ));
-    }
-    for o in &opened {
-        let (limit, what) = image_limit(opts, looks_like_kernel(o.head()));
-        if o.len() > limit {
-            return Err(Error::Image(ImageError {
-                path: o.arg().to_string(),
-                reason: format!("is {} bytes, larger than {what}", o.len()),
-            }));
-        }
-    }
-    let modules = opts
-        .modules
-        .iter()
-        .map(|m| guests::open(m))
-        .collect::<Result<Vec<_>, _>>()?;
-    if kernel {
-        // Kernel and modules are loaded below the 4 GiB hole, whatever --mem says.
-        let mem = boot::low_ram(opts.mem.unwrap_or(boot::DEFAULT_KERNEL_RAM));
-        let cmdline = opts.cmdline.as_deref().map_or(0, |c| c.len() as u64);
-        let mut total = opened.iter().map(|o| o.len()).sum::<u64>() + cmdline;
-        for m in &modules {
-            total = total.saturating_add(m.len());
-            if total > mem {
-                return Err(Error::Image(ImageError {
-                    path: m.arg().to_string(),
-                    reason: format!(
-                        "is {} bytes: with the kernel, the command line and the modules before \
-                         it that makes {total} bytes, more than the {mem} bytes of guest RAM \
-                         (see --mem)",
-                        m.len()
-                    ),
-                }));
-            }
-        }
-    }
-    let stopped = std::cell::Cell::new(None);
-    let interrupted = || {
-        if stopped.get().is_none() {
-            stopped.set(signals.check());
-        }
-        stopped.get().is_some()
-    };
-    let mut images = Vec::with_capacity(opened.len());
-    for o in opened {
-        match o.read(&interrupted)? {
-            Some(image) => images.push(image),
-            None => break,
-        }
-    }
-    let mut loaded = Vec::with_capacity(modules.len());
-    for m in modules {
-        if stopped.get().is_some() {
-            break;
-        }
-        let name = m.arg().to_string();
-        if let Some(image) = m.read(&interrupted)? {
-            loaded.push(Module {
-                name,
-                bytes: image.bytes.into_owned(),
-            });
-        }
-    }
-    if let Some(cause) = stopped.get() {
-        return Err(Error::Stopped(cause));
-    }
-    Ok((images, loaded))
 }
 
 /// Between the steps of setting a VM up: has a signal or the deadline asked to stop?
@@ -274,7 +144,7 @@ fn read_guests(
     if opts.linux.is_some() {
         return linux::read_linux(opts, signals);
     }
-    let (images, modules) = read_images(opts, signals)?;
+    let (images, modules) = images::read_images(opts, signals)?;
     check_stop(signals)?;
     let plan = boot::choose(opts.mode, opts.mem, &images).map_err(|e| match e {
         PlanError::Usage(m) => Error::Usage(m),
@@ -462,6 +332,74 @@ fn coalesce_com1(
     }
 }
 
+/// How the main thread and the vCPU threads talk (control.rs): the stop flag and kicks, the
+/// channel of events, and the pipe that wakes the main thread's poll when one is sent.
+fn control_for(
+    vcpus: usize,
+) -> Result<(Arc<Control>, mpsc::Receiver<Event>, std::io::PipeReader), Error> {
+    let (tx, rx) = mpsc::channel();
+    let (wake_rx, wake_tx) =
+        std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
+    Ok((Arc::new(Control::new(vcpus, tx, wake_tx)), rx, wake_rx))
+}
+
+/// What every vCPU's runner shares with the others.
+struct Shared<'a> {
+    devices: &'a Arc<Devices>,
+    input: &'a Arc<HostInput>,
+    control: &'a Arc<Control>,
+    sink: &'a Arc<OutputSink>,
+    trace: Option<&'a Arc<TraceConfig>>,
+    debugger: Option<&'a Arc<gdb::debugger::Debugger>>,
+    memory: &'a Arc<GuestMemory>,
+    io_rip: Option<crate::exit_address::IoRipRule>,
+    forbidden_syscall: bool,
+    stats: bool,
+    irqchip: bool,
+    linux: bool,
+}
+
+impl Shared<'_> {
+    /// vCPU `index`'s thread state: its own output and input (stdin is vCPU 0's; the others
+    /// see an input that has ended), and its share of everything else.
+    fn runner(
+        &self,
+        index: usize,
+        name: &str,
+        vcpu: crate::kvm::Vcpu,
+        coalesced: Option<RingWatch>,
+    ) -> VcpuRunner {
+        let input = if index == 0 {
+            Arc::clone(self.input)
+        } else {
+            HostInput::ended()
+        };
+        let mut io = VcpuIo::new(GuestOutput::new(Arc::clone(self.sink), index), input);
+        // Linux reboots by triple fault when nothing else works (reboot=t first).
+        io.triple_fault_resets = self.linux;
+        VcpuRunner {
+            index,
+            name: name.to_string(),
+            vcpu,
+            devices: Arc::clone(self.devices),
+            io,
+            control: Arc::clone(self.control) as Arc<dyn crate::vcpu::RunControl>,
+            stats: ExitStats::new(self.stats),
+            trace: self
+                .trace
+                .map(|config| Tracer::new(Arc::clone(config), index)),
+            debug: self
+                .debugger
+                .map(|d| Arc::clone(d) as Arc<dyn crate::vcpu::DebugHook>),
+            memory: Arc::clone(self.memory),
+            io_rip: self.io_rip,
+            forbidden_syscall: self.forbidden_syscall,
+            coalesced,
+            watch_halt: self.irqchip,
+        }
+    }
+}
+
 /// Step 6 for every guest, and the threads' shared state: a runner per vCPU, ready to start.
 #[allow(clippy::too_many_arguments)] // the steps' results, named; a struct would only rename them
 fn create_vcpus(
@@ -477,10 +415,7 @@ fn create_vcpus(
 ) -> Result<Threads, Error> {
     let n = images.len();
     let (input, devices) = parts.devices;
-    let (tx, rx) = mpsc::channel();
-    let (wake_rx, wake_tx) =
-        std::io::pipe().map_err(|e| Error::Host(format!("creating a pipe: {e}")))?;
-    let control = Arc::new(Control::new(n, tx, wake_tx));
+    let (control, rx, wake_rx) = control_for(n)?;
     let forbidden_syscall = crate::confine::test_forbidden_syscall_wanted();
     // Where RIP points at an I/O exit, measured by a probe VM of its own (a few ms) when
     // addresses will be printed often (--trace, --gdb); now, since the seccomp filter
@@ -490,6 +425,20 @@ fn create_vcpus(
     if let Some(g) = &gdb {
         g.debugger.attach_memory(Arc::clone(memory));
     }
+    let shared = Shared {
+        devices: &devices,
+        input: &input,
+        control: &control,
+        sink: &parts.sink,
+        trace: parts.trace.as_ref(),
+        debugger: gdb.as_ref().map(|g| &g.debugger),
+        memory,
+        io_rip,
+        forbidden_syscall,
+        stats: opts.stats,
+        irqchip: layout.irqchip,
+        linux: matches!(plan, Plan::Linux(_)),
+    };
     let mut runners = Vec::with_capacity(n);
     let mut flush_states = Vec::with_capacity(n);
     let mut ring_watch = None;
@@ -506,37 +455,9 @@ fn create_vcpus(
             // While tracing or debugging, KVM also syncs the segment registers (CS:IP).
             vcpu.enable_sync_regs(parts.trace.is_some() || gdb.is_some());
         }
-        let output = GuestOutput::new(Arc::clone(&parts.sink), i);
-        flush_states.push(output.flush_state());
-        let vcpu_input = if i == 0 {
-            Arc::clone(&input)
-        } else {
-            HostInput::ended()
-        };
-        let mut io = VcpuIo::new(output, vcpu_input);
-        // Linux reboots by triple fault when nothing else works (reboot=t first).
-        io.triple_fault_resets = matches!(plan, Plan::Linux(_));
-        runners.push(VcpuRunner {
-            index: i,
-            name: image.name.clone(),
-            vcpu,
-            devices: Arc::clone(&devices),
-            io,
-            control: Arc::clone(&control) as Arc<dyn crate::vcpu::RunControl>,
-            stats: ExitStats::new(opts.stats),
-            trace: parts
-                .trace
-                .as_ref()
-                .map(|config| Tracer::new(Arc::clone(config), i)),
-            debug: gdb
-                .as_ref()
-                .map(|g| Arc::clone(&g.debugger) as Arc<dyn crate::vcpu::DebugHook>),
-            memory: Arc::clone(memory),
-            io_rip,
-            forbidden_syscall,
-            coalesced,
-            watch_halt: layout.irqchip,
-        });
+        let runner = shared.runner(i, &image.name, vcpu, coalesced);
+        flush_states.push(runner.io.output.flush_state());
+        runners.push(runner);
     }
     Ok(Threads {
         runners,

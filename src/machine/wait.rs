@@ -7,6 +7,7 @@ use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::console::input::spawn_stdin_reader;
 use crate::console::output::FlushState;
 use crate::console::{HostInput, OutputSink};
+use crate::devices::Accesses;
 use crate::error::{status, Error};
 use crate::fault::{location, register_dump};
 use crate::gdb;
@@ -359,6 +360,27 @@ impl<'a> Waiter<'a> {
     }
 }
 
+/// `--stats`/`-v`: what a vCPU touched that nothing answers (ports an OS probes, MMIO holes).
+fn report_unclaimed(who: &str, r: &VcpuReport) {
+    for (port, Accesses { reads, writes }) in &r.unclaimed_ports {
+        let name = match crate::devices::unclaimed_port_name(*port) {
+            "unknown" => String::new(),
+            name => format!(" ({name})"),
+        };
+        diag!(
+            "mini-kvm: {who}: unclaimed port {port:#06x}{name}: {reads} reads (all ones), \
+             {writes} writes (ignored)"
+        );
+    }
+    let Accesses { reads, writes } = r.unclaimed_mmio;
+    if reads + writes > 0 {
+        diag!(
+            "mini-kvm: {who}: MMIO with no memory behind it: {reads} reads (all ones), \
+             {writes} writes (dropped)"
+        );
+    }
+}
+
 /// Prints what happened on stderr and returns the exit status.
 pub fn report(opts: &Config, cause: Option<StopCause>, reports: &[VcpuReport]) -> i32 {
     let mut first_status = None;
@@ -386,23 +408,7 @@ pub fn report(opts: &Config, cause: Option<StopCause>, reports: &[VcpuReport]) -
         }
         note(|| format!("{who}: {}", r.stats.summary()));
         if opts.verbose || opts.stats {
-            for (port, reads, writes) in &r.unclaimed_ports {
-                let name = match crate::devices::unclaimed_port_name(*port) {
-                    "unknown" => String::new(),
-                    name => format!(" ({name})"),
-                };
-                diag!(
-                    "mini-kvm: {who}: unclaimed port {port:#06x}{name}: {reads} reads (all ones), \
-                     {writes} writes (ignored)"
-                );
-            }
-            let (reads, writes) = r.unclaimed_mmio;
-            if reads + writes > 0 {
-                diag!(
-                    "mini-kvm: {who}: MMIO with no memory behind it: {reads} reads (all ones), \
-                     {writes} writes (dropped)"
-                );
-            }
+            report_unclaimed(&who, r);
         }
         if opts.stats {
             diag!(

@@ -2,6 +2,7 @@
 use super::*;
 use crate::console::{GuestOutput, HostInput, OutputSink};
 use crate::devices::com1::Com1;
+use crate::devices::Accesses;
 use crate::kvm::ExitRegs;
 use std::io::Write;
 use std::sync::Mutex;
@@ -134,7 +135,13 @@ fn unclaimed_ports_and_mmio_read_all_ones_and_are_counted() {
     };
     handle_exit(exit, &d, &mut io);
     assert_eq!(&data[..2], &[0xFF, 0xFF]);
-    assert_eq!(io.unclaimed_ports.get(&0x1234), Some(&(1, 0)));
+    assert_eq!(
+        io.unclaimed_ports.get(&0x1234),
+        Some(&Accesses {
+            reads: 1,
+            writes: 0
+        })
+    );
     let mut mmio = [0u8; 4];
     let exit = VmExit::MmioRead {
         addr: 0xFFFF0,
@@ -150,7 +157,13 @@ fn unclaimed_ports_and_mmio_read_all_ones_and_are_counted() {
         &d,
         &mut io,
     );
-    assert_eq!(io.unclaimed_mmio, (1, 1));
+    assert_eq!(
+        io.unclaimed_mmio,
+        Accesses {
+            reads: 1,
+            writes: 1
+        }
+    );
 }
 
 #[test]
@@ -216,7 +229,13 @@ fn a_wide_access_is_counted_under_the_port_the_guest_named() {
         regs: ExitRegs::Synced(&r),
     };
     assert_eq!(handle_exit(exit, &d, &mut io), ExitAction::Continue);
-    assert_eq!(io.unclaimed_ports.get(&0x4FE), Some(&(0, 1)));
+    assert_eq!(
+        io.unclaimed_ports.get(&0x4FE),
+        Some(&Accesses {
+            reads: 0,
+            writes: 1
+        })
+    );
     assert_eq!(io.unclaimed_ports.len(), 1);
 }
 
