@@ -4,7 +4,7 @@
 //! gdb's remote protocol assumes "all-stop" mode (gdb manual, "Remote Protocol" > "Stop
 //! Replies"): when one thread stops, they all do, and gdb inspects them at leisure. Here each
 //! vCPU thread checks one atomic flag before every KVM_RUN; a stop request sets it and kicks
-//! every vCPU (control.rs), and each one *parks*: it waits on a condition variable and, while
+//! every vCPU (machine/control.rs), and each one *parks*: it waits on a condition variable and, while
 //! parked, executes the requests gdb sends it — read registers, translate an address, write
 //! memory — because a vCPU's ioctls belong on its own thread (a vCPU fd is used by one thread at
 //! a time, api.rst 2).
@@ -263,7 +263,7 @@ impl Debugger {
             // saved RFLAGS, and the guest's `iret` would bring it back as a #DB of its own
             // (the 1K OS kills the program). With KVM_GUESTDBG_USE_HW_BP and no register
             // enabled, KVM reports it instead (svm.c/vmx.c #DB intercepts), and the run loop
-            // clears the flag (vcpu_debug.rs).
+            // clears the flag (vcpu/debug.rs).
             control |= KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP;
         }
         vcpu.set_guest_debug(control, debugreg)

@@ -85,7 +85,7 @@ pub fn freeze_missed_ticks(kvm: &Kvm, vm: &crate::kvm::Vm) {
 
 /// What `--gdb` needs once the vCPUs run.
 pub struct GdbSetup {
-    /// Shared with every vCPU (see vcpu.rs DebugHandle).
+    /// Shared with every vCPU (each sees it as a vcpu::DebugHook).
     pub debugger: Arc<Debugger>,
     listener: TcpListener,
     arch: Arch,
