@@ -35,6 +35,8 @@ pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
 pub const BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
 /// The header must lie, 4-byte aligned, within the first 8 KiB of the file.
 const HEADER_SEARCH: usize = 8192;
+/// Magic, flags and checksum: the part every header has (spec 3.1.1).
+const HEADER_SIZE: usize = 12;
 
 // Header flags (spec 3.1.2).
 const HF_PAGE_ALIGN_MODULES: u32 = 1 << 0;
@@ -69,7 +71,7 @@ fn le32(bytes: &[u8], at: usize) -> Option<u32> {
 /// broken.
 pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, MultibootError> {
     let end = bytes.len().min(HEADER_SEARCH);
-    let found = (0..end.saturating_sub(11))
+    let found = (0..end.saturating_sub(HEADER_SIZE - 1))
         .step_by(4)
         .find(|&offset| le32(bytes, offset) == Some(HEADER_MAGIC));
     match found {
@@ -101,7 +103,7 @@ fn read_header(bytes: &[u8], offset: usize) -> Result<Header, MultibootError> {
     };
     if flags & HF_ADDRESS_FIELDS != 0 {
         // The five fields follow magic, flags and checksum (spec 3.1.3, offsets 12-28).
-        let field = |i: usize| le32(bytes, offset + 12 + 4 * i);
+        let field = |i: usize| le32(bytes, offset + HEADER_SIZE + 4 * i);
         let missing = || MultibootError::AddressFieldsCutOff;
         header.header_addr = field(0).ok_or_else(missing)?;
         header.load_addr = field(1).ok_or_else(missing)?;
