@@ -294,7 +294,7 @@ pub fn load(
         // touched, so zeroing it again would only make the host allocate every page of it
         // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
         // checked that the range lies inside RAM.
-        end = end.max(p.addr + p.data.len() as u64 + p.zeros);
+        end = end.max(p.end());
     }
     let mut list = Vec::with_capacity(modules.len());
     for m in modules {
