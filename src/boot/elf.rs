@@ -37,6 +37,15 @@ pub struct Elf {
 }
 
 pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
+// e_ident bytes (gABI 4, "ELF Identification").
+const EI_CLASS: u64 = 4;
+const EI_DATA: u64 = 5;
+const ELFCLASS32: u64 = 1;
+const ELFCLASS64: u64 = 2;
+const ELFDATA2LSB: u64 = 1;
+// The fields both classes keep at the same place (gABI 4, "ELF Header").
+const E_TYPE: u64 = 16;
+const E_MACHINE: u64 = 18;
 const ET_EXEC: u16 = 2;
 const EM_386: u16 = 3;
 const EM_X86_64: u16 = 62;
@@ -44,10 +53,68 @@ const PT_LOAD: u32 = 1;
 /// More program headers than any kernel has: a corrupt count must not make us loop for long.
 const MAX_PHNUM: usize = 256;
 
+/// Where a field lies (offset into its header) and how many bytes wide it is.
+type At = (u64, usize);
+
+/// Where the fields a loader reads lie in one class's headers: the two classes differ only in
+/// field widths and offsets (gABI 4 "ELF Header", 5 "Program Header"; `p_type` is at 0 in both).
+struct Fields {
+    e_entry: At,
+    e_phoff: At,
+    e_phentsize: At,
+    e_phnum: At,
+    /// The size of this class's program header: a smaller `e_phentsize` is corrupt.
+    phdr_size: u64,
+    p_offset: At,
+    p_vaddr: At,
+    p_paddr: At,
+    p_filesz: At,
+    p_memsz: At,
+}
+
+/// `Elf32_Ehdr` and `Elf32_Phdr`.
+const ELF32_FIELDS: Fields = Fields {
+    e_entry: (24, 4),
+    e_phoff: (28, 4),
+    e_phentsize: (42, 2),
+    e_phnum: (44, 2),
+    phdr_size: 32,
+    p_offset: (4, 4),
+    p_vaddr: (8, 4),
+    p_paddr: (12, 4),
+    p_filesz: (16, 4),
+    p_memsz: (20, 4),
+};
+
+/// `Elf64_Ehdr` and `Elf64_Phdr` (`p_flags` moves up to offset 4, next to `p_type`).
+const ELF64_FIELDS: Fields = Fields {
+    e_entry: (24, 8),
+    e_phoff: (32, 8),
+    e_phentsize: (54, 2),
+    e_phnum: (56, 2),
+    phdr_size: 56,
+    p_offset: (8, 8),
+    p_vaddr: (16, 8),
+    p_paddr: (24, 8),
+    p_filesz: (32, 8),
+    p_memsz: (40, 8),
+};
+
+impl Class {
+    fn fields(self) -> &'static Fields {
+        match self {
+            Class::Elf32 => &ELF32_FIELDS,
+            Class::Elf64 => &ELF64_FIELDS,
+        }
+    }
+}
+
 pub fn is_elf(bytes: &[u8]) -> bool {
     bytes.starts_with(ELF_MAGIC)
 }
 
+/// Reads a little-endian field of `len` bytes at `at`: the one place the file's bytes are
+/// indexed, so that every out-of-range offset is an error.
 fn field(bytes: &[u8], at: u64, len: usize) -> Result<u64, ElfError> {
     let start = usize::try_from(at).map_err(|_| ElfError::FieldOffsetOverflows)?;
     let slice = start
@@ -61,93 +128,139 @@ fn field(bytes: &[u8], at: u64, len: usize) -> Result<u64, ElfError> {
 
 /// Parses the ELF header and PT_LOAD segments of a little-endian x86 executable.
 pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
+    let class = identify(bytes)?;
+    let machine = check_type_and_machine(bytes)?;
+    let table = program_header_table(bytes, class)?;
+    let segments = load_segments(bytes, class, &table)?;
+    Ok(Elf {
+        class,
+        machine,
+        entry: table.entry,
+        segments,
+    })
+}
+
+/// The identification bytes (gABI 4, "ELF Identification"): the magic, the class that says
+/// how wide every later field is, and the byte order (x86 is little-endian, ELFDATA2LSB).
+fn identify(bytes: &[u8]) -> Result<Class, ElfError> {
     if !is_elf(bytes) {
         return Err(ElfError::NotElf);
     }
-    let class = match field(bytes, 4, 1)? {
-        1 => Class::Elf32,
-        2 => Class::Elf64,
+    let class = match field(bytes, EI_CLASS, 1)? {
+        ELFCLASS32 => Class::Elf32,
+        ELFCLASS64 => Class::Elf64,
         c => return Err(ElfError::UnknownClass(c)),
     };
-    if field(bytes, 5, 1)? != 1 {
+    if field(bytes, EI_DATA, 1)? != ELFDATA2LSB {
         return Err(ElfError::NotLittleEndian);
     }
-    let e_type = field(bytes, 16, 2)? as u16;
+    Ok(class)
+}
+
+/// `e_type` and `e_machine` (gABI 4, "ELF Header"): a loader jumps to a fixed address, so the
+/// file must be an executable (not a relocatable object or a position-independent ET_DYN),
+/// and its code must be x86. Returns `e_machine`.
+fn check_type_and_machine(bytes: &[u8]) -> Result<u16, ElfError> {
+    let e_type = field(bytes, E_TYPE, 2)? as u16;
     if e_type != ET_EXEC {
         return Err(ElfError::NotExecutable(e_type));
     }
-    let machine = field(bytes, 18, 2)? as u16;
+    let machine = field(bytes, E_MACHINE, 2)? as u16;
     if machine != EM_386 && machine != EM_X86_64 {
         return Err(ElfError::NotX86(machine));
     }
-    // The two classes differ only in field widths and offsets.
-    let (entry, phoff, phentsize, phnum) = match class {
-        Class::Elf32 => (
-            field(bytes, 24, 4)?,
-            field(bytes, 28, 4)?,
-            field(bytes, 42, 2)?,
-            field(bytes, 44, 2)?,
-        ),
-        Class::Elf64 => (
-            field(bytes, 24, 8)?,
-            field(bytes, 32, 8)?,
-            field(bytes, 54, 2)?,
-            field(bytes, 56, 2)?,
-        ),
+    Ok(machine)
+}
+
+/// What the ELF header says about the program header table, and the entry point.
+struct ProgramHeaderTable {
+    entry: u64,
+    /// File offset of the first program header.
+    offset: u64,
+    /// Bytes from one program header to the next (`e_phentsize`).
+    stride: u64,
+    count: u64,
+}
+
+/// Reads `e_entry`, `e_phoff`, `e_phentsize` and `e_phnum` (gABI 4, "ELF Header") and checks
+/// that the table is plausible: not absurdly long, and entries big enough to hold the fields
+/// read from them (gABI 5 allows larger entries, for future fields, but never smaller ones).
+fn program_header_table(bytes: &[u8], class: Class) -> Result<ProgramHeaderTable, ElfError> {
+    let f = class.fields();
+    let read = |(at, len): At| field(bytes, at, len);
+    let table = ProgramHeaderTable {
+        entry: read(f.e_entry)?,
+        offset: read(f.e_phoff)?,
+        stride: read(f.e_phentsize)?,
+        count: read(f.e_phnum)?,
     };
-    let min_phentsize = if class == Class::Elf32 { 32 } else { 56 };
-    if phnum as usize > MAX_PHNUM || (phnum > 0 && phentsize < min_phentsize) {
+    if table.count as usize > MAX_PHNUM || (table.count > 0 && table.stride < f.phdr_size) {
         return Err(ElfError::ImplausibleProgramHeaders {
-            count: phnum,
-            size: phentsize,
+            count: table.count,
+            size: table.stride,
         });
     }
+    Ok(table)
+}
+
+/// Walks the program headers (gABI 5, "Program Header") and keeps the PT_LOAD ones, the only
+/// type a loader without a dynamic linker acts on; at least one must exist.
+fn load_segments(
+    bytes: &[u8],
+    class: Class,
+    table: &ProgramHeaderTable,
+) -> Result<Vec<Segment>, ElfError> {
     let mut segments = Vec::new();
-    for i in 0..phnum {
-        let ph = phoff
-            .checked_add(i * phentsize)
+    // `count` is at most MAX_PHNUM and `stride` fits 16 bits: `i * stride` cannot overflow.
+    for i in 0..table.count {
+        let ph = table
+            .offset
+            .checked_add(i * table.stride)
             .ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
         if field(bytes, ph, 4)? as u32 != PT_LOAD {
             continue;
         }
-        let seg = match class {
-            Class::Elf32 => Segment {
-                offset: field(bytes, ph + 4, 4)?,
-                vaddr: field(bytes, ph + 8, 4)?,
-                paddr: field(bytes, ph + 12, 4)?,
-                filesz: field(bytes, ph + 16, 4)?,
-                memsz: field(bytes, ph + 20, 4)?,
-            },
-            Class::Elf64 => Segment {
-                offset: field(bytes, ph + 8, 8)?,
-                vaddr: field(bytes, ph + 16, 8)?,
-                paddr: field(bytes, ph + 24, 8)?,
-                filesz: field(bytes, ph + 32, 8)?,
-                memsz: field(bytes, ph + 40, 8)?,
-            },
-        };
-        let end = seg.offset.checked_add(seg.filesz);
-        if end.is_none_or(|end| end > bytes.len() as u64) {
-            return Err(ElfError::SegmentPastEnd {
-                index: i,
-                offset: seg.offset,
-                filesz: seg.filesz,
-            });
-        }
-        if seg.filesz > seg.memsz {
-            return Err(ElfError::SegmentFileBytesExceedMemory { index: i });
-        }
-        segments.push(seg);
+        let segment = read_segment(bytes, class, ph)?;
+        check_segment(bytes, i, &segment)?;
+        segments.push(segment);
     }
     if segments.is_empty() {
         return Err(ElfError::NoLoadableSegment);
     }
-    Ok(Elf {
-        class,
-        machine,
-        entry,
-        segments,
+    Ok(segments)
+}
+
+/// Reads the fields of the program header at file offset `ph` that say where a segment is in
+/// the file and where it goes in memory. `p_type` at `ph` has been read, so `ph` lies inside
+/// the file and `ph + offset` cannot overflow.
+fn read_segment(bytes: &[u8], class: Class, ph: u64) -> Result<Segment, ElfError> {
+    let f = class.fields();
+    let read = |(at, len): At| field(bytes, ph + at, len);
+    Ok(Segment {
+        offset: read(f.p_offset)?,
+        vaddr: read(f.p_vaddr)?,
+        paddr: read(f.p_paddr)?,
+        filesz: read(f.p_filesz)?,
+        memsz: read(f.p_memsz)?,
     })
+}
+
+/// The segment bounds a loader relies on (gABI 5, "Program Header"): its `p_filesz` bytes from
+/// `p_offset` lie inside the file, and `p_filesz <= p_memsz` (the rest of memory is the
+/// zero-filled bss; more file bytes than memory is a corrupt header).
+fn check_segment(bytes: &[u8], index: u64, seg: &Segment) -> Result<(), ElfError> {
+    let end = seg.offset.checked_add(seg.filesz);
+    if end.is_none_or(|end| end > bytes.len() as u64) {
+        return Err(ElfError::SegmentPastEnd {
+            index,
+            offset: seg.offset,
+            filesz: seg.filesz,
+        });
+    }
+    if seg.filesz > seg.memsz {
+        return Err(ElfError::SegmentFileBytesExceedMemory { index });
+    }
+    Ok(())
 }
 
 /// Builds a minimal ELF file for tests (here and in multiboot.rs): one PT_LOAD segment holding
@@ -162,9 +275,13 @@ pub fn test_elf(class: Class, paddr: u64, entry: u64, code: &[u8], bss: u64) -> 
     let offset = (ehsize + phentsize) as u64;
     let mut f = vec![0u8; offset as usize];
     f[..4].copy_from_slice(ELF_MAGIC);
-    f[4] = if class == Class::Elf32 { 1 } else { 2 };
-    f[5] = 1;
-    f[6] = 1;
+    f[EI_CLASS as usize] = if class == Class::Elf32 {
+        ELFCLASS32
+    } else {
+        ELFCLASS64
+    } as u8;
+    f[EI_DATA as usize] = ELFDATA2LSB as u8;
+    f[6] = 1; // EI_VERSION: EV_CURRENT
     f[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
     let machine = if class == Class::Elf32 {
         EM_386

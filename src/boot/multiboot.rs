@@ -13,7 +13,14 @@
 //!
 //! mini-kvm places its part of memory in one fixed area below 1 MiB ([`BOOT_AREA`]): a small
 //! GDT (the spec lets GDTR be anything; a valid one spares kernels a surprise), the information
-//! structure, the memory map and the strings. Modules go page-aligned after the kernel.
+//! structure, the memory map and the strings ([`boot_area`]). Modules go page-aligned after the
+//! kernel.
+
+mod boot_area;
+
+pub(super) use boot_area::BOOT_AREA_SIZE;
+pub use boot_area::{build_boot_area, BOOT_AREA, CODE_SELECTOR, DATA_SELECTOR, MAX_MODULES};
+use boot_area::{GDT, GDT_OFFSET, HIGH_MEMORY_START, INFO_OFFSET};
 
 use super::elf;
 use super::error::{Contents, MultibootError};
@@ -28,43 +35,18 @@ pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
 pub const BOOTLOADER_MAGIC: u32 = 0x2BAD_B002;
 /// The header must lie, 4-byte aligned, within the first 8 KiB of the file.
 const HEADER_SEARCH: usize = 8192;
+/// Magic, flags and checksum: the part every header has (spec 3.1.1).
+const HEADER_SIZE: usize = 12;
 
 // Header flags (spec 3.1.2).
 const HF_PAGE_ALIGN_MODULES: u32 = 1 << 0;
 const HF_MEMORY_INFO: u32 = 1 << 1;
+/// Bit 2 asks for video mode information; mini-kvm has no display, and gives none.
+const HF_VIDEO_MODE: u32 = 1 << 2;
 const HF_ADDRESS_FIELDS: u32 = 1 << 16;
 /// Bits 0-15 are requirements: a loader must refuse a kernel asking for one it does not know.
-const HF_KNOWN_REQUIREMENTS: u32 = HF_PAGE_ALIGN_MODULES | HF_MEMORY_INFO | (1 << 2);
-
-// Information flags (spec 3.3): which fields of the structure are valid.
-const MBI_MEMORY: u32 = 1 << 0;
-const MBI_CMDLINE: u32 = 1 << 2;
-const MBI_MODULES: u32 = 1 << 3;
-const MBI_MEMORY_MAP: u32 = 1 << 6;
-const MBI_LOADER_NAME: u32 = 1 << 9;
-
-/// Memory map entry types.
-const MEMORY_AVAILABLE: u32 = 1;
-const MEMORY_RESERVED: u32 = 2;
-
-/// Guest-physical area mini-kvm writes its boot data into: [0x8000, 0x10000).
-pub const BOOT_AREA: u64 = 0x8000;
-pub(super) const BOOT_AREA_SIZE: usize = 0x8000;
-const GDT_OFFSET: usize = 0x0;
-const INFO_OFFSET: usize = 0x40;
-const MMAP_OFFSET: usize = 0x100;
-const MODULES_OFFSET: usize = 0x200;
-const STRINGS_OFFSET: usize = 0x400;
-pub const MAX_MODULES: usize = (STRINGS_OFFSET - MODULES_OFFSET) / 16;
-
-/// Flat 4 GiB segments: null, 0x08 32-bit code (execute/read), 0x10 32-bit data (read/write).
-const GDT: [u64; 3] = [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF];
-pub const CODE_SELECTOR: u16 = 0x08;
-pub const DATA_SELECTOR: u16 = 0x10;
-
-/// Usable RAM ends where the EBDA and the BIOS area would be on a PC.
-const LOW_MEMORY_END: u64 = 0x9_FC00;
-const HIGH_MEMORY_START: u64 = 0x10_0000;
+const HF_REQUIREMENTS: u32 = 0xFFFF;
+const HF_KNOWN_REQUIREMENTS: u32 = HF_PAGE_ALIGN_MODULES | HF_MEMORY_INFO | HF_VIDEO_MODE;
 
 /// A kernel's Multiboot header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,44 +66,52 @@ fn le32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Looks for a Multiboot header. `Ok(None)`: there is none (not a Multiboot kernel);
-/// `Err`: there is one, but it is broken.
+/// Looks for a Multiboot header (spec 3.1.1: the magic, 32-bit aligned, within the first
+/// 8 KiB). `Ok(None)`: there is none (not a Multiboot kernel); `Err`: there is one, but it is
+/// broken.
 pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, MultibootError> {
     let end = bytes.len().min(HEADER_SEARCH);
-    for offset in (0..end.saturating_sub(11)).step_by(4) {
-        if le32(bytes, offset) != Some(HEADER_MAGIC) {
-            continue;
-        }
-        let flags = le32(bytes, offset + 4).unwrap_or(0);
-        let checksum = le32(bytes, offset + 8).unwrap_or(0);
-        if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
-            return Err(MultibootError::BadChecksum { offset });
-        }
-        let unknown = flags & 0xFFFF & !HF_KNOWN_REQUIREMENTS;
-        if unknown != 0 {
-            return Err(MultibootError::UnknownRequirements { flags: unknown });
-        }
-        let field = |i: usize| le32(bytes, offset + 12 + 4 * i);
-        let mut header = Header {
-            offset,
-            flags,
-            header_addr: 0,
-            load_addr: 0,
-            load_end_addr: 0,
-            bss_end_addr: 0,
-            entry_addr: 0,
-        };
-        if flags & HF_ADDRESS_FIELDS != 0 {
-            let missing = || MultibootError::AddressFieldsCutOff;
-            header.header_addr = field(0).ok_or_else(missing)?;
-            header.load_addr = field(1).ok_or_else(missing)?;
-            header.load_end_addr = field(2).ok_or_else(missing)?;
-            header.bss_end_addr = field(3).ok_or_else(missing)?;
-            header.entry_addr = field(4).ok_or_else(missing)?;
-        }
-        return Ok(Some(header));
+    let found = (0..end.saturating_sub(HEADER_SIZE - 1))
+        .step_by(4)
+        .find(|&offset| le32(bytes, offset) == Some(HEADER_MAGIC));
+    match found {
+        Some(offset) => read_header(bytes, offset).map(Some),
+        None => Ok(None),
     }
-    Ok(None)
+}
+
+/// Checks the header whose magic is at `offset` (spec 3.1.2: the checksum, the requirement
+/// flags) and reads its address fields if bit 16 says they are there.
+fn read_header(bytes: &[u8], offset: usize) -> Result<Header, MultibootError> {
+    let flags = le32(bytes, offset + 4).unwrap_or(0);
+    let checksum = le32(bytes, offset + 8).unwrap_or(0);
+    if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
+        return Err(MultibootError::BadChecksum { offset });
+    }
+    let unknown = flags & HF_REQUIREMENTS & !HF_KNOWN_REQUIREMENTS;
+    if unknown != 0 {
+        return Err(MultibootError::UnknownRequirements { flags: unknown });
+    }
+    let mut header = Header {
+        offset,
+        flags,
+        header_addr: 0,
+        load_addr: 0,
+        load_end_addr: 0,
+        bss_end_addr: 0,
+        entry_addr: 0,
+    };
+    if flags & HF_ADDRESS_FIELDS != 0 {
+        // The five fields follow magic, flags and checksum (spec 3.1.3, offsets 12-28).
+        let field = |i: usize| le32(bytes, offset + HEADER_SIZE + 4 * i);
+        let missing = || MultibootError::AddressFieldsCutOff;
+        header.header_addr = field(0).ok_or_else(missing)?;
+        header.load_addr = field(1).ok_or_else(missing)?;
+        header.load_end_addr = field(2).ok_or_else(missing)?;
+        header.bss_end_addr = field(3).ok_or_else(missing)?;
+        header.entry_addr = field(4).ok_or_else(missing)?;
+    }
+    Ok(header)
 }
 
 /// A module to hand to the kernel: its bytes and its string (the file name, by convention).
@@ -146,6 +136,13 @@ struct Placement<'a> {
     zeros: u64,
 }
 
+impl Placement<'_> {
+    /// The first byte after the range (after [`check_placements`]: it does not overflow).
+    fn end(&self) -> u64 {
+        self.addr + self.data.len() as u64 + self.zeros
+    }
+}
+
 /// Checks that `addr..addr+len` is inside RAM and clear of mini-kvm's boot area.
 fn check_range(what: Contents, addr: u64, len: u64, ram: u64) -> Result<(), MultibootError> {
     let Some(end) = addr.checked_add(len) else {
@@ -166,51 +163,80 @@ fn check_range(what: Contents, addr: u64, len: u64, ram: u64) -> Result<(), Mult
     Ok(())
 }
 
-/// Works out where the kernel's bytes go, from its ELF program headers or its header's
-/// address fields (spec 3.1.3); returns the placements and the entry point.
+/// Works out where the kernel's bytes go, from its header's address fields or its ELF program
+/// headers (spec 3.1.3: the address fields win when bit 16 is set), checks that they fit, and
+/// returns the placements and the entry point.
 fn plan<'a>(
     bytes: &'a [u8],
     header: &Header,
     ram: u64,
 ) -> Result<(Vec<Placement<'a>>, u32), MultibootError> {
-    let mut placements = Vec::new();
-    let entry = if header.flags & HF_ADDRESS_FIELDS != 0 {
-        let h = header;
-        let file_start = (h.offset as u64)
-            .checked_sub(u64::from(h.header_addr.wrapping_sub(h.load_addr)))
-            .filter(|_| h.header_addr >= h.load_addr)
-            .ok_or(MultibootError::HeaderBelowLoad)?;
-        let load_end = if h.load_end_addr == 0 {
-            u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
-        } else {
-            u64::from(h.load_end_addr)
-        };
-        let len = load_end
-            .checked_sub(u64::from(h.load_addr))
-            .ok_or(MultibootError::LoadEndBelowLoad)?;
-        let data = bytes
-            .get(file_start as usize..(file_start + len) as usize)
-            .ok_or(MultibootError::AddressFieldsPastFile)?;
-        let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
-        placements.push(Placement {
-            addr: h.load_addr.into(),
-            data,
-            zeros,
-        });
-        u64::from(h.entry_addr)
+    let (placements, entry) = if header.flags & HF_ADDRESS_FIELDS != 0 {
+        let (placement, entry) = place_by_address_fields(bytes, header)?;
+        (vec![placement], entry)
     } else {
-        let image = elf::parse(bytes)?;
-        for seg in &image.segments {
+        place_by_elf(bytes)?
+    };
+    check_placements(&placements, ram)?;
+    let entry = check_entry(&placements, entry)?;
+    Ok((placements, entry))
+}
+
+/// The a.out kludge (spec 3.1.3, header fields at offsets 12-28): `header_addr` is where the
+/// header itself lands, so the file from `header_addr - load_addr` bytes before the header up
+/// to `load_end_addr` (0: the end of the file) is loaded at `load_addr`, followed by zeros up
+/// to `bss_end_addr`. Returns the one placement and `entry_addr`.
+fn place_by_address_fields<'a>(
+    bytes: &'a [u8],
+    h: &Header,
+) -> Result<(Placement<'a>, u64), MultibootError> {
+    let file_start = (h.offset as u64)
+        .checked_sub(u64::from(h.header_addr.wrapping_sub(h.load_addr)))
+        .filter(|_| h.header_addr >= h.load_addr)
+        .ok_or(MultibootError::HeaderBelowLoad)?;
+    let load_end = if h.load_end_addr == 0 {
+        u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
+    } else {
+        u64::from(h.load_end_addr)
+    };
+    let len = load_end
+        .checked_sub(u64::from(h.load_addr))
+        .ok_or(MultibootError::LoadEndBelowLoad)?;
+    let data = bytes
+        .get(file_start as usize..(file_start + len) as usize)
+        .ok_or(MultibootError::AddressFieldsPastFile)?;
+    let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
+    let placement = Placement {
+        addr: h.load_addr.into(),
+        data,
+        zeros,
+    };
+    Ok((placement, u64::from(h.entry_addr)))
+}
+
+/// An ELF kernel (spec 3.1.3: without bit 16 the loader reads the ELF headers): one placement
+/// per PT_LOAD segment at its physical address, and the ELF entry point. elf::parse has
+/// checked that each segment's file bytes lie inside the file and `filesz <= memsz`.
+fn place_by_elf(bytes: &[u8]) -> Result<(Vec<Placement<'_>>, u64), MultibootError> {
+    let image = elf::parse(bytes)?;
+    let placements = image
+        .segments
+        .iter()
+        .map(|seg| {
             let start = seg.offset as usize;
-            placements.push(Placement {
+            Placement {
                 addr: seg.paddr,
                 data: &bytes[start..start + seg.filesz as usize],
                 zeros: seg.memsz - seg.filesz,
-            });
-        }
-        image.entry
-    };
-    for p in &placements {
+            }
+        })
+        .collect();
+    Ok((placements, image.entry))
+}
+
+/// Each placement lies inside RAM and outside the boot area, and no two overlap.
+fn check_placements(placements: &[Placement<'_>], ram: u64) -> Result<(), MultibootError> {
+    for p in placements {
         let len = (p.data.len() as u64)
             .checked_add(p.zeros)
             .ok_or(MultibootError::SegmentSizeOverflows)?;
@@ -221,10 +247,7 @@ fn plan<'a>(
     // the overlap instead of depending on the order.
     for (i, a) in placements.iter().enumerate() {
         for b in &placements[i + 1..] {
-            let (a_end, b_end) = (
-                a.addr + a.data.len() as u64 + a.zeros,
-                b.addr + b.data.len() as u64 + b.zeros,
-            );
+            let (a_end, b_end) = (a.end(), b.end());
             if a.addr < b_end && b.addr < a_end {
                 return Err(MultibootError::SegmentsOverlap {
                     a: a.addr,
@@ -235,98 +258,19 @@ fn plan<'a>(
             }
         }
     }
-    let inside = placements
-        .iter()
-        .any(|p| entry >= p.addr && entry < p.addr + p.data.len() as u64 + p.zeros);
-    if !inside || entry > u64::from(u32::MAX) {
-        return Err(MultibootError::EntryOutsideKernel { entry });
-    }
-    Ok((placements, entry as u32))
+    Ok(())
 }
 
-/// Builds the boot area (GDT, information structure, memory map, strings, module list) as the
-/// bytes to copy to [`BOOT_AREA`]. Pure: tested on a buffer.
-pub fn build_boot_area(
-    mapping: u64,
-    cmdline: &str,
-    modules: &[(u64, u64, &str)],
-) -> Result<Vec<u8>, MultibootError> {
-    let mut area = vec![0u8; BOOT_AREA_SIZE];
-    let put32 =
-        |area: &mut Vec<u8>, at: usize, v: u32| area[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    let put64 =
-        |area: &mut Vec<u8>, at: usize, v: u64| area[at..at + 8].copy_from_slice(&v.to_le_bytes());
-    for (i, entry) in GDT.iter().enumerate() {
-        put64(&mut area, GDT_OFFSET + 8 * i, *entry);
+/// The entry point lies inside the loaded kernel and below 4 GiB: the kernel starts in 32-bit
+/// protected mode with paging off (spec 3.2), so EIP is a physical address.
+fn check_entry(placements: &[Placement<'_>], entry: u64) -> Result<u32, MultibootError> {
+    let inside = placements
+        .iter()
+        .any(|p| entry >= p.addr && entry < p.end());
+    match u32::try_from(entry) {
+        Ok(entry) if inside => Ok(entry),
+        _ => Err(MultibootError::EntryOutsideKernel { entry }),
     }
-    let gpa = |offset: usize| (BOOT_AREA + offset as u64) as u32;
-
-    // Strings: a bump allocator in the rest of the area.
-    let mut next = STRINGS_OFFSET;
-    let mut string = |area: &mut Vec<u8>, s: &str| -> Result<u32, MultibootError> {
-        let end = next + s.len() + 1;
-        if end > BOOT_AREA_SIZE || s.contains('\0') {
-            return Err(MultibootError::StringsTooLong);
-        }
-        area[next..next + s.len()].copy_from_slice(s.as_bytes());
-        let at = gpa(next);
-        next = end;
-        Ok(at)
-    };
-
-    // RAM below the hole, and above it (memory.rs: one mapping, guest-physical == offset).
-    let ram = mapping.min(super::LOW_RAM_END);
-    let high = mapping.saturating_sub(super::HIGH_RAM_START);
-    let info = INFO_OFFSET;
-    let mut flags = MBI_MEMORY | MBI_MEMORY_MAP | MBI_LOADER_NAME | MBI_CMDLINE;
-    put32(&mut area, info + 4, (LOW_MEMORY_END / 1024) as u32); // mem_lower, KiB from 0
-    let upper_kib = (ram.saturating_sub(HIGH_MEMORY_START) / 1024).min(u32::MAX.into()) as u32;
-    put32(&mut area, info + 8, upper_kib); // mem_upper, KiB from 1 MiB
-    let cmd = string(&mut area, cmdline)?;
-    put32(&mut area, info + 16, cmd);
-
-    if !modules.is_empty() {
-        if modules.len() > MAX_MODULES {
-            return Err(MultibootError::TooManyModules);
-        }
-        flags |= MBI_MODULES;
-        put32(&mut area, info + 20, modules.len() as u32);
-        put32(&mut area, info + 24, gpa(MODULES_OFFSET));
-        for (i, (start, end, name)) in modules.iter().enumerate() {
-            let m = MODULES_OFFSET + 16 * i;
-            put32(&mut area, m, *start as u32);
-            put32(&mut area, m + 4, *end as u32);
-            let s = string(&mut area, name)?;
-            put32(&mut area, m + 8, s);
-        }
-    }
-
-    // The memory map: each entry is size (of the rest, 20), base, length, type.
-    let map = [
-        (0, LOW_MEMORY_END, MEMORY_AVAILABLE),
-        (LOW_MEMORY_END, 0xA_0000 - LOW_MEMORY_END, MEMORY_RESERVED),
-        (0xF_0000, 0x1_0000, MEMORY_RESERVED),
-        (
-            HIGH_MEMORY_START,
-            ram.saturating_sub(HIGH_MEMORY_START),
-            MEMORY_AVAILABLE,
-        ),
-        (super::HIGH_RAM_START, high, MEMORY_AVAILABLE),
-    ];
-    let map = &map[..if high > 0 { 5 } else { 4 }];
-    for (i, (base, len, kind)) in map.iter().enumerate() {
-        let e = MMAP_OFFSET + 24 * i;
-        put32(&mut area, e, 20);
-        put64(&mut area, e + 4, *base);
-        put64(&mut area, e + 12, *len);
-        put32(&mut area, e + 20, *kind);
-    }
-    put32(&mut area, info + 44, (24 * map.len()) as u32);
-    put32(&mut area, info + 48, gpa(MMAP_OFFSET));
-    let name = string(&mut area, concat!("mini-kvm ", env!("CARGO_PKG_VERSION")))?;
-    put32(&mut area, info + 64, name);
-    put32(&mut area, info, flags);
-    Ok(area)
 }
 
 /// Loads a Multiboot kernel and its modules into `memory` and writes the boot area.
@@ -350,7 +294,7 @@ pub fn load(
         // touched, so zeroing it again would only make the host allocate every page of it
         // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
         // checked that the range lies inside RAM.
-        end = end.max(p.addr + p.data.len() as u64 + p.zeros);
+        end = end.max(p.end());
     }
     let mut list = Vec::with_capacity(modules.len());
     for m in modules {

@@ -38,6 +38,9 @@ pub const GDT: [u64; 5] = [
     0x00CF_FA00_0000_FFFF,
     0x00CF_F200_0000_FFFF,
 ];
+/// The ring-0 code and data selectors: GDT entries 1 and 2.
+const CODE_SELECTOR: u16 = 0x08;
+const DATA_SELECTOR: u16 = 0x10;
 
 /// Builds the page directory and its two page tables (3 pages, at PAGE_DIRECTORY). Pure.
 // [tour:paging32-tables]
@@ -96,8 +99,8 @@ pub fn check_image(load: u64, len: u64) -> Result<(), PagingImageError> {
 }
 
 pub fn set_sregs(sregs: &mut kvm_sregs) {
-    sregs.cs = flat_segment(0x08, true, false);
-    set_data_segments(sregs, flat_segment(0x10, false, false));
+    sregs.cs = flat_segment(CODE_SELECTOR, true, false);
+    set_data_segments(sregs, flat_segment(DATA_SELECTOR, false, false));
     sregs.gdt.base = GDT_ADDR;
     sregs.gdt.limit = (GDT.len() * 8 - 1) as u16;
     sregs.idt.base = IDT_ADDR;

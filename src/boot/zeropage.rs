@@ -33,6 +33,8 @@ pub const PAGE_TABLES_SIZE: usize = 6 * 0x1000;
 pub const CMDLINE_ADDR: u64 = 0x2_0000;
 /// Conventional memory ends here; the EBDA and the BIOS area follow (reserved in E820).
 pub const LOW_RAM_END: u64 = 0x9_FC00;
+/// The EBDA ends where the VGA window and the option ROMs start.
+const EBDA_END: u64 = 0xA_0000;
 const BIOS_AREA: u64 = 0xF_0000;
 const ONE_MIB: u64 = 0x10_0000;
 
@@ -208,7 +210,7 @@ pub fn e820_map(ram: u64) -> Vec<E820Entry> {
     };
     vec![
         entry(0, LOW_RAM_END, E820_RAM),
-        entry(LOW_RAM_END, 0xA_0000, E820_RESERVED),
+        entry(LOW_RAM_END, EBDA_END, E820_RESERVED),
         entry(BIOS_AREA, ONE_MIB, E820_RESERVED),
         entry(ONE_MIB, ram, E820_RAM),
     ]
@@ -240,8 +242,20 @@ fn put(page: &mut [u8], at: usize, bytes: &[u8]) {
     page[at..at + bytes.len()].copy_from_slice(bytes);
 }
 
+/// Sets a 32-bit field of the zero page; every address mini-kvm gives the kernel here is below
+/// 4 GiB except the initrd's, whose high halves go to the `ext_*` fields.
+fn put32(page: &mut [u8], at: usize, value: u32) {
+    put(page, at, &value.to_le_bytes());
+}
+
+/// `heap_end_ptr`, the heap the real-mode setup would use (boot.rst, "Details of header
+/// fields": the end of the setup's stack and heap, from the start of the real-mode code, minus
+/// 0x200): 0x10000 - 0x200 with a 64 KiB setup segment.
+const HEAP_END: u16 = 0xFE00;
+
 /// Builds the zero page: the image's own setup header (`image_head`, its first bytes) copied
-/// to 0x1F1, the loader's fields filled in, and the E820 map.
+/// to 0x1F1, the loader's fields filled in (boot.rst, "Details of header fields": the ones
+/// marked "write"), and the E820 map.
 pub fn build_zero_page(
     image_head: &[u8],
     header: &SetupHeader,
@@ -253,49 +267,29 @@ pub fn build_zero_page(
     zp[SETUP_HEADER_OFFSET..end].copy_from_slice(&image_head[SETUP_HEADER_OFFSET..end]);
     zp[linux::TYPE_OF_LOADER] = linux::LOADER_UNDEFINED;
     zp[linux::LOADFLAGS] = header.loadflags | linux::CAN_USE_HEAP;
-    // The heap the real-mode setup would use (boot.rst: 0xFE00 with a 64 KiB setup segment).
-    put(&mut zp[..], linux::HEAP_END_PTR, &0xFE00u16.to_le_bytes());
-    put(
-        &mut zp[..],
-        linux::CODE32_START,
-        &(linux::KERNEL_LOAD as u32).to_le_bytes(),
-    );
-    put(
-        &mut zp[..],
-        linux::CMD_LINE_PTR,
-        &(CMDLINE_ADDR as u32).to_le_bytes(),
-    );
+    put(&mut zp[..], linux::HEAP_END_PTR, &HEAP_END.to_le_bytes());
+    put32(&mut zp[..], linux::CODE32_START, linux::KERNEL_LOAD as u32);
+    put32(&mut zp[..], linux::CMD_LINE_PTR, CMDLINE_ADDR as u32);
     if let Some((addr, size)) = initrd {
-        put(
-            &mut zp[..],
-            linux::RAMDISK_IMAGE,
-            &(addr as u32).to_le_bytes(),
-        );
-        put(
-            &mut zp[..],
-            linux::RAMDISK_SIZE,
-            &(size as u32).to_le_bytes(),
-        );
-        put(
-            &mut zp[..],
-            EXT_RAMDISK_IMAGE,
-            &((addr >> 32) as u32).to_le_bytes(),
-        );
-        put(
-            &mut zp[..],
-            EXT_RAMDISK_SIZE,
-            &((size >> 32) as u32).to_le_bytes(),
-        );
+        put32(&mut zp[..], linux::RAMDISK_IMAGE, addr as u32);
+        put32(&mut zp[..], linux::RAMDISK_SIZE, size as u32);
+        put32(&mut zp[..], EXT_RAMDISK_IMAGE, (addr >> 32) as u32);
+        put32(&mut zp[..], EXT_RAMDISK_SIZE, (size >> 32) as u32);
     }
-    let map = e820_map(ram);
+    write_e820(&mut zp[..], &e820_map(ram));
+    zp
+}
+
+/// The E820 table (zero-page.rst: `e820_entries` at 0x1E8, `e820_table` at 0x2D0, each entry
+/// a packed `struct boot_e820_entry`), what the real-mode setup would have asked the BIOS for.
+fn write_e820(zp: &mut [u8], map: &[E820Entry]) {
     zp[E820_ENTRIES] = map.len() as u8;
     for (i, e) in map.iter().enumerate() {
-        let at = E820_TABLE + i * 20;
-        put(&mut zp[..], at, &e.addr.to_le_bytes());
-        put(&mut zp[..], at + 8, &e.size.to_le_bytes());
-        put(&mut zp[..], at + 16, &e.kind.to_le_bytes());
+        let at = E820_TABLE + i * std::mem::size_of::<boot_e820_entry>();
+        put(zp, at, &e.addr.to_le_bytes());
+        put(zp, at + 8, &e.size.to_le_bytes());
+        put(zp, at + 16, &e.kind.to_le_bytes());
     }
-    zp
 }
 
 /// The identity map of 0..4 GiB: PML4[0] -> PDPT, PDPT[0..4] -> four page directories of

@@ -1,4 +1,5 @@
 //! Unit tests for multiboot.rs (kept apart so the module reads on its own).
+use super::boot_area::*;
 use super::*;
 use crate::boot::elf::{test_elf, Class};
 
