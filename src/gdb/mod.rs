@@ -122,7 +122,7 @@ pub fn prepare(
     );
     let debugger = Debugger::new(vcpus, method);
     learn_host(&debugger, kvm, arch);
-    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/mod.rs); elsewhere `hlt`
+    // Only the Multiboot layout has an in-kernel PIC and LAPIC (boot/plan.rs); elsewhere `hlt`
     // ends the vCPU.
     debugger.set_hlt_ends_vcpu(!plan.layout(vcpus).irqchip);
     Ok(GdbSetup {
