@@ -280,6 +280,13 @@ impl Debugger {
     ) -> bool {
         let mut s = self.lock();
         let mut seen = s.generation;
+        // No stop is waiting for this vCPU: gdb resumed it between its look at the pause flag
+        // and this lock (it would wait for a second resume that never comes), or it is the
+        // vCPU being stepped and a kick (stdout's flush tick, say) brought it back here before
+        // its step ended. It leaves at once, as if resumed now.
+        if s.stop.is_none() && s.resume[index] != Resume::Stay {
+            seen = seen.wrapping_sub(1);
+        }
         s.parked[index] = true;
         self.changed.notify_all();
         loop {

@@ -163,3 +163,51 @@ fn at_most_max_breakpoints_and_bad_removals_are_errors() {
     d.resume(None);
     vcpu.join().unwrap();
 }
+
+/// A VM stop after 5 s: a park that waits for a resume that never comes returns false (the
+/// bug) instead of hanging the test.
+fn give_up_after_5s() -> impl Fn() -> bool {
+    let started = std::time::Instant::now();
+    move || started.elapsed() > std::time::Duration::from_secs(5)
+}
+
+#[test]
+fn a_vcpu_that_parks_after_gdb_resumed_it_runs_at_once() {
+    // The vCPU saw the pause flag up, then gdb's `c` came before the vCPU took the lock in
+    // park: there is no stop left to wait for (this hung `c` under load).
+    let (d, memory) = setup();
+    d.resume(None);
+    let vcpu = FakeVcpu::default();
+    assert!(d.park(0, &vcpu, &memory, &give_up_after_5s()));
+    assert!(!d.is_stepping(0));
+}
+
+#[test]
+fn a_kick_during_a_step_does_not_park_the_stepping_vcpu() {
+    // gdb's `stepi`: the pause flag stays up (for any other vCPU), and a kick that brings the
+    // stepping vCPU back to park before its step ends must not keep it there (this hung
+    // `stepi` under load); the step's own end parks it as usual.
+    let (d, memory) = setup();
+    d.resume(Some(0));
+    assert!(d.wants_pause());
+    let vcpu = FakeVcpu::default();
+    assert!(d.park(0, &vcpu, &memory, &give_up_after_5s()));
+    assert!(d.is_stepping(0), "still the step gdb asked for");
+    assert!(
+        d.park(0, &vcpu, &memory, &give_up_after_5s()),
+        "kicked: back to its step"
+    );
+    assert_eq!(d.on_debug_exit(0, 1, 0x1001), AfterDebugExit::Park);
+    // Now a stop is pending: park waits (here until the VM stops).
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let d2 = Arc::clone(&d);
+    let waiter = std::thread::spawn(move || d2.wait_stopped(&|| false));
+    let stopping = || {
+        // Give up once the gdb side has seen the stop.
+        waiter.is_finished() || stop.load(std::sync::atomic::Ordering::SeqCst)
+    };
+    assert!(
+        !d.park(0, &vcpu, &memory, &stopping),
+        "parked until the stop was seen"
+    );
+}
