@@ -44,7 +44,7 @@ _start:
     addl $0x200000, %eax
     addl $8, %ebx
     loop 1b
-
+/* [tour:enter-long-mode] */
     movl %cr4, %eax
     orl $0x20, %eax                  /* CR4.PAE: 64-bit page-table entries */
     movl %eax, %cr4
@@ -60,7 +60,7 @@ _start:
 
     lgdt boot_gdt_ptr
     ljmp $0x08, $long_mode           /* a 64-bit code segment: now in 64-bit mode */
-
+/* [/tour:enter-long-mode] */
 .code64
 long_mode:
     movabs $higher_half, %rax        /* leave the identity mapping for the linked address */
