@@ -27,7 +27,7 @@ _start:
     cli
     movl %eax, %edi                  /* kernel_main(magic, info): SysV args in RDI, RSI */
     movl %ebx, %esi
-
+/* [tour:boot-tables] */
     /* PML4[0] and PML4[511] -> PDPT; PDPT[0] and PDPT[510] -> PD. */
     movl $(boot_pdpt - KERNBASE + 0x3), %eax     /* present | writable */
     movl %eax, (boot_pml4 - KERNBASE)
@@ -44,7 +44,7 @@ _start:
     addl $0x200000, %eax
     addl $8, %ebx
     loop 1b
-/* [tour:enter-long-mode] */
+/* [/tour:boot-tables] [tour:enter-long-mode] */
     movl %cr4, %eax
     orl $0x20, %eax                  /* CR4.PAE: 64-bit page-table entries */
     movl %eax, %cr4
