@@ -27,7 +27,7 @@ _start:
     cli
     movl %eax, %edi                  /* kernel_main(magic, info): SysV args in RDI, RSI */
     movl %ebx, %esi
-
+/* [tour:boot-tables] */
     /* PML4[0] and PML4[511] -> PDPT; PDPT[0] and PDPT[510] -> PD. */
     movl $(boot_pdpt - KERNBASE + 0x3), %eax     /* present | writable */
     movl %eax, (boot_pml4 - KERNBASE)
@@ -44,7 +44,7 @@ _start:
     addl $0x200000, %eax
     addl $8, %ebx
     loop 1b
-
+/* [/tour:boot-tables] [tour:enter-long-mode] */
     movl %cr4, %eax
     orl $0x20, %eax                  /* CR4.PAE: 64-bit page-table entries */
     movl %eax, %cr4
@@ -60,7 +60,7 @@ _start:
 
     lgdt boot_gdt_ptr
     ljmp $0x08, $long_mode           /* a 64-bit code segment: now in 64-bit mode */
-
+/* [/tour:enter-long-mode] */
 .code64
 long_mode:
     movabs $higher_half, %rax        /* leave the identity mapping for the linked address */

@@ -97,6 +97,7 @@ void page_free(uint64_t pa) {
     free_pages++;
 }
 
+/* [tour:vm-new] */
 uint64_t *vm_new(void) {
     uint64_t pa = page_alloc();
     if (!pa) return NULL;
@@ -120,6 +121,7 @@ static uint64_t *walk(uint64_t *pml4, uint64_t va, int create) {
     }
     return &table[(va >> 12) & 511];
 }
+/* [/tour:vm-new] */
 
 int vm_map(uint64_t *pml4, uint64_t va, uint64_t pa, uint64_t flags) {
     uint64_t *pte = walk(pml4, va, 1);

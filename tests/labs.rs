@@ -220,6 +220,112 @@ pub mod lazy_stack {
     }
 }
 
+/// Lab 5: a `--trace` class for what no device claims (docs/labs/05-unclaimed.md).
+pub mod unclaimed {
+    use super::*;
+
+    pub fn the_class_shows_only_unclaimed_accesses() {
+        let r = run(&["--trace=unclaimed", &test_guest("lab_unclaimed")]);
+        assert_eq!(
+            (r.status, r.stdout.as_str()),
+            (0, "ok\n"),
+            "the guest runs as without the trace: {}",
+            r.stderr
+        );
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        let expected = [
+            ("in  0x0070", "no device (CMOS RTC): reads all ones"),
+            ("out 0x0080", "no device (POST diagnostic): write ignored"),
+            ("read 0xffff0", "no device: reads all ones"),
+        ];
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "one line per unclaimed access, nothing else:\n{}",
+            r.stderr
+        );
+        for (line, (raw, words)) in lines.iter().zip(expected) {
+            assert!(
+                line.contains(raw) && line.contains(words),
+                "{raw:?} and {words:?} in {line:?}"
+            );
+        }
+        // The exits keep their numbers: #3 is the hypercall the class leaves out.
+        assert!(lines[2].starts_with("[0] #4 "), "{}", lines[2]);
+    }
+
+    pub fn help_and_errors_name_the_class() {
+        let help = run(&["--help"]);
+        assert!(
+            help.stdout.contains("unclaimed"),
+            "--help lists the classes:\n{}",
+            help.stdout
+        );
+        let r = run(&["--trace=bogus", "hello"]);
+        assert!(
+            r.stderr.contains("debug, unclaimed, all)"),
+            "the known classes: {}",
+            r.stderr
+        );
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=unclaimed"]
+    fn grade_the_class_shows_only_unclaimed_accesses() {
+        the_class_shows_only_unclaimed_accesses()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=unclaimed"]
+    fn grade_help_and_errors_name_the_class() {
+        help_and_errors_name_the_class()
+    }
+}
+
+/// Lab 6: a scheduler with priorities, and the nice system call (docs/labs/06-nice.md).
+pub mod nice {
+    use super::*;
+
+    pub fn the_lower_nice_value_runs_first() {
+        let out = os("nice\n0\n");
+        assert_eq!(
+            answer(&out, "nice"),
+            "nice: L (pid 3) at nice 5, H (pid 4) at nice 0\n\
+             HHHHHHHHHHHHLLLLLLLLLLLL\n\
+             nice: refused: nice 11 -> -1, no such process -> -1\n"
+        );
+    }
+
+    pub fn equals_still_take_turns() {
+        let out = os("preempt\n0\n");
+        let letters = answer(&out, "preempt")
+            .lines()
+            .find(|l| l.starts_with('A') || l.starts_with('B'))
+            .unwrap_or_else(|| panic!("the letters in:\n{out}"));
+        let switches = letters
+            .as_bytes()
+            .windows(2)
+            .filter(|w| w[0] != w[1])
+            .count();
+        assert!(
+            switches >= 3,
+            "two spinners at the same nice value share the CPU: {letters}"
+        );
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=nice"]
+    fn grade_the_lower_nice_value_runs_first() {
+        the_lower_nice_value_runs_first()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=nice"]
+    fn grade_equals_still_take_turns() {
+        equals_still_take_turns()
+    }
+}
+
 /// The checks that need the lab's own work, each of which must fail on the tree as it is.
 /// (Checks that guard what a solution must not break, like the wild address above, pass.)
 const NEEDS_THE_LAB: &[(&str, fn())] = &[
@@ -246,6 +352,18 @@ const NEEDS_THE_LAB: &[(&str, fn())] = &[
     (
         "lazy_stack::deep_recursion_gets_its_stack",
         lazy_stack::deep_recursion_gets_its_stack,
+    ),
+    (
+        "unclaimed::the_class_shows_only_unclaimed_accesses",
+        unclaimed::the_class_shows_only_unclaimed_accesses,
+    ),
+    (
+        "unclaimed::help_and_errors_name_the_class",
+        unclaimed::help_and_errors_name_the_class,
+    ),
+    (
+        "nice::the_lower_nice_value_runs_first",
+        nice::the_lower_nice_value_runs_first,
     ),
 ];
 

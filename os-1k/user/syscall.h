@@ -16,6 +16,8 @@
 #define SYS_SPAWN     7   /* spawn(name, arg) -> pid, or -1 if no such program */
 #define SYS_WAIT      8   /* wait(pid, nohang) -> its exit status (-1 if killed or no such
                              child; with nohang, -2 while it still runs) */
+#define SYS_NICE     15   /* nice(pid, n): lab 6 (docs/labs/06-nice.md); the kernel does not
+                             know it yet, so it returns -1 */
 #define SYS_LISTFILE  9   /* listfile(index, namebuf, buflen) -> size, or -1 past the end */
 #define SYS_READFILE 10   /* readfile(name, buf, len) -> bytes read, or -1 */
 #define SYS_PS       11   /* ps(struct procinfo *, max) -> count */

@@ -27,6 +27,7 @@ static inline int kill(int pid) { return (int)syscall3(SYS_KILL, pid, 0, 0); }
 static inline long listfile(int i, char *name, size_t n) { return syscall3(SYS_LISTFILE, i, (long)name, (long)n); }
 static inline long readfile(const char *name, void *buf, size_t n) { return syscall3(SYS_READFILE, (long)name, (long)buf, (long)n); }
 static inline int ps(struct procinfo *p, int max) { return (int)syscall3(SYS_PS, (long)p, max, 0); }
+static inline int nice(int pid, int n) { return (int)syscall3(SYS_NICE, pid, n, 0); }
 
 /* Every program's entry is `int main(const char *arg)` (or `int main(void)`), called by
  * crt0.S: `arg` is the argument string it was started with, the result its exit status. */

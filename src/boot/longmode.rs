@@ -66,6 +66,7 @@ pub fn build_tables(pages: &mut [u8; 0x4000], slot_base: u64) {
 // [/tour:long-mode-tables]
 
 /// Long mode with paging on, for the slot at physical `slot_base`.
+// [tour:long-mode-sregs]
 pub fn set_sregs(sregs: &mut kvm_sregs, slot_base: u64) {
     sregs.cs = flat_segment(CODE_SELECTOR, true, true);
     set_data_segments(sregs, flat_segment(DATA_SELECTOR, false, true));
@@ -79,6 +80,7 @@ pub fn set_sregs(sregs: &mut kvm_sregs, slot_base: u64) {
     sregs.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     sregs.efer = EFER_LME | EFER_LMA;
 }
+// [/tour:long-mode-sregs]
 
 pub fn initial_regs() -> kvm_regs {
     kvm_regs {

@@ -36,6 +36,7 @@ use crate::kvm::bindings::{kvm_segment, kvm_sregs};
 /// A flat segment: base 0, 4 GiB limit, ring 0, as every protected- and long-mode setup here
 /// uses (Intel SDM Vol. 3A, 3.4.5). `type_` 0xB is execute/read code, 0x3 read/write data;
 /// a 64-bit code segment has L = 1 and must have D = 0.
+// [tour:flat-segment]
 pub fn flat_segment(selector: u16, code: bool, long_mode: bool) -> kvm_segment {
     kvm_segment {
         base: 0,
@@ -53,6 +54,7 @@ pub fn flat_segment(selector: u16, code: bool, long_mode: bool) -> kvm_segment {
         padding: 0,
     }
 }
+// [/tour:flat-segment]
 
 /// Loads the same segment into DS, ES, FS, GS and SS.
 pub fn set_data_segments(sregs: &mut kvm_sregs, segment: kvm_segment) {

@@ -315,6 +315,7 @@ pub fn load(
 }
 
 /// The machine state of spec 3.2: flat 32-bit segments, CR0.PE on, paging off.
+// [tour:protected-mode-sregs]
 pub fn set_sregs(sregs: &mut kvm_sregs) {
     sregs.cs = flat_segment(CODE_SELECTOR, true, false);
     set_data_segments(sregs, flat_segment(DATA_SELECTOR, false, false));
@@ -326,6 +327,7 @@ pub fn set_sregs(sregs: &mut kvm_sregs) {
     sregs.cr4 = 0;
     sregs.efer = 0;
 }
+// [/tour:protected-mode-sregs]
 
 /// EAX = magic, EBX = the information structure, EIP = entry, interrupts off.
 pub fn initial_regs(loaded: &Loaded) -> kvm_regs {

@@ -48,12 +48,14 @@ fn segment(selector: u16, code: bool) -> kvm_segment {
 }
 
 /// Edits the vCPU's special registers (as read from KVM) into guest `index`'s start state.
+// [tour:real-mode-sregs]
 pub fn set_sregs(sregs: &mut kvm_sregs, index: usize) {
     let selector = (slot_base(index) >> 4) as u16;
     sregs.cs = segment(selector, true);
     set_data_segments(sregs, segment(selector, false));
     sregs.cr0 = (sregs.cr0 | CR0_ET) & !(CR0_PE | CR0_PG);
 }
+// [/tour:real-mode-sregs]
 
 /// General registers at start: IP = 0, SP = 0, interrupts off.
 pub fn initial_regs() -> kvm_regs {
