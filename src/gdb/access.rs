@@ -114,6 +114,10 @@ pub fn serve(request: Request, vcpu: &dyn DebugVcpu, memory: &GuestMemory) -> Re
                 Err(e) => Reply::Failed(format!("patching int3 at {addr:#x}: {e}")),
             }
         }
+        Request::PageWalk { addr } => match vcpu.get_sregs() {
+            Ok(sregs) => Reply::Text(super::monitor::pagewalk_text(memory, &sregs, addr)),
+            Err(e) => failed(e),
+        },
         Request::ReadMemory { addr, len } => {
             let mut out = vec![0u8; len];
             match copy_virtual(vcpu, memory, addr, Access::Read(&mut out)) {
