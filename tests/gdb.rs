@@ -291,5 +291,8 @@ physical address 0x100000
         (cr3 + 0x2000) | 0x23,
         format!("{:#x}", cr3 + 0x2000),
     );
-    assert!(transcript.contains(&expected), "{expected}\nin\n{transcript}");
+    assert!(
+        transcript.contains(&expected),
+        "{expected}\nin\n{transcript}"
+    );
 }

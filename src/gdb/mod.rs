@@ -16,8 +16,8 @@
 pub mod access;
 pub mod command;
 pub mod debugger;
-pub mod packet;
 pub mod monitor;
+pub mod packet;
 pub mod pagewalk;
 pub mod server;
 pub mod symbols;

@@ -52,7 +52,11 @@ fn commands_are_parsed() {
 
 #[test]
 fn the_kernel_walk_of_the_1k_os_in_words_as_chapter_7_shows_it() {
-    let text = pagewalk_text(&kernel_tables(), &long_mode(0x12_1000), 0xffff_ffff_8010_0000);
+    let text = pagewalk_text(
+        &kernel_tables(),
+        &long_mode(0x12_1000),
+        0xffff_ffff_8010_0000,
+    );
     assert_eq!(
         text,
         "\
@@ -89,7 +93,10 @@ fn a_user_page_with_every_flag_and_a_missing_pte() {
     );
     assert!(text.ends_with("physical address 0x9123\n"), "{text}");
     let text = pagewalk_text(&m, &long_mode(0x1000), 0x40_1000);
-    assert!(text.contains("PTE        1  0x4008      0x0000000000000000  -\n"), "{text}");
+    assert!(
+        text.contains("PTE        1  0x4008      0x0000000000000000  -\n"),
+        "{text}"
+    );
     assert!(
         text.ends_with(
             "fault at the PTE: not present (P = 0): an access to 0x401000 raises #PF \
@@ -141,7 +148,10 @@ physical address 0x5abc
     };
     let text = pagewalk_text(&m, &sregs, 0x1234);
     assert!(text.contains("PAE paging"), "{text}");
-    assert!(text.contains("PDPTE      0  0x1000      0x0000000000002005  P\n"), "{text}");
+    assert!(
+        text.contains("PDPTE      0  0x1000      0x0000000000002005  P\n"),
+        "{text}"
+    );
     assert!(text.contains("P RW US PS (2 MiB page)"), "{text}");
     assert!(text.ends_with("physical address 0x201234\n"), "{text}");
 }
