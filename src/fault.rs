@@ -23,7 +23,8 @@ pub struct Fault {
     pub reason: String,
     pub regs: Option<kvm_regs>,
     pub sregs: Option<kvm_sregs>,
-    /// The bytes at the faulting instruction (up to 16), where they could be read.
+    /// The bytes at the faulting instruction (up to 16), where they could be read, after an
+    /// exit an exception leads to (a triple fault, an emulation failure).
     pub code: Option<Vec<u8>>,
     /// In real mode, after an exit that an exception leads to (a triple fault, an emulation
     /// failure): the first 32 entries of the interrupt vector table, 4 bytes each.

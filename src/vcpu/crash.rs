@@ -41,14 +41,16 @@ impl VcpuRunner {
         }
         let recent = self.recent.oldest_first();
         // Exits an unhandled exception leads to: a triple fault, or an emulation failure in
-        // the code it jumped to.
+        // the code it jumped to (or of the instruction itself).
         let exception_path = recent
             .last()
             .is_some_and(|r| matches!(r.kind, ExitKind::Shutdown | ExitKind::InternalError));
-        let (code, ivt) = match (&regs, &sregs) {
-            (Some(regs), Some(sregs)) => (
+        // A device's complaint (a bad hypercall) says it all in its line; what the CPU could
+        // not handle gets the instruction, and in real mode the table it went through.
+        let (code, ivt) = match (&regs, &sregs, exception_path) {
+            (Some(regs), Some(sregs), true) => (
                 self.code_at(regs, sregs),
-                (exception_path && sregs.cr0 & CR0_PE == 0).then(|| self.ivt(sregs)),
+                (sregs.cr0 & CR0_PE == 0).then(|| self.ivt(sregs)),
             ),
             _ => (None, None),
         };
