@@ -5,17 +5,111 @@
 //! KVM_EXIT_INTERNAL_ERROR (usually "could not emulate this instruction"), KVM_EXIT_FAIL_ENTRY
 //! (the CPU rejected the guest state, SDM Vol. 3C 26.3). This file turns those into one line a
 //! student can act on: the reason in words, the vCPU, and CS:IP in real mode or RIP otherwise.
+//! Then what teaches: the instruction at that address, decoded where it can be
+//! ([`decode`]); in real mode, the interrupt table at address 0 an exception runs through; and
+//! with `-v`, the registers and the vCPU's last exits ([`ring`], filled by the run loop).
 
 use crate::kvm::bindings::*;
 use crate::x86::*;
 use std::fmt::Write as _;
 
+pub mod decode;
+pub mod ring;
+pub use ring::{ExitRecord, ExitRing};
+
 /// A guest fault with the state the vCPU was in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Fault {
     pub reason: String,
     pub regs: Option<kvm_regs>,
     pub sregs: Option<kvm_sregs>,
+    /// The bytes at the faulting instruction (up to 16), where they could be read, after an
+    /// exit an exception leads to (a triple fault, an emulation failure).
+    pub code: Option<Vec<u8>>,
+    /// In real mode, after an exit that an exception leads to (a triple fault, an emulation
+    /// failure): the first 32 entries of the interrupt vector table, 4 bytes each.
+    pub ivt: Option<Vec<u8>>,
+    /// The vCPU's last exits, oldest first (the fault's own exit last).
+    pub recent: Vec<ExitRecord>,
+    /// How many exits the vCPU made in all.
+    pub exits: u64,
+}
+
+/// The lines after the one-line cause that every fault report has, where they apply: the
+/// instruction at the address, and the real-mode interrupt table.
+pub fn explanation(fault: &Fault) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let (Some(code), Some(sregs)) = (&fault.code, &fault.sregs) {
+        let shown = decode::hex_bytes(code, 8);
+        lines.push(match decode::decode(code, CodeSize::of(&sregs.cs)) {
+            Some(what) => format!("  the instruction there: {shown} = {what}"),
+            None => format!("  the bytes there: {shown} (not an instruction this report decodes)"),
+        });
+    }
+    if let (Some(ivt), Some(sregs)) = (&fault.ivt, &fault.sregs) {
+        lines.extend(real_mode_vectors(ivt, fault.regs.as_ref(), sregs));
+    }
+    lines
+}
+
+/// The exceptions a real-mode report names, by vector.
+const REAL_MODE_VECTORS: [(usize, &str); 5] = [
+    (6, "#UD (ud2)"),
+    (13, "#GP"),
+    (8, "#DF"),
+    (0, "#DE (divide error)"),
+    (3, "#BP (int3)"),
+];
+
+/// Real mode has no IDT of gates but a table of far pointers at IDTR.base (0 after reset):
+/// vector n's handler is the IP, then CS, at 4 x n (SDM Vol. 3A 20.1.4). No BIOS runs here, so
+/// unless the guest wrote its own, the table is whatever was loaded at 0.
+fn real_mode_vectors(ivt: &[u8], regs: Option<&kvm_regs>, sregs: &kvm_sregs) -> Vec<String> {
+    let target = |n: usize| {
+        let e = ivt.get(4 * n..4 * n + 4)?;
+        Some((
+            u16::from_le_bytes([e[2], e[3]]),
+            u16::from_le_bytes([e[0], e[1]]),
+        ))
+    };
+    let here = regs.map(|r| (sregs.cs.selector, (r.rip & 0xFFFF) as u16));
+    let mut lines = vec![format!(
+        "  real mode: an exception or `int n` jumps through the interrupt vector table at \
+         {:#x}, to the CS:IP stored at 4 x n; no BIOS set one up here, so in a flat guest \
+         loaded at 0 the table is the guest's own first bytes",
+        sregs.idt.base
+    )];
+    let taken = REAL_MODE_VECTORS
+        .iter()
+        .find(|(n, _)| here.is_some() && target(*n) == here);
+    if let Some((n, name)) = taken {
+        lines.push(format!(
+            "  the fault is where entry {n} points: the guest took vector {n}, {name}, \
+             through that table and broke at the first instruction there"
+        ));
+    }
+    let jumps: Vec<String> = REAL_MODE_VECTORS[..3]
+        .iter()
+        .filter_map(|(n, name)| target(*n).map(|(cs, ip)| format!("{name} to {cs:04x}:{ip:04x}")))
+        .collect();
+    if !jumps.is_empty() {
+        lines.push(format!("  the table sends {}", jumps.join(", ")));
+    }
+    lines
+}
+
+/// `-v`: the vCPU's last exits, oldest first, the one that ended it last.
+pub fn recent_exits(fault: &Fault) -> String {
+    let mut s = format!(
+        "  the last {} of {} exits, oldest first (RIP as KVM left it: past an in/out on some \
+         KVMs):",
+        fault.recent.len(),
+        fault.exits
+    );
+    for record in &fault.recent {
+        let _ = write!(s, "\n    {}", record.describe());
+    }
+    s
 }
 
 /// Words for KVM_EXIT_INTERNAL_ERROR's suberror, plus the instruction bytes KVM may include.

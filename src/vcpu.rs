@@ -17,7 +17,7 @@ use crate::console::GuestOutput;
 use crate::devices::hypercall::HYPERCALL_PORT;
 use crate::devices::{ByteSink, DeviceStop, Devices, VcpuIo};
 use crate::exit_address::IoRipRule;
-use crate::fault::{internal_error_text, Fault};
+use crate::fault::{internal_error_text, ExitRecord, ExitRing};
 use crate::kvm::bindings::*;
 use crate::kvm::{ExitRegs, RingWatch, Vcpu, VcpuKick, VmExit};
 use crate::memory::GuestMemory;
@@ -187,6 +187,8 @@ pub struct VcpuRunner {
     /// With an in-kernel irqchip KVM runs HLT itself: at each kick, look whether the vCPU is
     /// halted with interrupts off, i.e. off for good (a kernel's `cli; hlt`, Linux's halt).
     pub watch_halt: bool,
+    /// The last exits, for the crash report (fault/ring.rs): filled on every exit.
+    pub recent: ExitRing,
 }
 
 impl VcpuRunner {
@@ -264,6 +266,8 @@ impl VcpuRunner {
                 }
             }
             self.stats.exited(&exit);
+            // RIP is added once handle_exit is done with the exit (it borrows the run page).
+            self.recent.push(ExitRecord::of(&exit, None));
             if let (VmExit::Debug { exception, pc }, true) = (&exit, self.debug.is_some()) {
                 let (exception, pc) = (*exception, *pc);
                 if let Err(why) = self.after_debug_exit(exception, pc) {
@@ -282,6 +286,7 @@ impl VcpuRunner {
                 self.io.events = Some(Vec::new());
             }
             let action = handle_exit(exit, &self.devices, &mut self.io);
+            self.recent.set_last_rip(self.vcpu.synced_rip());
             if let Some(summary) = summary {
                 self.trace_exit(&summary, &action, io);
             }
@@ -382,32 +387,6 @@ impl VcpuRunner {
             ExitAction::Stop(Stop::GuestFault(reason)) => Some(self.fault(reason, io, shutdown)),
         }
     }
-
-    /// A guest fault, with the registers where it happened (at the I/O instruction, for an
-    /// I/O exit: exit_address.rs).
-    fn fault(&self, mut reason: String, io: Option<IoExit>, shutdown: bool) -> VcpuOutcome {
-        let mut sregs = self.vcpu.get_sregs().ok();
-        let mut regs = self.vcpu.get_regs().ok().map(|regs| match (&sregs, io) {
-            (Some(sregs), Some(io)) => {
-                at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
-            }
-            _ => regs,
-        });
-        if shutdown && crate::fault::is_reset_state(regs.as_ref(), sregs.as_ref()) {
-            // AMD SVM reinitialises the vCPU on a shutdown intercept: the state read now is
-            // the reset state, not where the guest faulted.
-            reason.push_str(
-                "; KVM reset the vCPU at the triple fault (as on AMD SVM), so the faulting \
-                 address is not known",
-            );
-            (regs, sregs) = (None, None);
-        }
-        VcpuOutcome::Fault(Box::new(Fault {
-            reason,
-            regs,
-            sregs,
-        }))
-    }
 }
 
 /// Applies the coalesced ring's writes (devices/com1.rs), counts them and traces the batch.
@@ -485,6 +464,7 @@ impl VcpuRunner {
     }
 }
 
+mod crash;
 mod debug;
 mod io_address;
 mod outcome;

@@ -130,7 +130,18 @@ fn exit_status_call_sets_the_status() {
 fn an_unknown_hypercall_is_a_guest_fault_exit_5() {
     let r = run(&[&test_guest("bad_hypercall")]);
     assert_eq!(r.status, 5);
+    // A device's complaint says it all in one line: no instruction decoded after it.
     assert_one_line(&r, &["vCPU 0", "0x7f", "CS:IP"]);
+}
+
+/// A fault's report: the one-line cause first (with `needles`), then exactly `explained`.
+fn assert_fault(run: &Run, needles: &[&str], explained: &[&str]) {
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1 + explained.len(), "{}", run.stderr);
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{:?} wants {needle:?}", lines[0]);
+    }
+    assert_eq!(&lines[1..], explained, "{}", run.stderr);
 }
 
 #[test]
@@ -140,13 +151,17 @@ fn a_triple_fault_exits_5_naming_the_exit_and_rip() {
     let verbose = run(&["-v", &test_guest("triple_fault")]);
     assert_eq!(verbose.status, 5);
     if host().is("shutdown-regs", "kept") {
-        // The `ud2` at 0x20 in triple_fault.asm.
-        assert_one_line(
+        // The `ud2` at 0x20 in triple_fault.asm, decoded.
+        assert_fault(
             &r,
             &[
                 "guest fault on vCPU 0 (triple_fault): KVM_EXIT_SHUTDOWN",
                 "triple-faulted",
                 "at RIP 0x20 (CS 0x0008)",
+            ],
+            &[
+                "  the instruction there: 0f 0b 90 90 90 90 90 90 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose",
             ],
         );
         // With -v the registers follow, control bits decoded.
@@ -201,5 +216,87 @@ fn sigterm_and_sigint_stop_the_guest_with_130() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(130), "{seen}");
         assert!(seen.contains(&format!("stopped by {signal:?}")), "{seen}");
+    }
+}
+
+#[test]
+fn a_real_mode_ud2_is_explained_as_a_trip_through_the_interrupt_table() {
+    let r = run(&[&test_guest("ud2_real")]);
+    assert_eq!(r.status, 5, "{}", r.stderr);
+    assert_eq!(r.stdout, "about to execute ud2 in real mode\n");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("mini-kvm: guest fault on vCPU 0 (ud2_real): "),
+        "{}",
+        r.stderr
+    );
+    // Entry 6 of the table at 0 is the text "mode" of the guest's message: CS:IP 6572:206e.
+    assert!(
+        lines.contains(
+            &"  real mode: an exception or `int n` jumps through the interrupt vector table at \
+              0x0, to the CS:IP stored at 4 x n; no BIOS set one up here, so in a flat guest \
+              loaded at 0 the table is the guest's own first bytes"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("  the table sends #UD (ud2) to 6572:206e, "),
+        "{}",
+        r.stderr
+    );
+    if lines[0].ends_with(" at CS:IP 6572:206e") {
+        assert!(
+            lines.contains(
+                &"  the fault is where entry 6 points: the guest took vector 6, #UD (ud2), \
+                  through that table and broke at the first instruction there"
+            ),
+            "{}",
+            r.stderr
+        );
+    }
+    // -v adds the registers and the last exits: the message's PUTCHARs, then the fault's own.
+    let v = run(&["-v", &test_guest("ud2_real")]);
+    let exits = v
+        .stderr
+        .split("  the last 16 of ")
+        .nth(1)
+        .unwrap_or_else(|| {
+            panic!("no exit history: {}", v.stderr);
+        });
+    let history: Vec<&str> = exits.lines().skip(1).take(16).collect();
+    assert_eq!(history.len(), 16, "{exits}");
+    assert!(
+        history[..15]
+            .iter()
+            .all(|l| l.starts_with("    KVM_EXIT_IO             out port 0x0500")),
+        "{exits}"
+    );
+    assert!(
+        !history[15].contains("KVM_EXIT_IO "),
+        "the fault's exit: {exits}"
+    );
+}
+
+#[test]
+fn a_long_mode_ud2_is_decoded_at_the_faulting_rip() {
+    let r = run(&["--long-mode", &test_guest("ud2_long")]);
+    assert_eq!(r.status, 5, "{}", r.stderr);
+    if host().is("shutdown-regs", "kept") {
+        // The `ud2` after a `nop` at 0x1000.
+        assert_fault(
+            &r,
+            &[
+                "guest fault on vCPU 0 (ud2_long): KVM_EXIT_SHUTDOWN",
+                "at RIP 0x1001 (CS 0x0008)",
+            ],
+            &[
+                "  the instruction there: 0f 0b f4 00 00 00 00 00 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose",
+            ],
+        );
+    } else {
+        assert_one_line(&r, &["KVM reset the vCPU at the triple fault"]);
     }
 }

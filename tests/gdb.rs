@@ -241,3 +241,58 @@ fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
         assert!(transcript.contains("Breakpoint 1, syscall"), "{transcript}");
     }
 }
+
+#[test]
+#[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
+fn monitor_pagewalk_shows_the_1k_os_kernel_mapping_level_by_level() {
+    let child = start(&["os-1k"], b"0\n");
+    let transcript = gdb(
+        child.port,
+        Some(env!("MINI_KVM_OS_1K_ELF")),
+        &[
+            "monitor pagewalk 0x100000",
+            "break kernel_main",
+            "continue",
+            "print/x (long)&boot_pml4 - 0xffffffff80000000",
+            "monitor pagewalk 0xffffffff80100000",
+            "delete",
+            "continue",
+        ],
+    );
+    let (status, _, stderr) = finish(child);
+    assert_eq!(status, 0, "{stderr}\n{transcript}");
+    // At the first instruction (Multiboot: 32-bit protected mode) paging is off.
+    assert!(
+        transcript.contains(
+            "pagewalk 0x100000: paging is off (CR0.PG = 0): the linear address is the \
+             physical address 0x100000\n"
+        ),
+        "{transcript}"
+    );
+    // In kernel_main, CR3 holds boot.S's tables: boot_pml4, boot_pdpt and boot_pd one page
+    // after another; the kernel is one 2 MiB page at physical 0 (entries 511, 510, 0). The
+    // CPU has set A on the way, and D on the page the kernel has written to.
+    let cr3 = transcript
+        .lines()
+        .find_map(|l| l.strip_prefix("$1 = 0x"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no boot_pml4 address: {transcript}"));
+    let expected = format!(
+        "pagewalk 0xffffffff80100000: 4-level paging, CR3 {cr3:#x}
+level  index  entry at    entry               flags
+PML4E    511  {:<10}  {:#018x}  P RW A
+PDPTE    510  {:<10}  {:#018x}  P RW A
+PDE        0  {:<10}  0x00000000000000e3  P RW A D PS (2 MiB page)
+physical address 0x100000
+",
+        format!("{:#x}", cr3 + 511 * 8),
+        (cr3 + 0x1000) | 0x23,
+        format!("{:#x}", cr3 + 0x1000 + 510 * 8),
+        (cr3 + 0x2000) | 0x23,
+        format!("{:#x}", cr3 + 0x2000),
+    );
+    assert!(
+        transcript.contains(&expected),
+        "{expected}\nin\n{transcript}"
+    );
+}

@@ -109,6 +109,35 @@ fn a_guest_fault_reaches_gdb_as_a_signal_with_the_reason() {
 }
 
 #[test]
+fn monitor_commands_answer_with_console_output_then_ok() {
+    let child = start(&["hello"], b"");
+    let mut c = Client::connect(child.port);
+    let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    let help = c.ask(&format!("qRcmd,{}", hex("help")), "OK");
+    assert!(
+        console_text(&help).contains("monitor pagewalk ADDR"),
+        "{help}"
+    );
+    // A real-mode guest: no paging, so the walk is the identity.
+    let walk = c.ask(&format!("qRcmd,{}", hex("pagewalk 0x7c00")), "OK");
+    assert_eq!(
+        console_text(&walk),
+        "pagewalk 0x7c00: paging is off (CR0.PG = 0): the linear address is the physical \
+         address 0x7c00\n"
+    );
+    let bad = c.ask(&format!("qRcmd,{}", hex("frobnicate")), "OK");
+    assert_eq!(
+        console_text(&bad),
+        "monitor frobnicate: unknown monitor command (try monitor help)\n"
+    );
+    assert!(c.ask("qRcmd,zz", "E").contains("$E01#"));
+    c.s.write_all(&packet("D")).unwrap();
+    c.wait("OK");
+    let (status, stdout, stderr) = finish(child);
+    assert_eq!((status, stdout.as_str()), (0, "Hello, KVM!\n"), "{stderr}");
+}
+
+#[test]
 fn step_or_continue_while_running_is_an_error_and_vcont_checks_threads() {
     let child = start(&[&test_guest("spin")], b"");
     let mut c = Client::connect(child.port);

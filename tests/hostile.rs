@@ -100,7 +100,8 @@ fn check(case: &Case) -> i32 {
         "{}: mini-kvm panicked: {stderr}",
         case.what
     );
-    let lines: Vec<&str> = stderr.lines().collect();
+    // A fault's one line may be followed by its explanation, indented (fault.rs).
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("  ")).collect();
     if MINI_KVM_STATUSES.contains(&code) {
         // One line says why. A timeout may add the line of a guest that faulted in the same
         // instant the deadline passed (both are true, and both are told).

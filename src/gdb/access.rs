@@ -95,25 +95,11 @@ pub fn serve(request: Request, vcpu: &dyn DebugVcpu, memory: &GuestMemory) -> Re
                 Err(why) => Reply::Failed(why),
             }
         }
-        Request::Patch { addr } => {
-            let t = match vcpu.translate(addr) {
-                Ok(t) if t.valid != 0 => t,
-                Ok(_) => return Reply::Failed(format!("{addr:#x} is not mapped")),
-                Err(e) => return failed(e),
-            };
-            let mut original = [0u8];
-            let physical = t.physical_address;
-            match memory
-                .read(physical, &mut original)
-                .and_then(|_| memory.write(physical, &[0xCC]))
-            {
-                Ok(()) => Reply::Patched(Patch {
-                    original: original[0],
-                    physical,
-                }),
-                Err(e) => Reply::Failed(format!("patching int3 at {addr:#x}: {e}")),
-            }
-        }
+        Request::Patch { addr } => patch(vcpu, memory, addr),
+        Request::PageWalk { addr } => match vcpu.get_sregs() {
+            Ok(sregs) => Reply::Text(super::monitor::pagewalk_text(memory, &sregs, addr)),
+            Err(e) => failed(e),
+        },
         Request::ReadMemory { addr, len } => {
             let mut out = vec![0u8; len];
             match copy_virtual(vcpu, memory, addr, Access::Read(&mut out)) {
@@ -127,6 +113,27 @@ pub fn serve(request: Request, vcpu: &dyn DebugVcpu, memory: &GuestMemory) -> Re
                 Err(e) => Reply::Failed(e),
             }
         }
+    }
+}
+
+/// `Z0` with int3: the byte at `addr` replaced by 0xCC, and what was there, and where.
+fn patch(vcpu: &dyn DebugVcpu, memory: &GuestMemory, addr: u64) -> Reply {
+    let t = match vcpu.translate(addr) {
+        Ok(t) if t.valid != 0 => t,
+        Ok(_) => return Reply::Failed(format!("{addr:#x} is not mapped")),
+        Err(e) => return Reply::Failed(e.to_string()),
+    };
+    let mut original = [0u8];
+    let physical = t.physical_address;
+    match memory
+        .read(physical, &mut original)
+        .and_then(|_| memory.write(physical, &[0xCC]))
+    {
+        Ok(()) => Reply::Patched(Patch {
+            original: original[0],
+            physical,
+        }),
+        Err(e) => Reply::Failed(format!("patching int3 at {addr:#x}: {e}")),
     }
 }
 

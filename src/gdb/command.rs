@@ -3,7 +3,7 @@
 //! Reference: gdb manual, appendix E "Remote Protocol": E.2 "Packets" (`?`, `c`, `D`, `g`, `G`,
 //! `H`, `k`, `m`, `M`, `p`, `P`, `s`, `T`, `vCont`, `X`, `z`/`Z`), E.3 "Stop Reply Packets", E.4
 //! "General Query Packets" (`qSupported`, `qXfer:features:read`, `qfThreadInfo`, `qC`,
-//! `QStartNoAckMode`...) and E.5 "Thread IDs" (hex; 0 = any thread, -1 = all threads).
+//! `qRcmd`, `QStartNoAckMode`...) and E.5 "Thread IDs" (hex; 0 = any thread, -1 = all threads).
 //! Anything not understood is [`Command::Unknown`], which the server answers with the empty
 //! packet ("not supported"); a malformed known packet is an error.
 
@@ -94,6 +94,8 @@ pub enum Command {
     QueryCurrentThread,
     QueryAttached,
     QueryThreadExtraInfo(ThreadId),
+    /// `qRcmd,hex`: gdb's `monitor TEXT`, TEXT hex-encoded (monitor.rs).
+    Monitor(String),
     Unknown,
 }
 
@@ -278,6 +280,10 @@ fn query(payload: &[u8]) -> Result<Command, ParseError> {
         ),
         t if t.starts_with("qThreadExtraInfo,") => {
             Command::QueryThreadExtraInfo(thread_id(&payload["qThreadExtraInfo,".len()..])?)
+        }
+        t if t.starts_with("qRcmd,") => {
+            let text = hex_decode(&payload["qRcmd,".len()..]).ok_or(ParseError("bad qRcmd"))?;
+            Command::Monitor(String::from_utf8_lossy(&text).into_owned())
         }
         t if t.starts_with("qXfer:features:read:") => {
             let rest = &t["qXfer:features:read:".len()..];

@@ -80,6 +80,10 @@ pub enum Request {
     Patch {
         addr: u64,
     },
+    /// `monitor pagewalk`: the walk of `addr` through this vCPU's tables, in words.
+    PageWalk {
+        addr: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +95,7 @@ pub enum Reply {
         user: bool,
     },
     Patched(Patch),
+    Text(String),
     /// Unmapped address, or an ioctl failed: gdb gets an error reply.
     Failed(String),
 }

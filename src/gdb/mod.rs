@@ -7,6 +7,7 @@
 //!   KVM_SET_GUEST_DEBUG and KVM_TRANSLATE;
 //! * [`access`]: the vCPU calls the debugger makes (a trait, faked in tests);
 //! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
+//! * [`monitor`]: gdb's `monitor` commands (`monitor pagewalk ADDR`: that walk in words);
 //! * [`symbols`]: the symbol file for gdb, written where no one else can interfere;
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
@@ -15,6 +16,7 @@
 pub mod access;
 pub mod command;
 pub mod debugger;
+pub mod monitor;
 pub mod packet;
 pub mod pagewalk;
 pub mod server;

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod breakpoints;
+mod monitor;
 
 /// What the server needs from the rest of the VMM.
 pub struct Session {
@@ -311,6 +312,7 @@ impl Server {
                 self.send(reply);
             }
             Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
+            Command::Monitor(text) => self.monitor(&text),
             _ => self.send(""),
         }
     }

@@ -162,6 +162,18 @@ impl Vcpu {
         Some(unsafe { addr_of!((*self.run.ptr.as_ptr()).s.regs).read_volatile() })
     }
 
+    /// RIP as KVM synced it at the last exit, if sync is enabled: one word, for the crash
+    /// report's ring of recent exits (fault/ring.rs), which the run loop fills on every exit.
+    #[inline]
+    pub fn synced_rip(&self) -> Option<u64> {
+        if !self.sync_regs {
+            return None;
+        }
+        // SAFETY: as in synced_regs: s.regs.rip lies inside the mapping and KVM writes it only
+        // during KVM_RUN, which needs &mut self.
+        Some(unsafe { addr_of!((*self.run.ptr.as_ptr()).s.regs.rip).read_volatile() })
+    }
+
     /// KVM_GET_REGS.
     pub fn get_regs(&self) -> Result<kvm_regs, KvmError> {
         get_regs(self.fd.as_raw_fd())

@@ -396,6 +396,7 @@ impl Shared<'_> {
             forbidden_syscall: self.forbidden_syscall,
             coalesced,
             watch_halt: self.irqchip,
+            recent: Default::default(),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::console::output::FlushState;
 use crate::console::{HostInput, OutputSink};
 use crate::devices::Accesses;
 use crate::error::{status, Error};
-use crate::fault::{location, register_dump};
+use crate::fault::{explanation, location, recent_exits, register_dump};
 use crate::gdb;
 use crate::kvm::RingWatch;
 use crate::vcpu::{VcpuOutcome, VcpuReport, VcpuRunner};
@@ -393,8 +393,14 @@ pub fn report(opts: &Config, cause: Option<StopCause>, reports: &[VcpuReport]) -
                     _ => String::new(),
                 };
                 diag!("mini-kvm: guest fault on {who}: {}{place}", fault.reason);
+                for line in explanation(fault) {
+                    diag!("{line}");
+                }
                 if let (true, Some(regs), Some(sregs)) = (opts.verbose, &fault.regs, &fault.sregs) {
                     diag!("{}", register_dump(regs, sregs));
+                }
+                if opts.verbose {
+                    diag!("{}", recent_exits(fault));
                 }
             }
             VcpuOutcome::HostError(why) => diag!("mini-kvm: error: {who}: {why}"),

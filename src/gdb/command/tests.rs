@@ -195,6 +195,12 @@ fn queries() {
         }
     );
     assert_eq!(p("qAttached"), Command::QueryAttached);
+    // gdb's `monitor pagewalk 0x1000`: qRcmd with the text in hex.
+    assert_eq!(
+        p("qRcmd,7061676577616c6b20307831303030"),
+        Command::Monitor("pagewalk 0x1000".into())
+    );
+    assert_eq!(p("qRcmd,"), Command::Monitor(String::new()));
     // Near misses of known queries are not taken for them.
     assert_eq!(p("qTStatus"), Command::Unknown);
     assert_eq!(p("qCRC:0,1"), Command::Unknown);
@@ -235,6 +241,8 @@ fn malformed_packets_are_errors_not_panics() {
         "vCont;",
         "vCont;s:zz",
         "qThreadExtraInfo,",
+        "qRcmd,7",
+        "qRcmd,zz",
         "qXfer:features:read:t",
         "qXfer:features:read:target.xml:0",
         "qXfer:features:read:target.xml:q,1",
