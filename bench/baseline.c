@@ -47,6 +47,7 @@ static void *vcpu_thread(void *arg) {
     if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0) die("KVM_SET_SREGS");
     struct kvm_regs regs = {.rip = 0, .rflags = 2};
     if (ioctl(fd, KVM_SET_REGS, &regs) < 0) die("KVM_SET_REGS");
+    /* [tour:baseline-loop] */
     for (;;) {
         if (ioctl(fd, KVM_RUN, 0) < 0) die("KVM_RUN");
         switch (run->exit_reason) {
@@ -67,6 +68,7 @@ static void *vcpu_thread(void *arg) {
             exit(1);
         }
     }
+    /* [/tour:baseline-loop] */
 }
 
 int main(int argc, char **argv) {

@@ -59,14 +59,14 @@ static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
 
-/* The registers a trap saves (entry.S pushes them in this order, from the bottom up). */
+/* The registers a trap saves (entry.S pushes them in this order, from the bottom up). [tour:trapframe] */
 struct trapframe {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
     uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
     uint64_t vector, error;
     uint64_t rip, cs, rflags, rsp, ss;     /* pushed by the CPU */
 };
-
+/* [/tour:trapframe] */
 /* Processes (proc.c). */
 #define NPROC 16
 enum procstate { UNUSED, RUNNABLE, RUNNING, SLEEPING, ZOMBIE };

@@ -102,7 +102,7 @@ int proc_spawn(const char *name, const char *arg) {
     strlcpy(arg_copy, arg ? arg : "", 64);
     uint64_t arg_va = USER_STACK - 64;
 
-    /* The kernel stack: a trap frame for IRETQ into ring 3, and under it what swtch pops. */
+    /* The kernel stack: a trap frame for IRETQ into ring 3, and under it what swtch pops. [tour:first-frame] */
     p->kstack_top = (uint64_t)&kstacks[slot][KSTACK_SIZE];
     struct trapframe *tf = (struct trapframe *)(p->kstack_top - sizeof *tf);
     memset(tf, 0, sizeof *tf);
@@ -116,7 +116,7 @@ int proc_spawn(const char *name, const char *arg) {
     *--sp = (uint64_t)trapret;                 /* swtch's `ret` goes here */
     for (int i = 0; i < 6; i++) *--sp = 0;     /* rbp, rbx, r12-r15 */
     p->context = (uint64_t)sp;
-
+    /* [/tour:first-frame] */
     p->pid = next_pid++;
     strlcpy(p->name, name, sizeof p->name);
     p->parent = current ? current->pid : 0;
@@ -237,10 +237,11 @@ int proc_list(int *pids, int *states, char (*names)[16], int max) {
     return n;
 }
 
-/* The idle process: wait for an interrupt, then run whatever became runnable. */
+/* The idle process: wait for an interrupt, then run whatever became runnable. [tour:idle] */
 void scheduler(void) {
     for (;;) {
         __asm__ volatile("sti; hlt; cli");
         schedule();
     }
 }
+/* [/tour:idle] */

@@ -53,7 +53,7 @@ static void set_gate(int vector, uint64_t handler, uint8_t type) {
 }
 
 /* Remaps the PICs so IRQ 0-15 do not collide with CPU exceptions 0-31, and unmasks only the
- * timer and COM1. */
+ * timer and COM1. [tour:pic-init] */
 static void pic_init(void) {
     outb(PIC1, 0x11); outb(PIC2, 0x11);        /* ICW1: edge triggered, cascade, ICW4 */
     outb(PIC1 + 1, IRQ_BASE); outb(PIC2 + 1, IRQ_BASE + 8);   /* ICW2: vector bases */
@@ -62,7 +62,7 @@ static void pic_init(void) {
     outb(PIC1 + 1, (uint8_t)~((1 << IRQ_TIMER) | (1 << IRQ_COM1)));
     outb(PIC2 + 1, 0xFF);
 }
-
+/* [/tour:pic-init] */
 void trap_init(void) {
     uint64_t base = (uint64_t)&tss, limit = sizeof tss - 1;
     tss.iomap_base = sizeof tss;               /* no I/O bitmap: ring 3 port I/O is a #GP */

@@ -30,6 +30,7 @@ use crate::kvm::ioctl::*;
 use crate::kvm::seccomp::{self, Rule};
 
 /// ioctl requests allowed after setup.
+// [tour:runtime-ioctls]
 const RUNTIME_IOCTLS: &[u32] = &[
     KVM_RUN as u32,
     KVM_GET_REGS as u32,
@@ -47,6 +48,7 @@ const RUNTIME_IOCTLS: &[u32] = &[
     libc::TCGETS as u32,
     libc::TCSETS as u32,
 ];
+// [/tour:runtime-ioctls]
 
 /// The allow-list.
 pub fn rules() -> Vec<Rule> {

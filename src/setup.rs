@@ -110,6 +110,7 @@ pub fn add_memory(vm: &mut Vm, layout: &Layout, guests: usize) -> Result<Arc<Gue
 /// Step 4. The in-kernel interrupt controllers (8259 PICs, IOAPIC, a LAPIC per vCPU) and the
 /// 8254 PIT, which an OS kernel expects. `speaker`: let the PIT's channel 2 drive port 0x61,
 /// as Linux probes it.
+// [tour:create-irqchip]
 pub fn create_irqchip(kvm: &Kvm, vm: &Vm, speaker: bool) -> Result<(), Error> {
     for (cap, what) in [
         (KVM_CAP_IRQCHIP, "irqchip (KVM_CAP_IRQCHIP)"),
@@ -130,9 +131,11 @@ pub fn create_irqchip(kvm: &Kvm, vm: &Vm, speaker: bool) -> Result<(), Error> {
     });
     Ok(())
 }
+// [/tour:create-irqchip]
 
 /// Step 6. vCPU `id` in the state `start` describes: CPUID (when given: real-mode guests never
 /// ask, and KVM_GET_SUPPORTED_CPUID costs time), special registers, then general ones.
+// [tour:create-vcpu]
 pub fn create_vcpu(
     vm: &Arc<Vm>,
     id: u32,
@@ -156,3 +159,4 @@ pub fn create_vcpu(
     vcpu.set_regs(&start.regs())?;
     Ok(vcpu)
 }
+// [/tour:create-vcpu]

@@ -86,6 +86,7 @@ pub fn handle_exit<O: ByteSink>(
             Err(DeviceStop::GuestError(why)) => stop(Stop::GuestFault(why)),
             Err(DeviceStop::HostError(why)) => stop(Stop::HostError(why)),
         },
+        // [tour:exit-arms]
         VmExit::IoIn { port, size, data } => {
             devices.port_in(port, size, data, io);
             ExitAction::Continue
@@ -100,6 +101,7 @@ pub fn handle_exit<O: ByteSink>(
         }
         VmExit::Hlt => stop(Stop::Halted),
         VmExit::Interrupted => ExitAction::Kicked,
+        // [/tour:exit-arms]
         VmExit::Shutdown if io.triple_fault_resets => stop(Stop::MachineOff(RESET_TRIPLE_FAULT)),
         VmExit::Shutdown => stop(Stop::GuestFault(
             "KVM_EXIT_SHUTDOWN: the guest triple-faulted (an exception it could not handle)".into(),

@@ -268,6 +268,7 @@ pub enum PlanProblem {
 
 /// Writes the kernel, the initrd, the command line, the zero page, the GDT and the page
 /// tables into guest memory.
+// [tour:linux-load]
 pub fn load(
     memory: &crate::memory::GuestMemory,
     boot: &LinuxBoot,
@@ -294,6 +295,7 @@ pub fn load(
     write("GDT", GDT_ADDR, &gdt_bytes(boot.entry32))?;
     write("page tables", PAGE_TABLES, &build_page_tables())
 }
+// [/tour:linux-load]
 
 /// 64-bit mode, paging on with the identity map, `__BOOT_CS`/`__BOOT_DS` loaded.
 pub fn set_sregs(sregs: &mut kvm_sregs) {
@@ -340,6 +342,7 @@ pub fn initial_regs_32() -> kvm_regs {
 }
 
 /// RIP at `startup_64`, RSI at the zero page, interrupts off.
+// [tour:linux-regs]
 pub fn initial_regs() -> kvm_regs {
     kvm_regs {
         rip: KERNEL_LOAD + STARTUP_64_OFFSET,
@@ -349,6 +352,7 @@ pub fn initial_regs() -> kvm_regs {
         ..Default::default()
     }
 }
+// [/tour:linux-regs]
 
 /// CPUID leaf 1, ECX bit 31: "running under a hypervisor". KVM_GET_SUPPORTED_CPUID leaves it
 /// clear (the VMM decides); without it Linux never looks at KVM's leaves at 0x4000_0000, so it

@@ -202,6 +202,7 @@ pub struct E820Entry {
 
 /// The memory map of a guest with `ram` bytes at physical 0: conventional memory, the
 /// EBDA/BIOS holes a PC has (reserved), then RAM from 1 MiB to the end.
+// [tour:e820]
 pub fn e820_map(ram: u64) -> Vec<E820Entry> {
     let entry = |addr, end: u64, kind| E820Entry {
         addr,
@@ -215,6 +216,7 @@ pub fn e820_map(ram: u64) -> Vec<E820Entry> {
         entry(ONE_MIB, ram, E820_RAM),
     ]
 }
+// [/tour:e820]
 
 /// Where the initrd goes: as high as both RAM and the header's `initrd_addr_max` allow,
 /// page-aligned, and above everything the kernel occupies while it boots (`kernel_end`).
@@ -256,6 +258,7 @@ const HEAP_END: u16 = 0xFE00;
 /// Builds the zero page: the image's own setup header (`image_head`, its first bytes) copied
 /// to 0x1F1, the loader's fields filled in (boot.rst, "Details of header fields": the ones
 /// marked "write"), and the E820 map.
+// [tour:zero-page]
 pub fn build_zero_page(
     image_head: &[u8],
     header: &SetupHeader,
@@ -279,6 +282,7 @@ pub fn build_zero_page(
     write_e820(&mut zp[..], &e820_map(ram));
     zp
 }
+// [/tour:zero-page]
 
 /// The E820 table (zero-page.rst: `e820_entries` at 0x1E8, `e820_table` at 0x2D0, each entry
 /// a packed `struct boot_e820_entry`), what the real-mode setup would have asked the BIOS for.

@@ -134,9 +134,11 @@ impl Com1 {
     /// in-kernel PIC delivers at once, or loopback (MCR.LOOP), whose bytes enter the receive
     /// FIFO alongside host input. DLAB needs nothing: the ring is applied in order under the
     /// LCR of its time, so a write to 0x3F8 with DLAB set is a DLL write, as on hardware.
+    // [tour:zone-allowed]
     fn zone_allowed(&self) -> bool {
         self.uart.ier() & uart::IER_ETBEI == 0 && !self.uart.loopback()
     }
+    // [/tour:zone-allowed]
 
     /// Registers or unregisters the THR zone to match the UART's state.
     fn update_zone(&mut self) -> Result<(), KvmError> {
@@ -268,6 +270,7 @@ impl Com1 {
         }
     }
 
+    // [tour:update-irq]
     fn update_irq(&mut self) {
         let level = self.uart.irq_line();
         if level == self.irq_level {
@@ -281,6 +284,7 @@ impl Com1 {
             line.set_level(COM1_IRQ, level);
         }
     }
+    // [/tour:update-irq]
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ pub struct HypercallPort {
     pending: Option<u8>,
 }
 
+// [tour:getchar-port]
 impl HypercallPort {
     /// Remembers GETCHAR's result for the following `in`.
     pub fn getchar_result(&mut self, input: InputByte) -> u8 {
@@ -92,6 +93,7 @@ impl HypercallPort {
         self.pending.take().unwrap_or(0)
     }
 }
+// [/tour:getchar-port]
 
 #[cfg(test)]
 mod tests {

@@ -416,6 +416,7 @@ impl Devices {
     }
 
     /// One byte from one port, and whether a device answered.
+    // [tour:in-byte]
     fn in_byte<O: ByteSink>(&self, port: u16, cpu: &mut VcpuIo<O>) -> (u8, bool) {
         match port {
             com1::COM1_FIRST..=com1::COM1_LAST => {
@@ -434,6 +435,7 @@ impl Devices {
             }
         }
     }
+    // [/tour:in-byte]
 
     /// OUT to the hypercall port: the call number is AL, the argument BL (the run loop read
     /// them from the vCPU's registers).

@@ -61,6 +61,7 @@ impl VcpuKick {
     ///
     /// The caller must make sure the thread is still running (mini-kvm keeps kick handles in a
     /// registry that a vCPU thread leaves, under the same lock, before it ends).
+    // [tour:kick]
     pub fn kick(&self) {
         self.run.immediate_exit().store(1, Ordering::SeqCst);
         // SAFETY: the thread is alive (see above), so the pthread_t is valid; the handler is
@@ -69,4 +70,5 @@ impl VcpuKick {
             libc::pthread_kill(self.thread, kick_signal());
         }
     }
+    // [/tour:kick]
 }

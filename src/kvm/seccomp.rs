@@ -116,6 +116,7 @@ fn ret(action: u32) -> SockFilter {
 /// the numbers would mean other calls), refuse x32 numbers, then one block per rule; a call no
 /// rule allows is trapped.
 pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
+    // [tour:filter-prologue]
     let mut p = vec![
         load(DATA_ARCH),
         jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -124,6 +125,7 @@ pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
         jump(BPF_JMP | BPF_JSET | BPF_K, X32_SYSCALL_BIT, 0, 1),
         ret(SECCOMP_RET_TRAP),
     ];
+    // [/tour:filter-prologue]
     for rule in rules {
         // Each block starts with A = nr and ends in returns, so the next block finds A intact.
         let block: Vec<SockFilter> = match *rule {
@@ -161,9 +163,11 @@ pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
         };
         // A block is at most a load, two instructions per value and a return: the allow-list
         // keeps that far below 256, the reach of a conditional jump.
+        // [tour:filter-rule]
         let skip = u8::try_from(block.len()).expect("a rule's block fits a BPF jump");
         p.push(jump(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, skip));
         p.extend(block);
+        // [/tour:filter-rule]
     }
     p.push(ret(SECCOMP_RET_TRAP));
     p

@@ -315,6 +315,7 @@ impl Vcpu {
     }
 
     /// KVM_RUN: run the guest until it exits, then decode why.
+    // [tour:kvm-run]
     pub fn run(&mut self) -> Result<VmExit<'_>, KvmError> {
         if let Err(e) = ioctl_with_val(self.fd.as_raw_fd(), "KVM_RUN", KVM_RUN, 0) {
             return match e.errno {
@@ -324,6 +325,7 @@ impl Vcpu {
         }
         Ok(self.decode_exit())
     }
+    // [/tour:kvm-run]
 
     /// Reads `kvm_run.exit_reason` and decodes the member of the exit union it selects into a
     /// [`VmExit`] that borrows the page.

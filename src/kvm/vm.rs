@@ -158,6 +158,7 @@ impl Vm {
     }
 
     /// KVM_IRQ_LINE: drive input pin `irq` of the in-kernel PIC/IOAPIC high or low.
+    // [tour:irq-line]
     pub fn irq_line(&self, irq: u32, high: bool) -> Result<(), KvmError> {
         let level = kvm_irq_level {
             irq,
@@ -166,6 +167,7 @@ impl Vm {
         // SAFETY: KVM_IRQ_LINE (_IOW) only reads one kvm_irq_level.
         unsafe { ioctl_with_ref(self.raw_fd(), "KVM_IRQ_LINE", KVM_IRQ_LINE, &level) }.map(|_| ())
     }
+    // [/tour:irq-line]
 
     /// KVM_REGISTER_COALESCED_MMIO with `pio` = 1: guest writes to ports `port..port+size`
     /// go to the coalesced ring instead of exiting (needs KVM_CAP_COALESCED_PIO).

@@ -84,6 +84,7 @@ impl Control {
     }
 
     /// Stops every vCPU: the flag first, then the kicks (the order that loses no wake-up).
+    // [tour:request-stop]
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
         // Threads waiting for room in an output queue stop waiting (console/queue.rs).
@@ -92,6 +93,7 @@ impl Control {
             kick.kick();
         }
     }
+    // [/tour:request-stop]
 
     /// Kicks every other running vCPU out of KVM_RUN (a debugger stop on vCPU `index`).
     pub fn kick_others(&self, index: usize) {

@@ -129,6 +129,7 @@ fn start_stdin_reader(control: &Arc<Control>, input: &Arc<HostInput>, raw_termin
 
 /// From here on mini-kvm only runs what it built: confine it before the first KVM_RUN, on
 /// every thread (the console threads already exist; TSYNC), see confine.rs.
+// [tour:confine-when]
 fn confine(opts: &Config) -> Result<(), Error> {
     if !opts.seccomp {
         note(|| "seccomp: off (--no-seccomp)".into());
@@ -144,6 +145,7 @@ fn confine(opts: &Config) -> Result<(), Error> {
     });
     Ok(())
 }
+// [/tour:confine-when]
 
 /// One thread per vCPU, each running its KVM_RUN loop (vcpu.rs).
 fn spawn_vcpus(runners: Vec<VcpuRunner>) -> Result<Vec<JoinHandle<()>>, Error> {
