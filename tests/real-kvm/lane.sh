@@ -101,9 +101,9 @@ guests=${LANE_GUESTS:-$(nproc)}
 # counts 5 s. Each job prints what every binary took ("lane-status BIN STATUS SECONDSs").
 weight() {
     case $(basename "$1" | sed 's/-[0-9a-f]*$//') in
-    docs) echo 72 ;; gdb) echo 48 ;; console) echo 44 ;; os_1k) echo 41 ;; stoppable) echo 35 ;;
-    gdb_step) echo 26 ;; linux) echo 25 ;; hostile) echo 20 ;; gdb_stub | terminal_stop) echo 11 ;;
-    modes | guests) echo 10 ;; exit_status) echo 9 ;;
+    docs) echo 119 ;; gdb) echo 64 ;; stoppable) echo 49 ;; console) echo 47 ;;
+    linux | gdb_step) echo 26 ;; os_1k) echo 24 ;; hostile) echo 22 ;;
+    gdb_stub | exit_status) echo 12 ;; terminal_stop | guests) echo 10 ;; modes) echo 9 ;;
     *) echo 5 ;;
     esac
 }
