@@ -46,18 +46,14 @@ pub struct IoAccess {
 
 /// Does an I/O instruction of exactly `bytes` match `io`?
 fn matches(bytes: &[u8], io: &IoAccess) -> bool {
-    let mut operand_size = io.code_operand_size;
-    let mut i = 0;
     // Prefixes the I/O instructions honour: 66 (operand size) and F3 (rep, string forms).
-    let mut rep = false;
-    while i < bytes.len() && matches!(bytes[i], 0x66 | 0xF3) {
-        if bytes[i] == 0x66 {
-            operand_size = if io.code_operand_size == 2 { 4 } else { 2 };
-        } else {
-            rep = true;
-        }
-        i += 1;
-    }
+    let p = crate::x86::prefixes(bytes);
+    let (i, rep) = (p.len, p.rep);
+    let operand_size = match (p.operand_size, io.code_operand_size) {
+        (false, size) => size,
+        (true, 2) => 4,
+        (true, _) => 2,
+    };
     let Some(&opcode) = bytes.get(i) else {
         return false;
     };

@@ -141,6 +141,30 @@ pub fn describe_rflags(rflags: u64) -> String {
     s
 }
 
+/// The legacy prefixes of the instructions mini-kvm decodes (port I/O, for exit_address.rs;
+/// the faulting instruction, for fault/decode.rs): 66, operand size (16 <-> 32 bits), and F3,
+/// rep (Intel SDM Vol. 2A, 2.1.1 "Instruction Prefixes"). A repeated prefix counts once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prefixes {
+    /// How many prefix bytes come before the opcode.
+    pub len: usize,
+    /// 66 seen: the other operand size than the code's default.
+    pub operand_size: bool,
+    /// F3 seen.
+    pub rep: bool,
+}
+
+/// The 66/F3 prefixes `bytes` start with.
+pub fn prefixes(bytes: &[u8]) -> Prefixes {
+    let mut p = Prefixes::default();
+    while let Some(&b) = bytes.get(p.len).filter(|b| matches!(**b, 0x66 | 0xF3)) {
+        p.operand_size |= b == 0x66;
+        p.rep |= b == 0xF3;
+        p.len += 1;
+    }
+    p
+}
+
 /// The size of the code running, from the code segment's hidden attributes (SDM Vol. 3A
 /// 5.2.1): CS.L selects 64-bit code (only meaningful with EFER.LMA), CS.D/B 32-bit; in real
 /// mode KVM keeps D/B clear, so real mode is 16-bit code.
@@ -222,5 +246,13 @@ mod tests {
         assert_eq!(describe_efer(0), "-");
         assert_eq!(describe_rflags(0x3202), "IF IOPL=3");
         assert_eq!(describe_rflags(0x46), "PF ZF");
+    }
+
+    #[test]
+    fn prefixes_count_once_and_stop_at_the_opcode() {
+        assert_eq!(prefixes(&[0xEF]), Prefixes::default());
+        let p = prefixes(&[0x66, 0xF3, 0x66, 0x6F]);
+        assert_eq!((p.len, p.operand_size, p.rep), (3, true, true));
+        assert_eq!(prefixes(&[0x66, 0x66]).len, 2);
     }
 }

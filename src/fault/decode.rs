@@ -3,23 +3,15 @@
 //! are no code at all. Anything else is left as hex: this is not a disassembler.
 //!
 //! Opcodes: Intel SDM Vol. 2, Appendix A "Opcode Map" (one-byte map: CC, CD, CE, E4-E7, EC-EF,
-//! F1, F4, 6C-6F; two-byte map: 0F 0B); prefixes 66 (operand size) and F3 (rep) in 2.1.1.
+//! F1, F4, 6C-6F; two-byte map: 0F 0B); prefixes 66 (operand size) and F3 (rep) in 2.1.1, read by x86::prefixes.
 
 use crate::x86::CodeSize;
 
 /// The instruction `bytes` start with, in words, if it is one this decoder knows.
 pub fn decode(bytes: &[u8], size: CodeSize) -> Option<String> {
-    let mut wide = size != CodeSize::Bits16; // the default operand size: 32 bits, or 16
-    let mut rep = false;
-    let mut at = 0;
-    while let Some(&prefix) = bytes.get(at).filter(|b| matches!(**b, 0x66 | 0xF3)) {
-        if prefix == 0x66 {
-            wide = !wide;
-        } else {
-            rep = true;
-        }
-        at += 1;
-    }
+    // The default operand size is 32 bits, or 16 in 16-bit code; 66 picks the other.
+    let p = crate::x86::prefixes(bytes);
+    let (wide, rep, at) = ((size != CodeSize::Bits16) != p.operand_size, p.rep, p.len);
     let acc = if wide { "eax" } else { "ax" };
     let imm = bytes.get(at + 1).copied();
     let text = match (bytes.get(at)?, imm) {

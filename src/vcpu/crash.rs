@@ -3,12 +3,12 @@
 //! mode the interrupt table an exception went through, and the last exits (fault.rs explains
 //! them all).
 
-use super::io_address::{at_io_instruction, IoExit};
+use super::io_address::{at_io_instruction, guest_physical, IoExit};
 use super::{VcpuOutcome, VcpuRunner};
 use crate::fault::Fault;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::kvm::ExitKind;
-use crate::x86::{linear_pc, CR0_PE, CR0_PG};
+use crate::x86::{linear_pc, CR0_PE};
 
 /// Bytes read at the faulting instruction (the longest x86 instruction is 15).
 const CODE_BYTES: u64 = 16;
@@ -68,13 +68,7 @@ impl VcpuRunner {
     /// The bytes at the vCPU's PC, up to the end of its page (a guest-physical read through
     /// the guest's own tables when paging is on).
     fn code_at(&self, regs: &kvm_regs, sregs: &kvm_sregs) -> Option<Vec<u8>> {
-        let linear = linear_pc(regs, sregs);
-        let physical = if sregs.cr0 & CR0_PG == 0 {
-            linear
-        } else {
-            let t = self.vcpu.translate(linear).ok().filter(|t| t.valid != 0)?;
-            t.physical_address
-        };
+        let physical = guest_physical(&self.vcpu, sregs, linear_pc(regs, sregs))?;
         let n = CODE_BYTES.min(0x1000 - (physical & 0xFFF));
         let mut bytes = vec![0u8; n as usize];
         self.memory.read(physical, &mut bytes).ok()?;

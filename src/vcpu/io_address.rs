@@ -8,6 +8,18 @@ use crate::kvm::Vcpu;
 use crate::memory::GuestMemory;
 use crate::x86::CodeSize;
 
+/// The guest-physical address of a linear one: itself with paging off, else through the
+/// guest's page tables (KVM_TRANSLATE, api.rst 4.15); None where nothing is mapped.
+pub(super) fn guest_physical(vcpu: &Vcpu, sregs: &kvm_sregs, linear: u64) -> Option<u64> {
+    if sregs.cr0 & crate::x86::CR0_PG == 0 {
+        return Some(linear);
+    }
+    vcpu.translate(linear)
+        .ok()
+        .filter(|t| t.valid != 0)
+        .map(|t| t.physical_address)
+}
+
 /// An I/O exit's direction (true: out), port and access size.
 pub(super) type IoExit = (bool, u16, u8);
 
@@ -30,15 +42,7 @@ pub(super) fn at_io_instruction(
         code_operand_size: if code == CodeSize::Bits16 { 2 } else { 4 },
     };
     let linear_rip = crate::x86::linear_pc(&regs, sregs);
-    let physical = |linear: u64| {
-        if sregs.cr0 & crate::x86::CR0_PG == 0 {
-            return Some(linear);
-        }
-        vcpu.translate(linear)
-            .ok()
-            .filter(|t| t.valid != 0)
-            .map(|t| t.physical_address)
-    };
+    let physical = |linear: u64| guest_physical(vcpu, sregs, linear);
     // The (up to) 4 bytes before RIP, from the page that holds the byte just before it: an
     // I/O instruction that started on the previous page is rare enough to leave uncorrected.
     let Some(last) = linear_rip.checked_sub(1) else {
