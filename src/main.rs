@@ -31,6 +31,8 @@ mod machine;
 mod memory;
 mod setup;
 mod stats;
+#[cfg(test)]
+mod test_rng;
 mod trace;
 mod vcpu;
 mod x86;
