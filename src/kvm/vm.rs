@@ -10,6 +10,13 @@ use crate::memory::GuestMemory;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
+/// A memory slot mini-kvm will not ask for (a range outside the mapping, or a mapping the VM
+/// does not keep alive), reported as KVM itself would: EINVAL.
+const REGION_REFUSED: KvmError = KvmError {
+    ioctl: "KVM_SET_USER_MEMORY_REGION",
+    errno: libc::EINVAL,
+};
+
 /// A virtual machine.
 pub struct Vm {
     fd: OwnedFd,
@@ -63,10 +70,7 @@ impl Vm {
         size: u64,
     ) -> Result<(), KvmError> {
         if !self.keeps_alive(memory) {
-            return Err(KvmError {
-                ioctl: "KVM_SET_USER_MEMORY_REGION",
-                errno: libc::EINVAL,
-            });
+            return Err(REGION_REFUSED);
         }
         self.memory_region(slot, memory, gpa, size)
     }
@@ -84,10 +88,7 @@ impl Vm {
         size: u64,
     ) -> Result<(), KvmError> {
         debug_assert!(self.keeps_alive(memory));
-        let userspace_addr = memory.host_address(gpa, size).map_err(|_| KvmError {
-            ioctl: "KVM_SET_USER_MEMORY_REGION",
-            errno: libc::EINVAL,
-        })?;
+        let userspace_addr = memory.host_address(gpa, size).map_err(|_| REGION_REFUSED)?;
         // [tour:memory-region]
         let region = kvm_userspace_memory_region {
             slot,

@@ -110,11 +110,15 @@ pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
             start: Instant::now(),
         })
     });
+    let sync_regs = sync_regs(&kvm);
+    let cpuid = cpuid_for(&kvm, &plan)?;
+    let (input, devices) = build_devices(&vm, &memory, &layout, n, trace.as_ref());
     let parts = Parts {
-        sync_regs: sync_regs(&kvm),
-        cpuid: cpuid_for(&kvm, &plan)?,
+        sync_regs,
+        cpuid,
         coalesce_page: coalesce_page(&kvm, opts, n),
-        devices: build_devices(&vm, &memory, &layout, n, trace.as_ref()),
+        input,
+        devices,
         trace,
         sink: Arc::new(
             OutputSink::stdout(n > 1, opts.color)
@@ -295,7 +299,9 @@ struct Parts {
     cpuid: Option<Box<CpuidTable>>,
     sync_regs: bool,
     coalesce_page: Option<u32>,
-    devices: (Arc<HostInput>, Arc<Devices>),
+    /// stdin, vCPU 0's input and COM1's.
+    input: Arc<HostInput>,
+    devices: Arc<Devices>,
     trace: Option<Arc<TraceConfig>>,
     sink: Arc<OutputSink>,
 }
@@ -415,7 +421,7 @@ fn create_vcpus(
     parts: Parts,
 ) -> Result<Threads, Error> {
     let n = images.len();
-    let (input, devices) = parts.devices;
+    let (input, devices) = (parts.input, parts.devices);
     let (control, rx, wake_rx) = control_for(n)?;
     let forbidden_syscall = crate::confine::test_forbidden_syscall_wanted();
     // Where RIP points at an I/O exit, measured by a probe VM of its own (a few ms) when
