@@ -238,6 +238,23 @@ boot_guest() { # $1: the guest's number
     status=${PIPESTATUS[0]}
     [ "$status" = 0 ] || echo "real KVM lane: QEMU $1 ended with status $status ($(tail -n1 "$lane/qemu-$1.log"))"
 }
+# A nested guest that prints nothing for LANE_STALL seconds has hung as a whole: every test
+# binary runs under a 300 s `timeout` inside it, which prints its status when it fires, so
+# silence past that means the nested kernel itself stopped (seen once in about ten lanes, in
+# tests/gdb.rs). Stop that guest then, rather than wait for LANE_TIMEOUT; the summary counts
+# its job as not finished, a failure, and says which guest it was.
+watch_guest() { # $1: the guest's number
+    local log=$lane/log.$1 stall=${LANE_STALL:-420} age
+    while sleep 10; do
+        pgrep -f "lane_job=$lane/job-$1.sh" >/dev/null || return 0
+        age=$(($(date +%s) - $(stat -c %Y "$log" 2>/dev/null || date +%s)))
+        if [ "$age" -ge "$stall" ]; then
+            echo "real KVM lane: guest $1 printed nothing for $age s (the 300 s bound on each test binary would have printed): its kernel hung; stopping it"
+            pkill -f "lane_job=$lane/job-$1.sh"
+            return 0
+        fi
+    done
+}
 logs=""
 for g in $(seq "$guests"); do
     if [ -n "${LANE_COMMAND:-}" ]; then
@@ -246,6 +263,7 @@ for g in $(seq "$guests"); do
         eval "write_job \"\$lane/job-\$g.sh\" \"\$share_$g\" $((g == 1))"
     fi
     boot_guest "$g" &
+    watch_guest "$g" &
     logs="$logs $lane/log.$g"
 done
 wait
