@@ -110,7 +110,9 @@ fn port_io_sizes_string_io_and_unbacked_memory() {
 fn an_output_flood_is_stopped_by_the_timeout() {
     let r = run(&["--timeout", "0.5", &test_guest("flood")]);
     assert_eq!(r.status, 124);
-    assert!(r.stdout.len() > 1000 && r.stdout.bytes().all(|b| b == b'x'));
+    // The flood ran and what it printed arrived whole; how much fits in 0.5 s depends on the
+    // host (a nested lane printed under 1,000 bytes once), so no amount is asserted.
+    assert!(!r.stdout.is_empty() && r.stdout.bytes().all(|b| b == b'x'));
 }
 
 #[test]
