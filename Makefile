@@ -81,6 +81,13 @@ linux: build
 bench: deps-build
 	bash bench/run.sh
 
+# Rewrites bench/link-order.txt, the code layout a release build links with (bench/README.md,
+# "What a process's RSS is made of"): after a Rust toolchain change, or when `make bench`
+# says that few of its names are left.
+.PHONY: link-order
+link-order: deps-build
+	bash bench/link-order.sh
+
 clean:
 	$(CARGO) clean
 

@@ -7,7 +7,7 @@ set -euo pipefail
 package_for() {
     case "$1" in
         gcc | cc) echo gcc ;;
-        ld | objcopy) echo binutils ;;
+        ld | objcopy | nm | readelf | addr2line) echo binutils ;;
         qemu-system-x86_64) echo qemu-system-x86 ;;
         busybox) echo busybox-static ;;
         *) echo "$1" ;;

@@ -19,6 +19,11 @@ if "$mk" --list | grep -q '^  os-1k '; then
     image=$(ls -t "$target"/release/build/mini-kvm-*/out/os-1k 2>/dev/null | head -n 1)
     os=(os-1k "$image")
 fi
+# The code layout the RSS rows depend on (build.rs, bench/link-order.sh): how many of the listed
+# functions this build still has. Far fewer after a toolchain change: run bench/link-order.sh.
+listed=$(grep -v "^#" bench/link-order.txt | LC_ALL=C sort -u)
+present=$(nm --defined-only "$mk" | awk '{ print $NF }' | LC_ALL=C sort -u | LC_ALL=C comm -12 - <(echo "$listed") | wc -l)
+echo "link order: $present of $(echo "$listed" | wc -l) names of bench/link-order.txt are in this build"
 stamp=$(date +%Y%m%d-%H%M%S)
 "$out/driver" "$mk" "$out/baseline" "$out/guests" "$out/$stamp.csv" "${os[@]}"
 cp "$out/$stamp.csv" "$out/latest.csv"
