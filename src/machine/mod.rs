@@ -77,7 +77,7 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
 
 /// Runs the guests named in `opts`; returns the exit status. The steps are setup.rs's.
 pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
-    let (plan, images, modules, kvm) = read_guests(opts, signals)?;
+    let (plan, images, modules, kvm) = read_guests_and_open_kvm(opts, signals)?;
     check_stop(signals)?;
     let n = images.len();
     let layout = plan.layout(n);
@@ -138,7 +138,7 @@ pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
 /// A Linux boot is checked from its header and the files' sizes first, then the host (a
 /// paravirtual KVM cannot boot Linux: one line, status 4, before anything is built), and only
 /// then are its files read, so that refusal never waits for a large initrd to be read whole.
-fn read_guests(
+fn read_guests_and_open_kvm(
     opts: &Config,
     signals: &StopSignals,
 ) -> Result<(Plan, Vec<Image>, Vec<Module>, Kvm), Error> {
