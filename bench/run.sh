@@ -19,8 +19,8 @@ if "$mk" --list | grep -q '^  os-1k '; then
     image=$(ls -t "$target"/release/build/mini-kvm-*/out/os-1k 2>/dev/null | head -n 1)
     os=(os-1k "$image")
 fi
-# The code layout the RSS rows depend on (build.rs, bench/link-order.sh): how many of the listed
-# functions this build still has. Far fewer after a toolchain change: run bench/link-order.sh.
+# The code layout the RSS rows depend on (build.rs, bench/link-order.sh): how many of the names
+# listed this build still has. Far fewer after a toolchain change: run `make link-order`.
 listed=$(grep -v "^#" bench/link-order.txt | LC_ALL=C sort -u)
 present=$(nm --defined-only "$mk" | awk '{ print $NF }' | LC_ALL=C sort -u | LC_ALL=C comm -12 - <(echo "$listed") | wc -l)
 echo "link order: $present of $(echo "$listed" | wc -l) names of bench/link-order.txt are in this build"
@@ -31,15 +31,16 @@ echo
 echo "figures: $out/$stamp.csv (and $out/latest.csv)"
 
 # Linux boot against QEMU, where this host's KVM can boot Linux (not a paravirtual one: there,
-# run bench/linux.sh on the real-KVM lane, see its header) and the host's kernel is readable.
+# `make bench-real-kvm` runs bench/linux.sh on the real-KVM lane) and the host's kernel is
+# readable.
 echo
 kernel=${LINUX_KERNEL:-/boot/vmlinuz-$(uname -r)}
-if ! ./target/release/mini-kvm --host-check=keys | grep -q '^linux-boot yes'; then
+if ! "$mk" --host-check=keys | grep -q '^linux-boot yes'; then
     echo "Linux boot: not on this host's KVM (see mini-kvm --host-check); the real-KVM lane can:"
-    echo "  LANE_COMMAND='sh bench/linux.sh KERNEL INITRD' bash tests/real-kvm/lane.sh"
+    echo "  make bench-real-kvm"
 elif [ ! -r "$kernel" ]; then
     echo "Linux boot: $kernel is not readable here; give a bzImage with LINUX_KERNEL=path"
 else
-    LINUX_BUILD_ONLY=1 CARGO_TARGET_DIR=target bash scripts/make-linux.sh >/dev/null &&
-        sh bench/linux.sh "$kernel" target/linux/initramfs.cpio.gz ./target/release/mini-kvm
+    LINUX_BUILD_ONLY=1 CARGO_TARGET_DIR="$target" bash scripts/make-linux.sh >/dev/null &&
+        sh bench/linux.sh "$kernel" "$target/linux/initramfs.cpio.gz" "$mk"
 fi

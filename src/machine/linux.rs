@@ -3,8 +3,10 @@
 //! The order keeps the rule that nothing is read whole before its size is checked
 //! (boot.rst's limits, see boot/linux.rs): the bzImage's first 8 KiB (its setup header) and the
 //! sizes of both files from their metadata, then the header's checks, the command line against
-//! `cmdline_size`, the kernel and initrd against `--mem` and `initrd_addr_max`; only then are
-//! the files read, in pieces between which a stop request is seen.
+//! `cmdline_size`, the kernel and initrd against `--mem` and `initrd_addr_max` ([`check_linux`]).
+//! Between that and reading the files ([`CheckedLinux::read`]) the caller asks the host whether
+//! it can boot Linux at all (machine/mod.rs), so a paravirtual KVM's refusal never waits for a
+//! large initrd to be read. The files are read in pieces between which a stop request is seen.
 
 use super::control::StopSignals;
 use super::Config;
@@ -35,26 +37,58 @@ fn open_file(path: &str, what: &str) -> Result<Opened, Error> {
     guests::open(path).map_err(Error::Image)
 }
 
+/// Opens the `--initrd` file. An empty one gets its own reason: guests::open's is about guest
+/// code, and what Linux wants here is an archive (an empty initrd would only fail later, inside
+/// the guest, as "no init found").
+fn open_initrd(path: &str) -> Result<Opened, Error> {
+    if std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == 0) {
+        return Err(image_error(
+            path,
+            "is empty: an initrd must be a non-empty cpio archive (the initramfs format)".into(),
+        ));
+    }
+    open_file(path, "initrd")
+}
+
 /// The command line the kernel gets.
 pub fn cmdline(opts: &Config) -> &str {
     opts.cmdline.as_deref().unwrap_or(linux::DEFAULT_CMDLINE)
 }
 
-/// Checks everything, then reads the kernel and the initrd (as the one module).
-pub fn read_linux(
-    opts: &Config,
-    signals: &StopSignals,
-) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
+/// A Linux boot whose sizes and header passed every check: the plan, and the two files opened
+/// with only their first bytes read.
+pub struct CheckedLinux {
+    boot: linux::LinuxBoot,
+    kernel: Opened,
+    /// The `--initrd` argument (the module's name) and the file.
+    initrd: Option<(String, Opened)>,
+}
+
+/// Checks everything that can be checked from the setup header and the files' sizes; reads
+/// nothing else.
+pub fn check_linux(opts: &Config) -> Result<CheckedLinux, Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
     let kernel = open_file(path, "kernel (bzImage)")?;
     let header = read_header(path, &kernel)?;
     let initrd = match &opts.initrd {
-        Some(p) => Some(open_file(p, "initrd")?),
+        Some(p) => Some((p.clone(), open_initrd(p)?)),
         None => None,
     };
-    let boot = plan_boot(opts, header, &kernel, initrd.as_ref())?;
-    let (image, modules) = read_files(opts, kernel, initrd, signals)?;
-    Ok((Plan::Linux(boot), vec![image], modules))
+    let boot = plan_boot(opts, header, &kernel, initrd.as_ref().map(|(_, i)| i))?;
+    Ok(CheckedLinux {
+        boot,
+        kernel,
+        initrd,
+    })
+}
+
+impl CheckedLinux {
+    /// Reads the kernel and the initrd (as the one module), now that their sizes are known to
+    /// fit.
+    pub fn read(self, signals: &StopSignals) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
+        let (image, modules) = read_files(self.kernel, self.initrd, signals)?;
+        Ok((Plan::Linux(self.boot), vec![image], modules))
+    }
 }
 
 /// The bzImage's setup header, parsed from the first bytes only and checked against the file's
@@ -119,9 +153,8 @@ fn plan_boot(
 /// Reads the kernel and the initrd, now that their sizes are known to fit. Both reads watch
 /// for a stop request (a large initrd takes a while), and the first one seen wins.
 fn read_files(
-    opts: &Config,
     kernel: Opened,
-    initrd: Option<Opened>,
+    initrd: Option<(String, Opened)>,
     signals: &StopSignals,
 ) -> Result<(Image, Vec<Module>), Error> {
     let stopped = std::cell::Cell::new(None);
@@ -133,10 +166,10 @@ fn read_files(
     };
     let image = kernel.read(&interrupted)?;
     let mut modules = Vec::new();
-    if let (Some(initrd), Some(name)) = (initrd, &opts.initrd) {
+    if let Some((name, initrd)) = initrd {
         if let Some(read) = initrd.read(&interrupted)? {
             modules.push(Module {
-                name: name.clone(),
+                name,
                 bytes: read.bytes.into_owned(),
             });
         }

@@ -77,16 +77,10 @@ fn check_stop(signals: &StopSignals) -> Result<(), Error> {
 
 /// Runs the guests named in `opts`; returns the exit status. The steps are setup.rs's.
 pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
-    let (plan, images, modules) = read_guests(opts, signals)?;
+    let (plan, images, modules, kvm) = read_guests_and_open_kvm(opts, signals)?;
     check_stop(signals)?;
     let n = images.len();
     let layout = plan.layout(n);
-    let kvm = setup::open_kvm()?;
-    if let Plan::Linux(_) = plan {
-        // Found out before anything is built, so the refusal is one line and status 4.
-        crate::hostcheck::linux_boot_possible(&kvm).map_err(Error::KvmUnavailable)?;
-    }
-    check_stop(signals)?;
     install_kick_signal_handler()
         .map_err(|e| Error::Host(format!("installing the vCPU kick signal: {e}")))?;
     let gdb = match opts.gdb {
@@ -140,13 +134,21 @@ pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
     Ok(wait::report(opts, cause, &reports))
 }
 
-/// The images to run and the plan that fits them (a Linux bzImage has its own reader).
-fn read_guests(
+/// The images to run, the plan that fits them, and /dev/kvm opened and checked (step 1).
+/// A Linux boot is checked from its header and the files' sizes first, then the host (a
+/// paravirtual KVM cannot boot Linux: one line, status 4, before anything is built), and only
+/// then are its files read, so that refusal never waits for a large initrd to be read whole.
+fn read_guests_and_open_kvm(
     opts: &Config,
     signals: &StopSignals,
-) -> Result<(Plan, Vec<Image>, Vec<Module>), Error> {
+) -> Result<(Plan, Vec<Image>, Vec<Module>, Kvm), Error> {
     if opts.linux.is_some() {
-        return linux::read_linux(opts, signals);
+        let checked = linux::check_linux(opts)?;
+        let kvm = setup::open_kvm()?;
+        crate::hostcheck::linux_boot_possible(&kvm).map_err(Error::KvmUnavailable)?;
+        check_stop(signals)?;
+        let (plan, images, modules) = checked.read(signals)?;
+        return Ok((plan, images, modules, kvm));
     }
     let (images, modules) = images::read_images(opts, signals)?;
     check_stop(signals)?;
@@ -154,7 +156,8 @@ fn read_guests(
         PlanError::Usage(m) => Error::Usage(m),
         PlanError::Image(e) => Error::Image(e),
     })?;
-    Ok((plan, images, modules))
+    check_stop(signals)?;
+    Ok((plan, images, modules, setup::open_kvm()?))
 }
 
 /// Step 5 (setup.rs): each image into its part of guest RAM, and its vCPU's start state.
