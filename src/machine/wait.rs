@@ -6,6 +6,7 @@ use super::Config;
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::console::input::spawn_stdin_reader;
 use crate::console::output::FlushState;
+use crate::console::stop_budget::{self, StopBudget};
 use crate::console::{HostInput, OutputSink};
 use crate::devices::Accesses;
 use crate::error::{status, Error};
@@ -23,10 +24,6 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Once a stop was asked for, how long mini-kvm waits for a stdout that takes no more output
-/// before it leaves anyway: "within 1 s of the request" with room to spare.
-const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// Every this many output ticks (20 ms), vCPUs that KVM may keep in HLT are kicked to see
 /// whether they halted for good: a `cli; hlt` ends the run within a quarter of a second.
@@ -70,7 +67,7 @@ pub fn start_and_wait(
     let gdb_thread = gdb.map(|gdb| spawn_gdb(gdb, &control)).transpose()?;
     let mut waiter = Waiter::new(&control, signals, n);
     // Until every vCPU has reported and stdout has taken their output; once a stop was asked
-    // for, at most STOP_GRACE for a stdout that is not taking it.
+    // for, no later than the stop budget's share for stdout (console/stop_budget.rs).
     while !waiter.done(&sink) {
         // The ring tick runs only once the guest's THR writes go to the ring: a guest that
         // does not print through COM1 costs the main thread no wake-ups.
@@ -212,8 +209,8 @@ struct Waiter<'a> {
     vcpus: usize,
     /// The first reason the run stopped early, if any.
     cause: Option<StopCause>,
-    /// When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
-    stop_asked: Option<Instant>,
+    /// Once a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for: its deadlines.
+    stop_asked: Option<StopBudget>,
     reports: Vec<VcpuReport>,
     next_tick: Instant,
     next_ring_tick: Instant,
@@ -244,17 +241,21 @@ impl<'a> Waiter<'a> {
 
     /// Every vCPU has reported and stdout has taken the output (or would not in time).
     fn done(&self, sink: &OutputSink) -> bool {
-        let output_done =
-            sink.queue().is_drained() || self.stop_asked.is_some_and(|t| t.elapsed() >= STOP_GRACE);
+        let out_of_time = self
+            .stop_asked
+            .is_some_and(|b| Instant::now() >= b.stdout_deadline());
+        let output_done = sink.queue().is_drained() || out_of_time;
         self.reports.len() == self.vcpus && output_done
     }
 
-    /// Stops the VM; the first cause is the one that counts for the exit status.
+    /// Stops the VM; the first cause is the one that counts for the exit status. A user's stop
+    /// starts the stop budget: from here on every wait on the way out (this thread's for
+    /// stdout, the messages and the drain of stderr) shares one deadline.
     fn stop(&mut self, why: StopCause) {
         if self.cause.is_none() {
             self.cause = Some(why);
             if !matches!(why, StopCause::Fault | StopCause::HostError) {
-                self.stop_asked = Some(Instant::now());
+                self.stop_asked = Some(stop_budget::start(Instant::now()));
             }
         }
         self.control.request_stop();
@@ -268,6 +269,13 @@ impl<'a> Waiter<'a> {
         }
         if let (Some(deadline), None) = (self.signals.deadline(), self.cause) {
             until = until.min(deadline);
+        }
+        if let Some(budget) = self.stop_asked {
+            // Leave the wait for stdout on time, not up to a tick late (once past, the ticks
+            // alone wake this thread: a vCPU yet to report must not make it spin).
+            if budget.stdout_deadline() > Instant::now() {
+                until = until.min(budget.stdout_deadline());
+            }
         }
         let ms = until
             .saturating_duration_since(Instant::now())
