@@ -130,6 +130,12 @@ fn drain_queue(q: &Queue, budget: Option<StopBudget>) -> bool {
     }
 }
 
+/// The error that ended writing to stderr, if one did (a full disk, a reader that left): the
+/// `--trace` lines after it were lost.
+pub fn write_error() -> Option<std::io::Error> {
+    QUEUE.get()?.as_ref()?.write_error()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,7 @@ pub fn start_and_wait(
     if let Some(gdb) = gdb_thread {
         let_gdb_hear_the_end(gdb);
     }
+    waiter.check_lost_output(&sink, opts.trace.is_some());
     let Waiter { cause, reports, .. } = waiter;
     let mut reports = reports;
     reports.sort_by_key(|r| r.index);
@@ -259,6 +260,27 @@ impl<'a> Waiter<'a> {
             }
         }
         self.control.request_stop();
+    }
+
+    /// The run ended with no other cause, but a writer thread failed after the last push (the
+    /// error reaches a vCPU only when it pushes again, console/queue.rs): the output was lost,
+    /// so the run is a host failure, with the message a longer run gets from its vCPU.
+    /// `--trace` lines are output the user asked for as well; mini-kvm's other messages on a
+    /// failing stderr are not counted (there is nowhere left to say so).
+    fn check_lost_output(&mut self, sink: &OutputSink, tracing: bool) {
+        if self.cause.is_some() {
+            return;
+        }
+        let lost = match sink.queue().write_error() {
+            Some(e) => Some(("writing guest output failed", e)),
+            None if tracing => crate::console::errout::write_error()
+                .map(|e| ("writing the --trace output (stderr) failed", e)),
+            None => None,
+        };
+        if let Some((what, e)) = lost {
+            self.cause = Some(StopCause::HostError);
+            diag!("mini-kvm: error: {what}: {e}");
+        }
     }
 
     /// Sleeps in poll(2) until an event, a signal, the next tick or the deadline.
