@@ -88,7 +88,13 @@ pub fn start_and_wait(
         let _ = thread.join();
     }
     if let Some(gdb) = gdb_thread {
-        let_gdb_hear_the_end(gdb);
+        // After a user's stop, gdb's wait is part of the stop budget (it began at the request,
+        // while this thread waited for stdout).
+        let until = Instant::now() + GDB_HEARS_THE_END;
+        let until = waiter
+            .stop_asked
+            .map_or(until, |b| until.min(b.stdout_deadline()));
+        let_gdb_hear_the_end(gdb, until);
     }
     waiter.check_lost_output(&sink, opts.trace.is_some());
     let Waiter { cause, reports, .. } = waiter;
@@ -194,9 +200,12 @@ fn spawn_gdb(
     gdb::spawn_server(gdb, vm).map_err(|e| host("starting the gdb thread", e))
 }
 
-/// Lets a connected gdb hear that the guest exited (W00) before the process goes.
-fn let_gdb_hear_the_end((thread, connected): (JoinHandle<()>, Arc<AtomicBool>)) {
-    let until = Instant::now() + Duration::from_secs(2);
+/// How long a connected gdb may take to hear how a run that ended by itself ended.
+const GDB_HEARS_THE_END: Duration = Duration::from_secs(2);
+
+/// Lets a connected gdb hear that the guest exited (W00) before the process goes, until
+/// `until` at the latest.
+fn let_gdb_hear_the_end((thread, connected): (JoinHandle<()>, Arc<AtomicBool>), until: Instant) {
     while connected.load(Ordering::SeqCst) && !thread.is_finished() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
