@@ -1,7 +1,7 @@
 //! Honest messages and statuses (issue 14, point 3), the cases not covered by exit_status.rs:
-//! a guest's own status that collides with one of mini-kvm's, informational output that cannot
-//! be written, a port access named by the port the guest used, and the input rule of a machine
-//! with several vCPUs (point 4: GETCHAR input goes to vCPU 0 only).
+//! a guest's own status that collides with one of mini-kvm's, informational output and guest
+//! output that cannot be written, a port access named by the port the guest used, and the input
+//! rule of a machine with several vCPUs (point 4: GETCHAR input goes to vCPU 0 only).
 
 mod common;
 
@@ -73,6 +73,76 @@ fn informational_output_that_cannot_be_written_is_status_1() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+/// Runs `args` with `stdout` as mini-kvm's stdout, no input; (status, stderr).
+fn run_to(args: &[&str], stdout: impl Into<Stdio>) -> (Option<i32>, String) {
+    let out = Command::new(common::MINI_KVM)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("mini-kvm runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A short guest's whole output is written after its last push (when its vCPU stops), so the
+/// write error is the writer thread's alone: the run must still end with status 1 and say so,
+/// as a longer run does when its vCPU learns of the error.
+#[test]
+fn guest_output_lost_to_a_full_disk_is_status_1_with_the_reason() {
+    for guest in ["hello", "hctest", "multiplication"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let (status, stderr) = run_to(&[guest], full);
+        assert_eq!(status, Some(1), "{guest}: {stderr}");
+        assert!(
+            stderr.lines().count() == 1
+                && stderr.starts_with("mini-kvm: error: writing guest output failed: ")
+                && stderr.contains("No space left on device"),
+            "{guest}: {stderr}"
+        );
+    }
+}
+
+/// `mini-kvm hello | true`: the reader left before the output came. The same as a flood into
+/// `| head` (modes.rs a_closed_stdout_is_a_host_failure_exit_1): status 1, "Broken pipe". The
+/// pipe's read end is closed before mini-kvm starts, so the write fails on every run.
+#[test]
+fn guest_output_to_a_reader_that_left_is_status_1_with_the_reason() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let (status, stderr) = run_to(&["hello"], writer);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.lines().count() == 1
+            && stderr.starts_with("mini-kvm: error: writing guest output failed: ")
+            && stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
+}
+
+/// `--trace` lines are output the user asked for: a stderr that cannot take them is a failure.
+#[test]
+fn trace_output_lost_to_a_full_disk_is_status_1() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(common::MINI_KVM)
+        .args(["--trace", "hello"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(full)
+        .output()
+        .expect("mini-kvm runs");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

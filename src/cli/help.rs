@@ -39,7 +39,7 @@ Exit status:
        this KVM cannot run the mode asked for (--paging, --linux on a paravirtual KVM)
   5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)
   124  --timeout expired
-  130  stopped by SIGINT/SIGTERM/SIGHUP or Ctrl-A x
+  130  stopped by SIGINT/SIGTERM/SIGHUP, Ctrl-A x or gdb's kill
 ";
 
 /// The column where the options' help text starts.

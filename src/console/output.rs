@@ -17,15 +17,12 @@
 
 use super::errout::STDOUT_LINE_OPEN;
 use super::queue::{hurrying, Queue};
+use super::stop_budget::VCPU_GRACE;
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Once the run is being stopped, how long a vCPU's last bytes wait for a stdout that is not
-/// taking them before they are dropped.
-const STOP_GRACE: Duration = Duration::from_millis(200);
 
 /// How many bytes a vCPU buffers before writing (and the longest prefixed line).
 pub const OUTPUT_BUFFER: usize = 4096;
@@ -256,7 +253,8 @@ impl GuestOutput {
 
     /// The vCPU stopped: a partial prefixed line gets its newline, and everything is handed to
     /// the writer: waiting as long as needed while the run goes on normally, at most
-    /// [`STOP_GRACE`] once it is being stopped (the reader is then not keeping up).
+    /// [`VCPU_GRACE`] once it is being stopped (the reader is then not keeping up; the grace
+    /// is part of the stop budget, stop_budget.rs).
     pub fn finish(&mut self) -> std::io::Result<()> {
         if self.prefix.is_some() && self.buf.len() > self.line_start {
             self.buf.push(b'\n');
@@ -271,7 +269,7 @@ impl GuestOutput {
             }
             if hurrying() {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= STOP_GRACE {
+                if since.elapsed() >= VCPU_GRACE {
                     return Ok(());
                 }
             }

@@ -212,6 +212,12 @@ impl Queue {
         self.inner.lock().bytes.is_empty()
     }
 
+    /// The write error that ended this queue's writing, if one did. A producer learns of it on
+    /// its next push; after the last push only this tells that bytes were lost.
+    pub fn write_error(&self) -> Option<std::io::Error> {
+        Queue::error(&self.inner.lock())
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.inner.lock().written
@@ -310,6 +316,13 @@ mod tests {
         let q = Queue::spawn("test", Box::new(Gate(gate, Arc::default())), None).unwrap();
         assert!(q.try_push(b"abc").unwrap());
         assert!(q.drain_until(Instant::now() + Duration::from_secs(10)));
+        // Drained (the bytes were dropped), and the error is there for whoever asks after the
+        // last push: the main thread at the end of a run (machine/wait.rs).
+        assert!(q.is_drained());
+        assert_eq!(
+            q.write_error().map(|e| e.kind()),
+            Some(std::io::ErrorKind::BrokenPipe)
+        );
         assert_eq!(
             q.try_push(b"d").unwrap_err().kind(),
             std::io::ErrorKind::BrokenPipe

@@ -6,6 +6,7 @@ use super::Config;
 use super::{note, Threads, FLUSH_TICK, RING_TICK};
 use crate::console::input::spawn_stdin_reader;
 use crate::console::output::FlushState;
+use crate::console::stop_budget::{self, StopBudget};
 use crate::console::{HostInput, OutputSink};
 use crate::devices::Accesses;
 use crate::error::{status, Error};
@@ -23,10 +24,6 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Once a stop was asked for, how long mini-kvm waits for a stdout that takes no more output
-/// before it leaves anyway: "within 1 s of the request" with room to spare.
-const STOP_GRACE: Duration = Duration::from_millis(500);
 
 /// Every this many output ticks (20 ms), vCPUs that KVM may keep in HLT are kicked to see
 /// whether they halted for good: a `cli; hlt` ends the run within a quarter of a second.
@@ -70,7 +67,7 @@ pub fn start_and_wait(
     let gdb_thread = gdb.map(|gdb| spawn_gdb(gdb, &control)).transpose()?;
     let mut waiter = Waiter::new(&control, signals, n);
     // Until every vCPU has reported and stdout has taken their output; once a stop was asked
-    // for, at most STOP_GRACE for a stdout that is not taking it.
+    // for, no later than the stop budget's share for stdout (console/stop_budget.rs).
     while !waiter.done(&sink) {
         // The ring tick runs only once the guest's THR writes go to the ring: a guest that
         // does not print through COM1 costs the main thread no wake-ups.
@@ -91,8 +88,15 @@ pub fn start_and_wait(
         let _ = thread.join();
     }
     if let Some(gdb) = gdb_thread {
-        let_gdb_hear_the_end(gdb);
+        // After a user's stop, gdb's wait is part of the stop budget (it began at the request,
+        // while this thread waited for stdout).
+        let until = Instant::now() + GDB_HEARS_THE_END;
+        let until = waiter
+            .stop_asked
+            .map_or(until, |b| until.min(b.stdout_deadline()));
+        let_gdb_hear_the_end(gdb, until);
     }
+    waiter.check_lost_output(&sink, opts.trace.is_some());
     let Waiter { cause, reports, .. } = waiter;
     let mut reports = reports;
     reports.sort_by_key(|r| r.index);
@@ -196,9 +200,12 @@ fn spawn_gdb(
     gdb::spawn_server(gdb, vm).map_err(|e| host("starting the gdb thread", e))
 }
 
-/// Lets a connected gdb hear that the guest exited (W00) before the process goes.
-fn let_gdb_hear_the_end((thread, connected): (JoinHandle<()>, Arc<AtomicBool>)) {
-    let until = Instant::now() + Duration::from_secs(2);
+/// How long a connected gdb may take to hear how a run that ended by itself ended.
+const GDB_HEARS_THE_END: Duration = Duration::from_secs(2);
+
+/// Lets a connected gdb hear that the guest exited (W00) before the process goes, until
+/// `until` at the latest.
+fn let_gdb_hear_the_end((thread, connected): (JoinHandle<()>, Arc<AtomicBool>), until: Instant) {
     while connected.load(Ordering::SeqCst) && !thread.is_finished() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -212,8 +219,8 @@ struct Waiter<'a> {
     vcpus: usize,
     /// The first reason the run stopped early, if any.
     cause: Option<StopCause>,
-    /// When a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for.
-    stop_asked: Option<Instant>,
+    /// Once a user's stop (timeout, signal, Ctrl-A x, gdb kill) was asked for: its deadlines.
+    stop_asked: Option<StopBudget>,
     reports: Vec<VcpuReport>,
     next_tick: Instant,
     next_ring_tick: Instant,
@@ -244,20 +251,45 @@ impl<'a> Waiter<'a> {
 
     /// Every vCPU has reported and stdout has taken the output (or would not in time).
     fn done(&self, sink: &OutputSink) -> bool {
-        let output_done =
-            sink.queue().is_drained() || self.stop_asked.is_some_and(|t| t.elapsed() >= STOP_GRACE);
+        let out_of_time = self
+            .stop_asked
+            .is_some_and(|b| Instant::now() >= b.stdout_deadline());
+        let output_done = sink.queue().is_drained() || out_of_time;
         self.reports.len() == self.vcpus && output_done
     }
 
-    /// Stops the VM; the first cause is the one that counts for the exit status.
+    /// Stops the VM; the first cause is the one that counts for the exit status. A user's stop
+    /// starts the stop budget: from here on every wait on the way out (this thread's for
+    /// stdout, the messages and the drain of stderr) shares one deadline.
     fn stop(&mut self, why: StopCause) {
         if self.cause.is_none() {
             self.cause = Some(why);
             if !matches!(why, StopCause::Fault | StopCause::HostError) {
-                self.stop_asked = Some(Instant::now());
+                self.stop_asked = Some(stop_budget::start(Instant::now()));
             }
         }
         self.control.request_stop();
+    }
+
+    /// The run ended with no other cause, but a writer thread failed after the last push (the
+    /// error reaches a vCPU only when it pushes again, console/queue.rs): the output was lost,
+    /// so the run is a host failure, with the message a longer run gets from its vCPU.
+    /// `--trace` lines are output the user asked for as well; mini-kvm's other messages on a
+    /// failing stderr are not counted (there is nowhere left to say so).
+    fn check_lost_output(&mut self, sink: &OutputSink, tracing: bool) {
+        if self.cause.is_some() {
+            return;
+        }
+        let lost = match sink.queue().write_error() {
+            Some(e) => Some(("writing guest output failed", e)),
+            None if tracing => crate::console::errout::write_error()
+                .map(|e| ("writing the --trace output (stderr) failed", e)),
+            None => None,
+        };
+        if let Some((what, e)) = lost {
+            self.cause = Some(StopCause::HostError);
+            diag!("mini-kvm: error: {what}: {e}");
+        }
     }
 
     /// Sleeps in poll(2) until an event, a signal, the next tick or the deadline.
@@ -268,6 +300,13 @@ impl<'a> Waiter<'a> {
         }
         if let (Some(deadline), None) = (self.signals.deadline(), self.cause) {
             until = until.min(deadline);
+        }
+        if let Some(budget) = self.stop_asked {
+            // Leave the wait for stdout on time, not up to a tick late (once past, the ticks
+            // alone wake this thread: a vCPU yet to report must not make it spin).
+            if budget.stdout_deadline() > Instant::now() {
+                until = until.min(budget.stdout_deadline());
+            }
         }
         let ms = until
             .saturating_duration_since(Instant::now())
