@@ -76,7 +76,10 @@ fn run(opts: &machine::Config) -> i32 {
     match machine::run(opts, &signals) {
         Ok(code) => code,
         Err(error::Error::Stopped(cause)) => {
-            if let Some(message) = machine::wait::stop_message(Some(cause), opts.timeout) {
+            // A stop during loading: the message and stderr's drain get the same budget as a
+            // stop of a running guest (console/stop_budget.rs).
+            console::stop_budget::start(std::time::Instant::now());
+            if let Some(message) = machine::report::stop_message(Some(cause), opts.timeout) {
                 diag!("{message}");
             }
             error::Error::Stopped(cause).exit_status()

@@ -278,7 +278,7 @@ fn linux_boots_to_a_shell_that_runs_a_command_and_reboots() {
 }
 
 /// `--stats` after a Linux boot ended by `reboot -f`: stderr is nothing but the stats lines of
-/// `who` (wait.rs `report`): the ports Linux probed that nothing answers, at least the i8042's
+/// `who` (machine/report.rs `report`): the ports Linux probed that nothing answers, at least the i8042's
 /// status port among them (Linux probes for a PS/2 controller), perhaps the MMIO line, then the
 /// exit table, whose total is the sum of its rows and which holds the one triple fault.
 /// How many exits of each kind a boot makes varies from run to run (timer ticks, kicks), so

@@ -43,6 +43,7 @@ mod config;
 pub mod control;
 mod images;
 pub mod linux;
+pub mod report;
 
 pub use config::Config;
 pub mod wait;
@@ -131,7 +132,7 @@ pub fn run(opts: &Config, signals: &StopSignals) -> Result<i32, Error> {
     let result = wait::start_and_wait(opts, signals, threads);
     drop(raw_mode);
     let (cause, reports) = result?;
-    Ok(wait::report(opts, cause, &reports))
+    Ok(report::report(opts, cause, &reports))
 }
 
 /// The images to run, the plan that fits them, and /dev/kvm opened and checked (step 1).
