@@ -258,7 +258,9 @@ impl<'a> Waiter<'a> {
 
     /// The run ended with no other cause, but a writer thread failed after the last push (the
     /// error reaches a vCPU only when it pushes again, console/queue.rs): the output was lost,
-    /// so the run is a host failure, with the message a longer run gets from its vCPU.
+    /// so the run is a host failure, with the message a longer run gets from its vCPU. Which of
+    /// the two notices first is a race, so the message must not depend on it: with one vCPU it
+    /// names that vCPU as its own report would; with several, whose bytes were lost is unknown.
     /// `--trace` lines are output the user asked for as well; mini-kvm's other messages on a
     /// failing stderr are not counted (there is nowhere left to say so).
     fn check_lost_output(&mut self, sink: &OutputSink, tracing: bool) {
@@ -273,7 +275,16 @@ impl<'a> Waiter<'a> {
         };
         if let Some((what, e)) = lost {
             self.cause = Some(StopCause::HostError);
-            diag!("mini-kvm: error: {what}: {e}");
+            match self.reports.as_slice() {
+                [only] if self.vcpus == 1 => {
+                    diag!(
+                        "mini-kvm: error: vCPU {} ({}): {what}: {e}",
+                        only.index,
+                        only.name
+                    )
+                }
+                _ => diag!("mini-kvm: error: {what}: {e}"),
+            }
         }
     }
 

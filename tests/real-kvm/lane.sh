@@ -101,9 +101,9 @@ guests=${LANE_GUESTS:-$(nproc)}
 # counts 5 s. Each job prints what every binary took ("lane-status BIN STATUS SECONDSs").
 weight() {
     case $(basename "$1" | sed 's/-[0-9a-f]*$//') in
-    docs) echo 119 ;; gdb) echo 64 ;; stoppable) echo 49 ;; console) echo 47 ;;
-    linux | gdb_step) echo 26 ;; os_1k) echo 24 ;; hostile) echo 22 ;;
-    gdb_stub | exit_status) echo 12 ;; terminal_stop | guests) echo 10 ;; modes) echo 9 ;;
+    docs) echo 123 ;; gdb) echo 69 ;; console) echo 57 ;; stoppable) echo 48 ;;
+    os_1k) echo 29 ;; hostile) echo 27 ;; linux | gdb_step) echo 25 ;; terminal_stop) echo 18 ;;
+    gdb_stub | exit_status) echo 14 ;; modes) echo 13 ;; honest) echo 12 ;; cli | guests) echo 10 ;;
     *) echo 5 ;;
     esac
 }
@@ -252,7 +252,7 @@ watch_guest() { # $1: the guest's number
         pgrep -f "lane_job=$lane/job-$1.sh" >/dev/null || return 0
         age=$(($(date +%s) - $(stat -c %Y "$log" 2>/dev/null || date +%s)))
         if [ "$age" -ge "$stall" ]; then
-            echo "real KVM lane: guest $1 printed nothing for $age s (the 300 s bound on each test binary would have printed): its kernel hung; stopping it"
+            printf "\n"; echo "real KVM lane: guest $1 printed nothing for $age s (the 300 s bound on each test binary would have printed): its kernel hung; stopping it"
             touch "$lane/stalled-$1"
             pkill -f "lane_job=$lane/job-$1.sh"
             return 0
