@@ -244,6 +244,7 @@ fn embed(images: &mut String, name: &str, path: &Path) -> String {
 fn link_order(root: &Path) {
     let list = root.join("bench/link-order.txt");
     println!("cargo:rerun-if-changed=bench/link-order.txt");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     let target = env::var("TARGET").is_ok_and(|t| t == "x86_64-unknown-linux-gnu");
     if !(release && target && list.is_file() && rustc_links_with_lld()) {
@@ -256,8 +257,18 @@ fn link_order(root: &Path) {
     println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
 
-/// Whether rustc's default linker for this target is its bundled LLD (Rust 1.90 and later).
+/// Whether rustc links this target with its bundled LLD: its default from Rust 1.90 on, unless
+/// the build names a linker of its own (cargo's `target.<triple>.linker`, which it passes to
+/// build scripts as RUSTC_LINKER, or a `-fuse-ld=`/linker flavour in the rustflags), which may
+/// be GNU ld: that one does not know `--symbol-ordering-file` and the link would fail.
 fn rustc_links_with_lld() -> bool {
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let own_linker = ["fuse-ld", "linker-flavor", "linker-features", "linker="]
+        .iter()
+        .any(|f| flags.contains(f));
+    if env::var_os("RUSTC_LINKER").is_some() || own_linker {
+        return false;
+    }
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let Ok(output) = Command::new(rustc).arg("-vV").output() else {
         return false;
