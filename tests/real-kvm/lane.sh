@@ -231,11 +231,15 @@ echo "real KVM lane: QEMU is up ($guests nested guests); the test output follows
 # One nested guest: `-smp 1`, because with 2 vCPUs the guest was seen to stall under TCG. Each
 # is bounded (20 minutes: two Linux boots, tests/linux.rs and the tour's, take 2-3 of them on a
 # loaded host).
+# QEMU's monitor listens on a pair of FIFOs (monitor-N.in, .out), so that a hung guest can be
+# asked where its CPU is (where_it_hung) with nothing but the shell.
 boot_guest() { # $1: the guest's number
+    rm -f "$lane/monitor-$1.in" "$lane/monitor-$1.out"
+    mkfifo "$lane/monitor-$1.in" "$lane/monitor-$1.out"
     timeout -k 10 "${LANE_TIMEOUT:-1200}" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -smp 1 -m 4G \
-        -display none -no-reboot -monitor none -serial stdio -nic none \
+        -display none -no-reboot -monitor "pipe:$lane/monitor-$1" -serial stdio -nic none \
         -kernel "$vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 quiet loglevel=1 lane_job=$lane/job-$1.sh lane_keep=$keep" \
+        -append "console=ttyS0 panic=-1 quiet loglevel=1 nokaslr lane_job=$lane/job-$1.sh lane_keep=$keep" \
         -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
         </dev/null 2>"$lane/qemu-$1.log" | sed -u 's/\r$//' | tee "$lane/log.$1" | sed -u "s/^/[$1] /"
     status=${PIPESTATUS[0]}
@@ -246,6 +250,18 @@ boot_guest() { # $1: the guest's number
 # silence past that means the nested kernel itself stopped (seen about once in ten lanes, in
 # tests/gdb.rs, with QEMU idle: the nested KVM or QEMU's emulation of it, not a test, hung).
 # Stop that guest then, rather than wait for LANE_TIMEOUT, and leave a mark for run_guest.
+# First, for whoever looks into it: the nested kernel's registers and the instructions at its
+# RIP (stall-N.regs, from QEMU's monitor), and whether the CPU sat in `hlt`. The kernel boots
+# with nokaslr, so its addresses are those of linux-image-<version>-dbg's System.map.
+where_it_hung() { # $1: the guest's number
+    local mon=$lane/monitor-$1 rip
+    [ -p "$mon.in" ] && [ -p "$mon.out" ] || return 0
+    printf 'info registers\nx/6i $pc\n' >"$mon.in" 2>/dev/null || return 0
+    timeout 3 cat "$mon.out" 2>/dev/null | tr -d '\r' >"$lane/stall-$1.regs"
+    rip=$(sed -n 's/^RIP=\([0-9a-f]*\) .*/\1/p' "$lane/stall-$1.regs" | head -n1)
+    [ -n "$rip" ] || return 0
+    echo "real KVM lane: guest $1's kernel was at RIP=$rip ($(grep -o 'CPL=[0-9]' "$lane/stall-$1.regs" | head -n1) $(grep -o 'HLT=[01]' "$lane/stall-$1.regs" | head -n1)): $(grep -m1 "^0x0*$rip:" "$lane/stall-$1.regs" | sed 's/^[^:]*: *//'); registers and code: $lane/stall-$1.regs"
+}
 watch_guest() { # $1: the guest's number
     local log=$lane/log.$1 stall=${LANE_STALL:-330} age
     while sleep 10; do
@@ -253,6 +269,7 @@ watch_guest() { # $1: the guest's number
         age=$(($(date +%s) - $(stat -c %Y "$log" 2>/dev/null || date +%s)))
         if [ "$age" -ge "$stall" ]; then
             printf "\n"; echo "real KVM lane: guest $1 printed nothing for $age s (the 300 s bound on each test binary would have printed): its kernel hung; stopping it"
+            where_it_hung "$1"
             touch "$lane/stalled-$1"
             pkill -f "lane_job=$lane/job-$1.sh"
             return 0
