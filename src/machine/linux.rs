@@ -27,27 +27,24 @@ fn image_error(path: &str, reason: String) -> Error {
 }
 
 /// Opens a file given to `--linux` or `--initrd`: it must exist (no built-in guest names).
-fn open_file(path: &str, what: &str) -> Result<Opened, Error> {
-    if let Err(e) = std::fs::metadata(path) {
-        return Err(image_error(
-            path,
-            format!("cannot be opened as the {what}: {e}"),
-        ));
+/// `empty`: the reason an empty file is refused, when it is not guests::open's (which is about
+/// guest code: an empty initrd would only fail later, inside the guest, as "no init found").
+fn open_file(path: &str, what: &str, empty: Option<&str>) -> Result<Opened, Error> {
+    match std::fs::metadata(path) {
+        Err(e) => {
+            return Err(image_error(
+                path,
+                format!("cannot be opened as the {what}: {e}"),
+            ))
+        }
+        Ok(meta) if meta.is_file() && meta.len() == 0 => {
+            if let Some(reason) = empty {
+                return Err(image_error(path, format!("is empty: {reason}")));
+            }
+        }
+        Ok(_) => {}
     }
     guests::open(path).map_err(Error::Image)
-}
-
-/// Opens the `--initrd` file. An empty one gets its own reason: guests::open's is about guest
-/// code, and what Linux wants here is an archive (an empty initrd would only fail later, inside
-/// the guest, as "no init found").
-fn open_initrd(path: &str) -> Result<Opened, Error> {
-    if std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == 0) {
-        return Err(image_error(
-            path,
-            "is empty: an initrd must be a non-empty cpio archive (the initramfs format)".into(),
-        ));
-    }
-    open_file(path, "initrd")
 }
 
 /// The command line the kernel gets.
@@ -68,10 +65,17 @@ pub struct CheckedLinux {
 /// nothing else.
 pub fn check_linux(opts: &Config) -> Result<CheckedLinux, Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
-    let kernel = open_file(path, "kernel (bzImage)")?;
+    let kernel = open_file(path, "kernel (bzImage)", None)?;
     let header = read_header(path, &kernel)?;
     let initrd = match &opts.initrd {
-        Some(p) => Some((p.clone(), open_initrd(p)?)),
+        Some(p) => Some((
+            p.clone(),
+            open_file(
+                p,
+                "initrd",
+                Some("an initrd must be a non-empty cpio archive (the initramfs format)"),
+            )?,
+        )),
         None => None,
     };
     let boot = plan_boot(opts, header, &kernel, initrd.as_ref().map(|(_, i)| i))?;
