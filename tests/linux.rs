@@ -67,8 +67,19 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert_one_line(&r, &[&short, "too short"]);
 
-    let kernel = temp_file("tiny", &tiny_bzimage());
     let empty = temp_file("empty", b"");
+    let r = run(&["--linux", &empty]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "mini-kvm: error: guest image {empty}: is empty: a Linux bzImage starts with its \
+             setup header; give --linux the kernel's bzImage (arch/x86/boot/bzImage, \
+             /boot/vmlinuz-*)\n"
+        )
+    );
+
+    let kernel = temp_file("tiny", &tiny_bzimage());
     let r = run(&["--linux", &kernel, "--initrd", &empty]);
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert_eq!(

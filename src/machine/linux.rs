@@ -27,9 +27,9 @@ fn image_error(path: &str, reason: String) -> Error {
 }
 
 /// Opens a file given to `--linux` or `--initrd`: it must exist (no built-in guest names).
-/// `empty`: the reason an empty file is refused, when it is not guests::open's (which is about
-/// guest code: an empty initrd would only fail later, inside the guest, as "no init found").
-fn open_file(path: &str, what: &str, empty: Option<&str>) -> Result<Opened, Error> {
+/// `empty`: the reason an empty file is refused (guests::open's own is about guest code, and an
+/// empty initrd would only fail later, inside the guest, as "no init found").
+fn open_file(path: &str, what: &str, empty: &str) -> Result<Opened, Error> {
     match std::fs::metadata(path) {
         Err(e) => {
             return Err(image_error(
@@ -38,9 +38,7 @@ fn open_file(path: &str, what: &str, empty: Option<&str>) -> Result<Opened, Erro
             ))
         }
         Ok(meta) if meta.is_file() && meta.len() == 0 => {
-            if let Some(reason) = empty {
-                return Err(image_error(path, format!("is empty: {reason}")));
-            }
+            return Err(image_error(path, format!("is empty: {empty}")));
         }
         Ok(_) => {}
     }
@@ -65,7 +63,12 @@ pub struct CheckedLinux {
 /// nothing else.
 pub fn check_linux(opts: &Config) -> Result<CheckedLinux, Error> {
     let path = opts.linux.as_deref().unwrap_or_default();
-    let kernel = open_file(path, "kernel (bzImage)", None)?;
+    let kernel = open_file(
+        path,
+        "kernel (bzImage)",
+        "a Linux bzImage starts with its setup header; give --linux the kernel's bzImage \
+         (arch/x86/boot/bzImage, /boot/vmlinuz-*)",
+    )?;
     let header = read_header(path, &kernel)?;
     let initrd = match &opts.initrd {
         Some(p) => Some((
@@ -73,7 +76,7 @@ pub fn check_linux(opts: &Config) -> Result<CheckedLinux, Error> {
             open_file(
                 p,
                 "initrd",
-                Some("an initrd must be a non-empty cpio archive (the initramfs format)"),
+                "an initrd must be a non-empty cpio archive (the initramfs format)",
             )?,
         )),
         None => None,
