@@ -256,6 +256,10 @@ impl From<MemoryError> for MultibootError {
     }
 }
 
+/// What to give `--linux` instead, in every message about a file that is not a bzImage.
+pub const GIVE_A_BZIMAGE: &str =
+    "give --linux the kernel's bzImage (arch/x86/boot/bzImage, /boot/vmlinuz-*)";
+
 /// A file given to `--linux` that is not a bzImage mini-kvm can boot (linux.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BzImageError {
@@ -294,8 +298,8 @@ impl fmt::Display for BzImageError {
             BzImageError::NoMagic => write!(
                 f,
                 "is not a Linux bzImage: no \"HdrS\" magic at offset {HEADER:#x} (boot.rst, \"The \
-                 real-mode kernel header\"); give --linux the kernel's bzImage (arch/x86/boot/\
-                 bzImage, /boot/vmlinuz-*), not a vmlinux ELF or a compressed file"
+                 real-mode kernel header\"); {GIVE_A_BZIMAGE}, not a vmlinux ELF or a compressed \
+                 file"
             ),
             BzImageError::OldProtocol { version } => write!(
                 f,

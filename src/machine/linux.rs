@@ -10,6 +10,7 @@
 
 use super::control::StopSignals;
 use super::Config;
+use crate::boot::error::GIVE_A_BZIMAGE;
 use crate::boot::linux::{self, PlanProblem};
 use crate::boot::multiboot::Module;
 use crate::boot::Plan;
@@ -30,17 +31,10 @@ fn image_error(path: &str, reason: String) -> Error {
 /// `empty`: the reason an empty file is refused (guests::open's own is about guest code, and an
 /// empty initrd would only fail later, inside the guest, as "no init found").
 fn open_file(path: &str, what: &str, empty: &str) -> Result<Opened, Error> {
-    match std::fs::metadata(path) {
-        Err(e) => {
-            return Err(image_error(
-                path,
-                format!("cannot be opened as the {what}: {e}"),
-            ))
-        }
-        Ok(meta) if meta.is_file() && meta.len() == 0 => {
-            return Err(image_error(path, format!("is empty: {empty}")));
-        }
-        Ok(_) => {}
+    let meta = std::fs::metadata(path)
+        .map_err(|e| image_error(path, format!("cannot be opened as the {what}: {e}")))?;
+    if meta.is_file() && meta.len() == 0 {
+        return Err(image_error(path, format!("is empty: {empty}")));
     }
     guests::open(path).map_err(Error::Image)
 }
@@ -66,8 +60,7 @@ pub fn check_linux(opts: &Config) -> Result<CheckedLinux, Error> {
     let kernel = open_file(
         path,
         "kernel (bzImage)",
-        "a Linux bzImage starts with its setup header; give --linux the kernel's bzImage \
-         (arch/x86/boot/bzImage, /boot/vmlinuz-*)",
+        &format!("a Linux bzImage starts with its setup header; {GIVE_A_BZIMAGE}"),
     )?;
     let header = read_header(path, &kernel)?;
     let initrd = match &opts.initrd {
