@@ -1,214 +1,236 @@
-//! The command line, parsed by hand: `mini-kvm [OPTIONS] GUEST...`.
+//! The command line: `mini-kvm [OPTIONS] GUEST...`, read against one table of options.
 //!
 //! Options may come before or after guests, as `--opt VALUE` or `--opt=VALUE`; `--` ends them.
-//! Every option is one row of [`options::OPTIONS`]: its names, the value it takes, the runs it
-//! belongs to and its help text. Parsing and `--help` are both read from that table, so an
-//! option cannot be parsed without being documented, nor documented with a value it does not
-//! take. Parsing is a pure function from the argument list to a [`Command`], so every rule
-//! below is unit-tested without running anything.
+//! An option that takes a value may be given once (`--module`, which adds a file each time,
+//! excepted); an option that does not apply to the run is refused, not ignored. The core reads
+//! the options it needs ([`Config`]'s fields); a layer reads and checks its own by name
+//! ([`Config::value`]), when `main` installs it. The help text is help.rs's.
 
-mod help;
-mod options;
-mod values;
+use crate::console::Color;
+use crate::error::Ending;
+use std::time::Duration;
 
-pub use help::help;
-#[cfg(test)]
-use values::{parse_number, parse_size};
+/// What an option takes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Takes {
+    Nothing,
+    /// A value: `--opt VALUE` or `--opt=VALUE`; the text says what it must be.
+    Value(&'static str),
+    /// Only as `--opt=VALUE`, or nothing.
+    Optional,
+    /// A value, and the option may repeat.
+    Values(&'static str),
+}
 
-use crate::boot::Mode;
-use crate::console::ColorChoice;
-use crate::hostcheck::Format;
-use crate::machine::Config;
-use options::{Opt, Takes};
+/// Where an option applies.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Scope {
+    /// Any command.
+    Any,
+    /// Only with `--linux` (the text completes "is for --linux kernels").
+    Linux(&'static str),
+    /// Not with `--linux` (the text completes "--linux ... takes no").
+    NotLinux(&'static str),
+    /// Only with `--paging`.
+    Paging,
+}
 
-/// At most this many guests (one vCPU each), as in the seed.
-pub const MAX_GUESTS: usize = 4;
+use Scope::*;
+use Takes::*;
+
+/// Every option: long name, other name, what it takes, where it applies.
+#[rustfmt::skip]
+pub const OPTIONS: &[(&str, &str, Takes, Scope)] = &[
+    ("--help", "-h", Nothing, Any),
+    ("--version", "-V", Nothing, Any),
+    ("--list", "", Nothing, Any),
+    ("--host-check", "", Optional, Any),
+    ("--verbose", "-v", Nothing, Any),
+    ("--stats", "", Nothing, Any),
+    ("--trace", "", Optional, Any),
+    ("--timeout", "", Value("a number of seconds"), Any),
+    ("--color", "--colour", Value("auto, always or never"), Any),
+    ("--mem", "", Value("a size such as 64M"), Any),
+    ("--cmdline", "", Value("the kernel command line"), Any),
+    ("--linux", "", Value("a bzImage file"), Any),
+    ("--initrd", "", Value("a file"), Linux(" (Multiboot kernels take --module)")),
+    ("--linux-entry", "", Value("32 or 64"), Linux("")),
+    ("--module", "", Values("a file"), NotLinux("--module (an initial RAM disk is given with --initrd)")),
+    ("--gdb", "", Value("a TCP port"), NotLinux("--gdb (debug a kernel with QEMU's gdb stub for now)")),
+    ("--no-seccomp", "", Nothing, Any),
+    ("--no-coalesce", "", Nothing, Any),
+    ("--long-mode", "", Nothing, NotLinux(CPU_MODE)),
+    ("--paging", "", Nothing, NotLinux(CPU_MODE)),
+    ("--entry", "", Value("an address"), Paging),
+    ("--load", "", Value("an address"), Paging),
+];
+const CPU_MODE: &str = "--long-mode or --paging: the boot protocol sets the CPU mode";
 
 pub const USAGE: &str = "usage: mini-kvm [OPTIONS] GUEST...";
+/// Guests, one vCPU each, at most.
+pub const MAX_GUESTS: usize = 4;
 
 /// What the command line asks for.
-#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
     Version,
     List,
-    /// `--host-check`: find out what this host's KVM can do.
-    HostCheck(Format),
+    /// `--host-check`, with its `=VALUE` if given.
+    HostCheck(Option<String>),
     Run(Config),
 }
 
-/// A usage error (exit status 2): the message says what was wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+/// A run's options.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub guests: Vec<String>,
+    /// Every option given, by long name, with its value.
+    pub given: Vec<(&'static str, Option<String>)>,
+    pub verbose: bool,
+    pub timeout: Option<Duration>,
+    pub color: Color,
+}
 
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Config {
+    /// Whether option `name` (a long name of [`OPTIONS`]) was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.given.iter().any(|(n, _)| *n == name)
+    }
+
+    /// The value of option `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.given.iter().find(|(n, _)| *n == name).and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Every value of a repeatable option, in order.
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.given.iter().filter(move |(n, _)| *n == name).filter_map(|(_, v)| v.as_deref())
     }
 }
 
-/// The options read so far.
-struct Parsed {
-    run: Config,
-    /// `--long-mode`, `--paging`, `--entry`, `--load`: they become `run.mode` once every
-    /// option is read, as they may come in any order (and the first two are exclusive).
-    long_mode: bool,
-    paging: bool,
-    entry: u64,
-    load: u64,
-    /// `--list`, `--host-check`: commands, which win over a run once every option is read.
-    list: bool,
-    host_check: Option<Format>,
-    /// Set by `--help` and `--version`: stop reading and do this.
-    stop: Option<Command>,
+fn usage(text: String) -> Ending {
+    Ending::Usage(text)
 }
 
-impl Default for Parsed {
-    fn default() -> Self {
-        Parsed {
-            run: Config {
-                guests: Vec::new(),
-                verbose: false,
-                stats: false,
-                timeout: None,
-                color: ColorChoice::Auto,
-                mode: Mode::Auto,
-                mem: None,
-                cmdline: None,
-                modules: Vec::new(),
-                trace: None,
-                linux: None,
-                initrd: None,
-                linux_entry32: false,
-                gdb: None,
-                seccomp: true,
-                coalesce: true,
-            },
-            long_mode: false,
-            paging: false,
-            entry: 0x8000_1000,
-            load: 0x1000,
-            list: false,
-            host_check: None,
-            stop: None,
-        }
-    }
-}
-
-impl Parsed {
-    /// The CPU mode the seed's options ask for.
-    fn mode(&self) -> Result<Mode, UsageError> {
-        Ok(match (self.long_mode, self.paging) {
-            (true, true) => {
-                return Err(UsageError(
-                    "--long-mode and --paging are different CPU modes: choose one".into(),
-                ))
-            }
-            (true, false) => Mode::Long,
-            (false, true) => Mode::Paging {
-                entry: self.entry,
-                load: self.load,
-            },
-            (false, false) => Mode::Auto,
-        })
-    }
-}
-
-/// Reads the arguments in order; `--help` and `--version` answer at once, ignoring the rest,
-/// while every other option is first read to the end and then checked as a whole.
-pub fn parse(args: &[String]) -> Result<Command, UsageError> {
-    let mut parsed = Parsed::default();
-    let mut given: Vec<&'static Opt> = Vec::new();
-    let mut rest = args.iter();
+/// Reads the command line.
+pub fn parse(args: &[String]) -> Result<Command, Ending> {
+    let mut config = Config::default();
+    let mut args = args.iter();
     let mut only_guests = false;
-    while let Some(arg) = rest.next() {
+    while let Some(arg) = args.next() {
         if only_guests || !arg.starts_with('-') || arg == "-" {
-            parsed.run.guests.push(arg.clone());
+            config.guests.push(arg.clone());
             continue;
         }
         if arg == "--" {
             only_guests = true;
             continue;
         }
-        // `--name=value` or `--name value`; a short option has no `=` form.
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n, Some(v)),
             _ => (arg.as_str(), None),
         };
-        let opt =
-            options::find(name).ok_or_else(|| UsageError(format!("unknown option '{arg}'")))?;
-        read_value(opt, name, inline, &mut rest, &mut parsed)?;
-        if let Some(command) = parsed.stop.take() {
-            return Ok(command);
-        }
-        given.push(opt);
-    }
-    finish(parsed, &given)
-}
-
-/// Gives option `opt`, spelt `name`, its value: the `inline` one of `--name=VALUE`, else for an
-/// option that needs one the next argument.
-fn read_value<'a>(
-    opt: &Opt,
-    name: &str,
-    inline: Option<&'a str>,
-    rest: &mut impl Iterator<Item = &'a String>,
-    parsed: &mut Parsed,
-) -> Result<(), UsageError> {
-    match (&opt.takes, inline) {
-        (Takes::Nothing(_), Some(value)) => Err(UsageError(format!(
-            "{name} takes no value: give {name} alone, not {name}={value}"
-        ))),
-        (Takes::Nothing(set), None) => {
-            set(parsed);
-            Ok(())
-        }
-        (Takes::Value { set, .. }, Some(value)) => set(parsed, value),
-        (Takes::Value { needs, set, .. }, None) => match rest.next() {
-            Some(value) => set(parsed, value),
-            None => Err(UsageError(format!("{name} needs {needs}"))),
-        },
-        (Takes::Optional { set, .. }, value) => set(parsed, value),
-    }
-}
-
-/// The rules between options, once all are read: which command, which CPU mode, and whether
-/// each option given belongs to this kind of run.
-fn finish(mut parsed: Parsed, given: &[&'static Opt]) -> Result<Command, UsageError> {
-    if parsed.list {
-        return Ok(Command::List);
-    }
-    if let Some(format) = parsed.host_check {
-        return Ok(Command::HostCheck(format));
-    }
-    parsed.run.mode = parsed.mode()?;
-    let linux = parsed.run.linux.is_some();
-    let paging = matches!(parsed.run.mode, Mode::Paging { .. });
-    for opt in given {
-        opt.scope.check(opt.long, linux, paging)?;
-    }
-    let opts = parsed.run;
-    if linux {
-        if !opts.guests.is_empty() {
-            return Err(UsageError(format!(
-                "{} guest files (give the kernel as --linux BZIMAGE, alone)",
-                options::LINUX_TAKES_NO
+        let Some(&(long, _, takes, _)) = OPTIONS.iter().find(|o| o.0 == name || o.1 == name) else {
+            return Err(usage(format!("unknown option '{arg}'")));
+        };
+        let value = match (takes, inline) {
+            (Nothing, Some(v)) => {
+                return Err(usage(format!(
+                    "{name} takes no value: give {name} alone, not {name}={v}"
+                )))
+            }
+            (Nothing | Optional, None) => None,
+            (Value(what) | Values(what), None) => match args.next() {
+                Some(v) => Some(v.clone()),
+                None => return Err(usage(format!("{name} needs {what}"))),
+            },
+            (_, Some(v)) => Some(v.to_string()),
+        };
+        if let (Value(_), Some(earlier)) = (takes, config.value(long)) {
+            let now = value.as_deref().unwrap_or_default();
+            return Err(usage(format!(
+                "{long} is given twice ('{earlier}' and '{now}'): give it once"
             )));
         }
-        return Ok(Command::Run(opts));
+        match long {
+            "--help" => return Ok(Command::Help),
+            "--version" => return Ok(Command::Version),
+            "--verbose" => config.verbose = true,
+            "--timeout" => config.timeout = Some(timeout(value.as_deref().unwrap_or_default())?),
+            "--color" => config.color = color(value.as_deref().unwrap_or_default())?,
+            _ => {}
+        }
+        config.given.push((long, value));
     }
-    if opts.guests.is_empty() {
-        return Err(UsageError(
-            "no guest given (try mini-kvm hello, or --list)".into(),
-        ));
+    if config.flag("--list") {
+        return Ok(Command::List);
     }
-    if opts.guests.len() > MAX_GUESTS {
-        return Err(UsageError(format!(
-            "{} guests given; mini-kvm runs at most {MAX_GUESTS} (one vCPU each)",
-            opts.guests.len()
+    if config.flag("--host-check") {
+        return Ok(Command::HostCheck(config.value("--host-check").map(String::from)));
+    }
+    check_scopes(&config)?;
+    let linux = config.flag("--linux");
+    match config.guests.len() {
+        n if linux && n > 0 => Err(usage(format!(
+            "{LINUX_TAKES_NO} guest files (give the kernel as --linux BZIMAGE, alone)"
+        ))),
+        0 if !linux => Err(usage("no guest given (try mini-kvm hello, or --list)".into())),
+        n if n > MAX_GUESTS => Err(usage(format!(
+            "{n} guests given; mini-kvm runs at most {MAX_GUESTS} (one vCPU each)"
+        ))),
+        _ => Ok(Command::Run(config)),
+    }
+}
+
+const LINUX_TAKES_NO: &str = "--linux boots one kernel and takes no";
+
+/// Refuses the options that do not apply to this run.
+fn check_scopes(config: &Config) -> Result<(), Ending> {
+    let (linux, paging) = (config.flag("--linux"), config.flag("--paging"));
+    if paging && config.flag("--long-mode") {
+        return Err(usage("--long-mode and --paging are different CPU modes: choose one".into()));
+    }
+    for (name, _) in &config.given {
+        match OPTIONS.iter().find(|o| o.0 == *name).map(|o| o.3) {
+            Some(Linux(note)) if !linux => {
+                return Err(usage(format!("{name} is for --linux kernels{note}")))
+            }
+            Some(NotLinux(what)) if linux => return Err(usage(format!("{LINUX_TAKES_NO} {what}"))),
+            Some(Paging) if !paging => {
+                return Err(usage(format!(
+                    "{name} is for --paging guests (their entry point and load offset)"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `--timeout SECS`: 1 ms to 1e9 s, decimals allowed.
+fn timeout(text: &str) -> Result<Duration, Ending> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| usage(format!("--timeout needs a number of seconds, not '{text}'")))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(usage(format!(
+            "--timeout must be more than 0 seconds (and at most 1000000000), not '{text}'"
         )));
     }
-    Ok(Command::Run(opts))
+    if secs < 0.001 {
+        return Err(usage(format!("--timeout must be at least 0.001 s (1 ms), not '{text}'")));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `--color WHEN`.
+fn color(text: &str) -> Result<Color, Ending> {
+    match text {
+        "auto" => Ok(Color::Auto),
+        "always" => Ok(Color::Always),
+        "never" => Ok(Color::Never),
+        other => Err(usage(format!("--color takes auto, always or never, not '{other}'"))),
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,12 @@
-//! mini-kvm's errors and the exit status each one maps to.
-//!
-//! Every error is printed as one line on stderr that names what failed (the file, the ioctl and
-//! its errno, the device) and, where there is one, the fix. Guest faults are not errors of
-//! mini-kvm: they are outcomes of a run (status 5), reported by `machine.rs`.
+//! How a run ends, in one type: [`Ending`], and the exit status each ending gives (README,
+//! "Exit status"). A vCPU's loop ends with one, a setup step that fails returns one, and `main`
+//! prints it in one line and exits with its status.
 
-use crate::guests::ImageError;
+use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::kvm::KvmError;
 use std::fmt;
 
-/// Exit statuses (also in README.md and `--help`).
+/// Exit statuses (README, "Exit status").
 pub mod status {
     pub const OK: i32 = 0;
     pub const HOST_FAILURE: i32 = 1;
@@ -20,93 +18,100 @@ pub mod status {
     pub const INTERRUPTED: i32 = 130;
 }
 
-/// Why the VM as a whole stopped early.
+/// How a vCPU, a setup step or a whole run ended.
+#[derive(Debug)]
+pub enum Ending {
+    /// EXIT, or `hlt` with nothing to wake the vCPU: status 0.
+    Halted,
+    /// EXIT_STATUS: the guest's own status.
+    Exit(u8),
+    /// The guest switched the machine off or reset it (mini-kvm does not reboot): status 0.
+    Off(Off),
+    /// Something the guest did that neither the CPU nor mini-kvm can go on from: status 5.
+    Fault(Fault),
+    /// The host failed (an ioctl, a write, a thread): status 1.
+    Host(String),
+    /// The command line is wrong: status 2.
+    Usage(String),
+    /// A guest image cannot be used: status 3.
+    Image { path: String, reason: String },
+    /// No usable KVM, or one that cannot run what was asked: status 4.
+    NoKvm(String),
+    /// Stopped from outside: `--timeout` (124), a signal, Ctrl-A x or gdb's kill (130).
+    Stopped(Stop),
+}
+
+/// Why the machine is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopCause {
-    Fault,
-    HostError,
-    Timeout,
+pub enum Off {
+    /// 0xFE to the i8042 keyboard controller's command port: the CPU's reset line.
+    I8042Reset,
+    /// KVM_EXIT_SHUTDOWN from a kernel that resets this way (Linux's `reboot=t`).
+    TripleFaultReset,
+    /// KVM_SYSTEM_EVENT_RESET.
+    SystemReset,
+    /// `cli; hlt` with an in-kernel irqchip: nothing can ever wake the vCPU.
+    HaltedForGood,
+}
+
+/// A guest fault: what happened and, when known, where (the registers at the exit).
+#[derive(Debug)]
+pub struct Fault {
+    pub why: Why,
+    pub at: Option<Box<(kvm_regs, kvm_sregs)>>,
+}
+
+/// The kinds of guest fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    UnknownHypercall(u8),
+    TripleFault,
+    FailEntry { reason: u64, cpu: u32 },
+    Internal { suberror: u32, data: Vec<u64> },
+    Crash,
+    Debug { exception: u32, pc: u64 },
+    Unexpected(&'static str),
+}
+
+/// What stopped a run from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Timeout(std::time::Duration),
     Signal(i32),
     Quit,
-    /// gdb's `kill`.
     Killed,
 }
 
-#[derive(Debug)]
-pub enum Error {
-    /// Bad command line (or an option this build does not support).
-    Usage(String),
-    /// A guest image cannot be used.
-    Image(ImageError),
-    /// /dev/kvm is missing, inaccessible, or lacks what mini-kvm needs.
-    KvmUnavailable(String),
-    /// A KVM call failed while setting up or running the VM.
-    Kvm(KvmError),
-    /// Anything else the host failed to do (memory, threads, terminal...).
-    Host(String),
-    /// A signal or `--timeout` stopped the run before the guests started (status 130/124).
-    Stopped(StopCause),
-}
-
-impl Error {
-    pub fn exit_status(&self) -> i32 {
+impl Ending {
+    pub fn status(&self) -> i32 {
         match self {
-            Error::Usage(_) => status::USAGE,
-            Error::Image(_) => status::BAD_IMAGE,
-            Error::KvmUnavailable(_) => status::NO_KVM,
-            Error::Kvm(_) | Error::Host(_) => status::HOST_FAILURE,
-            Error::Stopped(StopCause::Timeout) => status::TIMEOUT,
-            Error::Stopped(StopCause::Fault) => status::GUEST_FAULT,
-            Error::Stopped(StopCause::HostError) => status::HOST_FAILURE,
-            Error::Stopped(_) => status::INTERRUPTED,
+            Ending::Halted | Ending::Off(_) => status::OK,
+            Ending::Exit(n) => i32::from(*n),
+            Ending::Fault(_) => status::GUEST_FAULT,
+            Ending::Host(_) => status::HOST_FAILURE,
+            Ending::Usage(_) => status::USAGE,
+            Ending::Image { .. } => status::BAD_IMAGE,
+            Ending::NoKvm(_) => status::NO_KVM,
+            Ending::Stopped(Stop::Timeout(_)) => status::TIMEOUT,
+            Ending::Stopped(_) => status::INTERRUPTED,
         }
     }
-}
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Usage(m) | Error::KvmUnavailable(m) | Error::Host(m) => f.write_str(m),
-            Error::Image(e) => write!(f, "guest image {e}"),
-            Error::Kvm(e) => write!(f, "{e}"),
-            Error::Stopped(cause) => write!(f, "stopped while loading: {cause:?}"),
-        }
+    /// A guest fault of kind `why`, with no registers yet (the run loop adds them).
+    pub fn fault(why: Why) -> Ending {
+        Ending::Fault(Fault { why, at: None })
+    }
+
+    /// An ending that stops the whole run, not just its vCPU.
+    pub fn stops_the_run(&self) -> bool {
+        !matches!(self, Ending::Halted | Ending::Exit(_))
     }
 }
 
-impl From<KvmError> for Error {
-    fn from(e: KvmError) -> Error {
-        Error::Kvm(e)
+impl From<KvmError> for Ending {
+    fn from(e: KvmError) -> Ending {
+        Ending::Host(e.to_string())
     }
-}
-
-impl From<ImageError> for Error {
-    fn from(e: ImageError) -> Error {
-        Error::Image(e)
-    }
-}
-
-/// Turns a failure to open or query the KVM device into the message a user can act on.
-pub fn kvm_unavailable(device: &str, e: &KvmError) -> Error {
-    let fix = match e.errno {
-        libc::ENOENT => format!(
-            "{device} does not exist: load the KVM module (modprobe kvm_intel or kvm_amd) and \
-             make sure virtualization is enabled in the firmware or the VM's settings"
-        ),
-        libc::EACCES | libc::EPERM => format!(
-            "{device}: permission denied: add your user to group kvm \
-             (sudo usermod -aG kvm $USER, then log in again) or run as root"
-        ),
-        libc::ENOTTY | libc::EINVAL => {
-            format!("{device} is not a KVM device ({} refused)", e.ioctl)
-        }
-        libc::EISDIR => format!(
-            "{device} is a directory, not the KVM device (check MINI_KVM_DEVICE, or unset it \
-             for /dev/kvm)"
-        ),
-        _ => format!("{device} is unusable: {e}"),
-    };
-    Error::KvmUnavailable(fix)
 }
 
 #[cfg(test)]
@@ -114,49 +119,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_error_maps_to_its_documented_status() {
-        assert_eq!(Error::Usage("x".into()).exit_status(), 2);
-        let image = ImageError {
-            path: "a".into(),
-            reason: "b".into(),
-        };
-        assert_eq!(Error::Image(image).exit_status(), 3);
-        assert_eq!(Error::KvmUnavailable("x".into()).exit_status(), 4);
-        let kvm = KvmError {
-            ioctl: "KVM_RUN",
-            errno: libc::EFAULT,
-        };
-        assert_eq!(Error::Kvm(kvm).exit_status(), 1);
-        assert_eq!(Error::Host("x".into()).exit_status(), 1);
-    }
-
-    #[test]
-    fn kvm_device_problems_name_the_device_and_the_fix() {
-        let missing = KvmError {
-            ioctl: "open /dev/kvm",
-            errno: libc::ENOENT,
-        };
-        let msg = kvm_unavailable("/dev/kvm", &missing).to_string();
-        assert!(msg.contains("/dev/kvm does not exist") && msg.contains("modprobe"));
-        let denied = KvmError {
-            ioctl: "open /dev/kvm",
-            errno: libc::EACCES,
-        };
-        assert!(kvm_unavailable("/dev/kvm", &denied)
-            .to_string()
-            .contains("group kvm"));
-        let not_kvm = KvmError {
-            ioctl: "KVM_GET_API_VERSION",
-            errno: libc::ENOTTY,
-        };
-        assert!(kvm_unavailable("/dev/null", &not_kvm)
-            .to_string()
-            .contains("/dev/null is not a KVM device"));
-        let dir = KvmError {
-            ioctl: "open(2)",
-            errno: libc::EISDIR,
-        };
-        let msg = kvm_unavailable("/tmp", &dir).to_string();
-        assert!(msg.contains("/tmp is a directory") && !msg.contains("/dev/kvm failed"));
+    fn each_ending_maps_to_its_documented_status() {
+        assert_eq!(Ending::Halted.status(), 0);
+        assert_eq!(Ending::Off(Off::I8042Reset).status(), 0);
+        assert_eq!(Ending::Exit(7).status(), 7);
+        assert_eq!(Ending::fault(Why::TripleFault).status(), 5);
+        assert_eq!(Ending::Host("x".into()).status(), 1);
+        assert_eq!(Ending::Usage("x".into()).status(), 2);
+        assert_eq!(Ending::Image { path: "a".into(), reason: "b".into() }.status(), 3);
+        assert_eq!(Ending::NoKvm("x".into()).status(), 4);
+        assert_eq!(Ending::Stopped(Stop::Timeout(std::time::Duration::ZERO)).status(), 124);
+        assert_eq!(Ending::Stopped(Stop::Quit).status(), 130);
+        assert!(!Ending::Exit(3).stops_the_run() && Ending::Off(Off::SystemReset).stops_the_run());
     }
 }

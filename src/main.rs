@@ -1,125 +1,195 @@
 //! mini-kvm: an educational x86 hypervisor written directly on the Linux KVM API.
 //!
-//! The source is in layers, each using only those below it; README.md, "How it works", draws
-//! them and gives the one reading order (bottom up: `kvm/` and `memory.rs` first, this file
-//! last). Each file says what it teaches and where the reference is.
-
+//! `main` reads the command line, chooses how the guests boot and which layers the run needs,
+//! has the machine built and run (machine.rs), and turns how it ended into an exit status.
+//! The core, what `mini-kvm hello` runs, is this file and the ones README.md's reading order
+//! lists; every other file is a layer that `main` installs when a run asks for it.
 #![deny(clippy::undocumented_unsafe_blocks)]
-
-/// `eprintln!` that never panics nor blocks: a closed stderr (say `2>&1 | head`) must not crash
-/// a VMM, and one nobody reads must not hang it (console/errout.rs).
-macro_rules! diag {
-    ($($arg:tt)*) => {{
-        crate::console::errout::message(&format!($($arg)*));
-    }};
-}
 
 mod boot;
 mod cli;
-mod confine;
 mod console;
 mod devices;
 mod error;
-mod exit_address;
-mod fault;
-mod gdb;
+mod explain;
 mod guests;
+mod help;
 mod hostcheck;
 mod kvm;
-mod log;
+mod layers;
 mod machine;
 mod memory;
-mod setup;
-mod stats;
-#[cfg(test)]
-mod test_rng;
-mod trace;
 mod vcpu;
 mod x86;
 
-use cli::Command;
-use error::status;
-
-/// Writes informational output (--help, --list, --version) to stdout; a failed write (a full
-/// disk, /dev/full, a closed pipe) is an error: status 1, not a silent 0.
-fn say(text: &str) -> i32 {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => status::OK,
-        Err(e) => {
-            diag!("mini-kvm: error: writing to stdout failed: {e}");
-            status::HOST_FAILURE
-        }
-    }
-}
-
-fn list_guests() -> i32 {
-    let mut text = String::from("Built-in guests (run with: mini-kvm NAME):\n");
-    for g in guests::EMBEDDED {
-        text.push_str(&format!("  {:<22} {}\n", g.name, g.description));
-    }
-    say(&text)
-}
-
-/// A run from start to end: SIGINT/SIGTERM/SIGHUP and --timeout are watched from before the
-/// first file is opened.
-fn run(opts: &machine::Config) -> i32 {
-    log::set_verbose(opts.verbose);
-    let signals = match machine::control::StopSignals::install(opts.timeout) {
-        Ok(signals) => signals,
-        Err(e) => {
-            diag!("mini-kvm: error: watching for SIGINT/SIGTERM/SIGHUP: {e}");
-            return status::HOST_FAILURE;
-        }
-    };
-    match machine::run(opts, &signals) {
-        Ok(code) => code,
-        Err(error::Error::Stopped(cause)) => {
-            // A stop during loading: the message and stderr's drain get the same budget as a
-            // stop of a running guest (console/stop_budget.rs).
-            console::stop_budget::start(std::time::Instant::now());
-            if let Some(message) = machine::report::stop_message(Some(cause), opts.timeout) {
-                diag!("{message}");
-            }
-            error::Error::Stopped(cause).exit_status()
-        }
-        Err(e) => {
-            diag!("mini-kvm: error: {e}");
-            e.exit_status()
-        }
-    }
-}
-
-/// Leaves the process: the terminal was restored on the way here; stderr gets a bounded time
-/// to take mini-kvm's last messages (console/errout.rs), and a writer thread still stuck in
-/// write(2) on a pipe nobody reads ends with the process.
-fn exit(code: i32) -> ! {
-    console::errout::drain();
-    std::process::exit(code)
-}
+use cli::{Command, Config};
+use console::{message, note};
+use error::{status, Ending};
+use machine::{Boot, Layer, Stops};
 
 fn main() {
-    let mut args = Vec::new();
-    for arg in std::env::args_os().skip(1) {
-        match arg.into_string() {
-            Ok(a) => args.push(a),
-            Err(bad) => {
-                diag!("mini-kvm: argument {bad:?} is not valid UTF-8");
-                exit(status::USAGE);
-            }
+    let utf8 = |a: std::ffi::OsString| {
+        a.into_string().map_err(|bad| Ending::Usage(format!("argument {bad:?} is not valid UTF-8")))
+    };
+    let code = match std::env::args_os().skip(1).map(utf8).collect::<Result<Vec<_>, Ending>>() {
+        Ok(args) => {
+            standard_fds_open().and_then(|()| cli::parse(&args)).map_or_else(refused, command)
+        }
+        Err(e) => refused(e),
+    };
+    console::restore_terminal();
+    std::process::exit(code);
+}
+
+/// A command line or setup that stops before any guest runs.
+fn refused(ending: Ending) -> i32 {
+    match &ending {
+        Ending::Usage(text) => {
+            message(&format!("mini-kvm: {text} ({}; see mini-kvm --help)", cli::USAGE))
+        }
+        other => message(&format!("mini-kvm: {other}")),
+    }
+    ending.status()
+}
+
+/// stdin, stdout and stderr must be open before mini-kvm opens anything: a closed one would be
+/// reused by the next open(2), and /dev/kvm or a guest image would become "stdout". A closed
+/// stdin or stderr gets /dev/null (input that has ended, messages nobody wants); a closed
+/// stdout is refused, as a full one is: the guest's output would be lost.
+fn standard_fds_open() -> Result<(), Ending> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
+        let null = null.map_err(|e| Ending::Host(format!("opening /dev/null: {e}")))?;
+        match null.as_raw_fd() {
+            1 => return Err(Ending::Host("stdout is closed: the guest's output would be lost (give mini-kvm a stdout, e.g. >/dev/null)".into())),
+            0 | 2 => std::mem::forget(null), // keeps fd 0 or 2 open on /dev/null
+            _ => return Ok(()),
         }
     }
-    let code = match cli::parse(&args) {
-        Ok(Command::Help) => say(&cli::help()),
-        Ok(Command::Version) => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
-        Ok(Command::List) => list_guests(),
-        Ok(Command::HostCheck(format)) => hostcheck::run(format),
-        Ok(Command::Run(opts)) => run(&opts),
-        Err(usage) => {
-            diag!("mini-kvm: {usage} ({}; see mini-kvm --help)", cli::USAGE);
-            status::USAGE
+}
+
+fn command(command: Command) -> i32 {
+    match command {
+        Command::Help => say(help::HELP),
+        Command::Version => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
+        Command::List => {
+            let mut text = String::from("Built-in guests (run with: mini-kvm NAME):\n");
+            for g in guests::EMBEDDED {
+                text.push_str(&format!("  {:<22} {}\n", g.name, g.description));
+            }
+            say(&text)
         }
+        Command::HostCheck(format) => say_status(layers::host_check(format.as_deref())),
+        Command::Run(config) => run(config),
+    }
+}
+
+/// Informational output to stdout; one that cannot be written (a full disk, a closed pipe)
+/// is an error, status 1.
+fn say(text: &str) -> i32 {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => status::OK,
+        Err(e) => refused(Ending::Host(format!("writing to stdout failed: {e}"))),
+    }
+}
+
+fn say_status(result: Result<(String, i32), Ending>) -> i32 {
+    match result {
+        Ok((text, code)) => match say(&text) {
+            status::OK => code,
+            failed => failed,
+        },
+        Err(e) => refused(e),
+    }
+}
+
+/// A run: its boot, its layers, the machine, and the exit status of how it ended.
+fn run(config: Config) -> i32 {
+    console::set_verbose(config.verbose);
+    let stops = match Stops::watch(config.timeout) {
+        Ok(stops) => stops,
+        Err(e) => return refused(e),
     };
-    exit(code);
+    let outcome = choose_boot(&config, &stops)
+        .and_then(|boot| Ok((layers::install(&config, &*boot)?, boot)))
+        .and_then(|(layers, boot)| machine::run(&config, boot, layers, &stops));
+    match outcome {
+        Ok(outcome) => report(&config, outcome),
+        Err(stopped @ Ending::Stopped(_)) => {
+            console::set_deadline(std::time::Instant::now() + machine::STOP_BUDGET);
+            refused(stopped)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+/// The core boots built-in real-mode guests itself; anything else (a file, whose kind its
+/// contents tell, a kernel, `--linux`, a CPU mode option) goes to the boot layer.
+fn choose_boot(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
+    let real = |name: &String| guests::builtin(name).filter(|g| g.kind == guests::Kind::Real);
+    match config.guests.iter().map(real).collect::<Option<Vec<_>>>() {
+        Some(builtins) if !config.given.iter().any(|(name, _)| boot_option(name)) => Ok(Box::new(
+            boot::realmode::RealMode::new(builtins.iter().map(|g| g.image()).collect())?,
+        )),
+        _ => boot::choose(config, stops),
+    }
+}
+
+/// The options that choose a boot protocol (boot/mod.rs).
+fn boot_option(name: &str) -> bool {
+    matches!(
+        name,
+        "--mem"
+            | "--cmdline"
+            | "--module"
+            | "--long-mode"
+            | "--paging"
+            | "--entry"
+            | "--load"
+            | "--linux"
+    )
+}
+
+/// Prints how each vCPU ended and returns the run's exit status: a stop from outside, else the
+/// first vCPU fault or host failure, else the first guest's own non-zero status, else 0.
+fn report(config: &Config, outcome: machine::Outcome) -> i32 {
+    let mut by_index: Vec<&vcpu::Report> = outcome.reports.iter().collect();
+    by_index.sort_by_key(|r| r.index);
+    for r in &by_index {
+        let who = format!("vCPU {} ({})", r.index, r.name);
+        match &r.ending {
+            Ending::Fault(fault) => {
+                layers::fault_report(&who, fault, &outcome.memory, config.verbose)
+            }
+            Ending::Host(why) => message(&format!("mini-kvm: error: {who}: {why}")),
+            Ending::Exit(s) => note(|| format!("{who} exited with status {s}")),
+            Ending::Halted => note(|| format!("{who} stopped normally")),
+            Ending::Off(why) => note(|| format!("{who}: {}", layers::off_text(*why))),
+            _ => note(|| format!("{who} was stopped")),
+        }
+        r.lines.iter().for_each(|line| message(line));
+    }
+    if let Some(stop) = outcome.cause {
+        message(&format!("mini-kvm: {stop}"));
+        return Ending::Stopped(stop).status();
+    }
+    let failed =
+        outcome.reports.iter().find(|r| matches!(r.ending, Ending::Fault(_) | Ending::Host(_)));
+    if let Some(r) = failed {
+        return r.ending.status();
+    }
+    let chosen = by_index.iter().find_map(|r| match r.ending {
+        Ending::Exit(s) if s != 0 => Some((r, s)),
+        _ => None,
+    });
+    let Some((r, s)) = chosen else {
+        return status::OK;
+    };
+    if [1, 2, 3, 4, 5, 124, 130].contains(&i32::from(s)) {
+        let who = format!("vCPU {} ({})", r.index, r.name);
+        message(&format!("mini-kvm: {who} chose exit status {s} itself (EXIT_STATUS): it comes from the guest, not from mini-kvm"));
+    }
+    i32::from(s)
 }

@@ -1,478 +1,286 @@
-//! The vCPU run loop: enter the guest with KVM_RUN, find out why it left, act, repeat.
+//! A vCPU's thread: enter the guest with KVM_RUN, find out why it left, act, repeat.
 //!
-//! This loop is the heart of every VMM (api.rst 4.10 KVM_RUN and section 5 on `kvm_run`). One
-//! thread runs it per vCPU. [`handle_exit`] is the only place that decides what an exit means;
-//! it takes the decoded exit and the devices and returns what to do next, so it can be tested
-//! with made-up exits and no /dev/kvm.
+//! This loop is the heart of every VMM (api.rst 4.10 KVM_RUN, section 5 `struct kvm_run`). One
+//! thread runs it per vCPU. [`Runner::handle`] is the one place that decides what an exit
+//! means. The hot path, a guest `out` to a port, does this and no more: KVM_RUN returns; the
+//! reason and the port are read from the shared page; the bus `match`es the port; the device
+//! updates its state (the hypercall port reads AL and BL from the registers KVM copied into the
+//! same page: no KVM_GET_REGS); a printed byte goes into the vCPU's buffer. No allocation, no
+//! ioctl but KVM_RUN, no lock held across KVM_RUN.
 //!
-//! The hot path — a guest `out` to a port, the most common exit — does this and no more:
-//! `KVM_RUN` returns; the exit reason and port are read from the mmap'd `kvm_run` page; the bus
-//! `match`es the port; the device updates its state (the hypercall port reads AL/BL from the
-//! registers KVM already synced into the same page, KVM_CAP_SYNC_REGS, instead of issuing
-//! KVM_GET_REGS); a printed byte is appended to a per-vCPU buffer. No allocation, no ioctl but
-//! KVM_RUN, no lock except COM1's uncontended mutex when the port is the UART's, and no lock held
-//! across KVM_RUN. Everything else (setup, register dumps, statistics output) happens outside it.
+//! Layers watch the loop through [`VcpuHook`]s (tracing, statistics, gdb, coalescing...),
+//! installed by `main` when a run asks for them; a run that asks for none runs none.
+//! [`Control`] is what the threads of a run share: stop requests, kicks, and the reports that
+//! vCPU threads send the main thread when they end.
 
-use crate::console::GuestOutput;
-use crate::devices::hypercall::HYPERCALL_PORT;
-use crate::devices::{ByteSink, DeviceStop, Devices, VcpuIo};
-use crate::exit_address::IoRipRule;
-use crate::fault::{internal_error_text, ExitRecord, ExitRing};
-use crate::kvm::bindings::*;
-use crate::kvm::{ExitRegs, RingWatch, Vcpu, VcpuKick, VmExit};
+use crate::console::Output;
+use crate::devices::hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
+use crate::devices::{Bus, ByteSink, ByteSource};
+use crate::error::{Ending, Fault, Off, Stop, Why};
+use crate::kvm::{Exit, Kick, Vcpu};
 use crate::memory::GuestMemory;
-use crate::stats::ExitStats;
-use crate::trace::{ExitSummary, Tracer};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// What the loop does before entering the guest.
-enum Entry {
-    Run,
-    /// Not yet (output backlogged): check again.
-    Wait,
-    Done(VcpuOutcome),
-}
-
-/// What the loop does after an exit.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ExitAction {
-    /// Enter the guest again.
-    Continue,
-    /// KVM_RUN was interrupted (a kick): check for a stop request, flush, go on.
-    Kicked,
-    /// The vCPU is done.
-    Stop(Stop),
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Stop {
-    Halted,
-    /// A reset or a halt for good: the machine is off, the run ends with status 0.
-    MachineOff(&'static str),
-    Exit(u8),
-    GuestFault(String),
-    HostError(String),
-}
-
-/// Why a run ended with the machine off, in words for `-v`. mini-kvm does not reboot: a reset
-/// ends the run with status 0, as QEMU's `-no-reboot` does.
-pub const RESET_I8042: &str =
-    "the guest reset the machine through the keyboard controller (0xFE to port 0x64)";
-pub const RESET_TRIPLE_FAULT: &str =
-    "the guest reset the machine by a triple fault (KVM_EXIT_SHUTDOWN; Linux's reboot=t)";
-pub const RESET_SYSTEM_EVENT: &str = "the guest reset the machine (KVM_SYSTEM_EVENT_RESET)";
-pub const HALTED_FOR_GOOD: &str =
-    "the guest halted with interrupts off (cli; hlt: KVM_MP_STATE_HALTED, RFLAGS.IF clear), \
-     which nothing here can wake: the machine is off";
-
-/// Decides what one exit means. Pure with respect to KVM: it touches only `devices` and `io`.
-pub fn handle_exit<O: ByteSink>(
-    exit: VmExit<'_>,
-    devices: &Devices,
-    io: &mut VcpuIo<O>,
-) -> ExitAction {
-    let stop = |s| ExitAction::Stop(s);
-    match exit {
-        VmExit::IoOut {
-            port,
-            size,
-            data,
-            regs,
-        } => match port_out(devices, port, size, data, &regs, io) {
-            Ok(()) => ExitAction::Continue,
-            Err(DeviceStop::Exit(0)) => stop(Stop::Halted),
-            Err(DeviceStop::Reset) => stop(Stop::MachineOff(RESET_I8042)),
-            Err(DeviceStop::Exit(status)) => stop(Stop::Exit(status)),
-            Err(DeviceStop::GuestError(why)) => stop(Stop::GuestFault(why)),
-            Err(DeviceStop::HostError(why)) => stop(Stop::HostError(why)),
-        },
-        // [tour:exit-arms]
-        VmExit::IoIn { port, size, data } => {
-            devices.port_in(port, size, data, io);
-            ExitAction::Continue
-        }
-        VmExit::MmioRead { addr, data } => {
-            devices.mmio_read(addr, data, io);
-            ExitAction::Continue
-        }
-        VmExit::MmioWrite { addr, data } => {
-            devices.mmio_write(addr, data, io);
-            ExitAction::Continue
-        }
-        VmExit::Hlt => stop(Stop::Halted),
-        VmExit::Interrupted => ExitAction::Kicked,
-        // [/tour:exit-arms]
-        VmExit::Shutdown if io.triple_fault_resets => stop(Stop::MachineOff(RESET_TRIPLE_FAULT)),
-        VmExit::Shutdown => stop(Stop::GuestFault(
-            "KVM_EXIT_SHUTDOWN: the guest triple-faulted (an exception it could not handle)".into(),
-        )),
-        VmExit::FailEntry { reason, cpu } => stop(Stop::GuestFault(format!(
-            "KVM_EXIT_FAIL_ENTRY: the CPU refused to enter the guest \
-             (hardware reason {reason:#x}, host cpu {cpu}): invalid guest state"
-        ))),
-        VmExit::InternalError { suberror, data } => {
-            stop(Stop::GuestFault(internal_error_text(suberror, data)))
-        }
-        VmExit::SystemEvent { kind, .. } => stop(system_event(kind)),
-        VmExit::Debug { exception, pc, .. } => stop(Stop::GuestFault(format!(
-            "KVM_EXIT_DEBUG (exception {exception}) at {pc:#x} with no debugger attached"
-        ))),
-        VmExit::Malformed { reason, why } => stop(Stop::HostError(format!(
-            "malformed {} from KVM: {why}",
-            exit_reason_name(reason)
-        ))),
-        VmExit::Other(reason) => stop(Stop::GuestFault(format!(
-            "unexpected exit {} ({reason})",
-            exit_reason_name(reason)
-        ))),
+/// A layer's view of one vCPU's loop. Every method has a default that does nothing.
+pub trait VcpuHook: Send {
+    /// Before each KVM_RUN: `Some` ends the loop (a debugger may park the vCPU here).
+    fn before_run(&mut self, _cpu: &mut Runner) -> Option<Ending> {
+        None
     }
+    /// KVM_RUN returned, before the loop handles the exit: `true` claims it (the loop then
+    /// leaves it alone); coalescing applies its ring here, first.
+    fn on_exit(&mut self, _cpu: &mut Runner, _exit: &Exit) -> Result<bool, Ending> {
+        Ok(false)
+    }
+    /// After the exit was handled: `next` is what happens now (`None`: run on), and a layer may
+    /// change it.
+    fn after_exit(&mut self, _cpu: &mut Runner, _exit: &Exit, _next: &mut Option<Ending>) {}
+    /// The loop ended with `ending`; lines to print for this vCPU at the end of the run.
+    fn end(&mut self, _cpu: &mut Runner, _ending: &mut Ending, _lines: &mut Vec<String>) {}
 }
 
-/// KVM_EXIT_SYSTEM_EVENT: KVM says the guest shut the machine down or reset it, or that it
-/// crashed (api.rst section 5, "KVM_EXIT_SYSTEM_EVENT").
-fn system_event(kind: u32) -> Stop {
-    match kind {
-        KVM_SYSTEM_EVENT_SHUTDOWN => Stop::Halted,
-        KVM_SYSTEM_EVENT_RESET => Stop::MachineOff(RESET_SYSTEM_EVENT),
-        KVM_SYSTEM_EVENT_CRASH => {
-            Stop::GuestFault("KVM_EXIT_SYSTEM_EVENT: the guest reported a crash".into())
-        }
-        other => Stop::GuestFault(format!("KVM_EXIT_SYSTEM_EVENT of unknown type {other}")),
-    }
-}
-
-/// An `out`: to the hypercall port, a call whose number and argument are in AL and BL (from
-/// the registers KVM synced into kvm_run, or KVM_GET_REGS); to any other port, bytes for the
-/// bus. A `rep outs` to the hypercall port makes the same call once per access.
-fn port_out<O: ByteSink>(
-    devices: &Devices,
-    port: u16,
-    size: u8,
-    data: &[u8],
-    regs: &ExitRegs<'_>,
-    io: &mut VcpuIo<O>,
-) -> Result<(), DeviceStop> {
-    if port != HYPERCALL_PORT {
-        return devices.port_out(port, size, data, io);
-    }
-    let regs = regs
-        .get()
-        .map_err(|e| DeviceStop::HostError(format!("reading registers for a hypercall: {e}")))?;
-    for _ in data.chunks(usize::from(size.max(1))) {
-        devices.hypercall(regs.rax as u8, regs.rbx as u8, io)?;
-    }
-    Ok(())
-}
-
-/// One vCPU with everything its thread needs.
-pub struct VcpuRunner {
+/// What one vCPU's thread owns and shares.
+pub struct Runner {
     pub index: usize,
+    /// The guest's name, for messages: "vCPU 0 (hello)".
     pub name: String,
     pub vcpu: Vcpu,
-    pub devices: Arc<Devices>,
-    pub io: VcpuIo<GuestOutput>,
-    pub control: Arc<dyn RunControl>,
-    pub stats: ExitStats,
-    /// `--trace`: explains each exit on stderr.
-    pub trace: Option<Tracer>,
-    /// `--gdb`: the debugger this vCPU parks for (gdb/debugger.rs; any [`DebugHook`]).
-    pub debug: Option<Arc<dyn DebugHook>>,
-    /// Guest RAM, to read the instruction bytes around RIP (exit_address.rs).
+    pub bus: Arc<Bus>,
     pub memory: Arc<GuestMemory>,
-    /// Where this host leaves RIP at an I/O exit, when measured (with --trace and --gdb);
-    /// otherwise worked out from the instruction bytes when an address is printed.
-    pub io_rip: Option<IoRipRule>,
-    /// Test-only (confine.rs): make one forbidden system call before the first KVM_RUN.
-    pub forbidden_syscall: bool,
-    /// With COM1's THR coalesced (com1.rs): whether writes wait in KVM's ring.
-    pub coalesced: Option<RingWatch>,
-    /// With an in-kernel irqchip KVM runs HLT itself: at each kick, look whether the vCPU is
-    /// halted with interrupts off, i.e. off for good (a kernel's `cli; hlt`, Linux's halt).
-    pub watch_halt: bool,
-    /// The last exits, for the crash report (fault/ring.rs): filled on every exit.
-    pub recent: ExitRing,
+    pub out: Output,
+    /// stdin for vCPU 0; for the others an input that has ended.
+    pub input: &'static dyn ByteSource,
+    pub hypercall: HypercallPort,
+    pub control: Arc<Control>,
+    /// Whether a device took the last port or MMIO access (for the layers that count them).
+    pub claimed: bool,
+    pub hooks: Vec<Box<dyn VcpuHook>>,
 }
 
-impl VcpuRunner {
-    /// Runs until the vCPU stops, then tells the main thread.
+/// How a vCPU ended, for the main thread.
+pub struct Report {
+    pub index: usize,
+    pub name: String,
+    pub ending: Ending,
+    /// What the layers have to say about this vCPU (statistics, a crash report...).
+    pub lines: Vec<String>,
+}
+
+impl Runner {
+    /// The thread's body: runs until the vCPU ends, then reports to the main thread.
     pub fn run(mut self) {
-        self.control
-            .register(self.index, VcpuKick::for_current_thread(&self.vcpu));
-        if self.forbidden_syscall {
-            crate::confine::make_forbidden_syscall();
+        self.control.register(self.index, Some(self.vcpu.kick_from_other_threads()));
+        let mut ending = self.run_loop();
+        match (self.out.finish(), &ending) {
+            (Err(lost), Ending::Halted | Ending::Exit(_) | Ending::Off(_)) => ending = lost,
+            _ => {}
         }
-        let mut outcome = self.run_loop();
-        // Whatever way the loop ended, the guest's last coalesced writes are output too.
-        if let Err(why) = self.drain_ring() {
-            if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
-                outcome = VcpuOutcome::HostError(why);
-            }
-        }
-        if self.coalesced.is_some() {
-            self.devices.com1().stop_coalescing();
-        }
-        if let Err(e) = self.io.output.finish() {
-            if matches!(outcome, VcpuOutcome::Halted | VcpuOutcome::Exited(_)) {
-                outcome = VcpuOutcome::HostError(format!("writing guest output failed: {e}"));
-            }
-        }
-        self.control.unregister(self.index);
-        if let Some(d) = &self.debug {
-            d.vcpu_ended(
-                self.index,
-                match &outcome {
-                    // A reset or power-off ends the run with status 0 (machine/wait.rs).
-                    VcpuOutcome::Halted | VcpuOutcome::MachineOff(_) => Ended::Exit(0),
-                    VcpuOutcome::Exited(n) => Ended::Exit(*n),
-                    VcpuOutcome::Fault(f) => Ended::Fault(f.reason.clone()),
-                    VcpuOutcome::HostError(why) => Ended::Fault(why.clone()),
-                    VcpuOutcome::Stopped => Ended::Stopped,
-                },
-            );
-        }
-        let report = VcpuReport {
-            index: self.index,
-            name: self.name,
-            outcome,
-            stats: self.stats,
-            unclaimed_ports: std::mem::take(&mut self.io.unclaimed_ports),
-            unclaimed_mmio: self.io.unclaimed_mmio,
-        };
-        self.control.report(report);
+        let mut lines = Vec::new();
+        self.each_hook(|hook, cpu| hook.end(cpu, &mut ending, &mut lines));
+        self.control.register(self.index, None);
+        let (index, name) = (self.index, std::mem::take(&mut self.name));
+        self.control.report(Report { index, name, ending, lines });
     }
 
+    /// Calls `f` on every hook, each with the runner (hooks are empty in most runs).
+    fn each_hook(&mut self, mut f: impl FnMut(&mut dyn VcpuHook, &mut Runner)) {
+        if self.hooks.is_empty() {
+            return;
+        }
+        let mut hooks = std::mem::take(&mut self.hooks);
+        hooks.iter_mut().for_each(|hook| f(hook.as_mut(), self));
+        self.hooks = hooks;
+    }
+
+    // [tour:run-loop]
     /// Enter the guest, handle the exit, repeat, until the vCPU is done.
-    fn run_loop(&mut self) -> VcpuOutcome {
+    fn run_loop(&mut self) -> Ending {
         loop {
-            match self.before_entry() {
-                Entry::Run => {}
-                Entry::Wait => continue,
-                Entry::Done(outcome) => return outcome,
+            if self.control.stop_requested() {
+                return Ending::Stopped(self.control.cause().unwrap_or(Stop::Quit));
             }
-            self.stats.entering();
+            let mut next = None;
+            self.each_hook(|hook, cpu| next = next.take().or_else(|| hook.before_run(cpu)));
+            if let Some(ending) = next {
+                return ending;
+            }
             let exit = match self.vcpu.run() {
                 Ok(exit) => exit,
-                Err(e) => return VcpuOutcome::HostError(e.to_string()),
+                Err(e) => return e.into(),
             };
-            // Writes KVM kept in the coalesced ring happened before this exit: apply them
-            // first, so the UART, the output and the trace see the guest's order.
-            if self.coalesced.as_ref().is_some_and(|w| !w.is_empty()) {
-                let drained = drain_ring(
-                    &self.devices,
-                    &mut self.io,
-                    &mut self.stats,
-                    &mut self.trace,
-                );
-                if let Err(why) = drained {
-                    return VcpuOutcome::HostError(why);
-                }
-            }
-            self.stats.exited(&exit);
-            // RIP is added once handle_exit is done with the exit (it borrows the run page).
-            self.recent.push(ExitRecord::of(&exit, None));
-            if let (VmExit::Debug { exception, pc }, true) = (&exit, self.debug.is_some()) {
-                let (exception, pc) = (*exception, *pc);
-                if let Err(why) = self.after_debug_exit(exception, pc) {
-                    return VcpuOutcome::HostError(why);
-                }
-                continue;
-            }
-            let io = match &exit {
-                VmExit::IoOut { port, size, .. } => Some((true, *port, *size)),
-                VmExit::IoIn { port, size, .. } => Some((false, *port, *size)),
-                _ => None,
+            let (mut claimed, mut failed) = (false, None);
+            self.each_hook(|hook, cpu| match failed.is_none().then(|| hook.on_exit(cpu, &exit)) {
+                Some(Ok(mine)) => claimed |= mine,
+                Some(Err(ending)) => failed = Some(ending),
+                None => {}
+            });
+            next = match (failed, claimed) {
+                (Some(ending), _) => Some(ending),
+                (None, true) => None,
+                (None, false) => self.handle(exit).err(),
             };
-            let shutdown = matches!(exit, VmExit::Shutdown);
-            let summary = self.trace.as_ref().map(|_| ExitSummary::of(&exit));
-            if summary.is_some() {
-                self.io.events = Some(Vec::new());
-            }
-            let action = handle_exit(exit, &self.devices, &mut self.io);
-            self.recent.set_last_rip(self.vcpu.synced_rip());
-            if let Some(summary) = summary {
-                self.trace_exit(&summary, &action, io);
-            }
-            if let Some(outcome) = self.after_exit(action, io, shutdown) {
-                return outcome;
+            self.each_hook(|hook, cpu| hook.after_exit(cpu, &exit, &mut next));
+            if let Some(ending) = next {
+                return self.locate(ending);
             }
         }
     }
+    // [/tour:run-loop]
 
-    /// Before each KVM_RUN: a stop request ends the loop; a debugger's pause parks the vCPU;
-    /// a stdout that is not keeping up makes the guest wait (flow control, nothing dropped),
-    /// though a stop or a pause still gets through at once.
-    fn before_entry(&mut self) -> Entry {
-        if self.control.stop_requested() {
-            return Entry::Done(VcpuOutcome::Stopped);
-        }
-        if let Some(d) = self.debug.as_ref().filter(|d| d.wants_pause()) {
-            let control = &self.control;
-            let stopping = || control.stop_requested();
-            if !d.park(self.index, &self.vcpu, &self.memory, &stopping) {
-                return Entry::Done(VcpuOutcome::Stopped);
+    // [tour:handle-exit]
+    /// What one exit means: `Ok` to run on, `Err` with how the vCPU ends.
+    pub fn handle(&mut self, exit: Exit) -> Result<(), Ending> {
+        self.claimed = true;
+        match exit {
+            Exit::Io { out: true, port: HYPERCALL_PORT, count, .. } => {
+                let regs = self.vcpu.regs_at_exit()?;
+                let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
+                for _ in 0..count {
+                    self.hypercall.call(call, &mut self.out, self.input)?;
+                }
             }
-            // Resumed (to step or continue): run now, even if the pause flag is still up for
-            // the other vCPUs (park forgot the kicks from before the stop).
-        }
-        if self.io.output.backlogged() {
-            let control = &self.control;
-            let debug = &self.debug;
-            let give_up =
-                || control.stop_requested() || debug.as_ref().is_some_and(|d| d.wants_pause());
-            if let Err(e) = self.io.output.wait_for_room(&give_up) {
-                return Entry::Done(VcpuOutcome::HostError(format!(
-                    "writing guest output failed: {e}"
-                )));
+            Exit::Io { out: false, port: HYPERCALL_PORT, size, .. } => {
+                for access in self.vcpu.io_data().chunks_mut(usize::from(size)) {
+                    access.fill(0);
+                    access[0] = self.hypercall.read();
+                }
             }
-            if self.io.output.backlogged() {
-                return Entry::Wait;
+            Exit::Io { out: true, port, size, .. } => {
+                let data = self.vcpu.io_data();
+                self.claimed = self.bus.port_out(port, size, data, &mut self.out)?;
             }
-        }
-        Entry::Run
-    }
-
-    /// A KVM_EXIT_DEBUG with a debugger attached: park at a breakpoint or the end of a step,
-    /// or go on stepping (vcpu/debug.rs).
-    fn after_debug_exit(&mut self, exception: u32, pc: u64) -> Result<(), String> {
-        let Some(d) = &self.debug else {
-            return Ok(());
-        };
-        match d.on_debug_exit(self.index, exception, pc) {
-            AfterDebugExit::Park => {
-                self.control.kick_others(self.index);
-                return Ok(());
+            Exit::Io { out: false, port, size, .. } => {
+                self.claimed = self.bus.port_in(port, size, self.vcpu.io_data());
             }
-            AfterDebugExit::ClearTrapFlag => self.clear_trap_flag()?,
-            AfterDebugExit::Run => {}
-        }
-        let at_hlt = self.at_hlt();
-        if let Some(d) = &self.debug {
-            d.keep_stepping(&self.vcpu, at_hlt)
-                .map_err(|e| e.to_string())?;
+            Exit::Mmio { addr, len, write: true, data } => {
+                self.claimed = self.bus.mmio_write(addr, &data[..usize::from(len)]);
+            }
+            Exit::Mmio { addr, len, write: false, .. } => {
+                let mut data = [0u8; 8];
+                self.claimed = self.bus.mmio_read(addr, &mut data[..usize::from(len)]);
+                self.vcpu.set_mmio_data(data);
+            }
+            Exit::Hlt => return Err(Ending::Halted),
+            // A kick: from the main thread (a stop, or output that waited a tick: write it).
+            Exit::Interrupted => {
+                self.vcpu.set_immediate_exit(false);
+                self.out.flush()?;
+            }
+            Exit::Shutdown => return Err(Ending::fault(Why::TripleFault)),
+            Exit::FailEntry { reason, cpu } => {
+                return Err(Ending::fault(Why::FailEntry { reason, cpu }))
+            }
+            Exit::InternalError { suberror, ndata, data } => {
+                let data = data[..ndata as usize].to_vec();
+                return Err(Ending::fault(Why::Internal { suberror, data }));
+            }
+            // KVM_EXIT_SYSTEM_EVENT (api.rst 5): 1 shutdown, 2 reset, 3 crash.
+            Exit::SystemEvent { kind: 1 } => return Err(Ending::Halted),
+            Exit::SystemEvent { kind: 2 } => return Err(Ending::Off(Off::SystemReset)),
+            Exit::SystemEvent { kind: 3 } => return Err(Ending::fault(Why::Crash)),
+            Exit::Debug { exception, pc } => {
+                return Err(Ending::fault(Why::Debug { exception, pc }))
+            }
+            Exit::Malformed { why, .. } => {
+                return Err(Ending::Host(format!("malformed {} from KVM: {why}", exit.name())))
+            }
+            Exit::SystemEvent { .. } | Exit::Other(_) => {
+                return Err(Ending::fault(Why::Unexpected(exit.name())));
+            }
         }
         Ok(())
     }
+    // [/tour:handle-exit]
 
-    /// What handle_exit decided, done: go on (None), or the vCPU's outcome.
-    fn after_exit(
-        &mut self,
-        action: ExitAction,
-        io: Option<IoExit>,
-        shutdown: bool,
-    ) -> Option<VcpuOutcome> {
-        match action {
-            ExitAction::Continue => {
-                let (out, port, _) = io?;
-                match self.end_step_at_io(out, port) {
-                    Ok(true) => {}
-                    Ok(false) => self.check_breakpoint_after_io(),
-                    Err(why) => return Some(VcpuOutcome::HostError(why)),
-                }
-                None
+    /// A fault with no place yet gets the registers at its exit.
+    fn locate(&self, ending: Ending) -> Ending {
+        match ending {
+            Ending::Fault(Fault { why, at: None }) => {
+                let at = self.vcpu.regs_at_exit().and_then(|r| Ok((r, self.vcpu.get_sregs()?)));
+                Ending::Fault(Fault { why, at: at.ok().map(Box::new) })
             }
-            ExitAction::Kicked => {
-                // Clear the flag before the loop re-checks for a stop request: a stop that
-                // comes in between sets it again, so it cannot be lost (kvm/kick.rs).
-                self.vcpu.clear_immediate_exit();
-                if let Err(e) = self.io.output.flush() {
-                    return Some(VcpuOutcome::HostError(format!(
-                        "writing guest output failed: {e}"
-                    )));
-                }
-                (self.watch_halt && self.halted_for_good())
-                    .then_some(VcpuOutcome::MachineOff(HALTED_FOR_GOOD))
-            }
-            ExitAction::Stop(Stop::MachineOff(why)) => Some(VcpuOutcome::MachineOff(why)),
-            ExitAction::Stop(Stop::Halted) => Some(VcpuOutcome::Halted),
-            ExitAction::Stop(Stop::Exit(status)) => Some(VcpuOutcome::Exited(status)),
-            ExitAction::Stop(Stop::HostError(why)) => Some(VcpuOutcome::HostError(why)),
-            ExitAction::Stop(Stop::GuestFault(reason)) => Some(self.fault(reason, io, shutdown)),
+            other => other,
         }
     }
 }
 
-/// Applies the coalesced ring's writes (devices/com1.rs), counts them and traces the batch.
-fn drain_ring(
-    devices: &Devices,
-    io: &mut VcpuIo<GuestOutput>,
-    stats: &mut ExitStats,
-    trace: &mut Option<Tracer>,
-) -> Result<(), String> {
-    let batch = devices.drain_coalesced(io).map_err(|e| match e {
-        DeviceStop::HostError(why) | DeviceStop::GuestError(why) => why,
-        // Draining applies THR writes only: they neither exit nor reset the machine.
-        DeviceStop::Exit(_) | DeviceStop::Reset => String::new(),
-    })?;
-    if batch.writes > 0 {
-        stats.coalesced(batch.writes);
-        if let Some(tracer) = trace {
-            tracer.coalesced(batch.writes, batch.sent());
-        }
-    }
-    Ok(())
+/// What the threads of one run share: whether to stop and why, a kick for each running vCPU,
+/// and the reports of the vCPUs that ended, with a pipe that wakes the main thread.
+pub struct Control {
+    stop: AtomicBool,
+    cause: Mutex<Option<Stop>>,
+    kicks: Mutex<Vec<Option<Kick>>>,
+    reports: Mutex<Vec<Report>>,
+    wake: std::io::PipeWriter,
 }
 
-impl VcpuRunner {
-    /// `--trace`: one line for the exit just handled — what the devices did, what happens
-    /// next, and where the guest was (the I/O instruction itself: exit_address.rs).
-    fn trace_exit(&mut self, summary: &ExitSummary, action: &ExitAction, io: Option<IoExit>) {
-        let events = self.io.events.take().unwrap_or_default();
-        let outcome = match action {
-            ExitAction::Continue => None,
-            ExitAction::Kicked => Some("kicked out of KVM_RUN"),
-            ExitAction::Stop(Stop::GuestFault(why)) => Some(why.as_str()),
-            ExitAction::Stop(Stop::HostError(why)) => Some(why.as_str()),
-            ExitAction::Stop(Stop::MachineOff(why)) => Some(*why),
-            ExitAction::Stop(_) => Some("vCPU stops"),
-        };
-        let sregs = self.vcpu.synced_sregs();
-        let regs = self.vcpu.synced_regs().map(|regs| match (&sregs, io) {
-            (Some(sregs), Some(io)) => {
-                at_io_instruction(&self.vcpu, &self.memory, self.io_rip, regs, sregs, io)
-            }
-            _ => regs,
-        });
-        if let Some(tracer) = &mut self.trace {
-            tracer.exit(summary, &events, outcome, regs.as_ref(), sregs.as_ref());
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Control {
+    /// For `vcpus` vCPUs; writing to `wake` wakes the main thread.
+    pub fn new(vcpus: usize, wake: std::io::PipeWriter) -> Control {
+        let kicks = Mutex::new((0..vcpus).map(|_| None).collect());
+        Control {
+            stop: AtomicBool::new(false),
+            cause: Mutex::new(None),
+            kicks,
+            reports: Mutex::default(),
+            wake,
         }
     }
 
-    fn drain_ring(&mut self) -> Result<(), String> {
-        if self.coalesced.is_none() {
-            return Ok(());
+    /// A vCPU thread starts (`Some`: its kick) or ends (`None`), under the kicks' lock, so
+    /// that no kick is ever sent to a thread that is gone.
+    pub fn register(&self, index: usize, kick: Option<Kick>) {
+        lock(&self.kicks)[index] = kick;
+    }
+
+    /// Kicks vCPU `index` out of KVM_RUN, if it runs.
+    pub fn kick(&self, index: usize) {
+        if let Some(Some(kick)) = lock(&self.kicks).get(index) {
+            kick.kick();
         }
-        drain_ring(
-            &self.devices,
-            &mut self.io,
-            &mut self.stats,
-            &mut self.trace,
-        )
+    }
+
+    /// Asks every vCPU to stop (the first `cause` given is kept), and wakes the main thread.
+    // [tour:request-stop]
+    pub fn request_stop(&self, cause: Option<Stop>) {
+        if let Some(cause) = cause {
+            lock(&self.cause).get_or_insert(cause);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for kick in lock(&self.kicks).iter().flatten() {
+            kick.kick();
+        }
+        let _ = (&self.wake).write(&[1]);
+    }
+    // [/tour:request-stop]
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Why the run was asked to stop from outside, if it was.
+    pub fn cause(&self) -> Option<Stop> {
+        *lock(&self.cause)
+    }
+
+    /// A vCPU ended: its report for the main thread.
+    pub fn report(&self, report: Report) {
+        lock(&self.reports).push(report);
+        let _ = (&self.wake).write(&[1]);
+    }
+
+    /// The reports sent since the last call, in the order they came.
+    pub fn take_reports(&self) -> Vec<Report> {
+        std::mem::take(&mut *lock(&self.reports))
     }
 }
 
-impl VcpuRunner {
-    /// Halted in KVM with interrupts off: no interrupt can end that HLT (there is no NMI
-    /// source here), so the guest is done. Two ioctls, once per kick.
-    fn halted_for_good(&self) -> bool {
-        let halted = self
-            .vcpu
-            .get_mp_state()
-            .is_ok_and(|s| s == KVM_MP_STATE_HALTED);
-        halted
-            && self
-                .vcpu
-                .get_regs()
-                .is_ok_and(|r| r.rflags & crate::x86::RFLAGS_IF == 0)
-    }
-}
-
-mod crash;
-mod debug;
-mod io_address;
-mod outcome;
-pub use debug::{AfterDebugExit, DebugHook, Ended};
-use io_address::{at_io_instruction, IoExit};
-pub use outcome::{RunControl, VcpuOutcome, VcpuReport};
+use std::io::Write as _;
 
 #[cfg(test)]
 mod tests;

@@ -74,12 +74,8 @@ const CR4_NAMES: &[(u64, &str)] = &[
     (1 << 18, "OSXSAVE"),
 ];
 
-const EFER_NAMES: &[(u64, &str)] = &[
-    (EFER_SCE, "SCE"),
-    (EFER_LME, "LME"),
-    (EFER_LMA, "LMA"),
-    (EFER_NXE, "NXE"),
-];
+const EFER_NAMES: &[(u64, &str)] =
+    &[(EFER_SCE, "SCE"), (EFER_LME, "LME"), (EFER_LMA, "LMA"), (EFER_NXE, "NXE")];
 
 const RFLAGS_NAMES: &[(u64, &str)] = &[
     (1 << 0, "CF"),
@@ -98,11 +94,8 @@ const RFLAGS_NAMES: &[(u64, &str)] = &[
 /// UART's LSR and MSR in devices/uart.rs).
 pub fn bit_names<T: Copy + Into<u64>>(value: T, names: &[(T, &str)]) -> String {
     let value: u64 = value.into();
-    let set: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| value & (*bit).into() != 0)
-        .map(|(_, name)| *name)
-        .collect();
+    let set: Vec<&str> =
+        names.iter().filter(|(bit, _)| value & (*bit).into() != 0).map(|(_, name)| *name).collect();
     set.join(" ")
 }
 

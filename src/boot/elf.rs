@@ -132,12 +132,7 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
     let machine = check_type_and_machine(bytes)?;
     let table = program_header_table(bytes, class)?;
     let segments = load_segments(bytes, class, &table)?;
-    Ok(Elf {
-        class,
-        machine,
-        entry: table.entry,
-        segments,
-    })
+    Ok(Elf { class, machine, entry: table.entry, segments })
 }
 
 /// The identification bytes (gABI 4, "ELF Identification"): the magic, the class that says
@@ -195,10 +190,7 @@ fn program_header_table(bytes: &[u8], class: Class) -> Result<ProgramHeaderTable
         count: read(f.e_phnum)?,
     };
     if table.count as usize > MAX_PHNUM || (table.count > 0 && table.stride < f.phdr_size) {
-        return Err(ElfError::ImplausibleProgramHeaders {
-            count: table.count,
-            size: table.stride,
-        });
+        return Err(ElfError::ImplausibleProgramHeaders { count: table.count, size: table.stride });
     }
     Ok(table)
 }
@@ -211,11 +203,10 @@ fn load_segments(
     table: &ProgramHeaderTable,
 ) -> Result<Vec<Segment>, ElfError> {
     let mut segments = Vec::new();
-    // `count` is at most MAX_PHNUM and `stride` fits 16 bits: `i * stride` cannot overflow.
     for i in 0..table.count {
-        let ph = table
-            .offset
-            .checked_add(i * table.stride)
+        let ph = i
+            .checked_mul(table.stride)
+            .and_then(|at| table.offset.checked_add(at))
             .ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
         if field(bytes, ph, 4)? as u32 != PT_LOAD {
             continue;
@@ -231,11 +222,13 @@ fn load_segments(
 }
 
 /// Reads the fields of the program header at file offset `ph` that say where a segment is in
-/// the file and where it goes in memory. `p_type` at `ph` has been read, so `ph` lies inside
-/// the file and `ph + offset` cannot overflow.
+/// the file and where it goes in memory.
 fn read_segment(bytes: &[u8], class: Class, ph: u64) -> Result<Segment, ElfError> {
     let f = class.fields();
-    let read = |(at, len): At| field(bytes, ph + at, len);
+    let read = |(at, len): At| {
+        let at = ph.checked_add(at).ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
+        field(bytes, at, len)
+    };
     Ok(Segment {
         offset: read(f.p_offset)?,
         vaddr: read(f.p_vaddr)?,
@@ -251,11 +244,7 @@ fn read_segment(bytes: &[u8], class: Class, ph: u64) -> Result<Segment, ElfError
 fn check_segment(bytes: &[u8], index: u64, seg: &Segment) -> Result<(), ElfError> {
     let end = seg.offset.checked_add(seg.filesz);
     if end.is_none_or(|end| end > bytes.len() as u64) {
-        return Err(ElfError::SegmentPastEnd {
-            index,
-            offset: seg.offset,
-            filesz: seg.filesz,
-        });
+        return Err(ElfError::SegmentPastEnd { index, offset: seg.offset, filesz: seg.filesz });
     }
     if seg.filesz > seg.memsz {
         return Err(ElfError::SegmentFileBytesExceedMemory { index });
@@ -267,27 +256,15 @@ fn check_segment(bytes: &[u8], index: u64, seg: &Segment) -> Result<(), ElfError
 /// `code` at `paddr`, entry at `entry`.
 #[cfg(test)]
 pub fn test_elf(class: Class, paddr: u64, entry: u64, code: &[u8], bss: u64) -> Vec<u8> {
-    let (ehsize, phentsize) = if class == Class::Elf32 {
-        (52, 32)
-    } else {
-        (64, 56)
-    };
+    let (ehsize, phentsize) = if class == Class::Elf32 { (52, 32) } else { (64, 56) };
     let offset = (ehsize + phentsize) as u64;
     let mut f = vec![0u8; offset as usize];
     f[..4].copy_from_slice(ELF_MAGIC);
-    f[EI_CLASS as usize] = if class == Class::Elf32 {
-        ELFCLASS32
-    } else {
-        ELFCLASS64
-    } as u8;
+    f[EI_CLASS as usize] = if class == Class::Elf32 { ELFCLASS32 } else { ELFCLASS64 } as u8;
     f[EI_DATA as usize] = ELFDATA2LSB as u8;
     f[6] = 1; // EI_VERSION: EV_CURRENT
     f[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
-    let machine = if class == Class::Elf32 {
-        EM_386
-    } else {
-        EM_X86_64
-    };
+    let machine = if class == Class::Elf32 { EM_386 } else { EM_X86_64 };
     f[18..20].copy_from_slice(&machine.to_le_bytes());
     let put = |f: &mut Vec<u8>, at: usize, v: u64, w: usize| {
         f[at..at + w].copy_from_slice(&v.to_le_bytes()[..w]);
@@ -329,10 +306,7 @@ mod tests {
     fn parses_elf32_and_elf64_load_segments() {
         let f = test_elf(Class::Elf32, 0x100000, 0x100004, &[0x90; 16], 0x100);
         let elf = parse(&f).unwrap();
-        assert_eq!(
-            (elf.class, elf.machine, elf.entry),
-            (Class::Elf32, 3, 0x100004)
-        );
+        assert_eq!((elf.class, elf.machine, elf.entry), (Class::Elf32, 3, 0x100004));
         assert_eq!(
             elf.segments,
             vec![Segment {
@@ -361,10 +335,7 @@ mod tests {
         let mut bad = good.clone();
         bad[64 + 32] = 0xFF; // p_filesz low byte
         bad[64 + 33] = 0xFF;
-        assert!(parse(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("past the end"));
+        assert!(parse(&bad).unwrap_err().to_string().contains("past the end"));
         // Absurd program header count.
         let mut bad = good.clone();
         bad[56] = 0xFF;

@@ -42,10 +42,9 @@ impl fmt::Display for ElfError {
         match *self {
             ElfError::NotElf => f.write_str("not an ELF file"),
             ElfError::FieldOffsetOverflows => f.write_str("header field offset overflows"),
-            ElfError::Truncated { at } => write!(
-                f,
-                "truncated: a header field at byte {at} is past the end of the file"
-            ),
+            ElfError::Truncated { at } => {
+                write!(f, "truncated: a header field at byte {at} is past the end of the file")
+            }
             ElfError::UnknownClass(class) => write!(f, "unknown ELF class {class}"),
             ElfError::NotLittleEndian => f.write_str("not a little-endian ELF file"),
             ElfError::NotExecutable(e_type) => write!(
@@ -62,11 +61,7 @@ impl fmt::Display for ElfError {
             ElfError::ProgramHeaderOffsetOverflows => {
                 f.write_str("program header offset overflows")
             }
-            ElfError::SegmentPastEnd {
-                index,
-                offset,
-                filesz,
-            } => write!(
+            ElfError::SegmentPastEnd { index, offset, filesz } => write!(
                 f,
                 "segment {index} claims file bytes {offset:#x}+{filesz:#x}, past the end of the \
                  file"
@@ -102,21 +97,14 @@ impl fmt::Display for PagingImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             PagingImageError::LoadOverflows => f.write_str("load address overflows"),
-            PagingImageError::Overlaps {
-                load,
-                end,
-                what,
-                start,
-                stop,
-            } => write!(
+            PagingImageError::Overlaps { load, end, what, start, stop } => write!(
                 f,
                 "loaded at {load:#x}-{end:#x} it would overlap {what} at {start:#x}-{stop:#x} \
                  (see --load)"
             ),
-            PagingImageError::PastMemory { load } => write!(
-                f,
-                "loaded at {load:#x} it would end past 4 MiB of RAM (see --load)"
-            ),
+            PagingImageError::PastMemory { load } => {
+                write!(f, "loaded at {load:#x} it would end past 4 MiB of RAM (see --load)")
+            }
         }
     }
 }
@@ -207,12 +195,7 @@ impl fmt::Display for MultibootError {
             Elf(e) => e.fmt(f),
             SegmentSizeOverflows => f.write_str("a kernel segment's size overflows"),
             Wraps { what, addr } => write!(f, "{what} at {addr:#x} wraps around the address space"),
-            OutsideRam {
-                what,
-                addr,
-                end,
-                ram,
-            } => write!(
+            OutsideRam { what, addr, end, ram } => write!(
                 f,
                 "{what} {addr:#x}-{end:#x} lies outside guest RAM (0-{ram:#x}; see --mem)"
             ),
@@ -223,10 +206,9 @@ impl fmt::Display for MultibootError {
                 multiboot::BOOT_AREA,
                 multiboot::BOOT_AREA + multiboot::BOOT_AREA_SIZE as u64
             ),
-            SegmentsOverlap { a, a_end, b, b_end } => write!(
-                f,
-                "kernel segments {a:#x}-{a_end:#x} and {b:#x}-{b_end:#x} overlap"
-            ),
+            SegmentsOverlap { a, a_end, b, b_end } => {
+                write!(f, "kernel segments {a:#x}-{a_end:#x} and {b:#x}-{b_end:#x} overlap")
+            }
             EntryOutsideKernel { entry } => write!(
                 f,
                 "entry point {entry:#x} is not inside the loaded kernel: with paging off at \
@@ -263,8 +245,12 @@ pub const GIVE_A_BZIMAGE: &str =
 /// A file given to `--linux` that is not a bzImage mini-kvm can boot (linux.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BzImageError {
+    /// The file ends before `field` (in words: "the setup header's version") at offset `at`,
+    /// or inside it.
     TooShort {
         file_len: u64,
+        field: &'static str,
+        at: usize,
     },
     NoMagic,
     /// The boot protocol `version` is older than 2.12.
@@ -290,10 +276,11 @@ impl fmt::Display for BzImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use linux::{BOOT_FLAG_AT, HEADER, SETUP_HEADER_END};
         match *self {
-            BzImageError::TooShort { file_len } => write!(
+            BzImageError::TooShort { file_len, field, at } => write!(
                 f,
-                "is {file_len} bytes, too short for a Linux bzImage (its setup header alone ends \
-                 at byte {SETUP_HEADER_END:#x})"
+                "is {file_len} bytes, too short for a Linux bzImage: it ends before {field} at \
+                 byte {at:#x} (the setup header alone ends at byte {SETUP_HEADER_END:#x}); \
+                 truncated, or {GIVE_A_BZIMAGE}"
             ),
             BzImageError::NoMagic => write!(
                 f,
@@ -325,11 +312,7 @@ impl fmt::Display for BzImageError {
                 f,
                 "has kernel_alignment {kernel_alignment:#x}, not a power of two: a corrupt header"
             ),
-            BzImageError::SetupTruncated {
-                file_len,
-                setup_size,
-                setup_sects,
-            } => write!(
+            BzImageError::SetupTruncated { file_len, setup_size, setup_sects } => write!(
                 f,
                 "is {file_len} bytes, but its header says the setup alone takes {setup_size} \
                  ({setup_sects} setup_sects): truncated or corrupt"
@@ -353,21 +336,37 @@ pub struct InitrdTooLarge {
     pub addr_limit: u64,
 }
 
+impl InitrdTooLarge {
+    /// What would make it fit: more guest RAM only while RAM, not the kernel's
+    /// `initrd_addr_max`, is the ceiling and the most `--linux` takes (3 GiB) would do.
+    fn fix(&self) -> String {
+        let needed = self.floor.saturating_add(self.size);
+        let most_ram = super::LOW_RAM_END;
+        if self.ram < self.addr_limit && needed <= self.addr_limit.min(most_ram) {
+            let mib = needed.div_ceil(1 << 20);
+            return format!("give a larger --mem (--mem {mib}M at least)");
+        }
+        let limit = if self.addr_limit <= self.ram {
+            "the kernel's initrd_addr_max is the limit, which no --mem raises"
+        } else if self.addr_limit <= most_ram {
+            "even with RAM up to initrd_addr_max it would not fit"
+        } else {
+            "even with the most RAM --linux takes (--mem 3G) it would not fit"
+        };
+        format!("{limit}: give a smaller initrd (fewer files, or compressed harder: xz)")
+    }
+}
+
 impl fmt::Display for InitrdTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let InitrdTooLarge {
-            size,
-            floor,
-            ceiling,
-            ram,
-            addr_limit,
-        } = *self;
+        let InitrdTooLarge { size, floor, ceiling, ram, addr_limit } = *self;
         write!(
             f,
             "is {size} bytes; it must fit between the kernel's end at {floor:#x} and \
              {ceiling:#x} (the lower of guest RAM, {ram:#x}, and the header's initrd_addr_max \
-             + 1, {addr_limit:#x}): {} bytes at most; give a larger --mem",
-            ceiling.saturating_sub(floor)
+             + 1, {addr_limit:#x}): {} bytes at most; {}",
+            ceiling.saturating_sub(floor),
+            self.fix()
         )
     }
 }

@@ -15,9 +15,18 @@
 //! found out (the E820 memory map) into the zero page itself and enters `startup_64` with
 //! paging on, RSI pointing at the zero page.
 
-use super::error::{BzImageError, LoadError};
+use super::error::{BzImageError, LoadError, GIVE_A_BZIMAGE};
+use super::files::Opened;
+use super::kernel::{self, HaltCheck};
 use super::{flat_segment, set_data_segments};
+use crate::cli::Config;
+use crate::error::Ending;
+use crate::guests::Image;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::kvm::Vcpu;
+use crate::machine::{Boot, Layer, Layout, Setup, Stops};
+use crate::memory::GuestMemory;
+use crate::vcpu::{Control, VcpuHook};
 use crate::x86::{CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, RFLAGS_RESERVED1};
 
 /// Where the setup header starts in the file and in the zero page.
@@ -97,6 +106,7 @@ pub struct SetupHeader {
 impl SetupHeader {
     /// Bytes before the protected-mode kernel in the file: the boot sector and the setup.
     pub fn setup_size(&self) -> u64 {
+        // At most 256 sectors of 512 bytes: a u8 cannot make this overflow.
         (u64::from(self.setup_sects) + 1) * 512
     }
 
@@ -106,53 +116,82 @@ impl SetupHeader {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
+/// The first bytes of a bzImage, every read bounds-checked: a field the file does not reach
+/// is an error naming the field, never an index past the end.
+struct Head<'a> {
+    bytes: &'a [u8],
+    file_len: u64,
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
+impl Head<'_> {
+    /// The `N` bytes of setup header field `field` at `at`.
+    fn field<const N: usize>(
+        &self,
+        field: &'static str,
+        at: usize,
+    ) -> Result<[u8; N], BzImageError> {
+        at.checked_add(N)
+            .and_then(|end| self.bytes.get(at..end))
+            .and_then(|b| b.try_into().ok())
+            .ok_or(BzImageError::TooShort { file_len: self.file_len, field, at })
+    }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+    fn u8(&self, field: &'static str, at: usize) -> Result<u8, BzImageError> {
+        self.field::<1>(field, at).map(|[b]| b)
+    }
+
+    fn u16(&self, field: &'static str, at: usize) -> Result<u16, BzImageError> {
+        self.field(field, at).map(u16::from_le_bytes)
+    }
+
+    fn u32(&self, field: &'static str, at: usize) -> Result<u32, BzImageError> {
+        self.field(field, at).map(u32::from_le_bytes)
+    }
+
+    fn u64(&self, field: &'static str, at: usize) -> Result<u64, BzImageError> {
+        self.field(field, at).map(u64::from_le_bytes)
+    }
 }
 
 /// Reads and checks the setup header from the first bytes of a file (`head`, at least the
 /// first 0x26C bytes when the file has them) whose whole size is `file_len`. Pure: the unit
-/// tests feed it byte buffers. The error is the reason, to follow the file's name.
+/// tests feed it byte buffers. The error is the reason, to follow the file's name; a file that
+/// ends inside the header is refused naming the first field it cuts off.
 pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageError> {
-    let too_short = || BzImageError::TooShort { file_len };
-    if head.len() < HEADER + 4 {
-        return Err(too_short());
-    }
-    if u32_at(head, HEADER) != HEADER_MAGIC {
+    let h = Head { bytes: head, file_len };
+    if h.u32("the \"HdrS\" magic", HEADER)? != HEADER_MAGIC {
         return Err(BzImageError::NoMagic);
     }
-    let version = u16_at(head, VERSION);
+    let version = h.u16("the setup header's version", VERSION)?;
     if version < MIN_VERSION {
         return Err(BzImageError::OldProtocol { version });
     }
-    if head.len() < SETUP_HEADER_END {
-        return Err(too_short());
+    let header_end =
+        (HEADER + usize::from(h.u8("the setup header's jump", JUMP + 1)?)).min(SETUP_HEADER_END);
+    // The header fields mini-kvm copies into the zero page end at `header_end`.
+    if head.len() < header_end {
+        return Err(BzImageError::TooShort {
+            file_len,
+            field: "the end of the setup header (0x202 + the byte at 0x201)",
+            at: header_end,
+        });
     }
-    let header_end = (HEADER + usize::from(head[JUMP + 1])).min(SETUP_HEADER_END);
-    if u16_at(head, BOOT_FLAG_AT) != BOOT_FLAG {
+    if h.u16("the setup header's boot_flag", BOOT_FLAG_AT)? != BOOT_FLAG {
         return Err(BzImageError::NoBootFlag);
     }
-    let loadflags = head[LOADFLAGS];
+    let loadflags = h.u8("the setup header's loadflags", LOADFLAGS)?;
     if loadflags & LOADED_HIGH == 0 {
         return Err(BzImageError::ZImage);
     }
-    let xloadflags = u16_at(head, XLOADFLAGS);
+    let xloadflags = h.u16("the setup header's xloadflags", XLOADFLAGS)?;
     if xloadflags & XLF_KERNEL_64 == 0 {
         return Err(BzImageError::No64BitEntry { xloadflags });
     }
-    let kernel_alignment = u32_at(head, KERNEL_ALIGNMENT);
+    let kernel_alignment = h.u32("the setup header's kernel_alignment", KERNEL_ALIGNMENT)?;
     if !kernel_alignment.is_power_of_two() {
         return Err(BzImageError::BadAlignment { kernel_alignment });
     }
-    let mut setup_sects = head[SETUP_SECTS];
+    let mut setup_sects = h.u8("the setup header's setup_sects", SETUP_SECTS)?;
     if setup_sects == 0 {
         setup_sects = 4; // boot.rst: "If this field is 0, the real value is 4."
     }
@@ -161,14 +200,15 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageEr
         version,
         loadflags,
         xloadflags,
-        cmdline_size: u32_at(head, CMDLINE_SIZE),
-        initrd_addr_max: u32_at(head, INITRD_ADDR_MAX),
+        cmdline_size: h.u32("the setup header's cmdline_size", CMDLINE_SIZE)?,
+        initrd_addr_max: h.u32("the setup header's initrd_addr_max", INITRD_ADDR_MAX)?,
         kernel_alignment,
-        relocatable: head[RELOCATABLE_KERNEL] != 0,
-        pref_address: u64_at(head, PREF_ADDRESS),
-        init_size: u32_at(head, INIT_SIZE),
+        relocatable: h.u8("the setup header's relocatable_kernel", RELOCATABLE_KERNEL)? != 0,
+        pref_address: h.u64("the setup header's pref_address", PREF_ADDRESS)?,
+        init_size: h.u32("the setup header's init_size", INIT_SIZE)?,
         header_end,
     };
+    // setup_size() is at most 256 sectors of 512 bytes: the sum cannot overflow.
     if file_len <= header.setup_size() + STARTUP_64_OFFSET {
         return Err(BzImageError::SetupTruncated {
             file_len,
@@ -181,15 +221,12 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageEr
 
 /// Where the kernel runs while it boots: from its load address, or from the aligned
 /// preferred address a relocatable kernel decompresses to, for `init_size` bytes. The end of
-/// that is the lowest address the initrd may start at.
-pub fn kernel_end(header: &SetupHeader, kernel_bytes: u64) -> u64 {
-    let at = if header.relocatable {
-        header.pref_address.max(KERNEL_LOAD)
-    } else {
-        KERNEL_LOAD
-    };
-    let run_end = at + u64::from(header.init_size);
-    run_end.max(KERNEL_LOAD + kernel_bytes)
+/// that is the lowest address the initrd may start at. None when the header's numbers add up
+/// past the 64-bit address space (a corrupt `pref_address`, or a file of absurd size).
+pub fn kernel_end(header: &SetupHeader, kernel_bytes: u64) -> Option<u64> {
+    let at = if header.relocatable { header.pref_address.max(KERNEL_LOAD) } else { KERNEL_LOAD };
+    let run_end = at.checked_add(u64::from(header.init_size))?;
+    Some(run_end.max(KERNEL_LOAD.checked_add(kernel_bytes)?))
 }
 
 /// A kernel, checked and ready to be written into guest memory.
@@ -221,22 +258,44 @@ pub fn plan(
     cmdline_len: usize,
     initrd_len: Option<u64>,
 ) -> Result<LinuxBoot, PlanProblem> {
+    if header.cmdline_size == 0 && cmdline_len > 0 {
+        // The kernel's own limit, whatever the user gave: the image is what cannot be used.
+        return Err(PlanProblem::Kernel(format!(
+            "accepts no command line (its setup header's cmdline_size is 0), and the command \
+             line is {cmdline_len} bytes: mini-kvm's default (\"{DEFAULT_CMDLINE}\") when \
+             --cmdline gives none; give --cmdline '' to boot it without one"
+        )));
+    }
     if cmdline_len as u64 > u64::from(header.cmdline_size) {
         return Err(PlanProblem::Cmdline(format!(
-            "--cmdline is {cmdline_len} bytes; this kernel's setup header allows at most \
-             {} (cmdline_size)",
+            "the command line is {cmdline_len} bytes (--cmdline's, or mini-kvm's default when \
+             none is given); this kernel's setup header allows at most {} (cmdline_size): give \
+             a shorter --cmdline",
             header.cmdline_size
         )));
     }
-    let kernel_bytes = file_len - header.setup_size();
-    let end = kernel_end(&header, kernel_bytes);
+    // parse_header checked that the file is longer than its setup.
+    let kernel_bytes = file_len.checked_sub(header.setup_size()).ok_or_else(|| {
+        PlanProblem::Kernel(format!(
+            "is {file_len} bytes, shorter than its setup ({} bytes)",
+            header.setup_size()
+        ))
+    })?;
+    let Some(end) = kernel_end(&header, kernel_bytes) else {
+        return Err(PlanProblem::Kernel(format!(
+            "would run from pref_address {:#x} for init_size {:#x} bytes ({kernel_bytes} \
+             bytes loaded at {KERNEL_LOAD:#x}), past the end of the 64-bit address space: a \
+             corrupt setup header",
+            header.pref_address, header.init_size
+        )));
+    };
     if end > ram {
         return Err(PlanProblem::Kernel(format!(
             "needs guest RAM up to {end:#x} while it boots (loaded at {KERNEL_LOAD:#x}, \
              {kernel_bytes} bytes, init_size {:#x}), more than the {ram} bytes of guest RAM: \
              give a larger --mem (e.g. --mem {}M)",
             header.init_size,
-            (end >> 20) + 64
+            (end >> 20).saturating_add(64)
         )));
     }
     let initrd = match initrd_len {
@@ -247,20 +306,15 @@ pub fn plan(
             size,
         )),
     };
-    Ok(LinuxBoot {
-        header,
-        ram,
-        initrd,
-        entry32: false,
-    })
+    Ok(LinuxBoot { header, ram, initrd, entry32: false })
 }
 
 /// What [`plan`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanProblem {
-    /// A usage error (status 2).
+    /// A usage error (status 2): the command line is longer than the kernel accepts.
     Cmdline(String),
-    /// The kernel image (status 3).
+    /// The kernel image (status 3), including a kernel that accepts no command line at all.
     Kernel(String),
     /// The initrd (status 3).
     Initrd(String),
@@ -278,12 +332,11 @@ pub fn load(
 ) -> Result<(), LoadError> {
     use super::zeropage::*;
     let write = |what: &'static str, gpa: u64, bytes: &[u8]| {
-        memory
-            .write(gpa, bytes)
-            .map_err(|error| LoadError::Linux { what, gpa, error })
+        memory.write(gpa, bytes).map_err(|error| LoadError::Linux { what, gpa, error })
     };
+    // `image` is the file whose length parse_header checked: longer than its setup.
     let setup = boot.header.setup_size() as usize;
-    write("kernel", KERNEL_LOAD, &image[setup..])?;
+    write("kernel", KERNEL_LOAD, image.get(setup..).unwrap_or_default())?;
     if let (Some((addr, _)), Some(bytes)) = (boot.initrd, initrd) {
         write("initrd", addr, bytes)?;
     }
@@ -363,7 +416,7 @@ pub const KVM_CPUID_SIGNATURE: u32 = 0x4000_0000;
 
 /// What a Linux guest's CPUID says beyond KVM_GET_SUPPORTED_CPUID: that it runs on a
 /// hypervisor. Returns whether KVM's own leaves (kvmclock and friends) are in the table.
-pub fn patch_cpuid(table: &mut crate::kvm::bindings::CpuidTable) -> bool {
+pub fn patch_cpuid(table: &mut crate::kvm::cpuid::CpuidTable) -> bool {
     let n = (table.header.nent as usize).min(table.entries.len());
     let mut kvm_leaves = false;
     for entry in &mut table.entries[..n] {
@@ -378,3 +431,136 @@ pub fn patch_cpuid(table: &mut crate::kvm::bindings::CpuidTable) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// Guest RAM for `--linux` unless `--mem` says otherwise.
+pub const DEFAULT_LINUX_RAM: u64 = 256 << 20;
+
+/// A Linux kernel booted through the x86 boot protocol, as a [`Boot`].
+pub struct Linux {
+    boot: LinuxBoot,
+    image: Image,
+    initrd: Option<Vec<u8>>,
+    cmdline: String,
+    halts: HaltCheck,
+}
+
+/// `--linux`: the setup header and every size checked, then the host (a paravirtual KVM cannot
+/// boot Linux: one line, status 4, before a large initrd is read), then the files read.
+pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
+    let path = config.value("--linux").unwrap_or_default();
+    let kernel = open_file(
+        path,
+        "kernel (bzImage)",
+        &format!("a Linux bzImage starts with its setup header; {GIVE_A_BZIMAGE}"),
+    )?;
+    let header = parse_header(kernel.head(), kernel.len()).map_err(|why| kernel.error(why))?;
+    crate::console::note(|| {
+        format!("{path}: bzImage, boot protocol {}, {} setup sectors, loadflags {:#04x}, xloadflags {:#x}, cmdline_size {}, initrd_addr_max {:#x}, kernel_alignment {:#x}, init_size {:#x}", header.version_text(), header.setup_sects, header.loadflags, header.xloadflags, header.cmdline_size, header.initrd_addr_max, header.kernel_alignment, header.init_size)
+    });
+    let initrd = match config.value("--initrd") {
+        Some(p) => Some(open_file(
+            p,
+            "initrd",
+            "an initrd must be a non-empty cpio archive (the initramfs format)",
+        )?),
+        None => None,
+    };
+    let ram = config.value("--mem").map(super::parse_mem).transpose()?.unwrap_or(DEFAULT_LINUX_RAM);
+    if ram > super::LOW_RAM_END {
+        return Err(Ending::Usage(format!("--linux takes --mem up to 3G (its E820 map has no RAM above the 3 GiB hole), not {} MiB", ram >> 20)));
+    }
+    let cmdline = config.value("--cmdline").unwrap_or(DEFAULT_CMDLINE).to_string();
+    super::check_cmdline(&cmdline)?;
+    let mut boot = plan(header, kernel.len(), ram, cmdline.len(), initrd.as_ref().map(|i| i.len()))
+        .map_err(|problem| match problem {
+            PlanProblem::Cmdline(why) => Ending::Usage(why),
+            PlanProblem::Kernel(why) => kernel.error(why),
+            PlanProblem::Initrd(why) => {
+                initrd.as_ref().map_or(Ending::Usage(why.clone()), |i| i.error(why))
+            }
+        })?;
+    boot.entry32 = match config.value("--linux-entry") {
+        None | Some("64") => false,
+        Some("32") => true,
+        Some(other) => {
+            return Err(Ending::Usage(format!("--linux-entry takes 32 or 64, not '{other}'")))
+        }
+    };
+    crate::hostcheck::linux_boot_possible(&crate::machine::open_kvm()?).map_err(Ending::NoKvm)?;
+    let image = kernel.read(stops)?;
+    let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
+    Ok(Box::new(Linux { boot, image, initrd, cmdline, halts: HaltCheck::default() }))
+}
+
+/// A kernel or initrd file, opened and checked (an empty one gets the reason for its kind).
+fn open_file(path: &str, what: &str, empty: &str) -> Result<Opened, Ending> {
+    let error = |reason: String| Ending::Image { path: path.to_string(), reason };
+    let meta = std::fs::metadata(path)
+        .map_err(|e| error(format!("cannot be opened as the {what}: {e}")))?;
+    if meta.is_file() && meta.len() == 0 {
+        return Err(error(format!("is empty: {empty}")));
+    }
+    super::files::open(path)
+}
+
+impl Layer for Linux {
+    fn after_memory(&mut self, m: &mut Setup) -> Result<(), Ending> {
+        kernel::interrupt_controllers(m, true)
+    }
+
+    fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
+        self.halts.vcpus = vcpus.len();
+        kernel::cpuid(m, vcpus, |table| {
+            let kvm_leaves = patch_cpuid(table);
+            let leaves = if kvm_leaves { "present" } else { "absent" };
+            crate::console::note(|| {
+                format!("CPUID: KVM_GET_SUPPORTED_CPUID plus the hypervisor bit (leaf 1 ECX bit 31); KVM's leaves at 0x40000000 (kvmclock): {leaves}")
+            });
+        })
+    }
+
+    fn vcpu_hook(&mut self, _index: usize) -> Option<Box<dyn VcpuHook>> {
+        Some(Box::new(kernel::KernelHook { triple_fault_resets: true }))
+    }
+
+    fn tick(&mut self, control: &Control) {
+        self.halts.tick(control);
+    }
+}
+
+impl Boot for Linux {
+    fn layout(&self) -> Layout {
+        Layout { ram: self.boot.ram, slots: vec![(0, self.boot.ram)] }
+    }
+
+    fn names(&self) -> Vec<String> {
+        vec![self.image.name.clone()]
+    }
+
+    fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
+        load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
+            .map_err(|e| self.image.error(e))?;
+        let zp = super::zeropage::ZERO_PAGE;
+        let initrd = match self.boot.initrd {
+            Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),
+            None => ", no initrd".into(),
+        };
+        crate::console::note(|| {
+            match self.boot.entry32 {
+            true => format!("vCPU 0 ({}): Linux: 32-bit entry startup_32 at {KERNEL_LOAD:#x}, paging off, ESI {zp:#x} (boot_params), command line at {:#x}{initrd}", self.image.name, super::zeropage::CMDLINE_ADDR),
+            false => format!("vCPU 0 ({}): Linux: 64-bit entry startup_64 at {:#x}, RSI {zp:#x} (boot_params), page tables at {:#x} (0..4 GiB identity-mapped), command line at {:#x}{initrd}", self.image.name, KERNEL_LOAD + STARTUP_64_OFFSET, super::zeropage::PAGE_TABLES, super::zeropage::CMDLINE_ADDR),
+        }
+        });
+        Ok(())
+    }
+
+    fn start(&self, _index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        let mut sregs = vcpu.get_sregs()?;
+        let regs = match self.boot.entry32 {
+            true => (set_sregs_32(&mut sregs), initial_regs_32()).1,
+            false => (set_sregs(&mut sregs), initial_regs()).1,
+        };
+        vcpu.set_sregs(&sregs)?;
+        vcpu.set_regs(&regs).map_err(Ending::from)
+    }
+}

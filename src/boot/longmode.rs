@@ -20,7 +20,12 @@
 //! overwrote them.
 
 use super::{flat_segment, set_data_segments};
+use crate::error::Ending;
+use crate::guests::Image;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::kvm::Vcpu;
+use crate::machine::{Boot, Layer, Layout, Setup};
+use crate::memory::GuestMemory;
 use crate::x86::*;
 
 pub const SLOT_SIZE: u64 = 4 << 20;
@@ -111,11 +116,7 @@ mod tests {
         assert_eq!(entry(&pages, 2, 0), 0x80_0000 | 0x83);
         assert_eq!(entry(&pages, 2, 1), 0xA0_0000 | 0x83);
         assert_eq!(entry(&pages, 2, 2), 0, "nothing beyond 4 MiB");
-        assert_eq!(
-            entry(&pages, 3, 1) >> 53 & 1,
-            1,
-            "GDT code segment has L = 1"
-        );
+        assert_eq!(entry(&pages, 3, 1) >> 53 & 1, 1, "GDT code segment has L = 1");
     }
 
     #[test]
@@ -129,5 +130,45 @@ mod tests {
         assert_eq!((sregs.cs.l, sregs.cs.db), (1, 0));
         assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE | CR0_PG);
         assert_eq!(initial_regs().rip, 0x1000);
+    }
+}
+
+/// Flat 64-bit guests, one vCPU and one 4 MiB slot each, as a [`Boot`].
+pub struct LongMode {
+    pub images: Vec<Image>,
+}
+
+impl Layer for LongMode {
+    fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
+        super::kernel::cpuid(m, vcpus, |_| {}) // a 64-bit CPU must say it has long mode
+    }
+}
+
+impl Boot for LongMode {
+    fn layout(&self) -> Layout {
+        let n = self.images.len() as u64;
+        Layout { ram: n * SLOT_SIZE, slots: (0..n).map(|i| (i * SLOT_SIZE, SLOT_SIZE)).collect() }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.images.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
+        for (i, image) in self.images.iter().enumerate() {
+            let base = i as u64 * SLOT_SIZE;
+            let mut tables = [0u8; 0x4000];
+            build_tables(&mut tables, base);
+            memory.write(base + LOAD_ADDRESS, &image.bytes).map_err(|e| image.error(e))?;
+            memory.write(base + TABLES_OFFSET, &tables).map_err(|e| image.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        let mut sregs = vcpu.get_sregs()?;
+        set_sregs(&mut sregs, index as u64 * SLOT_SIZE);
+        vcpu.set_sregs(&sregs)?;
+        vcpu.set_regs(&initial_regs()).map_err(Ending::from)
     }
 }

@@ -23,11 +23,20 @@ pub use boot_area::{build_boot_area, BOOT_AREA, CODE_SELECTOR, DATA_SELECTOR, MA
 use boot_area::{GDT, GDT_OFFSET, HIGH_MEMORY_START, INFO_OFFSET};
 
 use super::elf;
-use super::error::{Contents, MultibootError};
+use super::error::{Contents, ElfError, MultibootError};
+use super::files::Opened;
+use super::kernel::{self, HaltCheck};
 use super::{flat_segment, set_data_segments};
+use crate::cli::Config;
+use crate::error::Ending;
+use crate::guests::Image;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::kvm::Vcpu;
+use crate::machine::{Boot, Layer, Layout, Setup, Stops};
 use crate::memory::GuestMemory;
+use crate::vcpu::{Control, VcpuHook};
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
+use std::sync::Arc;
 
 /// The header magic a kernel carries.
 pub const HEADER_MAGIC: u32 = 0x1BAD_B002;
@@ -83,6 +92,7 @@ pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, MultibootError> {
 /// Checks the header whose magic is at `offset` (spec 3.1.2: the checksum, the requirement
 /// flags) and reads its address fields if bit 16 says they are there.
 fn read_header(bytes: &[u8], offset: usize) -> Result<Header, MultibootError> {
+    // `offset` is below HEADER_SEARCH (8 KiB): these sums are small.
     let flags = le32(bytes, offset + 4).unwrap_or(0);
     let checksum = le32(bytes, offset + 8).unwrap_or(0);
     if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
@@ -133,13 +143,21 @@ pub struct Loaded {
 struct Placement<'a> {
     addr: u64,
     data: &'a [u8],
-    zeros: u64,
+    /// The first byte after the range: `addr` + the file bytes + `zeros`, checked when the
+    /// placement is made ([`Placement::new`]).
+    end: u64,
 }
 
-impl Placement<'_> {
-    /// The first byte after the range (after [`check_placements`]: it does not overflow).
-    fn end(&self) -> u64 {
-        self.addr + self.data.len() as u64 + self.zeros
+impl<'a> Placement<'a> {
+    /// `data` at `addr`, followed by `zeros` zero bytes; an error if that wraps around the
+    /// address space.
+    fn new(addr: u64, data: &'a [u8], zeros: u64) -> Result<Self, MultibootError> {
+        let end = (data.len() as u64)
+            .checked_add(zeros)
+            .ok_or(MultibootError::SegmentSizeOverflows)?
+            .checked_add(addr)
+            .ok_or(MultibootError::Wraps { what: Contents::KernelSegment, addr })?;
+        Ok(Placement { addr, data, end })
     }
 }
 
@@ -149,12 +167,7 @@ fn check_range(what: Contents, addr: u64, len: u64, ram: u64) -> Result<(), Mult
         return Err(MultibootError::Wraps { what, addr });
     };
     if end > ram {
-        return Err(MultibootError::OutsideRam {
-            what,
-            addr,
-            end,
-            ram,
-        });
+        return Err(MultibootError::OutsideRam { what, addr, end, ram });
     }
     let boot_end = BOOT_AREA + BOOT_AREA_SIZE as u64;
     if addr < boot_end && end > BOOT_AREA && len > 0 {
@@ -195,66 +208,71 @@ fn place_by_address_fields<'a>(
         .filter(|_| h.header_addr >= h.load_addr)
         .ok_or(MultibootError::HeaderBelowLoad)?;
     let load_end = if h.load_end_addr == 0 {
-        u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
+        (bytes.len() as u64)
+            .checked_sub(file_start)
+            .and_then(|rest| rest.checked_add(h.load_addr.into()))
+            .ok_or(MultibootError::AddressFieldsPastFile)?
     } else {
         u64::from(h.load_end_addr)
     };
-    let len = load_end
-        .checked_sub(u64::from(h.load_addr))
-        .ok_or(MultibootError::LoadEndBelowLoad)?;
-    let data = bytes
-        .get(file_start as usize..(file_start + len) as usize)
+    let len =
+        load_end.checked_sub(u64::from(h.load_addr)).ok_or(MultibootError::LoadEndBelowLoad)?;
+    let data = file_start
+        .checked_add(len)
+        .and_then(|end| usize::try_from(end).ok())
+        .and_then(|end| bytes.get(usize::try_from(file_start).ok()?..end))
         .ok_or(MultibootError::AddressFieldsPastFile)?;
     let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
-    let placement = Placement {
-        addr: h.load_addr.into(),
-        data,
-        zeros,
-    };
+    let placement = Placement::new(h.load_addr.into(), data, zeros)?;
     Ok((placement, u64::from(h.entry_addr)))
 }
 
 /// An ELF kernel (spec 3.1.3: without bit 16 the loader reads the ELF headers): one placement
 /// per PT_LOAD segment at its physical address, and the ELF entry point. elf::parse has
-/// checked that each segment's file bytes lie inside the file and `filesz <= memsz`.
+/// checked that each segment's file bytes lie inside the file and `filesz <= memsz`; the
+/// checks here repeat that without trusting it.
 fn place_by_elf(bytes: &[u8]) -> Result<(Vec<Placement<'_>>, u64), MultibootError> {
     let image = elf::parse(bytes)?;
     let placements = image
         .segments
         .iter()
-        .map(|seg| {
-            let start = seg.offset as usize;
-            Placement {
-                addr: seg.paddr,
-                data: &bytes[start..start + seg.filesz as usize],
-                zeros: seg.memsz - seg.filesz,
-            }
+        .enumerate()
+        .map(|(index, seg)| {
+            let past_end = ElfError::SegmentPastEnd {
+                index: index as u64,
+                offset: seg.offset,
+                filesz: seg.filesz,
+            };
+            let data = seg
+                .offset
+                .checked_add(seg.filesz)
+                .and_then(|end| usize::try_from(end).ok())
+                .and_then(|end| bytes.get(usize::try_from(seg.offset).ok()?..end))
+                .ok_or(past_end)?;
+            let zeros = seg
+                .memsz
+                .checked_sub(seg.filesz)
+                .ok_or(ElfError::SegmentFileBytesExceedMemory { index: index as u64 })?;
+            Placement::new(seg.paddr, data, zeros)
         })
-        .collect();
+        .collect::<Result<_, MultibootError>>()?;
     Ok((placements, image.entry))
 }
 
 /// Each placement lies inside RAM and outside the boot area, and no two overlap.
 fn check_placements(placements: &[Placement<'_>], ram: u64) -> Result<(), MultibootError> {
     for p in placements {
-        let len = (p.data.len() as u64)
-            .checked_add(p.zeros)
-            .ok_or(MultibootError::SegmentSizeOverflows)?;
-        check_range(Contents::KernelSegment, p.addr, len, ram)?;
+        // Placement::new checked that `end` does not wrap.
+        check_range(Contents::KernelSegment, p.addr, p.end - p.addr, ram)?;
     }
     // The bss is never written (load() relies on fresh RAM being zero), so a segment whose bytes
     // fell inside another's bss would survive where a zeroing loader would clear them: refuse
     // the overlap instead of depending on the order.
     for (i, a) in placements.iter().enumerate() {
         for b in &placements[i + 1..] {
-            let (a_end, b_end) = (a.end(), b.end());
+            let (a_end, b_end) = (a.end, b.end);
             if a.addr < b_end && b.addr < a_end {
-                return Err(MultibootError::SegmentsOverlap {
-                    a: a.addr,
-                    a_end,
-                    b: b.addr,
-                    b_end,
-                });
+                return Err(MultibootError::SegmentsOverlap { a: a.addr, a_end, b: b.addr, b_end });
             }
         }
     }
@@ -264,9 +282,7 @@ fn check_placements(placements: &[Placement<'_>], ram: u64) -> Result<(), Multib
 /// The entry point lies inside the loaded kernel and below 4 GiB: the kernel starts in 32-bit
 /// protected mode with paging off (spec 3.2), so EIP is a physical address.
 fn check_entry(placements: &[Placement<'_>], entry: u64) -> Result<u32, MultibootError> {
-    let inside = placements
-        .iter()
-        .any(|p| entry >= p.addr && entry < p.end());
+    let inside = placements.iter().any(|p| entry >= p.addr && entry < p.end);
     match u32::try_from(entry) {
         Ok(entry) if inside => Ok(entry),
         _ => Err(MultibootError::EntryOutsideKernel { entry }),
@@ -294,24 +310,24 @@ pub fn load(
         // touched, so zeroing it again would only make the host allocate every page of it
         // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
         // checked that the range lies inside RAM.
-        end = end.max(p.end());
+        end = end.max(p.end);
     }
     let mut list = Vec::with_capacity(modules.len());
     for m in modules {
-        let start = (end + 0xFFF) & !0xFFF; // page-aligned, as the header's bit 0 asks
+        let what = || Contents::Module(m.name.clone());
+        // Page-aligned, as the header's bit 0 asks.
+        let start = end
+            .checked_next_multiple_of(0x1000)
+            .ok_or(MultibootError::Wraps { what: what(), addr: end })?;
         let len = m.bytes.len() as u64;
-        check_range(Contents::Module(m.name.clone()), start, len, ram)?;
+        check_range(what(), start, len, ram)?;
         memory.write(start, &m.bytes)?;
-        end = start + len;
+        end = start + len; // check_range: it does not wrap
         list.push((start, end, m.name.as_str()));
     }
     let area = build_boot_area(memory.size(), cmdline, &list)?;
     memory.write(BOOT_AREA, &area)?;
-    Ok(Loaded {
-        entry,
-        info_addr: (BOOT_AREA + INFO_OFFSET as u64) as u32,
-        end,
-    })
+    Ok(Loaded { entry, info_addr: (BOOT_AREA + INFO_OFFSET as u64) as u32, end })
 }
 
 /// The machine state of spec 3.2: flat 32-bit segments, CR0.PE on, paging off.
@@ -342,3 +358,155 @@ pub fn initial_regs(loaded: &Loaded) -> kvm_regs {
 
 #[cfg(test)]
 mod tests;
+
+/// A Multiboot kernel, its modules and command line, as a [`Boot`]: the machine of a PC with
+/// `ram` bytes (boot/kernel.rs adds its interrupt controllers, CPUID and halt watch).
+pub struct Multiboot {
+    image: Image,
+    header: Header,
+    modules: Vec<Module>,
+    cmdline: String,
+    ram: u64,
+    loaded: Option<Loaded>,
+    halts: HaltCheck,
+}
+
+/// At most this many bytes of `--cmdline`, and of module names together.
+pub const MAX_CMDLINE: usize = 4096;
+pub const MAX_MODULE_NAMES: usize = 16 * 1024;
+
+/// The kernel among `opened` (it runs alone), with `--mem`, `--cmdline` and `--module`: every
+/// size checked before any file is read.
+pub fn choose(
+    config: &Config,
+    opened: Vec<Opened>,
+    stops: &Stops,
+) -> Result<Box<dyn Boot>, Ending> {
+    if opened.len() > 1 {
+        return Err(Ending::Usage(
+            "a Multiboot kernel runs alone: give it as the only guest".into(),
+        ));
+    }
+    if config.flag("--long-mode") || config.flag("--paging") {
+        return Err(Ending::Usage("--long-mode and --paging are for flat binaries; a Multiboot kernel sets up its own CPU mode".into()));
+    }
+    let kernel = opened.into_iter().next().ok_or_else(|| Ending::Usage("no guest given".into()))?;
+    let header = match find_header(kernel.head()) {
+        Ok(Some(header)) => header,
+        Ok(None) => return Err(kernel.error("is an ELF file without a Multiboot header in its first 8 KiB: mini-kvm boots ELF kernels through Multiboot")),
+        Err(why) => return Err(kernel.error(why)),
+    };
+    let ram = config
+        .value("--mem")
+        .map(super::parse_mem)
+        .transpose()?
+        .unwrap_or(super::DEFAULT_KERNEL_RAM);
+    let low = super::low_ram(ram);
+    let what = match (low < ram, config.flag("--mem")) {
+        (true, _) => {
+            format!("the {low} bytes of guest RAM below 4 GiB, where a Multiboot kernel loads")
+        }
+        (false, given) => format!(
+            "the {ram} bytes of guest RAM a Multiboot kernel gets ({})",
+            if given { "--mem" } else { "the default; see --mem" }
+        ),
+    };
+    kernel.fits(low, &what)?;
+    let cmdline = config.value("--cmdline").unwrap_or("").to_string();
+    super::check_cmdline(&cmdline)?;
+    let names: Vec<&str> = config.values("--module").collect();
+    if names.len() > MAX_MODULES {
+        return Err(Ending::Usage(format!(
+            "more than {MAX_MODULES} --module files; a Multiboot kernel gets at most {MAX_MODULES}"
+        )));
+    }
+    let name_bytes = names.iter().map(|n| n.len() + 1).sum::<usize>();
+    if name_bytes > MAX_MODULE_NAMES {
+        return Err(Ending::Usage(format!("the --module file names are {name_bytes} bytes together; at most {MAX_MODULE_NAMES} fit in the boot information")));
+    }
+    let opened_modules =
+        names.iter().map(|n| super::files::open(n)).collect::<Result<Vec<_>, _>>()?;
+    let mut total = kernel.len() + cmdline.len() as u64;
+    for m in &opened_modules {
+        total = total.saturating_add(m.len());
+        if total > low {
+            let reason = format!("is {} bytes: with the kernel, the command line and the modules before it that makes {total} bytes, more than the {low} bytes of guest RAM (see --mem)", m.len());
+            return Err(m.error(reason));
+        }
+    }
+    let image = kernel.read(stops)?;
+    let mut modules = Vec::new();
+    for (name, m) in names.iter().zip(opened_modules) {
+        modules.push(Module { name: name.to_string(), bytes: m.read(stops)?.bytes.into_owned() });
+    }
+    Ok(Box::new(Multiboot {
+        image,
+        header,
+        modules,
+        cmdline,
+        ram,
+        loaded: None,
+        halts: HaltCheck::default(),
+    }))
+}
+
+impl Layer for Multiboot {
+    fn after_memory(&mut self, m: &mut Setup) -> Result<(), Ending> {
+        kernel::interrupt_controllers(m, false)?;
+        if self.ram > super::LOW_RAM_END {
+            let (vm, memory) = (Arc::clone(m.vm), Arc::clone(m.memory));
+            let size = self.ram - super::LOW_RAM_END;
+            let high = kernel::HighRam {
+                vm,
+                memory,
+                slot: 1,
+                gpa: super::HIGH_RAM_START,
+                size,
+                added: Default::default(),
+            };
+            m.bus.add_mmio(Arc::new(high));
+        }
+        Ok(())
+    }
+
+    fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
+        self.halts.vcpus = vcpus.len();
+        kernel::cpuid(m, vcpus, |_| {})
+    }
+
+    fn vcpu_hook(&mut self, _index: usize) -> Option<Box<dyn VcpuHook>> {
+        Some(Box::new(kernel::KernelHook { triple_fault_resets: false }))
+    }
+
+    fn tick(&mut self, control: &Control) {
+        self.halts.tick(control);
+    }
+}
+
+impl Boot for Multiboot {
+    fn layout(&self) -> Layout {
+        Layout { ram: super::mapping_size(self.ram), slots: vec![(0, super::low_ram(self.ram))] }
+    }
+
+    fn names(&self) -> Vec<String> {
+        vec![self.image.name.clone()]
+    }
+
+    fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
+        let loaded = load(memory, &self.image.bytes, &self.header, &self.cmdline, &self.modules)
+            .map_err(|e| self.image.error(e))?;
+        crate::console::note(|| {
+            format!("vCPU 0 ({}): {} bytes; Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {BOOTLOADER_MAGIC:#x}, EBX {:#x} (boot information), kernel and modules end at {:#x}", self.image.name, self.image.bytes.len(), loaded.entry, loaded.info_addr, loaded.end)
+        });
+        self.loaded = Some(loaded);
+        Ok(())
+    }
+
+    fn start(&self, _index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        let loaded = self.loaded.ok_or_else(|| Ending::Host("the kernel is not loaded".into()))?;
+        let mut sregs = vcpu.get_sregs()?;
+        set_sregs(&mut sregs);
+        vcpu.set_sregs(&sregs)?;
+        vcpu.set_regs(&initial_regs(&loaded)).map_err(Ending::from)
+    }
+}

@@ -14,8 +14,15 @@
 //! clear message instead of letting the guest triple-fault.
 
 use super::error::PagingImageError;
+use super::files::Opened;
 use super::{flat_segment, set_data_segments};
+use crate::cli::Config;
+use crate::error::Ending;
+use crate::guests::Image;
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use crate::kvm::Vcpu;
+use crate::machine::{Boot, Layer, Layout, Setup, Stops};
+use crate::memory::GuestMemory;
 use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
 
 pub const MEMORY_SIZE: u64 = 4 << 20;
@@ -31,13 +38,8 @@ const PDE_PRESENT: u32 = 1 << 0;
 const PDE_WRITABLE: u32 = 1 << 1;
 
 /// Flat descriptors: null, ring-0 code, ring-0 data, ring-3 code, ring-3 data.
-pub const GDT: [u64; 5] = [
-    0,
-    0x00CF_9A00_0000_FFFF,
-    0x00CF_9200_0000_FFFF,
-    0x00CF_FA00_0000_FFFF,
-    0x00CF_F200_0000_FFFF,
-];
+pub const GDT: [u64; 5] =
+    [0, 0x00CF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF, 0x00CF_FA00_0000_FFFF, 0x00CF_F200_0000_FFFF];
 /// The ring-0 code and data selectors: GDT entries 1 and 2.
 const CODE_SELECTOR: u16 = 0x08;
 const DATA_SELECTOR: u16 = 0x10;
@@ -70,26 +72,14 @@ pub fn gdt_bytes() -> Vec<u8> {
 /// Checks that a kernel of `len` bytes at physical `load` stays clear of the GDT/IDT, the page
 /// tables and the end of memory.
 pub fn check_image(load: u64, len: u64) -> Result<(), PagingImageError> {
-    let end = load
-        .checked_add(len)
-        .ok_or(PagingImageError::LoadOverflows)?;
+    let end = load.checked_add(len).ok_or(PagingImageError::LoadOverflows)?;
     let busy = [
         (GDT_ADDR, IDT_ADDR + IDT_SIZE, "the GDT and IDT"),
-        (
-            PAGE_DIRECTORY,
-            PAGE_DIRECTORY + TABLES_SIZE as u64,
-            "the page tables",
-        ),
+        (PAGE_DIRECTORY, PAGE_DIRECTORY + TABLES_SIZE as u64, "the page tables"),
     ];
     for (start, stop, what) in busy {
         if load < stop && end > start {
-            return Err(PagingImageError::Overlaps {
-                load,
-                end,
-                what,
-                start,
-                stop,
-            });
+            return Err(PagingImageError::Overlaps { load, end, what, start, stop });
         }
     }
     if end > MEMORY_SIZE {
@@ -112,12 +102,7 @@ pub fn set_sregs(sregs: &mut kvm_sregs) {
 }
 
 pub fn initial_regs(entry: u64) -> kvm_regs {
-    kvm_regs {
-        rip: entry,
-        rsp: 0,
-        rflags: RFLAGS_RESERVED1,
-        ..Default::default()
-    }
+    kvm_regs { rip: entry, rsp: 0, rflags: RFLAGS_RESERVED1, ..Default::default() }
 }
 
 /// The message for a host whose KVM dropped CR0.PG (exit status 4).
@@ -159,29 +144,79 @@ mod tests {
         let gdt = gdt_bytes();
         assert_eq!(gdt.len(), 40);
         assert_eq!(&gdt[8..16], &0x00CF_9A00_0000_FFFFu64.to_le_bytes());
-        assert!(
-            GDT_ADDR + gdt.len() as u64 <= IDT_ADDR,
-            "GDT ends where the IDT starts"
-        );
+        assert!(GDT_ADDR + gdt.len() as u64 <= IDT_ADDR, "GDT ends where the IDT starts");
         assert!(check_image(0x1000, 11_784).is_ok());
-        assert!(check_image(0x400, 0x200)
-            .unwrap_err()
-            .to_string()
-            .contains("GDT"));
-        assert!(check_image(0xFF000, 0x2000)
-            .unwrap_err()
-            .to_string()
-            .contains("page tables"));
-        assert!(check_image(0x3F_F000, 0x2000)
-            .unwrap_err()
-            .to_string()
-            .contains("4 MiB"));
+        assert!(check_image(0x400, 0x200).unwrap_err().to_string().contains("GDT"));
+        assert!(check_image(0xFF000, 0x2000).unwrap_err().to_string().contains("page tables"));
+        assert!(check_image(0x3F_F000, 0x2000).unwrap_err().to_string().contains("4 MiB"));
         let mut sregs = kvm_sregs::default();
         set_sregs(&mut sregs);
-        assert_eq!(
-            (sregs.cr0, sregs.cr3, sregs.cr4),
-            (0x8000_0011, 0x10_0000, 0)
-        );
+        assert_eq!((sregs.cr0, sregs.cr3, sregs.cr4), (0x8000_0011, 0x10_0000, 0));
         assert!(unsupported_here(0x11).contains("os-1k"));
+    }
+}
+
+/// A flat 32-bit kernel with paging on (`--paging`), as a [`Boot`]: one guest in 4 MiB.
+pub struct Paging32 {
+    image: Image,
+    entry: u64,
+    load: u64,
+}
+
+impl Paging32 {
+    /// The one guest of `opened`, at `--entry` (default 0x80001000), loaded at `--load` (0x1000).
+    pub fn choose(
+        config: &Config,
+        opened: Vec<Opened>,
+        stops: &Stops,
+    ) -> Result<Box<dyn Boot>, Ending> {
+        let number = |name, default| match config.value(name) {
+            None => Ok(default),
+            Some(text) => super::parse_number(text)
+                .ok_or_else(|| Ending::Usage(format!("{name} needs a number, not '{text}'"))),
+        };
+        let (entry, load) = (number("--entry", 0x8000_1000)?, number("--load", 0x1000)?);
+        let what = format!("the {MEMORY_SIZE} bytes of memory a --paging guest gets");
+        opened.iter().try_for_each(|o| o.fits(MEMORY_SIZE, &what))?;
+        let image = super::read_all(opened, stops)?.remove(0);
+        check_image(load, image.bytes.len() as u64).map_err(|why| image.error(why))?;
+        Ok(Box::new(Paging32 { image, entry, load }))
+    }
+}
+
+impl Layer for Paging32 {
+    /// A KVM that cannot run 32-bit paged guests drops CR0.PG without an error: read it back.
+    fn after_vcpus(&mut self, _m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
+        let cr0 = vcpus[0].get_sregs()?.cr0;
+        match cr0 & CR0_PG {
+            0 => Err(Ending::NoKvm(unsupported_here(cr0))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Boot for Paging32 {
+    fn layout(&self) -> Layout {
+        Layout { ram: MEMORY_SIZE, slots: vec![(0, MEMORY_SIZE)] }
+    }
+
+    fn names(&self) -> Vec<String> {
+        vec![self.image.name.clone()]
+    }
+
+    fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
+        let mut tables = [0u8; TABLES_SIZE];
+        build_tables(&mut tables);
+        let image = &self.image;
+        memory.write(self.load, &image.bytes).map_err(|e| image.error(e))?;
+        memory.write(GDT_ADDR, &gdt_bytes()).map_err(|e| image.error(e))?;
+        memory.write(PAGE_DIRECTORY, &tables).map_err(|e| image.error(e))
+    }
+
+    fn start(&self, _index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        let mut sregs = vcpu.get_sregs()?;
+        set_sregs(&mut sregs);
+        vcpu.set_sregs(&sregs)?;
+        vcpu.set_regs(&initial_regs(self.entry)).map_err(Ending::from)
     }
 }

@@ -1,94 +1,79 @@
-//! Real mode: the 16-bit state every x86 CPU starts in, and the seed's flat guests.
+//! The simplest way into a machine: a flat binary in 16-bit real mode, as the C mini-kvm ran
+//! its guests (docs/c-vmm.md). No firmware: the VMM writes the image into guest RAM and sets
+//! the registers with KVM_SET_SREGS and KVM_SET_REGS to the state the image expects.
 //!
-//! In real mode (Intel SDM Vol. 3A, chapter 20 "8086 Emulation") an address is
-//! `segment × 16 + offset`, both 16 bits, so a segment register reaches 64 KiB from its base and
-//! there is no paging and no protection. A flat binary with `org 0` runs if CS:IP points at its
-//! first byte.
-//!
-//! mini-kvm keeps the seed's layout so its binaries run unchanged: guest `i` (one per vCPU) gets
-//! its own 256 KiB memory slot at guest-physical `i × 256 KiB`, its image is loaded at the start
-//! of it, and CS = DS = ES = SS = `i × 0x4000` (so segment base = slot base), IP = 0. SP = 0:
-//! the first `push` wraps it to 0xFFFE, the top of the 64 KiB the segment reaches.
-//!
-//! KVM_SET_SREGS (api.rst 4.14) sets the hidden parts of each segment register (base, limit,
-//! attributes) directly; a real CPU would load them from `mov ds, ax`.
+//! Guest `i` gets its own 256 KiB memory slot at guest-physical `i * 0x40000`, and its segment
+//! registers all hold `i * 0x4000` (in real mode a segment's base is its selector times 16,
+//! Intel SDM Vol. 3A, 20.1.1), so each guest sees its own image at address 0, CS:IP =
+//! `i*0x4000:0000`. SP = 0: the first push wraps to 0xFFFE. CR0.PE clear: real mode. Several
+//! guests still share one physical memory, as the cores of one board do.
 
-use super::set_data_segments;
-use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
-use crate::x86::{CR0_ET, CR0_PE, CR0_PG, RFLAGS_RESERVED1};
+use crate::error::Ending;
+use crate::guests::Image;
+use crate::kvm::bindings::kvm_segment;
+use crate::kvm::Vcpu;
+use crate::machine::{Boot, Layer, Layout};
+use crate::memory::GuestMemory;
 
-/// Each real-mode guest's memory slot: 256 KiB.
+/// Each guest's memory slot, and so the largest flat real-mode guest.
 pub const SLOT_SIZE: u64 = 0x40000;
 
-/// Guest-physical base of guest `index`'s slot.
-// [tour:slots]
-pub fn slot_base(index: usize) -> u64 {
-    index as u64 * SLOT_SIZE
+/// Flat real-mode guests, one vCPU each.
+pub struct RealMode {
+    pub images: Vec<Image>,
 }
-// [/tour:slots]
 
-/// A real-mode segment as the CPU caches it after loading `selector`.
-fn segment(selector: u16, code: bool) -> kvm_segment {
-    kvm_segment {
-        base: u64::from(selector) << 4,
-        limit: 0xFFFF,
-        selector,
-        // Accessed read/write data (0x3) or accessed execute/read code (0xB).
-        type_: if code { 0xB } else { 0x3 },
-        present: 1,
-        dpl: 0,
-        db: 0,
-        s: 1,
-        l: 0,
-        g: 0,
-        avl: 0,
-        unusable: 0,
-        padding: 0,
+impl RealMode {
+    /// The images, checked to fit a slot.
+    pub fn new(images: Vec<Image>) -> Result<RealMode, Ending> {
+        for image in &images {
+            image.fits(SLOT_SIZE, "a real-mode guest's 256 KiB slot")?;
+        }
+        Ok(RealMode { images })
     }
 }
 
-/// Edits the vCPU's special registers (as read from KVM) into guest `index`'s start state.
-// [tour:real-mode-sregs]
-pub fn set_sregs(sregs: &mut kvm_sregs, index: usize) {
-    let selector = (slot_base(index) >> 4) as u16;
-    sregs.cs = segment(selector, true);
-    set_data_segments(sregs, segment(selector, false));
-    sregs.cr0 = (sregs.cr0 | CR0_ET) & !(CR0_PE | CR0_PG);
-}
-// [/tour:real-mode-sregs]
+impl Layer for RealMode {}
 
-/// General registers at start: IP = 0, SP = 0, interrupts off.
-pub fn initial_regs() -> kvm_regs {
-    kvm_regs {
-        rip: 0,
-        rsp: 0,
-        rflags: RFLAGS_RESERVED1,
-        ..Default::default()
+impl Boot for RealMode {
+    fn layout(&self) -> Layout {
+        let n = self.images.len() as u64;
+        Layout { ram: n * SLOT_SIZE, slots: (0..n).map(|i| (i * SLOT_SIZE, SLOT_SIZE)).collect() }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn names(&self) -> Vec<String> {
+        self.images.iter().map(|i| i.name.clone()).collect()
+    }
 
-    #[test]
-    fn guests_get_the_seed_layout() {
-        assert_eq!(slot_base(0), 0);
-        assert_eq!(slot_base(3), 0xC0000);
-        let mut sregs = kvm_sregs {
-            cr0: 0x6000_0010 | CR0_PE,
+    fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
+        for (i, image) in self.images.iter().enumerate() {
+            memory.write(i as u64 * SLOT_SIZE, &image.bytes).map_err(|e| image.error(e))?;
+        }
+        Ok(())
+    }
+
+    // [tour:real-mode-start]
+    fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        let selector = (index as u64 * SLOT_SIZE >> 4) as u16;
+        let segment = |type_| kvm_segment {
+            base: u64::from(selector) << 4,
+            limit: 0xFFFF,
+            selector,
+            type_,
+            present: 1,
+            s: 1,
             ..Default::default()
         };
-        set_sregs(&mut sregs, 2);
-        assert_eq!(sregs.cs.selector, 0x8000);
-        assert_eq!(sregs.cs.base, 0x80000);
-        assert_eq!(sregs.ss.selector, 0x8000);
-        assert_eq!(sregs.ds.base, slot_base(2));
-        assert_eq!(sregs.cs.limit, 0xFFFF);
-        assert_eq!(sregs.cs.type_, 0xB);
-        assert_eq!(sregs.ds.type_, 0x3);
-        assert_eq!(sregs.cr0 & CR0_PE, 0, "real mode");
-        assert_eq!(sregs.cr0 & 0x6000_0000, 0x6000_0000, "other CR0 bits kept");
-        assert_eq!(initial_regs().rflags, 2);
+        let mut sregs = vcpu.get_sregs()?;
+        sregs.cs = segment(0xB); // execute/read code
+        (sregs.ds, sregs.es, sregs.fs, sregs.gs, sregs.ss) =
+            (segment(3), segment(3), segment(3), segment(3), segment(3));
+        sregs.cr0 = (sregs.cr0 | 0x10) & !0x8000_0001; // ET on; PG and PE off: real mode
+        vcpu.set_sregs(&sregs)?;
+        let regs =
+            crate::kvm::bindings::kvm_regs { rip: 0, rsp: 0, rflags: 2, ..Default::default() };
+        vcpu.set_regs(&regs)?; // RFLAGS bit 1 is reserved and always set
+        Ok(())
     }
+    // [/tour:real-mode-start]
 }

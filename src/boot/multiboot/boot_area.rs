@@ -112,11 +112,7 @@ fn memory_map(mapping: u64) -> Vec<(u64, u64, u32)> {
         (0, LOW_MEMORY_END, MEMORY_AVAILABLE),
         (LOW_MEMORY_END, EBDA_END - LOW_MEMORY_END, MEMORY_RESERVED),
         (BIOS_AREA, BIOS_AREA_SIZE, MEMORY_RESERVED),
-        (
-            HIGH_MEMORY_START,
-            low.saturating_sub(HIGH_MEMORY_START),
-            MEMORY_AVAILABLE,
-        ),
+        (HIGH_MEMORY_START, low.saturating_sub(HIGH_MEMORY_START), MEMORY_AVAILABLE),
     ];
     if high > 0 {
         map.push((HIGH_RAM_START, high, MEMORY_AVAILABLE));
@@ -132,10 +128,7 @@ struct BootArea {
 
 impl BootArea {
     fn new() -> Self {
-        BootArea {
-            bytes: vec![0u8; BOOT_AREA_SIZE],
-            next_string: STRINGS_OFFSET,
-        }
+        BootArea { bytes: vec![0u8; BOOT_AREA_SIZE], next_string: STRINGS_OFFSET }
     }
 
     /// The guest-physical address of byte `offset` of the area (below 1 MiB: fits 32 bits).
@@ -155,10 +148,11 @@ impl BootArea {
     /// area) and returns its address: the spec's strings are C strings.
     fn string(&mut self, s: &str) -> Result<u32, MultibootError> {
         let at = self.next_string;
-        let end = at + s.len() + 1;
-        if end > BOOT_AREA_SIZE || s.contains('\0') {
-            return Err(MultibootError::StringsTooLong);
-        }
+        let end = at
+            .checked_add(s.len())
+            .and_then(|end| end.checked_add(1))
+            .filter(|&end| end <= BOOT_AREA_SIZE && !s.contains('\0'))
+            .ok_or(MultibootError::StringsTooLong)?;
         self.bytes[at..at + s.len()].copy_from_slice(s.as_bytes());
         self.next_string = end;
         Ok(Self::gpa(at))

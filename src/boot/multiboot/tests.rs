@@ -5,11 +5,7 @@ use crate::boot::elf::{test_elf, Class};
 
 fn header_bytes(flags: u32, extra: &[u32]) -> Vec<u8> {
     let mut v = Vec::new();
-    for w in [
-        HEADER_MAGIC,
-        flags,
-        0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags),
-    ] {
+    for w in [HEADER_MAGIC, flags, 0u32.wrapping_sub(HEADER_MAGIC).wrapping_sub(flags)] {
         v.extend_from_slice(&w.to_le_bytes());
     }
     for w in extra {
@@ -34,15 +30,9 @@ fn finds_headers_and_rejects_bad_checksums() {
     assert_eq!(find_header(&[0x90; 100]), Ok(None));
     let mut bad = k.clone();
     bad[h.offset + 8] ^= 1;
-    assert!(find_header(&bad)
-        .unwrap_err()
-        .to_string()
-        .contains("checksum"));
+    assert!(find_header(&bad).unwrap_err().to_string().contains("checksum"));
     let unknown = header_bytes(1 << 7, &[]);
-    assert!(find_header(&unknown)
-        .unwrap_err()
-        .to_string()
-        .contains("does not know"));
+    assert!(find_header(&unknown).unwrap_err().to_string().contains("does not know"));
     // A header beyond the first 8 KiB does not count.
     let mut far = vec![0u8; 8192];
     far.extend(header_bytes(0, &[]));
@@ -62,10 +52,7 @@ fn loads_elf32_and_elf64_kernels_at_their_physical_addresses() {
         mem.read(0x10_0000, &mut magic).unwrap();
         assert_eq!(u32::from_le_bytes(magic), HEADER_MAGIC);
         let regs = initial_regs(&loaded);
-        assert_eq!(
-            (regs.rax, regs.rbx, regs.rip),
-            (0x2BAD_B002, 0x8040, 0x10_000C)
-        );
+        assert_eq!((regs.rax, regs.rbx, regs.rip), (0x2BAD_B002, 0x8040, 0x10_000C));
     }
 }
 
@@ -76,29 +63,45 @@ fn kernels_outside_ram_or_over_the_boot_area_are_refused() {
     let k = test_elf(Class::Elf32, 0x300_0000, 0x300_000C, &code, 0);
     let mem = GuestMemory::new(32 << 20).unwrap();
     let h = find_header(&k).unwrap().unwrap();
-    assert!(load(&mem, &k, &h, "", &[])
-        .unwrap_err()
-        .to_string()
-        .contains("outside guest RAM"));
+    assert!(load(&mem, &k, &h, "", &[]).unwrap_err().to_string().contains("outside guest RAM"));
     let k = test_elf(Class::Elf32, 0x8000, 0x800C, &code, 0);
-    assert!(load(&mem, &k, &h, "", &[])
-        .unwrap_err()
-        .to_string()
-        .contains("overlaps"));
+    assert!(load(&mem, &k, &h, "", &[]).unwrap_err().to_string().contains("overlaps"));
     let k = test_elf(Class::Elf64, 0x10_0000, 0xFFFF_FFFF_8010_000C, &code, 0);
-    assert!(load(&mem, &k, &h, "", &[])
-        .unwrap_err()
-        .to_string()
-        .contains("entry point"));
+    assert!(load(&mem, &k, &h, "", &[]).unwrap_err().to_string().contains("entry point"));
+}
+
+#[test]
+fn segments_that_wrap_the_address_space_are_refused_not_wrapped() {
+    let mut code = header_bytes(0, &[]);
+    code.push(0xF4);
+    let mem = GuestMemory::new(32 << 20).unwrap();
+    // A 64-bit segment at the top of the address space with a bss past its end.
+    let k = test_elf(Class::Elf64, 0xFFFF_FFFF_FFFF_F000, 0x10_0000, &code, 0x2000);
+    let h = find_header(&k).unwrap().unwrap();
+    let why = load(&mem, &k, &h, "", &[]).unwrap_err();
+    assert_eq!(
+        why,
+        MultibootError::Wraps { what: Contents::KernelSegment, addr: 0xFFFF_FFFF_FFFF_F000 }
+    );
+    // memsz so large that the segment's end passes 2^64.
+    let bss = u64::MAX - code.len() as u64;
+    let k = test_elf(Class::Elf64, 0x10_0000, 0x10_0000, &code, bss);
+    let h = find_header(&k).unwrap().unwrap();
+    assert_eq!(
+        load(&mem, &k, &h, "", &[]).unwrap_err(),
+        MultibootError::Wraps { what: Contents::KernelSegment, addr: 0x10_0000 }
+    );
+    // Address fields whose file part would run past the file.
+    let mut k = header_bytes(HF_ADDRESS_FIELDS, &[0x10_0000, 0x10_0000, 0xFFFF_FFFF, 0, 0x10_0000]);
+    k.push(0xF4);
+    let h = find_header(&k).unwrap().unwrap();
+    assert_eq!(load(&mem, &k, &h, "", &[]).unwrap_err(), MultibootError::AddressFieldsPastFile);
 }
 
 #[test]
 fn address_fields_load_a_flat_kernel() {
     // header at file offset 0 = address 0x100000; load the whole file there, 4 KiB of bss.
-    let mut k = header_bytes(
-        HF_ADDRESS_FIELDS,
-        &[0x10_0000, 0x10_0000, 0, 0x10_2000, 0x10_0020],
-    );
+    let mut k = header_bytes(HF_ADDRESS_FIELDS, &[0x10_0000, 0x10_0000, 0, 0x10_2000, 0x10_0020]);
     k.resize(0x20, 0x90);
     k.push(0xF4);
     let h = find_header(&k).unwrap().unwrap();
@@ -115,10 +118,7 @@ fn boot_area_describes_memory_cmdline_and_modules() {
     let r64 = |at: usize| u64::from_le_bytes(area[at..at + 8].try_into().unwrap());
     let info = INFO_OFFSET;
     let flags = r32(info);
-    assert_eq!(
-        flags,
-        MBI_MEMORY | MBI_CMDLINE | MBI_MODULES | MBI_MEMORY_MAP | MBI_LOADER_NAME
-    );
+    assert_eq!(flags, MBI_MEMORY | MBI_CMDLINE | MBI_MODULES | MBI_MEMORY_MAP | MBI_LOADER_NAME);
     assert_eq!((r32(info + 4), r32(info + 8)), (639, 31 * 1024));
     let at = |gpa: u32| (u64::from(gpa) - BOOT_AREA) as usize;
     let cstr = |gpa: u32| {
@@ -146,10 +146,7 @@ fn boot_area_describes_memory_cmdline_and_modules() {
 
 #[test]
 fn entry_state_is_the_specs() {
-    let mut sregs = kvm_sregs {
-        cr0: CR0_PG | 0x10,
-        ..Default::default()
-    };
+    let mut sregs = kvm_sregs { cr0: CR0_PG | 0x10, ..Default::default() };
     set_sregs(&mut sregs);
     assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE);
     assert_eq!((sregs.cs.selector, sregs.cs.db, sregs.cs.g), (0x08, 1, 1));
@@ -171,11 +168,7 @@ const NO_ADDRESSES: Header = Header {
 #[test]
 fn ram_past_3_gib_continues_at_4_gib_in_the_memory_map() {
     let ram = 16u64 << 30;
-    let layout = crate::boot::Plan::Multiboot {
-        header: NO_ADDRESSES,
-        ram,
-    }
-    .layout(1);
+    let layout = crate::boot::Plan::Multiboot { header: NO_ADDRESSES, ram }.layout(1);
     assert_eq!(
         (layout.ram, layout.slot_size, layout.high),
         (17 << 30, 3 << 30, 13 << 30),
@@ -191,20 +184,10 @@ fn ram_past_3_gib_continues_at_4_gib_in_the_memory_map() {
     let (len, map) = (r32(info + 44) as usize, at(r32(info + 48)));
     assert_eq!(len, 5 * 24);
     let below = map + 3 * 24;
-    assert_eq!(
-        (r64(below + 4), r64(below + 12)),
-        (1 << 20, (3 << 30) - (1 << 20))
-    );
+    assert_eq!((r64(below + 4), r64(below + 12)), (1 << 20, (3 << 30) - (1 << 20)));
     let above = map + 4 * 24;
-    assert_eq!(
-        (r64(above + 4), r64(above + 12), r32(above + 20)),
-        (4 << 30, 13 << 30, 1)
-    );
+    assert_eq!((r64(above + 4), r64(above + 12), r32(above + 20)), (4 << 30, 13 << 30, 1));
     // Up to 3 GiB nothing changes.
-    let small = crate::boot::Plan::Multiboot {
-        header: NO_ADDRESSES,
-        ram: 3 << 30,
-    }
-    .layout(1);
+    let small = crate::boot::Plan::Multiboot { header: NO_ADDRESSES, ram: 3 << 30 }.layout(1);
     assert_eq!((small.ram, small.high), (3 << 30, 0));
 }
