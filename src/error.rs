@@ -3,7 +3,7 @@
 //! prints it in one line and exits with its status.
 
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
-use crate::kvm::KvmError;
+use crate::kvm::{Exit, KvmError};
 use std::fmt;
 
 /// Exit statuses (README, "Exit status").
@@ -58,7 +58,10 @@ pub enum Off {
 #[derive(Debug)]
 pub struct Fault {
     pub why: Why,
+    /// The registers when it happened, read at the exit.
     pub at: Option<Box<(kvm_regs, kvm_sregs)>>,
+    /// The exit that ended the vCPU.
+    pub exit: Option<Exit>,
 }
 
 /// The kinds of guest fault.
@@ -99,7 +102,7 @@ impl Ending {
 
     /// A guest fault of kind `why`, with no registers yet (the run loop adds them).
     pub fn fault(why: Why) -> Ending {
-        Ending::Fault(Fault { why, at: None })
+        Ending::Fault(Fault { why, at: None, exit: None })
     }
 
     /// An ending that stops the whole run, not just its vCPU.

@@ -27,7 +27,7 @@ use crate::explain::no_kvm;
 use crate::kvm::bindings::*;
 use crate::kvm::{install_kick_handler, Kvm, Vcpu, Vm};
 use crate::memory::GuestMemory;
-use crate::vcpu::{Control, Report, Runner, VcpuHook};
+use crate::vcpu::{Control, Later, Report, Runner, VcpuHook};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -176,6 +176,7 @@ pub fn run(
     config: &Config,
     mut boot: Box<dyn Boot>,
     mut layers: Vec<Box<dyn Layer>>,
+    mut later: Option<Later>,
     stops: &Stops,
 ) -> Result<Outcome, Ending> {
     let kvm = open_kvm()?;
@@ -235,8 +236,9 @@ pub fn run(
         let input: &'static dyn ByteSource = if index == 0 { &STDIN } else { &Ended };
         let hooks = layers.iter_mut().filter_map(|l| l.vcpu_hook(index)).collect();
         let (bus, memory, control) = (Arc::clone(&bus), Arc::clone(&memory), Arc::clone(&control));
-        let hypercall = Default::default();
-        runners.push(Runner {
+        let (hypercall, later) = (Default::default(), later.take());
+        let claimed = true;
+        let runner = Runner {
             index,
             name,
             vcpu,
@@ -246,9 +248,11 @@ pub fn run(
             input,
             hypercall,
             control,
-            claimed: true,
+            claimed,
             hooks,
-        });
+            later,
+        };
+        runners.push(runner);
     }
     // From here on the terminal may be raw: every way out passes the guard's drop.
     let raw = RawMode::enter();
@@ -280,7 +284,7 @@ fn spawn(
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run())).is_err() {
                 control.register(index, None);
                 let ending = Ending::Host("the vCPU thread panicked (a bug in mini-kvm)".into());
-                control.report(Report { index, name, ending, lines: Vec::new() });
+                control.report(Report { index, name, ending, lines: Vec::new(), vcpu: None });
             }
         });
         threads.push(thread.map_err(|e| Ending::Host(format!("starting a vCPU thread: {e}")))?);
@@ -318,7 +322,9 @@ fn wait(
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(Ending::Host(format!("waiting for the vCPUs: {e}"))),
         }
-        let _ = (&*wake).read(&mut [0u8; 64]);
+        if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            let _ = (&*wake).read(&mut [0u8; 64]); // it has bytes: the read does not block
+        }
         if let Some(stop) = stops.check().filter(|_| control.cause().is_none()) {
             control.request_stop(Some(stop));
         }

@@ -8,10 +8,14 @@
 
 mod boot;
 mod cli;
+mod coalesce;
+mod confine;
 mod console;
 mod devices;
 mod error;
+mod exit_address;
 mod explain;
+mod fault;
 mod guests;
 mod help;
 mod hostcheck;
@@ -19,13 +23,17 @@ mod kvm;
 mod layers;
 mod machine;
 mod memory;
+mod stats;
+mod trace;
 mod vcpu;
 mod x86;
 
 use cli::{Command, Config};
 use console::{message, note};
 use error::{status, Ending};
+use exit_address::IoRipRule;
 use machine::{Boot, Layer, Stops};
+use vcpu::Later;
 
 fn main() {
     let utf8 = |a: std::ffi::OsString| {
@@ -112,17 +120,48 @@ fn run(config: Config) -> i32 {
         Ok(stops) => stops,
         Err(e) => return refused(e),
     };
+    let io_rip = (config.flag("--trace") || config.flag("--gdb")).then(hostcheck::io_rip_rule);
     let outcome = choose_boot(&config, &stops)
-        .and_then(|boot| Ok((layers::install(&config, &*boot)?, boot)))
-        .and_then(|(layers, boot)| machine::run(&config, boot, layers, &stops));
+        .and_then(|boot| Ok((layers(&config, &*boot, io_rip)?, boot)))
+        .and_then(|((layers, later), boot)| machine::run(&config, boot, layers, later, &stops));
     match outcome {
-        Ok(outcome) => report(&config, outcome),
+        Ok(outcome) => report(&config, outcome, io_rip),
         Err(stopped @ Ending::Stopped(_)) => {
             console::set_deadline(std::time::Instant::now() + machine::STOP_BUDGET);
             refused(stopped)
         }
         Err(e) => refused(e),
     }
+}
+
+/// The layers this run asks for, in the order their hooks run, and coalescing, which attaches
+/// itself to a one-vCPU VM once its guest has written COM1's THR enough for it to pay.
+fn layers(
+    config: &Config,
+    boot: &dyn Boot,
+    io_rip: Option<IoRipRule>,
+) -> Result<(Vec<Box<dyn Layer>>, Option<Later>), Ending> {
+    let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+    if config.flag("--trace") {
+        layers.push(Box::new(trace::Trace::new(config.value("--trace"), io_rip)?));
+    }
+    if config.flag("--stats") || config.verbose {
+        layers.push(Box::new(stats::StatsLayer { table: config.flag("--stats") }));
+    }
+    if config.verbose {
+        layers.push(Box::new(fault::ring::RecentExits));
+    }
+    if !config.flag("--no-seccomp") {
+        layers.push(Box::new(confine::Confine));
+    }
+    let coalesce =
+        boot.names().len() == 1 && !config.flag("--gdb") && !config.flag("--no-coalesce");
+    let later = coalesce.then_some(Later {
+        port: devices::uart::COM1_BASE,
+        after: coalesce::AFTER,
+        attach: Box::new(coalesce::attach),
+    });
+    Ok((layers, later))
 }
 
 /// The core boots built-in real-mode guests itself; anything else (a file, whose kind its
@@ -154,19 +193,19 @@ fn boot_option(name: &str) -> bool {
 
 /// Prints how each vCPU ended and returns the run's exit status: a stop from outside, else the
 /// first vCPU fault or host failure, else the first guest's own non-zero status, else 0.
-fn report(config: &Config, outcome: machine::Outcome) -> i32 {
+fn report(config: &Config, outcome: machine::Outcome, io_rip: Option<IoRipRule>) -> i32 {
     let mut by_index: Vec<&vcpu::Report> = outcome.reports.iter().collect();
     by_index.sort_by_key(|r| r.index);
     for r in &by_index {
         let who = format!("vCPU {} ({})", r.index, r.name);
         match &r.ending {
-            Ending::Fault(fault) => {
-                layers::fault_report(&who, fault, &outcome.memory, config.verbose)
+            Ending::Fault(f) => {
+                fault::report(&who, f, r.vcpu.as_ref(), &outcome.memory, config.verbose, io_rip)
             }
             Ending::Host(why) => message(&format!("mini-kvm: error: {who}: {why}")),
             Ending::Exit(s) => note(|| format!("{who} exited with status {s}")),
             Ending::Halted => note(|| format!("{who} stopped normally")),
-            Ending::Off(why) => note(|| format!("{who}: {}", layers::off_text(*why))),
+            Ending::Off(why) => note(|| format!("{who}: {why}")),
             _ => note(|| format!("{who} was stopped")),
         }
         r.lines.iter().for_each(|line| message(line));

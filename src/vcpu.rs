@@ -56,6 +56,16 @@ pub struct Runner {
     /// Whether a device took the last port or MMIO access (for the layers that count them).
     pub claimed: bool,
     pub hooks: Vec<Box<dyn VcpuHook>>,
+    /// A layer that attaches itself later (coalescing), if any.
+    pub later: Option<Later>,
+}
+
+/// A layer that attaches itself to the loop, first of the hooks, once the guest has written
+/// port `port` `after` times: until then it costs nothing.
+pub struct Later {
+    pub port: u16,
+    pub after: u32,
+    pub attach: Box<dyn FnOnce(&mut Runner) -> Option<Box<dyn VcpuHook>> + Send>,
 }
 
 /// How a vCPU ended, for the main thread.
@@ -63,8 +73,10 @@ pub struct Report {
     pub index: usize,
     pub name: String,
     pub ending: Ending,
-    /// What the layers have to say about this vCPU (statistics, a crash report...).
+    /// What the layers have to say about this vCPU (statistics, recent exits...).
     pub lines: Vec<String>,
+    /// The vCPU itself, for a crash report (`None` if its thread panicked).
+    pub vcpu: Option<Vcpu>,
 }
 
 impl Runner {
@@ -79,8 +91,8 @@ impl Runner {
         let mut lines = Vec::new();
         self.each_hook(|hook, cpu| hook.end(cpu, &mut ending, &mut lines));
         self.control.register(self.index, None);
-        let (index, name) = (self.index, std::mem::take(&mut self.name));
-        self.control.report(Report { index, name, ending, lines });
+        let Runner { index, name, vcpu, control, .. } = self;
+        control.report(Report { index, name, ending, lines, vcpu: Some(vcpu) });
     }
 
     /// Calls `f` on every hook, each with the runner (hooks are empty in most runs).
@@ -122,7 +134,7 @@ impl Runner {
             };
             self.each_hook(|hook, cpu| hook.after_exit(cpu, &exit, &mut next));
             if let Some(ending) = next {
-                return self.locate(ending);
+                return self.locate(ending, exit);
             }
         }
     }
@@ -149,6 +161,17 @@ impl Runner {
             Exit::Io { out: true, port, size, .. } => {
                 let data = self.vcpu.io_data();
                 self.claimed = self.bus.port_out(port, size, data, &mut self.out)?;
+                if self.later.as_mut().is_some_and(|l| {
+                    l.port == port && {
+                        l.after -= 1;
+                        l.after == 0
+                    }
+                }) {
+                    let later = self.later.take().map(|l| l.attach);
+                    if let Some(hook) = later.and_then(|attach| attach(self)) {
+                        self.hooks.insert(0, hook);
+                    }
+                }
             }
             Exit::Io { out: false, port, size, .. } => {
                 self.claimed = self.bus.port_in(port, size, self.vcpu.io_data());
@@ -193,15 +216,16 @@ impl Runner {
     }
     // [/tour:handle-exit]
 
-    /// A fault with no place yet gets the registers at its exit.
-    fn locate(&self, ending: Ending) -> Ending {
-        match ending {
-            Ending::Fault(Fault { why, at: None }) => {
-                let at = self.vcpu.regs_at_exit().and_then(|r| Ok((r, self.vcpu.get_sregs()?)));
-                Ending::Fault(Fault { why, at: at.ok().map(Box::new) })
-            }
-            other => other,
-        }
+    /// A fault gets the exit that caused it and, where it has none yet, the registers then.
+    fn locate(&self, ending: Ending, exit: Exit) -> Ending {
+        let Ending::Fault(Fault { why, at, .. }) = ending else { return ending };
+        let now = || {
+            Ok::<_, crate::kvm::KvmError>(Box::new((
+                self.vcpu.regs_at_exit()?,
+                self.vcpu.get_sregs()?,
+            )))
+        };
+        Ending::Fault(Fault { why, at: at.or_else(|| now().ok()), exit: Some(exit) })
     }
 }
 

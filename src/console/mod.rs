@@ -43,6 +43,11 @@ pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
 }
 
+/// Whether `-v` was given.
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
 /// One `-v` line; `text` is built only when verbose.
 pub fn note(text: impl FnOnce() -> String) {
     if VERBOSE.load(Ordering::Relaxed) {
@@ -120,13 +125,17 @@ pub enum Color {
 pub struct Pending {
     waiting: AtomicBool,
     flushes: AtomicU64,
+    /// Output waiting elsewhere (KVM's coalesced ring): where, if any.
+    pub also: std::sync::OnceLock<Box<dyn Fn() -> Option<u32> + Send + Sync>>,
 }
 
 impl Pending {
-    /// (bytes waiting, flushes so far): the main thread kicks a vCPU whose bytes have waited a
-    /// whole tick with no flush.
+    /// (output waiting, a count that moves when it moves): the main thread kicks a vCPU whose
+    /// output has waited a whole tick without moving.
     pub fn snapshot(&self) -> (bool, u64) {
-        (self.waiting.load(Ordering::Relaxed), self.flushes.load(Ordering::Relaxed))
+        let elsewhere = self.also.get().and_then(|f| f());
+        let moved = self.flushes.load(Ordering::Relaxed) ^ (elsewhere.map_or(0, u64::from) << 32);
+        (self.waiting.load(Ordering::Relaxed) || elsewhere.is_some(), moved)
     }
 }
 
@@ -239,6 +248,11 @@ impl RawMode {
         termios::tcsetattr(&stdin, SetArg::TCSANOW, &raw).ok()?;
         Some(RawMode(()))
     }
+}
+
+/// The terminal's settings before raw mode, if it is raw.
+pub fn saved_terminal() -> Option<Termios> {
+    SAVED.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Puts the terminal back as it was (callable from anywhere, any number of times).

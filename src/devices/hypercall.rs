@@ -56,7 +56,8 @@ impl Hypercall {
 /// One vCPU's side of the port: the byte GETCHAR fetched, until the guest's `in` collects it.
 #[derive(Debug, Default)]
 pub struct HypercallPort {
-    pending: Option<u8>,
+    /// GETCHAR's answer, until the guest's `in` collects it.
+    pub pending: Option<u8>,
 }
 
 impl HypercallPort {

@@ -293,7 +293,8 @@ impl Uart {
 pub struct Com1 {
     pub uart: Uart,
     input: &'static dyn ByteSource,
-    irq: Option<Arc<dyn IrqLine>>,
+    /// The IRQ line the interrupt output drives, when the VM has an interrupt controller.
+    pub irq: Option<Arc<dyn IrqLine>>,
     level: bool,
     /// The guest has shown that it reads COM1: host input flows into the FIFO from now on.
     receiving: bool,

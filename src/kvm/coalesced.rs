@@ -14,7 +14,7 @@
 
 use super::bindings::layout;
 use super::vcpu::RunPage;
-use super::{ioctl_ptr, iow, KvmError, Vcpu, Vm};
+use super::{io, ioctl_ptr, ioctl_val, iow, KvmError, Vcpu, Vm};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -49,6 +49,11 @@ pub const KVM_CAP_COALESCED_MMIO: u32 = 15;
 pub const KVM_CAP_COALESCED_PIO: u32 = 162;
 
 impl Vm {
+    /// KVM_CHECK_EXTENSION on the VM fd: what this VM's KVM supports (api.rst 4.4).
+    pub fn check_extension(&self, cap: u32) -> i32 {
+        ioctl_val(self.raw_fd(), "KVM_CHECK_EXTENSION", io(0x03), cap.into()).unwrap_or(0)
+    }
+
     /// KVM_REGISTER_COALESCED_MMIO with `pio` = 1: guest writes to ports `port..port+size`
     /// go to the ring instead of exiting (needs KVM_CAP_COALESCED_PIO).
     pub fn register_coalesced_mmio(&self, port: u16, size: u32) -> Result<(), KvmError> {

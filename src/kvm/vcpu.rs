@@ -92,7 +92,7 @@ pub struct Vcpu {
     /// KVM copies the general (`.0`) and special (`.1`) registers into the page at each exit.
     sync: (bool, bool),
     /// Keeps the VM, and through it guest memory, alive while this vCPU can run.
-    _vm: Arc<Vm>,
+    vm: Arc<Vm>,
 }
 
 impl Vcpu {
@@ -115,11 +115,16 @@ impl Vcpu {
         }
         let ptr = NonNull::new(ptr.cast::<kvm_run>()).ok_or(failed)?;
         let run = Arc::new(RunPage { ptr, size });
-        Ok(Vcpu { fd, run, io: (0, 0), sync: (false, false), _vm: vm })
+        Ok(Vcpu { fd, run, io: (0, 0), sync: (false, false), vm })
     }
 
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// The VM this vCPU belongs to.
+    pub fn vm(&self) -> &Arc<Vm> {
+        &self.vm
     }
 
     fn page(&self) -> *mut kvm_run {
