@@ -80,7 +80,7 @@ fn command(command: Command) -> i32 {
             }
             say(&text)
         }
-        Command::HostCheck(format) => say_status(layers::host_check(format.as_deref())),
+        Command::HostCheck(format) => say_status(hostcheck::run(format.as_deref())),
         Command::Run(config) => run(config),
     }
 }
