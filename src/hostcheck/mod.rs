@@ -251,7 +251,7 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         ring3_ns,
         ring0_ns,
         single_step: checks::single_step(kvm),
-        sw_breakpoints: checks::software_breakpoints_work(kvm),
+        sw_breakpoints: software_breakpoints_work(kvm),
         io_rip: checks::io_rip(kvm),
         shutdown_regs_kept: checks::shutdown_regs_kept(kvm),
         sync_regs: cap(KVM_CAP_SYNC_REGS),
