@@ -145,7 +145,7 @@ pub(super) fn single_step(kvm: &Kvm) -> SingleStep {
 /// KVM_GUESTDBG_USE_HW_BP: does KVM exit with KVM_EXIT_DEBUG (#DB, exception 1) right there?
 /// (x86 KVM offers four debug registers to a debugger but reports no count:
 /// KVM_CAP_GUEST_DEBUG_HW_BPS is for other architectures, so only a probe can tell.)
-pub fn hardware_breakpoints_work(kvm: &Kvm) -> bool {
+pub(super) fn hardware_breakpoints_work(kvm: &Kvm) -> bool {
     let SingleStep::Works { first_pcs: (_, target) } = single_step(kvm) else {
         return false;
     };

@@ -1,7 +1,9 @@
 //! The findings in words: the `--host-check` table, one row per finding, each saying what
 //! the host does and what that means for mini-kvm's guests (docs/kvm-variants.md tells the
-//! kinds of KVM apart by the same rows). Columns have fixed widths, so a measured number of
-//! another length never moves the columns after it.
+//! kinds of KVM apart by the same rows; api.rst describes what each row tests: 4.59
+//! KVM_SET_GUEST_DEBUG, section 5 KVM_EXIT_IO and KVM_EXIT_SHUTDOWN, section 8 and 4.4 the
+//! capabilities). Columns have fixed widths, so a measured number of another length never
+//! moves the columns after it.
 
 use super::{native, Findings, IntRing3, Paging32, SingleStep, Works};
 
