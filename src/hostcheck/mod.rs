@@ -94,7 +94,6 @@ impl IoRipRule {
 /// The CPU as the host kernel describes it (/proc/cpuinfo): for the name of the kind only.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cpu {
-    pub vendor: String,
     pub vmx: bool,
     pub svm: bool,
     /// The `hypervisor` flag: this host is itself a virtual machine.
@@ -102,23 +101,12 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// Reads the first processor's `vendor_id` and `flags` lines.
+    /// Reads the first processor's `flags` line.
     pub fn parse(cpuinfo: &str) -> Cpu {
-        let field = |name: &str| {
-            let line =
-                cpuinfo.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == name));
-            line.and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-                .unwrap_or_default()
-        };
-        let flags = field("flags");
-        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
-        Cpu {
-            vendor: field("vendor_id"),
-            vmx: has("vmx"),
-            svm: has("svm"),
-            nested: has("hypervisor"),
-        }
+        let flags =
+            cpuinfo.lines().filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim() == "flags");
+        let has = |f: &str| flags.is_some_and(|(_, v)| v.split_whitespace().any(|x| x == f));
+        Cpu { vmx: has("vmx"), svm: has("svm"), nested: has("hypervisor") }
     }
 }
 
