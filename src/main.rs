@@ -20,7 +20,6 @@ mod guests;
 mod help;
 mod hostcheck;
 mod kvm;
-mod layers;
 mod machine;
 mod memory;
 mod stats;
@@ -88,7 +87,7 @@ fn command(command: Command) -> i32 {
             }
             say(&text)
         }
-        Command::HostCheck(format) => say_status(layers::host_check(format.as_deref())),
+        Command::HostCheck(format) => say_status(hostcheck::run(format.as_deref())),
         Command::Run(config) => run(config),
     }
 }
