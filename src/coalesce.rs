@@ -55,7 +55,7 @@ pub fn attach(cpu: &mut Runner) -> Option<Box<dyn VcpuHook>> {
     }
     let ring = Arc::new(cpu.vcpu.coalesced_ring(page as u32)?);
     let watched = Arc::clone(&ring);
-    let _ = cpu.out.pending.also.set(Box::new(move || watched.waiting_at()));
+    let _ = cpu.io.out.pending.also.set(Box::new(move || watched.waiting_at()));
     crate::console::note(|| {
         format!("COM1: THR writes go to KVM's coalesced ring after the first {AFTER}, no exit each (page {page} of the vCPU mapping); --no-coalesce turns it off")
     });
@@ -68,7 +68,7 @@ impl Coalesce {
     /// Applies the writes waiting in the ring to COM1, and sends what they transmit out.
     fn drain(&self, cpu: &mut Runner) -> Result<(), Ending> {
         let mut sent = Vec::new();
-        let mut com1 = cpu.bus.com1();
+        let mut com1 = cpu.io.bus.com1();
         let writes = self.ring.drain(|w| {
             for (i, &byte) in w.data[..usize::from(w.len)].iter().enumerate() {
                 let port = w.addr.wrapping_add(i as u64);
@@ -84,13 +84,13 @@ impl Coalesce {
             *COUNTERS.batch.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((writes, sent.clone()));
         }
-        sent.into_iter().try_for_each(|b| cpu.out.push(b))
+        sent.into_iter().try_for_each(|b| cpu.io.out.push(b))
     }
 
     /// Registers or unregisters the zone as COM1's registers now allow.
     fn follow(&mut self, cpu: &Runner) {
         let allowed = {
-            let com1 = cpu.bus.com1();
+            let com1 = cpu.io.bus.com1();
             com1.uart.ier & IER_ETBEI == 0 && !com1.uart.loopback()
         };
         if allowed == self.registered || self.changes >= MAX_CHANGES {

@@ -27,7 +27,7 @@ use crate::explain::no_kvm;
 use crate::kvm::bindings::*;
 use crate::kvm::{install_kick_handler, Kvm, Vcpu, Vm};
 use crate::memory::GuestMemory;
-use crate::vcpu::{Control, Later, Report, Runner, VcpuHook};
+use crate::vcpu::{Control, Later, Report, Runner, VcpuHook, VcpuIo};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -236,22 +236,8 @@ pub fn run(
         let input: &'static dyn ByteSource = if index == 0 { &STDIN } else { &Ended };
         let hooks = layers.iter_mut().filter_map(|l| l.vcpu_hook(index)).collect();
         let (bus, memory, control) = (Arc::clone(&bus), Arc::clone(&memory), Arc::clone(&control));
-        let (hypercall, later) = (Default::default(), later.take());
-        let claimed = true;
-        let runner = Runner {
-            index,
-            name,
-            vcpu,
-            bus,
-            memory,
-            out,
-            input,
-            hypercall,
-            control,
-            claimed,
-            hooks,
-            later,
-        };
+        let io = VcpuIo { bus, out, input, hypercall: Default::default(), claimed: true };
+        let runner = Runner { index, name, vcpu, memory, io, control, hooks, later: later.take() };
         runners.push(runner);
     }
     // From here on the terminal may be raw: every way out passes the guard's drop.

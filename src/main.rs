@@ -23,6 +23,8 @@ mod kvm;
 mod machine;
 mod memory;
 mod stats;
+#[cfg(test)]
+mod test_rng;
 mod trace;
 mod vcpu;
 mod x86;

@@ -109,7 +109,7 @@ impl VcpuHook for Stats {
     }
 
     fn after_exit(&mut self, cpu: &mut Runner, exit: &Exit, _next: &mut Option<Ending>) {
-        if cpu.claimed {
+        if cpu.io.claimed {
             return;
         }
         match *exit {

@@ -263,7 +263,7 @@ fn le(bytes: &[u8]) -> u64 {
 fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
     let (out, port, size, data) = match *exit {
         Exit::Io { out, port, size, .. } => (out, port, size, cpu.vcpu.io_data().to_vec()),
-        Exit::Mmio { write, .. } if !cpu.claimed => {
+        Exit::Mmio { write, .. } if !cpu.io.claimed => {
             return if write {
                 "no device: write dropped".into()
             } else {
@@ -284,7 +284,7 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
                     Ok(Hypercall::Unknown(x)) => format!("unknown hypercall {x:#04x}"),
                     Ok(Hypercall::Exit) => "hypercall EXIT".into(),
                     Ok(Hypercall::Getchar) => {
-                        let got = cpu.hypercall.pending.map_or("?".into(), |b| byte_text(b, true));
+                        let got = cpu.io.hypercall.pending.map_or("?".into(), |b| byte_text(b, true));
                         format!("hypercall GETCHAR; -> {got}")
                     }
                     Err(_) => "hypercall (registers unreadable)".into(),
@@ -296,7 +296,7 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
             (PORT_I8042_COMMAND, true) if access[0] == 0xFE => {
                 "i8042 command 0xFE: pulse the reset line".into()
             }
-            _ if cpu.claimed => continue,
+            _ if cpu.io.claimed => continue,
             (_, true) => format!("no device ({}): write ignored", port_name(port)),
             (_, false) => format!("no device ({}): reads all ones", port_name(port)),
         });
@@ -306,7 +306,7 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
 
 /// A COM1 register access: `write THR = 0x48 'H'`, `read LSR = 0x60 (THRE TEMT)`.
 fn uart_words(cpu: &Runner, port: u16, out: bool, value: u8) -> String {
-    let dlab = cpu.bus.com1_if_on().is_some_and(|c| c.uart.lcr & LCR_DLAB != 0);
+    let dlab = cpu.io.bus.com1_if_on().is_some_and(|c| c.uart.lcr & LCR_DLAB != 0);
     let register = match (port - COM1_BASE, out, dlab) {
         (0, _, true) => "DLL",
         (1, _, true) => "DLM",

@@ -17,9 +17,11 @@ use crate::console::Output;
 use crate::devices::hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
 use crate::devices::{Bus, ByteSink, ByteSource};
 use crate::error::{Ending, Fault, Off, Stop, Why};
+use crate::kvm::bindings::kvm_regs;
 use crate::kvm::{Exit, Kick, Vcpu};
 use crate::memory::GuestMemory;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A layer's view of one vCPU's loop. Every method has a default that does nothing.
@@ -46,18 +48,24 @@ pub struct Runner {
     /// The guest's name, for messages: "vCPU 0 (hello)".
     pub name: String,
     pub vcpu: Vcpu,
-    pub bus: Arc<Bus>,
     pub memory: Arc<GuestMemory>,
-    pub out: Output,
-    /// stdin for vCPU 0; for the others an input that has ended.
-    pub input: &'static dyn ByteSource,
-    pub hypercall: HypercallPort,
+    pub io: VcpuIo<Output>,
     pub control: Arc<Control>,
-    /// Whether a device took the last port or MMIO access (for the layers that count them).
-    pub claimed: bool,
     pub hooks: Vec<Box<dyn VcpuHook>>,
     /// A layer that attaches itself later (coalescing), if any.
     pub later: Option<Later>,
+}
+
+/// The devices as one vCPU sees them: the VM's bus, its own output `O` (stdout's buffer; a
+/// Vec in tests), input and hypercall port.
+pub struct VcpuIo<O> {
+    pub bus: Arc<Bus>,
+    pub out: O,
+    /// stdin for vCPU 0; for the others an input that has ended.
+    pub input: &'static dyn ByteSource,
+    pub hypercall: HypercallPort,
+    /// Whether a device took the last port or MMIO access (for the layers that count them).
+    pub claimed: bool,
 }
 
 /// A layer that attaches itself to the loop, first of the hooks, once the guest has written
@@ -84,7 +92,7 @@ impl Runner {
     pub fn run(mut self) {
         self.control.register(self.index, Some(self.vcpu.kick_from_other_threads()));
         let mut ending = self.run_loop();
-        match (self.out.finish(), &ending) {
+        match (self.io.out.finish(), &ending) {
             (Err(lost), Ending::Halted | Ending::Exit(_) | Ending::Off(_)) => ending = lost,
             _ => {}
         }
@@ -140,81 +148,36 @@ impl Runner {
     }
     // [/tour:run-loop]
 
-    // [tour:handle-exit]
-    /// What one exit means: `Ok` to run on, `Err` with how the vCPU ends.
-    pub fn handle(&mut self, exit: Exit) -> Result<(), Ending> {
-        self.claimed = true;
-        match exit {
-            Exit::Io { out: true, port: HYPERCALL_PORT, count, .. } => {
-                let regs = self.vcpu.regs_at_exit()?;
-                let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
-                for _ in 0..count {
-                    self.hypercall.call(call, &mut self.out, self.input)?;
-                }
-            }
-            Exit::Io { out: false, port: HYPERCALL_PORT, size, .. } => {
-                for access in self.vcpu.io_data().chunks_mut(usize::from(size)) {
-                    access.fill(0);
-                    access[0] = self.hypercall.read();
-                }
-            }
-            Exit::Io { out: true, port, size, .. } => {
-                let data = self.vcpu.io_data();
-                self.claimed = self.bus.port_out(port, size, data, &mut self.out)?;
-                if self.later.as_mut().is_some_and(|l| {
-                    l.port == port && {
-                        l.after -= 1;
-                        l.after == 0
-                    }
-                }) {
-                    let later = self.later.take().map(|l| l.attach);
-                    if let Some(hook) = later.and_then(|attach| attach(self)) {
-                        self.hooks.insert(0, hook);
-                    }
-                }
-            }
-            Exit::Io { out: false, port, size, .. } => {
-                self.claimed = self.bus.port_in(port, size, self.vcpu.io_data());
-            }
-            Exit::Mmio { addr, len, write: true, data } => {
-                self.claimed = self.bus.mmio_write(addr, &data[..usize::from(len)]);
-            }
-            Exit::Mmio { addr, len, write: false, .. } => {
-                let mut data = [0u8; 8];
-                self.claimed = self.bus.mmio_read(addr, &mut data[..usize::from(len)]);
-                self.vcpu.set_mmio_data(data);
-            }
-            Exit::Hlt => return Err(Ending::Halted),
-            // A kick: from the main thread (a stop, or output that waited a tick: write it).
-            Exit::Interrupted => {
-                self.vcpu.set_immediate_exit(false);
-                self.out.flush()?;
-            }
-            Exit::Shutdown => return Err(Ending::fault(Why::TripleFault)),
-            Exit::FailEntry { reason, cpu } => {
-                return Err(Ending::fault(Why::FailEntry { reason, cpu }))
-            }
-            Exit::InternalError { suberror, ndata, data } => {
-                let data = data[..ndata as usize].to_vec();
-                return Err(Ending::fault(Why::Internal { suberror, data }));
-            }
-            // KVM_EXIT_SYSTEM_EVENT (api.rst 5): 1 shutdown, 2 reset, 3 crash.
-            Exit::SystemEvent { kind: 1 } => return Err(Ending::Halted),
-            Exit::SystemEvent { kind: 2 } => return Err(Ending::Off(Off::SystemReset)),
-            Exit::SystemEvent { kind: 3 } => return Err(Ending::fault(Why::Crash)),
-            Exit::Debug { exception, pc } => {
-                return Err(Ending::fault(Why::Debug { exception, pc }))
-            }
-            Exit::Malformed { why, .. } => {
-                return Err(Ending::Host(format!("malformed {} from KVM: {why}", exit.name())))
-            }
-            Exit::SystemEvent { .. } | Exit::Other(_) => {
-                return Err(Ending::fault(Why::Unexpected(exit.name())));
+    /// One exit, handled: the registers and bytes it needs from the vCPU, then [`handle_exit`].
+    fn handle(&mut self, exit: Exit) -> Result<(), Ending> {
+        let regs = match exit {
+            Exit::Io { out: true, port: HYPERCALL_PORT, .. } => Some(self.vcpu.regs_at_exit()?),
+            Exit::Interrupted => return self.kicked(),
+            _ => None,
+        };
+        let mmio = handle_exit(exit, self.vcpu.io_data(), regs, &mut self.io)?;
+        if let Some(answer) = mmio {
+            self.vcpu.set_mmio_data(answer);
+        }
+        match (&mut self.later, exit) {
+            (Some(l), Exit::Io { out: true, port, .. }) if l.port == port => l.after -= 1,
+            _ => return Ok(()),
+        }
+        if self.later.as_ref().is_some_and(|l| l.after == 0) {
+            let attach = self.later.take().map(|l| l.attach);
+            if let Some(hook) = attach.and_then(|attach| attach(self)) {
+                self.hooks.insert(0, hook);
             }
         }
         Ok(())
     }
-    // [/tour:handle-exit]
+
+    /// A kick from the main thread: a stop (the loop sees it next), or output that waited a
+    /// tick, which is written now.
+    fn kicked(&mut self) -> Result<(), Ending> {
+        self.vcpu.set_immediate_exit(false);
+        self.io.out.flush()
+    }
 
     /// A fault gets the exit that caused it and, where it has none yet, the registers then.
     fn locate(&self, ending: Ending, exit: Exit) -> Ending {
@@ -228,6 +191,57 @@ impl Runner {
         Ending::Fault(Fault { why, at: at.or_else(|| now().ok()), exit: Some(exit) })
     }
 }
+
+// [tour:handle-exit]
+/// What one exit means: `Ok` to run on (with the answer to an MMIO load), `Err` with how the
+/// vCPU ends. `data` is a port exit's bytes (in kvm_run's page), `regs` the registers of a
+/// hypercall. A plain function of the exit and the devices, so tests can feed it exits.
+pub fn handle_exit<O: ByteSink>(
+    exit: Exit,
+    data: &mut [u8],
+    regs: Option<kvm_regs>,
+    io: &mut VcpuIo<O>,
+) -> Result<Option<[u8; 8]>, Ending> {
+    io.claimed = true;
+    match exit {
+        Exit::Io { out: true, port: HYPERCALL_PORT, count, .. } => {
+            let regs = regs.unwrap_or_default();
+            let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
+            for _ in 0..count {
+                io.hypercall.call(call, &mut io.out, io.input)?;
+            }
+        }
+        Exit::Io { out: false, port: HYPERCALL_PORT, size, .. } => {
+            for access in data.chunks_mut(usize::from(size.max(1))) {
+                access.fill(0);
+                access[0] = io.hypercall.read();
+            }
+        }
+        Exit::Io { out: true, port, size, .. } => io.claimed = io.bus.port_out(port, size, data, &mut io.out)?,
+        Exit::Io { out: false, port, size, .. } => io.claimed = io.bus.port_in(port, size, data),
+        Exit::Mmio { addr, len, write: true, data } => io.claimed = io.bus.mmio_write(addr, &data[..usize::from(len)]),
+        Exit::Mmio { addr, len, write: false, .. } => {
+            let mut answer = [0u8; 8];
+            io.claimed = io.bus.mmio_read(addr, &mut answer[..usize::from(len)]);
+            return Ok(Some(answer));
+        }
+        Exit::Hlt | Exit::SystemEvent { kind: 1 } => return Err(Ending::Halted),
+        Exit::Interrupted => {}
+        // KVM_EXIT_SYSTEM_EVENT (api.rst 5): 1 shutdown, 2 reset, 3 crash.
+        Exit::SystemEvent { kind: 2 } => return Err(Ending::Off(Off::SystemReset)),
+        Exit::SystemEvent { kind: 3 } => return Err(Ending::fault(Why::Crash)),
+        Exit::Shutdown => return Err(Ending::fault(Why::TripleFault)),
+        Exit::FailEntry { reason, cpu } => return Err(Ending::fault(Why::FailEntry { reason, cpu })),
+        Exit::InternalError { suberror, ndata, data } => {
+            return Err(Ending::fault(Why::Internal { suberror, data: data[..ndata as usize].to_vec() }))
+        }
+        Exit::Debug { exception, pc } => return Err(Ending::fault(Why::Debug { exception, pc })),
+        Exit::Malformed { why, .. } => return Err(Ending::Host(format!("malformed {} from KVM: {why}", exit.name()))),
+        Exit::SystemEvent { .. } | Exit::Other(_) => return Err(Ending::fault(Why::Unexpected(exit.name()))),
+    }
+    Ok(None)
+}
+// [/tour:handle-exit]
 
 /// What the threads of one run share: whether to stop and why, a kick for each running vCPU,
 /// and the reports of the vCPUs that ended, with a pipe that wakes the main thread.
@@ -304,7 +318,6 @@ impl Control {
     }
 }
 
-use std::io::Write as _;
 
 #[cfg(test)]
 mod tests;

@@ -367,3 +367,6 @@ impl Com1 {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

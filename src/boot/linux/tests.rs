@@ -279,7 +279,7 @@ fn the_entry_state_follows_the_64_bit_protocol() {
 
 #[test]
 fn cpuid_says_hypervisor() {
-    use crate::kvm::bindings::{kvm_cpuid2, kvm_cpuid_entry2, CpuidTable};
+    use crate::kvm::cpuid::{kvm_cpuid2, kvm_cpuid_entry2, CpuidTable};
     let mut table = CpuidTable {
         header: kvm_cpuid2 { nent: 2, padding: 0 },
         entries: [kvm_cpuid_entry2::default(); 256],
