@@ -216,7 +216,8 @@ pub fn run(
     for layer in &mut layers {
         layer.after_vcpus(&mut setup, &mut vcpus)?;
     }
-    // [/tour:steps]
+    layers.insert(0, boot); // from here on the boot protocol is one more layer
+                            // [/tour:steps]
     stops.between_steps()?;
     let bus = Arc::new(bus);
     let weak = Arc::downgrade(&bus);

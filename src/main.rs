@@ -152,8 +152,9 @@ fn layers(
     if config.verbose {
         layers.push(Box::new(fault::ring::RecentExits));
     }
-    if !config.flag("--no-seccomp") {
-        layers.push(Box::new(confine::Confine));
+    match config.flag("--no-seccomp") {
+        true => note(|| "seccomp: off (--no-seccomp)".into()),
+        false => layers.push(Box::new(confine::Confine)),
     }
     let coalesce =
         boot.names().len() == 1 && !config.flag("--gdb") && !config.flag("--no-coalesce");

@@ -166,7 +166,9 @@ impl VcpuHook for Tracer {
             let at = location(&regs, &sregs);
             let _ = write!(line, "  at {}", at.strip_prefix("CS:IP ").unwrap_or(&at));
         }
-        let _ = crate::console::write_line(line.trim_end(), None);
+        if let Err(e) = crate::console::write_line(line.trim_end(), None) {
+            *next = Some(Ending::Host(format!("writing the --trace output (stderr) failed: {e}")));
+        }
     }
 
     fn end(&mut self, _cpu: &mut Runner, _ending: &mut Ending, _lines: &mut Vec<String>) {
@@ -284,7 +286,8 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
                     Ok(Hypercall::Unknown(x)) => format!("unknown hypercall {x:#04x}"),
                     Ok(Hypercall::Exit) => "hypercall EXIT".into(),
                     Ok(Hypercall::Getchar) => {
-                        let got = cpu.io.hypercall.pending.map_or("?".into(), |b| byte_text(b, true));
+                        let got =
+                            cpu.io.hypercall.pending.map_or("?".into(), |b| byte_text(b, true));
                         format!("hypercall GETCHAR; -> {got}")
                     }
                     Err(_) => "hypercall (registers unreadable)".into(),

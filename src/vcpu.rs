@@ -20,8 +20,8 @@ use crate::error::{Ending, Fault, Off, Stop, Why};
 use crate::kvm::bindings::kvm_regs;
 use crate::kvm::{Exit, Kick, Vcpu};
 use crate::memory::GuestMemory;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A layer's view of one vCPU's loop. Every method has a default that does nothing.
@@ -217,9 +217,13 @@ pub fn handle_exit<O: ByteSink>(
                 access[0] = io.hypercall.read();
             }
         }
-        Exit::Io { out: true, port, size, .. } => io.claimed = io.bus.port_out(port, size, data, &mut io.out)?,
+        Exit::Io { out: true, port, size, .. } => {
+            io.claimed = io.bus.port_out(port, size, data, &mut io.out)?
+        }
         Exit::Io { out: false, port, size, .. } => io.claimed = io.bus.port_in(port, size, data),
-        Exit::Mmio { addr, len, write: true, data } => io.claimed = io.bus.mmio_write(addr, &data[..usize::from(len)]),
+        Exit::Mmio { addr, len, write: true, data } => {
+            io.claimed = io.bus.mmio_write(addr, &data[..usize::from(len)])
+        }
         Exit::Mmio { addr, len, write: false, .. } => {
             let mut answer = [0u8; 8];
             io.claimed = io.bus.mmio_read(addr, &mut answer[..usize::from(len)]);
@@ -231,13 +235,22 @@ pub fn handle_exit<O: ByteSink>(
         Exit::SystemEvent { kind: 2 } => return Err(Ending::Off(Off::SystemReset)),
         Exit::SystemEvent { kind: 3 } => return Err(Ending::fault(Why::Crash)),
         Exit::Shutdown => return Err(Ending::fault(Why::TripleFault)),
-        Exit::FailEntry { reason, cpu } => return Err(Ending::fault(Why::FailEntry { reason, cpu })),
+        Exit::FailEntry { reason, cpu } => {
+            return Err(Ending::fault(Why::FailEntry { reason, cpu }))
+        }
         Exit::InternalError { suberror, ndata, data } => {
-            return Err(Ending::fault(Why::Internal { suberror, data: data[..ndata as usize].to_vec() }))
+            return Err(Ending::fault(Why::Internal {
+                suberror,
+                data: data[..ndata as usize].to_vec(),
+            }))
         }
         Exit::Debug { exception, pc } => return Err(Ending::fault(Why::Debug { exception, pc })),
-        Exit::Malformed { why, .. } => return Err(Ending::Host(format!("malformed {} from KVM: {why}", exit.name()))),
-        Exit::SystemEvent { .. } | Exit::Other(_) => return Err(Ending::fault(Why::Unexpected(exit.name()))),
+        Exit::Malformed { why, .. } => {
+            return Err(Ending::Host(format!("malformed {} from KVM: {why}", exit.name())))
+        }
+        Exit::SystemEvent { .. } | Exit::Other(_) => {
+            return Err(Ending::fault(Why::Unexpected(exit.name())))
+        }
     }
     Ok(None)
 }
@@ -317,7 +330,6 @@ impl Control {
         std::mem::take(&mut *lock(&self.reports))
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,11 @@ fn io(input: &[u8]) -> VcpuIo<Vec<u8>> {
 }
 
 fn regs(al: u8, bl: u8) -> Option<kvm_regs> {
-    Some(kvm_regs { rax: 0x1234_5600 | u64::from(al), rbx: 0xABCD_EF00 | u64::from(bl), ..Default::default() })
+    Some(kvm_regs {
+        rax: 0x1234_5600 | u64::from(al),
+        rbx: 0xABCD_EF00 | u64::from(bl),
+        ..Default::default()
+    })
 }
 
 fn out(port: u16, size: u8, data: &mut [u8]) -> Exit {
@@ -84,7 +88,8 @@ fn uart_thr_string_io_and_wide_accesses_reach_the_output() {
 fn unclaimed_ports_and_mmio_read_all_ones_and_say_so() {
     let mut io = io(b"");
     let mut data = [0u8; 2];
-    handle_exit(Exit::Io { out: false, port: 0x1234, size: 2, count: 1 }, &mut data, None, &mut io).unwrap();
+    handle_exit(Exit::Io { out: false, port: 0x1234, size: 2, count: 1 }, &mut data, None, &mut io)
+        .unwrap();
     assert_eq!((data, io.claimed), ([0xFF, 0xFF], false));
     let load = Exit::Mmio { addr: 0xD000_0000, len: 4, write: false, data: [0; 8] };
     let answer = handle_exit(load, &mut [], None, &mut io).unwrap();
@@ -94,7 +99,8 @@ fn unclaimed_ports_and_mmio_read_all_ones_and_say_so() {
     assert!(!io.claimed);
     // A word that straddles COM1's last port and an empty one is unclaimed.
     let mut two = [0u8; 2];
-    handle_exit(Exit::Io { out: false, port: 0x3FF, size: 2, count: 1 }, &mut two, None, &mut io).unwrap();
+    handle_exit(Exit::Io { out: false, port: 0x3FF, size: 2, count: 1 }, &mut two, None, &mut io)
+        .unwrap();
     assert!(!io.claimed);
 }
 
@@ -104,12 +110,16 @@ fn port_0x92_keeps_a20_on_and_0xfe_to_the_i8042_resets() {
     let mut zero = [0u8];
     handle_exit(out(0x92, 1, &mut zero), &mut zero, None, &mut io).unwrap();
     let mut data = [0u8];
-    handle_exit(Exit::Io { out: false, port: 0x92, size: 1, count: 1 }, &mut data, None, &mut io).unwrap();
+    handle_exit(Exit::Io { out: false, port: 0x92, size: 1, count: 1 }, &mut data, None, &mut io)
+        .unwrap();
     assert_eq!(data[0] & 0x02, 0x02);
     let mut other = [0xAE];
     assert!(handle_exit(out(0x64, 1, &mut other), &mut other, None, &mut io).is_ok());
     let mut reset = [0xFE];
-    assert!(matches!(handle_exit(out(0x64, 1, &mut reset), &mut reset, None, &mut io), Err(Ending::Off(Off::I8042Reset))));
+    assert!(matches!(
+        handle_exit(out(0x64, 1, &mut reset), &mut reset, None, &mut io),
+        Err(Ending::Off(Off::I8042Reset))
+    ));
 }
 
 #[test]
@@ -126,13 +136,18 @@ fn every_other_exit_ends_the_vcpu_as_its_kind_says() {
     };
     assert_eq!(fault(end(Exit::Shutdown)), Why::TripleFault);
     assert_eq!(fault(end(Exit::SystemEvent { kind: 3 })), Why::Crash);
-    assert_eq!(fault(end(Exit::FailEntry { reason: 0x21, cpu: 1 })), Why::FailEntry { reason: 0x21, cpu: 1 });
+    assert_eq!(
+        fault(end(Exit::FailEntry { reason: 0x21, cpu: 1 })),
+        Why::FailEntry { reason: 0x21, cpu: 1 }
+    );
     let internal = Exit::InternalError { suberror: 1, ndata: 2, data: [7; 16] };
     assert_eq!(fault(end(internal)), Why::Internal { suberror: 1, data: vec![7, 7] });
     assert_eq!(fault(end(Exit::Other(3))), Why::Unexpected("KVM_EXIT_HYPERCALL"));
     assert_eq!(fault(end(Exit::Debug { exception: 1, pc: 5 })), Why::Debug { exception: 1, pc: 5 });
     let malformed = end(Exit::Malformed { reason: 2, why: "data outside" });
-    assert!(matches!(malformed, Some(Ending::Host(m)) if m == "malformed KVM_EXIT_IO from KVM: data outside"));
+    assert!(
+        matches!(malformed, Some(Ending::Host(m)) if m == "malformed KVM_EXIT_IO from KVM: data outside")
+    );
 }
 
 #[test]
@@ -145,7 +160,13 @@ fn the_first_stop_cause_is_kept_and_reports_wake_the_main_thread() {
     control.request_stop(Some(Stop::Quit));
     control.request_stop(Some(Stop::Killed));
     assert_eq!(control.cause(), Some(Stop::Quit));
-    control.report(Report { index: 1, name: "g".into(), ending: Ending::Halted, lines: vec![], vcpu: None });
+    control.report(Report {
+        index: 1,
+        name: "g".into(),
+        ending: Ending::Halted,
+        lines: vec![],
+        vcpu: None,
+    });
     let mut buf = [0u8; 8];
     assert!(std::io::Read::read(&mut wake, &mut buf).unwrap() >= 1);
     let reports = control.take_reports();

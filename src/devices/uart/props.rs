@@ -15,19 +15,9 @@ fn check(u: &Uart, seed: u64, step: usize) {
     assert_eq!(u.mcr & !0x1F, 0, "{}", at());
     let mut probe = u.clone();
     let lsr = probe.read(LSR);
-    assert_eq!(
-        lsr & LSR_DR != 0,
-        !u.rx.is_empty(),
-        "LSR.DR is 'a byte waits': {}",
-        at()
-    );
+    assert_eq!(lsr & LSR_DR != 0, !u.rx.is_empty(), "LSR.DR is 'a byte waits': {}", at());
     assert_eq!(lsr & (LSR_THRE | LSR_TEMT), LSR_THRE | LSR_TEMT, "{}", at());
-    assert_eq!(
-        probe.read(LSR) & LSR_OE,
-        0,
-        "reading LSR clears OE: {}",
-        at()
-    );
+    assert_eq!(probe.read(LSR) & LSR_OE, 0, "reading LSR clears OE: {}", at());
     let iir = u.clone().read(IIR_FCR);
     assert_eq!(iir & 0x30, 0, "IIR bits 4-5 read 0: {}", at());
     assert!(
@@ -49,12 +39,7 @@ fn check(u: &Uart, seed: u64, step: usize) {
     }
     let mut msr = u.clone();
     msr.read(MSR);
-    assert_eq!(
-        msr.read(MSR) & 0x0F,
-        0,
-        "reading MSR clears the deltas: {}",
-        at()
-    );
+    assert_eq!(msr.read(MSR) & 0x0F, 0, "reading MSR clears the deltas: {}", at());
 }
 
 #[test]
@@ -103,11 +88,7 @@ fn any_register_sequence_keeps_the_uart_consistent() {
                 6 => u.set_carrier(rng.next().is_multiple_of(2)),
                 _ => {
                     // DLAB on and off, loopback on and off: the games a fuzzer likes.
-                    let lcr = if rng.next().is_multiple_of(2) {
-                        0x80
-                    } else {
-                        0x03
-                    };
+                    let lcr = if rng.next().is_multiple_of(2) { 0x80 } else { 0x03 };
                     u.write(LCR, lcr);
                     u.write(MCR, rng.byte());
                 }

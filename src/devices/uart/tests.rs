@@ -37,11 +37,7 @@ fn thr_bytes_leave_and_scr_stores() {
 fn dlab_switches_offsets_0_and_1_to_the_divisor_latch() {
     let mut u = uart();
     u.write(LCR, LCR_DLAB | 0x03);
-    assert_eq!(
-        (u.read(0), u.read(1)),
-        (1, 0),
-        "reset divisor 1 (115200 baud)"
-    );
+    assert_eq!((u.read(0), u.read(1)), (1, 0), "reset divisor 1 (115200 baud)");
     assert_eq!(u.write(0, 12), None, "DLL, not THR");
     u.write(1, 0x00);
     assert_eq!(u.read(0), 12);
@@ -69,11 +65,7 @@ fn fifo_of_16_with_trigger_levels() {
     u.write(IER, IER_ERBFI);
     u.write(MCR, MCR_OUT2);
     assert_eq!(u.receive(&[b'x'; 7]), 7);
-    assert_eq!(
-        u.read(IIR_FCR) & 0x0F,
-        IIR_RX_TIMEOUT,
-        "below trigger: timeout indication"
-    );
+    assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_RX_TIMEOUT, "below trigger: timeout indication");
     u.receive(b"y");
     assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_RX_DATA, "at trigger level");
     assert!(u.irq_line());
@@ -111,17 +103,9 @@ fn loopback_returns_thr_bytes_and_mirrors_mcr_into_msr() {
     let mut u = uart();
     u.read(MSR);
     u.write(MCR, MCR_LOOP);
-    assert_eq!(
-        u.read(MSR),
-        MSR_DCTS | MSR_DDSR | MSR_DDCD,
-        "lines fell: deltas"
-    );
+    assert_eq!(u.read(MSR), MSR_DCTS | MSR_DDSR | MSR_DDCD, "lines fell: deltas");
     u.write(IIR_FCR, FCR_ENABLE);
-    assert_eq!(
-        u.write(RBR_THR, b'L'),
-        None,
-        "nothing leaves in loopback"
-    );
+    assert_eq!(u.write(RBR_THR, b'L'), None, "nothing leaves in loopback");
     assert_eq!(u.read(RBR_THR), b'L');
     u.write(MCR, MCR_LOOP | MCR_RTS | MCR_DTR | MCR_OUT1 | MCR_OUT2);
     assert_eq!(u.read(MSR), 0xF0 | MSR_DCTS | MSR_DDSR | MSR_DDCD);
@@ -129,10 +113,7 @@ fn loopback_returns_thr_bytes_and_mirrors_mcr_into_msr() {
     assert_eq!(u.read(MSR) & MSR_TERI, MSR_TERI, "RI trailing edge");
     u.write(IER, IER_ETBEI);
     u.write(MCR, MCR_LOOP | MCR_OUT2);
-    assert!(
-        !u.irq_line(),
-        "the interrupt output is internal in loopback"
-    );
+    assert!(!u.irq_line(), "the interrupt output is internal in loopback");
 }
 
 #[test]
@@ -142,22 +123,10 @@ fn iir_priorities_follow_the_datasheet() {
     u.write(IER, IER_ERBFI | IER_ETBEI | IER_ELSI | IER_EDSSI);
     // THR empty is pending at once (ETBEI enabled with THR empty).
     u.set_carrier(false); // modem status pending too
-    assert_eq!(
-        u.read(IIR_FCR) & 0x0F,
-        IIR_THR_EMPTY,
-        "THRE above modem status"
-    );
-    assert_eq!(
-        u.read(IIR_FCR) & 0x0F,
-        IIR_MODEM_STATUS,
-        "IIR read cleared THRE"
-    );
+    assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_THR_EMPTY, "THRE above modem status");
+    assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_MODEM_STATUS, "IIR read cleared THRE");
     u.receive(b"r");
-    assert_eq!(
-        u.read(IIR_FCR) & 0x0F,
-        IIR_RX_DATA,
-        "received data above modem status"
-    );
+    assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_RX_DATA, "received data above modem status");
     // Force an overrun through loopback with no FIFO: line status beats everything.
     u.write(MCR, MCR_LOOP | MCR_OUT2);
     u.write(RBR_THR, b'z');
@@ -165,11 +134,7 @@ fn iir_priorities_follow_the_datasheet() {
     u.read(LSR);
     assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_RX_DATA);
     u.read(RBR_THR);
-    assert_eq!(
-        u.read(IIR_FCR) & 0x0F,
-        IIR_THR_EMPTY,
-        "the THR write re-armed THRE"
-    );
+    assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_THR_EMPTY, "the THR write re-armed THRE");
     u.read(MSR);
     assert_eq!(u.read(IIR_FCR) & 0x0F, IIR_NONE);
 }
@@ -198,7 +163,6 @@ fn carrier_loss_drops_dcd_with_its_delta() {
     u.set_carrier(true);
     assert_eq!(u.read(MSR), 0xB0 | MSR_DDCD);
 }
-
 
 #[test]
 fn no_sequence_of_accesses_panics() {
