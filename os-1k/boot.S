@@ -12,13 +12,22 @@
  */
 #define KERNBASE 0xFFFFFFFF80000000
 #define MB_MAGIC 0x1BADB002
-#define MB_FLAGS 0x00000003          /* page-align modules, give us the memory map */
+/* Page-align modules, give us the memory map, and (bit 16) take the load addresses from this
+ * header (the "a.out kludge", spec 3.1.3): the boot image is the kernel as a flat binary, so
+ * a loader copies it to load_addr as it is and needs no ELF parser. */
+#define MB_FLAGS 0x00010003
 
 .section .multiboot, "a"
 .align 4
+multiboot_header:
     .long MB_MAGIC
     .long MB_FLAGS
     .long -(MB_MAGIC + MB_FLAGS)     /* magic + flags + checksum = 0 */
+    .long multiboot_header           /* header_addr: where this header lands */
+    .long 0x100000                   /* load_addr: the file's first byte goes here */
+    .long load_end                   /* load_end_addr: the end of .data (kernel.ld) */
+    .long bss_end                    /* bss_end_addr: the loader zeroes up to here */
+    .long _start                     /* entry_addr */
 
 .section .boot, "ax"
 .code32

@@ -4,8 +4,8 @@
 //!
 //! Outputs, in `out_dir`:
 //! * `os-1k.elf`: the kernel as linked, ELF64 with symbols, for gdb (`break kernel_main`);
-//! * `os-1k`: the boot image: the same kernel in an ELF32 container without debug info, which
-//!   Multiboot loaders (QEMU's `-kernel` among them) accept; mini-kvm embeds this one.
+//! * `os-1k`: the boot image: the same kernel as a flat binary from its load address (1 MiB), its
+//!   Multiboot header giving the addresses (QEMU's `-kernel` takes it too); mini-kvm embeds it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -100,19 +100,12 @@ fn compile(source: &Path, object: &Path, extra: &[&str]) -> Result<(), String> {
 /// ld with the flags both the kernel and the programs use: 64-bit, no libraries, pages of
 /// 4 KiB (small files), no executable stack, linker script `script`.
 fn link(script: &Path, objects: &[&Path], output: &Path, extra: &[&str]) -> Result<(), String> {
-    let mut args: Vec<&std::ffi::OsStr> = [
-        "-m",
-        "elf_x86_64",
-        "-nostdlib",
-        "-z",
-        "max-page-size=4096",
-        "-z",
-        "noexecstack",
-    ]
-    .iter()
-    .chain(extra)
-    .map(|f| os(f))
-    .collect();
+    let mut args: Vec<&std::ffi::OsStr> =
+        ["-m", "elf_x86_64", "-nostdlib", "-z", "max-page-size=4096", "-z", "noexecstack"]
+            .iter()
+            .chain(extra)
+            .map(|f| os(f))
+            .collect();
     args.extend([os("-T"), script.as_os_str(), os("-o"), output.as_os_str()]);
     args.extend(objects.iter().map(|o| o.as_os_str()));
     run("ld", &args)
@@ -179,11 +172,7 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         .collect();
     texts.sort();
     for path in texts {
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
         let data = fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         files.push((name, data));
     }
@@ -191,12 +180,7 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         let object = build.join(format!("{program}.o"));
         let exe = build.join(&program);
         compile(&user.join(format!("{program}.c")), &object, &[&include])?;
-        link(
-            &user.join("user.ld"),
-            &[&crt0, &ulib, &lib, &object],
-            &exe,
-            &["-static", "-s"],
-        )?;
+        link(&user.join("user.ld"), &[&crt0, &ulib, &lib, &object], &exe, &["-static", "-s"])?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
         files.push((program, data));
     }
@@ -217,16 +201,8 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     // The kernel.
     let kernel_flags = ["-mno-red-zone", "-mcmodel=kernel", "-g", &include];
     let mut objects = Vec::new();
-    for source in KERNEL_SOURCES
-        .iter()
-        .map(|s| src.join(s))
-        .chain([archive_s])
-    {
-        let stem = source
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for source in KERNEL_SOURCES.iter().map(|s| src.join(s)).chain([archive_s]) {
+        let stem = source.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let object = build.join(format!("k-{stem}.o"));
         compile(&source, &object, &kernel_flags)?;
         objects.push(object);
@@ -235,15 +211,6 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     let objects: Vec<&Path> = objects.iter().map(|o| o.as_path()).collect();
     link(&src.join("kernel.ld"), &objects, &debug_elf, &[])?;
     let image = out.join("os-1k");
-    run(
-        "objcopy",
-        &[
-            os("--strip-debug"),
-            os("-O"),
-            os("elf32-i386"),
-            debug_elf.as_os_str(),
-            image.as_os_str(),
-        ],
-    )?;
+    run("objcopy", &[os("-O"), os("binary"), debug_elf.as_os_str(), image.as_os_str()])?;
     Ok(Os1k { image, debug_elf })
 }

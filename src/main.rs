@@ -89,7 +89,11 @@ fn command(command: Command) -> i32 {
             }
             say(&text)
         }
-        Command::HostCheck(format) => say_status(hostcheck::run(format.as_deref())),
+        Command::HostCheck(format) => match hostcheck::run(format.as_deref()) {
+            Ok((text, code)) if say(&text) == status::OK => code,
+            Ok(_) => status::HOST_FAILURE,
+            Err(e) => refused(e),
+        },
         Command::Run(config) => run(config),
     }
 }
@@ -101,16 +105,6 @@ fn say(text: &str) -> i32 {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Ok(()) => status::OK,
         Err(e) => refused(Ending::Host(format!("writing to stdout failed: {e}"))),
-    }
-}
-
-fn say_status(result: Result<(String, i32), Ending>) -> i32 {
-    match result {
-        Ok((text, code)) => match say(&text) {
-            status::OK => code,
-            failed => failed,
-        },
-        Err(e) => refused(e),
     }
 }
 
@@ -171,27 +165,16 @@ fn layers(
 fn choose_boot(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     let real = |name: &String| guests::builtin(name).filter(|g| g.kind == guests::Kind::Real);
     match config.guests.iter().map(real).collect::<Option<Vec<_>>>() {
-        Some(builtins) if !config.given.iter().any(|(name, _)| boot_option(name)) => Ok(Box::new(
-            boot::realmode::RealMode::new(builtins.iter().map(|g| g.image()).collect())?,
-        )),
+        Some(builtins) if !config.given.iter().any(|(name, _)| BOOT_OPTIONS.contains(name)) => Ok(
+            Box::new(boot::realmode::RealMode::new(builtins.iter().map(|g| g.image()).collect())?),
+        ),
         _ => boot::choose(config, stops),
     }
 }
 
 /// The options that choose a boot protocol (boot/mod.rs).
-fn boot_option(name: &str) -> bool {
-    matches!(
-        name,
-        "--mem"
-            | "--cmdline"
-            | "--module"
-            | "--long-mode"
-            | "--paging"
-            | "--entry"
-            | "--load"
-            | "--linux"
-    )
-}
+const BOOT_OPTIONS: [&str; 8] =
+    ["--mem", "--cmdline", "--module", "--long-mode", "--paging", "--entry", "--load", "--linux"];
 
 /// Prints how each vCPU ended and returns the run's exit status: a stop from outside, else the
 /// first vCPU fault or host failure, else the first guest's own non-zero status, else 0.

@@ -16,8 +16,8 @@
 //! paging on, RSI pointing at the zero page.
 
 use super::error::{BzImageError, LoadError, GIVE_A_BZIMAGE};
-use super::files::Opened;
 use super::kernel::{self, HaltCheck};
+use super::Opened;
 use super::{flat_segment, set_data_segments};
 use crate::cli::Config;
 use crate::error::Ending;
@@ -500,7 +500,7 @@ fn open_file(path: &str, what: &str, empty: &str) -> Result<Opened, Ending> {
     if meta.is_file() && meta.len() == 0 {
         return Err(error(format!("is empty: {empty}")));
     }
-    super::files::open(path)
+    super::open(path)
 }
 
 impl Layer for Linux {

@@ -30,10 +30,10 @@ pub mod zeropage;
 
 use crate::cli::Config;
 use crate::error::Ending;
+use crate::guests::Embedded;
 use crate::guests::{Image, Kind};
 use crate::kvm::bindings::{kvm_segment, kvm_sregs};
 use crate::machine::{Boot, Stops};
-use files::Opened;
 
 /// Guest RAM for a Multiboot kernel unless `--mem` says otherwise.
 pub const DEFAULT_KERNEL_RAM: u64 = 32 << 20;
@@ -131,13 +131,84 @@ pub fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
+/// A guest named on the command line, found but not yet read.
+pub struct Opened {
+    pub arg: String,
+    /// The open file, its length, and its first [`HEAD_SIZE`] bytes; `None`: built in.
+    pub file: Option<(std::fs::File, u64, Vec<u8>)>,
+    pub embedded: Option<&'static Embedded>,
+}
+
+/// How much of a file is read to tell what it is (a Multiboot header lies in the first 8 KiB).
+pub const HEAD_SIZE: u64 = 8192;
+
+/// `arg` as a guest: the built-in one of that name (unless a file has it), else a file,
+/// opened and checked (files.rs).
+pub fn open(arg: &str) -> Result<Opened, Ending> {
+    match crate::guests::builtin(arg) {
+        Some(g) => Ok(Opened { arg: arg.into(), file: None, embedded: Some(g) }),
+        None => files::open(arg),
+    }
+}
+
+impl Opened {
+    /// The image's size, known before reading it.
+    pub fn len(&self) -> u64 {
+        self.file
+            .as_ref()
+            .map_or_else(|| self.embedded.map_or(0, |g| g.bytes.len() as u64), |f| f.1)
+    }
+
+    /// The first bytes: all of a built-in image, the first [`HEAD_SIZE`] of a file.
+    pub fn head(&self) -> &[u8] {
+        match &self.file {
+            Some(f) => &f.2,
+            None => self.embedded.map_or(&[][..], |g| g.bytes),
+        }
+    }
+
+    /// A kernel: a built-in one, or a file with a Multiboot header or ELF magic.
+    pub fn is_kernel(&self) -> bool {
+        match self.embedded {
+            Some(g) => g.kind == Kind::Kernel,
+            None => {
+                let head = self.head();
+                !matches!(multiboot::find_header(head), Ok(None)) || elf::is_elf(head)
+            }
+        }
+    }
+
+    /// `Err` unless the image is at most `limit` bytes (`what` says whose limit).
+    pub fn fits(&self, limit: u64, what: &str) -> Result<(), Ending> {
+        match self.len() <= limit {
+            true => Ok(()),
+            false => Err(self.error(format!("is {} bytes, larger than {what}", self.len()))),
+        }
+    }
+
+    /// The image cannot be used: `reason`, with its name as given.
+    pub fn error(&self, reason: impl std::fmt::Display) -> Ending {
+        Ending::Image { path: self.arg.clone(), reason: reason.to_string() }
+    }
+
+    /// Reads the whole image (a built-in one costs nothing), in chunks between which a stop
+    /// request (a signal, `--timeout`) is honoured.
+    pub fn read(self, stops: &Stops) -> Result<Image, Ending> {
+        match (self.file, self.embedded) {
+            (Some((file, len, head)), _) => files::read(self.arg, file, len, head, stops),
+            // open() gives a file or a built-in guest, never neither.
+            (None, g) => Ok(g.expect("a built-in guest").image()),
+        }
+    }
+}
+
 /// Chooses the boot protocol for the run: `--linux`; else a kernel (alone) if a file is one;
 /// else flat binaries in the CPU mode the options or the built-in guests ask for.
 pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     if config.flag("--linux") {
         return linux::choose(config, stops);
     }
-    let opened = config.guests.iter().map(|g| files::open(g)).collect::<Result<Vec<_>, _>>()?;
+    let opened = config.guests.iter().map(|g| open(g)).collect::<Result<Vec<_>, _>>()?;
     let kernel = opened.iter().any(Opened::is_kernel);
     if !kernel && (config.flag("--module") || config.flag("--cmdline")) {
         return Err(Ending::Usage(

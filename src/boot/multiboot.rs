@@ -24,8 +24,8 @@ use boot_area::{GDT, GDT_OFFSET, HIGH_MEMORY_START, INFO_OFFSET};
 
 use super::elf;
 use super::error::{Contents, ElfError, MultibootError};
-use super::files::Opened;
 use super::kernel::{self, HaltCheck};
+use super::Opened;
 use super::{flat_segment, set_data_segments};
 use crate::cli::Config;
 use crate::error::Ending;
@@ -424,8 +424,7 @@ pub fn choose(
     if name_bytes > MAX_MODULE_NAMES {
         return Err(Ending::Usage(format!("the --module file names are {name_bytes} bytes together; at most {MAX_MODULE_NAMES} fit in the boot information")));
     }
-    let opened_modules =
-        names.iter().map(|n| super::files::open(n)).collect::<Result<Vec<_>, _>>()?;
+    let opened_modules = names.iter().map(|n| super::open(n)).collect::<Result<Vec<_>, _>>()?;
     let mut total = kernel.len() + cmdline.len() as u64;
     for m in &opened_modules {
         total = total.saturating_add(m.len());

@@ -14,7 +14,7 @@
 //! clear message instead of letting the guest triple-fault.
 
 use super::error::PagingImageError;
-use super::files::Opened;
+use super::Opened;
 use super::{flat_segment, set_data_segments};
 use crate::cli::Config;
 use crate::error::Ending;

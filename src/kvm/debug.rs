@@ -3,8 +3,10 @@
 //! address through the guest's current page tables). The gdb stub's ioctls.
 #![allow(non_camel_case_types)]
 
+use super::bindings::kvm_sregs;
 use super::bindings::layout;
 use super::{ioctl_ptr, iow, iowr, KvmError, Vcpu};
+use std::ptr::addr_of;
 
 /// KVM_SET_GUEST_DEBUG's argument: `control` (KVM_GUESTDBG_*) and DR0-DR7 for hardware
 /// breakpoints (`debugreg[7]` is DR7).
@@ -36,6 +38,15 @@ pub struct kvm_translation {
 layout!(kvm_translation, 24, physical_address @ 8, valid @ 16, usermode @ 18);
 
 impl Vcpu {
+    /// The special registers at the last exit, when KVM syncs them (else KVM_GET_SREGS).
+    pub fn sregs_at_exit(&self) -> Result<kvm_sregs, KvmError> {
+        match self.sync.1 {
+            // SAFETY: as in regs_at_exit.
+            true => Ok(unsafe { addr_of!((*self.page()).sregs).read_volatile() }),
+            false => self.get_sregs(),
+        }
+    }
+
     /// KVM_SET_GUEST_DEBUG: `control` a KVM_GUESTDBG_* mask (0: off), with the debug registers
     /// the host loads for the guest while KVM_GUESTDBG_USE_HW_BP is set.
     pub fn set_guest_debug(&self, control: u32, debugreg: [u64; 8]) -> Result<(), KvmError> {

@@ -90,7 +90,7 @@ pub struct Vcpu {
     /// Where the last KVM_EXIT_IO's data lies in the mapping: (offset, length).
     io: (usize, usize),
     /// KVM copies the general (`.0`) and special (`.1`) registers into the page at each exit.
-    sync: (bool, bool),
+    pub(super) sync: (bool, bool),
     /// Keeps the VM, and through it guest memory, alive while this vCPU can run.
     vm: Arc<Vm>,
 }
@@ -127,7 +127,7 @@ impl Vcpu {
         &self.vm
     }
 
-    fn page(&self) -> *mut kvm_run {
+    pub(super) fn page(&self) -> *mut kvm_run {
         self.run.ptr.as_ptr()
     }
 
@@ -226,15 +226,6 @@ impl Vcpu {
             // SAFETY: inside the page, and stable outside KVM_RUN (which needs &mut self).
             true => Ok(unsafe { addr_of!((*self.page()).regs).read_volatile() }),
             false => self.get_regs(),
-        }
-    }
-
-    /// The special registers at the last exit, when KVM syncs them (else KVM_GET_SREGS).
-    pub fn sregs_at_exit(&self) -> Result<kvm_sregs, KvmError> {
-        match self.sync.1 {
-            // SAFETY: as in regs_at_exit.
-            true => Ok(unsafe { addr_of!((*self.page()).sregs).read_volatile() }),
-            false => self.get_sregs(),
         }
     }
 
