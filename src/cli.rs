@@ -6,6 +6,8 @@
 //! the options it needs ([`Config`]'s fields); a layer reads and checks its own by name
 //! ([`Config::value`]), when `main` installs it. The help text is help.rs's.
 
+mod check;
+
 use crate::console::Color;
 use crate::error::Ending;
 use std::time::Duration;
@@ -108,7 +110,7 @@ impl Config {
     }
 }
 
-fn usage(text: String) -> Ending {
+pub(crate) fn usage(text: String) -> Ending {
     Ending::Usage(text)
 }
 
@@ -116,7 +118,7 @@ fn usage(text: String) -> Ending {
 pub fn parse(args: &[String]) -> Result<Command, Ending> {
     let mut config = Config::default();
     let mut args = args.iter();
-    let mut only_guests = false;
+    let (mut only_guests, mut scoped) = (false, false);
     while let Some(arg) = args.next() {
         if only_guests || !arg.starts_with('-') || arg == "-" {
             config.guests.push(arg.clone());
@@ -130,7 +132,8 @@ pub fn parse(args: &[String]) -> Result<Command, Ending> {
             Some((n, v)) if n.starts_with("--") => (n, Some(v)),
             _ => (arg.as_str(), None),
         };
-        let Some(&(long, _, takes, _)) = OPTIONS.iter().find(|o| o.0 == name || o.1 == name) else {
+        let Some(&(long, _, takes, scope)) = OPTIONS.iter().find(|o| o.0 == name || o.1 == name)
+        else {
             return Err(usage(format!("unknown option '{arg}'")));
         };
         let value = match (takes, inline) {
@@ -156,10 +159,13 @@ pub fn parse(args: &[String]) -> Result<Command, Ending> {
             "--help" => return Ok(Command::Help),
             "--version" => return Ok(Command::Version),
             "--verbose" => config.verbose = true,
-            "--timeout" => config.timeout = Some(timeout(value.as_deref().unwrap_or_default())?),
-            "--color" => config.color = color(value.as_deref().unwrap_or_default())?,
+            "--timeout" => {
+                config.timeout = Some(check::timeout(value.as_deref().unwrap_or_default())?)
+            }
+            "--color" => config.color = check::color(value.as_deref().unwrap_or_default())?,
             _ => {}
         }
+        scoped |= scope != Any;
         config.given.push((long, value));
     }
     if config.flag("--list") {
@@ -168,68 +174,20 @@ pub fn parse(args: &[String]) -> Result<Command, Ending> {
     if config.flag("--host-check") {
         return Ok(Command::HostCheck(config.value("--host-check").map(String::from)));
     }
-    check_scopes(&config)?;
+    if scoped {
+        check::scopes(&config)?; // only options with a scope can be in the wrong place
+    }
     let linux = config.flag("--linux");
     match config.guests.len() {
         n if linux && n > 0 => Err(usage(format!(
-            "{LINUX_TAKES_NO} guest files (give the kernel as --linux BZIMAGE, alone)"
+            "{} guest files (give the kernel as --linux BZIMAGE, alone)",
+            check::LINUX_TAKES_NO
         ))),
         0 if !linux => Err(usage("no guest given (try mini-kvm hello, or --list)".into())),
         n if n > MAX_GUESTS => Err(usage(format!(
             "{n} guests given; mini-kvm runs at most {MAX_GUESTS} (one vCPU each)"
         ))),
         _ => Ok(Command::Run(config)),
-    }
-}
-
-const LINUX_TAKES_NO: &str = "--linux boots one kernel and takes no";
-
-/// Refuses the options that do not apply to this run.
-fn check_scopes(config: &Config) -> Result<(), Ending> {
-    let (linux, paging) = (config.flag("--linux"), config.flag("--paging"));
-    if paging && config.flag("--long-mode") {
-        return Err(usage("--long-mode and --paging are different CPU modes: choose one".into()));
-    }
-    for (name, _) in &config.given {
-        match OPTIONS.iter().find(|o| o.0 == *name).map(|o| o.3) {
-            Some(Linux(note)) if !linux => {
-                return Err(usage(format!("{name} is for --linux kernels{note}")))
-            }
-            Some(NotLinux(what)) if linux => return Err(usage(format!("{LINUX_TAKES_NO} {what}"))),
-            Some(Paging) if !paging => {
-                return Err(usage(format!(
-                    "{name} is for --paging guests (their entry point and load offset)"
-                )))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// `--timeout SECS`: 1 ms to 1e9 s, decimals allowed.
-fn timeout(text: &str) -> Result<Duration, Ending> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| usage(format!("--timeout needs a number of seconds, not '{text}'")))?;
-    if !(secs > 0.0 && secs <= 1e9) {
-        return Err(usage(format!(
-            "--timeout must be more than 0 seconds (and at most 1000000000), not '{text}'"
-        )));
-    }
-    if secs < 0.001 {
-        return Err(usage(format!("--timeout must be at least 0.001 s (1 ms), not '{text}'")));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// `--color WHEN`.
-fn color(text: &str) -> Result<Color, Ending> {
-    match text {
-        "auto" => Ok(Color::Auto),
-        "always" => Ok(Color::Always),
-        "never" => Ok(Color::Never),
-        other => Err(usage(format!("--color takes auto, always or never, not '{other}'"))),
     }
 }
 
