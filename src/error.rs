@@ -4,7 +4,6 @@
 
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::kvm::{Exit, KvmError};
-use std::fmt;
 
 /// Exit statuses (README, "Exit status").
 pub mod status {

@@ -34,8 +34,6 @@ pub struct Image {
     /// The file it came from (`None`: built in).
     pub path: Option<String>,
     pub bytes: Cow<'static, [u8]>,
-    /// How a built-in guest boots (a file's kind is found from its contents: boot/mod.rs).
-    pub kind: Option<Kind>,
 }
 
 impl Image {
@@ -63,11 +61,6 @@ pub fn builtin(name: &str) -> Option<&'static Embedded> {
 
 impl Embedded {
     pub fn image(&'static self) -> Image {
-        Image {
-            name: self.name.into(),
-            path: None,
-            bytes: Cow::Borrowed(self.bytes),
-            kind: Some(self.kind),
-        }
+        Image { name: self.name.into(), path: None, bytes: Cow::Borrowed(self.bytes) }
     }
 }

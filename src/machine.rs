@@ -19,7 +19,7 @@
 //! every feature a [`Layer`]: the steps call them and name none of them.
 
 use crate::cli::Config;
-use crate::console::stdin::{Stdin, STDIN};
+use crate::console::stdin::STDIN;
 use crate::console::{self, note, Output, Pending, RawMode};
 use crate::devices::{Bus, ByteSource, Ended};
 use crate::error::{Ending, Stop};
@@ -96,7 +96,6 @@ pub struct Setup<'a> {
     pub vm: &'a Arc<Vm>,
     pub memory: &'a Arc<GuestMemory>,
     pub bus: &'a mut Bus,
-    pub stdin: &'static Stdin,
 }
 
 /// How a run ended: every vCPU's report in the order they ended, and what stopped it from
@@ -193,8 +192,7 @@ pub fn run(
         format!("guest RAM: {} KiB in {} memory slot(s)", layout.ram / 1024, layout.slots.len())
     });
     let mut bus = Bus::new(&STDIN);
-    let mut setup =
-        Setup { config, kvm: &kvm, vm: &vm, memory: &memory, bus: &mut bus, stdin: &STDIN };
+    let mut setup = Setup { config, kvm: &kvm, vm: &vm, memory: &memory, bus: &mut bus };
     boot.after_memory(&mut setup)?;
     for layer in &mut layers {
         layer.after_memory(&mut setup)?;
@@ -223,7 +221,9 @@ pub fn run(
     let weak = Arc::downgrade(&bus);
     let arrival =
         move || weak.upgrade().and_then(|b| b.com1_if_on().map(|mut c| c.input_arrived()));
-    let _ = STDIN.on_arrival.set(Box::new(move || drop(arrival())));
+    let _ = STDIN.on_arrival.set(Box::new(move || {
+        let _ = arrival();
+    }));
     install_kick_handler()
         .map_err(|e| Ending::Host(format!("installing the vCPU kick signal: {e}")))?;
     let (wake, wake_tx) =

@@ -378,20 +378,14 @@ impl std::error::Error for InitrdTooLarge {}
 pub enum LoadError {
     /// A flat image, or its page tables.
     Memory(MemoryError),
-    Multiboot(MultibootError),
     /// Part `what` of a Linux boot ("kernel", "initrd", "zero page", ...) at `gpa`.
-    Linux {
-        what: &'static str,
-        gpa: u64,
-        error: MemoryError,
-    },
+    Linux { what: &'static str, gpa: u64, error: MemoryError },
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Memory(e) => e.fmt(f),
-            LoadError::Multiboot(e) => e.fmt(f),
             LoadError::Linux { what, gpa, error } => {
                 write!(f, "writing the {what} at {gpa:#x}: {error}")
             }

@@ -78,6 +78,5 @@ pub fn read(
         name: stem.unwrap_or_else(|| arg.clone()),
         path: Some(arg),
         bytes: Cow::Owned(bytes),
-        kind: None,
     })
 }

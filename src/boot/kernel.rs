@@ -8,7 +8,6 @@
 //! [`HALT_CHECK`] the main thread kicks the vCPUs, and a kicked vCPU that KVM reports
 //! halted (KVM_GET_MP_STATE, 4.38) with RFLAGS.IF clear ends the run: the machine is off.
 
-use crate::devices::uart::COM1_IRQ;
 use crate::devices::{IrqLine, MmioDevice};
 use crate::error::{Ending, Off, Why};
 use crate::kvm::cpuid::CpuidTable;

@@ -8,7 +8,6 @@
 
 use crate::boot::{kernel, longmode::LongMode, realmode::RealMode};
 use crate::cli::Config;
-use crate::console::stdin::STDIN;
 use crate::devices::hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
 use crate::devices::{Bus, Ended};
 use crate::error::Ending;
@@ -39,7 +38,7 @@ fn words(e: impl Into<Ending>) -> String {
 pub fn probe_vcpu(kvm: &Kvm, name: &str, long: bool, irqchip: bool) -> Result<Vcpu, String> {
     let (_, bytes) =
         PROBES.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("no probe {name}"))?;
-    let image = Image { name: name.into(), path: None, bytes: Cow::Borrowed(*bytes), kind: None };
+    let image = Image { name: name.into(), path: None, bytes: Cow::Borrowed(*bytes) };
     let mut boot: Box<dyn Boot> = match long {
         true => Box::new(LongMode { images: vec![image] }),
         false => Box::new(RealMode::new(vec![image]).map_err(words)?),
@@ -56,8 +55,7 @@ fn build(kvm: &Kvm, boot: &mut dyn Boot, irqchip: bool) -> Result<Vcpu, Ending> 
     let (gpa, size) = layout.slots[0]; // every boot protocol gives one guest one slot at least
     vm.set_user_memory_region(0, &memory, gpa, size)?;
     let (config, mut bus) = (Config::default(), Bus::new(&Ended));
-    let mut setup =
-        Setup { config: &config, kvm, vm: &vm, memory: &memory, bus: &mut bus, stdin: &STDIN };
+    let mut setup = Setup { config: &config, kvm, vm: &vm, memory: &memory, bus: &mut bus };
     boot.after_memory(&mut setup)?;
     if irqchip {
         kernel::interrupt_controllers(&mut setup, false)?;

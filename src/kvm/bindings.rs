@@ -91,7 +91,6 @@ layout!(kvm_userspace_memory_region, 32, guest_phys_addr @ 8, userspace_addr @ 2
 #[derive(Debug, Default, Clone, Copy)]
 pub struct kvm_run_io { pub direction: u8, pub size: u8, pub port: u16, pub count: u32, pub data_offset: u64 }
 layout!(kvm_run_io, 16, port @ 2, count @ 4, data_offset @ 8);
-pub const KVM_EXIT_IO_IN: u8 = 0;
 pub const KVM_EXIT_IO_OUT: u8 = 1;
 
 /// KVM_EXIT_MMIO: a load or store of `len` bytes where no memory slot is.

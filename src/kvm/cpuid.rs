@@ -28,7 +28,6 @@ layout!(kvm_cpuid2, 8);
 
 /// Room for every leaf KVM may report.
 pub const KVM_MAX_CPUID_ENTRIES: usize = 256;
-pub const KVM_CAP_EXT_CPUID: u32 = 7;
 
 /// `kvm_cpuid2` with its entries after it, as the ioctls take it.
 #[repr(C)]
@@ -37,14 +36,6 @@ pub struct CpuidTable {
     pub entries: [kvm_cpuid_entry2; KVM_MAX_CPUID_ENTRIES],
 }
 layout!(CpuidTable, 8 + 40 * KVM_MAX_CPUID_ENTRIES, entries @ 8);
-
-impl CpuidTable {
-    /// The entries KVM filled in.
-    pub fn entries_mut(&mut self) -> &mut [kvm_cpuid_entry2] {
-        let n = (self.header.nent as usize).min(KVM_MAX_CPUID_ENTRIES);
-        &mut self.entries[..n]
-    }
-}
 
 impl Kvm {
     /// KVM_GET_SUPPORTED_CPUID: the leaves this host can show a guest.

@@ -15,15 +15,13 @@ pub mod coalesced;
 pub mod cpuid;
 pub mod debug;
 pub mod irqchip;
-mod names;
+pub mod names;
 mod vcpu;
 mod vm;
 
-pub use names::reason_name;
 pub use vcpu::{install_kick_handler, Exit, Kick, Vcpu};
 pub use vm::Vm;
 
-use bindings::*;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// An ioctl (or the open or mmap around it) failed: which one, and the errno.

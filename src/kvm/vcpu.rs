@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(Exit::Other(3).name(), "KVM_EXIT_HYPERCALL");
         assert_eq!(Exit::Other(999).name(), "KVM_EXIT_(other)");
         assert_eq!(Exit::Malformed { reason: 2, why: "x" }.name(), "KVM_EXIT_IO");
-        assert_eq!(crate::kvm::reason_name(KVM_EXIT_SYSTEM_EVENT), "KVM_EXIT_SYSTEM_EVENT");
+        assert_eq!(crate::kvm::names::reason_name(KVM_EXIT_SYSTEM_EVENT), "KVM_EXIT_SYSTEM_EVENT");
     }
 
     #[test]
