@@ -85,8 +85,10 @@ pub trait Layer {
     }
     /// Every [`TICK`] of the main thread while vCPUs run.
     fn tick(&mut self, _control: &Control) {}
-    /// Every vCPU has ended.
-    fn finished(&mut self, _reports: &[Report]) {}
+    /// Every vCPU has ended: lines to print after the vCPUs' own (`--stats` of a device...).
+    fn finished(&mut self, _reports: &[Report]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What the construction steps have built so far, for the layers.
@@ -104,6 +106,8 @@ pub struct Outcome {
     pub reports: Vec<Report>,
     pub cause: Option<Stop>,
     pub memory: Arc<GuestMemory>,
+    /// What the layers have to say at the end.
+    pub lines: Vec<String>,
 }
 
 /// SIGINT, SIGTERM and SIGHUP (read through a signalfd) and `--timeout`: watched from before
@@ -253,8 +257,8 @@ pub fn run(
     let threads = spawn(runners, &control)?;
     let (reports, cause) = wait(&control, &mut layers, stops, &wake, &pending, threads)?;
     drop(raw);
-    layers.iter_mut().for_each(|l| l.finished(&reports));
-    Ok(Outcome { reports, cause, memory })
+    let lines = layers.iter_mut().flat_map(|l| l.finished(&reports)).collect();
+    Ok(Outcome { reports, cause, memory, lines })
 }
 
 /// Step 7: a thread per vCPU.

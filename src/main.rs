@@ -195,6 +195,7 @@ fn report(config: &Config, outcome: machine::Outcome, io_rip: Option<IoRipRule>)
         }
         r.lines.iter().for_each(|line| message(line));
     }
+    outcome.lines.iter().for_each(|line| message(line));
     if let Some(stop) = outcome.cause {
         message(&format!("mini-kvm: {stop}"));
         return Ending::Stopped(stop).status();

@@ -83,106 +83,208 @@ fn no_path_attribute_bends_the_module_tree() {
     );
 }
 
-/// The layers, lowest first: a module may use only modules below it (README, "How it works").
-const LAYERS: &[&str] = &[
-    // Test code only (property tests' generator): below everything, used by nothing else.
-    "test_rng",
-    "memory",
-    "kvm",
-    "x86",
-    "confine",
-    "guests",
-    "boot",
-    "devices",
-    "console",
-    "log",
-    "error",
-    "exit_address",
-    "fault",
-    "stats",
-    "trace",
-    "vcpu",
-    "setup",
-    "hostcheck",
-    "gdb",
-    "machine",
-    "cli",
-    "main",
+/// The core, lowest first: a core module may use only core modules below it, and never a layer
+/// (README, "How it works"). `boot/realmode` is the core's one file of `boot`.
+const CORE: &[&str] = &[
+    "test_rng", "memory", "kvm", "error", "explain", "devices", "console", "cli", "help", "guests",
+    "vcpu", "machine", "boot/realmode",
 ];
+/// The layers: each may use the core and other layers; only `main` installs them.
+const LAYERS: &[&str] = &[
+    "x86", "exit_address", "fault", "stats", "trace", "coalesce", "confine", "boot", "hostcheck",
+    "gdb", "virtio", "smp",
+];
+/// What some core modules may use beyond the rule: nothing. `kvm/` is only KVM (and the RAM it
+/// maps); devices are pure: no KVM, no console, no machine.
+const ONLY: &[(&str, &[&str])] = &[("kvm", &["memory"]), ("devices", &["error"])];
 
-/// The top-level module a source file belongs to: `src/gdb/server.rs` is `gdb`.
+/// The module a source file belongs to, as the rules name it: `src/gdb/server.rs` is `gdb`,
+/// `src/boot/realmode.rs` is `boot/realmode`, `src/main.rs` is `main`.
 fn module_of(path: &Path) -> String {
-    let rel = path.strip_prefix(root().join("src")).unwrap();
-    let first = rel
-        .components()
-        .next()
-        .unwrap()
-        .as_os_str()
-        .to_string_lossy();
-    first.trim_end_matches(".rs").to_string()
+    let rel = path.strip_prefix(root().join("src")).unwrap().to_string_lossy().replace(".rs", "");
+    match rel.split('/').next().unwrap() {
+        "boot" if rel == "boot/realmode" => rel,
+        first => first.to_string(),
+    }
 }
 
-/// `crate::NAME` references in a file's non-test code, with line numbers. Test code (files
-/// named tests.rs or props.rs, and whatever follows a `#[cfg(test)]` line at the start of a
-/// line) may reach across layers to build what it tests.
-fn crate_uses(path: &Path) -> Vec<(usize, String)> {
-    let name = path.file_name().unwrap().to_string_lossy();
-    if name == "tests.rs" || name == "props.rs" {
-        return Vec::new();
-    }
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut uses = Vec::new();
+/// The Rust module path of a file: `src/boot/multiboot/boot_area.rs` is
+/// `["boot", "multiboot", "boot_area"]`, `src/boot/mod.rs` is `["boot"]`, `src/main.rs` is `[]`.
+fn module_path(path: &Path) -> Vec<String> {
+    let rel = path.strip_prefix(root().join("src")).unwrap().to_string_lossy().replace(".rs", "");
+    rel.split('/').filter(|p| *p != "mod" && *p != "main").map(String::from).collect()
+}
+
+/// The lines of `text` that are not test code: everything but each `#[cfg(test)]` item (to its
+/// closing brace, or its `;`), and but comments. Numbered from 1.
+fn code_lines(text: &str) -> Vec<(usize, String)> {
+    let (mut out, mut skip, mut depth, mut opened) = (Vec::new(), false, 0i32, false);
     for (i, line) in text.lines().enumerate() {
-        if line.starts_with("#[cfg(test)]") {
-            break;
+        let code = line.split("//").next().unwrap_or("").to_string();
+        if skip {
+            depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+            opened |= code.contains('{');
+            skip = !((opened && depth <= 0) || (!opened && code.trim_end().ends_with(';')));
+            continue;
         }
-        let code = line.split("//").next().unwrap_or("");
-        let mut rest = code;
-        while let Some(at) = rest.find("crate::") {
-            rest = &rest[at + "crate::".len()..];
-            let module: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            uses.push((i + 1, module));
+        if code.trim_start().starts_with("#[cfg(test)]") {
+            (skip, depth, opened) = (true, 0, false);
+            continue;
+        }
+        out.push((i + 1, code));
+    }
+    out
+}
+
+/// The top-level modules `code` names through `crate::` (`crate::kvm::Vcpu`, `crate::{a, b}`)
+/// or `super::` (resolved from `module`, the file's module path).
+fn named_modules(code: &str, module: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let inner = group.split('}').next().unwrap_or("");
+                found.extend(inner.split(',').map(|p| ident(p.trim())).filter(|m| !m.is_empty()));
+            }
+            None => found.push(ident(rest)),
         }
     }
-    uses
+    let mut rest = code;
+    while let Some(at) = rest.find("super::") {
+        let mut up = 0;
+        rest = &rest[at..];
+        while let Some(r) = rest.strip_prefix("super::") {
+            (rest, up) = (r, up + 1);
+        }
+        let base = &module[..module.len().saturating_sub(up)];
+        found.push(match base.first() {
+            Some(top) => top.clone(),
+            None if module.len() >= up => ident(rest), // super:: up to the crate root names a module
+            None => "main".into(),
+        });
+    }
+    found
+}
+
+/// For a file: each (line, module named) of its non-test code, with what its invocations of
+/// the crate's own macros (`name!`) name, from the macros' bodies.
+fn uses(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<(usize, String)> {
+    uses_in(&std::fs::read_to_string(path).unwrap(), &module_path(path), macros)
+}
+
+/// [`uses`] of a file's text, the file being module `module`.
+fn uses_in(text: &str, module: &[String], macros: &[(String, Vec<String>)]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (line, code) in code_lines(text) {
+        out.extend(named_modules(&code, module).into_iter().map(|m| (line, m)));
+        for (name, names) in macros {
+            if code.contains(&format!("{name}!")) && !code.contains("macro_rules!") {
+                out.extend(names.iter().map(|m| (line, m.clone())));
+            }
+        }
+    }
+    out
+}
+
+/// The crate's macros (`macro_rules! name`) and the modules their bodies name.
+fn crate_macros(sources: &[PathBuf]) -> Vec<(String, Vec<String>)> {
+    let mut macros = Vec::new();
+    for path in sources {
+        let text = std::fs::read_to_string(path).unwrap();
+        for (at, _) in text.match_indices("macro_rules! ") {
+            let name: String = text[at + 13..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let body = text[at..].split("\n}\n").next().unwrap_or("");
+            macros.push((name, named_modules(body, &module_path(path))));
+        }
+    }
+    macros
+}
+
+/// Every way a file breaks the rules, as "file:line: why".
+fn breaches(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<String> {
+    let name = path.file_name().unwrap().to_string_lossy();
+    if name == "tests.rs" || name == "props.rs" || path.components().any(|c| c.as_os_str() == "tests") {
+        return Vec::new(); // test code may reach anywhere to build what it tests
+    }
+    let module = module_of(path);
+    let shown = path.strip_prefix(root()).unwrap().display().to_string();
+    let core_rank = |m: &str| CORE.iter().position(|c| *c == m);
+    let mut wrong = Vec::new();
+    for (line, used) in uses(path, macros) {
+        let used_core = core_rank(&used);
+        let used_layer = LAYERS.contains(&used.as_str());
+        if used == module || module == "main" && (used_core.is_some() || used_layer) {
+            continue;
+        }
+        let why = match (core_rank(&module), used_core, used_layer) {
+            (_, None, false) if used != "main" => format!("`crate::{used}` is not a module of the core or a layer"),
+            (Some(_), _, _) if used == "main" => format!("`{module}` names main's items"),
+            (Some(_), None, true) => format!("the core module `{module}` names the layer `{used}`"),
+            (Some(own), Some(r), _) if r >= own => format!("`{module}` uses `{used}`, which is not below it"),
+            (Some(_), Some(_), _) if ONLY.iter().any(|(m, ok)| *m == module && !ok.contains(&used.as_str())) => {
+                format!("`{module}` may use only {:?}, not `{used}`", ONLY.iter().find(|(m, _)| *m == module).unwrap().1)
+            }
+            (None, _, _) if !LAYERS.contains(&module.as_str()) => format!("module `{module}` is in neither CORE nor LAYERS"),
+            _ => continue,
+        };
+        wrong.push(format!("{shown}:{line}: {why}"));
+    }
+    wrong
 }
 
 #[test]
 fn layers_point_one_way() {
-    let rank = |m: &str| LAYERS.iter().position(|l| *l == m);
-    let mut wrong = Vec::new();
-    for path in files(&root().join("src")) {
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let module = module_of(&path);
-        let Some(own) = rank(&module) else {
-            wrong.push(format!(
-                "{}: module `{module}` has no layer in LAYERS",
-                path.display()
-            ));
-            continue;
-        };
-        for (line, used) in crate_uses(&path) {
-            match rank(&used) {
-                Some(r) if r < own || used == module => {}
-                Some(_) => wrong.push(format!(
-                    "{}:{line}: `{module}` uses `{used}`, which is not below it",
-                    path.strip_prefix(root()).unwrap().display()
-                )),
-                None => wrong.push(format!(
-                    "{}:{line}: `crate::{used}` is not a module in LAYERS",
-                    path.strip_prefix(root()).unwrap().display()
-                )),
-            }
-        }
-    }
+    let sources: Vec<PathBuf> =
+        files(&root().join("src")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "rs")).collect();
+    let macros = crate_macros(&sources);
+    let wrong: Vec<String> = sources.iter().flat_map(|p| breaches(p, &macros)).collect();
+    assert!(wrong.is_empty(), "the core and its layers (README, \"How it works\"):\n{}", wrong.join("\n"));
+}
+
+/// The checker itself, on planted edges it must catch: a use below a `#[cfg(test)]` module,
+/// one through a macro, one through `super::super`, one in a grouped import.
+#[test]
+fn the_layer_check_catches_each_kind_of_planted_edge() {
+    let path = |rel: &str| module_path(&root().join("src").join(rel));
+    let named = |rel: &str, text: &str| -> Vec<String> { uses_in(text, &path(rel), &[]).into_iter().map(|(_, m)| m).collect() };
+    let below_tests = "fn a() {}\n#[cfg(test)]\nmod tests;\nfn b() { crate::machine::run(); }\n";
+    assert_eq!(named("guests.rs", below_tests), ["machine"], "code after a test module is read");
+    let test_block = "#[cfg(test)]\nmod tests {\n    use crate::machine;\n}\nfn c() {}\n";
+    assert!(named("guests.rs", test_block).is_empty(), "a test module's own lines are not");
+    assert_eq!(named("boot/multiboot/boot_area.rs", "use super::super::kernel;\n"), ["boot"]);
+    assert_eq!(named("devices/uart.rs", "use super::super::console::Output;\n"), ["console"]);
+    assert_eq!(named("vcpu.rs", "use crate::{kvm::Exit, trace};\n"), ["kvm", "trace"]);
+    let macros = vec![("say".to_string(), vec!["console".to_string()])];
+    let via_macro: Vec<String> = uses_in("fn d() { say!(\"x\"); }\n", &path("devices/mod.rs"), &macros).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(via_macro, ["console"], "a macro's body counts where it is invoked");
+}
+
+#[test]
+fn make_finds_the_binary_where_cargo_builds_it() {
+    // `make run` and `make kernel` run what cargo built: under $CARGO_TARGET_DIR when set, as
+    // cargo (and scripts/make-linux.sh) read it. `make -n` prints the commands, runs none.
+    let dir = "/nonexistent/mini-kvm-target";
+    let out = std::process::Command::new("make")
+        .args(["-n", "--no-print-directory", "run", "kernel"])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", dir)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .output()
+        .expect("make runs");
+    let commands = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{commands}");
     assert!(
-        wrong.is_empty(),
-        "the layers must point one way (README, \"How it works\"):\n{}",
-        wrong.join("\n")
+        commands.contains(&format!("\n{dir}/release/mini-kvm hello\n")),
+        "make run: {commands}"
     );
+    assert!(
+        commands.contains(&format!("\"{dir}/os-1k\""))
+            && commands.contains(&format!("\"{dir}/os-1k.elf\"")),
+        "make kernel: {commands}"
+    );
+    assert!(!commands.contains(" target/"), "{commands}");
 }
