@@ -209,7 +209,7 @@ fn embed(images: &mut String, name: &str, path: &Path) -> String {
 ///
 /// Only where the linker is LLD, whose `--symbol-ordering-file` this is: rustc links
 /// x86_64-unknown-linux-gnu with its bundled LLD from 1.90 on. Older toolchains (GNU ld) get
-/// the usual layout. Names a build no longer has are skipped silently
+/// the usual layout. Names a build does not have are skipped silently
 /// (`--no-warn-symbol-ordering`); debug builds are left alone, they are not what is measured.
 fn link_order(root: &Path) {
     let list = root.join("bench/link-order.txt");

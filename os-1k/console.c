@@ -118,7 +118,7 @@ static void skip_escape(void) {
 }
 
 /*
- * read(): one line, edited as it is typed, as the seed's readline did: printable characters
+ * read(): one line, edited as it is typed, as the C VMM's readline did: printable characters
  * are echoed, Backspace/DEL erase with "\b \b", Enter (CR or LF) ends the line and echoes a
  * newline, escape sequences (arrow keys) and other control bytes are ignored, and the rest of
  * a line longer than `n` is dropped.

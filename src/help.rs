@@ -51,8 +51,8 @@ Options:
                       (it is on by default from the first KVM_RUN; see --host-check)
       --no-coalesce   let every COM1 THR write exit (by default, with one vCPU and
                       KVM_CAP_COALESCED_PIO, KVM queues them in its coalesced ring)
-      --long-mode     (seed option) run a flat 64-bit guest
-      --paging        (seed option) run a 32-bit paged flat kernel at --entry/--load
+      --long-mode     (C VMM option) run a flat 64-bit guest
+      --paging        (C VMM option) run a 32-bit paged flat kernel at --entry/--load
       --entry ADDR    (with --paging) entry point, default 0x80001000
       --load OFF      (with --paging) load offset, default 0x1000
 

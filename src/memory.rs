@@ -116,7 +116,7 @@ impl GuestMemory {
 
 impl Drop for GuestMemory {
     fn drop(&mut self) {
-        // SAFETY: base and size are the mapping new() made; KVM no longer uses it, since every
+        // SAFETY: base and size are the mapping new() made; KVM does not use it any more: every
         // Vm (and through it every Vcpu) holds an Arc<GuestMemory> until it is gone.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.size as usize) };
     }

@@ -1,4 +1,4 @@
-//! The seccomp allow-list (issue 14, point 5; confine.rs): on by default from the first KVM_RUN,
+//! The seccomp allow-list (src/confine/): on by default from the first KVM_RUN,
 //! a forbidden system call from a vCPU thread stops mini-kvm with one line and status 1, and
 //! `--no-seccomp` turns the filter off. Every other integration test runs with the filter on,
 //! so together they show the allow-list is enough for everything mini-kvm does.

@@ -1,4 +1,4 @@
-//! Honest messages and statuses (issue 14, point 3), the cases not covered by exit_status.rs:
+//! Honest messages and statuses, the cases not covered by exit_status.rs:
 //! a guest's own status that collides with one of mini-kvm's, informational output and guest
 //! output that cannot be written, a port access named by the port the guest used, and the input
 //! rule of a machine with several vCPUs (point 4: GETCHAR input goes to vCPU 0 only).

@@ -1,4 +1,4 @@
-//! Hostile guests (issue 14, point 6): random real- and long-mode code, guests aimed at the
+//! Hostile guests: random real- and long-mode code, guests aimed at the
 //! devices, mutated Multiboot kernels and bad command lines. Whatever they do, every run must
 //! end within its bound, with a documented exit status, at most the one stderr line that status
 //! calls for, and no panic.

@@ -126,8 +126,7 @@ fn a_reset_switches_the_whole_machine_off_with_status_0() {
     let spin = temp_file("spin.bin", &[0xEB, 0xFE]);
     let r = run(&["--timeout", "10", &reset, &spin]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert_eq!(r.stderr, "");
-    assert!(r.elapsed < Duration::from_secs(5), "{:?}", r.elapsed);
+    assert_eq!(r.stderr, "", "ended by the reset, not by the 10 s --timeout (status 124)");
 }
 
 /// The line (and status 4) a paravirtual KVM gets for any --linux.

@@ -1,4 +1,4 @@
-//! Bounded loading (issue 14, point 2): sizes are checked from the files' metadata before
+//! Bounded loading: sizes are checked from the files' metadata before
 //! anything is read, and fresh guest RAM is never zeroed again. The memory figures come from
 //! getrusage(RUSAGE_CHILDREN): the largest RSS of any child this test binary has waited for.
 //! Every child here must stay small, so the bound holds for each of them.

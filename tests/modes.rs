@@ -26,7 +26,7 @@ fn long_mode_flag_runs_a_flat_64_bit_guest() {
 fn paging_runs_a_32_bit_paged_kernel_or_is_refused_where_kvm_drops_cr0_pg() {
     let r = run(&["--paging", &test_guest("paged32")]);
     if host().is("paging32", "yes") {
-        // The seed's layout: loaded at 0x1000, entered at 0x80001000 with CR0.PG set.
+        // The C VMM's layout: loaded at 0x1000, entered at 0x80001000 with CR0.PG set.
         assert_eq!(
             (r.status, r.stdout.as_str(), r.stderr.as_str()),
             (
@@ -163,11 +163,6 @@ fn a_tiny_multiboot_kernel_boots_and_halts_with_an_interrupt_controller() {
         r.stderr.contains("halted with interrupts off"),
         "{}",
         r.stderr
-    );
-    assert!(
-        r.elapsed < std::time::Duration::from_secs(5),
-        "{:?}",
-        r.elapsed
     );
     assert!(
         r.stderr

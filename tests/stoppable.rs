@@ -1,4 +1,4 @@
-//! Always stoppable (issue 14, point 1): `--timeout` and SIGTERM end a run whose stdout or
+//! Always stoppable: `--timeout` and SIGTERM end a run whose stdout or
 //! stderr is a pipe nobody reads, with the documented status; signals and `--timeout` reach a
 //! run that is still loading; a blocked reader pauses the guest and loses nothing.
 //!
@@ -144,7 +144,7 @@ fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
     );
 }
 
-/// The audit's worst case: stdout and stderr both on one pipe nobody reads (as on a terminal
+/// The worst case: stdout and stderr both on one pipe nobody reads (as on a terminal
 /// nobody reads), full of guest output and trace lines. The stop must not wait for stdout and
 /// then again for stderr: one budget covers the whole way out (src/console/stop_budget.rs
 /// checks that it fits in 1 s; here only the hang guard is asserted, the time is printed).

@@ -1,5 +1,5 @@
 //! On a real terminal (tmux): Ctrl-A x ends a run whose stdout is a pipe nobody reads, with
-//! status 130 and the terminal settings restored (issue 14, point 1); and mini-kvm's own
+//! status 130 and the terminal settings restored; and mini-kvm's own
 //! message starts on a fresh line after a guest's unfinished one (point 3).
 
 mod common;

@@ -6,7 +6,7 @@ static const char *skip_spaces(const char *s) {
     return s;
 }
 
-/* [spaces][-]digits; no digits counts as 0 (the seed's rule). */
+/* [spaces][-]digits; no digits counts as 0 (the C VMM's rule). */
 static const char *number(const char *s, long *out) {
     int negative = 0;
     long v = 0;

@@ -1,5 +1,5 @@
 /*
- * shell.c: the first process. It shows the seed's banner and menu once, then reads commands:
+ * shell.c: the first process. It shows the C VMM's banner and menu once, then reads commands:
  * the menu's numbers, a few built-ins, and the name of any program in the file system, with an
  * argument, and with `&` to run it in the background. At end of input it leaves as if `0` was
  * chosen, and its exit powers the machine off.

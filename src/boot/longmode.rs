@@ -1,4 +1,4 @@
-//! 64-bit long mode entered directly by the VMM (the seed's `--long-mode`).
+//! 64-bit long mode entered directly by the VMM (the C VMM's `--long-mode`).
 //!
 //! A real CPU reaches long mode in steps (Intel SDM Vol. 3A, 10.8.5 "Initializing IA-32e
 //! Mode"): protected mode, CR4.PAE, CR3 -> 4-level page tables, EFER.LME, then CR0.PG. A VMM
@@ -16,7 +16,7 @@
 //! The page tables map virtual 0..4 MiB to physical B..B+4 MiB with two 2 MiB pages (SDM
 //! Vol. 3A 4.5, Table 4-17 "PDE that maps a 2-MByte page"), so every guest sees itself at 0x1000
 //! whatever its vCPU, as real-mode guests see themselves at IP 0. The tables sit at the top of
-//! the slot, never under the image: the seed put them at 0x2000-0x5FFF and an image over 4 KiB
+//! the slot, never under the image: the C VMM put them at 0x2000-0x5FFF and an image over 4 KiB
 //! overwrote them.
 
 use super::{flat_segment, set_data_segments};

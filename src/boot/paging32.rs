@@ -1,8 +1,8 @@
-//! 32-bit protected mode with paging set up by the VMM (the seed's `--paging`).
+//! 32-bit protected mode with paging set up by the VMM (the C VMM's `--paging`).
 //!
 //! Classic 32-bit paging (Intel SDM Vol. 3A, 4.3): CR3 points to a page directory of 1024
 //! entries, each pointing to a page table of 1024 entries, each mapping one 4 KiB page; CR4.PAE
-//! is 0. The seed VMM builds, for a kernel linked at 0x80001000 and loaded at physical 0x1000:
+//! is 0. The C VMM builds, for a kernel linked at 0x80001000 and loaded at physical 0x1000:
 //!
 //! * a GDT at 0x500 (null, ring-0 code 0x08 and data 0x10, ring-3 code 0x18 and data 0x20, all
 //!   flat) and a zeroed 256-entry IDT at 0x528;
@@ -64,7 +64,7 @@ pub fn build_tables(pages: &mut [u8; TABLES_SIZE]) {
 }
 // [/tour:paging32-tables]
 
-/// The seed's GDT as bytes, for GDT_ADDR.
+/// The C VMM's GDT as bytes, for GDT_ADDR.
 pub fn gdt_bytes() -> Vec<u8> {
     GDT.iter().flat_map(|d| d.to_le_bytes()).collect()
 }

@@ -33,7 +33,7 @@ pub const OUTPUT_BUFFER: usize = 4096;
 const PREFIX_COLORS: [u8; 4] = [46, 45, 93, 198];
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
-/// When mini-kvm must be gone (a stop's budget, machine.rs): stderr waits no longer.
+/// When mini-kvm must be gone (a stop's budget, machine.rs): stderr waits for nobody past it.
 static DEADLINE: Mutex<Option<Instant>> = Mutex::new(None);
 /// The last byte written to a terminal stdout was not a newline.
 static LINE_OPEN: AtomicBool = AtomicBool::new(false);

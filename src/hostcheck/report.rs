@@ -72,7 +72,7 @@ fn rows(f: &Findings) -> Vec<Row> {
         works_row(
             "real mode",
             &f.real_mode,
-            "the seed's flat 16-bit guests run",
+            "the C VMM's flat 16-bit guests run",
             "no guest can run",
         ),
         works_row(
@@ -153,7 +153,7 @@ fn rows(f: &Findings) -> Vec<Row> {
 fn paging32_row(f: &Findings) -> Row {
     let what = "32-bit paging";
     match &f.paging32 {
-        Paging32::Works => row(what, Some(true), "yes", "the seed's --paging kernels can run"),
+        Paging32::Works => row(what, Some(true), "yes", "the C VMM's --paging kernels can run"),
         Paging32::PgDropped { wanted, read_back } => row(
             what,
             Some(false),
