@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 BUILD_TOOLS := nasm gcc ld objcopy
-TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
+TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio valgrind
 
 .PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench bench-real-kvm link-order clean linux
 

@@ -288,3 +288,58 @@ fn make_finds_the_binary_where_cargo_builds_it() {
     );
     assert!(!commands.contains(" target/"), "{commands}");
 }
+
+/// `scripts/reading-path ARGS` (a run under valgrind), with `stdin` as the guest's input: the
+/// files and their code lines, and the total.
+fn reading_path(args: &[&str], stdin: &[u8]) -> (Vec<(String, usize)>, usize) {
+    let input = std::env::temp_dir().join(format!("mini-kvm-reading-{}", std::process::id()));
+    std::fs::write(&input, stdin).unwrap();
+    let out = std::process::Command::new(root().join("scripts/reading-path"))
+        .args(args)
+        .env("READING_PATH_STDIN", &input)
+        .current_dir(root())
+        .output()
+        .expect("scripts/reading-path runs (it needs valgrind: make test installs it)");
+    let _ = std::fs::remove_file(&input);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let mut files = Vec::new();
+    let mut total = 0;
+    for line in text.lines() {
+        let (n, what) = line.trim().split_once("  ").expect("`N  file` lines");
+        let n: usize = n.trim().parse().unwrap();
+        match what.trim() {
+            w if w.starts_with("code lines in") => total = n,
+            file => files.push((file.to_string(), n)),
+        }
+    }
+    (files, total)
+}
+
+/// docs/reading-order.md lists the files `mini-kvm hello` runs, each with its code lines, and
+/// they are the files and numbers a run finds; the core stays within its budget: at most 2,000
+/// code lines in at most 16 files, and the 1K OS's run at most 3,500.
+#[test]
+fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
+    let page = std::fs::read_to_string(root().join("docs/reading-order.md")).unwrap();
+    let listed: Vec<(String, usize)> = page
+        .lines()
+        .filter_map(|l| {
+            let file = l.strip_prefix("| [")?.split(']').next()?.to_string();
+            let n = l.split('|').nth(2)?.trim().parse().ok()?;
+            Some((file, n))
+        })
+        .collect();
+    let (mut found, total) = reading_path(&["hello"], b"");
+    let mut sorted = listed.clone();
+    sorted.sort();
+    found.sort();
+    assert_eq!(sorted, found, "docs/reading-order.md's table is the hello path, with its code lines");
+    let stated = format!("| **total** | **{total}** | **{} files** |", found.len());
+    assert!(page.contains(&stated), "the page's total row should read: {stated}");
+    assert!(total <= 2000 && found.len() <= 16, "the core's budget: {total} lines in {} files", found.len());
+    let (os_files, os_total) = reading_path(&["os-1k"], b"0\n");
+    let stated = format!("runs {} files, {os_total} code", os_files.len());
+    assert!(page.replace('\n', " ").contains(&stated), "the page should say the 1K OS's run {stated}");
+    assert!(os_total <= 3500, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 3,500");
+}
