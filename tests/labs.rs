@@ -22,12 +22,12 @@ fn os(input: &str) -> String {
 /// The text the shell printed for `command`, up to the next prompt.
 fn answer<'a>(out: &'a str, command: &str) -> &'a str {
     let start = out
-        .find(&format!("Select: {command}\n"))
+        .find(&format!("$ {command}\n"))
         .unwrap_or_else(|| panic!("no prompt for {command:?} in:\n{out}"))
-        + "Select: \n".len()
+        + "$ \n".len()
         + command.len();
     let rest = &out[start..];
-    &rest[..rest.find("Select: ").unwrap_or(rest.len())]
+    &rest[..rest.find("$ ").unwrap_or(rest.len())]
 }
 
 /// Lab 1: a PUTHEX hypercall (docs/labs/01-hypercall.md).
@@ -86,7 +86,7 @@ pub mod syscall {
     }
 
     pub fn a_background_ppid_too() {
-        let out = os("ppid &\nwait 2\n0\n");
+        let out = os("ppid & wait\n0\n");
         assert!(
             out.contains("ppid: I am pid 2, my parent is pid 1\n"),
             "{out}"
@@ -326,6 +326,94 @@ pub mod nice {
     }
 }
 
+/// Lab 7: the pipe system call (docs/labs/07-pipe.md).
+pub mod pipe {
+    use super::*;
+
+    pub fn ls_into_wc() {
+        // Through a pipe, wc counts what ls would have written into a file. A pipe of
+        // shell (15 KiB) fills the 512-byte buffer again and again: both sides must wait.
+        let out = os("ls > list\nwc < list\nls | wc\nwc < shell\ncat shell | wc\n0\n");
+        let counted = answer(&out, "wc < list");
+        assert!(counted.split(' ').count() == 3, "{out}");
+        assert_eq!(answer(&out, "ls | wc"), counted, "{out}");
+        assert_eq!(answer(&out, "cat shell | wc"), answer(&out, "wc < shell"), "{out}");
+    }
+
+    pub fn a_pipeline_of_three() {
+        let out = os("cat readme.txt | grep KVM | wc\n\
+             cat readme.txt | grep KVM > found; cat found\n0\n");
+        assert_eq!(answer(&out, "cat readme.txt | grep KVM | wc"), "1 15 77\n");
+        assert_eq!(
+            answer(&out, "cat readme.txt | grep KVM > found; cat found"),
+            "KVM runs the kernel and its programs; mini-kvm gives them a UART and a disk.\n"
+        );
+    }
+
+    pub fn the_reader_sees_end_of_file() {
+        // wc prints only once its input has ended: when echo, the last writer, has gone.
+        let out = os("echo hello | wc\necho one two | cat | wc\n0\n");
+        assert_eq!(answer(&out, "echo hello | wc"), "1 1 6\n");
+        assert_eq!(answer(&out, "echo one two | cat | wc"), "1 2 8\n");
+    }
+
+    pub fn the_writer_sees_the_reader_gone() {
+        // yes writes forever; once head has its three lines and ends, yes's next write
+        // must fail, or the job never ends.
+        let out = os("yes | head -n 3\nyes | head -n 2 | wc\n0\n");
+        assert_eq!(answer(&out, "yes | head -n 3"), "y\ny\ny\n");
+        assert_eq!(answer(&out, "yes | head -n 2 | wc"), "2 2 4\n");
+    }
+
+    pub fn ctrl_c_ends_the_whole_pipeline() {
+        let out = os("echo piped | cat\n0\n");
+        assert_eq!(answer(&out, "echo piped | cat"), "piped\n", "a pipe first");
+        let mut s = Interactive::start(&["--timeout", "60", "os-1k"], "\n$ ");
+        s.send("spin A 100000 | cat\n");
+        s.expect("spin A 100000 | cat\nA");
+        s.send("\x03");
+        s.expect("[2] killed\n$ ");
+        s.send("ps\n");
+        s.expect("running   ps\n$ ");
+        let out = s.finish();
+        for line in ["[kernel] pid 2 (spin): killed\n", "[kernel] pid 3 (cat): killed\n"] {
+            assert!(out.contains(line), "{line:?} in:\n{out}");
+        }
+        let ps = &out[out.rfind("  PID  PPID").expect("ps")..];
+        assert!(!ps.contains(" spin\n") && !ps.contains(" cat\n"), "{ps}");
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_ls_into_wc() {
+        ls_into_wc()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_a_pipeline_of_three() {
+        a_pipeline_of_three()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_the_reader_sees_end_of_file() {
+        the_reader_sees_end_of_file()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_the_writer_sees_the_reader_gone() {
+        the_writer_sees_the_reader_gone()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_ctrl_c_ends_the_whole_pipeline() {
+        ctrl_c_ends_the_whole_pipeline()
+    }
+}
+
 /// The checks that need the lab's own work, each of which must fail on the tree as it is.
 /// (Checks that guard what a solution must not break, like the wild address above, pass.)
 const NEEDS_THE_LAB: &[(&str, fn())] = &[
@@ -364,6 +452,20 @@ const NEEDS_THE_LAB: &[(&str, fn())] = &[
     (
         "nice::the_lower_nice_value_runs_first",
         nice::the_lower_nice_value_runs_first,
+    ),
+    ("pipe::ls_into_wc", pipe::ls_into_wc),
+    ("pipe::a_pipeline_of_three", pipe::a_pipeline_of_three),
+    (
+        "pipe::the_reader_sees_end_of_file",
+        pipe::the_reader_sees_end_of_file,
+    ),
+    (
+        "pipe::the_writer_sees_the_reader_gone",
+        pipe::the_writer_sees_the_reader_gone,
+    ),
+    (
+        "pipe::ctrl_c_ends_the_whole_pipeline",
+        pipe::ctrl_c_ends_the_whole_pipeline,
     ),
 ];
 

@@ -186,6 +186,68 @@ pub fn require(tool: &str) {
     );
 }
 
+/// An interactive run: mini-kvm with its input on a pipe, driven by what it prints (never by
+/// time). Give it a `--timeout`: that bounds the run, so a hung guest ends the stream and
+/// fails the test instead of stalling it.
+pub struct Interactive {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::process::ChildStdout,
+    seen: String,
+    at: usize,
+}
+
+impl Interactive {
+    /// Starts `mini-kvm ARGS` and reads until `first` (a guest's first prompt).
+    pub fn start(args: &[&str], first: &str) -> Interactive {
+        let mut child = Command::new(MINI_KVM)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mini-kvm starts");
+        let input = child.stdin.take().expect("piped");
+        let output = child.stdout.take().expect("piped");
+        let mut s = Interactive {
+            child,
+            input,
+            output,
+            seen: String::new(),
+            at: 0,
+        };
+        s.expect(first);
+        s
+    }
+
+    /// Reads until `needle` appears after what the last call matched.
+    pub fn expect(&mut self, needle: &str) {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(i) = self.seen[self.at..].find(needle) {
+                self.at += i + needle.len();
+                return;
+            }
+            let n = self.output.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "the run ended before {needle:?}:\n{}", self.seen);
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.input.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Ends the input, waits for the run to end with status 0, returns everything printed.
+    pub fn finish(mut self) -> String {
+        drop(self.input);
+        self.output.read_to_string(&mut self.seen).unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{}", self.seen);
+        self.seen
+    }
+}
+
 /// Reads `from` until `needle` has appeared (or the stream ends, which fails the test);
 /// returns everything read. The way tests wait for a process: on what it says, not on time.
 pub fn read_until(from: &mut impl Read, seen: &mut String, needle: &str) {
