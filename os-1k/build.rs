@@ -263,11 +263,13 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
         let object = build.join(format!("{program}.o"));
         let exe = build.join(&program);
         compile(&user.join(format!("{program}.c")), &object, &[&include])?;
+        // -n: sections packed in the file, not each at a page boundary (the loader reads
+        // them wherever they are): a program takes one 4 KiB block less on the disk.
         link(
             &user.join("user.ld"),
             &[&crt0, &ulib, &lib, &object],
             &exe,
-            &["-static", "-s"],
+            &["-static", "-s", "-n"],
         )?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
         files.push((program, data));
