@@ -13,15 +13,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The user programs: every `user/NAME.c` but the library is a program, linked with crt0 and
-/// ulib into the file `NAME` on the disk (so a new program is just a new file), the shell first.
+/// The user library: linked into every program, which keeps only what it calls
+/// (`--gc-sections`): ulib.c (system calls, printf, lines) and edit.c (the shell's line editor).
+const USER_LIBRARY: &[&str] = &["ulib", "edit"];
+
+/// The user programs: every other `user/NAME.c` is a program, linked with crt0 and the library
+/// into the file `NAME` on the disk (so a new program is just a new file), the shell first.
 fn programs(user: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = fs::read_dir(user)
         .map_err(|e| format!("reading {}: {e}", user.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|name| name != "ulib")
+        .filter(|name| !USER_LIBRARY.contains(&name.as_str()))
         .collect();
     names.sort_by_key(|name| (name != "shell", name.clone()));
     Ok(names)
@@ -237,13 +241,21 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     // User programs.
     let user = src.join("user");
     let include = format!("-I{}", user.display());
+    // Each function and object in a section of its own, so that the link keeps only those a
+    // program uses (`--gc-sections`).
+    let user_flags = [include.as_str(), "-ffunction-sections", "-fdata-sections"];
     let crt0 = build.join("crt0.o");
-    let ulib = build.join("ulib.o");
     compile(&user.join("crt0.S"), &crt0, &[])?;
-    compile(&user.join("ulib.c"), &ulib, &[&include])?;
+    let mut library = vec![crt0];
+    for name in USER_LIBRARY {
+        let object = build.join(format!("{name}.o"));
+        compile(&user.join(format!("{name}.c")), &object, &user_flags)?;
+        library.push(object);
+    }
     // lib.c is shared: compiled once for the programs and once (below) for the kernel.
     let lib = build.join("lib.o");
-    compile(&src.join("lib.c"), &lib, &[])?;
+    compile(&src.join("lib.c"), &lib, &user_flags)?;
+    library.push(lib);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut texts: Vec<PathBuf> = fs::read_dir(src.join("files"))
         .map_err(|e| format!("reading os-1k/files: {e}"))?
@@ -262,14 +274,16 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     for program in programs(&user)? {
         let object = build.join(format!("{program}.o"));
         let exe = build.join(&program);
-        compile(&user.join(format!("{program}.c")), &object, &[&include])?;
+        compile(&user.join(format!("{program}.c")), &object, &user_flags)?;
+        let mut objects: Vec<&Path> = library.iter().map(|o| o.as_path()).collect();
+        objects.push(&object);
         // -n: sections packed in the file, not each at a page boundary (the loader reads
         // them wherever they are): a program takes one 4 KiB block less on the disk.
         link(
             &user.join("user.ld"),
-            &[&crt0, &ulib, &lib, &object],
+            &objects,
             &exe,
-            &["-static", "-s", "-n"],
+            &["-static", "-s", "-n", "--gc-sections"],
         )?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
         files.push((program, data));

@@ -244,7 +244,8 @@ fn files_are_written_appended_overwritten_and_removed() {
 
 #[test]
 fn a_file_of_several_blocks_is_copied_whole() {
-    // cat writes 512 bytes at a time: each write is a copy-on-write of a 4 KiB block.
+    // cat writes 8 KiB at a time; a file takes at most 4 KiB per write (a short write), each a
+    // copy-on-write of one or two blocks and one inode write.
     let out = os("cat shell > copy\nwc shell\nwc copy\nls copy\nrm copy\n0\n");
     let original = answer(&out, "wc shell").replace(" shell\n", "");
     assert_eq!(answer(&out, "wc copy"), format!("{original} copy\n"));

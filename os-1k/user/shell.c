@@ -7,127 +7,27 @@
  *
  * The shell starts each program with spawn, giving it its descriptors 0, 1, 2: the console, a
  * pipe's end or a file (chapter 10 draws the tables). It keeps the seed's banner and menu (the
- * numbers 1-9 run the menu's programs, 0 leaves), edits its lines itself in the console's raw
- * mode (Backspace, Ctrl-U, Up/Down through the history), and leaves at the end of its input,
- * so piped runs always finish; its exit powers the machine off.
+ * numbers 1-9 run the menu's programs, 0 leaves), reads its lines with edit.c's line editor
+ * (Backspace, Ctrl-U, Up/Down through the history), and leaves at the end of its input, so
+ * piped runs always finish; its exit powers the machine off.
  */
 #include "ulib.h"
 
-#define LINE_MAX   128          /* a line: up to 127 characters */
 #define MAX_TOKENS 48
 #define MAX_ARGS   16           /* per command */
 #define MAX_STAGES 8            /* commands per pipeline */
 #define MAX_PIPELINES 8         /* per line */
-#define HISTORY    16
 #define MAX_JOBS   8            /* background jobs at once */
 
 static const char *menu_programs[10] = {
     0, "mult", "counter", "echoloop", "fib", "primes", "calc", "fact", "gcd", "about",
 };
 
-/* ---- Reading a line: raw mode, the shell's own editing and history. ---- */
-
-static char history[HISTORY][LINE_MAX];
-static int nhistory;            /* lines ever added; the last HISTORY are kept */
-
-/* What the editor echoes waits here, and goes out in one write before each read: a system
- * call costs a VM exit or an emulated trap, and a piped line arrives in one read. */
-static char echo[4 * LINE_MAX];
-static size_t echo_len;
-
-static void flush(void) {
-    write(1, echo, echo_len);
-    echo_len = 0;
-}
-
-static void out(const char *s) {
-    for (size_t n = strlen(s); n--; s++) {
-        if (echo_len == sizeof echo) flush();
-        echo[echo_len++] = *s;
-    }
-}
-
-static void erase(size_t n) {
-    while (n--) out("\b \b");
-}
-
-/* Shows `text` in place of the `*len` characters typed. */
-static void replace(char *line, size_t *len, const char *text) {
-    erase(*len);
-    strlcpy(line, text, LINE_MAX);
-    *len = strlen(line);
-    out(line);
-}
-
-/* The next key: raw mode hands over what has arrived, up to the end of a line. */
-static char keys[LINE_MAX];
-static size_t keys_at, keys_len;
-
-static int key(void) {
-    if (keys_at == keys_len) {
-        flush();
-        long n = read(0, keys, sizeof keys);
-        if (n <= 0) return -1;
-        keys_at = 0, keys_len = (size_t)n;
-    }
-    return (unsigned char)keys[keys_at++];
-}
-
-/* [tour:edit-line] */
-/* Reads a line into `line` after the prompt; -1 at the end of input. */
-static int edit_line(char *line) {
-    char typed[LINE_MAX];       /* the line being typed, while Up shows older ones */
-    size_t len = 0;
-    int shown = nhistory;       /* which history line is shown; nhistory: the typed one */
-    rawmode(1);
-    out("$ ");
-    for (;;) {
-        int c = key();
-        if (c < 0 || (c == 0x04 && !len)) {            /* end of input, or Ctrl-D */
-            if (len) break;
-            flush();
-            rawmode(0);
-            return -1;
-        }
-        if (c == '\r' || c == '\n') break;
-        if (c == 0x7F || c == '\b') {
-            if (len) erase(1), len--;
-        } else if (c == 0x15) {                        /* Ctrl-U */
-            erase(len), len = 0;
-        } else if (c == 0x03) {                        /* Ctrl-C: a fresh line */
-            out("^C");
-            len = 0;
-            break;
-        } else if (c == 0x1B) {                        /* ESC [ A: Up, ESC [ B: Down */
-            int c2 = key(), c3 = key();
-            while (c2 == '[' && c3 >= 0x20 && c3 < 0x40) c3 = key();
-            line[len] = 0;
-            if (c3 == 'A' && shown > 0 && shown > nhistory - HISTORY) {
-                if (shown == nhistory) strlcpy(typed, line, sizeof typed);
-                replace(line, &len, history[--shown % HISTORY]);
-            } else if (c3 == 'B' && shown < nhistory) {
-                shown++;
-                replace(line, &len, shown == nhistory ? typed : history[shown % HISTORY]);
-            }
-        } else if (c >= 0x20 && c < 0x7F && len < LINE_MAX - 1) {
-            line[len++] = (char)c;
-            line[len] = 0;
-            out(&line[len - 1]);
-        }
-    }
-    out("\n");
-    flush();
-    rawmode(0);
-    line[len] = 0;
-    return (int)len;
-}
-/* [/tour:edit-line] */
-
 /* `!!` is the last line again: replaces it in `line`; -1 if there is none or it is too long. */
 static int expand_bang(char *line) {
     char result[LINE_MAX];
     size_t len = 0;
-    const char *last = nhistory ? history[(nhistory - 1) % HISTORY] : NULL;
+    const char *last = history_last();
     int found = 0;
     for (const char *s = line; *s; s++) {
         const char *add = s;
@@ -146,11 +46,6 @@ static int expand_bang(char *line) {
         printf("%s\n", line);                  /* as a Unix shell shows what it runs */
     }
     return 0;
-}
-
-static void remember(const char *line) {
-    if (!*line || (nhistory && !strcmp(history[(nhistory - 1) % HISTORY], line))) return;
-    strlcpy(history[nhistory++ % HISTORY], line, LINE_MAX);
 }
 
 /* ---- Parsing: tokens, then pipelines of commands. ---- */
@@ -406,8 +301,7 @@ static int builtin(struct cmd *c, struct pipeline *pl) {
     } else if (!strcmp(name, "menu")) {
         menu();
     } else {
-        for (int i = nhistory > HISTORY ? nhistory - HISTORY : 0; i < nhistory; i++)
-            printf("%5d  %s\n", i + 1, history[i % HISTORY]);
+        history_print();
     }
     return 1;
 }
@@ -507,12 +401,12 @@ int main(void) {
     printf("\nType a number from the menu, a command or a program name ('help' lists them)\n");
     for (;;) {
         report_jobs();
-        if (edit_line(line) < 0) return goodbye();     /* end of input: as 0 */
+        if (edit_line("$ ", line) < 0) return goodbye();   /* end of input: as 0 */
         if (expand_bang(line) < 0) {
             dprintf(2, "!!: no line to repeat, or the line would be too long\n");
             continue;
         }
-        remember(line);
+        history_add(line);
         int ntok = tokenize(line), np = ntok < 0 ? -1 : parse(line, ntok);
         for (int i = 0; i < np; i++) {
             struct pipeline *pl = &pipelines[i];

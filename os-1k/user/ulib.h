@@ -6,6 +6,7 @@
 #include "../lib.h"                     /* size_t, strings, memset/memcpy, vformat */
 
 #define NULL ((void *)0)
+#define LINE_MAX 128                    /* a line the shell reads: up to 127 characters */
 
 /* `int 0x80` with the number in RAX and arguments in RDI, RSI, RDX; the kernel keeps every
  * other register. */
@@ -47,4 +48,10 @@ int readline(char *buf, size_t max);            /* getline from descriptor 0 */
 int number(const char *s, long *out);           /* 0 if s is a whole decimal number */
 int wait(int pid);                              /* its exit status; -1 if killed or no child */
 const char *strerror(int err);                  /* what an error number (or its negation) means */
+
+/* edit.c: the shell's line editor, with a history of the last 16 lines. */
+int edit_line(const char *prompt, char *line);  /* line: LINE_MAX bytes; -1 at the end */
+void history_add(const char *line);
+const char *history_last(void);                 /* NULL before the first line */
+void history_print(void);
 #endif
