@@ -101,6 +101,8 @@ void fs_init(void) {
         panic("fs: the disk's superblock does not describe version %u's layout", FS_VERSION);
     if (block_read(FS_INODE_START * SPB, inodes, FS_INODES) < 0)
         panic("fs: cannot read the inode table");
+    memset(used, 0, sizeof used);
+    memset(refs, 0, sizeof refs);
     for (uint32_t b = 0; b < FS_DATA_START; b++) mark(b, 1);
     int files = 0;
     for (int i = 0; i < FS_INODES; i++) {
