@@ -69,7 +69,8 @@ static struct {
 } disk;
 
 void block_init(void) {
-    disk.name = "the image linked into the kernel";
+    disk.name = LINKED_IMAGE_WRITABLE ? "the image linked into the kernel (writes kept in RAM)"
+                                      : "the image linked into the kernel (read-only)";
     disk.writable = LINKED_IMAGE_WRITABLE;
     disk.rw = linked_rw;
 }

@@ -160,7 +160,6 @@ static void erase(size_t n) {
  * Editing happens as the reader reads, so that with piped input the echo comes where a
  * terminal would show it: after the prompt the program printed.
  */
-/* [tour:console-read] */
 ssize_t console_read(char *buf, size_t n) {
     if (current->pgid != foreground) return 0;     /* a background job: end of input */
     size_t len = 0;
@@ -196,4 +195,3 @@ ssize_t console_read(char *buf, size_t n) {
         }
     }
 }
-/* [/tour:console-read] */

@@ -10,7 +10,9 @@
 //!
 //! A block that holds on one kind of KVM only says so in its info string, "```console
 //! host=paravirtual" or "```console host=real" (the `kind` of `mini-kvm --host-check=keys`),
-//! and is checked on that kind only; every other block must hold on every KVM.
+//! and is checked on that kind only; every other block must hold on every KVM. A block whose
+//! output has lines of its own that start with `$ ` (the 1K OS's shell prompts) says
+//! "```console single": it holds one command, its first line, and the rest is its output.
 //!
 //! After a change that alters what a command prints, `DOCS_BLESS=1 cargo test --test docs`
 //! writes what the commands printed into the pages (the test still fails, so nothing is
@@ -43,6 +45,8 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
     // Inside any fenced block (collected or not), so that its closing fence is one.
     let mut in_fence = false;
     let mut block_host: Option<String> = None;
+    // A `single` block: its first line is the command, all the others its output.
+    let mut single = false;
     let mut current: Option<Example> = None;
     for (i, line) in text.lines().enumerate() {
         if let Some(info) = line.strip_prefix("```") {
@@ -56,12 +60,14 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
             let mut words = info.split_whitespace();
             in_block = words.next() == Some("console");
             block_host = None;
+            single = false;
             let mut marked = false;
             for word in words {
                 marked = true;
                 match word.strip_prefix("host=") {
                     Some(kind @ ("paravirtual" | "real")) => block_host = Some(kind.to_string()),
                     None if word == "run" => {}
+                    None if word == "single" => single = true,
                     _ => panic!("{file}:{}: unknown block attribute {word:?}", i + 1),
                 }
             }
@@ -71,7 +77,10 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
         if !in_block {
             continue;
         }
-        if let Some(cmd) = line.strip_prefix("$ ") {
+        if let Some(cmd) = line
+            .strip_prefix("$ ")
+            .filter(|_| !(single && current.is_some()))
+        {
             out.extend(current.take());
             current = Some(Example {
                 file: file.clone(),

@@ -160,7 +160,7 @@ fn stepi_crosses_the_out_in_the_console_driver() {
     // which on kvm_amd nested under QEMU loses the trap flag of single-stepping), on to its
     // line with the `out` (`advance`: no stepping there, each stepi costs about a second on
     // the nested lane), step to the `out dx, al` (0xEE) to COM1, then over it.
-    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:66\nset $n = 0\n\
+    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:71\nset $n = 0\n\
                   while $n < 100000 && *(unsigned char *)$pc != 0xee\n  stepi\n  \
                   set $n = $n + 1\nend\nprint/x $pc\nx/i $pc\nstepi\nprint/x $pc\ncontinue\n";
     let transcript = gdb_script(
@@ -191,7 +191,7 @@ fn stepi_crosses_the_out_in_the_console_driver() {
 #[test]
 #[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
-    // `1` makes the shell start a program; 0x400009 is the instruction after `call main` in
+    // `1` makes the shell start a program; 0x400012 is the instruction after `call main` in
     // its crt0.S (every program is linked at 0x400000, a user page: user.ld), reached when
     // main returns, right after main's last write system call.
     let child = start(&["os-1k"], b"1\n0\n");
@@ -205,7 +205,7 @@ fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
         commands.extend(["break syscall", "continue", "delete"]);
     }
     commands.extend([
-        "break *0x400009",
+        "break *0x400012",
         "continue",
         "print $cs & 3",
         "delete",
@@ -233,7 +233,7 @@ fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
         assert!(!transcript.contains("Breakpoint 2,"), "{transcript}");
         assert!(
             stderr.contains(
-                "mini-kvm: gdb: breakpoint at 0x400009 refused: it is on a user-mode page"
+                "mini-kvm: gdb: breakpoint at 0x400012 refused: it is on a user-mode page"
             ),
             "{stderr}"
         );

@@ -68,7 +68,6 @@ static int key(void) {
     return (unsigned char)keys[keys_at++];
 }
 
-/* [tour:edit-line] */
 /* Shows `prompt`, reads a line into `line` (LINE_MAX bytes); -1 at the end of input. */
 int edit_line(const char *prompt, char *line) {
     char typed[LINE_MAX];       /* the line being typed, while Up shows older ones */
@@ -116,4 +115,3 @@ int edit_line(const char *prompt, char *line) {
     line[len] = 0;
     return (int)len;
 }
-/* [/tour:edit-line] */
