@@ -106,6 +106,10 @@ void console_interrupt(void) {
 }
 /* [/tour:ctrl-c] */
 
+/* May the current process change the console's owner or mode? Its group owns the console,
+ * or it is the shell (pid 1), which takes the console back when a job ends. */
+int console_owner(void) { return current->pid == 1 || current->pgid == foreground; }
+
 /* The console belongs to process group `pgid` (the foreground job); every other group reads
  * end of input. */
 void console_foreground(int pgid) { foreground = pgid; }
@@ -161,7 +165,7 @@ static void erase(size_t n) {
  * terminal would show it: after the prompt the program printed.
  */
 ssize_t console_read(char *buf, size_t n) {
-    if (current->pgid != foreground) return 0;     /* a background job: end of input */
+    if (current->pgid != foreground || n == 0) return 0;   /* a background job: end of input */
     size_t len = 0;
     if (raw) {                                 /* up to the end of a line, no further */
         int c = next_byte();

@@ -37,7 +37,8 @@ static int load_program(uint64_t *pml4, int ino, uint64_t *entry) {
     for (int i = 0; i < eh.phnum; i++) {
         if (ph[i].type != PT_LOAD) continue;
         uint64_t vaddr = ph[i].vaddr, filesz = ph[i].filesz;
-        if (vaddr < USER_BASE || ph[i].memsz > USER_STACK - 0x10000 - vaddr ||
+        if (vaddr < USER_BASE || vaddr >= USER_STACK - 0x10000 ||
+            ph[i].memsz > USER_STACK - 0x10000 - vaddr ||
             filesz > ph[i].memsz || ph[i].offset > size || filesz > size - ph[i].offset)
             return -ENOEXEC;
         for (uint64_t va = vaddr & ~(PAGE_SIZE - 1); va < vaddr + ph[i].memsz; va += PAGE_SIZE) {

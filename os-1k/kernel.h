@@ -110,6 +110,7 @@ void console_putc(char c);
 void console_write(const char *s, size_t n);
 ssize_t console_read(char *buf, size_t n);
 void console_interrupt(void);
+int console_owner(void);
 void console_foreground(int pgid);
 int console_rawmode(int on);
 

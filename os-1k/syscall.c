@@ -36,6 +36,7 @@ static int64_t sys_spawn(uint64_t upath, uint64_t uargv, uint64_t uattr) {
     }
     int pgid = attr.pgid ? attr.pgid : current->pgid;
     if (pgid < SPAWN_NEW_GROUP) return -EINVAL;
+    if (attr.foreground && !console_owner()) return -EPERM;
     return spawn(path, argv, argc, fd, pgid, attr.foreground);
 }
 
@@ -116,11 +117,10 @@ void syscall(struct trapframe *tf) {
         r = sys_ps(a, b);
         break;
     case SYS_FOREGROUND:
-        console_foreground((int)a);
-        r = 0;
+        r = console_owner() ? (console_foreground((int)a), 0) : -EPERM;
         break;
     case SYS_RAWMODE:
-        r = console_rawmode((int)a);
+        r = console_owner() ? console_rawmode((int)a) : -EPERM;
         break;
     }
     tf->rax = (uint64_t)r;

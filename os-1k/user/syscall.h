@@ -32,7 +32,7 @@
 #define SYS_READDIR  19   /* readdir(index, struct dirent *) -> 1, or 0 past the last file */
 #define SYS_FOREGROUND 20 /* foreground(pgid): that process group gets the console (below) */
 #define SYS_RAWMODE  21   /* rawmode(on): console reads without line editing (below) -> the
-                             previous mode */
+                             previous mode; both -EPERM from a background job */
 
 /* open's flags (Linux's values). */
 #define O_RDONLY  0
@@ -63,9 +63,11 @@ struct spawnattr {
 /*
  * The console belongs to one process group, the foreground one: Ctrl-C ends every process
  * in it (never pid 1, the shell), and only its processes read the console; a read from any
- * other process (a background job) gets end of input. rawmode(1) makes console reads return
- * the bytes as they arrive, at least one, unedited and not echoed (the shell's line editor
- * uses it); rawmode(0) is the line discipline: echo, Backspace, Ctrl-U, Ctrl-D, whole lines.
+ * other process (a background job) gets end of input. Only the foreground group and pid 1
+ * may give the console to another group (foreground(), or spawn's attribute) or change its
+ * mode. rawmode(1) makes console reads return the bytes as they arrive, at least one, up to
+ * the end of a line, unedited and not echoed (the shell's line editor uses it); rawmode(0) is
+ * the line discipline: echo, Backspace, Ctrl-U, Ctrl-D, whole lines.
  */
 
 struct procinfo {
@@ -82,6 +84,7 @@ struct dirent {
 };
 
 /* Errors (negated). */
+#define EPERM         1   /* not allowed (the console, from a background job) */
 #define ENOENT        2   /* no such file */
 #define ESRCH         3   /* no such process */
 #define EIO           5   /* the disk failed */

@@ -103,6 +103,7 @@ int wait(int pid) {
 
 const char *strerror(int err) {
     switch (err < 0 ? -err : err) {
+    case EPERM: return "not allowed";
     case ENOENT: return "no such file";
     case ESRCH: return "no such process";
     case EIO: return "disk error";
