@@ -142,7 +142,7 @@ int fs_create(const char *path) {
     const char *name = file_name(path);
     int i = fs_lookup(path);
     if (i >= 0) return i;
-    if (!name) return -EINVAL;
+    if (!name) return strlen(path) >= FS_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
     if (!block_writable()) return -EROFS;
     lock();
     for (i = 0; i < FS_INODES && (inodes[i].name[0] || refs[i]); i++)

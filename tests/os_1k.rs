@@ -243,6 +243,26 @@ fn files_are_written_appended_overwritten_and_removed() {
 }
 
 #[test]
+fn the_directory_holds_64_files_and_then_says_so() {
+    // 29 files come with the disk: 35 more fill its inode table, the 36th is refused.
+    let names: Vec<String> = (1..=36).map(|i| format!("f{i}")).collect();
+    let lines: String = names
+        .chunks(6)
+        .map(|c| {
+            let cmds: Vec<String> = c.iter().map(|n| format!("echo > {n}")).collect();
+            cmds.join("; ") + "\n"
+        })
+        .collect();
+    let out = os(&format!("{lines}rm f1\necho > f36\nls f36\n0\n"));
+    let last_line = "echo > f31; echo > f32; echo > f33; echo > f34; echo > f35; echo > f36";
+    assert_eq!(
+        answer(&out, last_line),
+        "sh: f36: no space left on the disk\n"
+    );
+    assert_eq!(answer(&out, "ls f36"), "f36                 1\n", "{out}");
+}
+
+#[test]
 fn a_file_of_several_blocks_is_copied_whole() {
     // cat writes 8 KiB at a time; a file takes at most 4 KiB per write (a short write), each a
     // copy-on-write of one or two blocks and one inode write.
