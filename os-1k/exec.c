@@ -104,7 +104,9 @@ int spawn(const char *path, char *const argv[], int argc, struct file *fd[3], in
     struct proc *p = proc_alloc();
     if (!p) return -EAGAIN;
     uint64_t entry, stack_pa = 0;
+    fs_ref(ino, 1);                            /* the file stays while it is read */
     int r = (p->pml4 = vm_new()) ? load_program(p->pml4, ino, &entry) : -ENOMEM;
+    fs_ref(ino, -1);
     /* The user stack: two pages under USER_STACK, the arguments in the top one. */
     for (uint64_t va = USER_STACK - 2 * PAGE_SIZE; va < USER_STACK && !r; va += PAGE_SIZE)
         if (!(stack_pa = page_alloc()) || vm_map(p->pml4, va, stack_pa, PTE_W | PTE_U) < 0)

@@ -12,7 +12,7 @@
  *      bytes it keeps are read first); no block an inode names is ever written;
  *   2. once those writes are done, the file's inode, naming the new blocks and the new size,
  *      is written: one sector, the commit point;
- *   3. then, and only then, the blocks it no longer names are free.
+ *   3. then, and only then, the blocks that only the old inode named are free.
  * A stop before 2 leaves the old inode and the old data; from 2 on, the new ones. A call
  * changes at most FS_WRITE_MAX bytes (a short write beyond), so that each commits whole.
  *
@@ -140,22 +140,21 @@ int fs_lookup(const char *path) {
 /* The inode of `path`, made (empty) if there is none. */
 int fs_create(const char *path) {
     const char *name = file_name(path);
-    int i = fs_lookup(path);
-    if (i >= 0) return i;
-    if (!name) return strlen(path) >= FS_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
-    if (!block_writable()) return -EROFS;
-    lock();
-    for (i = 0; i < FS_INODES && (inodes[i].name[0] || refs[i]); i++)
-        ;
-    int r = -ENOSPC;
-    if (i < FS_INODES) {
+    lock();                                    /* no other create of the name in between */
+    int i = fs_lookup(path), r = i;
+    if (i < 0 && !name) r = strlen(path) >= FS_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
+    else if (i < 0 && !block_writable()) r = -EROFS;
+    else if (i < 0) {
+        for (i = 0; i < FS_INODES && (inodes[i].name[0] || refs[i]); i++)
+            ;
         struct fs_inode new;
         memset(&new, 0, sizeof new);
         strlcpy(new.name, name, sizeof new.name);
-        r = commit(i, &new);
+        r = i < FS_INODES ? commit(i, &new) : -ENOSPC;
+        if (r == 0) r = i;
     }
     unlock();
-    return r < 0 ? r : i;
+    return r;
 }
 
 uint32_t fs_size(int i) { return inodes[i].size; }
@@ -269,14 +268,13 @@ static void release(int i) {
 
 /* Removes the name: the inode's sector is zeroed; its blocks stay until the last close. */
 int fs_unlink(const char *path) {
-    int i = fs_lookup(path);
-    if (i < 0) return i;
-    if (!block_writable()) return -EROFS;
     lock();
-    struct fs_inode gone = inodes[i];
-    memset(gone.name, 0, sizeof gone.name);
-    int r = commit(i, &gone);
-    if (!r) release(i);
+    int i = fs_lookup(path), r = i < 0 ? i : block_writable() ? 0 : -EROFS;
+    if (!r) {
+        struct fs_inode gone = inodes[i];
+        memset(gone.name, 0, sizeof gone.name);
+        if (!(r = commit(i, &gone))) release(i);
+    }
     unlock();
     return r;
 }
