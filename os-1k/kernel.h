@@ -3,8 +3,10 @@
  * and every kernel function another file calls.
  *
  * The 1K OS is a 64-bit teaching kernel in the spirit of "Operating System in 1,000 Lines"
- * and xv6: one CPU, no locks (the kernel runs with interrupts off except in the idle loop),
- * processes in ring 3 with their own address spaces, preemption on a 100 Hz timer.
+ * and xv6: one CPU, no spinlocks (the kernel runs with interrupts off except in the idle loop,
+ * so it changes processes only where it sleeps; the file system's one lock is held across such
+ * sleeps), processes in ring 3 with their own address spaces and descriptors, preemption on a
+ * 100 Hz timer.
  */
 #ifndef KERNEL_H
 #define KERNEL_H
