@@ -163,10 +163,7 @@ fn main() {
         "cargo:rustc-env=MINI_KVM_OS_1K_IMAGE={}",
         os.image.display()
     );
-    println!(
-        "cargo:rustc-env=MINI_KVM_OS_1K_DISK={}",
-        os.disk.display()
-    );
+    println!("cargo:rustc-env=MINI_KVM_OS_1K_DISK={}", os.disk.display());
 
     // The probes `--host-check` runs: embedded by name, not listed.
     code.push_str("pub static PROBES: &[(&str, &[u8])] = &[\n");

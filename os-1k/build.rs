@@ -308,11 +308,7 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     // The kernel.
     let kernel_flags = ["-mno-red-zone", "-mcmodel=kernel", "-g", &include];
     let mut objects = Vec::new();
-    for source in KERNEL_SOURCES
-        .iter()
-        .map(|s| src.join(s))
-        .chain([image_s])
-    {
+    for source in KERNEL_SOURCES.iter().map(|s| src.join(s)).chain([image_s]) {
         let stem = source
             .file_stem()
             .unwrap_or_default()

@@ -337,7 +337,11 @@ pub mod pipe {
         let counted = answer(&out, "wc < list");
         assert!(counted.split(' ').count() == 3, "{out}");
         assert_eq!(answer(&out, "ls | wc"), counted, "{out}");
-        assert_eq!(answer(&out, "cat shell | wc"), answer(&out, "wc < shell"), "{out}");
+        assert_eq!(
+            answer(&out, "cat shell | wc"),
+            answer(&out, "wc < shell"),
+            "{out}"
+        );
     }
 
     pub fn a_pipeline_of_three() {
@@ -376,7 +380,10 @@ pub mod pipe {
         s.send("ps\n");
         s.expect("running   ps\n$ ");
         let out = s.finish();
-        for line in ["[kernel] pid 2 (spin): killed\n", "[kernel] pid 3 (cat): killed\n"] {
+        for line in [
+            "[kernel] pid 2 (spin): killed\n",
+            "[kernel] pid 3 (cat): killed\n",
+        ] {
             assert!(out.contains(line), "{line:?} in:\n{out}");
         }
         let ps = &out[out.rfind("  PID  PPID").expect("ps")..];

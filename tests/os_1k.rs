@@ -125,8 +125,10 @@ fn every_menu_program_prints_its_output_right_for_64_bits() {
 
 #[test]
 fn programs_take_their_arguments_and_refuse_bad_ones() {
-    let out = os("fib 5\nfact 3\ngcd 12 18\nprimes 50\nspin A 3\nmult 3\ncounter 3\n\
-         calc 12 + 5\necho hello   world\nfib 94\nfib 95\nfact 21\ngcd 1\nspin\nprimes x\n0\n");
+    let out = os(
+        "fib 5\nfact 3\ngcd 12 18\nprimes 50\nspin A 3\nmult 3\ncounter 3\n\
+         calc 12 + 5\necho hello   world\nfib 94\nfib 95\nfact 21\ngcd 1\nspin\nprimes x\n0\n",
+    );
     assert_eq!(
         answer(&out, "fib 5"),
         "\n=== Fibonacci Sequence (first 5 numbers) ===\n\
@@ -144,10 +146,7 @@ fn programs_take_their_arguments_and_refuse_bad_ones() {
         answer(&out, "mult 3"),
         "\n=== Multiplication Table ===\n2*1=2 2*2=4 2*3=6 \n3*1=3 3*2=6 3*3=9 \n"
     );
-    assert_eq!(
-        answer(&out, "counter 3"),
-        "\n=== Counter 0-2 ===\n0 1 2 \n"
-    );
+    assert_eq!(answer(&out, "counter 3"), "\n=== Counter 0-2 ===\n0 1 2 \n");
     assert_eq!(answer(&out, "calc 12 + 5"), "Result: 17\n");
     assert_eq!(answer(&out, "echo hello   world"), "hello world\n");
     // 64 bits: F(93) is the last Fibonacci number that fits.
@@ -221,8 +220,10 @@ fn the_end_of_input_ends_the_shell_as_if_0_was_chosen() {
 
 #[test]
 fn files_are_written_appended_overwritten_and_removed() {
-    let out = os("echo hello > f\ncat f\necho world >> f\ncat f\nls f\nmult 3 > f\ncat f\n\
-         wc < f\necho short > f\ncat f\nrm f\ncat f\nls f\nrm f\ncat < f\n0\n");
+    let out = os(
+        "echo hello > f\ncat f\necho world >> f\ncat f\nls f\nmult 3 > f\ncat f\n\
+         wc < f\necho short > f\ncat f\nrm f\ncat f\nls f\nrm f\ncat < f\n0\n",
+    );
     assert_eq!(answer(&out, "echo hello > f"), "");
     assert_eq!(answer(&out, "cat f"), "hello\n");
     let after_append = &out[out.find("$ echo world >> f\n").expect("the append")..];
@@ -271,14 +272,19 @@ fn a_file_of_several_blocks_is_copied_whole() {
     assert_eq!(answer(&out, "wc copy"), format!("{original} copy\n"));
     let size = original.split(' ').nth(2).expect("a byte count");
     assert!(size.parse::<u32>().unwrap() > 8192, "{original}");
-    assert!(answer(&out, "ls copy").ends_with(&format!(" {size}\n")), "{out}");
+    assert!(
+        answer(&out, "ls copy").ends_with(&format!(" {size}\n")),
+        "{out}"
+    );
 }
 
 #[test]
 fn the_small_programs_combine_through_files() {
-    let out = os("grep KVM readme.txt\ngrep nothing readme.txt\nhead -n 2 readme.txt\n\
+    let out = os(
+        "grep KVM readme.txt\ngrep nothing readme.txt\nhead -n 2 readme.txt\n\
          head -n 1 < motd\nwc motd readme.txt\nls motd readme.txt\npwd\n\
-         echo 'two  spaces' \"and more\"\n0\n");
+         echo 'two  spaces' \"and more\"\n0\n",
+    );
     assert_eq!(
         answer(&out, "grep KVM readme.txt"),
         "KVM runs the kernel and its programs; mini-kvm gives them a UART and a disk.\n"
@@ -310,8 +316,10 @@ fn the_small_programs_combine_through_files() {
 
 #[test]
 fn the_shell_parses_and_refuses_what_it_cannot_run() {
-    let out = os("ls |\n| wc\n> f\ncat <\necho 'open\nhistory > f\ncd\nlss\n10\n\
-         echo a; echo b ;; echo c\n0\n");
+    let out = os(
+        "ls |\n| wc\n> f\ncat <\necho 'open\nhistory > f\ncd\nlss\n10\n\
+         echo a; echo b ;; echo c\n0\n",
+    );
     for (command, error) in [
         ("ls |", "sh: a command is missing at the end\n"),
         ("| wc", "sh: a command is missing before |\n"),
@@ -339,8 +347,10 @@ fn the_shell_parses_and_refuses_what_it_cannot_run() {
 
 #[test]
 fn the_line_editor_erases_recalls_and_repeats() {
-    let out = session(&os("ecx\x7fho hi\njunk\x15pwd\necho one\n\x1b[A\n!!\nhistory\n\
-         abc\x03pwd\n\x1b[A\x1b[A\x1b[B\n0\n"));
+    let out = session(&os(
+        "ecx\x7fho hi\njunk\x15pwd\necho one\n\x1b[A\n!!\nhistory\n\
+         abc\x03pwd\n\x1b[A\x1b[A\x1b[B\n0\n",
+    ));
     let expected = format!(
         "$ ecx\x08 \x08ho hi\nhi\n\
          $ junk\x08 \x08\x08 \x08\x08 \x08\x08 \x08pwd\n/\n\
@@ -439,10 +449,21 @@ fn preempt_ps_uptime_ls_and_cat() {
     assert!(uptimes[1] > uptimes[0], "{uptimes:?}");
     // ls lists the file system with sizes; cat prints a file.
     let ls = answer(&out, "ls");
-    for file in ["motd", "readme.txt", "shell", "mult", "spin", "preempt", "ls", "wc"] {
+    for file in [
+        "motd",
+        "readme.txt",
+        "shell",
+        "mult",
+        "spin",
+        "preempt",
+        "ls",
+        "wc",
+    ] {
         assert!(
             ls.lines().any(|l| l.starts_with(&format!("{file} "))
-                && l.split_whitespace().nth(1).is_some_and(|n| n.parse::<u32>().is_ok())),
+                && l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|n| n.parse::<u32>().is_ok())),
             "ls: {file} with its size in:\n{ls}"
         );
     }
@@ -460,7 +481,9 @@ fn preempt_ps_uptime_ls_and_cat() {
 fn kill_ends_a_background_job_and_the_shell_reports_it() {
     // Its letters and the kernel's line come when the scheduler runs it, so only their
     // presence counts.
-    let out = session(&os("spin A 100000 &\nps\nkill 2; wait 2\nkill 2\nkill 1\n0\n"));
+    let out = session(&os(
+        "spin A 100000 &\nps\nkill 2; wait 2\nkill 2\nkill 1\n0\n",
+    ));
     assert!(out.contains("[2] spin A 100000\n"), "{out}");
     assert!(
         out.contains("    2     1     2  runnable  spin\n")
@@ -468,8 +491,14 @@ fn kill_ends_a_background_job_and_the_shell_reports_it() {
         "{out}"
     );
     assert!(out.contains("[kernel] pid 2 (spin): killed\n"), "{out}");
-    assert!(out.contains("[2] killed\n$ kill 2\n"), "wait reports it: {out}");
-    assert!(out.contains("$ kill 2\nkill: 2: no such process\n"), "{out}");
+    assert!(
+        out.contains("[2] killed\n$ kill 2\n"),
+        "wait reports it: {out}"
+    );
+    assert!(
+        out.contains("$ kill 2\nkill: 2: no such process\n"),
+        "{out}"
+    );
     assert!(
         out.contains("$ kill 1\nkill: 1: no such process\n"),
         "{out}"
@@ -522,7 +551,11 @@ fn ctrl_c_ends_the_foreground_job_never_the_shell_nor_a_background_job() {
     assert!(!ps.contains("preempt") && !ps.contains("    7 "), "{ps}");
     // The background job wrote its letters while the rest went on.
     let wc = answer(&out, "wc c");
-    let letters: u32 = wc.split(' ').nth(2).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let letters: u32 = wc
+        .split(' ')
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     assert!(letters > 0 && wc == format!("0 1 {letters} c\n"), "{wc}");
     assert!(out.ends_with(GOODBYE), "the shell survived: {out}");
 }
@@ -598,7 +631,8 @@ fn the_same_kernel_boots_under_qemu() {
     }
     assert!(seen.contains("=== 1K OS x86-64 ===") && seen.contains(TABLE));
     assert!(
-        seen.contains("File system: 29 files, ") && seen.contains("on the image linked into the kernel"),
+        seen.contains("File system: 29 files, ")
+            && seen.contains("on the image linked into the kernel"),
         "{seen}"
     );
 }

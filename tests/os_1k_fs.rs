@@ -14,7 +14,14 @@ fn a_stop_after_any_sector_write_leaves_each_file_old_or_new() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fs_crash");
     let build = Command::new("gcc")
-        .args(["-std=gnu11", "-O1", "-fno-builtin", "-Wall", "-Wextra", "-Werror"])
+        .args([
+            "-std=gnu11",
+            "-O1",
+            "-fno-builtin",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+        ])
         .arg("-I")
         .arg(root.join("os-1k"))
         .arg(root.join("tests/fs_crash.c"))
