@@ -12,7 +12,8 @@ use std::process::Command;
 fn a_stop_after_any_sector_write_leaves_each_file_old_or_new() {
     require("gcc");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fs_crash");
+    // In the temporary directory: the real-KVM lane shares the build read-only.
+    let exe = std::env::temp_dir().join(format!("mini-kvm-fs_crash-{}", std::process::id()));
     let build = Command::new("gcc")
         .args([
             "-std=gnu11",
@@ -40,6 +41,7 @@ fn a_stop_after_any_sector_write_leaves_each_file_old_or_new() {
         .arg(env!("MINI_KVM_OS_1K_DISK"))
         .output()
         .expect("fs_crash runs");
+    std::fs::remove_file(&exe).unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
