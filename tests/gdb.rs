@@ -217,7 +217,7 @@ fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
     assert!(transcript.contains("exited normally"), "{transcript}");
     if steps_ring3 {
         assert!(
-            transcript.contains("Breakpoint 1, 0x0000000000400009"),
+            transcript.contains("Breakpoint 1, 0x0000000000400012"),
             "{transcript}"
         );
         assert!(
