@@ -27,15 +27,17 @@ run: build
 install: deps-build
 	$(CARGO) install --path . --locked
 
-# The 1K OS as files, for QEMU and gdb: target/os-1k (the Multiboot boot image) and
-# target/os-1k.elf (with symbols). build.rs writes them into cargo's OUT_DIR, whose name
+# The 1K OS as files, for QEMU and gdb: target/os-1k (the Multiboot boot image),
+# target/os-1k.elf (with symbols) and target/os-1k.img (its disk image, laid out as
+# os-1k/fs.h says). build.rs writes them into cargo's OUT_DIR, whose name
 # changes with each build configuration; cargo's own build report says which one it is.
 kernel: deps-build
 	@out=$$($(CARGO) build --release --message-format=json 2>/dev/null | \
 		grep '"reason":"build-script-executed"' | grep '"package_id":"[^"]*mini-kvm' | \
 		sed 's/.*"out_dir":"\([^"]*\)".*/\1/' | tail -n1); \
 	[ -n "$$out" ] && cp "$$out/os-1k" target/os-1k && cp "$$out/os-1k.elf" target/os-1k.elf && \
-	echo "target/os-1k (boot image) and target/os-1k.elf (symbols for gdb)"
+	cp "$$out/os-1k.img" target/os-1k.img && \
+	echo "target/os-1k (boot image), target/os-1k.elf (symbols for gdb), target/os-1k.img (disk)"
 
 # Everything, on this host's KVM and on a real (VMX/SVM) one: unit tests, integration tests
 # (real guests under KVM; --include-ignored runs the tests that need tmux, gdb or qemu, which

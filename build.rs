@@ -6,7 +6,7 @@
 //!   mode.
 //! * `guests/probes/*.asm` are the tiny guests `--host-check` runs; embedded, not listed.
 //! * `os-1k/` is built by `os-1k/build.rs` (gcc, ld, objcopy) and embedded as the guest
-//!   `os-1k`, with its symbol file for gdb.
+//!   `os-1k`, with its symbol file for gdb; its disk image's path is `MINI_KVM_OS_1K_DISK`.
 //! * `tests/guests/*.asm`, small guests the integration tests need, are assembled next to them
 //!   (not embedded); the tests find them through `MINI_KVM_TEST_GUESTS`.
 //! * A release build hands `bench/link-order.txt` to the linker, so that the code a run executes
@@ -146,6 +146,7 @@ fn main() {
     );
     println!("cargo:rustc-env=MINI_KVM_OS_1K_ELF={}", os.debug_elf.display());
     println!("cargo:rustc-env=MINI_KVM_OS_1K_IMAGE={}", os.image.display());
+    println!("cargo:rustc-env=MINI_KVM_OS_1K_DISK={}", os.disk.display());
 
     // The probes `--host-check` runs: embedded by name, not listed.
     code.push_str("pub static PROBES: &[(&str, &[u8])] = &[\n");

@@ -297,9 +297,9 @@ int main(int argc, char **argv) {
         char *os[] = {mk, "os-1k", NULL}, *osn[] = {mk, "--no-coalesce", "os-1k", NULL};
         double whole[MAX_RUNS], pn[MAX_RUNS], wn[MAX_RUNS];
         for (int i = 0; i < 10; i++) {
-            whole[i] = run(os, "0\n", "Select: ", &a[i], NULL) * 1e3;
+            whole[i] = run(os, "0\n", "\n$ ", &a[i], NULL) * 1e3;
             a[i] *= 1e3;
-            wn[i] = run(osn, "0\n", "Select: ", &pn[i], NULL) * 1e3;
+            wn[i] = run(osn, "0\n", "\n$ ", &pn[i], NULL) * 1e3;
             pn[i] *= 1e3;
         }
         struct stats p = summarize(a, 10), w = summarize(whole, 10);
@@ -316,9 +316,9 @@ int main(int argc, char **argv) {
                             "-serial", "stdio", "-display", "none", "-no-reboot", "-m", "32", NULL};
             kill_at_prompt = 1;
             for (int i = 0; i < 5; i++) {
-                run(qemu, "", "Select: ", &b[i], NULL);
+                run(qemu, "", "\n$ ", &b[i], NULL);
                 b[i] *= 1e3;
-                run(os, "0\n", "Select: ", &a[i], NULL);
+                run(os, "0\n", "\n$ ", &a[i], NULL);
                 a[i] *= 1e3;
             }
             kill_at_prompt = 0;

@@ -1,8 +1,10 @@
 //! How the 1K OS is built: a Rust module that the top-level build.rs includes, so one
-//! `cargo build` produces the OS too. It runs gcc, ld and objcopy, and packs the file system
-//! (a ustar archive: the text files in `files/` and the user programs) itself.
+//! `cargo build` produces the OS too. It runs gcc, ld and objcopy, and makes the disk image
+//! (the text files in `files/` and the user programs, laid out as `fs.h` says) itself.
 //!
 //! Outputs, in `out_dir`:
+//! * `os-1k.img`: the disk image, 4 MiB, what a new disk starts as; the kernel links in the
+//!   same image up to the zeros it ends with (its read-only disk when no other is given);
 //! * `os-1k.elf`: the kernel as linked, ELF64 with symbols, for gdb (`break kernel_main`);
 //! * `os-1k`: the boot image: the same kernel as a flat binary from its load address (1 MiB), its
 //!   Multiboot header giving the addresses (QEMU's `-kernel` takes it too); mini-kvm embeds it.
@@ -11,15 +13,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The user programs: every `user/NAME.c` but the library is a program, linked with crt0 and
-/// ulib into `/NAME` in the archive (so a new program is just a new file), the shell first.
+/// The user library: linked into every program, which keeps only what it calls
+/// (`--gc-sections`): ulib.c (system calls, printf, lines) and edit.c (the shell's line editor).
+const USER_LIBRARY: &[&str] = &["ulib", "edit"];
+
+/// The user programs: every other `user/NAME.c` is a program, linked with crt0 and the library
+/// into the file `NAME` on the disk (so a new program is just a new file), the shell first.
 fn programs(user: &Path) -> Result<Vec<String>, String> {
     let mut names: Vec<String> = fs::read_dir(user)
         .map_err(|e| format!("reading {}: {e}", user.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|name| name != "ulib")
+        .filter(|name| !USER_LIBRARY.contains(&name.as_str()))
         .collect();
     names.sort_by_key(|name| (name != "shell", name.clone()));
     Ok(names)
@@ -33,7 +39,11 @@ const KERNEL_SOURCES: &[&str] = &[
     "mm.c",
     "trap.c",
     "proc.c",
+    "exec.c",
     "syscall.c",
+    "file.c",
+    "pipe.c",
+    "block.c",
     "fs.c",
     "lib.c",
 ];
@@ -62,6 +72,7 @@ const COMMON_FLAGS: &[&str] = &[
 pub struct Os1k {
     pub image: PathBuf,
     pub debug_elf: PathBuf,
+    pub disk: PathBuf,
 }
 
 fn run(tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), String> {
@@ -111,41 +122,102 @@ fn link(script: &Path, objects: &[&Path], output: &Path, extra: &[&str]) -> Resu
     run("ld", &args)
 }
 
-/// One ustar header block (POSIX pax "ustar" format) for a regular file.
-pub fn ustar_header(name: &str, size: usize) -> Result<[u8; 512], String> {
-    if name.len() >= 100 {
-        return Err(format!("archive name too long: {name}"));
-    }
-    let mut h = [0u8; 512];
-    let field = |h: &mut [u8; 512], at: usize, text: &str| {
-        h[at..at + text.len()].copy_from_slice(text.as_bytes());
-    };
-    field(&mut h, 0, name);
-    field(&mut h, 100, "0000644");
-    field(&mut h, 108, "0000000");
-    field(&mut h, 116, "0000000");
-    field(&mut h, 124, &format!("{size:011o}"));
-    field(&mut h, 136, "00000000000");
-    h[156] = b'0';
-    field(&mut h, 257, "ustar");
-    field(&mut h, 263, "00");
-    // The checksum is computed with its own field as eight spaces.
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    field(&mut h, 148, &format!("{sum:06o}\0 "));
-    Ok(h)
+/// The numbers of the on-disk layout, read from `fs.h` (its `#define NAME number` lines), so
+/// that the header stays the one place they are written down.
+struct Layout {
+    magic: u32,
+    version: u32,
+    sector_size: usize,
+    block_size: usize,
+    blocks: usize,
+    inode_start: usize,
+    inodes: usize,
+    data_start: usize,
+    name_max: usize,
+    direct: usize,
 }
 
-/// A ustar archive of `(name, bytes)` files.
-pub fn ustar(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
-    let mut tar = Vec::new();
-    for (name, data) in files {
-        tar.extend_from_slice(&ustar_header(name, data.len())?);
-        tar.extend_from_slice(data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
+fn layout(fs_h: &Path) -> Result<Layout, String> {
+    let text = fs::read_to_string(fs_h).map_err(|e| format!("reading {}: {e}", fs_h.display()))?;
+    let define = |name: &str| -> Result<u64, String> {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("#define "))
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| {
+                let v = v.split("/*").next().unwrap_or("").trim();
+                match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                    None => v.parse().ok(),
+                }
+            })
+            .ok_or_else(|| format!("{}: no `#define {name} <number>`", fs_h.display()))
+    };
+    let size = |name: &str| define(name).map(|v| v as usize);
+    Ok(Layout {
+        magic: define("FS_MAGIC")? as u32,
+        version: define("FS_VERSION")? as u32,
+        sector_size: size("FS_SECTOR_SIZE")?,
+        block_size: size("FS_BLOCK_SIZE")?,
+        blocks: size("FS_BLOCKS")?,
+        inode_start: size("FS_INODE_START")?,
+        inodes: size("FS_INODES")?,
+        data_start: size("FS_DATA_START")?,
+        name_max: size("FS_NAME_MAX")?,
+        direct: size("FS_DIRECT")?,
+    })
+}
+
+/// The disk image of `files`, as fs.h lays it out: the superblock, one inode per file (in
+/// this order), each file's data in consecutive blocks. Returns the whole image and how many
+/// of its bytes are not the zeros it ends with (what the kernel links in).
+fn disk_image(l: &Layout, files: &[(String, Vec<u8>)]) -> Result<(Vec<u8>, usize), String> {
+    let mut disk = vec![0u8; l.blocks * l.block_size];
+    let put = |disk: &mut [u8], at: usize, v: u32| {
+        disk[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    let sectors = (l.blocks * l.block_size / l.sector_size) as u32;
+    for (i, v) in [
+        l.magic,
+        l.version,
+        sectors,
+        l.block_size as u32,
+        l.blocks as u32,
+        l.inode_start as u32,
+        l.inodes as u32,
+        l.data_start as u32,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        put(&mut disk, 4 * i, v);
     }
-    tar.resize(tar.len() + 1024, 0); // two zero blocks end the archive
-    Ok(tar)
+    if files.len() > l.inodes {
+        return Err(format!("the 1K OS disk holds {} files, not {}", l.inodes, files.len()));
+    }
+    let mut next = l.data_start;
+    for (i, (name, data)) in files.iter().enumerate() {
+        let inode = l.inode_start * l.block_size + i * l.sector_size;
+        let nblocks = data.len().div_ceil(l.block_size);
+        if name.is_empty() || name.len() >= l.name_max || name.contains('/') {
+            return Err(format!(
+                "{name:?}: a 1K OS file name has 1 to {} bytes and no /",
+                l.name_max - 1
+            ));
+        }
+        if nblocks > l.direct || next + nblocks > l.blocks {
+            return Err(format!("{name}: too large for the 1K OS disk"));
+        }
+        disk[inode..inode + name.len()].copy_from_slice(name.as_bytes());
+        put(&mut disk, inode + l.name_max, data.len() as u32);
+        for b in 0..nblocks {
+            put(&mut disk, inode + l.name_max + 4 + 4 * b, (next + b) as u32);
+        }
+        let at = next * l.block_size;
+        disk[at..at + data.len()].copy_from_slice(data);
+        next += nblocks;
+    }
+    Ok((disk, next * l.block_size))
 }
 
 pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
@@ -158,13 +230,21 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     // User programs.
     let user = src.join("user");
     let include = format!("-I{}", user.display());
+    // Each function and object in a section of its own, so that the link keeps only those a
+    // program uses (`--gc-sections`).
+    let user_flags = [include.as_str(), "-ffunction-sections", "-fdata-sections"];
     let crt0 = build.join("crt0.o");
-    let ulib = build.join("ulib.o");
     compile(&user.join("crt0.S"), &crt0, &[])?;
-    compile(&user.join("ulib.c"), &ulib, &[&include])?;
+    let mut library = vec![crt0];
+    for name in USER_LIBRARY {
+        let object = build.join(format!("{name}.o"));
+        compile(&user.join(format!("{name}.c")), &object, &user_flags)?;
+        library.push(object);
+    }
     // lib.c is shared: compiled once for the programs and once (below) for the kernel.
     let lib = build.join("lib.o");
-    compile(&src.join("lib.c"), &lib, &[])?;
+    compile(&src.join("lib.c"), &lib, &user_flags)?;
+    library.push(lib);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut texts: Vec<PathBuf> = fs::read_dir(src.join("files"))
         .map_err(|e| format!("reading os-1k/files: {e}"))?
@@ -179,29 +259,36 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     for program in programs(&user)? {
         let object = build.join(format!("{program}.o"));
         let exe = build.join(&program);
-        compile(&user.join(format!("{program}.c")), &object, &[&include])?;
-        link(&user.join("user.ld"), &[&crt0, &ulib, &lib, &object], &exe, &["-static", "-s"])?;
+        compile(&user.join(format!("{program}.c")), &object, &user_flags)?;
+        let mut objects: Vec<&Path> = library.iter().map(|o| o.as_path()).collect();
+        objects.push(&object);
+        // -n: sections packed in the file, not each at a page boundary (the loader reads
+        // them wherever they are): a program takes one 4 KiB block less on the disk.
+        link(&user.join("user.ld"), &objects, &exe, &["-static", "-s", "-n", "--gc-sections"])?;
         let data = fs::read(&exe).map_err(|e| format!("reading {}: {e}", exe.display()))?;
         files.push((program, data));
     }
-    let tar = build.join("fs.tar");
-    fs::write(&tar, ustar(&files)?).map_err(|e| format!("writing fs.tar: {e}"))?;
-    let archive_s = build.join("fs_archive.S");
+    let layout = layout(&src.join("fs.h"))?;
+    let (disk, used) = disk_image(&layout, &files)?;
+    let disk_path = out.join("os-1k.img");
+    fs::write(&disk_path, &disk).map_err(|e| format!("writing {}: {e}", disk_path.display()))?;
+    let image_s = build.join("fs_image.S");
     fs::write(
-        &archive_s,
+        &image_s,
         format!(
-            "/* Generated by os-1k/build.rs: the file system, linked into the kernel. */\n\
-             .section .rodata\n.balign 512\n.global fs_archive, fs_archive_end\n\
-             fs_archive:\n.incbin \"{}\"\nfs_archive_end:\n",
-            tar.display()
+            "/* Generated by os-1k/build.rs: the disk image, linked into the kernel up to the \
+             zeros it ends with. */\n\
+             .section .rodata\n.balign 4096\n.global fs_image, fs_image_end\n\
+             fs_image:\n.incbin \"{}\", 0, {used}\nfs_image_end:\n",
+            disk_path.display()
         ),
     )
-    .map_err(|e| format!("writing fs_archive.S: {e}"))?;
+    .map_err(|e| format!("writing fs_image.S: {e}"))?;
 
     // The kernel.
     let kernel_flags = ["-mno-red-zone", "-mcmodel=kernel", "-g", &include];
     let mut objects = Vec::new();
-    for source in KERNEL_SOURCES.iter().map(|s| src.join(s)).chain([archive_s]) {
+    for source in KERNEL_SOURCES.iter().map(|s| src.join(s)).chain([image_s]) {
         let stem = source.file_stem().unwrap_or_default().to_string_lossy().into_owned();
         let object = build.join(format!("k-{stem}.o"));
         compile(&source, &object, &kernel_flags)?;
@@ -212,5 +299,5 @@ pub fn build(src: &Path, out: &Path) -> Result<Os1k, String> {
     link(&src.join("kernel.ld"), &objects, &debug_elf, &[])?;
     let image = out.join("os-1k");
     run("objcopy", &[os("-O"), os("binary"), debug_elf.as_os_str(), image.as_os_str()])?;
-    Ok(Os1k { image, debug_elf })
+    Ok(Os1k { image, debug_elf, disk: disk_path })
 }

@@ -4,9 +4,10 @@
  *
  * Output is polled, but cheaply: once LSR.THRE says the transmitter is empty, its 16-byte FIFO
  * takes 16 bytes without another look (on a VMM every port access is a VM exit).
- * Input is interrupt-driven (IRQ 4): received bytes go through a small line discipline (echo,
- * backspace, Enter) and complete lines wait in a buffer for read(). When the host's input ends,
- * the UART drops carrier detect (MSR.DCD): read() then returns 0, end of input.
+ * Input is interrupt-driven (IRQ 4): received bytes wait in a buffer, and read() takes them
+ * through a small line discipline (echo, Backspace, Ctrl-U, Enter) or, in raw mode, as they
+ * are. Ctrl-C ends the foreground job as soon as it arrives. When the host's input ends, the
+ * UART drops carrier detect (MSR.DCD): read() then returns 0, end of input.
  */
 #include "kernel.h"
 
@@ -40,6 +41,10 @@ static int tx_room;                    /* bytes the transmit FIFO still takes */
 static char rx[1024];                  /* received bytes, not yet read (ring buffer) */
 static size_t rx_head, rx_tail;
 static int carrier_lost;               /* the host's input has ended */
+static int foreground = 1;             /* the process group the console belongs to */
+static int raw;                        /* rawmode(1): no line editing, no echo */
+
+#define CTRL(c) ((c) - '@')            /* the byte a terminal sends for Ctrl-<c> */
 
 void console_init(void) {
     outb(COM1 + IER, 0);
@@ -72,12 +77,20 @@ void console_write(const char *s, size_t n) {
 }
 
 /* IRQ 4: take every waiting byte; notice carrier loss. Loops until IIR says nothing is pending
- * so the interrupt line goes low again (the PIC only sees rising edges). */
+ * so the interrupt line goes low again (the PIC only sees rising edges).
+ * Ctrl-C is acted on here, as it arrives, since the program it stops may never read: it
+ * ends every process of the foreground group. When there is none to end (the shell has the
+ * console), it goes to the reader like any byte, and cancels the line being typed. */
+/* [tour:ctrl-c] */
 void console_interrupt(void) {
     for (;;) {
         uint8_t lsr = inb(COM1 + LSR);
         if (lsr & LSR_DR) {
             char c = (char)inb(COM1 + RBR);
+            if (c == CTRL('C') && proc_kill_group(foreground)) {
+                console_write("^C\n", 3);
+                continue;
+            }
             size_t next = (rx_tail + 1) % sizeof rx;
             if (next != rx_head) {             /* nobody reads: drop what does not fit */
                 rx[rx_tail] = c;
@@ -91,12 +104,29 @@ void console_interrupt(void) {
     }
     wakeup(&rx);
 }
+/* [/tour:ctrl-c] */
+
+/* May the current process change the console's owner or mode? Its group owns the console,
+ * or it is the shell (pid 1), which takes the console back when a job ends. */
+int console_owner(void) { return current->pid == 1 || current->pgid == foreground; }
+
+/* The console belongs to process group `pgid` (the foreground job); every other group reads
+ * end of input. */
+void console_foreground(int pgid) { foreground = pgid; }
+
+/* rawmode(on): reads return bytes as they come, unedited and not echoed (the shell edits its
+ * own lines, with history); returns the previous mode. */
+int console_rawmode(int on) {
+    int was = raw;
+    raw = on != 0;
+    return was;
+}
 
 /* The next received byte, sleeping until one comes; -1 once input has ended (or the reader
  * was killed: it must get back to ring 3 to end). */
 static int next_byte(void) {
     while (rx_head == rx_tail && !carrier_lost && !current->killed) sleep_on(&rx);
-    if (rx_head == rx_tail) return -1;
+    if (rx_head == rx_tail || current->killed) return -1;
     char c = rx[rx_head];
     rx_head = (rx_head + 1) % sizeof rx;
     return (uint8_t)c;
@@ -117,36 +147,52 @@ static void skip_escape(void) {
     }
 }
 
+static void erase(size_t n) {
+    while (n--) console_write("\b \b", 3);
+}
+
 /*
- * read(): one line, edited as it is typed, as the C VMM's readline did: printable characters
- * are echoed, Backspace/DEL erase with "\b \b", Enter (CR or LF) ends the line and echoes a
- * newline, escape sequences (arrow keys) and other control bytes are ignored, and the rest of
- * a line longer than `n` is dropped.
+ * read() from the console, into `buf` (a user address the caller checked).
+ * Raw mode: the bytes waiting, at least one, as they are, up to the end of the first line
+ * among them (CR or LF): what comes after belongs to whoever reads next.
+ * Otherwise one line, edited as it is typed (the line discipline, as xv6's console.c has it):
+ * printable characters are echoed, Backspace/DEL erase one with "\b \b", Ctrl-U the whole line,
+ * Ctrl-C cancels it, Enter (CR or LF) ends it and echoes a newline; escape sequences (arrow
+ * keys) and other control bytes are ignored, and the rest of a line longer than `n` is dropped.
  * The line is returned with its newline. 0 means end of input: the carrier dropped (or Ctrl-D
- * was typed) with nothing pending.
+ * was typed) with nothing pending, or the reader is not in the foreground group.
+ * Editing happens as the reader reads, so that with piped input the echo comes where a
+ * terminal would show it: after the prompt the program printed.
  */
 ssize_t console_read(char *buf, size_t n) {
+    if (current->pgid != foreground || n == 0) return 0;   /* a background job: end of input */
     size_t len = 0;
+    if (raw) {                                 /* up to the end of a line, no further */
+        int c = next_byte();
+        while (c >= 0 && len < n) {
+            buf[len++] = (char)c;
+            if (c == '\r' || c == '\n') break;
+            c = rx_head != rx_tail && len < n ? next_byte() : -1;
+        }
+        return (ssize_t)len;
+    }
     for (;;) {
         int c = next_byte();
         if (c == 0x1B) {                       /* ESC: skip a whole escape sequence */
             skip_escape();
-            continue;
-        }
-        if (c < 0 || c == 0x04) {              /* end: the partial line, or 0 */
+        } else if (c < 0 || c == CTRL('D')) {  /* end: the partial line, or 0 */
             if (len) console_putc('\n');
             return (ssize_t)len;
-        }
-        if (c == '\r' || c == '\n') {
+        } else if (c == '\r' || c == '\n') {
             console_putc('\n');
             if (len < n) buf[len++] = '\n';
             return (ssize_t)len;
-        }
-        if (c == 0x7F || c == '\b') {
-            if (len) {
-                len--;
-                console_write("\b \b", 3);
-            }
+        } else if (c == 0x7F || c == '\b') {
+            if (len) erase(1), len--;
+        } else if (c == CTRL('U')) {
+            erase(len), len = 0;
+        } else if (c == CTRL('C')) {
+            console_write("^C\n", 3), len = 0;
         } else if (c >= 0x20 && c <= 0x7E && len < n) {
             buf[len++] = (char)c;
             console_putc((char)c);

@@ -3,12 +3,15 @@
  * and every kernel function another file calls.
  *
  * The 1K OS is a 64-bit teaching kernel in the spirit of "Operating System in 1,000 Lines"
- * and xv6: one CPU, no locks (the kernel runs with interrupts off except in the idle loop),
- * processes in ring 3 with their own address spaces, preemption on a 100 Hz timer.
+ * and xv6: one CPU, no spinlocks (the kernel runs with interrupts off except in the idle loop,
+ * so it changes processes only where it sleeps; the file system's one lock is held across such
+ * sleeps), processes in ring 3 with their own address spaces and descriptors, preemption on a
+ * 100 Hz timer.
  */
 #ifndef KERNEL_H
 #define KERNEL_H
 #include "lib.h"                        /* size_t, strings, memset/memcpy, vformat */
+#include "user/syscall.h"               /* the system call ABI: numbers, structures, errors */
 
 typedef unsigned char uint8_t;
 typedef unsigned short uint16_t;
@@ -67,9 +70,23 @@ struct trapframe {
     uint64_t rip, cs, rflags, rsp, ss;     /* pushed by the CPU */
 };
 /* [/tour:trapframe] */
+/* Open files (file.c): a descriptor is an index into a process's `ofile`; several descriptors
+ * (dup, spawn) may share one description, with one offset. */
+#define NOFILE 16                 /* descriptors per process */
+#define NFILE  64                 /* open file descriptions in the system */
+struct pipe;                      /* pipe.c's */
+struct file {
+    enum { FD_NONE, FD_CONSOLE, FD_INODE, FD_PIPE } type;
+    int ref;                      /* descriptors that share it */
+    char readable, writable, append;
+    int ino;                      /* FD_INODE: the file, and where the next read or write is */
+    uint64_t off;
+    struct pipe *pipe;            /* FD_PIPE: which pipe; `writable` says which end */
+};
+
 /* Processes (proc.c). */
 #define NPROC 16
-enum procstate { UNUSED, RUNNABLE, RUNNING, SLEEPING, ZOMBIE };
+enum procstate { UNUSED, RUNNABLE, RUNNING, SLEEPING, ZOMBIE, EMBRYO };
 struct proc {
     int pid;
     enum procstate state;
@@ -80,19 +97,24 @@ struct proc {
     void *chan;               /* what it sleeps on */
     uint64_t wake_tick;       /* for sleep(): wake at this tick */
     int parent;
+    int pgid;                 /* its process group: a job of the shell; Ctrl-C ends a group */
     int exit_status;
     int killed;               /* kill() asked it to end: it does on its next way to ring 3 */
+    struct file *ofile[NOFILE];   /* its descriptors */
 };
 extern struct proc *current;
 extern volatile uint64_t ticks;
 
-/* console.c: the 16550A UART driver. */
+/* console.c: the 16550A UART driver and the console's line discipline. */
 void console_init(void);
 void console_enable_interrupts(void);
 void console_putc(char c);
 void console_write(const char *s, size_t n);
 ssize_t console_read(char *buf, size_t n);
 void console_interrupt(void);
+int console_owner(void);
+void console_foreground(int pgid);
+int console_rawmode(int on);
 
 /* printk.c (the string and memory functions are lib.h's) */
 void kprintf(const char *fmt, ...);
@@ -118,22 +140,63 @@ void power_off(int status) __attribute__((noreturn));
 
 /* proc.c */
 void proc_init(void);
-int proc_spawn(const char *name, const char *arg);
+struct proc *proc_alloc(void);             /* a slot, EMBRYO, with a pid; NULL if none */
+void proc_start(struct proc *p, uint64_t entry, uint64_t rsp);
 void scheduler(void) __attribute__((noreturn));
 void yield(void);
 void sleep_on(void *chan);
 void wakeup(void *chan);
 void proc_exit(int status) __attribute__((noreturn));
-int proc_wait(int pid, int nohang);        /* status; -1 no such child; -2 still running */
+int proc_wait(int pid, int *status, int nohang);   /* pid, 0 (nohang, running) or -ECHILD */
 int proc_kill(int pid);
+int proc_kill_group(int pgid);             /* how many it marked */
 void proc_tick(void);
 void proc_sleep_ms(uint64_t ms);
-int proc_list(int *pids, int *states, char (*names)[16], int max);
+int proc_list(struct procinfo *out, int max);
 
-/* fs.c: the ustar archive linked into the kernel. */
-int fs_init(void);
-const char *fs_find(const char *name, size_t *size);
-int fs_entry(int index, const char **name, size_t *size);
+/* exec.c: a new process running a program from the file system. */
+int spawn(const char *path, char *const argv[], int argc, struct file *fd[3], int pgid,
+          int foreground);
+
+/* block.c: the disk, in 512-byte sectors. */
+void block_init(void);
+const char *block_name(void);
+int block_writable(void);
+int block_read(uint64_t sector, void *buf, uint32_t count);
+int block_write(uint64_t sector, const void *buf, uint32_t count);
+
+/* fs.c: the file system (layout: fs.h). Inodes are numbered 0 to FS_INODES - 1. */
+void fs_init(void);
+int fs_lookup(const char *path);
+int fs_create(const char *path);
+int fs_truncate(int ino);
+int fs_unlink(const char *path);
+ssize_t fs_read(int ino, void *dst, uint64_t off, size_t n);
+ssize_t fs_write(int ino, const void *src, uint64_t off, size_t n);
+uint32_t fs_size(int ino);
+int fs_dirent(int index, char *name, uint32_t *size);
+void fs_ref(int ino, int delta);
+
+/* file.c: open files, descriptors and the system calls on them. */
+struct file *file_alloc(void);
+struct file *file_dup(struct file *f);
+void file_close(struct file *f);
+struct file *file_console(void);           /* the console's description, one more reference */
+int fd_alloc(struct file *f);              /* in the current process; -EMFILE if full */
+struct file *fd_file(int fd);              /* NULL if fd is not open */
+int64_t sys_open(uint64_t path, int flags);
+int64_t sys_close(int fd);
+int64_t sys_dup(int fd);
+int64_t sys_read(int fd, uint64_t buf, uint64_t n);
+int64_t sys_write(int fd, uint64_t buf, uint64_t n);
+int64_t sys_unlink(uint64_t path);
+int copy_string_in(char *dst, uint64_t src, size_t max);   /* 0, or -EFAULT, -ENAMETOOLONG */
+
+/* pipe.c */
+int64_t sys_pipe(uint64_t fds);
+ssize_t pipe_read(struct pipe *p, char *dst, size_t n);
+ssize_t pipe_write(struct pipe *p, const char *src, size_t n);
+void pipe_close(struct pipe *p, int writable);
 
 /* syscall.c */
 void syscall(struct trapframe *tf);

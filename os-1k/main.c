@@ -13,10 +13,14 @@ void kernel_main(uint32_t magic, uint64_t multiboot_info) {
         panic("not started by a Multiboot loader (EAX = 0x%x)", magic);
     mm_init(multiboot_info);
     trap_init();
+    block_init();
     fs_init();
     proc_init();
-    int pid = proc_spawn("shell", "");
-    if (pid < 0) panic("cannot start the shell");
+    char *argv[] = {"shell", NULL};
+    struct file *console[3] = {file_console(), file_console(), file_console()};
+    int pid = spawn("shell", argv, 1, console, SPAWN_NEW_GROUP, 1);
+    if (pid < 0) panic("cannot start the shell (error %d)", pid);
+    for (int i = 0; i < 3; i++) file_close(console[i]);
     kprintf("Created shell process (pid=%d)\n", pid);
     timer_init(100);
     kprintf("=== Kernel Initialization Complete ===\n");

@@ -1,13 +1,14 @@
 /*
  * proc.c: processes, loading programs, and the round-robin scheduler.
- * References: System V ABI (ELF program headers); Intel SDM Vol. 3A, 6.12.1 (returning to
- * ring 3 with IRETQ) and 7.2.3 (TSS.RSP0); xv6's proc.c for the shape.
+ * References: Intel SDM Vol. 3A, 6.12.1 (returning to ring 3 with IRETQ) and 7.2.3
+ * (TSS.RSP0); xv6's proc.c for the shape.
  *
- * A process is an address space, a kernel stack and a saved kernel stack pointer. Switching
- * processes is switching kernel stacks (swtch in entry.S) and CR3. A new process's kernel stack
- * is prepared so that its first switch "returns" into trapret, which pops a trap frame
- * pointing at the program's entry in ring 3: the same path every interrupt returns by.
- * Slot 0 is the idle process: kernel_main itself, halting until an interrupt.
+ * A process is an address space, a kernel stack and a saved kernel stack pointer, and its
+ * descriptors. Switching processes is switching kernel stacks (swtch in entry.S) and CR3. A new
+ * process's kernel stack is prepared so that its first switch "returns" into trapret, which
+ * pops a trap frame pointing at the program's entry in ring 3: the same path every interrupt
+ * returns by (exec.c loads the program). Slot 0 is the idle process: kernel_main itself,
+ * halting until an interrupt.
  */
 #include "kernel.h"
 
@@ -32,99 +33,39 @@ void proc_init(void) {
     kprintf("Created idle process (pid=0)\n");
 }
 
-/* ELF64 headers, only the fields a loader needs. */
-struct elf_header {
-    uint8_t ident[16];
-    uint16_t type, machine;
-    uint32_t version;
-    uint64_t entry, phoff, shoff;
-    uint32_t flags;
-    uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-struct elf_phdr {
-    uint32_t type, flags;
-    uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
-
-/* Maps and fills the program's PT_LOAD segments; returns 0 if the file is not a valid one. */
-static int load_program(uint64_t *pml4, const uint8_t *file, size_t size, uint64_t *entry) {
-    const struct elf_header *eh = (const void *)file;
-    if (size < sizeof *eh || strncmp((const char *)eh->ident, "\x7f" "ELF", 4) ||
-        eh->machine != EM_X86_64 || eh->phentsize != sizeof(struct elf_phdr) ||
-        eh->phoff + eh->phnum * sizeof(struct elf_phdr) > size)
-        return 0;
-    const struct elf_phdr *ph = (const void *)(file + eh->phoff);
-    for (int i = 0; i < eh->phnum; i++, ph++) {
-        if (ph->type != PT_LOAD) continue;
-        if (ph->vaddr < USER_BASE || ph->memsz > USER_STACK - 0x10000 - ph->vaddr ||
-            ph->filesz > ph->memsz || ph->offset + ph->filesz > size)
-            return 0;
-        for (uint64_t va = ph->vaddr & ~(PAGE_SIZE - 1); va < ph->vaddr + ph->memsz; va += PAGE_SIZE) {
-            uint64_t pa = page_alloc();
-            if (!pa || vm_map(pml4, va, pa, PTE_W | PTE_U) < 0) return 0;
-            /* Copy the part of the file that falls in this page; the rest stays zero. */
-            uint64_t from = va < ph->vaddr ? ph->vaddr : va;
-            uint64_t to = ph->vaddr + ph->filesz;
-            if (to > va + PAGE_SIZE) to = va + PAGE_SIZE;
-            if (from < to)
-                memcpy((uint8_t *)P2V(pa) + (from - va), file + ph->offset + (from - ph->vaddr), to - from);
-        }
+/* A free slot, reserved (EMBRYO) with a new pid, its descriptors closed; NULL if none. */
+struct proc *proc_alloc(void) {
+    for (int slot = 1; slot < NPROC; slot++) {
+        struct proc *p = &procs[slot];
+        if (p->state != UNUSED) continue;
+        memset(p, 0, sizeof *p);
+        p->state = EMBRYO;
+        p->pid = next_pid++;
+        p->parent = current->pid;
+        p->pgid = current->pgid;
+        p->kstack_top = (uint64_t)&kstacks[slot][KSTACK_SIZE];
+        return p;
     }
-    *entry = eh->entry;
-    return 1;
+    return NULL;
 }
 
-/* Starts program `name` from the file system with argument string `arg`; returns its pid. */
-int proc_spawn(const char *name, const char *arg) {
-    size_t size;
-    const uint8_t *file = (const uint8_t *)fs_find(name, &size);
-    if (!file) return -1;
-    int slot = 1;
-    while (slot < NPROC && procs[slot].state != UNUSED) slot++;
-    if (slot == NPROC) return -1;
-    struct proc *p = &procs[slot];
-    uint64_t entry;
-    p->pml4 = vm_new();
-    if (!p->pml4 || !load_program(p->pml4, file, size, &entry)) {
-        if (p->pml4) vm_free(p->pml4);
-        return -1;
-    }
-    /* The user stack: two pages under USER_STACK; the argument string sits at the top. */
-    uint64_t stack_pa = 0;
-    for (uint64_t va = USER_STACK - 2 * PAGE_SIZE; va < USER_STACK; va += PAGE_SIZE) {
-        stack_pa = page_alloc();
-        if (!stack_pa || vm_map(p->pml4, va, stack_pa, PTE_W | PTE_U) < 0) {
-            vm_free(p->pml4);
-            return -1;
-        }
-    }
-    char *arg_copy = (char *)P2V(stack_pa) + PAGE_SIZE - 64;
-    strlcpy(arg_copy, arg ? arg : "", 64);
-    uint64_t arg_va = USER_STACK - 64;
-
+/* Makes `p` runnable: its first switch enters the program at `entry` in ring 3, with `rsp` its
+ * stack pointer (exec.c loaded the program and put its arguments there). */
+void proc_start(struct proc *p, uint64_t entry, uint64_t rsp) {
     /* The kernel stack: a trap frame for IRETQ into ring 3, and under it what swtch pops. [tour:first-frame] */
-    p->kstack_top = (uint64_t)&kstacks[slot][KSTACK_SIZE];
     struct trapframe *tf = (struct trapframe *)(p->kstack_top - sizeof *tf);
     memset(tf, 0, sizeof *tf);
     tf->rip = entry;
     tf->cs = USER_CS;
     tf->rflags = 0x202;                        /* IF: interrupts on in ring 3 */
-    tf->rsp = arg_va - 8;                      /* as if called: RSP + 8 is 16-byte aligned */
+    tf->rsp = rsp;                             /* argc, then argv[] (exec.c) */
     tf->ss = USER_DS;
-    tf->rdi = arg_va;                          /* main(arg) */
     uint64_t *sp = (uint64_t *)tf;
     *--sp = (uint64_t)trapret;                 /* swtch's `ret` goes here */
     for (int i = 0; i < 6; i++) *--sp = 0;     /* rbp, rbx, r12-r15 */
     p->context = (uint64_t)sp;
     /* [/tour:first-frame] */
-    p->pid = next_pid++;
-    strlcpy(p->name, name, sizeof p->name);
-    p->parent = current ? current->pid : 0;
-    p->chan = NULL;
-    p->exit_status = 0;
-    p->killed = 0;
     p->state = RUNNABLE;
-    return p->pid;
 }
 
 /* Gives the CPU to the next runnable process after the current one (round robin), or to the
@@ -176,23 +117,41 @@ void proc_sleep_ms(uint64_t ms) {
     while (ticks < current->wake_tick && !current->killed) sleep_on((void *)&ticks);
 }
 
-/* Marks process `pid` to end at its next return to ring 3, waking it if it sleeps; the idle
- * process and the shell cannot be killed. 0, or -1 if there is no such process. */
-int proc_kill(int pid) {
-    for (int i = 2; i < NPROC; i++) {
-        struct proc *p = &procs[i];
-        if (p->state == UNUSED || p->state == ZOMBIE || p->pid != pid || pid <= 1) continue;
-        p->killed = 1;
-        if (p->state == SLEEPING) p->state = RUNNABLE;
-        return 0;
-    }
-    return -1;
+/* Marks `p` to end at its next return to ring 3, waking it if it sleeps (a sleeping process
+ * checks `killed` when it wakes). The idle process and the shell (pid 1) are never ended. */
+static int mark_killed(struct proc *p) {
+    if (p->pid <= 1 || p->state == UNUSED || p->state == ZOMBIE || p->state == EMBRYO) return 0;
+    p->killed = 1;
+    if (p->state == SLEEPING) p->state = RUNNABLE;
+    return 1;
 }
 
-/* Ends the current process. The first process (the shell) ending powers the machine off. */
+/* kill(pid): 0, or -ESRCH if there is no such process (or it is one that cannot be killed). */
+int proc_kill(int pid) {
+    for (int i = 0; i < NPROC; i++)
+        if (procs[i].pid == pid && mark_killed(&procs[i])) return 0;
+    return -ESRCH;
+}
+
+/* Ctrl-C: every process of group `pgid`. */
+int proc_kill_group(int pgid) {
+    int n = 0;
+    for (int i = 0; i < NPROC; i++)
+        if (procs[i].pgid == pgid) n += mark_killed(&procs[i]);
+    return n;
+}
+
+/* Ends the current process: its descriptors close (which may end a pipe: its reader sees end
+ * of file), its children go to the shell. The first process (the shell) ending powers the
+ * machine off. */
 void proc_exit(int status) {
     struct proc *p = current;
     if (p->pid == 1) power_off(status);
+    for (int fd = 0; fd < NOFILE; fd++) {
+        if (!p->ofile[fd]) continue;
+        file_close(p->ofile[fd]);
+        p->ofile[fd] = NULL;
+    }
     load_cr3(V2P(kernel_pml4));               /* stop using the address space we free */
     vm_free(p->pml4);
     p->pml4 = kernel_pml4;
@@ -206,32 +165,39 @@ void proc_exit(int status) {
     panic("a zombie ran");
 }
 
-/* Waits for child `pid` to end; returns its status, or -1 if there is no such child. With
- * `nohang`, returns -2 at once if it is still running (the shell's background jobs). */
-int proc_wait(int pid, int nohang) {
+/* wait(pid, &status, nohang): waits for the child `pid` (-1: any child) to end and frees its
+ * slot; returns its pid and sets *status. -ECHILD if there is no such child; with `nohang`, 0
+ * at once if it still runs. */
+int proc_wait(int pid, int *status, int nohang) {
     for (;;) {
-        struct proc *child = NULL;
-        for (int i = 1; i < NPROC; i++)
-            if (procs[i].state != UNUSED && procs[i].pid == pid && procs[i].parent == current->pid)
-                child = &procs[i];
-        if (!child) return -1;
-        if (child->state == ZOMBIE) {
-            child->state = UNUSED;
-            return child->exit_status;
+        int children = 0;
+        for (int i = 1; i < NPROC; i++) {
+            struct proc *c = &procs[i];
+            if (c->state == UNUSED || c->parent != current->pid || (pid != -1 && c->pid != pid))
+                continue;
+            children++;
+            if (c->state != ZOMBIE) continue;
+            *status = c->exit_status;
+            c->state = UNUSED;
+            return c->pid;
         }
-        if (nohang) return -2;
+        if (!children) return -ECHILD;
+        if (nohang) return 0;
+        if (current->killed) return -1;
         sleep_on(current);
     }
 }
 
 /* For the ps system call: a snapshot of the process table. */
-int proc_list(int *pids, int *states, char (*names)[16], int max) {
+int proc_list(struct procinfo *out, int max) {
     int n = 0;
     for (int i = 0; i < NPROC && n < max; i++) {
         if (procs[i].state == UNUSED) continue;
-        pids[n] = procs[i].pid;
-        states[n] = procs[i].state;
-        strlcpy(names[n], procs[i].name, 16);
+        out[n].pid = procs[i].pid;
+        out[n].state = procs[i].state;
+        out[n].parent = procs[i].parent;
+        out[n].pgid = procs[i].pgid;
+        memcpy(out[n].name, procs[i].name, sizeof out[n].name);
         n++;
     }
     return n;

@@ -19,11 +19,7 @@ enum Value {
 fn options() -> Vec<(String, Value)> {
     let r = run(&["--help"]);
     assert_eq!(r.status, 0);
-    let section = r
-        .stdout
-        .split("Options:\n")
-        .nth(1)
-        .expect("an Options section");
+    let section = r.stdout.split("Options:\n").nth(1).expect("an Options section");
     let section = section.split("\n\n").next().unwrap();
     let mut found = Vec::new();
     for line in section.lines() {
@@ -51,22 +47,13 @@ fn options() -> Vec<(String, Value)> {
 fn help_shows_every_kind_of_option() {
     let options = options();
     for name in ["--help", "--version", "--list", "--verbose", "--stats"] {
-        assert!(
-            options.contains(&(name.into(), Value::None)),
-            "{name}: {options:?}"
-        );
+        assert!(options.contains(&(name.into(), Value::None)), "{name}: {options:?}");
     }
     for name in ["--host-check", "--trace"] {
-        assert!(
-            options.contains(&(name.into(), Value::Optional)),
-            "{name}: {options:?}"
-        );
+        assert!(options.contains(&(name.into(), Value::Optional)), "{name}: {options:?}");
     }
     for name in ["--timeout", "--mem", "--gdb", "--linux"] {
-        assert!(
-            options.contains(&(name.into(), Value::Required)),
-            "{name}: {options:?}"
-        );
+        assert!(options.contains(&(name.into(), Value::Required)), "{name}: {options:?}");
     }
 }
 
@@ -80,13 +67,7 @@ fn an_option_without_a_value_refuses_one_with_status_2() {
             let r = run(&[&given, "hello"]);
             assert_eq!(r.status, 2, "{given}: {}", r.stderr);
             assert_eq!(r.stdout, "", "{given}");
-            assert_one_line(
-                &r,
-                &[
-                    &format!("{name} takes no value: give {name} alone"),
-                    "--help",
-                ],
-            );
+            assert_one_line(&r, &[&format!("{name} takes no value: give {name} alone"), "--help"]);
         }
     }
 }

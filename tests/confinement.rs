@@ -18,13 +18,7 @@ fn a_forbidden_call_from_a_vcpu_thread_is_stopped() {
     let r = run_with(&["hello"], b"", &[FORBIDDEN], HANG_GUARD);
     assert_eq!(r.status, 1, "{}", r.stderr);
     assert_eq!(r.stdout, "", "the guest never ran");
-    assert_one_line(
-        &r,
-        &[
-            "mini-kvm: seccomp: blocked system call 110 (getppid)",
-            "--no-seccomp",
-        ],
-    );
+    assert_one_line(&r, &["mini-kvm: seccomp: blocked system call 110 (getppid)", "--no-seccomp"]);
     // With four vCPU threads the first one to try ends the process; still one line.
     let four = ["hello", "counter", "fibonacci", "minimal"];
     let r = run_with(&four, b"", &[FORBIDDEN], HANG_GUARD);
@@ -35,28 +29,17 @@ fn a_forbidden_call_from_a_vcpu_thread_is_stopped() {
 #[test]
 fn no_seccomp_turns_the_filter_off() {
     let r = run_with(&["--no-seccomp", "hello"], b"", &[FORBIDDEN], HANG_GUARD);
-    assert_eq!(
-        (r.status, r.stdout.as_str(), r.stderr.as_str()),
-        (0, "Hello, KVM!\n", "")
-    );
+    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "Hello, KVM!\n", ""));
 }
 
 #[test]
 fn verbose_and_host_check_say_whether_it_is_on() {
     let r = run(&["-v", "minimal"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("mini-kvm: seccomp: on: an allow-list of"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("mini-kvm: seccomp: on: an allow-list of"), "{}", r.stderr);
     let r = run(&["-v", "--no-seccomp", "minimal"]);
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("mini-kvm: seccomp: off (--no-seccomp)"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("mini-kvm: seccomp: off (--no-seccomp)"), "{}", r.stderr);
     let r = run_with(&["--host-check"], b"", &[], Duration::from_secs(60));
     assert!(
         r.stdout.lines().any(|l| l.starts_with("ok seccomp filter")

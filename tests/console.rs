@@ -8,11 +8,7 @@ use std::process::Command;
 /// Lines of `stdout` that belong to vCPU `n`, prefix removed.
 fn vcpu_lines(stdout: &str, n: usize) -> String {
     let prefix = format!("[{n}] ");
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(|l| format!("{l}\n"))
-        .collect()
+    stdout.lines().filter_map(|l| l.strip_prefix(&prefix)).map(|l| format!("{l}\n")).collect()
 }
 
 #[test]
@@ -22,9 +18,7 @@ fn four_guests_print_whole_prefixed_lines() {
     assert_eq!(r.status, 0, "{}", r.stderr);
     for line in r.stdout.lines() {
         assert!(
-            ["[0] ", "[1] ", "[2] ", "[3] "]
-                .iter()
-                .any(|p| line.starts_with(p)),
+            ["[0] ", "[1] ", "[2] ", "[3] "].iter().any(|p| line.starts_with(p)),
             "unprefixed line {line:?}"
         );
     }
@@ -40,19 +34,10 @@ fn four_guests_print_whole_prefixed_lines() {
 #[test]
 fn colour_only_when_asked_and_never_with_no_color() {
     let r = run(&["--color=always", "hello", "hello"]);
-    assert!(
-        r.stdout.contains("\x1b[38;5;46m[0]\x1b[0m Hello, KVM!"),
-        "{:?}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("\x1b[38;5;46m[0]\x1b[0m Hello, KVM!"), "{:?}", r.stdout);
     let r = run(&["hello", "hello"]); // stdout is a pipe: auto means no colour
     assert!(!r.stdout.contains('\x1b'));
-    let r = run_with(
-        &["--color=auto", "hello", "hello"],
-        b"",
-        &[("NO_COLOR", "1")],
-        HANG_GUARD,
-    );
+    let r = run_with(&["--color=auto", "hello", "hello"], b"", &[("NO_COLOR", "1")], HANG_GUARD);
     assert!(!r.stdout.contains('\x1b'));
 }
 
@@ -71,12 +56,7 @@ fn uart_registers_read_their_reset_values() {
     let held_open = child.stdin.take();
     let out = child.wait_with_output().unwrap();
     drop(held_open);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "LSR=60\nMSR=B0\n");
 }
 
@@ -84,12 +64,7 @@ fn uart_registers_read_their_reset_values() {
 fn end_of_input_drops_the_uart_carrier() {
     // stdin ends at once: DCD drops, and the read that sees it has DDCD (its delta bit) set.
     let r = run(&[&test_guest("carrier")]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, "MSR=38\n"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!((r.status, r.stdout.as_str()), (0, "MSR=38\n"), "{}", r.stderr);
 }
 
 #[test]
@@ -97,10 +72,7 @@ fn uart_echo_returns_every_byte_of_piped_input() {
     // Every byte value, twice, through a file so the comparison is byte for byte.
     let dir = std::env::temp_dir().join(format!("mini-kvm-echo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let input: Vec<u8> = (0..=255u8)
-        .chain((0..=255u8).rev())
-        .chain(*b"the end\n")
-        .collect();
+    let input: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).chain(*b"the end\n").collect();
     std::fs::write(dir.join("in"), &input).unwrap();
     let status = Command::new("sh")
         .arg("-c")
@@ -119,10 +91,7 @@ fn uart_echo_returns_every_byte_of_piped_input() {
 #[test]
 fn echo_guest_stops_at_end_of_input() {
     let r = run_input(&["echo"], b"abc");
-    assert_eq!(
-        (r.status, r.stdout.as_str(), r.stderr.as_str()),
-        (0, "abc", "")
-    );
+    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "abc", ""));
     let r = run_input(&["echo"], b"");
     assert_eq!((r.status, r.stdout.as_str()), (0, ""));
     let r = run_input(&["echo"], b"xyq ignored");
@@ -164,19 +133,13 @@ fn on_a_terminal_keys_reach_the_guest_and_ctrl_a_x_quits() {
     let t = Tmux::start("keys", &terminal_script("-v echo"));
     // -v says when the vCPU threads start, which is after the terminal went raw: keys typed
     // from then on reach the guest.
-    t.wait_for("the guest to start", |t| {
-        t.screen().contains("starting 1 vCPU thread(s)")
-    });
+    t.wait_for("the guest to start", |t| t.screen().contains("starting 1 vCPU thread(s)"));
     t.keys(&["x", "y", "z"]);
     t.wait_for("the echo", |t| t.screen().contains("xyz"));
     t.keys(&["C-a", "x"]);
     t.wait_for("mini-kvm to quit", |t| t.file("status").is_some());
     assert_eq!(t.file("status").unwrap().trim(), "130");
-    assert_eq!(
-        t.file("before"),
-        t.file("after"),
-        "terminal settings restored"
-    );
+    assert_eq!(t.file("before"), t.file("after"), "terminal settings restored");
 }
 
 #[test]
@@ -184,20 +147,12 @@ fn on_a_terminal_keys_reach_the_guest_and_ctrl_a_x_quits() {
 fn the_terminal_is_restored_after_a_fault_and_a_timeout() {
     for (name, args, status) in [
         ("fault", test_guest("triple_fault"), "5"),
-        (
-            "timeout",
-            format!("--timeout 1 {}", test_guest("spin")),
-            "124",
-        ),
+        ("timeout", format!("--timeout 1 {}", test_guest("spin")), "124"),
     ] {
         let t = Tmux::start(name, &terminal_script(&args));
         t.wait_for("mini-kvm to end", |t| t.file("status").is_some());
         assert_eq!(t.file("status").unwrap().trim(), status, "{name}");
-        assert_eq!(
-            t.file("before"),
-            t.file("after"),
-            "{name}: terminal settings restored"
-        );
+        assert_eq!(t.file("before"), t.file("after"), "{name}: terminal settings restored");
     }
 }
 
@@ -248,9 +203,7 @@ fn coalesced_writes_are_counted_and_traced_as_batches() {
     assert_eq!((stats.status, plain.status), (0, 0), "{}", stats.stderr);
     // 526 THR, MCR and LCR writes plus 6 THR writes, one of them to DLL.
     assert!(
-        plain
-            .stderr
-            .contains("  KVM_EXIT_IO (out)                 532\n")
+        plain.stderr.contains("  KVM_EXIT_IO (out)                 532\n")
             && !plain.stderr.contains("coalesced"),
         "{}",
         plain.stderr
@@ -258,20 +211,14 @@ fn coalesced_writes_are_counted_and_traced_as_batches() {
     let coalesced_row = "  coalesced writes (COM1)             6 (no exits)\n";
     if coalesces {
         assert!(
-            stats
-                .stderr
-                .contains("  KVM_EXIT_IO (out)                 526\n")
+            stats.stderr.contains("  KVM_EXIT_IO (out)                 526\n")
                 && stats.stderr.contains(coalesced_row),
             "{}",
             stats.stderr
         );
     } else {
         assert_eq!(
-            stats
-                .stderr
-                .lines()
-                .filter(|l| l.contains("KVM_EXIT_IO"))
-                .count(),
+            stats.stderr.lines().filter(|l| l.contains("KVM_EXIT_IO")).count(),
             2,
             "{}",
             stats.stderr
@@ -285,9 +232,7 @@ fn coalesced_writes_are_counted_and_traced_as_batches() {
     let thr_exits = trace.stderr.matches("write THR").count();
     if coalesces {
         assert_eq!((writes, bytes.as_str()), (6, "a  z\\n"), "{}", trace.stderr);
-        assert!(trace
-            .stderr
-            .contains("1 write from the ring, no exit; 1 to DLL (DLAB set)"));
+        assert!(trace.stderr.contains("1 write from the ring, no exit; 1 to DLL (DLAB set)"));
         assert_eq!(thr_exits, 512 + 1, "the first 512, and 'L' in loopback");
     } else {
         assert_eq!((writes, thr_exits), (0, 518), "{}", trace.stderr);

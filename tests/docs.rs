@@ -10,7 +10,9 @@
 //!
 //! A block that holds on one kind of KVM only says so in its info string, "```console
 //! host=paravirtual" or "```console host=real" (the `kind` of `mini-kvm --host-check=keys`),
-//! and is checked on that kind only; every other block must hold on every KVM.
+//! and is checked on that kind only; every other block must hold on every KVM. A block whose
+//! output has lines of its own that start with `$ ` (the 1K OS's shell prompts) says
+//! "```console single": it holds one command, its first line, and the rest is its output.
 //!
 //! After a change that alters what a command prints, `DOCS_BLESS=1 cargo test --test docs`
 //! writes what the commands printed into the pages (the test still fails, so nothing is
@@ -43,6 +45,8 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
     // Inside any fenced block (collected or not), so that its closing fence is one.
     let mut in_fence = false;
     let mut block_host: Option<String> = None;
+    // A `single` block: its first line is the command, all the others its output.
+    let mut single = false;
     let mut current: Option<Example> = None;
     for (i, line) in text.lines().enumerate() {
         if let Some(info) = line.strip_prefix("```") {
@@ -56,12 +60,14 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
             let mut words = info.split_whitespace();
             in_block = words.next() == Some("console");
             block_host = None;
+            single = false;
             let mut marked = false;
             for word in words {
                 marked = true;
                 match word.strip_prefix("host=") {
                     Some(kind @ ("paravirtual" | "real")) => block_host = Some(kind.to_string()),
                     None if word == "run" => {}
+                    None if word == "single" => single = true,
                     _ => panic!("{file}:{}: unknown block attribute {word:?}", i + 1),
                 }
             }
@@ -71,7 +77,7 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
         if !in_block {
             continue;
         }
-        if let Some(cmd) = line.strip_prefix("$ ") {
+        if let Some(cmd) = line.strip_prefix("$ ").filter(|_| !(single && current.is_some())) {
             out.extend(current.take());
             current = Some(Example {
                 file: file.clone(),
@@ -135,20 +141,11 @@ fn mask_durations(text: &str) -> String {
 
 #[test]
 fn normalize_masks_only_durations() {
-    assert_eq!(
-        normalize("+0.084ms  #12 at 0000:0005"),
-        "+#ms #12 at 0000:0005\n"
-    );
-    assert_eq!(
-        normalize("wall 1.104 ms, 13 exits"),
-        "wall # ms, 13 exits\n"
-    );
+    assert_eq!(normalize("+0.084ms  #12 at 0000:0005"), "+#ms #12 at 0000:0005\n");
+    assert_eq!(normalize("wall 1.104 ms, 13 exits"), "wall # ms, 13 exits\n");
     assert_eq!(normalize("10 ticks in 116 ms"), "10 ticks in # ms\n");
     assert_eq!(normalize("8.2 us per exit"), "# us per exit\n");
-    assert_eq!(
-        normalize("after 1 s (--timeout)"),
-        "after # s (--timeout)\n"
-    );
+    assert_eq!(normalize("after 1 s (--timeout)"), "after # s (--timeout)\n");
     assert_eq!(normalize("exit 124"), "exit 124\n");
     // Padding that moves with a number's width folds away.
     assert_eq!(
@@ -161,11 +158,7 @@ fn normalize_masks_only_durations() {
 fn every_command_in_the_tour_prints_what_the_tour_shows() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin_dir = Path::new(MINI_KVM).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     // The tour and the labs.
     let mut pages: Vec<PathBuf> = ["docs", "docs/labs"]
         .iter()
@@ -201,10 +194,9 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
                 "90"
             };
             let mut command = Command::new("timeout");
-            for (var, value) in [
-                ("MINI_KVM_LINUX_KERNEL", &kernel),
-                ("MINI_KVM_LINUX_INITRD", &initrd),
-            ] {
+            for (var, value) in
+                [("MINI_KVM_LINUX_KERNEL", &kernel), ("MINI_KVM_LINUX_INITRD", &initrd)]
+            {
                 if let Some(value) = value {
                     command.env(var, value);
                 }
@@ -243,10 +235,7 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(
-        for_this_kind > 0,
-        "the tour has no block for this kind of KVM ({kind})"
-    );
+    assert!(for_this_kind > 0, "the tour has no block for this kind of KVM ({kind})");
 }
 
 /// DOCS_BLESS: replaces each differing block's expected lines (after its `$` line, 1-based

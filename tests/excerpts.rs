@@ -28,20 +28,14 @@ fn excerpts(page: &Path) -> Vec<Excerpt> {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let Some(spec) = line
-            .trim()
-            .strip_prefix("<!-- excerpt:")
-            .and_then(|s| s.strip_suffix("-->"))
+        let Some(spec) =
+            line.trim().strip_prefix("<!-- excerpt:").and_then(|s| s.strip_suffix("-->"))
         else {
             continue;
         };
         let mut words = spec.split_whitespace();
         let (Some(source), Some(name), None) = (words.next(), words.next(), words.next()) else {
-            panic!(
-                "{}:{}: `<!-- excerpt: PATH NAME -->`",
-                page.display(),
-                i + 1
-            );
+            panic!("{}:{}: `<!-- excerpt: PATH NAME -->`", page.display(), i + 1);
         };
         let fence = i + 1;
         assert!(
@@ -86,10 +80,7 @@ fn region(source: &str, name: &str) -> Result<Vec<String>, String> {
         .map(|l| l.len() - l.trim_start().len())
         .min()
         .unwrap_or(0);
-    Ok(body
-        .iter()
-        .map(|l| l.get(indent..).unwrap_or("").trim_end().to_string())
-        .collect())
+    Ok(body.iter().map(|l| l.get(indent..).unwrap_or("").trim_end().to_string()).collect())
 }
 
 #[test]
@@ -111,10 +102,8 @@ fn every_excerpt_in_the_tour_is_the_code_it_names() {
             count += 1;
             let text = std::fs::read_to_string(&ex.page).unwrap();
             let lines: Vec<&str> = text.lines().collect();
-            let shown: Vec<String> = lines[ex.first..ex.end]
-                .iter()
-                .map(|l| l.to_string())
-                .collect();
+            let shown: Vec<String> =
+                lines[ex.first..ex.end].iter().map(|l| l.to_string()).collect();
             match region(&ex.source, &ex.name) {
                 Err(e) => failures.push(format!("{}:{}: {e}", ex.page.display(), ex.first)),
                 Ok(code) if code != shown => {

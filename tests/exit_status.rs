@@ -35,31 +35,15 @@ fn help_version_and_list_exit_0() {
     assert_eq!(r.status, 0);
     assert!(r.stdout.contains("usage: mini-kvm [OPTIONS] GUEST..."));
     for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "5 ", "124", "130"] {
-        assert!(
-            r.stdout.contains(&format!("\n  {code}")),
-            "--help lists status {code}"
-        );
+        assert!(r.stdout.contains(&format!("\n  {code}")), "--help lists status {code}");
     }
     let r = run(&["-V"]);
-    assert_eq!(
-        (r.status, r.stdout.trim()),
-        (0, concat!("mini-kvm ", env!("CARGO_PKG_VERSION")))
-    );
+    assert_eq!((r.status, r.stdout.trim()), (0, concat!("mini-kvm ", env!("CARGO_PKG_VERSION"))));
     let r = run(&["--list"]);
     assert_eq!(r.status, 0);
-    for name in [
-        "minimal",
-        "hello",
-        "counter",
-        "multiplication",
-        "fibonacci",
-        "matrix",
-        "echo",
-    ] {
+    for name in ["minimal", "hello", "counter", "multiplication", "fibonacci", "matrix", "echo"] {
         assert!(
-            r.stdout
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name)),
+            r.stdout.lines().any(|l| l.split_whitespace().next() == Some(name)),
             "--list shows {name}:\n{}",
             r.stdout
         );
@@ -95,29 +79,18 @@ fn unusable_images_exit_3_naming_the_file_and_the_problem() {
 #[test]
 fn a_missing_or_wrong_kvm_device_exits_4_with_the_fix() {
     let limit = HANG_GUARD;
-    let r = run_with(
-        &["hello"],
-        b"",
-        &[("MINI_KVM_DEVICE", "/nonexistent/kvm")],
-        limit,
-    );
+    let r = run_with(&["hello"], b"", &[("MINI_KVM_DEVICE", "/nonexistent/kvm")], limit);
     assert_eq!(r.status, 4);
     assert_one_line(&r, &["/nonexistent/kvm does not exist", "modprobe"]);
     let r = run_with(&["hello"], b"", &[("MINI_KVM_DEVICE", "/dev/null")], limit);
     assert_eq!(r.status, 4);
-    assert_one_line(
-        &r,
-        &["/dev/null is not a KVM device", "KVM_GET_API_VERSION"],
-    );
+    assert_one_line(&r, &["/dev/null is not a KVM device", "KVM_GET_API_VERSION"]);
 }
 
 #[test]
 fn a_flat_binary_prints_through_putchar_then_exits_0() {
     let r = run(&[&test_guest("putchar_a")]);
-    assert_eq!(
-        (r.status, r.stdout.as_str(), r.stderr.as_str()),
-        (0, "A", "")
-    );
+    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, "A", ""));
 }
 
 #[test]
@@ -159,17 +132,11 @@ fn a_triple_fault_exits_5_naming_the_exit_and_rip() {
                 "triple-faulted",
                 "at RIP 0x20 (CS 0x0008)",
             ],
-            &[
-                "  the instruction there: 0f 0b 90 90 90 90 90 90 = ud2: raises #UD (invalid \
-               opcode, vector 6) on purpose",
-            ],
+            &["  the instruction there: 0f 0b 90 90 90 90 90 90 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose"],
         );
         // With -v the registers follow, control bits decoded.
-        assert!(
-            verbose.stderr.contains("CR0=60000011 [PE ET NW CD]"),
-            "{}",
-            verbose.stderr
-        );
+        assert!(verbose.stderr.contains("CR0=60000011 [PE ET NW CD]"), "{}", verbose.stderr);
         assert!(verbose.stderr.contains("EFER="), "{}", verbose.stderr);
     } else {
         // KVM reset the vCPU (AMD SVM does): no made-up address, and no reset-state dump.
@@ -225,11 +192,7 @@ fn a_real_mode_ud2_is_explained_as_a_trip_through_the_interrupt_table() {
     assert_eq!(r.status, 5, "{}", r.stderr);
     assert_eq!(r.stdout, "about to execute ud2 in real mode\n");
     let lines: Vec<&str> = r.stderr.lines().collect();
-    assert!(
-        lines[0].starts_with("mini-kvm: guest fault on vCPU 0 (ud2_real): "),
-        "{}",
-        r.stderr
-    );
+    assert!(lines[0].starts_with("mini-kvm: guest fault on vCPU 0 (ud2_real): "), "{}", r.stderr);
     // Entry 6 of the table at 0 is the text "mode" of the guest's message: CS:IP 6572:206e.
     assert!(
         lines.contains(
@@ -240,12 +203,7 @@ fn a_real_mode_ud2_is_explained_as_a_trip_through_the_interrupt_table() {
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr
-            .contains("  the table sends #UD (ud2) to 6572:206e, "),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("  the table sends #UD (ud2) to 6572:206e, "), "{}", r.stderr);
     if lines[0].ends_with(" at CS:IP 6572:206e") {
         assert!(
             lines.contains(
@@ -258,25 +216,16 @@ fn a_real_mode_ud2_is_explained_as_a_trip_through_the_interrupt_table() {
     }
     // -v adds the registers and the last exits: the message's PUTCHARs, then the fault's own.
     let v = run(&["-v", &test_guest("ud2_real")]);
-    let exits = v
-        .stderr
-        .split("  the last 16 of ")
-        .nth(1)
-        .unwrap_or_else(|| {
-            panic!("no exit history: {}", v.stderr);
-        });
+    let exits = v.stderr.split("  the last 16 of ").nth(1).unwrap_or_else(|| {
+        panic!("no exit history: {}", v.stderr);
+    });
     let history: Vec<&str> = exits.lines().skip(1).take(16).collect();
     assert_eq!(history.len(), 16, "{exits}");
     assert!(
-        history[..15]
-            .iter()
-            .all(|l| l.starts_with("    KVM_EXIT_IO             out port 0x0500")),
+        history[..15].iter().all(|l| l.starts_with("    KVM_EXIT_IO             out port 0x0500")),
         "{exits}"
     );
-    assert!(
-        !history[15].contains("KVM_EXIT_IO "),
-        "the fault's exit: {exits}"
-    );
+    assert!(!history[15].contains("KVM_EXIT_IO "), "the fault's exit: {exits}");
 }
 
 #[test]
@@ -287,14 +236,9 @@ fn a_long_mode_ud2_is_decoded_at_the_faulting_rip() {
         // The `ud2` after a `nop` at 0x1000.
         assert_fault(
             &r,
-            &[
-                "guest fault on vCPU 0 (ud2_long): KVM_EXIT_SHUTDOWN",
-                "at RIP 0x1001 (CS 0x0008)",
-            ],
-            &[
-                "  the instruction there: 0f 0b f4 00 00 00 00 00 = ud2: raises #UD (invalid \
-               opcode, vector 6) on purpose",
-            ],
+            &["guest fault on vCPU 0 (ud2_long): KVM_EXIT_SHUTDOWN", "at RIP 0x1001 (CS 0x0008)"],
+            &["  the instruction there: 0f 0b f4 00 00 00 00 00 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose"],
         );
     } else {
         assert_one_line(&r, &["KVM reset the vCPU at the triple fault"]);

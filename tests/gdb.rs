@@ -27,25 +27,11 @@ fn gdb_breaks_steps_and_reads_the_1k_os() {
             "continue",
         ],
     );
-    assert!(
-        transcript.contains("Breakpoint 1, kernel_main"),
-        "{transcript}"
-    );
-    let rips: Vec<&str> = transcript
-        .lines()
-        .filter(|l| l.starts_with("rip "))
-        .collect();
+    assert!(transcript.contains("Breakpoint 1, kernel_main"), "{transcript}");
+    let rips: Vec<&str> = transcript.lines().filter(|l| l.starts_with("rip ")).collect();
     assert_eq!(rips.len(), 2, "{transcript}");
-    assert!(
-        rips[0].ends_with("<kernel_main>"),
-        "rip matches the symbol: {}",
-        rips[0]
-    );
-    assert!(
-        rips[1].contains("<kernel_main+"),
-        "stepi advanced: {}",
-        rips[1]
-    );
+    assert!(rips[0].ends_with("<kernel_main>"), "rip matches the symbol: {}", rips[0]);
+    assert!(rips[1].contains("<kernel_main+"), "stepi advanced: {}", rips[1]);
     assert!(transcript.contains("\"page fault (#PF)\""), "{transcript}");
     assert!(transcript.contains("exited normally"), "{transcript}");
     let (status, stdout, stderr) = finish(child);
@@ -53,10 +39,7 @@ fn gdb_breaks_steps_and_reads_the_1k_os() {
     // The guest's output is what it is without a debugger.
     let alone = run_input(&["os-1k"], b"1\n0\n");
     assert_eq!(stdout, alone.stdout);
-    assert!(
-        stderr.contains(&format!("gdb -ex 'target remote :{port}'")),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("gdb -ex 'target remote :{port}'")), "{stderr}");
 }
 
 #[test]
@@ -108,20 +91,13 @@ fn garbage_and_an_early_disconnect_do_not_hurt_the_vmm() {
     let mut buf = [0u8; 256];
     let started = Instant::now();
     while !String::from_utf8_lossy(&got).contains("$be13008a") {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            String::from_utf8_lossy(&got)
-        );
+        assert!(started.elapsed() < Duration::from_secs(30), "{:?}", String::from_utf8_lossy(&got));
         let n = s.read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains('-'), "the bad checksum was refused: {text}");
-    assert!(
-        text.contains("$E01#"),
-        "the malformed packet got an error: {text}"
-    );
+    assert!(text.contains("$E01#"), "the malformed packet got an error: {text}");
     // Hang up mid-session: mini-kvm detaches and the guest runs to its end.
     drop(s);
     let (status, stdout, _) = finish(child);
@@ -160,26 +136,18 @@ fn stepi_crosses_the_out_in_the_console_driver() {
     // which on kvm_amd nested under QEMU loses the trap flag of single-stepping), on to its
     // line with the `out` (`advance`: no stepping there, each stepi costs about a second on
     // the nested lane), step to the `out dx, al` (0xEE) to COM1, then over it.
-    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:66\nset $n = 0\n\
+    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:71\nset $n = 0\n\
                   while $n < 100000 && *(unsigned char *)$pc != 0xee\n  stepi\n  \
                   set $n = $n + 1\nend\nprint/x $pc\nx/i $pc\nstepi\nprint/x $pc\ncontinue\n";
-    let transcript = gdb_script(
-        child.port,
-        Some(env!("MINI_KVM_OS_1K_ELF")),
-        "console-putc",
-        script,
-    );
+    let transcript =
+        gdb_script(child.port, Some(env!("MINI_KVM_OS_1K_ELF")), "console-putc", script);
     let pcs: Vec<u64> = transcript
         .lines()
         .filter_map(|l| l.split_once("= 0x"))
         .filter_map(|(_, v)| u64::from_str_radix(v.trim(), 16).ok())
         .collect();
     assert_eq!(pcs.len(), 2, "{transcript}");
-    assert_eq!(
-        pcs[1],
-        pcs[0] + 1,
-        "stepi went exactly over the out:\n{transcript}"
-    );
+    assert_eq!(pcs[1], pcs[0] + 1, "stepi went exactly over the out:\n{transcript}");
     assert!(transcript.contains("out    %al,(%dx)"), "{transcript}");
     let late = transcript.contains("this KVM reported no single step for the `out` to port 0x3f8");
     assert_eq!(late, host().is("io-out-rip", "after"), "{transcript}");
@@ -191,7 +159,7 @@ fn stepi_crosses_the_out_in_the_console_driver() {
 #[test]
 #[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
-    // `1` makes the shell start a program; 0x400009 is the instruction after `call main` in
+    // `1` makes the shell start a program; 0x400012 is the instruction after `call main` in
     // its crt0.S (every program is linked at 0x400000, a user page: user.ld), reached when
     // main returns, right after main's last write system call.
     let child = start(&["os-1k"], b"1\n0\n");
@@ -204,36 +172,21 @@ fn user_page_breakpoints_are_hit_or_refused_with_the_reason() {
     if !steps_ring3 {
         commands.extend(["break syscall", "continue", "delete"]);
     }
-    commands.extend([
-        "break *0x400009",
-        "continue",
-        "print $cs & 3",
-        "delete",
-        "continue",
-    ]);
+    commands.extend(["break *0x400012", "continue", "print $cs & 3", "delete", "continue"]);
     let transcript = gdb(child.port, Some(env!("MINI_KVM_OS_1K_ELF")), &commands);
     let (status, _, stderr) = finish(child);
     assert_eq!(status, 0, "{stderr}\n{transcript}");
     assert!(transcript.contains("exited normally"), "{transcript}");
     if steps_ring3 {
-        assert!(
-            transcript.contains("Breakpoint 1, 0x0000000000400009"),
-            "{transcript}"
-        );
-        assert!(
-            transcript.contains("$1 = 3"),
-            "stopped in ring 3: {transcript}"
-        );
+        assert!(transcript.contains("Breakpoint 1, 0x0000000000400012"), "{transcript}");
+        assert!(transcript.contains("$1 = 3"), "stopped in ring 3: {transcript}");
         assert!(!stderr.contains("refused"), "{stderr}");
     } else {
-        assert!(
-            transcript.contains("Cannot insert breakpoint 2"),
-            "{transcript}"
-        );
+        assert!(transcript.contains("Cannot insert breakpoint 2"), "{transcript}");
         assert!(!transcript.contains("Breakpoint 2,"), "{transcript}");
         assert!(
             stderr.contains(
-                "mini-kvm: gdb: breakpoint at 0x400009 refused: it is on a user-mode page"
+                "mini-kvm: gdb: breakpoint at 0x400012 refused: it is on a user-mode page"
             ),
             "{stderr}"
         );
@@ -291,8 +244,5 @@ physical address 0x100000
         (cr3 + 0x2000) | 0x23,
         format!("{:#x}", cr3 + 0x2000),
     );
-    assert!(
-        transcript.contains(&expected),
-        "{expected}\nin\n{transcript}"
-    );
+    assert!(transcript.contains(&expected), "{expected}\nin\n{transcript}");
 }

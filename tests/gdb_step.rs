@@ -43,22 +43,12 @@ fn assert_io_steps_exact(transcript: &str) {
             continue; // the guest's exit hypercall: there is no next instruction
         }
         let next = shown.get(i + 1).map(|s| s.0);
-        assert_eq!(
-            next,
-            Some(shown[i].0 + 1),
-            "after {:?}:\n{transcript}",
-            shown[i]
-        );
+        assert_eq!(next, Some(shown[i].0 + 1), "after {:?}:\n{transcript}", shown[i]);
     }
-    let notes = transcript
-        .matches("this KVM reported no single step for the")
-        .count();
+    let notes = transcript.matches("this KVM reported no single step for the").count();
     let late = host().is("io-out-rip", "after");
     // An `in` waits for its data on every KVM, so only the `out`s are late where they are.
-    let outs = io
-        .iter()
-        .filter(|&&i| shown[i].1.starts_with("out") && i + 1 < shown.len())
-        .count();
+    let outs = io.iter().filter(|&&i| shown[i].1.starts_with("out") && i + 1 < shown.len()).count();
     assert_eq!(notes, if late { outs } else { 0 }, "{transcript}");
 }
 

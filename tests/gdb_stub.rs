@@ -20,10 +20,7 @@ impl Client {
     fn connect(port: u16) -> Client {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Client {
-            s,
-            seen: String::new(),
-        }
+        Client { s, seen: String::new() }
     }
 
     /// Sends `payload` and returns everything up to and including the reply `$...#cc` that
@@ -70,10 +67,7 @@ fn a_second_client_is_refused_with_a_reason() {
     first.ask("?", "T05");
     let mut second = Client::connect(child.port);
     let refusal = second.ask("qSupported", "E.");
-    assert!(
-        refusal.contains("E.mini-kvm: another gdb (127.0.0.1:"),
-        "{refusal}"
-    );
+    assert!(refusal.contains("E.mini-kvm: another gdb (127.0.0.1:"), "{refusal}");
     // The first session is untouched: it runs the guest to its end.
     let end = first.ask("c", "W");
     assert!(end.contains("$W00#"), "{end}");
@@ -114,10 +108,7 @@ fn monitor_commands_answer_with_console_output_then_ok() {
     let mut c = Client::connect(child.port);
     let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
     let help = c.ask(&format!("qRcmd,{}", hex("help")), "OK");
-    assert!(
-        console_text(&help).contains("monitor pagewalk ADDR"),
-        "{help}"
-    );
+    assert!(console_text(&help).contains("monitor pagewalk ADDR"), "{help}");
     // A real-mode guest: no paging, so the walk is the identity.
     let walk = c.ask(&format!("qRcmd,{}", hex("pagewalk 0x7c00")), "OK");
     assert_eq!(
@@ -193,11 +184,7 @@ fn breakpoints_are_limited_to_a_documented_number() {
 fn uptime(stdin: &mut impl Write, stdout: &mut impl Read, seen: &mut String) -> u64 {
     stdin.write_all(b"uptime\n").unwrap();
     read_until(stdout, seen, " ticks of the 100 Hz timer)\n");
-    let line = seen
-        .lines()
-        .rfind(|l| l.starts_with("Uptime: "))
-        .unwrap()
-        .to_string();
+    let line = seen.lines().rfind(|l| l.starts_with("Uptime: ")).unwrap().to_string();
     seen.clear();
     let ticks = line.split('(').nth(1).unwrap().split(' ').next().unwrap();
     ticks.parse().unwrap()
@@ -242,12 +229,8 @@ fn guest_time_stands_still_while_gdb_holds_the_vm() {
 
 /// Runs `mini-kvm --gdb 0 os-1k` just long enough to say where the symbol file is.
 fn symbol_file_line(envs: &[(&str, &str)]) -> String {
-    let r = run_with(
-        &["--gdb", "0", "--timeout", "0.5", "os-1k"],
-        b"",
-        envs,
-        Duration::from_secs(60),
-    );
+    let r =
+        run_with(&["--gdb", "0", "--timeout", "0.5", "os-1k"], b"", envs, Duration::from_secs(60));
     assert_eq!(r.status, 124, "{}", r.stderr);
     r.stderr
 }
@@ -270,14 +253,8 @@ fn the_symbol_file_never_follows_a_planted_link() {
         stderr.contains("not writing the symbol file:") && stderr.contains("is a symbolic link"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains(env!("MINI_KVM_OS_1K_ELF")),
-        "the in-tree ELF: {stderr}"
-    );
-    assert_eq!(
-        std::fs::read(victim.join("os-1k.elf")).unwrap(),
-        b"someone else's"
-    );
+    assert!(stderr.contains(env!("MINI_KVM_OS_1K_ELF")), "the in-tree ELF: {stderr}");
+    assert_eq!(std::fs::read(victim.join("os-1k.elf")).unwrap(), b"someone else's");
     // A private directory of ours whose file is a planted link: replaced, never followed.
     std::fs::remove_file(cache.join("mini-kvm")).unwrap();
     std::fs::create_dir(cache.join("mini-kvm")).unwrap();
@@ -286,18 +263,9 @@ fn the_symbol_file_never_follows_a_planted_link() {
     let file = cache.join("mini-kvm").join("os-1k.elf");
     std::os::unix::fs::symlink(victim.join("os-1k.elf"), &file).unwrap();
     let stderr = symbol_file_line(&envs);
-    assert!(
-        stderr.contains(&file.to_string_lossy().into_owned()),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&file.to_string_lossy().into_owned()), "{stderr}");
     assert!(!stderr.contains("not writing"), "{stderr}");
-    assert!(std::fs::symlink_metadata(&file)
-        .unwrap()
-        .file_type()
-        .is_file());
-    assert_eq!(
-        std::fs::read(victim.join("os-1k.elf")).unwrap(),
-        b"someone else's"
-    );
+    assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_file());
+    assert_eq!(std::fs::read(victim.join("os-1k.elf")).unwrap(), b"someone else's");
     std::fs::remove_dir_all(&base).unwrap();
 }

@@ -21,18 +21,8 @@ const CASES: &[(&str, &str, &str, i32)] = &[
          9x1=9 9x2=18 9x3=27 9x4=36 9x5=45 9x6=54 9x7=63 9x8=72 9x9=81 ",
         0,
     ),
-    (
-        "multiplication_short",
-        "",
-        "2x1=2 2x2=4 2x3=6 2x4=8 2x5=10 2x6=12 2x7=14 2x8=16 2x9=18 ",
-        0,
-    ),
-    (
-        "fibonacci",
-        "",
-        "Fibonacci: 0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377\n",
-        0,
-    ),
+    ("multiplication_short", "", "2x1=2 2x2=4 2x3=6 2x4=8 2x5=10 2x6=12 2x7=14 2x8=16 2x9=18 ", 0),
+    ("fibonacci", "", "Fibonacci: 0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377\n", 0),
     ("hctest", "", "Hello!\n42\n1234\n", 0),
     (
         "matrix",
@@ -57,11 +47,7 @@ fn every_builtin_guest_prints_its_exact_output() {
 
 #[test]
 fn guests_run_from_any_directory() {
-    let out = std::process::Command::new(MINI_KVM)
-        .arg("hello")
-        .current_dir("/")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(MINI_KVM).arg("hello").current_dir("/").output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, KVM!\n");
     assert_eq!(out.status.code(), Some(0));
 }
@@ -72,11 +58,7 @@ fn a_file_argument_wins_over_a_builtin_name() {
     std::fs::create_dir_all(&dir).unwrap();
     // A file called "hello" that prints "A" instead.
     std::fs::copy(test_guest("putchar_a"), dir.join("hello")).unwrap();
-    let out = std::process::Command::new(MINI_KVM)
-        .arg("hello")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(MINI_KVM).arg("hello").current_dir(&dir).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "A");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -93,17 +75,12 @@ fn port_io_sizes_string_io_and_unbacked_memory() {
     // -v counts what nobody claimed.
     let r = run(&["-v", &test_guest("mmio_read")]);
     assert!(
-        r.stderr
-            .contains("MMIO with no memory behind it: 1 reads (all ones), 1 writes (dropped)"),
+        r.stderr.contains("MMIO with no memory behind it: 1 reads (all ones), 1 writes (dropped)"),
         "{}",
         r.stderr
     );
     let r = run(&["-v", &test_guest("io_sizes")]);
-    assert!(
-        r.stderr.contains("unclaimed port 0x1234: 2 reads"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("unclaimed port 0x1234: 2 reads"), "{}", r.stderr);
 }
 
 #[test]
@@ -123,12 +100,7 @@ fn long_mode_runs_a_16_kib_image_intact() {
     let path = std::env::temp_dir().join(format!("mini-kvm-long-{}.bin", std::process::id()));
     std::fs::write(&path, &image).unwrap();
     let r = run(&["--long-mode", path.to_str().unwrap()]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, "checksum ok\n"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!((r.status, r.stdout.as_str()), (0, "checksum ok\n"), "{}", r.stderr);
     // Flip a byte of the data: the guest notices.
     let last = image.len() - 1;
     image[last] ^= 0xFF;

@@ -33,13 +33,7 @@ fn a_guest_status_that_looks_like_mini_kvms_says_it_came_from_the_guest() {
         let g = scratch(&format!("exit{status}.bin"), &exit_with(status));
         let r = run(&[&g]);
         assert_eq!(r.status, i32::from(status), "{}", r.stderr);
-        assert_one_line(
-            &r,
-            &[
-                &format!("chose exit status {status} itself"),
-                "from the guest",
-            ],
-        );
+        assert_one_line(&r, &[&format!("chose exit status {status} itself"), "from the guest"]);
     }
     // A status mini-kvm never uses needs no explanation.
     let g = scratch("exit9.bin", &exit_with(9));
@@ -49,16 +43,8 @@ fn a_guest_status_that_looks_like_mini_kvms_says_it_came_from_the_guest() {
 
 #[test]
 fn informational_output_that_cannot_be_written_is_status_1() {
-    for args in [
-        &["--list"][..],
-        &["--help"],
-        &["--version"],
-        &["--host-check"],
-    ] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
+    for args in [&["--list"][..], &["--help"], &["--version"], &["--host-check"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
         let out = Command::new(common::MINI_KVM)
             .args(args)
             .stdin(Stdio::null())
@@ -84,10 +70,7 @@ fn run_to(args: &[&str], stdout: impl Into<Stdio>) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .output()
         .expect("mini-kvm runs");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// A short guest's whole output may be written after its last push (when its vCPU stops), so
@@ -97,10 +80,7 @@ fn run_to(args: &[&str], stdout: impl Into<Stdio>) -> (Option<i32>, String) {
 #[test]
 fn guest_output_lost_to_a_full_disk_is_status_1_with_the_reason() {
     for guest in ["hello", "hctest", "multiplication"] {
-        let full = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
         let (status, stderr) = run_to(&[guest], full);
         assert_eq!(status, Some(1), "{guest}: {stderr}");
         assert!(
@@ -134,10 +114,7 @@ fn guest_output_to_a_reader_that_left_is_status_1_with_the_reason() {
 /// `--trace` lines are output the user asked for: a stderr that cannot take them is a failure.
 #[test]
 fn trace_output_lost_to_a_full_disk_is_status_1() {
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
     let out = Command::new(common::MINI_KVM)
         .args(["--trace", "hello"])
         .stdin(Stdio::null())
@@ -151,15 +128,11 @@ fn trace_output_lost_to_a_full_disk_is_status_1() {
 #[test]
 fn a_wide_port_access_is_named_by_its_own_port() {
     // mov dx, 0x4FE; mov eax, 0x01020304; out dx, eax; hlt
-    let g = scratch(
-        "out4fe.bin",
-        &[0xBA, 0xFE, 0x04, 0x66, 0xB8, 4, 3, 2, 1, 0x66, 0xEF, 0xF4],
-    );
+    let g = scratch("out4fe.bin", &[0xBA, 0xFE, 0x04, 0x66, 0xB8, 4, 3, 2, 1, 0x66, 0xEF, 0xF4]);
     let r = run(&["-v", &g]);
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("unclaimed port 0x04fe: 0 reads (all ones), 1 writes"),
+        r.stderr.contains("unclaimed port 0x04fe: 0 reads (all ones), 1 writes"),
         "{}",
         r.stderr
     );

@@ -54,9 +54,7 @@ const MINI_KVM_STATUSES: [i32; 7] = [1, 2, 3, 4, 5, 124, 130];
 /// Runs one case and checks the general rules; returns the status.
 fn check(case: &Case) -> i32 {
     let mut cmd = Command::new(MINI_KVM);
-    cmd.args(&case.args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(&case.args).stdout(Stdio::piped()).stderr(Stdio::piped());
     match case.input {
         Input::Null | Input::Bytes(_) => cmd.stdin(Stdio::piped()),
         Input::Zero => cmd.stdin(std::fs::File::open("/dev/zero").expect("/dev/zero")),
@@ -95,11 +93,7 @@ fn check(case: &Case) -> i32 {
     let code = status
         .code()
         .unwrap_or_else(|| panic!("{}: killed by a signal ({status:?}): {stderr}", case.what));
-    assert!(
-        !stderr.contains("panicked"),
-        "{}: mini-kvm panicked: {stderr}",
-        case.what
-    );
+    assert!(!stderr.contains("panicked"), "{}: mini-kvm panicked: {stderr}", case.what);
     // A fault's one line may be followed by its explanation, indented (fault.rs).
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("  ")).collect();
     if MINI_KVM_STATUSES.contains(&code) {
@@ -150,17 +144,9 @@ fn check_all(cases: Vec<Case>) {
             });
         }
     });
-    eprintln!(
-        "exit statuses (status: runs): {:?}",
-        statuses.into_inner().unwrap()
-    );
+    eprintln!("exit statuses (status: runs): {:?}", statuses.into_inner().unwrap());
     let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 struct Scratch(PathBuf);
@@ -185,12 +171,7 @@ impl Drop for Scratch {
 }
 
 fn guest_case(what: String, args: Vec<String>, input: Input) -> Case {
-    Case {
-        what,
-        args,
-        input,
-        expect: Expect::Guest,
-    }
+    Case { what, args, input, expect: Expect::Guest }
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -213,22 +194,14 @@ fn generate(
         let g = scratch.file(&format!("real-{seed}.bin"), &random_code(&mut rng));
         let mut args = strings(&timeout);
         args.push(g);
-        cases.push(guest_case(
-            format!("random real-mode guest, seed {seed}"),
-            args,
-            Input::Null,
-        ));
+        cases.push(guest_case(format!("random real-mode guest, seed {seed}"), args, Input::Null));
     }
     for seed in first_seed..first_seed + long {
         let mut rng = Rng::new(seed ^ 0x10_0000);
         let g = scratch.file(&format!("long-{seed}.bin"), &random_code(&mut rng));
         let mut args = strings(&timeout);
         args.extend(["--long-mode".to_string(), g]);
-        cases.push(guest_case(
-            format!("random long-mode guest, seed {seed}"),
-            args,
-            Input::Null,
-        ));
+        cases.push(guest_case(format!("random long-mode guest, seed {seed}"), args, Input::Null));
     }
     for seed in first_seed..first_seed + attacks {
         let mut rng = Rng::new(seed ^ 0x20_0000);
@@ -236,11 +209,7 @@ fn generate(
         let mut args = strings(&timeout);
         args.push(g);
         let input = rng.pick(&[Input::Null, Input::Zero, Input::Bytes(b"hello\n")]);
-        cases.push(guest_case(
-            format!("device attack, seed {seed}"),
-            args,
-            input,
-        ));
+        cases.push(guest_case(format!("device attack, seed {seed}"), args, input));
     }
     let os_1k = std::fs::read(env!("MINI_KVM_OS_1K_IMAGE")).expect("the 1K OS image");
     let tiny = tiny_kernel();
@@ -249,11 +218,7 @@ fn generate(
         let base: &[u8] = if seed % 2 == 0 { &tiny } else { &os_1k };
         let g = scratch.file(&format!("kernel-{seed}.elf"), &mutate(&mut rng, base));
         let args = strings(&["--timeout", "0.3", &g]);
-        cases.push(guest_case(
-            format!("mutated Multiboot kernel, seed {seed}"),
-            args,
-            Input::Null,
-        ));
+        cases.push(guest_case(format!("mutated Multiboot kernel, seed {seed}"), args, Input::Null));
     }
     cases
 }
@@ -269,25 +234,10 @@ fn random_guests_device_attacks_and_mutated_kernels_end_cleanly() {
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|&n| n > 0)
         .unwrap_or(1);
-    let mut cases = generate(
-        &scratch,
-        1,
-        200 / share,
-        100 / share,
-        60 / share,
-        100 / share,
-    );
+    let mut cases = generate(&scratch, 1, 200 / share, 100 / share, 60 / share, 100 / share);
     let fixed = [
-        (
-            "GETCHAR from /dev/zero",
-            &devices::GETCHAR_LOOP[..],
-            Input::Zero,
-        ),
-        (
-            "UART loopback flood",
-            &devices::LOOPBACK_FLOOD[..],
-            Input::Null,
-        ),
+        ("GETCHAR from /dev/zero", &devices::GETCHAR_LOOP[..], Input::Zero),
+        ("UART loopback flood", &devices::LOOPBACK_FLOOD[..], Input::Null),
     ];
     for (what, code, input) in fixed {
         let g = scratch.file(&format!("{}.bin", what.replace([' ', '/'], "_")), code);
@@ -308,9 +258,7 @@ fn random_guests_device_attacks_and_mutated_kernels_end_cleanly() {
 fn bad_command_lines_are_usage_or_image_errors() {
     let scratch = Scratch::new("cmdlines");
     let long_cmdline = "a".repeat(100_000);
-    let modules: Vec<String> = (0..33)
-        .flat_map(|_| ["--module".to_string(), "m".into()])
-        .collect();
+    let modules: Vec<String> = (0..33).flat_map(|_| ["--module".to_string(), "m".into()]).collect();
     let flat = scratch.file("flat.bin", &[0xF4]);
     let dir = scratch.0.to_string_lossy().into_owned();
     let usage: Vec<Vec<String>> = vec![
@@ -378,9 +326,8 @@ fn bad_command_lines_are_usage_or_image_errors() {
     };
     cases.push(device);
     // MINI_KVM_DEVICE is set for that one case only, through its own command below.
-    let (device, rest): (Vec<_>, Vec<_>) = cases
-        .into_iter()
-        .partition(|c| c.what.starts_with("MINI_KVM_DEVICE"));
+    let (device, rest): (Vec<_>, Vec<_>) =
+        cases.into_iter().partition(|c| c.what.starts_with("MINI_KVM_DEVICE"));
     check_all(rest);
     let r = common::run_with(&["hello"], b"", &[("MINI_KVM_DEVICE", &dir)], HANG_GUARD);
     assert_eq!(r.status, 4, "{}: {}", device[0].what, r.stderr);
@@ -390,14 +337,10 @@ fn bad_command_lines_are_usage_or_image_errors() {
 #[test]
 #[ignore = "run by `make fuzz` (FUZZ_SECONDS, default 60)"]
 fn fuzz_for_a_while() {
-    let seconds: u64 = std::env::var("FUZZ_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
-    let first: u64 = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
+    let seconds: u64 =
+        std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let first: u64 =
+        std::env::var("FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_secs())

@@ -11,23 +11,19 @@ use std::time::Duration;
 
 fn os(input: &str) -> String {
     let r = run_with(&["os-1k"], input.as_bytes(), &[], Duration::from_secs(60));
-    assert_eq!(
-        r.status, 0,
-        "the 1K OS did not power off cleanly: {}",
-        r.stderr
-    );
+    assert_eq!(r.status, 0, "the 1K OS did not power off cleanly: {}", r.stderr);
     r.stdout
 }
 
 /// The text the shell printed for `command`, up to the next prompt.
 fn answer<'a>(out: &'a str, command: &str) -> &'a str {
     let start = out
-        .find(&format!("Select: {command}\n"))
+        .find(&format!("$ {command}\n"))
         .unwrap_or_else(|| panic!("no prompt for {command:?} in:\n{out}"))
-        + "Select: \n".len()
+        + "$ \n".len()
         + command.len();
     let rest = &out[start..];
-    &rest[..rest.find("Select: ").unwrap_or(rest.len())]
+    &rest[..rest.find("$ ").unwrap_or(rest.len())]
 }
 
 /// Lab 1: a PUTHEX hypercall (docs/labs/01-hypercall.md).
@@ -73,24 +69,15 @@ pub mod syscall {
 
     pub fn ppid_prints_its_parent() {
         let out = os("ppid\nppid\n0\n");
-        assert_eq!(
-            answer(&out, "ppid"),
-            "ppid: I am pid 2, my parent is pid 1\n"
-        );
+        assert_eq!(answer(&out, "ppid"), "ppid: I am pid 2, my parent is pid 1\n");
         // The second run is a new process: the pid moves on, the parent is the shell again.
         let second = &out[out.find("pid 2").expect("the first run")..];
-        assert!(
-            second.contains("ppid: I am pid 3, my parent is pid 1\n"),
-            "{out}"
-        );
+        assert!(second.contains("ppid: I am pid 3, my parent is pid 1\n"), "{out}");
     }
 
     pub fn a_background_ppid_too() {
-        let out = os("ppid &\nwait 2\n0\n");
-        assert!(
-            out.contains("ppid: I am pid 2, my parent is pid 1\n"),
-            "{out}"
-        );
+        let out = os("ppid & wait\n0\n");
+        assert!(out.contains("ppid: I am pid 2, my parent is pid 1\n"), "{out}");
         assert!(out.contains("[2] done (status 0)\n"), "{out}");
     }
 
@@ -119,10 +106,7 @@ pub mod vmprint {
                 let (_, rest) = l.split_once(": va 0x").expect("`INDEX: va 0x...`");
                 let (va, rest) = rest.split_once(" -> pa 0x").expect("` -> pa 0x...`");
                 let (_, flags) = rest.split_once(' ').expect("flags after the address");
-                (
-                    u64::from_str_radix(va, 16).expect("a hex address"),
-                    flags.to_string(),
-                )
+                (u64::from_str_radix(va, 16).expect("a hex address"), flags.to_string())
             })
             .collect()
     }
@@ -131,34 +115,18 @@ pub mod vmprint {
         let out = os("vmprint\n0\n");
         let text = answer(&out, "vmprint");
         let first = text.lines().next().unwrap_or("");
-        assert!(
-            first.starts_with("page table of pid 2 (vmprint), PML4 at physical 0x"),
-            "{text}"
-        );
-        for prefix in [
-            " ..0: PDPT at 0x",
-            " .. ..0: PD at 0x",
-            " .. .. ..2: PT at 0x",
-        ] {
-            assert!(
-                text.lines().any(|l| l.starts_with(prefix)),
-                "{prefix:?} in:\n{text}"
-            );
+        assert!(first.starts_with("page table of pid 2 (vmprint), PML4 at physical 0x"), "{text}");
+        for prefix in [" ..0: PDPT at 0x", " .. ..0: PD at 0x", " .. .. ..2: PT at 0x"] {
+            assert!(text.lines().any(|l| l.starts_with(prefix)), "{prefix:?} in:\n{text}");
         }
         let leaves = leaves(text);
         let vas: Vec<u64> = leaves.iter().map(|l| l.0).collect();
-        assert!(
-            vas.contains(&0x40_0000),
-            "the program's first page: {vas:x?}"
-        );
+        assert!(vas.contains(&0x40_0000), "the program's first page: {vas:x?}");
         assert!(
             vas.contains(&0x7F_E000) && vas.contains(&0x7F_F000),
             "the two stack pages: {vas:x?}"
         );
-        assert!(
-            vas.windows(2).all(|w| w[0] < w[1]),
-            "in address order: {vas:x?}"
-        );
+        assert!(vas.windows(2).all(|w| w[0] < w[1]), "in address order: {vas:x?}");
         assert!(
             leaves.iter().all(|l| l.1 == "P W U"),
             "user pages are present, writable, user: {leaves:?}"
@@ -256,17 +224,9 @@ pub mod unclaimed {
 
     pub fn help_and_errors_name_the_class() {
         let help = run(&["--help"]);
-        assert!(
-            help.stdout.contains("unclaimed"),
-            "--help lists the classes:\n{}",
-            help.stdout
-        );
+        assert!(help.stdout.contains("unclaimed"), "--help lists the classes:\n{}", help.stdout);
         let r = run(&["--trace=bogus", "hello"]);
-        assert!(
-            r.stderr.contains("debug, unclaimed, all)"),
-            "the known classes: {}",
-            r.stderr
-        );
+        assert!(r.stderr.contains("debug, unclaimed, all)"), "the known classes: {}", r.stderr);
     }
 
     #[test]
@@ -302,15 +262,8 @@ pub mod nice {
             .lines()
             .find(|l| l.starts_with('A') || l.starts_with('B'))
             .unwrap_or_else(|| panic!("the letters in:\n{out}"));
-        let switches = letters
-            .as_bytes()
-            .windows(2)
-            .filter(|w| w[0] != w[1])
-            .count();
-        assert!(
-            switches >= 3,
-            "two spinners at the same nice value share the CPU: {letters}"
-        );
+        let switches = letters.as_bytes().windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(switches >= 3, "two spinners at the same nice value share the CPU: {letters}");
     }
 
     #[test]
@@ -326,45 +279,117 @@ pub mod nice {
     }
 }
 
+/// Lab 7: the pipe system call (docs/labs/07-pipe.md).
+pub mod pipe {
+    use super::*;
+
+    pub fn ls_into_wc() {
+        // Through a pipe, wc counts what ls would have written into a file. A pipe of
+        // shell (15 KiB) fills the 512-byte buffer again and again: both sides must wait.
+        let out = os("ls > list\nwc < list\nls | wc\nwc < shell\ncat shell | wc\n0\n");
+        let counted = answer(&out, "wc < list");
+        assert!(counted.split(' ').count() == 3, "{out}");
+        assert_eq!(answer(&out, "ls | wc"), counted, "{out}");
+        assert_eq!(answer(&out, "cat shell | wc"), answer(&out, "wc < shell"), "{out}");
+    }
+
+    pub fn a_pipeline_of_three() {
+        let out = os("cat readme.txt | grep KVM | wc\n\
+             cat readme.txt | grep KVM > found; cat found\n0\n");
+        assert_eq!(answer(&out, "cat readme.txt | grep KVM | wc"), "1 15 77\n");
+        assert_eq!(
+            answer(&out, "cat readme.txt | grep KVM > found; cat found"),
+            "KVM runs the kernel and its programs; mini-kvm gives them a UART and a disk.\n"
+        );
+    }
+
+    pub fn the_reader_sees_end_of_file() {
+        // wc prints only once its input has ended: when echo, the last writer, has gone.
+        let out = os("echo hello | wc\necho one two | cat | wc\n0\n");
+        assert_eq!(answer(&out, "echo hello | wc"), "1 1 6\n");
+        assert_eq!(answer(&out, "echo one two | cat | wc"), "1 2 8\n");
+    }
+
+    pub fn the_writer_sees_the_reader_gone() {
+        // yes writes forever; once head has its three lines and ends, yes's next write
+        // must fail, or the job never ends.
+        let out = os("yes | head -n 3\nyes | head -n 2 | wc\n0\n");
+        assert_eq!(answer(&out, "yes | head -n 3"), "y\ny\ny\n");
+        assert_eq!(answer(&out, "yes | head -n 2 | wc"), "2 2 4\n");
+    }
+
+    pub fn ctrl_c_ends_the_whole_pipeline() {
+        let out = os("echo piped | cat\n0\n");
+        assert_eq!(answer(&out, "echo piped | cat"), "piped\n", "a pipe first");
+        let mut s = Interactive::start(&["--timeout", "60", "os-1k"], "\n$ ");
+        s.send("spin A 100000 | cat\n");
+        s.expect("spin A 100000 | cat\nA");
+        s.send("\x03");
+        s.expect("[2] killed\n$ ");
+        s.send("ps\n");
+        s.expect("running   ps\n$ ");
+        let out = s.finish();
+        for line in ["[kernel] pid 2 (spin): killed\n", "[kernel] pid 3 (cat): killed\n"] {
+            assert!(out.contains(line), "{line:?} in:\n{out}");
+        }
+        let ps = &out[out.rfind("  PID  PPID").expect("ps")..];
+        assert!(!ps.contains(" spin\n") && !ps.contains(" cat\n"), "{ps}");
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_ls_into_wc() {
+        ls_into_wc()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_a_pipeline_of_three() {
+        a_pipeline_of_three()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_the_reader_sees_end_of_file() {
+        the_reader_sees_end_of_file()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_the_writer_sees_the_reader_gone() {
+        the_writer_sees_the_reader_gone()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=pipe"]
+    fn grade_ctrl_c_ends_the_whole_pipeline() {
+        ctrl_c_ends_the_whole_pipeline()
+    }
+}
+
 /// The checks that need the lab's own work, each of which must fail on the tree as it is.
 /// (Checks that guard what a solution must not break, like the wild address above, pass.)
 const NEEDS_THE_LAB: &[(&str, fn())] = &[
-    (
-        "hypercall::prints_two_hex_digits_per_call",
-        hypercall::prints_two_hex_digits_per_call,
-    ),
-    (
-        "hypercall::the_trace_names_the_call",
-        hypercall::the_trace_names_the_call,
-    ),
-    (
-        "syscall::ppid_prints_its_parent",
-        syscall::ppid_prints_its_parent,
-    ),
-    (
-        "syscall::a_background_ppid_too",
-        syscall::a_background_ppid_too,
-    ),
+    ("hypercall::prints_two_hex_digits_per_call", hypercall::prints_two_hex_digits_per_call),
+    ("hypercall::the_trace_names_the_call", hypercall::the_trace_names_the_call),
+    ("syscall::ppid_prints_its_parent", syscall::ppid_prints_its_parent),
+    ("syscall::a_background_ppid_too", syscall::a_background_ppid_too),
     (
         "vmprint::the_tree_has_four_levels_and_the_user_pages",
         vmprint::the_tree_has_four_levels_and_the_user_pages,
     ),
-    (
-        "lazy_stack::deep_recursion_gets_its_stack",
-        lazy_stack::deep_recursion_gets_its_stack,
-    ),
+    ("lazy_stack::deep_recursion_gets_its_stack", lazy_stack::deep_recursion_gets_its_stack),
     (
         "unclaimed::the_class_shows_only_unclaimed_accesses",
         unclaimed::the_class_shows_only_unclaimed_accesses,
     ),
-    (
-        "unclaimed::help_and_errors_name_the_class",
-        unclaimed::help_and_errors_name_the_class,
-    ),
-    (
-        "nice::the_lower_nice_value_runs_first",
-        nice::the_lower_nice_value_runs_first,
-    ),
+    ("unclaimed::help_and_errors_name_the_class", unclaimed::help_and_errors_name_the_class),
+    ("nice::the_lower_nice_value_runs_first", nice::the_lower_nice_value_runs_first),
+    ("pipe::ls_into_wc", pipe::ls_into_wc),
+    ("pipe::a_pipeline_of_three", pipe::a_pipeline_of_three),
+    ("pipe::the_reader_sees_end_of_file", pipe::the_reader_sees_end_of_file),
+    ("pipe::the_writer_sees_the_reader_gone", pipe::the_writer_sees_the_reader_gone),
+    ("pipe::ctrl_c_ends_the_whole_pipeline", pipe::ctrl_c_ends_the_whole_pipeline),
 ];
 
 #[test]

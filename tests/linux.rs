@@ -94,12 +94,7 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     assert_one_line(&r, &["/nonexistent/initrd", "initrd"]);
     // A sparse 4 MiB initrd against 4 MiB of RAM: refused from its size, never read.
     let big = temp_file("big", b"");
-    std::fs::File::options()
-        .write(true)
-        .open(&big)
-        .unwrap()
-        .set_len(4 << 20)
-        .unwrap();
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(4 << 20).unwrap();
     let r = run(&["--linux", &kernel, "--initrd", &big, "--mem", "4M"]);
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert_one_line(&r, &[&big, "at most", "--mem"]);
@@ -148,17 +143,10 @@ fn a_host_that_cannot_boot_linux_refuses_before_the_initrd_is_read() {
     }
     let kernel = temp_file("tiny-large-initrd", &tiny_bzimage());
     let big = temp_file("large-initrd", b"");
-    std::fs::File::options()
-        .write(true)
-        .open(&big)
-        .unwrap()
-        .set_len(300 << 20)
-        .unwrap();
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(300 << 20).unwrap();
     let r = run(&["--linux", &kernel, "--initrd", &big, "--mem", "1G"]);
     assert_refused_here(&r);
-    let rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage works")
-        .max_rss();
+    let rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage works").max_rss();
     assert!(rss_kib < 50 * 1024, "a child reached {rss_kib} KiB");
 }
 
@@ -182,22 +170,13 @@ fn the_32_bit_entry_runs_startup_32_with_paging_off() {
     assert_one_line(&r, &["--linux-entry takes 32 or 64, not '16'"]);
     let r = run(&["--linux-entry", "32", "hello"]);
     assert_eq!(r.status, 2, "{}", r.stderr);
-    let r = run(&[
-        "--linux",
-        &kernel,
-        "--mem",
-        "32M",
-        "--linux-entry",
-        "32",
-        "-v",
-    ]);
+    let r = run(&["--linux", &kernel, "--mem", "32M", "--linux-entry", "32", "-v"]);
     if host().paravirtual() {
         return assert_refused_here(&run(&["--linux", &kernel, "--linux-entry", "32"]));
     }
     assert_eq!((r.status, r.stdout.as_str()), (0, "3"), "{}", r.stderr);
     assert!(
-        r.stderr
-            .contains("Linux: 32-bit entry startup_32 at 0x100000, paging off, ESI 0x7000"),
+        r.stderr.contains("Linux: 32-bit entry startup_32 at 0x100000, paging off, ESI 0x7000"),
         "{}",
         r.stderr
     );
@@ -222,15 +201,7 @@ fn linux_boots_to_a_shell_that_runs_a_command_and_reboots() {
     let busybox = std::fs::read(lane_file("MINI_KVM_LINUX_BUSYBOX", "bin/busybox")).unwrap();
     let initrd = temp_file("initramfs.cpio", &initramfs(&busybox));
     let kernel = kernel.to_string_lossy().into_owned();
-    let args = [
-        "--linux",
-        &kernel,
-        "--initrd",
-        &initrd,
-        "--cmdline",
-        CMDLINE,
-        "--stats",
-    ];
+    let args = ["--linux", &kernel, "--initrd", &initrd, "--cmdline", CMDLINE, "--stats"];
     if host().paravirtual() {
         return assert_refused_here(&run(&args));
     }
@@ -258,9 +229,7 @@ fn linux_boots_to_a_shell_that_runs_a_command_and_reboots() {
     let mut seen = String::new();
     read_until(&mut stdout, &mut seen, BANNER);
     let banner_at = started.elapsed();
-    stdin
-        .write_all(b"echo six-times-seven-is-$((6*7))\n")
-        .unwrap();
+    stdin.write_all(b"echo six-times-seven-is-$((6*7))\n").unwrap();
     read_until(&mut stdout, &mut seen, "six-times-seven-is-42");
     let command_at = started.elapsed();
     // With reboot=t, a triple fault (KVM_EXIT_SHUTDOWN), which ends mini-kvm as a reset does.
@@ -274,17 +243,10 @@ fn linux_boots_to_a_shell_that_runs_a_command_and_reboots() {
     let total = started.elapsed();
     eprintln!("linux: banner after {banner_at:?}, command output after {command_at:?}, ended after {total:?}");
     assert!(total < BOOT_LIMIT, "took {total:?}");
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "stderr: {stderr}\nstdout: {seen}{rest}"
-    );
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}\nstdout: {seen}{rest}");
     let stem = std::path::Path::new(&kernel).file_stem().unwrap();
     assert_linux_stats(&stderr, &format!("vCPU 0 ({})", stem.to_string_lossy()));
-    assert!(
-        seen.contains("mini-kvm initramfs: Linux x86_64 is up"),
-        "{seen}"
-    );
+    assert!(seen.contains("mini-kvm initramfs: Linux x86_64 is up"), "{seen}");
 }
 
 /// `--stats` after a Linux boot ended by `reboot -f`: stderr is nothing but the stats lines of
@@ -311,11 +273,9 @@ fn assert_linux_stats(stderr: &str, who: &str) {
                 Some(named) => named.split_once(')').map_or("", |(_, r)| r),
                 None => rest,
             };
-            rest.strip_prefix(": ")
-                .map(|r| (r, " reads (all ones), ", " writes (ignored)"))
+            rest.strip_prefix(": ").map(|r| (r, " reads (all ones), ", " writes (ignored)"))
         } else {
-            line.strip_prefix(&mmio)
-                .map(|r| (r, " reads (all ones), ", " writes (dropped)"))
+            line.strip_prefix(&mmio).map(|r| (r, " reads (all ones), ", " writes (dropped)"))
         };
         let well_formed = counts.is_some_and(|(rest, reads, writes)| {
             rest.split_once(reads).is_some_and(|(n, rest)| {
@@ -345,10 +305,7 @@ fn assert_linux_stats(stderr: &str, who: &str) {
         .map(|l| row(l).unwrap_or_else(|| panic!("not a table row: {l:?} in:\n{stderr}")))
         .collect();
     for (label, _) in &rows {
-        assert!(
-            label.starts_with("KVM_EXIT_") || label == "other",
-            "{label:?} in:\n{stderr}"
-        );
+        assert!(label.starts_with("KVM_EXIT_") || label == "other", "{label:?} in:\n{stderr}");
     }
     let total = row(table[total_at]).map(|(_, n)| n);
     assert_eq!(total, Some(rows.iter().map(|(_, n)| n).sum()), "{stderr}");

@@ -23,9 +23,7 @@ fn sparse(path: &PathBuf, size: u64) {
 }
 
 fn children_max_rss_kib() -> i64 {
-    getrusage(UsageWho::RUSAGE_CHILDREN)
-        .expect("getrusage works")
-        .max_rss()
+    getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage works").max_rss()
 }
 
 fn run(args: &[&str]) -> common::Run {
@@ -43,9 +41,7 @@ fn a_2_gib_module_is_refused_before_it_is_read() {
     assert_eq!(r.status, 3, "{}", r.stderr);
     common::assert_one_line(&r, &[m, "2147483648 bytes", "33554432 bytes of guest RAM"]);
     // Three of them with --mem 3G: each fits alone, the sum does not; refused as quickly.
-    let r = run(&[
-        "--mem", "3G", "--module", m, "--module", m, "--module", m, "os-1k",
-    ]);
+    let r = run(&["--mem", "3G", "--module", m, "--module", m, "--module", m, "os-1k"]);
     eprintln!("3 x 2 GiB modules, --mem 3G, refused in {:?}", r.elapsed);
     assert_eq!(r.status, 3, "{}", r.stderr);
     common::assert_one_line(&r, &[m, "3221225472 bytes of guest RAM"]);
@@ -122,12 +118,7 @@ fn sixteen_gib_of_ram_cost_no_more_than_32_mib() {
     // there, which the 1K OS never does); the memory map says so, and nothing touches it.
     let r = run_input(&["--mem", "16G", "os-1k"], b"0\n");
     assert_eq!(r.status, 0, "{}", r.stderr);
-    assert!(
-        r.stdout
-            .contains("Memory: 3072 MiB of RAM (Multiboot memory map)"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("Memory: 3072 MiB of RAM (Multiboot memory map)"), "{}", r.stdout);
     let rss = children_max_rss_kib();
     assert!(rss < RSS_LIMIT_KIB, "{rss} KiB: guest RAM was touched");
 }

@@ -12,12 +12,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 fn long_mode_flag_runs_a_flat_64_bit_guest() {
     // hello_64 declares long mode itself; a file needs the flag.
     let r = run(&["--long-mode", &test_guest("long_big")]);
-    assert_eq!(
-        (r.status, r.stdout.as_str()),
-        (0, "checksum ok\n"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!((r.status, r.stdout.as_str()), (0, "checksum ok\n"), "{}", r.stderr);
     let r = run(&["--long-mode", "hello_64"]);
     assert_eq!((r.status, r.stdout.as_str()), (0, "Hello from 64-bit!\n"));
 }
@@ -58,11 +53,9 @@ fn int_0x80_from_ring_0_and_ring_3_in_32_bit_protected_mode() {
         // The cause, then the instruction it stopped at, decoded (fault/decode.rs).
         let lines: Vec<&str> = r.stderr.lines().collect();
         assert_eq!(lines.len(), 2, "{}", r.stderr);
-        for needle in [
-            "guest fault on vCPU 0 (int80_pm32)",
-            "emulation failure",
-            "at RIP 0x32 (CS 0x0008)",
-        ] {
+        for needle in
+            ["guest fault on vCPU 0 (int80_pm32)", "emulation failure", "at RIP 0x32 (CS 0x0008)"]
+        {
             assert!(lines[0].contains(needle), "{}", r.stderr);
         }
         assert!(
@@ -114,21 +107,9 @@ fn elf_kernel(paddr: u32, good_checksum: bool) -> Vec<u8> {
 #[test]
 fn broken_kernels_exit_3_with_the_reason() {
     let cases = [
-        (
-            "bad-checksum",
-            elf_kernel(0x10_0000, false),
-            "bad Multiboot header checksum",
-        ),
-        (
-            "outside-ram",
-            elf_kernel(0x300_0000, true),
-            "outside guest RAM",
-        ),
-        (
-            "boot-area",
-            elf_kernel(0x8000, true),
-            "overlaps the area mini-kvm uses",
-        ),
+        ("bad-checksum", elf_kernel(0x10_0000, false), "bad Multiboot header checksum"),
+        ("outside-ram", elf_kernel(0x300_0000, true), "outside guest RAM"),
+        ("boot-area", elf_kernel(0x8000, true), "overlaps the area mini-kvm uses"),
     ];
     for (name, bytes, why) in cases {
         let path = scratch(name);
@@ -159,14 +140,9 @@ fn a_tiny_multiboot_kernel_boots_and_halts_with_an_interrupt_controller() {
     std::fs::write(&path, elf_kernel(0x10_0000, true)).unwrap();
     let r = run(&["--timeout", "10", "-v", path.to_str().unwrap()]);
     assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("halted with interrupts off"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("halted with interrupts off"),
-        "{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr
-            .contains("Multiboot: 32-bit protected mode, paging off, EIP 0x10000c"),
+        r.stderr.contains("Multiboot: 32-bit protected mode, paging off, EIP 0x10000c"),
         "{}",
         r.stderr
     );
@@ -192,11 +168,7 @@ fn trace_explains_each_exit_and_leaves_stdout_alone() {
             "{line}"
         );
     }
-    assert!(
-        lines[11].ends_with("PUTCHAR '\\n'  at 0000:000e"),
-        "{}",
-        lines[11]
-    );
+    assert!(lines[11].ends_with("PUTCHAR '\\n'  at 0000:000e"), "{}", lines[11]);
     // HLT exits with RIP past the `hlt` on every KVM (the SDM: a halted CPU resumes after it).
     assert!(
         lines[12].starts_with("[0] #13    +")
@@ -209,18 +181,9 @@ fn trace_explains_each_exit_and_leaves_stdout_alone() {
     assert_eq!(r.stderr.lines().count(), 1);
     assert!(r.stderr.contains("KVM_EXIT_HLT"));
     let r = run(&["--trace=uart", &test_guest("uart_lsr")]);
-    assert!(
-        r.stderr
-            .contains("read LSR = 0x60 (THRE TEMT)  at 0000:0009"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("read LSR = 0x60 (THRE TEMT)  at 0000:0009"), "{}", r.stderr);
     let r = run(&["--trace=mmio", &test_guest("mmio_read")]);
-    assert!(
-        r.stderr.contains("KVM_EXIT_MMIO") && r.stderr.contains("no device"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("KVM_EXIT_MMIO") && r.stderr.contains("no device"), "{}", r.stderr);
     let r = run(&["--trace=bogus", "hello"]);
     assert_eq!(r.status, 2);
 }
@@ -237,8 +200,5 @@ fn a_closed_stdout_is_a_host_failure_exit_1() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("writing guest output failed") && err.contains("Broken pipe"),
-        "{err}"
-    );
+    assert!(err.contains("writing guest output failed") && err.contains("Broken pipe"), "{err}");
 }

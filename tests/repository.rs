@@ -51,10 +51,7 @@ fn nothing_cites_a_file_or_machine_outside_the_repository() {
         concat!("this project", "'s machines"),
         concat!("our ", "machines"),
     ];
-    let hits: Vec<String> = outside
-        .iter()
-        .flat_map(|needle| lines_with(&root(), needle))
-        .collect();
+    let hits: Vec<String> = outside.iter().flat_map(|needle| lines_with(&root(), needle)).collect();
     assert!(
         hits.is_empty(),
         "a clone has only its own files, and its reader's machine is not ours: cite docs/ \
@@ -70,11 +67,7 @@ fn no_path_attribute_bends_the_module_tree() {
     let pending: [&Path; 0] = [];
     let hits: Vec<String> = lines_with(&root().join("src"), concat!("#[", "path"))
         .into_iter()
-        .filter(|hit| {
-            !pending
-                .iter()
-                .any(|p| hit.starts_with(&format!("{}:", p.display())))
-        })
+        .filter(|hit| !pending.iter().any(|p| hit.starts_with(&format!("{}:", p.display()))))
         .collect();
     assert!(
         hits.is_empty(),
@@ -86,13 +79,34 @@ fn no_path_attribute_bends_the_module_tree() {
 /// The core, lowest first: a core module may use only core modules below it, and never a layer
 /// (README, "How it works"). `boot/realmode` is the core's one file of `boot`.
 const CORE: &[&str] = &[
-    "test_rng", "memory", "kvm", "error", "explain", "devices", "console", "cli", "help", "guests",
-    "vcpu", "machine", "boot/realmode",
+    "test_rng",
+    "memory",
+    "kvm",
+    "error",
+    "explain",
+    "devices",
+    "console",
+    "cli",
+    "help",
+    "guests",
+    "vcpu",
+    "machine",
+    "boot/realmode",
 ];
 /// The layers: each may use the core and other layers; only `main` installs them.
 const LAYERS: &[&str] = &[
-    "x86", "exit_address", "fault", "stats", "trace", "coalesce", "confine", "boot", "hostcheck",
-    "gdb", "virtio", "smp",
+    "x86",
+    "exit_address",
+    "fault",
+    "stats",
+    "trace",
+    "coalesce",
+    "confine",
+    "boot",
+    "hostcheck",
+    "gdb",
+    "virtio",
+    "smp",
 ];
 /// What some core modules may use beyond the rule: nothing. `kvm/` is only KVM (and the RAM it
 /// maps); devices are pure: no KVM, no console, no machine.
@@ -140,7 +154,9 @@ fn code_lines(text: &str) -> Vec<(usize, String)> {
 /// or `super::` (resolved from `module`, the file's module path).
 fn named_modules(code: &str, module: &[String]) -> Vec<String> {
     let mut found = Vec::new();
-    let ident = |s: &str| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>();
+    let ident = |s: &str| {
+        s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>()
+    };
     let mut rest = code;
     while let Some(at) = rest.find("crate::") {
         rest = &rest[at + "crate::".len()..];
@@ -176,7 +192,11 @@ fn uses(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<(usize, String)> {
 }
 
 /// [`uses`] of a file's text, the file being module `module`.
-fn uses_in(text: &str, module: &[String], macros: &[(String, Vec<String>)]) -> Vec<(usize, String)> {
+fn uses_in(
+    text: &str,
+    module: &[String],
+    macros: &[(String, Vec<String>)],
+) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (line, code) in code_lines(text) {
         out.extend(named_modules(&code, module).into_iter().map(|m| (line, m)));
@@ -195,7 +215,10 @@ fn crate_macros(sources: &[PathBuf]) -> Vec<(String, Vec<String>)> {
     for path in sources {
         let text = std::fs::read_to_string(path).unwrap();
         for (at, _) in text.match_indices("macro_rules! ") {
-            let name: String = text[at + 13..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let name: String = text[at + 13..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             let body = text[at..].split("\n}\n").next().unwrap_or("");
             macros.push((name, named_modules(body, &module_path(path))));
         }
@@ -206,7 +229,10 @@ fn crate_macros(sources: &[PathBuf]) -> Vec<(String, Vec<String>)> {
 /// Every way a file breaks the rules, as "file:line: why".
 fn breaches(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<String> {
     let name = path.file_name().unwrap().to_string_lossy();
-    if name == "tests.rs" || name == "props.rs" || path.components().any(|c| c.as_os_str() == "tests") {
+    if name == "tests.rs"
+        || name == "props.rs"
+        || path.components().any(|c| c.as_os_str() == "tests")
+    {
         return Vec::new(); // test code may reach anywhere to build what it tests
     }
     let module = module_of(path);
@@ -220,14 +246,25 @@ fn breaches(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<String> {
             continue;
         }
         let why = match (core_rank(&module), used_core, used_layer) {
-            (_, None, false) if used != "main" => format!("`crate::{used}` is not a module of the core or a layer"),
+            (_, None, false) if used != "main" => {
+                format!("`crate::{used}` is not a module of the core or a layer")
+            }
             (Some(_), _, _) if used == "main" => format!("`{module}` names main's items"),
             (Some(_), None, true) => format!("the core module `{module}` names the layer `{used}`"),
-            (Some(own), Some(r), _) if r >= own => format!("`{module}` uses `{used}`, which is not below it"),
-            (Some(_), Some(_), _) if ONLY.iter().any(|(m, ok)| *m == module && !ok.contains(&used.as_str())) => {
-                format!("`{module}` may use only {:?}, not `{used}`", ONLY.iter().find(|(m, _)| *m == module).unwrap().1)
+            (Some(own), Some(r), _) if r >= own => {
+                format!("`{module}` uses `{used}`, which is not below it")
             }
-            (None, _, _) if !LAYERS.contains(&module.as_str()) => format!("module `{module}` is in neither CORE nor LAYERS"),
+            (Some(_), Some(_), _)
+                if ONLY.iter().any(|(m, ok)| *m == module && !ok.contains(&used.as_str())) =>
+            {
+                format!(
+                    "`{module}` may use only {:?}, not `{used}`",
+                    ONLY.iter().find(|(m, _)| *m == module).unwrap().1
+                )
+            }
+            (None, _, _) if !LAYERS.contains(&module.as_str()) => {
+                format!("module `{module}` is in neither CORE nor LAYERS")
+            }
             _ => continue,
         };
         wrong.push(format!("{shown}:{line}: {why}"));
@@ -237,11 +274,17 @@ fn breaches(path: &Path, macros: &[(String, Vec<String>)]) -> Vec<String> {
 
 #[test]
 fn layers_point_one_way() {
-    let sources: Vec<PathBuf> =
-        files(&root().join("src")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "rs")).collect();
+    let sources: Vec<PathBuf> = files(&root().join("src"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
     let macros = crate_macros(&sources);
     let wrong: Vec<String> = sources.iter().flat_map(|p| breaches(p, &macros)).collect();
-    assert!(wrong.is_empty(), "the core and its layers (README, \"How it works\"):\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "the core and its layers (README, \"How it works\"):\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// The checker itself, on planted edges it must catch: a use below a `#[cfg(test)]` module,
@@ -249,7 +292,9 @@ fn layers_point_one_way() {
 #[test]
 fn the_layer_check_catches_each_kind_of_planted_edge() {
     let path = |rel: &str| module_path(&root().join("src").join(rel));
-    let named = |rel: &str, text: &str| -> Vec<String> { uses_in(text, &path(rel), &[]).into_iter().map(|(_, m)| m).collect() };
+    let named = |rel: &str, text: &str| -> Vec<String> {
+        uses_in(text, &path(rel), &[]).into_iter().map(|(_, m)| m).collect()
+    };
     let below_tests = "fn a() {}\n#[cfg(test)]\nmod tests;\nfn b() { crate::machine::run(); }\n";
     assert_eq!(named("guests.rs", below_tests), ["machine"], "code after a test module is read");
     let test_block = "#[cfg(test)]\nmod tests {\n    use crate::machine;\n}\nfn c() {}\n";
@@ -258,7 +303,11 @@ fn the_layer_check_catches_each_kind_of_planted_edge() {
     assert_eq!(named("devices/uart.rs", "use super::super::console::Output;\n"), ["console"]);
     assert_eq!(named("vcpu.rs", "use crate::{kvm::Exit, trace};\n"), ["kvm", "trace"]);
     let macros = vec![("say".to_string(), vec!["console".to_string()])];
-    let via_macro: Vec<String> = uses_in("fn d() { say!(\"x\"); }\n", &path("devices/mod.rs"), &macros).into_iter().map(|(_, m)| m).collect();
+    let via_macro: Vec<String> =
+        uses_in("fn d() { say!(\"x\"); }\n", &path("devices/mod.rs"), &macros)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
     assert_eq!(via_macro, ["console"], "a macro's body counts where it is invoked");
 }
 
@@ -334,12 +383,22 @@ fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
     let mut sorted = listed.clone();
     sorted.sort();
     found.sort();
-    assert_eq!(sorted, found, "docs/reading-order.md's table is the hello path, with its code lines");
+    assert_eq!(
+        sorted, found,
+        "docs/reading-order.md's table is the hello path, with its code lines"
+    );
     let stated = format!("| **total** | **{total}** | **{} files** |", found.len());
     assert!(page.contains(&stated), "the page's total row should read: {stated}");
-    assert!(total <= 2000 && found.len() <= 16, "the core's budget: {total} lines in {} files", found.len());
+    assert!(
+        total <= 2000 && found.len() <= 16,
+        "the core's budget: {total} lines in {} files",
+        found.len()
+    );
     let (os_files, os_total) = reading_path(&["os-1k"], b"0\n");
     let stated = format!("runs {} files, {os_total} code", os_files.len());
-    assert!(page.replace('\n', " ").contains(&stated), "the page should say the 1K OS's run {stated}");
+    assert!(
+        page.replace('\n', " ").contains(&stated),
+        "the page should say the 1K OS's run {stated}"
+    );
     assert!(os_total <= 3500, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 3,500");
 }

@@ -107,17 +107,11 @@ fn timeout_stops_a_flood_into_a_stdout_nobody_reads() {
     let (mut child, pipe) = with_blocked_stdout(&["--timeout", "3", &flood]);
     let stderr = read_all(child.stderr.take().expect("piped"));
     let (status, elapsed) = wait_bounded(&mut child, HANG_GUARD, "timeout");
-    assert!(
-        pipe_is_full(&pipe.1),
-        "the flood filled the pipe: stdout was blocked"
-    );
+    assert!(pipe_is_full(&pipe.1), "the flood filled the pipe: stdout was blocked");
     let stderr = stderr.join().unwrap_or_default();
     eprintln!("blocked stdout, --timeout 3: ended after {elapsed:?}");
     assert_eq!(status, 124, "stderr: {stderr}");
-    assert_eq!(
-        stderr.trim_end(),
-        "mini-kvm: timeout: stopped the guest after 3 s (--timeout)"
-    );
+    assert_eq!(stderr.trim_end(), "mini-kvm: timeout: stopped the guest after 3 s (--timeout)");
 }
 
 #[test]
@@ -132,16 +126,10 @@ fn sigterm_stops_a_flood_into_a_stdout_nobody_reads() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("kill works");
     let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
     let (status, _) = wait_bounded(&mut child, HANG_GUARD, "SIGTERM");
-    eprintln!(
-        "blocked stdout, SIGTERM: ended {:?} after the signal",
-        asked.elapsed()
-    );
+    eprintln!("blocked stdout, SIGTERM: ended {:?} after the signal", asked.elapsed());
     let rest = rest.join().unwrap_or_default();
     assert_eq!(status, 130, "stderr: {rest:?}");
-    assert!(
-        rest.iter().any(|l| l == "mini-kvm: stopped by SIGTERM"),
-        "stderr: {rest:?}"
-    );
+    assert!(rest.iter().any(|l| l == "mini-kvm: stopped by SIGTERM"), "stderr: {rest:?}");
 }
 
 /// The worst case: stdout and stderr both on one pipe nobody reads (as on a terminal
@@ -165,10 +153,7 @@ fn sigterm_stops_a_run_whose_stdout_and_stderr_nobody_reads() {
     let asked = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("kill works");
     let (status, _) = wait_bounded(&mut child, HANG_GUARD, "SIGTERM, both blocked");
-    eprintln!(
-        "blocked stdout and stderr, SIGTERM: ended {:?} after the signal",
-        asked.elapsed()
-    );
+    eprintln!("blocked stdout and stderr, SIGTERM: ended {:?} after the signal", asked.elapsed());
     drop(never_read);
     assert_eq!(status, 130);
 }
@@ -244,10 +229,7 @@ fn a_slow_reader_pauses_the_guest_and_gets_every_byte() {
     eprintln!("256 KiB to a slow reader: {elapsed:?}");
     assert_eq!((status, stderr.as_str()), (0, ""));
     assert_eq!(all.len(), 256 * 1024, "every byte arrived");
-    assert!(
-        all.iter().enumerate().all(|(i, &b)| b == i as u8),
-        "in order, none lost or repeated"
-    );
+    assert!(all.iter().enumerate().all(|(i, &b)| b == i as u8), "in order, none lost or repeated");
 }
 
 #[test]
@@ -257,10 +239,7 @@ fn timeout_reaches_a_run_that_is_still_loading() {
     let dir = std::env::temp_dir().join(format!("mini-kvm-loading-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let module = dir.join("big.mod");
-    std::fs::File::create(&module)
-        .unwrap()
-        .set_len(2 << 30)
-        .unwrap();
+    std::fs::File::create(&module).unwrap().set_len(2 << 30).unwrap();
     let mut child = Command::new(MINI_KVM)
         .args(["-v", "--timeout", "0.05", "--mem", "3G", "--module"])
         .arg(&module)

@@ -18,9 +18,7 @@ fn ctrl_a_x_ends_a_flood_into_a_pipe_nobody_reads() {
         test_guest("flood")
     );
     let t = Tmux::start("ctrl-a-x", &script);
-    t.wait_for("the vCPU to start", |t| {
-        t.screen().contains("starting 1 vCPU thread")
-    });
+    t.wait_for("the vCPU to start", |t| t.screen().contains("starting 1 vCPU thread"));
     // A writer of our own on the FIFO shows when it is full: mini-kvm's output writer is then
     // stuck in write(2) and the guest paused, which is the case to stop.
     let probe = std::fs::OpenOptions::new()
@@ -36,21 +34,10 @@ fn ctrl_a_x_ends_a_flood_into_a_pipe_nobody_reads() {
     let asked = Instant::now();
     t.keys(&["C-a", "x"]);
     t.wait_for("mini-kvm to end", |t| t.file("status").is_some());
-    eprintln!(
-        "Ctrl-A x with a blocked stdout: ended within {:?}",
-        asked.elapsed()
-    );
+    eprintln!("Ctrl-A x with a blocked stdout: ended within {:?}", asked.elapsed());
     assert_eq!(t.file("status").unwrap().trim(), "130", "{}", t.screen());
-    assert!(
-        t.screen().contains("mini-kvm: stopped by Ctrl-A x"),
-        "{}",
-        t.screen()
-    );
-    assert_eq!(
-        t.file("before"),
-        t.file("after"),
-        "terminal settings restored"
-    );
+    assert!(t.screen().contains("mini-kvm: stopped by Ctrl-A x"), "{}", t.screen());
+    assert_eq!(t.file("before"), t.file("after"), "terminal settings restored");
 }
 
 #[test]

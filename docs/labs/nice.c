@@ -10,8 +10,9 @@ int main(void) {
         printf("nice: the kernel has no nice system call (%d returned -1)\n", SYS_NICE);
         return 1;
     }
-    int low = spawn("spin", "L");
-    int high = spawn("spin", "H");
+    char *l_argv[] = {"spin", "L", NULL}, *h_argv[] = {"spin", "H", NULL};
+    int low = spawn("spin", l_argv, NULL);
+    int high = spawn("spin", h_argv, NULL);
     if (low < 0 || high < 0 || nice(low, 5) < 0) {
         printf("nice: cannot start the spinners\n");
         return 1;

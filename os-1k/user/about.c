@@ -8,7 +8,7 @@ int main(void) {
            "  - runs every program in ring 3, in its own address space\n"
            "  - switches programs on a 100 Hz timer interrupt (PIT, IRQ 0)\n"
            "  - reads the keyboard through COM1 interrupts (IRQ 4)\n"
-           "  - loads programs from a tar archive linked into the kernel\n"
-           "Type 'help' at the menu for more commands.\n");
+           "  - keeps its programs and files in a file system on a disk\n"
+           "Type 'help' at the prompt for more commands.\n");
     return 0;
 }

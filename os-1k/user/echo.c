@@ -1,18 +1,8 @@
-/* echo.c: menu 3, echoing lines until "quit" (or the end of input). */
+/* echo.c: prints its arguments, separated by spaces, and a newline. */
 #include "ulib.h"
 
-int main(void) {
-    char line[64];
-    printf("\n=== Echo Program (type 'quit' to exit) ===\n");
-    for (;;) {
-        printf("$ ");
-        int n = readline(line, sizeof line);
-        if (n < 0) return 0;
-        if (strcmp(line, "quit") == 0) {
-            printf("Exiting echo program\n");
-            return 0;
-        }
-        if (n >= 63) printf("Warning: Input truncated to 63 characters\n");
-        printf("Echo: %s\n", line);
-    }
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) printf("%s%s", argv[i], i + 1 < argc ? " " : "");
+    printf("\n");
+    return 0;
 }

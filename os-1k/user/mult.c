@@ -1,10 +1,15 @@
-/* mult.c: menu 1, the multiplication table from 2*1 to 9*9. */
+/* mult.c: menu 1, the multiplication table from 2*1 to N*N (9 without an argument). */
 #include "ulib.h"
 
-int main(void) {
+int main(int argc, char **argv) {
+    long n = 9;
+    if (argc > 2 || (argc == 2 && (number(argv[1], &n) < 0 || n < 2 || n > 20))) {
+        dprintf(2, "usage: mult [N]: the table from 2*1 to N*N, N from 2 to 20\n");
+        return 1;
+    }
     printf("\n=== Multiplication Table ===\n");
-    for (int a = 2; a <= 9; a++) {
-        for (int b = 1; b <= 9; b++) printf("%d*%d=%d ", a, b, a * b);
+    for (long a = 2; a <= n; a++) {
+        for (long b = 1; b <= n; b++) printf("%ld*%ld=%ld ", a, b, a * b);
         printf("\n");
     }
     return 0;

@@ -3,9 +3,10 @@
 #include "ulib.h"
 
 int main(void) {
+    char *a_argv[] = {"spin", "A", NULL}, *b_argv[] = {"spin", "B", NULL};
     printf("preempt: two processes print A and B in busy loops that never yield:\n");
-    int a = spawn("spin", "A");
-    int b = spawn("spin", "B");
+    int a = spawn("spin", a_argv, NULL);
+    int b = spawn("spin", b_argv, NULL);
     if (a < 0 || b < 0) {
         printf("preempt: cannot start the spinners\n");
         return 1;

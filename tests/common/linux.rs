@@ -16,19 +16,13 @@ pub fn find_lane_file(var: &str, under_root: &str) -> Option<PathBuf> {
         .ok()?
         .flatten()
         .map(|d| d.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("root-"))
-        })
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("root-")))
         .find_map(|root| {
             std::fs::read_dir(root.join(parent))
                 .ok()?
                 .flatten()
                 .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
-                })
+                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
         })
 }
 
@@ -58,21 +52,7 @@ pub fn initramfs_file(busybox: &Path) -> Option<PathBuf> {
 pub fn initramfs(busybox: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut add = |name: &str, mode: u32, data: &[u8]| {
-        let fields = [
-            1,
-            mode,
-            0,
-            0,
-            1,
-            0,
-            data.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name.len() as u32 + 1,
-            0,
-        ];
+        let fields = [1, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0, name.len() as u32 + 1, 0];
         out.extend_from_slice(b"070701");
         for f in fields {
             out.extend_from_slice(format!("{f:08X}").as_bytes());

@@ -82,12 +82,7 @@ pub fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)], limit: Durat
     let _ = feeder.join();
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-    Run {
-        status: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-        elapsed,
-    }
+    Run { status: status.code().unwrap_or(-1), stdout, stderr, elapsed }
 }
 
 /// Runs mini-kvm with no input, killed after [`HANG_GUARD`].
@@ -103,18 +98,9 @@ pub fn run_input(args: &[&str], stdin: &[u8]) -> Run {
 /// Asserts that stderr is exactly one line containing every one of `needles`.
 pub fn assert_one_line(run: &Run, needles: &[&str]) {
     let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected one stderr line, got: {:?}",
-        run.stderr
-    );
+    assert_eq!(lines.len(), 1, "expected one stderr line, got: {:?}", run.stderr);
     for needle in needles {
-        assert!(
-            lines[0].contains(needle),
-            "stderr {:?} should contain {needle:?}",
-            lines[0]
-        );
+        assert!(lines[0].contains(needle), "stderr {:?} should contain {needle:?}", lines[0]);
     }
 }
 
@@ -157,11 +143,7 @@ pub fn host() -> &'static Host {
         // Generous: on a nested KVM under QEMU's software CPU, with tests running beside it,
         // the probes take far longer than the second they take on hardware.
         let r = run_with(&["--host-check=keys"], b"", &[], Duration::from_secs(300));
-        assert_eq!(
-            r.status, 0,
-            "mini-kvm --host-check=keys failed: {}",
-            r.stderr
-        );
+        assert_eq!(r.status, 0, "mini-kvm --host-check=keys failed: {}", r.stderr);
         let keys = r
             .stdout
             .lines()
@@ -180,10 +162,63 @@ pub fn require(tool: &str) {
         .args(["-c", &format!("command -v {tool}")])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{tool} is not installed: `make test` installs it (or: apt-get install {tool})"
-    );
+    assert!(found, "{tool} is not installed: `make test` installs it (or: apt-get install {tool})");
+}
+
+/// An interactive run: mini-kvm with its input on a pipe, driven by what it prints (never by
+/// time). Give it a `--timeout`: that bounds the run, so a hung guest ends the stream and
+/// fails the test instead of stalling it.
+pub struct Interactive {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::process::ChildStdout,
+    seen: String,
+    at: usize,
+}
+
+impl Interactive {
+    /// Starts `mini-kvm ARGS` and reads until `first` (a guest's first prompt).
+    pub fn start(args: &[&str], first: &str) -> Interactive {
+        let mut child = Command::new(MINI_KVM)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mini-kvm starts");
+        let input = child.stdin.take().expect("piped");
+        let output = child.stdout.take().expect("piped");
+        let mut s = Interactive { child, input, output, seen: String::new(), at: 0 };
+        s.expect(first);
+        s
+    }
+
+    /// Reads until `needle` appears after what the last call matched.
+    pub fn expect(&mut self, needle: &str) {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(i) = self.seen[self.at..].find(needle) {
+                self.at += i + needle.len();
+                return;
+            }
+            let n = self.output.read(&mut buf).unwrap_or(0);
+            assert!(n > 0, "the run ended before {needle:?}:\n{}", self.seen);
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+
+    pub fn send(&mut self, text: &str) {
+        self.input.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Ends the input, waits for the run to end with status 0, returns everything printed.
+    pub fn finish(mut self) -> String {
+        drop(self.input);
+        self.output.read_to_string(&mut self.seen).unwrap();
+        let status = self.child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{}", self.seen);
+        self.seen
+    }
 }
 
 /// Reads `from` until `needle` has appeared (or the stream ends, which fails the test);

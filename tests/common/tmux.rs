@@ -19,9 +19,7 @@ impl Tmux {
         let socket = format!("mini-kvm-tty-{}-{name}", std::process::id());
         let dir = std::env::temp_dir().join(&socket);
         std::fs::create_dir_all(&dir).unwrap();
-        let script = script
-            .replace("DIR", dir.to_str().unwrap())
-            .replace("MINI_KVM", MINI_KVM);
+        let script = script.replace("DIR", dir.to_str().unwrap()).replace("MINI_KVM", MINI_KVM);
         let size = ["-x", "120", "-y", "30"];
         let ok = Command::new("tmux")
             .args(["-L", &socket, "new-session", "-d"])
@@ -71,9 +69,7 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

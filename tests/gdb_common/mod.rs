@@ -45,10 +45,7 @@ pub fn start_with(args: &[&str], input: Option<&[u8]>) -> Vmm {
                 break;
             }
             text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if let Some(line) = text
-                .lines()
-                .find(|l| l.contains("waiting for gdb on 127.0.0.1:"))
-            {
+            if let Some(line) = text.lines().find(|l| l.contains("waiting for gdb on 127.0.0.1:")) {
                 if text.contains("connect with") {
                     let port = line
                         .split("127.0.0.1:")
@@ -68,18 +65,12 @@ pub fn start_with(args: &[&str], input: Option<&[u8]>) -> Vmm {
         let err = stderr.join().unwrap_or_default();
         panic!("mini-kvm did not start waiting for gdb: {err}");
     };
-    Vmm {
-        child,
-        stderr,
-        port,
-    }
+    Vmm { child, stderr, port }
 }
 
 /// Waits for mini-kvm to end; returns (status, stdout, stderr).
 pub fn finish(vmm: Vmm) -> (i32, String, String) {
-    let Vmm {
-        mut child, stderr, ..
-    } = vmm;
+    let Vmm { mut child, stderr, .. } = vmm;
     let started = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if started.elapsed() > Duration::from_secs(30) {
@@ -127,10 +118,7 @@ pub fn gdb_script(port: u16, symbols: Option<&str>, name: &str, script: &str) ->
     gdb(
         port,
         symbols,
-        &["source ".to_string() + &path]
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &["source ".to_string() + &path].iter().map(String::as_str).collect::<Vec<_>>(),
     )
 }
 

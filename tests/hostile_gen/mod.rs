@@ -176,14 +176,7 @@ pub fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
             }
             1 => {
                 let at = (rng.below(hot as u64) as usize) & !3;
-                let v = rng.pick(&[
-                    0u32,
-                    0xFFFF_FFFF,
-                    0x7FFF_FFFF,
-                    0x10_0000,
-                    0xC000_0000,
-                    0x8000,
-                ]);
+                let v = rng.pick(&[0u32, 0xFFFF_FFFF, 0x7FFF_FFFF, 0x10_0000, 0xC000_0000, 0x8000]);
                 if at + 4 <= k.len() {
                     k[at..at + 4].copy_from_slice(&v.to_le_bytes());
                 }

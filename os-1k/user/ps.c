@@ -1,0 +1,14 @@
+/* ps.c: the processes: pid, parent, process group (a job of the shell), state, name. */
+#include "ulib.h"
+
+int main(void) {
+    static const char *states[] = {"unused", "runnable", "running", "sleeping", "zombie",
+                                   "starting"};
+    struct procinfo p[16];
+    int n = ps(p, 16);
+    printf("  PID  PPID  PGID  STATE     NAME\n");
+    for (int i = 0; i < n; i++)
+        printf("  %3d  %4d  %4d  %-9s %s\n", p[i].pid, p[i].parent, p[i].pgid,
+               states[p[i].state], p[i].name);
+    return 0;
+}
