@@ -3,6 +3,8 @@
 # these targets only add the host tools that build needs, and the checks.
 
 CARGO ?= cargo
+# Where cargo builds: $CARGO_TARGET_DIR when set (as cargo itself reads it), else ./target.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
 
@@ -21,21 +23,22 @@ build: deps-build
 
 # What a new user types first: build everything and run the hello guest.
 run: build
-	./target/release/mini-kvm hello
+	$(TARGET_DIR)/release/mini-kvm hello
 
 # mini-kvm on your PATH: cargo installs it into ~/.cargo/bin.
 install: deps-build
 	$(CARGO) install --path . --locked
 
-# The 1K OS as files, for QEMU and gdb: target/os-1k (the Multiboot boot image) and
-# target/os-1k.elf (with symbols). build.rs writes them into cargo's OUT_DIR, whose name
+# The 1K OS as files, for QEMU and gdb: $(TARGET_DIR)/os-1k (the Multiboot boot image) and
+# $(TARGET_DIR)/os-1k.elf (with symbols). build.rs writes them into cargo's OUT_DIR, whose name
 # changes with each build configuration; cargo's own build report says which one it is.
 kernel: deps-build
 	@out=$$($(CARGO) build --release --message-format=json 2>/dev/null | \
 		grep '"reason":"build-script-executed"' | grep '"package_id":"[^"]*mini-kvm' | \
 		sed 's/.*"out_dir":"\([^"]*\)".*/\1/' | tail -n1); \
-	[ -n "$$out" ] && cp "$$out/os-1k" target/os-1k && cp "$$out/os-1k.elf" target/os-1k.elf && \
-	echo "target/os-1k (boot image) and target/os-1k.elf (symbols for gdb)"
+	[ -n "$$out" ] && cp "$$out/os-1k" "$(TARGET_DIR)/os-1k" && \
+	cp "$$out/os-1k.elf" "$(TARGET_DIR)/os-1k.elf" && \
+	echo "$(TARGET_DIR)/os-1k (boot image) and $(TARGET_DIR)/os-1k.elf (symbols for gdb)"
 
 # Everything, on this host's KVM and on a real (VMX/SVM) one: unit tests, integration tests
 # (real guests under KVM; --include-ignored runs the tests that need tmux, gdb or qemu, which

@@ -186,3 +186,30 @@ fn layers_point_one_way() {
         wrong.join("\n")
     );
 }
+
+#[test]
+fn make_finds_the_binary_where_cargo_builds_it() {
+    // `make run` and `make kernel` run what cargo built: under $CARGO_TARGET_DIR when set, as
+    // cargo (and scripts/make-linux.sh) read it. `make -n` prints the commands, runs none.
+    let dir = "/nonexistent/mini-kvm-target";
+    let out = std::process::Command::new("make")
+        .args(["-n", "--no-print-directory", "run", "kernel"])
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", dir)
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .output()
+        .expect("make runs");
+    let commands = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{commands}");
+    assert!(
+        commands.contains(&format!("\n{dir}/release/mini-kvm hello\n")),
+        "make run: {commands}"
+    );
+    assert!(
+        commands.contains(&format!("\"{dir}/os-1k\""))
+            && commands.contains(&format!("\"{dir}/os-1k.elf\"")),
+        "make kernel: {commands}"
+    );
+    assert!(!commands.contains(" target/"), "{commands}");
+}
