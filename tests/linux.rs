@@ -65,7 +65,21 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     let short = temp_file("short", &tiny_bzimage()[..0x240]);
     let r = run(&["--linux", &short]);
     assert_eq!(r.status, 3, "{}", r.stderr);
-    assert_one_line(&r, &[&short, "too short"]);
+    assert_one_line(&r, &[&short, "too short", "the end of the setup header"]);
+    // The magic is there, the version after it is cut off: what is missing is named.
+    for len in [0x206, 0x207] {
+        let cut = temp_file(&format!("cut-{len}"), &tiny_bzimage()[..len]);
+        let r = run(&["--linux", &cut]);
+        assert_eq!(r.status, 3, "{len} bytes: {}", r.stderr);
+        assert_one_line(
+            &r,
+            &[
+                &cut,
+                &format!("is {len} bytes"),
+                "the setup header's version at byte 0x206",
+            ],
+        );
+    }
 
     let empty = temp_file("empty", b"");
     let r = run(&["--linux", &empty]);

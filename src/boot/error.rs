@@ -263,8 +263,12 @@ pub const GIVE_A_BZIMAGE: &str =
 /// A file given to `--linux` that is not a bzImage mini-kvm can boot (linux.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BzImageError {
+    /// The file ends before `field` (in words: "the setup header's version") at offset `at`,
+    /// or inside it.
     TooShort {
         file_len: u64,
+        field: &'static str,
+        at: usize,
     },
     NoMagic,
     /// The boot protocol `version` is older than 2.12.
@@ -290,10 +294,15 @@ impl fmt::Display for BzImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use linux::{BOOT_FLAG_AT, HEADER, SETUP_HEADER_END};
         match *self {
-            BzImageError::TooShort { file_len } => write!(
+            BzImageError::TooShort {
+                file_len,
+                field,
+                at,
+            } => write!(
                 f,
-                "is {file_len} bytes, too short for a Linux bzImage (its setup header alone ends \
-                 at byte {SETUP_HEADER_END:#x})"
+                "is {file_len} bytes, too short for a Linux bzImage: it ends before {field} at \
+                 byte {at:#x} (the setup header alone ends at byte {SETUP_HEADER_END:#x}); \
+                 truncated, or {GIVE_A_BZIMAGE}"
             ),
             BzImageError::NoMagic => write!(
                 f,

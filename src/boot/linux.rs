@@ -106,53 +106,89 @@ impl SetupHeader {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
+/// The first bytes of a bzImage, every read bounds-checked: a field the file does not reach
+/// is an error naming the field, never an index past the end.
+struct Head<'a> {
+    bytes: &'a [u8],
+    file_len: u64,
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
+impl Head<'_> {
+    /// The `N` bytes of setup header field `field` at `at`.
+    fn field<const N: usize>(
+        &self,
+        field: &'static str,
+        at: usize,
+    ) -> Result<[u8; N], BzImageError> {
+        at.checked_add(N)
+            .and_then(|end| self.bytes.get(at..end))
+            .and_then(|b| b.try_into().ok())
+            .ok_or(BzImageError::TooShort {
+                file_len: self.file_len,
+                field,
+                at,
+            })
+    }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+    fn u8(&self, field: &'static str, at: usize) -> Result<u8, BzImageError> {
+        self.field::<1>(field, at).map(|[b]| b)
+    }
+
+    fn u16(&self, field: &'static str, at: usize) -> Result<u16, BzImageError> {
+        self.field(field, at).map(u16::from_le_bytes)
+    }
+
+    fn u32(&self, field: &'static str, at: usize) -> Result<u32, BzImageError> {
+        self.field(field, at).map(u32::from_le_bytes)
+    }
+
+    fn u64(&self, field: &'static str, at: usize) -> Result<u64, BzImageError> {
+        self.field(field, at).map(u64::from_le_bytes)
+    }
 }
 
 /// Reads and checks the setup header from the first bytes of a file (`head`, at least the
 /// first 0x26C bytes when the file has them) whose whole size is `file_len`. Pure: the unit
-/// tests feed it byte buffers. The error is the reason, to follow the file's name.
+/// tests feed it byte buffers. The error is the reason, to follow the file's name; a file that
+/// ends inside the header is refused naming the first field it cuts off.
 pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageError> {
-    let too_short = || BzImageError::TooShort { file_len };
-    if head.len() < HEADER + 4 {
-        return Err(too_short());
-    }
-    if u32_at(head, HEADER) != HEADER_MAGIC {
+    let h = Head {
+        bytes: head,
+        file_len,
+    };
+    if h.u32("the \"HdrS\" magic", HEADER)? != HEADER_MAGIC {
         return Err(BzImageError::NoMagic);
     }
-    let version = u16_at(head, VERSION);
+    let version = h.u16("the setup header's version", VERSION)?;
     if version < MIN_VERSION {
         return Err(BzImageError::OldProtocol { version });
     }
-    if head.len() < SETUP_HEADER_END {
-        return Err(too_short());
+    let header_end =
+        (HEADER + usize::from(h.u8("the setup header's jump", JUMP + 1)?)).min(SETUP_HEADER_END);
+    // The header fields mini-kvm copies into the zero page end at `header_end`.
+    if head.len() < header_end {
+        return Err(BzImageError::TooShort {
+            file_len,
+            field: "the end of the setup header (0x202 + the byte at 0x201)",
+            at: header_end,
+        });
     }
-    let header_end = (HEADER + usize::from(head[JUMP + 1])).min(SETUP_HEADER_END);
-    if u16_at(head, BOOT_FLAG_AT) != BOOT_FLAG {
+    if h.u16("the setup header's boot_flag", BOOT_FLAG_AT)? != BOOT_FLAG {
         return Err(BzImageError::NoBootFlag);
     }
-    let loadflags = head[LOADFLAGS];
+    let loadflags = h.u8("the setup header's loadflags", LOADFLAGS)?;
     if loadflags & LOADED_HIGH == 0 {
         return Err(BzImageError::ZImage);
     }
-    let xloadflags = u16_at(head, XLOADFLAGS);
+    let xloadflags = h.u16("the setup header's xloadflags", XLOADFLAGS)?;
     if xloadflags & XLF_KERNEL_64 == 0 {
         return Err(BzImageError::No64BitEntry { xloadflags });
     }
-    let kernel_alignment = u32_at(head, KERNEL_ALIGNMENT);
+    let kernel_alignment = h.u32("the setup header's kernel_alignment", KERNEL_ALIGNMENT)?;
     if !kernel_alignment.is_power_of_two() {
         return Err(BzImageError::BadAlignment { kernel_alignment });
     }
-    let mut setup_sects = head[SETUP_SECTS];
+    let mut setup_sects = h.u8("the setup header's setup_sects", SETUP_SECTS)?;
     if setup_sects == 0 {
         setup_sects = 4; // boot.rst: "If this field is 0, the real value is 4."
     }
@@ -161,14 +197,15 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageEr
         version,
         loadflags,
         xloadflags,
-        cmdline_size: u32_at(head, CMDLINE_SIZE),
-        initrd_addr_max: u32_at(head, INITRD_ADDR_MAX),
+        cmdline_size: h.u32("the setup header's cmdline_size", CMDLINE_SIZE)?,
+        initrd_addr_max: h.u32("the setup header's initrd_addr_max", INITRD_ADDR_MAX)?,
         kernel_alignment,
-        relocatable: head[RELOCATABLE_KERNEL] != 0,
-        pref_address: u64_at(head, PREF_ADDRESS),
-        init_size: u32_at(head, INIT_SIZE),
+        relocatable: h.u8("the setup header's relocatable_kernel", RELOCATABLE_KERNEL)? != 0,
+        pref_address: h.u64("the setup header's pref_address", PREF_ADDRESS)?,
+        init_size: h.u32("the setup header's init_size", INIT_SIZE)?,
         header_end,
     };
+    // setup_size() is at most 256 sectors of 512 bytes: the sum cannot overflow.
     if file_len <= header.setup_size() + STARTUP_64_OFFSET {
         return Err(BzImageError::SetupTruncated {
             file_len,

@@ -1,6 +1,7 @@
 //! Unit tests of the boot protocol (linux.rs) and the zero page (zeropage.rs), on byte buffers.
 
 use super::*;
+use crate::boot::error::BzImageError;
 use crate::boot::zeropage::*;
 
 const RAM: u64 = 256 << 20;
@@ -74,6 +75,45 @@ fn bad_images_are_refused_with_the_reason() {
     assert!(err(&head(), 0x1000).contains("truncated"));
     // A header cut short after the magic (the file is only 0x210 bytes).
     assert!(err(&head()[..0x210], 0x210).contains("too short"));
+}
+
+#[test]
+fn every_truncation_of_the_header_is_refused_naming_what_is_missing() {
+    // Cut anywhere from the magic to the header's end (518 and 519 bytes end inside `version`),
+    // a file is an error naming a field it cuts off or the header's end, never a panic.
+    let full = head();
+    for len in HEADER + 4..SETUP_HEADER_END {
+        let why = parse_header(&full[..len], len as u64).unwrap_err();
+        let BzImageError::TooShort { file_len, at, .. } = why else {
+            panic!("{len} bytes: {why:?}");
+        };
+        assert_eq!(file_len, len as u64);
+        // A field the file cuts, or the header's end (0x26C for this one) that it does not reach.
+        assert!(at + 8 > len || at == SETUP_HEADER_END, "{len}: {why:?}");
+        let text = why.to_string();
+        let start = format!("is {len} bytes, too short for a Linux bzImage: it ends before the ");
+        assert!(text.starts_with(&start), "{text}");
+    }
+    assert_eq!(
+        parse_header(&full[..0x206], 0x206).unwrap_err().to_string(),
+        "is 518 bytes, too short for a Linux bzImage: it ends before the setup header's version \
+         at byte 0x206 (the setup header alone ends at byte 0x26c); truncated, or give --linux \
+         the kernel's bzImage (arch/x86/boot/bzImage, /boot/vmlinuz-*)"
+    );
+    assert!(matches!(
+        parse_header(&full[..0x207], 0x207),
+        Err(BzImageError::TooShort { at: VERSION, .. })
+    ));
+    // Shorter than the magic: that is what is missing.
+    for len in 0..HEADER + 4 {
+        assert!(
+            matches!(
+                parse_header(&full[..len], len as u64),
+                Err(BzImageError::TooShort { at: HEADER, .. })
+            ),
+            "{len} bytes"
+        );
+    }
 }
 
 #[test]
