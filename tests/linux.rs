@@ -81,6 +81,16 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
         );
     }
 
+    // A relocatable kernel's pref_address near 2^64: pref_address + init_size would wrap
+    // (a debug build panicked, a release build wrapped and went on to status 4).
+    let mut far = tiny_bzimage();
+    far[0x234] = 1; // relocatable_kernel
+    far[0x258..0x260].copy_from_slice(&0xFFFF_FFFF_FFFF_F000u64.to_le_bytes());
+    let far = temp_file("far", &far);
+    let r = run(&["--linux", &far]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(&r, &[&far, "pref_address 0xfffffffffffff000", "corrupt"]);
+
     let empty = temp_file("empty", b"");
     let r = run(&["--linux", &empty]);
     assert_eq!(r.status, 3, "{}", r.stderr);

@@ -211,11 +211,10 @@ fn load_segments(
     table: &ProgramHeaderTable,
 ) -> Result<Vec<Segment>, ElfError> {
     let mut segments = Vec::new();
-    // `count` is at most MAX_PHNUM and `stride` fits 16 bits: `i * stride` cannot overflow.
     for i in 0..table.count {
-        let ph = table
-            .offset
-            .checked_add(i * table.stride)
+        let ph = i
+            .checked_mul(table.stride)
+            .and_then(|at| table.offset.checked_add(at))
             .ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
         if field(bytes, ph, 4)? as u32 != PT_LOAD {
             continue;
@@ -231,11 +230,15 @@ fn load_segments(
 }
 
 /// Reads the fields of the program header at file offset `ph` that say where a segment is in
-/// the file and where it goes in memory. `p_type` at `ph` has been read, so `ph` lies inside
-/// the file and `ph + offset` cannot overflow.
+/// the file and where it goes in memory.
 fn read_segment(bytes: &[u8], class: Class, ph: u64) -> Result<Segment, ElfError> {
     let f = class.fields();
-    let read = |(at, len): At| field(bytes, ph + at, len);
+    let read = |(at, len): At| {
+        let at = ph
+            .checked_add(at)
+            .ok_or(ElfError::ProgramHeaderOffsetOverflows)?;
+        field(bytes, at, len)
+    };
     Ok(Segment {
         offset: read(f.p_offset)?,
         vaddr: read(f.p_vaddr)?,

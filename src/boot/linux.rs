@@ -97,6 +97,7 @@ pub struct SetupHeader {
 impl SetupHeader {
     /// Bytes before the protected-mode kernel in the file: the boot sector and the setup.
     pub fn setup_size(&self) -> u64 {
+        // At most 256 sectors of 512 bytes: a u8 cannot make this overflow.
         (u64::from(self.setup_sects) + 1) * 512
     }
 
@@ -218,15 +219,16 @@ pub fn parse_header(head: &[u8], file_len: u64) -> Result<SetupHeader, BzImageEr
 
 /// Where the kernel runs while it boots: from its load address, or from the aligned
 /// preferred address a relocatable kernel decompresses to, for `init_size` bytes. The end of
-/// that is the lowest address the initrd may start at.
-pub fn kernel_end(header: &SetupHeader, kernel_bytes: u64) -> u64 {
+/// that is the lowest address the initrd may start at. None when the header's numbers add up
+/// past the 64-bit address space (a corrupt `pref_address`, or a file of absurd size).
+pub fn kernel_end(header: &SetupHeader, kernel_bytes: u64) -> Option<u64> {
     let at = if header.relocatable {
         header.pref_address.max(KERNEL_LOAD)
     } else {
         KERNEL_LOAD
     };
-    let run_end = at + u64::from(header.init_size);
-    run_end.max(KERNEL_LOAD + kernel_bytes)
+    let run_end = at.checked_add(u64::from(header.init_size))?;
+    Some(run_end.max(KERNEL_LOAD.checked_add(kernel_bytes)?))
 }
 
 /// A kernel, checked and ready to be written into guest memory.
@@ -265,15 +267,28 @@ pub fn plan(
             header.cmdline_size
         )));
     }
-    let kernel_bytes = file_len - header.setup_size();
-    let end = kernel_end(&header, kernel_bytes);
+    // parse_header checked that the file is longer than its setup.
+    let kernel_bytes = file_len.checked_sub(header.setup_size()).ok_or_else(|| {
+        PlanProblem::Kernel(format!(
+            "is {file_len} bytes, shorter than its setup ({} bytes)",
+            header.setup_size()
+        ))
+    })?;
+    let Some(end) = kernel_end(&header, kernel_bytes) else {
+        return Err(PlanProblem::Kernel(format!(
+            "would run from pref_address {:#x} for init_size {:#x} bytes ({kernel_bytes} \
+             bytes loaded at {KERNEL_LOAD:#x}), past the end of the 64-bit address space: a \
+             corrupt setup header",
+            header.pref_address, header.init_size
+        )));
+    };
     if end > ram {
         return Err(PlanProblem::Kernel(format!(
             "needs guest RAM up to {end:#x} while it boots (loaded at {KERNEL_LOAD:#x}, \
              {kernel_bytes} bytes, init_size {:#x}), more than the {ram} bytes of guest RAM: \
              give a larger --mem (e.g. --mem {}M)",
             header.init_size,
-            (end >> 20) + 64
+            (end >> 20).saturating_add(64)
         )));
     }
     let initrd = match initrd_len {
@@ -319,8 +334,13 @@ pub fn load(
             .write(gpa, bytes)
             .map_err(|error| LoadError::Linux { what, gpa, error })
     };
+    // `image` is the file whose length parse_header checked: longer than its setup.
     let setup = boot.header.setup_size() as usize;
-    write("kernel", KERNEL_LOAD, &image[setup..])?;
+    write(
+        "kernel",
+        KERNEL_LOAD,
+        image.get(setup..).unwrap_or_default(),
+    )?;
     if let (Some((addr, _)), Some(bytes)) = (boot.initrd, initrd) {
         write("initrd", addr, bytes)?;
     }

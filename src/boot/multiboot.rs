@@ -23,7 +23,7 @@ pub use boot_area::{build_boot_area, BOOT_AREA, CODE_SELECTOR, DATA_SELECTOR, MA
 use boot_area::{GDT, GDT_OFFSET, HIGH_MEMORY_START, INFO_OFFSET};
 
 use super::elf;
-use super::error::{Contents, MultibootError};
+use super::error::{Contents, ElfError, MultibootError};
 use super::{flat_segment, set_data_segments};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::memory::GuestMemory;
@@ -83,6 +83,7 @@ pub fn find_header(bytes: &[u8]) -> Result<Option<Header>, MultibootError> {
 /// Checks the header whose magic is at `offset` (spec 3.1.2: the checksum, the requirement
 /// flags) and reads its address fields if bit 16 says they are there.
 fn read_header(bytes: &[u8], offset: usize) -> Result<Header, MultibootError> {
+    // `offset` is below HEADER_SEARCH (8 KiB): these sums are small.
     let flags = le32(bytes, offset + 4).unwrap_or(0);
     let checksum = le32(bytes, offset + 8).unwrap_or(0);
     if HEADER_MAGIC.wrapping_add(flags).wrapping_add(checksum) != 0 {
@@ -133,13 +134,24 @@ pub struct Loaded {
 struct Placement<'a> {
     addr: u64,
     data: &'a [u8],
-    zeros: u64,
+    /// The first byte after the range: `addr` + the file bytes + `zeros`, checked when the
+    /// placement is made ([`Placement::new`]).
+    end: u64,
 }
 
-impl Placement<'_> {
-    /// The first byte after the range (after [`check_placements`]: it does not overflow).
-    fn end(&self) -> u64 {
-        self.addr + self.data.len() as u64 + self.zeros
+impl<'a> Placement<'a> {
+    /// `data` at `addr`, followed by `zeros` zero bytes; an error if that wraps around the
+    /// address space.
+    fn new(addr: u64, data: &'a [u8], zeros: u64) -> Result<Self, MultibootError> {
+        let end = (data.len() as u64)
+            .checked_add(zeros)
+            .ok_or(MultibootError::SegmentSizeOverflows)?
+            .checked_add(addr)
+            .ok_or(MultibootError::Wraps {
+                what: Contents::KernelSegment,
+                addr,
+            })?;
+        Ok(Placement { addr, data, end })
     }
 }
 
@@ -195,59 +207,71 @@ fn place_by_address_fields<'a>(
         .filter(|_| h.header_addr >= h.load_addr)
         .ok_or(MultibootError::HeaderBelowLoad)?;
     let load_end = if h.load_end_addr == 0 {
-        u64::from(h.load_addr) + (bytes.len() as u64 - file_start)
+        (bytes.len() as u64)
+            .checked_sub(file_start)
+            .and_then(|rest| rest.checked_add(h.load_addr.into()))
+            .ok_or(MultibootError::AddressFieldsPastFile)?
     } else {
         u64::from(h.load_end_addr)
     };
     let len = load_end
         .checked_sub(u64::from(h.load_addr))
         .ok_or(MultibootError::LoadEndBelowLoad)?;
-    let data = bytes
-        .get(file_start as usize..(file_start + len) as usize)
+    let data = file_start
+        .checked_add(len)
+        .and_then(|end| usize::try_from(end).ok())
+        .and_then(|end| bytes.get(usize::try_from(file_start).ok()?..end))
         .ok_or(MultibootError::AddressFieldsPastFile)?;
     let zeros = u64::from(h.bss_end_addr).saturating_sub(load_end);
-    let placement = Placement {
-        addr: h.load_addr.into(),
-        data,
-        zeros,
-    };
+    let placement = Placement::new(h.load_addr.into(), data, zeros)?;
     Ok((placement, u64::from(h.entry_addr)))
 }
 
 /// An ELF kernel (spec 3.1.3: without bit 16 the loader reads the ELF headers): one placement
 /// per PT_LOAD segment at its physical address, and the ELF entry point. elf::parse has
-/// checked that each segment's file bytes lie inside the file and `filesz <= memsz`.
+/// checked that each segment's file bytes lie inside the file and `filesz <= memsz`; the
+/// checks here repeat that without trusting it.
 fn place_by_elf(bytes: &[u8]) -> Result<(Vec<Placement<'_>>, u64), MultibootError> {
     let image = elf::parse(bytes)?;
     let placements = image
         .segments
         .iter()
-        .map(|seg| {
-            let start = seg.offset as usize;
-            Placement {
-                addr: seg.paddr,
-                data: &bytes[start..start + seg.filesz as usize],
-                zeros: seg.memsz - seg.filesz,
-            }
+        .enumerate()
+        .map(|(index, seg)| {
+            let past_end = ElfError::SegmentPastEnd {
+                index: index as u64,
+                offset: seg.offset,
+                filesz: seg.filesz,
+            };
+            let data = seg
+                .offset
+                .checked_add(seg.filesz)
+                .and_then(|end| usize::try_from(end).ok())
+                .and_then(|end| bytes.get(usize::try_from(seg.offset).ok()?..end))
+                .ok_or(past_end)?;
+            let zeros = seg.memsz.checked_sub(seg.filesz).ok_or(
+                ElfError::SegmentFileBytesExceedMemory {
+                    index: index as u64,
+                },
+            )?;
+            Placement::new(seg.paddr, data, zeros)
         })
-        .collect();
+        .collect::<Result<_, MultibootError>>()?;
     Ok((placements, image.entry))
 }
 
 /// Each placement lies inside RAM and outside the boot area, and no two overlap.
 fn check_placements(placements: &[Placement<'_>], ram: u64) -> Result<(), MultibootError> {
     for p in placements {
-        let len = (p.data.len() as u64)
-            .checked_add(p.zeros)
-            .ok_or(MultibootError::SegmentSizeOverflows)?;
-        check_range(Contents::KernelSegment, p.addr, len, ram)?;
+        // Placement::new checked that `end` does not wrap.
+        check_range(Contents::KernelSegment, p.addr, p.end - p.addr, ram)?;
     }
     // The bss is never written (load() relies on fresh RAM being zero), so a segment whose bytes
     // fell inside another's bss would survive where a zeroing loader would clear them: refuse
     // the overlap instead of depending on the order.
     for (i, a) in placements.iter().enumerate() {
         for b in &placements[i + 1..] {
-            let (a_end, b_end) = (a.end(), b.end());
+            let (a_end, b_end) = (a.end, b.end);
             if a.addr < b_end && b.addr < a_end {
                 return Err(MultibootError::SegmentsOverlap {
                     a: a.addr,
@@ -264,9 +288,7 @@ fn check_placements(placements: &[Placement<'_>], ram: u64) -> Result<(), Multib
 /// The entry point lies inside the loaded kernel and below 4 GiB: the kernel starts in 32-bit
 /// protected mode with paging off (spec 3.2), so EIP is a physical address.
 fn check_entry(placements: &[Placement<'_>], entry: u64) -> Result<u32, MultibootError> {
-    let inside = placements
-        .iter()
-        .any(|p| entry >= p.addr && entry < p.end());
+    let inside = placements.iter().any(|p| entry >= p.addr && entry < p.end);
     match u32::try_from(entry) {
         Ok(entry) if inside => Ok(entry),
         _ => Err(MultibootError::EntryOutsideKernel { entry }),
@@ -294,15 +316,22 @@ pub fn load(
         // touched, so zeroing it again would only make the host allocate every page of it
         // (3 GiB of RSS and seconds for a kernel whose bss ends near 3 GiB). plan() has
         // checked that the range lies inside RAM.
-        end = end.max(p.end());
+        end = end.max(p.end);
     }
     let mut list = Vec::with_capacity(modules.len());
     for m in modules {
-        let start = (end + 0xFFF) & !0xFFF; // page-aligned, as the header's bit 0 asks
+        let what = || Contents::Module(m.name.clone());
+        // Page-aligned, as the header's bit 0 asks.
+        let start = end
+            .checked_next_multiple_of(0x1000)
+            .ok_or(MultibootError::Wraps {
+                what: what(),
+                addr: end,
+            })?;
         let len = m.bytes.len() as u64;
-        check_range(Contents::Module(m.name.clone()), start, len, ram)?;
+        check_range(what(), start, len, ram)?;
         memory.write(start, &m.bytes)?;
-        end = start + len;
+        end = start + len; // check_range: it does not wrap
         list.push((start, end, m.name.as_str()));
     }
     let area = build_boot_area(memory.size(), cmdline, &list)?;

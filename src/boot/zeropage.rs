@@ -206,7 +206,7 @@ pub struct E820Entry {
 pub fn e820_map(ram: u64) -> Vec<E820Entry> {
     let entry = |addr, end: u64, kind| E820Entry {
         addr,
-        size: end - addr,
+        size: end.saturating_sub(addr), // 0 for RAM below 1 MiB, which --mem never gives
         kind,
     };
     vec![
@@ -226,8 +226,12 @@ pub fn place_initrd(
     kernel_end: u64,
     size: u64,
 ) -> Result<u64, InitrdTooLarge> {
-    let ceiling = ram.min(u64::from(header.initrd_addr_max) + 1);
-    let floor = kernel_end.next_multiple_of(0x1000);
+    // A u32 plus one cannot overflow a u64.
+    let addr_limit = u64::from(header.initrd_addr_max) + 1;
+    let ceiling = ram.min(addr_limit);
+    let floor = kernel_end
+        .checked_next_multiple_of(0x1000)
+        .unwrap_or(u64::MAX);
     match ceiling.checked_sub(size).map(|a| a & !0xFFF) {
         Some(addr) if addr >= floor => Ok(addr),
         _ => Err(InitrdTooLarge {
@@ -235,7 +239,7 @@ pub fn place_initrd(
             floor,
             ceiling,
             ram,
-            addr_limit: u64::from(header.initrd_addr_max) + 1,
+            addr_limit,
         }),
     }
 }
@@ -266,8 +270,11 @@ pub fn build_zero_page(
     initrd: Option<(u64, u64)>,
 ) -> Box<[u8; 4096]> {
     let mut zp = Box::new([0u8; 4096]);
-    let end = header.header_end.min(image_head.len());
-    zp[SETUP_HEADER_OFFSET..end].copy_from_slice(&image_head[SETUP_HEADER_OFFSET..end]);
+    // The header as the image has it (parse_header checked that it reaches header_end).
+    let end = header.header_end.min(linux::SETUP_HEADER_END);
+    if let Some(bytes) = image_head.get(SETUP_HEADER_OFFSET..end) {
+        zp[SETUP_HEADER_OFFSET..end].copy_from_slice(bytes);
+    }
     zp[linux::TYPE_OF_LOADER] = linux::LOADER_UNDEFINED;
     zp[linux::LOADFLAGS] = header.loadflags | linux::CAN_USE_HEAP;
     put(&mut zp[..], linux::HEAP_END_PTR, &HEAP_END.to_le_bytes());
@@ -287,6 +294,7 @@ pub fn build_zero_page(
 /// The E820 table (zero-page.rst: `e820_entries` at 0x1E8, `e820_table` at 0x2D0, each entry
 /// a packed `struct boot_e820_entry`), what the real-mode setup would have asked the BIOS for.
 fn write_e820(zp: &mut [u8], map: &[E820Entry]) {
+    let map = &map[..map.len().min(E820_MAX_ENTRIES_ZEROPAGE)];
     zp[E820_ENTRIES] = map.len() as u8;
     for (i, e) in map.iter().enumerate() {
         let at = E820_TABLE + i * std::mem::size_of::<boot_e820_entry>();

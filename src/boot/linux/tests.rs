@@ -40,7 +40,7 @@ fn a_real_header_parses() {
     // Relocatable: it runs from pref_address (16 MiB) for init_size bytes.
     assert_eq!(
         kernel_end(&h, FILE_LEN - h.setup_size()),
-        0x100_0000 + 0x3F9_8000
+        Some(0x100_0000 + 0x3F9_8000)
     );
 }
 
@@ -135,6 +135,31 @@ fn the_plan_checks_cmdline_kernel_and_initrd() {
         plan(h, FILE_LEN, RAM, 10, Some(200 << 20)),
         Err(PlanProblem::Initrd(m)) if m.contains("at most")
     ));
+}
+
+#[test]
+fn header_numbers_that_add_up_past_64_bits_are_refused_not_wrapped() {
+    // A relocatable 2.15 kernel whose pref_address + init_size passes 2^64: refused as the
+    // corrupt header it is (status 3), like one that merely lies beyond RAM.
+    let mut b = head();
+    b[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&0xFFFF_FFFF_FFFF_F000u64.to_le_bytes());
+    let h = parse_header(&b, FILE_LEN).unwrap();
+    assert_eq!(kernel_end(&h, FILE_LEN - h.setup_size()), None);
+    assert!(matches!(
+        plan(h, FILE_LEN, RAM, 10, None),
+        Err(PlanProblem::Kernel(m)) if m.contains("pref_address 0xfffffffffffff000")
+            && m.contains("past the end of the 64-bit address space")
+    ));
+    b[PREF_ADDRESS..PREF_ADDRESS + 8].copy_from_slice(&0x1_0000_0000u64.to_le_bytes());
+    let h = parse_header(&b, FILE_LEN).unwrap();
+    assert!(matches!(
+        plan(h, FILE_LEN, RAM, 10, None),
+        Err(PlanProblem::Kernel(m)) if m.contains("--mem")
+    ));
+    // A kernel end at the top of the address space leaves the initrd nowhere to go.
+    assert!(place_initrd(&h, RAM, u64::MAX - 1, 0x1000).is_err());
+    // Less than 1 MiB of RAM: no range that ends before it starts.
+    assert!(e820_map(0x8_0000).iter().all(|e| e.size < 1 << 20));
 }
 
 #[test]

@@ -155,10 +155,11 @@ impl BootArea {
     /// area) and returns its address: the spec's strings are C strings.
     fn string(&mut self, s: &str) -> Result<u32, MultibootError> {
         let at = self.next_string;
-        let end = at + s.len() + 1;
-        if end > BOOT_AREA_SIZE || s.contains('\0') {
-            return Err(MultibootError::StringsTooLong);
-        }
+        let end = at
+            .checked_add(s.len())
+            .and_then(|end| end.checked_add(1))
+            .filter(|&end| end <= BOOT_AREA_SIZE && !s.contains('\0'))
+            .ok_or(MultibootError::StringsTooLong)?;
         self.bytes[at..at + s.len()].copy_from_slice(s.as_bytes());
         self.next_string = end;
         Ok(Self::gpa(at))

@@ -93,6 +93,52 @@ fn kernels_outside_ram_or_over_the_boot_area_are_refused() {
 }
 
 #[test]
+fn segments_that_wrap_the_address_space_are_refused_not_wrapped() {
+    let mut code = header_bytes(0, &[]);
+    code.push(0xF4);
+    let mem = GuestMemory::new(32 << 20).unwrap();
+    // A 64-bit segment at the top of the address space with a bss past its end.
+    let k = test_elf(
+        Class::Elf64,
+        0xFFFF_FFFF_FFFF_F000,
+        0x10_0000,
+        &code,
+        0x2000,
+    );
+    let h = find_header(&k).unwrap().unwrap();
+    let why = load(&mem, &k, &h, "", &[]).unwrap_err();
+    assert_eq!(
+        why,
+        MultibootError::Wraps {
+            what: Contents::KernelSegment,
+            addr: 0xFFFF_FFFF_FFFF_F000
+        }
+    );
+    // memsz so large that the segment's end passes 2^64.
+    let bss = u64::MAX - code.len() as u64;
+    let k = test_elf(Class::Elf64, 0x10_0000, 0x10_0000, &code, bss);
+    let h = find_header(&k).unwrap().unwrap();
+    assert_eq!(
+        load(&mem, &k, &h, "", &[]).unwrap_err(),
+        MultibootError::Wraps {
+            what: Contents::KernelSegment,
+            addr: 0x10_0000
+        }
+    );
+    // Address fields whose file part would run past the file.
+    let mut k = header_bytes(
+        HF_ADDRESS_FIELDS,
+        &[0x10_0000, 0x10_0000, 0xFFFF_FFFF, 0, 0x10_0000],
+    );
+    k.push(0xF4);
+    let h = find_header(&k).unwrap().unwrap();
+    assert_eq!(
+        load(&mem, &k, &h, "", &[]).unwrap_err(),
+        MultibootError::AddressFieldsPastFile
+    );
+}
+
+#[test]
 fn address_fields_load_a_flat_kernel() {
     // header at file offset 0 = address 0x100000; load the whole file there, 4 KiB of bss.
     let mut k = header_bytes(
