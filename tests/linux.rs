@@ -128,6 +128,38 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert_one_line(&r, &[&big, "at most", "--mem"]);
 
+    // initrd_addr_max (2 GiB here), not RAM, is the ceiling at --mem 3G: no larger --mem.
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let r = run(&["--linux", &kernel, "--initrd", &big, "--mem", "3G"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(
+        &r,
+        &[&big, "initrd_addr_max is the limit", "smaller initrd"],
+    );
+    assert!(!r.stderr.contains("larger --mem"), "{}", r.stderr);
+
+    // A kernel that takes no command line, and none given: mini-kvm's default does not fit,
+    // which is the kernel's limit (status 3), not a usage error.
+    let mut no_cmdline = tiny_bzimage();
+    no_cmdline[0x238..0x23C].copy_from_slice(&0u32.to_le_bytes());
+    let no_cmdline = temp_file("no-cmdline", &no_cmdline);
+    let r = run(&["--linux", &no_cmdline, "--timeout", "5"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(
+        &r,
+        &[
+            &no_cmdline,
+            "accepts no command line",
+            "mini-kvm's default",
+            "--cmdline ''",
+        ],
+    );
+
     let long = "x".repeat(2048);
     let r = run(&["--linux", &kernel, "--cmdline", &long]);
     assert_eq!(r.status, 2, "{}", r.stderr);

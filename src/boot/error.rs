@@ -362,6 +362,27 @@ pub struct InitrdTooLarge {
     pub addr_limit: u64,
 }
 
+impl InitrdTooLarge {
+    /// What would make it fit: more guest RAM only while RAM, not the kernel's
+    /// `initrd_addr_max`, is the ceiling and the most `--linux` takes (3 GiB) would do.
+    fn fix(&self) -> String {
+        let needed = self.floor.saturating_add(self.size);
+        let most_ram = super::LOW_RAM_END;
+        if self.ram < self.addr_limit && needed <= self.addr_limit.min(most_ram) {
+            let mib = needed.div_ceil(1 << 20);
+            return format!("give a larger --mem (--mem {mib}M at least)");
+        }
+        let limit = if self.addr_limit <= self.ram {
+            "the kernel's initrd_addr_max is the limit, which no --mem raises"
+        } else if self.addr_limit <= most_ram {
+            "even with RAM up to initrd_addr_max it would not fit"
+        } else {
+            "even with the most RAM --linux takes (--mem 3G) it would not fit"
+        };
+        format!("{limit}: give a smaller initrd (fewer files, or compressed harder: xz)")
+    }
+}
+
 impl fmt::Display for InitrdTooLarge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let InitrdTooLarge {
@@ -375,8 +396,9 @@ impl fmt::Display for InitrdTooLarge {
             f,
             "is {size} bytes; it must fit between the kernel's end at {floor:#x} and \
              {ceiling:#x} (the lower of guest RAM, {ram:#x}, and the header's initrd_addr_max \
-             + 1, {addr_limit:#x}): {} bytes at most; give a larger --mem",
-            ceiling.saturating_sub(floor)
+             + 1, {addr_limit:#x}): {} bytes at most; {}",
+            ceiling.saturating_sub(floor),
+            self.fix()
         )
     }
 }

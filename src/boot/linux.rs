@@ -260,10 +260,19 @@ pub fn plan(
     cmdline_len: usize,
     initrd_len: Option<u64>,
 ) -> Result<LinuxBoot, PlanProblem> {
+    if header.cmdline_size == 0 && cmdline_len > 0 {
+        // The kernel's own limit, whatever the user gave: the image is what cannot be used.
+        return Err(PlanProblem::Kernel(format!(
+            "accepts no command line (its setup header's cmdline_size is 0), and the command \
+             line is {cmdline_len} bytes: mini-kvm's default (\"{DEFAULT_CMDLINE}\") when \
+             --cmdline gives none; give --cmdline '' to boot it without one"
+        )));
+    }
     if cmdline_len as u64 > u64::from(header.cmdline_size) {
         return Err(PlanProblem::Cmdline(format!(
-            "--cmdline is {cmdline_len} bytes; this kernel's setup header allows at most \
-             {} (cmdline_size)",
+            "the command line is {cmdline_len} bytes (--cmdline's, or mini-kvm's default when \
+             none is given); this kernel's setup header allows at most {} (cmdline_size): give \
+             a shorter --cmdline",
             header.cmdline_size
         )));
     }
@@ -310,9 +319,9 @@ pub fn plan(
 /// What [`plan`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanProblem {
-    /// A usage error (status 2).
+    /// A usage error (status 2): the command line is longer than the kernel accepts.
     Cmdline(String),
-    /// The kernel image (status 3).
+    /// The kernel image (status 3), including a kernel that accepts no command line at all.
     Kernel(String),
     /// The initrd (status 3).
     Initrd(String),

@@ -163,6 +163,48 @@ fn header_numbers_that_add_up_past_64_bits_are_refused_not_wrapped() {
 }
 
 #[test]
+fn a_kernel_that_takes_no_command_line_is_the_images_limit() {
+    let mut b = head();
+    b[CMDLINE_SIZE..CMDLINE_SIZE + 4].copy_from_slice(&0u32.to_le_bytes());
+    let h = parse_header(&b, FILE_LEN).unwrap();
+    let default = DEFAULT_CMDLINE.len();
+    assert!(matches!(
+        plan(h, FILE_LEN, RAM, default, None),
+        Err(PlanProblem::Kernel(m)) if m.starts_with(&format!(
+            "accepts no command line (its setup header's cmdline_size is 0), and the command \
+             line is {default} bytes: mini-kvm's default"))
+            && m.ends_with("give --cmdline '' to boot it without one")
+    ));
+    assert!(plan(h, FILE_LEN, RAM, 0, None).is_ok());
+}
+
+#[test]
+fn an_initrd_that_does_not_fit_is_told_the_fix_that_works() {
+    let h = parse_header(&head(), FILE_LEN).unwrap(); // initrd_addr_max 2 GiB - 1
+    let fix = |ram: u64, size: u64| match plan(h, FILE_LEN, ram, 10, Some(size)) {
+        Err(PlanProblem::Initrd(m)) => m.rsplit("; ").next().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    // RAM is the ceiling and more of it helps: say how much.
+    assert_eq!(
+        fix(256 << 20, 300 << 20),
+        "give a larger --mem (--mem 380M at least)"
+    );
+    // initrd_addr_max is the ceiling (--mem 3G): more RAM cannot help.
+    assert_eq!(
+        fix(3 << 30, 2 << 30),
+        "the kernel's initrd_addr_max is the limit, which no --mem raises: give a smaller \
+         initrd (fewer files, or compressed harder: xz)"
+    );
+    // RAM is the ceiling, but even RAM up to initrd_addr_max would not do.
+    assert_eq!(
+        fix(1 << 30, 2 << 30),
+        "even with RAM up to initrd_addr_max it would not fit: give a smaller initrd (fewer \
+         files, or compressed harder: xz)"
+    );
+}
+
+#[test]
 fn the_initrd_respects_initrd_addr_max() {
     let mut h = parse_header(&head(), FILE_LEN).unwrap();
     h.initrd_addr_max = 0x37FF_FFFF; // the protocol < 2.03 default
