@@ -36,7 +36,8 @@ pub struct Fault {
 }
 
 /// The lines after the one-line cause that every fault report has, where they apply: the
-/// instruction at the address, and the real-mode interrupt table.
+/// instruction at the address, and the real-mode interrupt table; then, without `-v`, what
+/// `-v` would show.
 pub fn explanation(fault: &Fault) -> Vec<String> {
     let mut lines = Vec::new();
     if let (Some(code), Some(sregs)) = (&fault.code, &fault.sregs) {
@@ -49,7 +50,25 @@ pub fn explanation(fault: &Fault) -> Vec<String> {
     if let (Some(ivt), Some(sregs)) = (&fault.ivt, &fault.sregs) {
         lines.extend(real_mode_vectors(ivt, fault.regs.as_ref(), sregs));
     }
+    if !crate::log::verbose() {
+        lines.push(how_to_see_more(fault));
+    }
     lines
+}
+
+/// The last line of a report without `-v`: what `-v` would add (the lines
+/// machine/report.rs prints with it: [`register_dump`] where the registers were read,
+/// [`recent_exits`] always).
+pub fn how_to_see_more(fault: &Fault) -> String {
+    let registers = if fault.regs.is_some() && fault.sregs.is_some() {
+        "the registers and "
+    } else {
+        ""
+    };
+    format!(
+        "  more with -v: {registers}this vCPU's last exits (up to {})",
+        ring::RECENT_EXITS
+    )
 }
 
 /// The exceptions a real-mode report names, by vector.
@@ -249,6 +268,22 @@ mod tests {
         sregs.cr0 |= CR0_PE;
         assert!(!is_reset_state(Some(&regs), Some(&sregs)));
         assert!(!is_reset_state(None, Some(&sregs)));
+    }
+
+    #[test]
+    fn a_report_ends_saying_what_v_adds() {
+        let mut fault = Fault::default();
+        assert_eq!(
+            how_to_see_more(&fault),
+            "  more with -v: this vCPU's last exits (up to 16)"
+        );
+        fault.regs = Some(kvm_regs::default());
+        fault.sregs = Some(kvm_sregs::default());
+        assert_eq!(
+            how_to_see_more(&fault),
+            "  more with -v: the registers and this vCPU's last exits (up to 16)"
+        );
+        assert_eq!(explanation(&fault).last(), Some(&how_to_see_more(&fault)));
     }
 
     #[test]

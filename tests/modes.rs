@@ -57,7 +57,7 @@ fn int_0x80_from_ring_0_and_ring_3_in_32_bit_protected_mode() {
         assert_eq!((r.status, r.stdout.as_str()), (5, ""), "{}", r.stderr);
         // The cause, then the instruction it stopped at, decoded (fault/decode.rs).
         let lines: Vec<&str> = r.stderr.lines().collect();
-        assert_eq!(lines.len(), 2, "{}", r.stderr);
+        assert_eq!(lines.len(), 3, "{}", r.stderr);
         for needle in [
             "guest fault on vCPU 0 (int80_pm32)",
             "emulation failure",
@@ -68,6 +68,11 @@ fn int_0x80_from_ring_0_and_ring_3_in_32_bit_protected_mode() {
         assert!(
             lines[1].starts_with("  the instruction there: cd 80 ")
                 && lines[1].ends_with(" = int 0x80: a software interrupt through vector 0x80"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            lines[2].starts_with("  more with -v: the registers and "),
             "{}",
             r.stderr
         );
