@@ -86,6 +86,46 @@ fn a_second_client_is_refused_with_a_reason() {
     assert!(stderr.contains("is already connected"), "{stderr}");
 }
 
+/// The most a mini-kvm under gdb may hold resident in these tests (a debug build runs the
+/// `spin` guest in about 3 MiB): a refused client's bytes must not add to it.
+const GDB_RSS_BOUND_KIB: i64 = 24 * 1024;
+
+#[test]
+fn a_client_that_streams_without_a_packet_costs_bounded_memory_and_holds_up_no_one() {
+    let child = start(&[&test_guest("spin")], b"");
+    let port = child.port;
+    let mut first = Client::connect(port);
+    first.ask("?", "T05");
+    // A second client sends 64 MiB with no `#`, as fast as mini-kvm takes them; it is cut off
+    // long before (the refusal reads at most 4 KiB, for at most 2 s).
+    let mut flood = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let streamer = std::thread::spawn(move || {
+        let junk = [b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 64 << 20 {
+            match flood.write(&junk) {
+                Ok(n) if n > 0 => sent += n,
+                _ => break,
+            }
+        }
+        sent
+    });
+    // Meanwhile a third client gets its refusal.
+    let mut third = Client::connect(port);
+    let refusal = third.ask("qSupported", "E.");
+    assert!(refusal.contains("is already connected"), "{refusal}");
+    let sent = streamer.join().unwrap();
+    eprintln!("the flooding client got {sent} bytes in before it was cut off");
+    assert!(sent < 64 << 20, "the flood was read to its end");
+    // The first session is untouched.
+    assert!(!first.ask("g", "").contains("$E"));
+    first.s.write_all(&packet("k")).unwrap();
+    let (status, _, stderr, rss) = finish_rss(child);
+    assert_eq!(status, 130, "{stderr}");
+    eprintln!("peak RSS {rss} KiB");
+    assert!(rss < GDB_RSS_BOUND_KIB, "peak RSS {rss} KiB");
+}
+
 #[test]
 fn the_guests_exit_status_reaches_gdb() {
     let child = start(&[&test_guest("exit7")], b"");

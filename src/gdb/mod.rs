@@ -9,11 +9,13 @@
 //! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
 //! * [`monitor`]: gdb's `monitor` commands (`monitor pagewalk ADDR`: that walk in words);
 //! * [`symbols`]: the symbol file for gdb, written where no one else can interfere;
+//! * [`clients`]: the first client gets the session, later ones a bounded refusal;
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
 //! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
 
 pub mod access;
+pub mod clients;
 pub mod command;
 pub mod debugger;
 pub mod monitor;
@@ -173,32 +175,6 @@ fn learn_host(debugger: &Debugger, kvm: &Kvm, arch: Arch) {
     }
 }
 
-/// Answers every later connection with an error packet naming the reason (`E.text`, gdb
-/// manual "Standard Replies"), and says so on stderr; the first client keeps its session.
-fn refuse_others(listener: &TcpListener, first: std::net::SocketAddr) {
-    use std::io::{Read, Write};
-    while let Ok((mut stream, peer)) = listener.accept() {
-        diag!(
-            "mini-kvm: gdb: refused a second connection from {peer}: gdb at {first} is \
-             already connected (one client at a time)"
-        );
-        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        // Wait for the client's first packet, so the refusal is its answer.
-        let mut buf = [0u8; 512];
-        let mut seen = Vec::new();
-        while !seen.contains(&b'#') {
-            match stream.read(&mut buf) {
-                Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
-        }
-        let text = format!("E.mini-kvm: another gdb ({first}) is already connected");
-        let mut reply = b"+".to_vec();
-        reply.extend(packet::encode_packet(text.as_bytes()));
-        let _ = stream.write_all(&reply);
-    }
-}
-
 /// What the gdb thread may do to the VM as a whole (machine/control.rs provides them).
 pub struct VmControls {
     /// Kicks vCPU i out of KVM_RUN (so it notices a stop request).
@@ -209,38 +185,24 @@ pub struct VmControls {
     pub vm_stopping: Box<dyn Fn() -> bool + Send>,
 }
 
-/// Accepts one gdb connection (on its own thread) and serves it; the flag says whether gdb is
-/// connected.
+/// Accepts gdb connections (on its own thread): the first is served, later ones refused
+/// ([`clients`]); the flag says whether a gdb is connected.
 pub fn spawn_server(
     gdb: GdbSetup,
     vm: VmControls,
 ) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>)> {
     let connected = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&connected);
+    let session = server::Session {
+        debugger: gdb.debugger,
+        arch: gdb.arch,
+        kick: vm.kick,
+        kill: vm.kill,
+        vm_stopping: vm.vm_stopping,
+    };
+    let listener = gdb.listener;
     let thread = std::thread::Builder::new()
-        .name("gdb".into())
-        .spawn(move || {
-            let Ok((stream, peer)) = gdb.listener.accept() else {
-                return;
-            };
-            flag.store(true, Ordering::SeqCst);
-            crate::log::note(|| format!("gdb connected from {peer}"));
-            // One client at a time: later ones are told so, not left hanging.
-            let listener = gdb.listener;
-            let _ = std::thread::Builder::new()
-                .name("gdb-refuse".into())
-                .spawn(move || refuse_others(&listener, peer));
-            server::serve(
-                stream,
-                server::Session {
-                    debugger: gdb.debugger,
-                    arch: gdb.arch,
-                    kick: vm.kick,
-                    kill: vm.kill,
-                    vm_stopping: vm.vm_stopping,
-                },
-            );
-            flag.store(false, Ordering::SeqCst);
-        })?;
+        .name("gdb-accept".into())
+        .spawn(move || clients::accept_loop(listener, session, flag))?;
     Ok((thread, connected))
 }

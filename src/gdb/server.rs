@@ -44,12 +44,19 @@ struct Server {
     resume_thread: Option<usize>,
     running: bool,
     last_sent: Vec<u8>,
+    /// A write to gdb failed or timed out: the connection is as good as closed.
+    broken: bool,
 }
+
+/// How long a write to gdb may wait for a client that does not read: past it the connection is
+/// taken as dropped, so a stalled client cannot hold the session (clients.rs) for good.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends.
 pub fn serve(stream: TcpStream, session: Session) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut server = Server {
         s: session,
         stream,
@@ -58,6 +65,7 @@ pub fn serve(stream: TcpStream, session: Session) {
         resume_thread: None,
         running: false,
         last_sent: Vec::new(),
+        broken: false,
     };
     server.run();
 }
@@ -76,7 +84,7 @@ impl Server {
             if self.running && self.s.debugger.is_stopped() && !self.report_stop() {
                 return;
             }
-            let Some(n) = self.receive(&mut buf) else {
+            let Some(n) = self.receive(&mut buf).filter(|_| !self.broken) else {
                 return self.detach();
             };
             for &byte in &buf[..n] {
@@ -170,7 +178,9 @@ impl Server {
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        let _ = self.stream.write_all(bytes);
+        if !self.broken && self.stream.write_all(bytes).is_err() {
+            self.broken = true;
+        }
     }
 
     fn send(&mut self, payload: &str) {
