@@ -86,6 +86,33 @@ fn a_second_client_is_refused_with_a_reason() {
     assert!(stderr.contains("is already connected"), "{stderr}");
 }
 
+#[test]
+fn after_a_detach_or_a_dropped_connection_the_next_client_gets_the_session() {
+    let child = start(&[&test_guest("spin")], b"");
+    let mut first = Client::connect(child.port);
+    first.ask("?", "T05");
+    first.s.write_all(&packet("c")).unwrap();
+    // Detached while the guest runs: it runs on, as under QEMU.
+    first.ask("D", "OK");
+    drop(first);
+    // The next client gets the session, with the VM stopped for it (QEMU stops it at a
+    // connection too): its registers can be read.
+    let mut second = Client::connect(child.port);
+    assert!(second.ask("?", "T05").contains("$T05"));
+    let regs = second.ask("g", "");
+    assert!(!regs.contains("$E"), "{regs}");
+    second.s.write_all(&packet("c")).unwrap();
+    // This one just goes away: taken as a detach, and the next client is accepted again.
+    drop(second);
+    let mut third = Client::connect(child.port);
+    assert!(third.ask("?", "T05").contains("$T05"));
+    assert!(!third.ask("g", "").contains("$E"));
+    third.s.write_all(&packet("k")).unwrap();
+    let (status, _, stderr) = finish(child);
+    assert_eq!(status, 130, "{stderr}");
+    assert!(!stderr.contains("refused"), "{stderr}");
+}
+
 /// The most a mini-kvm under gdb may hold resident in these tests (a debug build runs the
 /// `spin` guest in about 3 MiB): a refused client's bytes must not add to it.
 const GDB_RSS_BOUND_KIB: i64 = 24 * 1024;

@@ -9,7 +9,7 @@
 //! * [`pagewalk`]: the guest's page tables walked by hand (is an address a user page?);
 //! * [`monitor`]: gdb's `monitor` commands (`monitor pagewalk ADDR`: that walk in words);
 //! * [`symbols`]: the symbol file for gdb, written where no one else can interfere;
-//! * [`clients`]: the first client gets the session, later ones a bounded refusal;
+//! * [`clients`]: one client at a time, the next once it has gone, refusals bounded;
 //! * [`server`]: the connection, turning gdb's requests into requests to stopped vCPUs.
 //!
 //! gdb connects before the first guest instruction runs, as with QEMU's `-s -S`.
@@ -185,7 +185,7 @@ pub struct VmControls {
     pub vm_stopping: Box<dyn Fn() -> bool + Send>,
 }
 
-/// Accepts gdb connections (on its own thread): the first is served, later ones refused
+/// Accepts gdb connections (on its own thread) and serves them one at a time
 /// ([`clients`]); the flag says whether a gdb is connected.
 pub fn spawn_server(
     gdb: GdbSetup,
@@ -199,6 +199,7 @@ pub fn spawn_server(
         kick: vm.kick,
         kill: vm.kill,
         vm_stopping: vm.vm_stopping,
+        leaving: Arc::new(AtomicBool::new(false)),
     };
     let listener = gdb.listener;
     let thread = std::thread::Builder::new()

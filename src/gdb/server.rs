@@ -17,6 +17,7 @@ use super::target::{self, Arch, Registers};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,11 +34,15 @@ pub struct Session {
     pub kill: Box<dyn Fn() + Send>,
     /// Has the VM been stopped for another reason (timeout, signal)?
     pub vm_stopping: Box<dyn Fn() -> bool + Send>,
+    /// Set once the client is on its way out (`D`, `k`, a closed connection), before the last
+    /// reply: the next client then waits for the session instead of being refused (clients.rs).
+    pub leaving: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Server {
     s: Session,
-    stream: TcpStream,
+    /// Shared with the accept loop, which looks at it to see whether the client hung up.
+    stream: Arc<TcpStream>,
     ack: bool,
     /// Thread for g/G/p/P/m/M (Hg), and for c/s (Hc): vCPU indexes.
     general: usize,
@@ -52,8 +57,10 @@ struct Server {
 /// taken as dropped, so a stalled client cannot hold the session (clients.rs) for good.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends.
-pub fn serve(stream: TcpStream, session: Session) {
+/// Serves one gdb connection until gdb detaches, kills, disconnects, or the VM ends; returns
+/// the session for the next client. `stop_first`: the VM may be running (a client after the
+/// first): stop it before serving, as QEMU's gdbstub does when a client connects.
+pub fn serve(stream: Arc<TcpStream>, session: Session, stop_first: bool) -> Session {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(Duration::from_millis(20)));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
@@ -67,7 +74,11 @@ pub fn serve(stream: TcpStream, session: Session) {
         last_sent: Vec::new(),
         broken: false,
     };
+    if stop_first {
+        server.stop_for_new_client();
+    }
     server.run();
+    server.s
 }
 
 impl Server {
@@ -137,7 +148,7 @@ impl Server {
     /// Reads what gdb sent: `Some(0)` if nothing came within the read timeout (so the loop
     /// looks at the vCPUs again), `None` once the connection is closed or broken.
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
-        match self.stream.read(buf) {
+        match (&*self.stream).read(buf) {
             Ok(0) => None,
             Ok(n) => Some(n),
             Err(e)
@@ -178,7 +189,7 @@ impl Server {
     }
 
     fn raw(&mut self, bytes: &[u8]) {
-        if !self.broken && self.stream.write_all(bytes).is_err() {
+        if !self.broken && (&*self.stream).write_all(bytes).is_err() {
             self.broken = true;
         }
     }
@@ -199,6 +210,21 @@ impl Server {
             self.send(&format!("O{}", hex_encode(note.as_bytes())));
         }
         self.send(&reply);
+    }
+
+    /// A client after the first: the VM runs on since the last one left; stop it, and wait
+    /// (a bounded while) until every vCPU has parked, so this client starts as the first did.
+    fn stop_for_new_client(&mut self) {
+        if self.s.debugger.live_vcpus().is_empty() {
+            return;
+        }
+        self.interrupt();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        let vm_stopping = &self.s.vm_stopping;
+        let _ = self
+            .s
+            .debugger
+            .wait_stopped(&|| std::time::Instant::now() >= until || vm_stopping());
     }
 
     fn interrupt(&mut self) {
@@ -255,11 +281,13 @@ impl Server {
         };
         match cmd {
             Command::Kill => {
+                self.s.leaving.store(true, Ordering::SeqCst);
                 self.remove_all_breakpoints();
                 (self.s.kill)();
                 false
             }
             Command::Detach => {
+                self.s.leaving.store(true, Ordering::SeqCst);
                 self.send("OK");
                 self.detach();
                 false
@@ -487,6 +515,7 @@ impl Server {
 
     /// gdb left: remove every breakpoint and let the guest run on its own.
     fn detach(&mut self) {
+        self.s.leaving.store(true, Ordering::SeqCst);
         self.remove_all_breakpoints();
         if crate::log::verbose() {
             diag!("mini-kvm: gdb detached; the guest runs on");
