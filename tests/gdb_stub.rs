@@ -8,6 +8,7 @@ use common::*;
 use gdb_common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A raw gdb client: sends packets, reads until a reply shows up.
@@ -350,13 +351,11 @@ fn the_symbol_file_never_follows_a_planted_link() {
     std::fs::create_dir(cache.join("mini-kvm")).unwrap();
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
     std::fs::set_permissions(cache.join("mini-kvm"), mode).unwrap();
-    let file = cache.join("mini-kvm").join("os-1k.elf");
+    let file = offered_symbol_file(&symbol_file_line(&envs));
+    std::fs::remove_file(&file).unwrap();
     std::os::unix::fs::symlink(victim.join("os-1k.elf"), &file).unwrap();
     let stderr = symbol_file_line(&envs);
-    assert!(
-        stderr.contains(&file.to_string_lossy().into_owned()),
-        "{stderr}"
-    );
+    assert_eq!(offered_symbol_file(&stderr), file, "{stderr}");
     assert!(!stderr.contains("not writing"), "{stderr}");
     assert!(std::fs::symlink_metadata(&file)
         .unwrap()
@@ -366,5 +365,64 @@ fn the_symbol_file_never_follows_a_planted_link() {
         std::fs::read(victim.join("os-1k.elf")).unwrap(),
         b"someone else's"
     );
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// The symbol file a `waiting for gdb` line offers.
+fn offered_symbol_file(stderr: &str) -> PathBuf {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("connect with"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    PathBuf::from(line.rsplit(' ').next().unwrap())
+}
+
+#[test]
+fn each_build_offers_gdb_its_own_symbol_file_and_old_ones_go() {
+    let base = std::env::temp_dir().join(format!("mini-kvm-builds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("mini-kvm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(&dir, mode).unwrap();
+    // Another checkout's build, used just now, and the name all builds once shared, and five
+    // builds used long ago.
+    let other = dir.join("os-1k-0123456789abcdef.elf");
+    std::fs::write(&other, b"another checkout's kernel").unwrap();
+    std::fs::write(dir.join("os-1k.elf"), b"an old build's kernel").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(86400);
+    let mut old = Vec::new();
+    for i in 0..5 {
+        let path = dir.join(format!("os-1k-{i:016x}.elf"));
+        std::fs::write(&path, b"an old build's kernel").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(long_ago).unwrap();
+        old.push(path);
+    }
+    let base_s = base.to_string_lossy().into_owned();
+    let envs = [("XDG_CACHE_HOME", base_s.as_str())];
+    let offered = offered_symbol_file(&symbol_file_line(&envs));
+    // This build's kernel, under a name of its own: the other checkout's file is untouched.
+    let name = offered.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("os-1k-") && name.ends_with(".elf"),
+        "{name}"
+    );
+    assert_eq!(offered.parent(), Some(dir.as_path()));
+    assert_eq!(
+        std::fs::read(&offered).unwrap(),
+        std::fs::read(env!("MINI_KVM_OS_1K_ELF")).unwrap()
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), b"another checkout's kernel");
+    // This one, the other checkout's and the three most recently used of the rest stay.
+    let left = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(
+        left,
+        1 + 4,
+        "{:?}",
+        std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>()
+    );
+    // The same build again: the same file.
+    assert_eq!(offered_symbol_file(&symbol_file_line(&envs)), offered);
     std::fs::remove_dir_all(&base).unwrap();
 }

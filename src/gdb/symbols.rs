@@ -1,5 +1,11 @@
-//! The ELF file gdb loads symbols from, for a built-in guest: written where no other user can
-//! interfere, or not at all.
+//! The ELF file gdb loads symbols from, for a built-in guest: one file per build, named by a
+//! hash of its contents, written where no other user can interfere, or not at all.
+//!
+//! One file per build: checkouts and builds side by side each offer gdb the symbols of the
+//! kernel they run (`os-1k-<hash>.elf`), where one shared `os-1k.elf` would be overwritten by
+//! whichever ran last, and gdb on the other would show the wrong source. The directory keeps
+//! the file in use and the [`KEEP_OTHERS`] most recently used others; older ones are removed,
+//! so it does not grow with every build.
 //!
 //! The danger is the classic temporary-file race (CWE-377/CWE-59): a directory another user
 //! can write, such as `$TMPDIR`, lets them plant `mini-kvm/os-1k.elf` as a symlink to a file
@@ -19,6 +25,22 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Other builds' symbol files kept beside the one in use (the most recently used ones).
+pub const KEEP_OTHERS: usize = 4;
+
+/// 64-bit FNV-1a (Fowler, Noll, Vo): a name for a build's bytes, not a defence against anyone
+/// (the directory is private, so only our own builds put files there).
+pub fn content_hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The file name for built-in guest `name`'s symbols with these contents: `os-1k-<hash>.elf`.
+pub fn file_name(name: &str, bytes: &[u8]) -> String {
+    format!("{name}-{:016x}.elf", content_hash(bytes))
+}
 
 /// Where the symbol file goes, from the environment (see the module comment).
 pub fn cache_dir() -> PathBuf {
@@ -65,13 +87,18 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Writes `bytes` to `dir/name` (already checked private) without following any link.
+/// Writes `bytes` to `dir/name` (already checked private) without following any link. A file
+/// that already holds them is kept, and marked as just used (its modification time).
 pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
     let path = dir.join(name);
-    if let Ok(current) = read_no_follow(&path) {
-        if current == bytes {
-            return Ok(path);
-        }
+    if read_no_follow(&path).is_ok_and(|current| current == bytes) {
+        // Marked as used for prune(); a file that cannot be is only pruned sooner.
+        let _ = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+        return Ok(path);
     }
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let _ = fs::remove_file(&temp); // ours, from a run that died; never followed
@@ -101,14 +128,53 @@ fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The symbol file for built-in guest `name`: in the private cache directory, else the
-/// build tree's copy (`in_tree`) if it still holds the same bytes, else None; a refusal is
-/// said on stderr.
+/// Removes the symbol files of built-in guest `name` in `dir` other than `keep`, but for the
+/// [`KEEP_OTHERS`] most recently used: `name-<hash>.elf`, and `name.elf`, the one name all
+/// builds once shared. Links are removed as links (never followed); what cannot be removed
+/// stays, and is tried again next time.
+pub fn prune(dir: &Path, name: &str, keep: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let hashed = |file: &str| {
+        file.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_suffix(".elf"))
+            .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    let shared_name = format!("{name}.elf");
+    let mut others: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            (hashed(&file) || file == shared_name) && e.path() != keep
+        })
+        .map(|e| {
+            let used = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (used, e.path())
+        })
+        .collect();
+    others.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+    for (_, old) in others.into_iter().skip(KEEP_OTHERS) {
+        let _ = fs::remove_file(old);
+    }
+}
+
+/// The symbol file for built-in guest `name`: `name-<hash>.elf` in the private cache directory
+/// (older builds' files pruned), else the build tree's copy (`in_tree`) if it still holds the
+/// same bytes, else None; a refusal is said on stderr.
 pub fn for_builtin(name: &str, bytes: &[u8], in_tree: &Path) -> Option<PathBuf> {
     let dir = cache_dir();
-    let written = private_dir(&dir).and_then(|()| write_new(&dir, &format!("{name}.elf"), bytes));
+    let written = private_dir(&dir).and_then(|()| write_new(&dir, &file_name(name, bytes), bytes));
     match written {
-        Ok(path) => Some(path),
+        Ok(path) => {
+            prune(&dir, name, &path);
+            Some(path)
+        }
         Err(why) => {
             let fallback = read_no_follow(in_tree)
                 .is_ok_and(|b| b == bytes)
