@@ -16,6 +16,11 @@ pub trait DebugVcpu {
     fn get_regs(&self) -> Result<kvm_regs, KvmError>;
     fn set_regs(&self, regs: &kvm_regs) -> Result<(), KvmError>;
     fn get_sregs(&self) -> Result<kvm_sregs, KvmError>;
+    /// The special registers KVM copied out at the last exit (KVM_CAP_SYNC_REGS), where it
+    /// does: no ioctl, for checks made at every exit.
+    fn synced_sregs(&self) -> Option<kvm_sregs> {
+        None
+    }
     fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), KvmError>;
     fn translate(&self, linear: u64) -> Result<kvm_translation, KvmError>;
     /// KVM_SET_GUEST_DEBUG with `debugreg` (DR0-DR3, DR7 at index 7).
@@ -33,6 +38,9 @@ impl DebugVcpu for Vcpu {
     }
     fn get_sregs(&self) -> Result<kvm_sregs, KvmError> {
         Vcpu::get_sregs(self)
+    }
+    fn synced_sregs(&self) -> Option<kvm_sregs> {
+        Vcpu::synced_sregs(self)
     }
     fn set_sregs(&self, sregs: &kvm_sregs) -> Result<(), KvmError> {
         Vcpu::set_sregs(self, sregs)

@@ -20,9 +20,9 @@
 //! where KVM reports those, and otherwise the vCPU single-steps while breakpoints exist and
 //! stops when the next linear RIP is one of them: slow (about 130,000 instructions per second
 //! on a paravirtual KVM), and blind wherever the trap flag is lost (an interrupt gate clears
-//! it). Code running natively in ring 3 produces no single-step exits, so where that is the
-//! case a breakpoint on a user-mode page is refused with that reason rather than silently
-//! missed.
+//! it). Code running natively in ring 3 produces no single-step exits (nor debug-register
+//! hits), so where that is the case a breakpoint on a user-mode page can never fire: gdb is
+//! told so rather than left waiting (reachable.rs).
 
 use super::access::{at_hlt, serve, DebugVcpu};
 use crate::kvm::bindings::*;
@@ -125,6 +125,10 @@ struct State {
     how_ended: Vec<Option<Ended>>,
     /// Said to gdb as console output ('O') before the next stop reply.
     note: Option<String>,
+    /// Breakpoints already reported as unreachable to this gdb session (reachable.rs).
+    reported: std::collections::BTreeSet<u64>,
+    /// Why the next resume stops at once instead (reachable.rs), said as console output.
+    pending_stop: Option<String>,
 }
 
 /// Shared by the gdb thread and every vCPU thread.
@@ -145,6 +149,8 @@ pub struct Debugger {
     pub steps_in_ring3: AtomicBool,
     /// The VM has no in-kernel interrupt controller, so `hlt` ends a vCPU (KVM_EXIT_HLT).
     hlt_ends_vcpu: AtomicBool,
+    /// A vCPU stopped the VM from a hook that cannot kick the others: the gdb thread does.
+    kick_wanted: AtomicBool,
 }
 
 impl Debugger {
@@ -164,6 +170,8 @@ impl Debugger {
                 stepping: vec![false; vcpus],
                 note: None,
                 how_ended: vec![None; vcpus],
+                reported: std::collections::BTreeSet::new(),
+                pending_stop: None,
             }),
             changed: Condvar::new(),
             method,
@@ -173,6 +181,7 @@ impl Debugger {
             block_irq_in_steps: AtomicBool::new(false),
             hw_breakpoints: std::sync::atomic::AtomicUsize::new(0),
             ever_stepped: AtomicBool::new(false),
+            kick_wanted: AtomicBool::new(false),
         }
     }
 
@@ -283,6 +292,7 @@ impl Debugger {
         memory: &GuestMemory,
         stopping: &dyn Fn() -> bool,
     ) -> bool {
+        reachable::set_this_vcpu(index);
         let mut s = self.lock();
         let mut seen = s.generation;
         // No stop is waiting for this vCPU: gdb resumed it between its look at the pause flag
@@ -337,6 +347,7 @@ impl Debugger {
 
     /// A KVM_EXIT_DEBUG on vCPU `index` with the next instruction at linear `pc`.
     pub fn on_debug_exit(&self, index: usize, exception: u32, pc: u64) -> AfterDebugExit {
+        reachable::set_this_vcpu(index);
         let s = self.lock();
         let at_breakpoint = s.breakpoints.contains_key(&pc);
         let stepping = s.stepping[index];
@@ -359,6 +370,7 @@ impl Debugger {
     /// instruction without a single-step exit (this project's KVM merges the step of an `out`
     /// with the next one), so check the new position against the breakpoints too.
     pub fn check_position(&self, index: usize, linear_rip: u64) -> AfterDebugExit {
+        reachable::set_this_vcpu(index);
         let s = self.lock();
         let hit =
             self.method == BreakpointMethod::SingleStep && s.breakpoints.contains_key(&linear_rip);
@@ -399,7 +411,10 @@ impl Debugger {
     /// software CPU, every intercepted RDMSR/WRMSR or CR access does), and the guest would run
     /// past every breakpoint from there on. One ioctl per step keeps it exact on every KVM.
     /// `at_hlt` as for [`Self::arm`].
+    /// It is also where a breakpoint that can never be hit is found (reachable.rs): this is
+    /// called at every exit of a vCPU whose breakpoints are watched by single-stepping.
     pub fn keep_stepping(&self, vcpu: &dyn DebugVcpu, at_hlt: bool) -> Result<(), KvmError> {
+        self.check_reachable(vcpu);
         // Also when the last breakpoint went while the vCPU ran (detach): this disarms it.
         self.arm(vcpu, false, at_hlt)
     }
@@ -452,10 +467,15 @@ impl DebugHook for Debugger {
     fn vcpu_ended(&self, index: usize, how: Ended) {
         Debugger::vcpu_ended(self, index, how)
     }
+    fn check_reachable(&self, index: usize, vcpu: &Vcpu) -> AfterDebugExit {
+        Debugger::check_reachable_at_exit(self, index, vcpu)
+    }
 }
 
 mod breakpoints;
 mod gdb_side;
+mod reachable;
+pub use reachable::Reach;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,5 @@
-//! gdb's `monitor` commands: `monitor help` and `monitor pagewalk ADDR`, a page walk a student
-//! can read level by level.
+//! gdb's `monitor` commands: `monitor help`, `monitor pagewalk ADDR`, a page walk a student
+//! can read level by level, and `monitor breakpoints`, whether this KVM can hit each one.
 //!
 //! gdb sends `monitor TEXT` as `qRcmd,` + TEXT in hex (gdb manual, E.4 "General Query Packets",
 //! qRcmd); the stub answers with console output (`O` + hex, any number of packets) and then
@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 pub enum Monitor {
     Help,
     PageWalk(u64),
+    Breakpoints,
     /// What the user typed, and what is wrong with it.
     Bad(String, &'static str),
 }
@@ -28,6 +29,9 @@ mini-kvm monitor commands:
   monitor pagewalk ADDR   walk the current vCPU's page tables for the linear address ADDR
                           (hex with 0x, or decimal): every level's index, entry address,
                           entry value and flags, then the physical address or the fault
+  monitor breakpoints     every breakpoint, how it is watched, and whether this KVM can
+                          hit it (where ring-3 code cannot be stepped, one on a user page
+                          never fires)
 ";
 
 /// Parses `help` or `pagewalk ADDR` (words separated by blanks).
@@ -35,6 +39,7 @@ pub fn parse(text: &str) -> Monitor {
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.as_slice() {
         [] | ["help"] => Monitor::Help,
+        ["breakpoints"] => Monitor::Breakpoints,
         ["pagewalk", addr] => match number(addr) {
             Some(addr) => Monitor::PageWalk(addr),
             None => Monitor::Bad(text.into(), "ADDR is not a number (try 0xffffffff80100000)"),
@@ -42,6 +47,47 @@ pub fn parse(text: &str) -> Monitor {
         ["pagewalk", ..] => Monitor::Bad(text.into(), "usage: monitor pagewalk ADDR"),
         _ => Monitor::Bad(text.into(), "unknown monitor command (try monitor help)"),
     }
+}
+
+/// One breakpoint in `monitor breakpoints`: its address, how it is watched, whether it can be
+/// hit.
+pub struct BreakpointLine {
+    pub addr: u64,
+    pub how: &'static str,
+    pub reach: super::debugger::Reach,
+}
+
+/// `monitor breakpoints`: one line per breakpoint. `inserted_now`: these are in now, rather
+/// than the ones gdb put in at the last resume (it takes them out at each stop).
+pub fn breakpoints_text(lines: &[BreakpointLine], inserted_now: bool) -> String {
+    use super::debugger::Reach;
+    if lines.is_empty() {
+        return "no breakpoints (gdb puts its breakpoints in when the guest resumes)\n".into();
+    }
+    let mut s = if inserted_now {
+        String::new()
+    } else {
+        "gdb takes its breakpoints out while the guest is stopped; at the last continue or \
+         step it had:\n"
+            .into()
+    };
+    for line in lines {
+        let reach = match &line.reach {
+            Reach::Yes => "can be hit".to_string(),
+            Reach::Supervisor => {
+                "can be hit: a supervisor page now (checked again at exits)".into()
+            }
+            Reach::No => "can never be hit: on a user-mode page, and this KVM runs ring-3 code \
+                          natively, without single-step exits"
+                .to_string(),
+            Reach::NotMapped(why) => format!(
+                "not mapped now ({why}): can be hit unless it turns out to be on a user-mode \
+                 page, which stops the guest once to say so"
+            ),
+        };
+        let _ = writeln!(s, "{:#018x}  {:<14}  {reach}", line.addr, line.how);
+    }
+    s
 }
 
 /// `0x...` hex or decimal, as gdb users type addresses.

@@ -51,6 +51,10 @@ struct Server {
     last_sent: Vec<u8>,
     /// A write to gdb failed or timed out: the connection is as good as closed.
     broken: bool,
+    /// The breakpoints gdb had put in when the VM last resumed: gdb takes them all out at
+    /// each stop (unless `set breakpoint always-inserted on`), so `monitor breakpoints` shows
+    /// these while there are none.
+    inserted_at_resume: Vec<u64>,
 }
 
 /// How long a write to gdb may wait for a client that does not read: past it the connection is
@@ -73,7 +77,9 @@ pub fn serve(stream: Arc<TcpStream>, session: Session, stop_first: bool) -> Sess
         running: false,
         last_sent: Vec::new(),
         broken: false,
+        inserted_at_resume: Vec::new(),
     };
+    server.s.debugger.forget_reported();
     if stop_first {
         server.stop_for_new_client();
     }
@@ -91,6 +97,12 @@ impl Server {
         loop {
             if (self.s.vm_stopping)() {
                 return self.vm_going_away();
+            }
+            if self.s.debugger.take_kick_wanted() {
+                // A vCPU stopped the VM from a hook that cannot kick the others.
+                for i in 0..self.s.debugger.vcpus() {
+                    (self.s.kick)(i);
+                }
             }
             if self.running && self.s.debugger.is_stopped() && !self.report_stop() {
                 return;
@@ -508,7 +520,16 @@ impl Server {
         }
     }
 
+    /// `c`, `s`, `vCont`: the VM runs, unless a breakpoint just set can never be hit here;
+    /// then it stays stopped and gdb hears why, before the stop reply (debugger/reachable.rs).
     fn resume(&mut self, step: Option<usize>) {
+        if let Some(note) = self.s.debugger.take_pending_stop() {
+            self.send(&format!("O{}", hex_encode(note.as_bytes())));
+            let reply = self.stop_reply(StopReason::Breakpoint(self.general));
+            self.send(&reply);
+            return;
+        }
+        self.inserted_at_resume = self.s.debugger.breakpoint_addresses();
         self.running = true;
         self.s.debugger.resume(step);
     }

@@ -66,6 +66,9 @@ pub trait DebugHook: Send + Sync {
         -> bool;
     /// vCPU `index` has ended, and how.
     fn vcpu_ended(&self, index: usize, how: Ended);
+    /// After an exit: has a breakpoint become one this KVM can never hit (its address now on a
+    /// user page, where the host cannot step ring 3)? `Park` stops the VM to tell the user.
+    fn check_reachable(&self, index: usize, vcpu: &Vcpu) -> AfterDebugExit;
 }
 
 impl VcpuRunner {
@@ -115,9 +118,14 @@ impl VcpuRunner {
     }
 
     /// With breakpoints watched by single-stepping, an I/O exit may have carried the vCPU past
-    /// an instruction without a debug exit: look where it is now.
+    /// an instruction without a debug exit: look where it is now. And whatever the method, a
+    /// breakpoint may have become one this KVM can never hit: the debugger stops the VM to say.
     pub(super) fn check_breakpoint_after_io(&mut self) {
         let Some(d) = &self.debug else { return };
+        if d.check_reachable(self.index, &self.vcpu) == AfterDebugExit::Park {
+            self.control.kick_others(self.index);
+            return;
+        }
         if !d.stepping_for_breakpoints() {
             return;
         }

@@ -155,3 +155,41 @@ physical address 0x5abc
     assert!(text.contains("P RW US PS (2 MiB page)"), "{text}");
     assert!(text.ends_with("physical address 0x201234\n"), "{text}");
 }
+
+#[test]
+fn breakpoints_are_listed_with_whether_they_can_be_hit() {
+    use crate::gdb::debugger::Reach;
+    assert_eq!(parse("breakpoints"), Monitor::Breakpoints);
+    assert_eq!(
+        breakpoints_text(&[], false),
+        "no breakpoints (gdb puts its breakpoints in when the guest resumes)\n"
+    );
+    let lines = [
+        BreakpointLine {
+            addr: 0xffff_ffff_8010_11de,
+            how: "single-stepped",
+            reach: Reach::Supervisor,
+        },
+        BreakpointLine {
+            addr: 0x40_0009,
+            how: "single-stepped",
+            reach: Reach::No,
+        },
+        BreakpointLine {
+            addr: 0x50_0000,
+            how: "single-stepped",
+            reach: Reach::NotMapped("the PDE is not present".into()),
+        },
+    ];
+    assert_eq!(
+        breakpoints_text(&lines, true),
+        "0xffffffff801011de  single-stepped  can be hit: a supervisor page now (checked again \
+         at exits)\n\
+         0x0000000000400009  single-stepped  can never be hit: on a user-mode page, and this KVM \
+         runs ring-3 code natively, without single-step exits\n\
+         0x0000000000500000  single-stepped  not mapped now (the PDE is not present): can be hit \
+         unless it turns out to be on a user-mode page, which stops the guest once to say so\n"
+    );
+    assert!(breakpoints_text(&lines[..1], false)
+        .starts_with("gdb takes its breakpoints out while the guest is stopped"));
+}

@@ -1,23 +1,24 @@
 //! gdb's `Z0`/`z0` packets (gdb manual, "Packets": software breakpoints) on the stub's side:
 //! the debugger patches or single-steps them (`debugger.rs`); this file decides what gdb is
-//! told, and refuses a breakpoint that this host could never report.
+//! told.
 //!
 //! On a paravirtual KVM native ring-3 code raises no single-step exits, so with the
-//! single-step method a breakpoint on a user page would silently never fire: gdb gets an error
-//! and the user a line on stderr saying why (`--host-check` shows "single-step in ring 3").
+//! single-step method a breakpoint on a user page would never fire. It is accepted, and the
+//! next `continue` or `step` stops at once with the reason as console output
+//! (debugger/reachable.rs, which also finds one that lands on a user page later), and a line on
+//! stderr says it too (`--host-check` shows "single-step in ring 3").
 
 use super::Server;
-use crate::gdb::debugger::{BreakpointError, BreakpointMethod, Reply, Request, MAX_BREAKPOINTS};
-use std::sync::atomic::Ordering;
+use crate::gdb::debugger::{BreakpointError, Reach, Reply, Request, MAX_BREAKPOINTS};
 
 impl Server {
     /// `Z0,addr`: set a breakpoint for every vCPU; the reply gdb gets ("OK" or an error).
     pub(super) fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
-        if self.could_never_hit(addr) {
-            return "E01";
-        }
         match self.s.debugger.insert_breakpoint(self.general, addr) {
-            Ok(()) => "OK",
+            Ok(()) => {
+                self.tell_if_never_hit(addr);
+                "OK"
+            }
             Err(e) => {
                 match &e {
                     BreakpointError::TooMany => diag!(
@@ -34,37 +35,31 @@ impl Server {
         }
     }
 
-    /// Would a breakpoint at `addr` never be hit, because breakpoints single-step here and
-    /// this host cannot step the ring-3 code `addr` may belong to? Says why on stderr if so.
-    fn could_never_hit(&self, addr: u64) -> bool {
+    /// Whether this KVM can hit a breakpoint at `addr`, from the current vCPU's page tables.
+    pub(super) fn reach(&self, addr: u64) -> Reach {
         let dbg = &self.s.debugger;
-        if dbg.method != BreakpointMethod::SingleStep || dbg.steps_in_ring3.load(Ordering::Relaxed)
-        {
-            return false;
+        if !dbg.user_pages_unreachable() {
+            return Reach::Yes;
         }
-        // Native ring-3 code raises no single-step exits on some hosts: refuse, loudly.
-        match dbg.request(self.general, Request::Translate { addr }) {
-            Reply::Translation { user: true } => {
-                diag!(
-                    "mini-kvm: gdb: breakpoint at {addr:#x} refused: it is on a user-mode \
-                     page, and this host runs ring-3 code natively, without single-step \
-                     exits, so it could never be hit"
-                );
-                true
-            }
-            Reply::Translation { user: false } => false,
-            other => {
-                // Cannot tell: refuse rather than accept one that may never be hit.
-                let why = match other {
-                    Reply::Failed(why) => why,
-                    other => format!("{other:?}"),
-                };
-                diag!(
-                    "mini-kvm: gdb: breakpoint at {addr:#x} refused: cannot tell whether \
-                     it is on a user-mode page ({why}), and this host cannot step ring-3 code"
-                );
-                true
-            }
+        dbg.reach(
+            match dbg.request(self.general, Request::Translate { addr }) {
+                Reply::Translation { user } => Ok(user),
+                Reply::Failed(why) => Err(why),
+                other => Err(format!("{other:?}")),
+            },
+        )
+    }
+
+    /// A breakpoint just set on a user page this host cannot step: the next resume stops at
+    /// once and says why (debugger/reachable.rs), and stderr says it now. One not mapped yet is
+    /// checked at the exits to come.
+    fn tell_if_never_hit(&mut self, addr: u64) {
+        if self.reach(addr) == Reach::No && self.s.debugger.report_at_next_resume(addr) {
+            diag!(
+                "mini-kvm: gdb: breakpoint at {addr:#x} can never be hit: it is on a user-mode \
+                 page, and this host runs ring-3 code natively, without single-step exits (gdb \
+                 is told at its next continue or step)"
+            );
         }
     }
 

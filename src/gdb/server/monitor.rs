@@ -4,7 +4,7 @@
 
 use super::Server;
 use crate::gdb::debugger::{Reply, Request};
-use crate::gdb::monitor::{self, Monitor};
+use crate::gdb::monitor::{self, BreakpointLine, Monitor};
 use crate::gdb::packet::hex_encode;
 
 /// Bytes of console text per `O` packet (twice that in hex).
@@ -26,11 +26,35 @@ impl Server {
                     other => format!("pagewalk {addr:#x}: unexpected reply {other:?}\n"),
                 }
             }
+            Monitor::Breakpoints => self.breakpoint_list(),
             Monitor::Bad(text, why) => format!("monitor {text}: {why}\n"),
         };
         for chunk in output.as_bytes().chunks(CHUNK) {
             self.send(&format!("O{}", hex_encode(chunk)));
         }
         self.send("OK");
+    }
+}
+
+impl Server {
+    /// `monitor breakpoints`: each breakpoint, how it is watched, and whether it can be hit
+    /// (from the current vCPU's page tables).
+    fn breakpoint_list(&self) -> String {
+        let dbg = &self.s.debugger;
+        let mut addrs = dbg.breakpoint_addresses();
+        let inserted_now = !addrs.is_empty();
+        if !inserted_now {
+            addrs.clone_from(&self.inserted_at_resume);
+        }
+        let how = dbg.how_watched(addrs.len());
+        let lines: Vec<BreakpointLine> = addrs
+            .into_iter()
+            .map(|addr| BreakpointLine {
+                addr,
+                how,
+                reach: self.reach(addr),
+            })
+            .collect();
+        monitor::breakpoints_text(&lines, inserted_now)
     }
 }
