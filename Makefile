@@ -76,7 +76,8 @@ test-real-kvm: deps-test
 	@bash tests/real-kvm/lane.sh
 
 # Linux under mini-kvm: a busybox initramfs (scripts/make-linux.sh) booted with this host's
-# kernel (or LINUX_KERNEL=path), where this host's KVM can boot one.
+# kernel (or LINUX_KERNEL=path; without one, the real-KVM lane's Debian kernel, which
+# `LANE_PREPARE=1 bash tests/real-kvm/lane.sh` fetches), where this host's KVM can boot one.
 linux: build
 	@bash .ci/install-deps.sh cpio gzip busybox
 	@bash scripts/make-linux.sh
