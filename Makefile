@@ -8,7 +8,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio
 
-.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench bench-real-kvm link-order clean linux
+.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade handin deps-build deps-test bench bench-real-kvm link-order clean linux
 
 all: build
 
@@ -69,6 +69,11 @@ grade: deps-test
 
 test-labs: deps-test
 	@bash docs/labs/check-solutions.sh
+
+# A lab handed in: handin.patch, everything changed since the course's commit, new files
+# included (docs/labs/handin.sh), for `git apply` on the teacher's side.
+handin:
+	@bash docs/labs/handin.sh
 
 # The integration tests on a real KVM: this host's if it is VMX/SVM, else kvm_amd nested
 # under QEMU (tests/real-kvm/lane.sh). MINI_KVM_SKIP_REAL_KVM=1 skips it, saying so.
