@@ -100,17 +100,11 @@ pub mod hypercall {
     pub fn prints_two_hex_digits_per_call() {
         let r = run(&[&test_guest("lab_puthex")]);
         expect_eq(
-            "PUTHEX of 0x00, 0x2A, 0xFF then a newline: stdout, stderr, status",
-            "002AFF\n, nothing, 0",
+            "PUTHEX of 0x00, 0x2A, 0xFF then a newline",
+            r#"stdout "002AFF\n", status 0, stderr """#,
             &format!(
-                "{}, {}, {}",
-                r.stdout,
-                if r.stderr.is_empty() {
-                    "nothing"
-                } else {
-                    &r.stderr
-                },
-                r.status
+                "stdout {:?}, status {}, stderr {:?}",
+                r.stdout, r.status, r.stderr
             ),
         );
     }
@@ -662,4 +656,36 @@ fn handin_is_one_patch_with_commits_edits_and_new_files() {
     let status = git(&student, &["status", "--porcelain"]);
     assert!(status.contains("?? os-1k/user/ppid.c"), "{status}");
     std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+#[test]
+fn a_grader_prints_its_own_words_only_even_with_rust_backtrace_set() {
+    // This test binary, asked to run one grader as `make grade` does, with RUST_BACKTRACE=1.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "hypercall::grade_prints_two_hex_digits_per_call",
+        ])
+        .args(["--test-threads=1"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the grader fails on this tree: {text}"
+    );
+    assert!(
+        text.contains(
+            "PUTHEX of 0x00, 0x2A, 0xFF then a newline\n    expected: stdout \"002AFF\\n\", \
+             status 0, stderr \"\"\n    seen: stdout \"\", status 5, stderr \"mini-kvm: guest \
+             fault on vCPU 0 (lab_puthex): unknown hypercall number 0x04"
+        ),
+        "{text}"
+    );
+    for noise in ["stack backtrace", "panicked at", "tests/labs.rs:"] {
+        assert!(!text.contains(noise), "{noise:?} in {text}");
+    }
 }
