@@ -11,12 +11,13 @@
 //! The listening socket belongs to one thread, the accept loop. A client that finds the
 //! session free gets it, on a thread of its own. Any other client is handled by a short-lived
 //! thread of its own, so that a client which never sends a packet holds up no one. While the
-//! session's client is leaving (it sent `D`, or hung up, and the session is being wound down)
-//! that thread waits for the session, for at most [`REFUSAL_TIME`]: a gdb that reconnects at
-//! once is not refused for being early. Otherwise it reads until the client's first packet ends
-//! (`#`), at most [`REFUSAL_BYTES`] bytes into a fixed buffer and for at most
+//! session is ending (its client sent `D` or hung up, or the VM ended, and the session is being
+//! wound down) that thread waits for the session, for at most [`REFUSAL_TIME`]: a gdb that
+//! reconnects at once is not refused for being early. Otherwise it reads until the client's
+//! first packet ends (`#`), at most [`REFUSAL_BYTES`] bytes into a fixed buffer and for at most
 //! [`REFUSAL_TIME`], then sends the refusal and closes. At most [`MAX_REFUSING`] such threads
-//! run at once; a client beyond that is refused at once, without waiting for its packet.
+//! run at once; a client beyond that is refused at once, without waiting for its packet,
+//! unless the session is ending (then it waits for the session as above).
 
 use super::packet::encode_packet;
 use super::server::{self, Session};
@@ -131,7 +132,11 @@ fn start_session(
 /// if its client is leaving and lets go in time, else an error packet naming the reason
 /// (`E.text`), and a line on stderr says so.
 fn wait_or_refuse(clients: &Arc<Clients>, stream: TcpStream, peer: SocketAddr) {
-    if clients.refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING {
+    // Past the cap a client is refused at once, unless the session is about to be free: the
+    // next gdb must not be turned away because others are waiting to be refused (the leaving
+    // lasts only while the session winds down, so this stays bounded too).
+    let over = clients.refusing.fetch_add(1, Ordering::SeqCst) >= MAX_REFUSING;
+    if over && !clients.current_is_leaving() {
         clients.refusing.fetch_sub(1, Ordering::SeqCst);
         send_refusal(stream, &refusal(clients, peer));
         return;

@@ -34,8 +34,9 @@ pub struct Session {
     pub kill: Box<dyn Fn() + Send>,
     /// Has the VM been stopped for another reason (timeout, signal)?
     pub vm_stopping: Box<dyn Fn() -> bool + Send>,
-    /// Set once the client is on its way out (`D`, `k`, a closed connection), before the last
-    /// reply: the next client then waits for the session instead of being refused (clients.rs).
+    /// Set once the session is ending (`D`, `k`, a closed connection, the VM's end), before the
+    /// last reply: the next client then waits for the session instead of being refused
+    /// (clients.rs).
     pub leaving: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -216,7 +217,9 @@ impl Server {
         self.last_sent = packet;
     }
 
+    /// The VM ended: gdb hears how, and the session ends with it.
     fn send_exit_reply(&mut self) {
+        self.s.leaving.store(true, Ordering::SeqCst);
         let (note, reply) = command::exit_reply(&self.s.debugger.how_ended());
         if let Some(note) = note {
             self.send(&format!("O{}", hex_encode(note.as_bytes())));
