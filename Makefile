@@ -114,7 +114,8 @@ bench-real-kvm: deps-test
 clean:
 	$(CARGO) clean
 
-# The hostile-guest generators of tests/hostile.rs with fresh seeds, for as long as asked:
+# The hostile generators of tests/hostile.rs (guests, kernels, bzImages, gdb clients) with fresh
+# seeds, for as long as asked:
 # FUZZ_SECONDS=600 make fuzz (default 60); FUZZ_SEED=N repeats a run it printed.
 .PHONY: fuzz
 fuzz: deps-build
