@@ -3,10 +3,12 @@
 # these targets only add the host tools that build needs, and the checks.
 
 CARGO ?= cargo
+# Where cargo builds: $CARGO_TARGET_DIR when set (as cargo itself reads it), else ./target.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio valgrind
 
-.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade deps-build deps-test bench bench-real-kvm link-order clean linux
+.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade handin deps-build deps-test bench bench-real-kvm link-order clean linux
 
 all: build
 
@@ -21,23 +23,23 @@ build: deps-build
 
 # What a new user types first: build everything and run the hello guest.
 run: build
-	./target/release/mini-kvm hello
+	$(TARGET_DIR)/release/mini-kvm hello
 
 # mini-kvm on your PATH: cargo installs it into ~/.cargo/bin.
 install: deps-build
 	$(CARGO) install --path . --locked
 
-# The 1K OS as files, for QEMU and gdb: target/os-1k (the Multiboot boot image),
-# target/os-1k.elf (with symbols) and target/os-1k.img (its disk image, laid out as
-# os-1k/fs.h says). build.rs writes them into cargo's OUT_DIR, whose name
+# The 1K OS as files, for QEMU and gdb: $(TARGET_DIR)/os-1k (the Multiboot boot image),
+# $(TARGET_DIR)/os-1k.elf (with symbols) and $(TARGET_DIR)/os-1k.img (its disk image, laid out
+# as os-1k/fs.h says). build.rs writes them into cargo's OUT_DIR, whose name
 # changes with each build configuration; cargo's own build report says which one it is.
 kernel: deps-build
 	@out=$$($(CARGO) build --release --message-format=json 2>/dev/null | \
 		grep '"reason":"build-script-executed"' | grep '"package_id":"[^"]*mini-kvm' | \
 		sed 's/.*"out_dir":"\([^"]*\)".*/\1/' | tail -n1); \
-	[ -n "$$out" ] && cp "$$out/os-1k" target/os-1k && cp "$$out/os-1k.elf" target/os-1k.elf && \
-	cp "$$out/os-1k.img" target/os-1k.img && \
-	echo "target/os-1k (boot image), target/os-1k.elf (symbols for gdb), target/os-1k.img (disk)"
+	[ -n "$$out" ] && cp "$$out/os-1k" "$(TARGET_DIR)/os-1k" && \
+	cp "$$out/os-1k.elf" "$(TARGET_DIR)/os-1k.elf" && cp "$$out/os-1k.img" "$(TARGET_DIR)/os-1k.img" && \
+	echo "$(TARGET_DIR)/os-1k (boot image), $(TARGET_DIR)/os-1k.elf (symbols for gdb), $(TARGET_DIR)/os-1k.img (disk)"
 
 # Everything, on this host's KVM and on a real (VMX/SVM) one: unit tests, integration tests
 # (real guests under KVM; --include-ignored runs the tests that need tmux, gdb or qemu, which
@@ -69,13 +71,19 @@ grade: deps-test
 test-labs: deps-test
 	@bash docs/labs/check-solutions.sh
 
+# A lab handed in: handin.patch, everything changed since the course's commit, new files
+# included (docs/labs/handin.sh), for `git apply` on the teacher's side.
+handin:
+	@bash docs/labs/handin.sh
+
 # The integration tests on a real KVM: this host's if it is VMX/SVM, else kvm_amd nested
 # under QEMU (tests/real-kvm/lane.sh). MINI_KVM_SKIP_REAL_KVM=1 skips it, saying so.
 test-real-kvm: deps-test
 	@bash tests/real-kvm/lane.sh
 
 # Linux under mini-kvm: a busybox initramfs (scripts/make-linux.sh) booted with this host's
-# kernel (or LINUX_KERNEL=path), where this host's KVM can boot one.
+# kernel (or LINUX_KERNEL=path; without one, the real-KVM lane's Debian kernel, which
+# `LANE_PREPARE=1 bash tests/real-kvm/lane.sh` fetches), where this host's KVM can boot one.
 linux: build
 	@bash .ci/install-deps.sh cpio gzip busybox
 	@bash scripts/make-linux.sh
@@ -107,7 +115,8 @@ bench-real-kvm: deps-test
 clean:
 	$(CARGO) clean
 
-# The hostile-guest generators of tests/hostile.rs with fresh seeds, for as long as asked:
+# The hostile generators of tests/hostile.rs (guests, kernels, bzImages, gdb clients) with fresh
+# seeds, for as long as asked:
 # FUZZ_SECONDS=600 make fuzz (default 60); FUZZ_SEED=N repeats a run it printed.
 .PHONY: fuzz
 fuzz: deps-build

@@ -23,6 +23,7 @@ exec 3>"$dir/in" # the guest's input stays open until we say 0
 # Wait for the line that names the port and the symbol file (not a sleep: a condition).
 until grep -q 'connect with' "$dir/err"; do sleep 0.02; done
 port=$(grep -o '127\.0\.0\.1:[0-9]*' "$dir/err" | head -1 | cut -d: -f2)
+# The symbol file is the line's last word: this build's os-1k-<hash>.elf (README, gdb section).
 elf=$(grep 'connect with' "$dir/err" | awk '{print $NF}')
 cat >"$dir/session.gdb" <<GDB
 target remote :$port

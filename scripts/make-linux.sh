@@ -34,7 +34,19 @@ echo "make linux: $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz")
 [ "${LINUX_BUILD_ONLY:-}" = 1 ] && exit 0
 
 kernel=${LINUX_KERNEL:-/boot/vmlinuz-$(uname -r)}
-[ -e "$kernel" ] || die "no kernel at $kernel: give one with LINUX_KERNEL=path/to/bzImage"
+if [ ! -e "$kernel" ]; then
+    # A host without a kernel image of its own (a container, say) can boot the real-KVM
+    # lane's Debian kernel: fetched with apt-get download and unpacked, never installed.
+    lane_kernel=$(ls "$target"/real-kvm/root-*/boot/vmlinuz-* 2>/dev/null | head -n1)
+    if [ -n "$lane_kernel" ]; then
+        die "no kernel at $kernel: give one with LINUX_KERNEL=path/to/bzImage, such as the \
+real-KVM lane's Debian kernel: make linux LINUX_KERNEL=$lane_kernel"
+    fi
+    die "no kernel at $kernel: give one with LINUX_KERNEL=path/to/bzImage, such as the \
+real-KVM lane's Debian kernel: LANE_PREPARE=1 bash tests/real-kvm/lane.sh fetches it (apt-get \
+download, unpacked under $target/real-kvm, nothing installed) and prints its path; then \
+make linux LINUX_KERNEL=that-path"
+fi
 [ -r "$kernel" ] || die "$kernel is not readable by $(id -un) (Debian makes it root-only): \
 run as root, or copy it: LINUX_KERNEL=path"
 args=(--linux "$kernel" --initrd "$out/initramfs.cpio.gz")

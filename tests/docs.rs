@@ -21,6 +21,11 @@
 //! README.md is checked too, but only its blocks that carry an attribute (`host=...`, or
 //! `run` for every kind): its other blocks show commands such as `make test` that are not
 //! examples to run here.
+//!
+//! Every other block of a tour or lab page is checked elsewhere (a quote of the source after an
+//! `<!-- excerpt: -->` line, tests/excerpts.rs) or says it is an illustration, a diagram or a
+//! sample no test runs (`illustration` in its info string, "```text illustration"): a reader
+//! can tell which is which, and a sample cannot pass for checked output.
 
 mod common;
 use common::*;
@@ -66,7 +71,7 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
                 marked = true;
                 match word.strip_prefix("host=") {
                     Some(kind @ ("paravirtual" | "real")) => block_host = Some(kind.to_string()),
-                    None if word == "run" => {}
+                    None if word == "run" || word == "illustration" => {}
                     None if word == "single" => single = true,
                     _ => panic!("{file}:{}: unknown block attribute {word:?}", i + 1),
                 }
@@ -92,6 +97,52 @@ fn examples(path: &Path, marked_only: bool) -> Vec<Example> {
         }
     }
     out
+}
+
+/// The tour's and the labs' pages.
+fn pages() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<PathBuf> = ["docs", "docs/labs"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    pages.sort();
+    pages
+}
+
+#[test]
+fn every_block_is_checked_or_marked_as_an_illustration() {
+    let mut unmarked = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut in_fence = false;
+        for (i, line) in lines.iter().enumerate() {
+            let Some(info) = line.strip_prefix("```") else {
+                continue;
+            };
+            if in_fence {
+                in_fence = false;
+                continue;
+            }
+            in_fence = true;
+            let words: Vec<&str> = info.split_whitespace().collect();
+            let excerpt = i > 0 && lines[i - 1].trim_start().starts_with("<!-- excerpt:");
+            if words.first() == Some(&"console") || excerpt || words.contains(&"illustration") {
+                continue;
+            }
+            unmarked.push(format!("{}:{}: ```{info}", page.display(), i + 1));
+        }
+        assert!(!in_fence, "{}: a block is never closed", page.display());
+    }
+    assert!(
+        unmarked.is_empty(),
+        "blocks neither checked (```console, or an excerpt) nor marked \
+         \"```text illustration\":\n{}",
+        unmarked.join("\n")
+    );
 }
 
 /// Replaces run-to-run numbers (times) by `#` and folds runs of spaces, so pages can show
@@ -160,13 +211,7 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
     let bin_dir = Path::new(MINI_KVM).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     // The tour and the labs.
-    let mut pages: Vec<PathBuf> = ["docs", "docs/labs"]
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "md"))
-        .collect();
-    pages.sort();
+    let mut pages = pages();
     pages.push(root.join("README.md"));
     let kind = host().kind().to_string();
     // The Linux chapter boots the real-KVM lane's kernel with the project's initramfs.
@@ -227,6 +272,14 @@ fn every_command_in_the_tour_prints_what_the_tour_shows() {
     }
     if std::env::var_os("DOCS_BLESS").is_some() {
         bless(&blessings);
+    }
+    if kernel.is_none() && failures.iter().any(|f| f.contains("MINI_KVM_LINUX_KERNEL")) {
+        failures.push(
+            "(the Linux chapter's commands need a kernel: `LANE_PREPARE=1 bash \
+             tests/real-kvm/lane.sh` fetches the real-KVM lane's, which this test finds by \
+             itself, or set MINI_KVM_LINUX_KERNEL and MINI_KVM_LINUX_BUSYBOX)"
+                .into(),
+        );
     }
     assert!(count > 0, "the tour has no commands");
     assert!(

@@ -103,8 +103,17 @@ fn exit_status_call_sets_the_status() {
 fn an_unknown_hypercall_is_a_guest_fault_exit_5() {
     let r = run(&[&test_guest("bad_hypercall")]);
     assert_eq!(r.status, 5);
-    // A device's complaint says it all in one line: no instruction decoded after it.
-    assert_one_line(&r, &["vCPU 0", "0x7f", "CS:IP"]);
+    // A device's complaint says it all in one line: no instruction decoded after it, only
+    // what -v adds (registers, the last exits), and -v shows them instead of saying so.
+    assert_fault(
+        &r,
+        &["vCPU 0", "0x7f", "CS:IP"],
+        &["  more with -v: the registers and this vCPU's last exits (up to 16)"],
+    );
+    let v = run(&["-v", &test_guest("bad_hypercall")]);
+    assert!(!v.stderr.contains("more with -v"), "{}", v.stderr);
+    assert!(v.stderr.contains(" exits, oldest first"), "{}", v.stderr);
+    assert!(v.stderr.contains("  RIP="), "{}", v.stderr);
 }
 
 /// A fault's report: the one-line cause first (with `needles`), then exactly `explained`.
@@ -132,21 +141,25 @@ fn a_triple_fault_exits_5_naming_the_exit_and_rip() {
                 "triple-faulted",
                 "at RIP 0x20 (CS 0x0008)",
             ],
-            &["  the instruction there: 0f 0b 90 90 90 90 90 90 = ud2: raises #UD (invalid \
-               opcode, vector 6) on purpose"],
+            &[
+                "  the instruction there: 0f 0b 90 90 90 90 90 90 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose",
+                "  more with -v: the registers and this vCPU's last exits (up to 16)",
+            ],
         );
         // With -v the registers follow, control bits decoded.
         assert!(verbose.stderr.contains("CR0=60000011 [PE ET NW CD]"), "{}", verbose.stderr);
         assert!(verbose.stderr.contains("EFER="), "{}", verbose.stderr);
     } else {
         // KVM reset the vCPU (AMD SVM does): no made-up address, and no reset-state dump.
-        assert_one_line(
+        assert_fault(
             &r,
             &[
                 "guest fault on vCPU 0 (triple_fault): KVM_EXIT_SHUTDOWN",
                 "KVM reset the vCPU at the triple fault",
                 "the faulting address is not known",
             ],
+            &["  more with -v: this vCPU's last exits (up to 16)"],
         );
         assert!(!r.stderr.contains(" at RIP"), "{}", r.stderr);
         assert!(!verbose.stderr.contains("CR0="), "{}", verbose.stderr);
@@ -237,10 +250,17 @@ fn a_long_mode_ud2_is_decoded_at_the_faulting_rip() {
         assert_fault(
             &r,
             &["guest fault on vCPU 0 (ud2_long): KVM_EXIT_SHUTDOWN", "at RIP 0x1001 (CS 0x0008)"],
-            &["  the instruction there: 0f 0b f4 00 00 00 00 00 = ud2: raises #UD (invalid \
-               opcode, vector 6) on purpose"],
+            &[
+                "  the instruction there: 0f 0b f4 00 00 00 00 00 = ud2: raises #UD (invalid \
+               opcode, vector 6) on purpose",
+                "  more with -v: the registers and this vCPU's last exits (up to 16)",
+            ],
         );
     } else {
-        assert_one_line(&r, &["KVM reset the vCPU at the triple fault"]);
+        assert_fault(
+            &r,
+            &["KVM reset the vCPU at the triple fault"],
+            &["  more with -v: this vCPU's last exits (up to 16)"],
+        );
     }
 }

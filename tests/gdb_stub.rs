@@ -8,6 +8,7 @@ use common::*;
 use gdb_common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A raw gdb client: sends packets, reads until a reply shows up.
@@ -78,6 +79,73 @@ fn a_second_client_is_refused_with_a_reason() {
         "{stderr}"
     );
     assert!(stderr.contains("is already connected"), "{stderr}");
+}
+
+#[test]
+fn after_a_detach_or_a_dropped_connection_the_next_client_gets_the_session() {
+    let child = start(&[&test_guest("spin")], b"");
+    let mut first = Client::connect(child.port);
+    first.ask("?", "T05");
+    first.s.write_all(&packet("c")).unwrap();
+    // Detached while the guest runs: it runs on, as under QEMU.
+    first.ask("D", "OK");
+    drop(first);
+    // The next client gets the session, with the VM stopped for it (QEMU stops it at a
+    // connection too): its registers can be read.
+    let mut second = Client::connect(child.port);
+    assert!(second.ask("?", "T05").contains("$T05"));
+    let regs = second.ask("g", "");
+    assert!(!regs.contains("$E"), "{regs}");
+    second.s.write_all(&packet("c")).unwrap();
+    // This one just goes away: taken as a detach, and the next client is accepted again.
+    drop(second);
+    let mut third = Client::connect(child.port);
+    assert!(third.ask("?", "T05").contains("$T05"));
+    assert!(!third.ask("g", "").contains("$E"));
+    third.s.write_all(&packet("k")).unwrap();
+    let (status, _, stderr) = finish(child);
+    assert_eq!(status, 130, "{stderr}");
+    assert!(!stderr.contains("refused"), "{stderr}");
+}
+
+/// The most a mini-kvm under gdb may hold resident in these tests (a debug build runs the
+/// `spin` guest in about 3 MiB): a refused client's bytes must not add to it.
+const GDB_RSS_BOUND_KIB: i64 = 24 * 1024;
+
+#[test]
+fn a_client_that_streams_without_a_packet_costs_bounded_memory_and_holds_up_no_one() {
+    let child = start(&[&test_guest("spin")], b"");
+    let port = child.port;
+    let mut first = Client::connect(port);
+    first.ask("?", "T05");
+    // A second client sends 64 MiB with no `#`, as fast as mini-kvm takes them; it is cut off
+    // long before (the refusal reads at most 4 KiB, for at most 2 s).
+    let mut flood = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let streamer = std::thread::spawn(move || {
+        let junk = [b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 64 << 20 {
+            match flood.write(&junk) {
+                Ok(n) if n > 0 => sent += n,
+                _ => break,
+            }
+        }
+        sent
+    });
+    // Meanwhile a third client gets its refusal.
+    let mut third = Client::connect(port);
+    let refusal = third.ask("qSupported", "E.");
+    assert!(refusal.contains("is already connected"), "{refusal}");
+    let sent = streamer.join().unwrap();
+    eprintln!("the flooding client got {sent} bytes in before it was cut off");
+    assert!(sent < 64 << 20, "the flood was read to its end");
+    // The first session is untouched.
+    assert!(!first.ask("g", "").contains("$E"));
+    first.s.write_all(&packet("k")).unwrap();
+    let (status, _, stderr, rss) = finish_rss(child);
+    assert_eq!(status, 130, "{stderr}");
+    eprintln!("peak RSS {rss} KiB");
+    assert!(rss < GDB_RSS_BOUND_KIB, "peak RSS {rss} KiB");
 }
 
 #[test]
@@ -260,12 +328,62 @@ fn the_symbol_file_never_follows_a_planted_link() {
     std::fs::create_dir(cache.join("mini-kvm")).unwrap();
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
     std::fs::set_permissions(cache.join("mini-kvm"), mode).unwrap();
-    let file = cache.join("mini-kvm").join("os-1k.elf");
+    let file = offered_symbol_file(&symbol_file_line(&envs));
+    std::fs::remove_file(&file).unwrap();
     std::os::unix::fs::symlink(victim.join("os-1k.elf"), &file).unwrap();
     let stderr = symbol_file_line(&envs);
-    assert!(stderr.contains(&file.to_string_lossy().into_owned()), "{stderr}");
+    assert_eq!(offered_symbol_file(&stderr), file, "{stderr}");
     assert!(!stderr.contains("not writing"), "{stderr}");
     assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_file());
     assert_eq!(std::fs::read(victim.join("os-1k.elf")).unwrap(), b"someone else's");
+    std::fs::remove_dir_all(&base).unwrap();
+}
+
+/// The symbol file a `waiting for gdb` line offers.
+fn offered_symbol_file(stderr: &str) -> PathBuf {
+    let line =
+        stderr.lines().find(|l| l.contains("connect with")).unwrap_or_else(|| panic!("{stderr}"));
+    PathBuf::from(line.rsplit(' ').next().unwrap())
+}
+
+#[test]
+fn each_build_offers_gdb_its_own_symbol_file_and_old_ones_go() {
+    let base = std::env::temp_dir().join(format!("mini-kvm-builds-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let dir = base.join("mini-kvm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(&dir, mode).unwrap();
+    // Another checkout's build, used just now, and the name all builds once shared, and five
+    // builds used long ago.
+    let other = dir.join("os-1k-0123456789abcdef.elf");
+    std::fs::write(&other, b"another checkout's kernel").unwrap();
+    std::fs::write(dir.join("os-1k.elf"), b"an old build's kernel").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(86400);
+    let mut old = Vec::new();
+    for i in 0..5 {
+        let path = dir.join(format!("os-1k-{i:016x}.elf"));
+        std::fs::write(&path, b"an old build's kernel").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(long_ago).unwrap();
+        old.push(path);
+    }
+    let base_s = base.to_string_lossy().into_owned();
+    let envs = [("XDG_CACHE_HOME", base_s.as_str())];
+    let offered = offered_symbol_file(&symbol_file_line(&envs));
+    // This build's kernel, under a name of its own: the other checkout's file is untouched.
+    let name = offered.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("os-1k-") && name.ends_with(".elf"), "{name}");
+    assert_eq!(offered.parent(), Some(dir.as_path()));
+    assert_eq!(
+        std::fs::read(&offered).unwrap(),
+        std::fs::read(env!("MINI_KVM_OS_1K_ELF")).unwrap()
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), b"another checkout's kernel");
+    // This one, the other checkout's and the three most recently used of the rest stay.
+    let left = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(left, 1 + 4, "{:?}", std::fs::read_dir(&dir).unwrap().collect::<Vec<_>>());
+    // The same build again: the same file.
+    assert_eq!(offered_symbol_file(&symbol_file_line(&envs)), offered);
     std::fs::remove_dir_all(&base).unwrap();
 }

@@ -1,27 +1,90 @@
 //! Graders for the labs in docs/labs/ (as xv6's `make grade`): each lab is a module of tests,
 //! ignored in `make test` and run by `make grade LAB=name`, which prints a score. On the tree as
-//! it is, every grader must fail (the test below checks that, so a grader that passes without
-//! the lab's work is caught); with the reference solution in docs/labs/solutions/ applied,
-//! every grader must pass (`make test-labs` checks that in a scratch copy, where it runs only
-//! the ignored graders, not the check below).
+//! it is, every grader must fail (the test below runs them all, so a grader that passes without
+//! the lab's work, and scores points for nothing, is caught); with the reference solution in
+//! docs/labs/solutions/ applied, every grader must pass (`make test-labs` checks that in a
+//! scratch copy, where it runs only the ignored graders, not the check below).
+//!
+//! A grader that fails says what it expected next to what it saw ([`fail`]), and only that: no
+//! Rust panic location, no backtrace ([`grade`]), since a student reads it, not a developer.
 
 mod common;
 use common::*;
 use std::time::Duration;
 
+/// A grader's verdict: `what` was checked, `expected` is what the lab asks for and `seen` what
+/// the tree gave. Multi-line values are indented under their label.
+fn fail(what: &str, expected: &str, seen: &str) -> ! {
+    let show = |value: &str| {
+        let value = value.trim_end_matches('\n');
+        if value.contains('\n') {
+            format!("\n      {}", value.replace('\n', "\n      "))
+        } else {
+            format!(" {value}")
+        }
+    };
+    std::panic::panic_any(format!(
+        "{what}\n    expected:{}\n    seen:{}",
+        show(expected),
+        show(seen)
+    ))
+}
+
+/// `seen` must be `expected`.
+fn expect_eq(what: &str, expected: &str, seen: &str) {
+    if expected != seen {
+        fail(what, expected, seen);
+    }
+}
+
+/// `seen` must hold the line `expected`.
+fn expect_line(what: &str, expected: &str, seen: &str) {
+    if !seen.lines().any(|l| l == expected) {
+        fail(what, expected, seen);
+    }
+}
+
+/// `seen` must hold `expected` somewhere.
+fn expect_contains(what: &str, expected: &str, seen: &str) {
+    if !seen.contains(expected) {
+        fail(what, &format!("... {expected} ..."), seen);
+    }
+}
+
+/// Runs one grader as `make grade` shows it: a failure prints the grader's own message only
+/// (the panic hook is replaced, so neither a source location nor a backtrace is printed, even
+/// with RUST_BACKTRACE set).
+fn grade(check: fn()) {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("the check failed");
+        eprintln!("{message}");
+    }));
+    check();
+}
+
 fn os(input: &str) -> String {
     let r = run_with(&["os-1k"], input.as_bytes(), &[], Duration::from_secs(60));
-    assert_eq!(r.status, 0, "the 1K OS did not power off cleanly: {}", r.stderr);
+    if r.status != 0 {
+        fail(
+            "the 1K OS, given the commands, ends",
+            "status 0 (the shell's 0 powers it off)",
+            &format!("status {}: {}", r.status, r.stderr),
+        );
+    }
     r.stdout
 }
 
 /// The text the shell printed for `command`, up to the next prompt.
 fn answer<'a>(out: &'a str, command: &str) -> &'a str {
-    let start = out
-        .find(&format!("$ {command}\n"))
-        .unwrap_or_else(|| panic!("no prompt for {command:?} in:\n{out}"))
-        + "$ \n".len()
-        + command.len();
+    let Some(at) = out.find(&format!("$ {command}\n")) else {
+        fail(&format!("the shell takes the command {command:?}"), &format!("$ {command}"), out)
+    };
+    let start = at + "$ \n".len() + command.len();
     let rest = &out[start..];
     &rest[..rest.find("$ ").unwrap_or(rest.len())]
 }
@@ -32,34 +95,38 @@ pub mod hypercall {
 
     pub fn prints_two_hex_digits_per_call() {
         let r = run(&[&test_guest("lab_puthex")]);
-        assert_eq!(
-            (r.status, r.stdout.as_str(), r.stderr.as_str()),
-            (0, "002AFF\n", ""),
-            "PUTHEX of 0x00, 0x2A, 0xFF then a newline"
+        expect_eq(
+            "PUTHEX of 0x00, 0x2A, 0xFF then a newline",
+            r#"stdout "002AFF\n", status 0, stderr """#,
+            &format!("stdout {:?}, status {}, stderr {:?}", r.stdout, r.status, r.stderr),
         );
     }
 
     pub fn the_trace_names_the_call() {
         let r = run(&["--trace=hypercall", &test_guest("lab_puthex")]);
         let lines: Vec<&str> = r.stderr.lines().collect();
-        assert!(
-            lines.len() >= 3 && lines[..3].iter().all(|l| l.contains("hypercall PUTHEX 0x")),
-            "each PUTHEX exit is traced as `hypercall PUTHEX 0xNN`:\n{}",
-            r.stderr
-        );
-        assert!(lines[1].contains("hypercall PUTHEX 0x2a"), "{}", lines[1]);
+        let named = lines.len() >= 3
+            && lines[..3].iter().all(|l| l.contains("hypercall PUTHEX 0x"))
+            && lines[1].contains("hypercall PUTHEX 0x2a");
+        if !named {
+            fail(
+                "--trace=hypercall explains each PUTHEX exit",
+                "three lines with `hypercall PUTHEX 0x00`, `... 0x2a`, `... 0xff`",
+                &r.stderr,
+            );
+        }
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=hypercall"]
     fn grade_prints_two_hex_digits_per_call() {
-        prints_two_hex_digits_per_call()
+        grade(prints_two_hex_digits_per_call)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=hypercall"]
     fn grade_the_trace_names_the_call() {
-        the_trace_names_the_call()
+        grade(the_trace_names_the_call)
     }
 }
 
@@ -69,28 +136,49 @@ pub mod syscall {
 
     pub fn ppid_prints_its_parent() {
         let out = os("ppid\nppid\n0\n");
-        assert_eq!(answer(&out, "ppid"), "ppid: I am pid 2, my parent is pid 1\n");
+        expect_eq(
+            "the shell's answer to the first `ppid`",
+            "ppid: I am pid 2, my parent is pid 1\n",
+            answer(&out, "ppid"),
+        );
         // The second run is a new process: the pid moves on, the parent is the shell again.
-        let second = &out[out.find("pid 2").expect("the first run")..];
-        assert!(second.contains("ppid: I am pid 3, my parent is pid 1\n"), "{out}");
+        let second = out.rsplit("$ ppid\n").next().unwrap_or_default();
+        let second = &second[..second.find("$ ").unwrap_or(second.len())];
+        expect_line(
+            "the shell's answer to the second `ppid` (a new process)",
+            "ppid: I am pid 3, my parent is pid 1",
+            second,
+        );
     }
 
     pub fn a_background_ppid_too() {
-        let out = os("ppid & wait\n0\n");
-        assert!(out.contains("ppid: I am pid 2, my parent is pid 1\n"), "{out}");
-        assert!(out.contains("[2] done (status 0)\n"), "{out}");
+        let out = os("ppid &\nwait 2\n0\n");
+        // A background program's output may come before or after the next prompt: look from
+        // the command to the end of `wait 2`'s answer.
+        let from = out.find("$ ppid &\n").unwrap_or(0);
+        let until = out
+            .find("$ wait 2\n")
+            .map(|at| at + "$ wait 2\n".len() + answer(&out, "wait 2").len())
+            .unwrap_or(out.len());
+        let seen = &out[from..until.max(from)];
+        expect_line(
+            "`ppid &` (in the background), then `wait 2`",
+            "ppid: I am pid 2, my parent is pid 1",
+            seen,
+        );
+        expect_line("`wait 2` reports the background program's end", "[2] done (status 0)", seen);
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=syscall"]
     fn grade_ppid_prints_its_parent() {
-        ppid_prints_its_parent()
+        grade(ppid_prints_its_parent)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=syscall"]
     fn grade_a_background_ppid_too() {
-        a_background_ppid_too()
+        grade(a_background_ppid_too)
     }
 }
 
@@ -98,60 +186,95 @@ pub mod syscall {
 pub mod vmprint {
     use super::*;
 
-    /// The leaf lines: (virtual address, flags).
+    const LEAF: &str = " .. .. .. ..INDEX: va 0xADDRESS -> pa 0xADDRESS FLAGS";
+
+    /// The leaf lines: (virtual address, flags); a leaf line not in the format fails.
     fn leaves(text: &str) -> Vec<(u64, String)> {
         text.lines()
-            .filter_map(|l| l.strip_prefix(" .. .. .. .."))
-            .map(|l| {
-                let (_, rest) = l.split_once(": va 0x").expect("`INDEX: va 0x...`");
-                let (va, rest) = rest.split_once(" -> pa 0x").expect("` -> pa 0x...`");
-                let (_, flags) = rest.split_once(' ').expect("flags after the address");
-                (u64::from_str_radix(va, 16).expect("a hex address"), flags.to_string())
+            .filter_map(|l| l.strip_prefix(" .. .. .. ..").map(|rest| (l, rest)))
+            .map(|(line, rest)| {
+                let parsed = rest.split_once(": va 0x").and_then(|(_, rest)| {
+                    let (va, rest) = rest.split_once(" -> pa 0x")?;
+                    let (_, flags) = rest.split_once(' ')?;
+                    Some((u64::from_str_radix(va, 16).ok()?, flags.to_string()))
+                });
+                parsed.unwrap_or_else(|| fail("a page's line", LEAF, line))
             })
             .collect()
     }
 
+    /// The answer to `vmprint`, which must start with the header.
+    fn tree(out: &str) -> &str {
+        let text = answer(out, "vmprint");
+        let first = text.lines().next().unwrap_or("");
+        if !first.starts_with("page table of pid 2 (vmprint), PML4 at physical 0x") {
+            fail(
+                "the first line of `vmprint`'s answer",
+                "page table of pid 2 (vmprint), PML4 at physical 0x...",
+                first,
+            );
+        }
+        text
+    }
+
     pub fn the_tree_has_four_levels_and_the_user_pages() {
         let out = os("vmprint\n0\n");
-        let text = answer(&out, "vmprint");
-        let first = text.lines().next().unwrap_or("");
-        assert!(first.starts_with("page table of pid 2 (vmprint), PML4 at physical 0x"), "{text}");
+        let text = tree(&out);
         for prefix in [" ..0: PDPT at 0x", " .. ..0: PD at 0x", " .. .. ..2: PT at 0x"] {
-            assert!(text.lines().any(|l| l.starts_with(prefix)), "{prefix:?} in:\n{text}");
+            if !text.lines().any(|l| l.starts_with(prefix)) {
+                fail("the first entry of each level", &format!("a line {prefix}..."), text);
+            }
         }
         let leaves = leaves(text);
+        let seen = leaves
+            .iter()
+            .map(|(va, flags)| format!("{va:#x} {flags}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let vas: Vec<u64> = leaves.iter().map(|l| l.0).collect();
-        assert!(vas.contains(&0x40_0000), "the program's first page: {vas:x?}");
-        assert!(
-            vas.contains(&0x7F_E000) && vas.contains(&0x7F_F000),
-            "the two stack pages: {vas:x?}"
-        );
-        assert!(vas.windows(2).all(|w| w[0] < w[1]), "in address order: {vas:x?}");
-        assert!(
-            leaves.iter().all(|l| l.1 == "P W U"),
-            "user pages are present, writable, user: {leaves:?}"
-        );
+        let pages_in_order = vas.contains(&0x40_0000)
+            && vas.contains(&0x7F_E000)
+            && vas.contains(&0x7F_F000)
+            && vas.windows(2).all(|w| w[0] < w[1]);
+        if !pages_in_order {
+            fail(
+                "the pages, in address order (virtual address and flags)",
+                "0x400000 P W U (the program's first page) ... 0x7fe000 P W U, 0x7ff000 P W U \
+                 (the stack)",
+                &seen,
+            );
+        }
+        if let Some((va, flags)) = leaves.iter().find(|l| l.1 != "P W U") {
+            fail(
+                &format!("the flags of the page at {va:#x} (present, writable, user)"),
+                "P W U",
+                flags,
+            );
+        }
     }
 
     pub fn only_the_user_half_is_printed() {
         let out = os("vmprint\n0\n");
-        let text = answer(&out, "vmprint");
-        assert!(
-            !text.lines().any(|l| l.starts_with(" ..511:")),
-            "the kernel half (PML4 entry 511) is not the process's: {text}"
-        );
+        let text = tree(&out);
+        if let Some(kernel) = text.lines().find(|l| l.starts_with(" ..511:")) {
+            fail(
+                "only the process's half: PML4 entries 0-255, not the kernel's 511",
+                "no line \" ..511: ...\"",
+                kernel,
+            );
+        }
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=vmprint"]
     fn grade_the_tree_has_four_levels_and_the_user_pages() {
-        the_tree_has_four_levels_and_the_user_pages()
+        grade(the_tree_has_four_levels_and_the_user_pages)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=vmprint"]
     fn grade_only_the_user_half_is_printed() {
-        only_the_user_half_is_printed()
+        grade(only_the_user_half_is_printed)
     }
 }
 
@@ -159,32 +282,34 @@ pub mod vmprint {
 pub mod lazy_stack {
     use super::*;
 
+    const DEEP: &str = "deep: going 100 calls down\ndeep: 100 calls down and back up\n";
+
     pub fn deep_recursion_gets_its_stack() {
         let out = os("deep\n0\n");
-        assert_eq!(
-            answer(&out, "deep"),
-            "deep: going 100 calls down\ndeep: 100 calls down and back up\n"
-        );
+        expect_eq("the shell's answer to `deep`", DEEP, answer(&out, "deep"));
     }
 
+    /// Once stacks grow (so this grades the lab's work too), a wild address still kills.
     pub fn a_wild_address_still_kills_the_program() {
-        let out = os("fault\n0\n");
-        assert!(
-            out.contains("[kernel] pid 2 (fault): page fault (#PF) at address 0xffffffff80100000"),
-            "only the stack grows: {out}"
+        let out = os("deep\nfault\n0\n");
+        expect_eq("the shell's answer to `deep`", DEEP, answer(&out, "deep"));
+        expect_contains(
+            "`fault` writes to the kernel: only the stack grows",
+            "[kernel] pid 3 (fault): page fault (#PF) at address 0xffffffff80100000",
+            answer(&out, "fault"),
         );
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=lazy-stack"]
     fn grade_deep_recursion_gets_its_stack() {
-        deep_recursion_gets_its_stack()
+        grade(deep_recursion_gets_its_stack)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=lazy-stack"]
     fn grade_a_wild_address_still_kills_the_program() {
-        a_wild_address_still_kills_the_program()
+        grade(a_wild_address_still_kills_the_program)
     }
 }
 
@@ -194,11 +319,10 @@ pub mod unclaimed {
 
     pub fn the_class_shows_only_unclaimed_accesses() {
         let r = run(&["--trace=unclaimed", &test_guest("lab_unclaimed")]);
-        assert_eq!(
-            (r.status, r.stdout.as_str()),
-            (0, "ok\n"),
-            "the guest runs as without the trace: {}",
-            r.stderr
+        expect_eq(
+            "the guest runs as without the trace: stdout and status",
+            "ok\n, 0",
+            &format!("{}, {}", r.stdout, r.status),
         );
         let lines: Vec<&str> = r.stderr.lines().collect();
         let expected = [
@@ -206,39 +330,43 @@ pub mod unclaimed {
             ("out 0x0080", "no device (POST diagnostic): write ignored"),
             ("read 0xffff0", "no device: reads all ones"),
         ];
-        assert_eq!(
-            lines.len(),
-            expected.len(),
-            "one line per unclaimed access, nothing else:\n{}",
-            r.stderr
-        );
-        for (line, (raw, words)) in lines.iter().zip(expected) {
-            assert!(
-                line.contains(raw) && line.contains(words),
-                "{raw:?} and {words:?} in {line:?}"
-            );
+        let wanted = "three lines, one per unclaimed access and nothing else: `in  0x0070` ... \
+                      `no device (CMOS RTC): reads all ones`, `out 0x0080` ... `no device (POST \
+                      diagnostic): write ignored`, `[0] #4 ` ... `read 0xffff0` ... `no device: \
+                      reads all ones`";
+        let right = lines.len() == expected.len()
+            && lines
+                .iter()
+                .zip(expected)
+                .all(|(line, (raw, words))| line.contains(raw) && line.contains(words))
+            // The exits keep their numbers: #3 is the hypercall the class leaves out.
+            && lines[2].starts_with("[0] #4 ");
+        if !right {
+            fail("--trace=unclaimed on lab_unclaimed", wanted, &r.stderr);
         }
-        // The exits keep their numbers: #3 is the hypercall the class leaves out.
-        assert!(lines[2].starts_with("[0] #4 "), "{}", lines[2]);
     }
 
     pub fn help_and_errors_name_the_class() {
         let help = run(&["--help"]);
-        assert!(help.stdout.contains("unclaimed"), "--help lists the classes:\n{}", help.stdout);
+        if !help.stdout.contains("unclaimed") {
+            fail("--help lists the classes", "... unclaimed ...", &help.stdout);
+        }
         let r = run(&["--trace=bogus", "hello"]);
-        assert!(r.stderr.contains("debug, unclaimed, all)"), "the known classes: {}", r.stderr);
+        if !r.stderr.contains("debug, unclaimed, all)") {
+            fail("--trace=bogus names the known classes", "... debug, unclaimed, all)", &r.stderr);
+        }
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=unclaimed"]
     fn grade_the_class_shows_only_unclaimed_accesses() {
-        the_class_shows_only_unclaimed_accesses()
+        grade(the_class_shows_only_unclaimed_accesses)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=unclaimed"]
     fn grade_help_and_errors_name_the_class() {
-        help_and_errors_name_the_class()
+        grade(help_and_errors_name_the_class)
     }
 }
 
@@ -246,36 +374,44 @@ pub mod unclaimed {
 pub mod nice {
     use super::*;
 
+    const NICE: &str = "nice: L (pid 3) at nice 5, H (pid 4) at nice 0\n\
+                        HHHHHHHHHHHHLLLLLLLLLLLL\n\
+                        nice: refused: nice 11 -> -1, no such process -> -1\n";
+
     pub fn the_lower_nice_value_runs_first() {
         let out = os("nice\n0\n");
-        assert_eq!(
-            answer(&out, "nice"),
-            "nice: L (pid 3) at nice 5, H (pid 4) at nice 0\n\
-             HHHHHHHHHHHHLLLLLLLLLLLL\n\
-             nice: refused: nice 11 -> -1, no such process -> -1\n"
-        );
+        expect_eq("the shell's answer to `nice`", NICE, answer(&out, "nice"));
     }
 
+    /// With priorities in (so this grades the lab's work too), equals still share the CPU.
     pub fn equals_still_take_turns() {
-        let out = os("preempt\n0\n");
-        let letters = answer(&out, "preempt")
+        let out = os("nice\npreempt\n0\n");
+        expect_eq("the shell's answer to `nice`", NICE, answer(&out, "nice"));
+        let text = answer(&out, "preempt");
+        let letters = text
             .lines()
             .find(|l| l.starts_with('A') || l.starts_with('B'))
-            .unwrap_or_else(|| panic!("the letters in:\n{out}"));
+            .unwrap_or_else(|| fail("`preempt`'s letters", "a line of As and Bs", text));
         let switches = letters.as_bytes().windows(2).filter(|w| w[0] != w[1]).count();
-        assert!(switches >= 3, "two spinners at the same nice value share the CPU: {letters}");
+        if switches < 3 {
+            fail(
+                "`preempt`: two spinners at the same nice value share the CPU",
+                "As and Bs taking turns, at least 3 switches (ABAB... or AAABBBAAABBB...)",
+                letters,
+            );
+        }
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=nice"]
     fn grade_the_lower_nice_value_runs_first() {
-        the_lower_nice_value_runs_first()
+        grade(the_lower_nice_value_runs_first)
     }
 
     #[test]
     #[ignore = "lab grader: make grade LAB=nice"]
     fn grade_equals_still_take_turns() {
-        equals_still_take_turns()
+        grade(equals_still_take_turns)
     }
 }
 
@@ -367,9 +503,11 @@ pub mod pipe {
     }
 }
 
-/// The checks that need the lab's own work, each of which must fail on the tree as it is.
-/// (Checks that guard what a solution must not break, like the wild address above, pass.)
-const NEEDS_THE_LAB: &[(&str, fn())] = &[
+/// Every grader, by the name `make grade` shows (`lab::check`): on the tree as it is each one
+/// must fail, or a lab would score points for no work (xv6's rule). A check that guards what a
+/// solution must not break (a wild address still kills, equals still share the CPU) checks the
+/// lab's own work first.
+const GRADERS: &[(&str, fn())] = &[
     ("hypercall::prints_two_hex_digits_per_call", hypercall::prints_two_hex_digits_per_call),
     ("hypercall::the_trace_names_the_call", hypercall::the_trace_names_the_call),
     ("syscall::ppid_prints_its_parent", syscall::ppid_prints_its_parent),
@@ -378,13 +516,19 @@ const NEEDS_THE_LAB: &[(&str, fn())] = &[
         "vmprint::the_tree_has_four_levels_and_the_user_pages",
         vmprint::the_tree_has_four_levels_and_the_user_pages,
     ),
+    ("vmprint::only_the_user_half_is_printed", vmprint::only_the_user_half_is_printed),
     ("lazy_stack::deep_recursion_gets_its_stack", lazy_stack::deep_recursion_gets_its_stack),
+    (
+        "lazy_stack::a_wild_address_still_kills_the_program",
+        lazy_stack::a_wild_address_still_kills_the_program,
+    ),
     (
         "unclaimed::the_class_shows_only_unclaimed_accesses",
         unclaimed::the_class_shows_only_unclaimed_accesses,
     ),
     ("unclaimed::help_and_errors_name_the_class", unclaimed::help_and_errors_name_the_class),
     ("nice::the_lower_nice_value_runs_first", nice::the_lower_nice_value_runs_first),
+    ("nice::equals_still_take_turns", nice::equals_still_take_turns),
     ("pipe::ls_into_wc", pipe::ls_into_wc),
     ("pipe::a_pipeline_of_three", pipe::a_pipeline_of_three),
     ("pipe::the_reader_sees_end_of_file", pipe::the_reader_sees_end_of_file),
@@ -393,10 +537,31 @@ const NEEDS_THE_LAB: &[(&str, fn())] = &[
 ];
 
 #[test]
+fn every_grader_is_in_the_table() {
+    // Each `fn grade_NAME` in a lab's module runs the check NAME; GRADERS must list them all.
+    let source = include_str!("labs.rs");
+    let mut module = "";
+    let mut graders = Vec::new();
+    for line in source.lines() {
+        if let Some(name) = line.strip_prefix("pub mod ").and_then(|l| l.strip_suffix(" {")) {
+            module = name;
+        }
+        if let Some(name) =
+            line.trim().strip_prefix("fn grade_").and_then(|l| l.strip_suffix("() {"))
+        {
+            graders.push(format!("{module}::{name}"));
+        }
+    }
+    let listed: Vec<String> = GRADERS.iter().map(|(n, _)| n.to_string()).collect();
+    assert!(graders.len() >= 12, "{graders:?}");
+    assert_eq!(listed, graders, "GRADERS and the grade_ tests");
+}
+
+#[test]
 fn every_grader_fails_on_the_unmodified_tree() {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let passed: Vec<&str> = NEEDS_THE_LAB
+    let passed: Vec<&str> = GRADERS
         .iter()
         .filter(|(_, check)| std::panic::catch_unwind(check).is_ok())
         .map(|(name, _)| *name)
@@ -406,4 +571,108 @@ fn every_grader_fails_on_the_unmodified_tree() {
         passed.is_empty(),
         "these graders pass without the lab's work, so they grade nothing: {passed:?}"
     );
+}
+
+#[test]
+fn a_failing_grader_says_what_it_expected_next_to_what_it_saw() {
+    let said = std::panic::catch_unwind(|| {
+        expect_eq("the answer", "ppid: I am pid 2\n", "ppid: unknown command\n")
+    });
+    let multi = std::panic::catch_unwind(|| expect_line("a line", "b", "x\ny\n"));
+    let text = |r: std::thread::Result<()>| *r.unwrap_err().downcast::<String>().unwrap();
+    assert_eq!(
+        text(said),
+        "the answer\n    expected: ppid: I am pid 2\n    seen: ppid: unknown command"
+    );
+    assert_eq!(text(multi), "a line\n    expected: b\n    seen:\n      x\n      y");
+}
+
+/// Runs git in `dir` with a fixed identity (the scratch clones have none).
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=student", "-c", "user.email=student@example.org"])
+        .args(["-c", "safe.directory=*"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn handin_is_one_patch_with_commits_edits_and_new_files() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let scratch = std::env::temp_dir().join(format!("mini-kvm-handin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (student, teacher) = (scratch.join("student"), scratch.join("teacher"));
+    for clone in [&student, &teacher] {
+        let to = clone.to_str().unwrap();
+        git(&scratch, &["clone", "-q", "--shared", root.to_str().unwrap(), to]);
+    }
+    // The student commits one change, edits a file without committing, and writes two new
+    // files git does not track yet (as lab 2's ppid.c), one of them in a new directory.
+    std::fs::write(student.join("os-1k/user/ppid.c"), "int main(void) { return 0; }\n").unwrap();
+    std::fs::create_dir_all(student.join("notes")).unwrap();
+    std::fs::write(student.join("notes/answers.txt"), "my answers\n").unwrap();
+    let readme = student.join("docs/labs/README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    std::fs::write(&readme, format!("{text}committed\n")).unwrap();
+    git(&student, &["commit", "-q", "-am", "lab work"]);
+    std::fs::write(&readme, format!("{text}committed\nnot committed\n")).unwrap();
+    // Build outputs stay out (.gitignore names target/).
+    std::fs::create_dir_all(student.join("target")).unwrap();
+    std::fs::write(student.join("target/junk"), "build output").unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("docs/labs/handin.sh"))
+        .current_dir(&student)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("handin.patch: 3 files changed since "), "{said}");
+    assert!(said.contains("2 of them new"), "{said}");
+    // The teacher's clone of the handed-out tree takes the one file.
+    std::fs::copy(student.join("handin.patch"), scratch.join("handin.patch")).unwrap();
+    git(&teacher, &["apply", scratch.join("handin.patch").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(teacher.join("os-1k/user/ppid.c")).unwrap(),
+        "int main(void) { return 0; }\n"
+    );
+    assert_eq!(std::fs::read_to_string(teacher.join("notes/answers.txt")).unwrap(), "my answers\n");
+    assert_eq!(
+        std::fs::read_to_string(teacher.join("docs/labs/README.md")).unwrap(),
+        format!("{text}committed\nnot committed\n")
+    );
+    assert!(!teacher.join("target/junk").exists());
+    // The student's own index is as it was: the new files are still untracked.
+    let status = git(&student, &["status", "--porcelain"]);
+    assert!(status.contains("?? os-1k/user/ppid.c"), "{status}");
+    std::fs::remove_dir_all(&scratch).unwrap();
+}
+
+#[test]
+fn a_grader_prints_its_own_words_only_even_with_rust_backtrace_set() {
+    // This test binary, asked to run one grader as `make grade` does, with RUST_BACKTRACE=1.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "hypercall::grade_prints_two_hex_digits_per_call"])
+        .args(["--test-threads=1"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the grader fails on this tree: {text}");
+    assert!(
+        text.contains(
+            "PUTHEX of 0x00, 0x2A, 0xFF then a newline\n    expected: stdout \"002AFF\\n\", \
+             status 0, stderr \"\"\n    seen: stdout \"\", status 5, stderr \"mini-kvm: guest \
+             fault on vCPU 0 (lab_puthex): unknown hypercall number 0x04"
+        ),
+        "{text}"
+    );
+    for noise in ["stack backtrace", "panicked at", "tests/labs.rs:"] {
+        assert!(!text.contains(noise), "{noise:?} in {text}");
+    }
 }

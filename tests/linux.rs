@@ -65,7 +65,27 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     let short = temp_file("short", &tiny_bzimage()[..0x240]);
     let r = run(&["--linux", &short]);
     assert_eq!(r.status, 3, "{}", r.stderr);
-    assert_one_line(&r, &[&short, "too short"]);
+    assert_one_line(&r, &[&short, "too short", "the end of the setup header"]);
+    // The magic is there, the version after it is cut off: what is missing is named.
+    for len in [0x206, 0x207] {
+        let cut = temp_file(&format!("cut-{len}"), &tiny_bzimage()[..len]);
+        let r = run(&["--linux", &cut]);
+        assert_eq!(r.status, 3, "{len} bytes: {}", r.stderr);
+        assert_one_line(
+            &r,
+            &[&cut, &format!("is {len} bytes"), "the setup header's version at byte 0x206"],
+        );
+    }
+
+    // A relocatable kernel's pref_address near 2^64: pref_address + init_size would wrap
+    // (a debug build panicked, a release build wrapped and went on to status 4).
+    let mut far = tiny_bzimage();
+    far[0x234] = 1; // relocatable_kernel
+    far[0x258..0x260].copy_from_slice(&0xFFFF_FFFF_FFFF_F000u64.to_le_bytes());
+    let far = temp_file("far", &far);
+    let r = run(&["--linux", &far]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(&r, &[&far, "pref_address 0xfffffffffffff000", "corrupt"]);
 
     let empty = temp_file("empty", b"");
     let r = run(&["--linux", &empty]);
@@ -98,6 +118,25 @@ fn broken_kernels_and_initrds_are_refused_before_kvm() {
     let r = run(&["--linux", &kernel, "--initrd", &big, "--mem", "4M"]);
     assert_eq!(r.status, 3, "{}", r.stderr);
     assert_one_line(&r, &[&big, "at most", "--mem"]);
+
+    // initrd_addr_max (2 GiB here), not RAM, is the ceiling at --mem 3G: no larger --mem.
+    std::fs::File::options().write(true).open(&big).unwrap().set_len(2 << 30).unwrap();
+    let r = run(&["--linux", &kernel, "--initrd", &big, "--mem", "3G"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(&r, &[&big, "initrd_addr_max is the limit", "smaller initrd"]);
+    assert!(!r.stderr.contains("larger --mem"), "{}", r.stderr);
+
+    // A kernel that takes no command line, and none given: mini-kvm's default does not fit,
+    // which is the kernel's limit (status 3), not a usage error.
+    let mut no_cmdline = tiny_bzimage();
+    no_cmdline[0x238..0x23C].copy_from_slice(&0u32.to_le_bytes());
+    let no_cmdline = temp_file("no-cmdline", &no_cmdline);
+    let r = run(&["--linux", &no_cmdline, "--timeout", "5"]);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(
+        &r,
+        &[&no_cmdline, "accepts no command line", "mini-kvm's default", "--cmdline ''"],
+    );
 
     let long = "x".repeat(2048);
     let r = run(&["--linux", &kernel, "--cmdline", &long]);

@@ -52,7 +52,7 @@ fn int_0x80_from_ring_0_and_ring_3_in_32_bit_protected_mode() {
         assert_eq!((r.status, r.stdout.as_str()), (5, ""), "{}", r.stderr);
         // The cause, then the instruction it stopped at, decoded (fault/decode.rs).
         let lines: Vec<&str> = r.stderr.lines().collect();
-        assert_eq!(lines.len(), 2, "{}", r.stderr);
+        assert_eq!(lines.len(), 3, "{}", r.stderr);
         for needle in
             ["guest fault on vCPU 0 (int80_pm32)", "emulation failure", "at RIP 0x32 (CS 0x0008)"]
         {
@@ -64,6 +64,7 @@ fn int_0x80_from_ring_0_and_ring_3_in_32_bit_protected_mode() {
             "{}",
             r.stderr
         );
+        assert!(lines[2].starts_with("  more with -v: the registers and "), "{}", r.stderr);
     }
 }
 

@@ -144,6 +144,7 @@ impl Kvm {
 
 #[cfg(test)]
 mod tests {
+    use super::bindings::{kvm_regs, kvm_sregs, kvm_userspace_memory_region};
     use super::*;
 
     /// The values `printf("%lx", KVM_...)` prints in C against <linux/kvm.h>.

@@ -35,9 +35,33 @@ pub struct Run {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// The run's peak resident set size (wait4's `ru_maxrss`), in KiB.
+    pub max_rss_kib: i64,
+}
+
+/// Has `child` ended? Its exit status (-1 if a signal ended it) and its peak RSS in KiB, from
+/// wait4(2) with WNOHANG: the rusage of this one child, where getrusage(RUSAGE_CHILDREN) would
+/// give the largest of every child the test binary has waited for. Once this returned Some, the
+/// child is reaped: `child.wait()` and `child.kill()` must not be called on it again.
+pub fn try_wait_rss(child: &std::process::Child) -> Option<(i32, i64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only the two out-parameters, which are valid and exclusive here;
+    // `pid` is our own child, so no other process's status is reaped.
+    let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+    assert!(reaped >= 0, "wait4({pid}): {}", std::io::Error::last_os_error());
+    if reaped != pid {
+        return None;
+    }
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    Some((code, usage.ru_maxrss))
 }
 
 /// Runs mini-kvm with `args`, feeding `stdin` (then closing it), killing it after `limit`.
+// The child is reaped by wait4 (try_wait_rss), which clippy does not see.
+#[allow(clippy::zombie_processes)]
 pub fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)], limit: Duration) -> Run {
     let started = Instant::now();
     let mut child = Command::new(MINI_KVM)
@@ -67,9 +91,9 @@ pub fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)], limit: Durat
         let _ = err.read_to_end(&mut s);
         s
     });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait works") {
-            break status;
+    let (status, max_rss_kib) = loop {
+        if let Some(ended) = try_wait_rss(&child) {
+            break ended;
         }
         if started.elapsed() > limit {
             let _ = child.kill();
@@ -82,7 +106,7 @@ pub fn run_with(args: &[&str], stdin: &[u8], envs: &[(&str, &str)], limit: Durat
     let _ = feeder.join();
     let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
     let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-    Run { status: status.code().unwrap_or(-1), stdout, stderr, elapsed }
+    Run { status, stdout, stderr, elapsed, max_rss_kib }
 }
 
 /// Runs mini-kvm with no input, killed after [`HANG_GUARD`].

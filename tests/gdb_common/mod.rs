@@ -70,21 +70,30 @@ pub fn start_with(args: &[&str], input: Option<&[u8]>) -> Vmm {
 
 /// Waits for mini-kvm to end; returns (status, stdout, stderr).
 pub fn finish(vmm: Vmm) -> (i32, String, String) {
+    let (status, out, err, _) = finish_rss(vmm);
+    (status, out, err)
+}
+
+/// [`finish`], and the run's peak RSS in KiB (wait4's rusage).
+pub fn finish_rss(vmm: Vmm) -> (i32, String, String, i64) {
     let Vmm { mut child, stderr, .. } = vmm;
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let (status, rss) = loop {
+        if let Some(ended) = try_wait_rss(&child) {
+            break ended;
+        }
         if started.elapsed() > Duration::from_secs(30) {
             let _ = child.kill();
             panic!("mini-kvm did not end");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let mut out = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         stdout.read_to_string(&mut out).unwrap();
     }
     let err = stderr.join().unwrap();
-    (child.wait().unwrap().code().unwrap_or(-1), out, err)
+    (status, out, err, rss)
 }
 
 pub fn gdb(port: u16, symbols: Option<&str>, commands: &[&str]) -> String {
