@@ -64,3 +64,48 @@ impl Embedded {
         Image { name: self.name.into(), path: None, bytes: Cow::Borrowed(self.bytes) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_guests_have_names_descriptions_and_code() {
+        assert!(EMBEDDED.len() >= 10);
+        for g in EMBEDDED {
+            assert!(!g.name.is_empty() && !g.description.is_empty(), "{}", g.name);
+            assert!(!g.bytes.is_empty(), "{}", g.name);
+            assert_eq!(EMBEDDED.iter().filter(|o| o.name == g.name).count(), 1, "{}", g.name);
+        }
+        let minimal = EMBEDDED.iter().find(|g| g.name == "minimal").expect("minimal is built in");
+        assert_eq!((minimal.bytes, minimal.kind), (&[0xF4u8][..], Kind::Real), "one hlt byte");
+        let os = EMBEDDED.iter().find(|g| g.name == "os-1k").expect("the 1K OS is built in");
+        assert_eq!(os.kind, Kind::Kernel);
+    }
+
+    #[test]
+    fn an_image_too_large_says_its_size_and_the_limit() {
+        let image = Image {
+            name: "big".into(),
+            path: Some("/tmp/big.bin".into()),
+            bytes: Cow::Owned(vec![0; 100]),
+        };
+        assert!(image.fits(100, "x").is_ok());
+        match image.fits(99, "the 99 bytes of a slot") {
+            Err(Ending::Image { path, reason }) => {
+                assert_eq!(
+                    (path.as_str(), reason.as_str()),
+                    ("/tmp/big.bin", "is 100 bytes, larger than the 99 bytes of a slot")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let builtin = EMBEDDED[0].image();
+        match builtin.error("broken") {
+            Ending::Image { path, .. } => {
+                assert_eq!(path, EMBEDDED[0].name, "a built-in guest is named")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

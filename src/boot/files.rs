@@ -80,3 +80,47 @@ pub fn read(
         bytes: Cow::Owned(bytes),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(arg: &str) -> String {
+        match open(arg) {
+            Err(Ending::Image { path, reason }) => {
+                assert_eq!(path, arg);
+                reason
+            }
+            Err(other) => panic!("{arg}: {other:?}"),
+            Ok(_) => panic!("{arg}: opened"),
+        }
+    }
+
+    #[test]
+    fn bad_files_are_refused_before_a_byte_is_read_with_the_reason() {
+        let dir = std::env::temp_dir().join(format!("mini-kvm-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let empty = dir.join("empty.bin");
+        std::fs::write(&empty, b"").expect("a file");
+        let path = |p: &std::path::Path| p.to_str().expect("a UTF-8 temporary path").to_string();
+        assert_eq!(reason(&path(&dir)), "is a directory, not a guest image");
+        assert_eq!(reason(&path(&empty)), "is empty: a guest needs at least one instruction");
+        assert!(reason("/dev/null").starts_with("is not a regular file"));
+        assert!(reason(&path(&dir.join("nope"))).starts_with("no such file, and no embedded guest"));
+        std::fs::remove_dir_all(&dir).expect("removed");
+    }
+
+    #[test]
+    fn a_file_is_opened_with_its_head_and_a_name_that_is_no_file_is_built_in() {
+        let dir = std::env::temp_dir().join(format!("mini-kvm-files-ok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let file = dir.join("ok.bin");
+        std::fs::write(&file, vec![0x90; 10_000]).expect("a file");
+        let opened = open(file.to_str().expect("UTF-8")).expect("a good file");
+        let (_, len, head) = opened.file.expect("a file, not a built-in guest");
+        assert_eq!((len, head.len()), (10_000, HEAD_SIZE as usize), "only the head is read");
+        let hello = open("hello").expect("built in");
+        assert!(hello.file.is_none() && hello.embedded.is_some_and(|g| g.name == "hello"));
+        std::fs::remove_dir_all(&dir).expect("removed");
+    }
+}

@@ -255,3 +255,6 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
 pub fn read_all(opened: Vec<Opened>, stops: &Stops) -> Result<Vec<Image>, Ending> {
     opened.into_iter().map(|o| o.read(stops)).collect()
 }
+
+#[cfg(test)]
+mod tests;

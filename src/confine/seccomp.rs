@@ -251,3 +251,6 @@ pub fn install(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

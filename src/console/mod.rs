@@ -148,6 +148,8 @@ pub struct Output {
     /// Flush at every line end: stdout is a terminal someone watches.
     tty: bool,
     pub pending: Arc<Pending>,
+    /// Where the bytes go: stdout, unless a test gives a pipe.
+    to: Option<std::os::fd::OwnedFd>,
 }
 
 impl Output {
@@ -165,14 +167,23 @@ impl Output {
             false => format!("[{index}] "),
         };
         let (buf, pending) = (Vec::with_capacity(OUTPUT_BUFFER + 64), Arc::default());
-        Output { prefix: several.then(|| prefix.into_bytes()), buf, line_start: 0, tty, pending }
+        let prefix = several.then(|| prefix.into_bytes());
+        Output { prefix, buf, line_start: 0, tty, pending, to: None }
+    }
+
+    /// The same output, written to `fd` (a pipe a test reads) as to a file, not a terminal.
+    #[cfg(test)]
+    pub fn to_fd(self, fd: std::os::fd::OwnedFd) -> Output {
+        Output { to: Some(fd), tty: false, ..self }
     }
 
     /// Writes what can go now: everything, or with a prefix every complete line.
     fn write_out(&mut self) -> Result<(), Ending> {
         let end = if self.prefix.is_some() { self.line_start } else { self.buf.len() };
         if end > 0 {
-            let written = write_bounded(std::io::stdout().as_fd(), &self.buf[..end], None);
+            let stdout = std::io::stdout();
+            let fd = self.to.as_ref().map_or(stdout.as_fd(), |fd| fd.as_fd());
+            let written = write_bounded(fd, &self.buf[..end], None);
             written.map_err(|e| Ending::Host(format!("writing guest output failed: {e}")))?;
             LINE_OPEN.store(self.tty && self.buf[end - 1] != b'\n', Ordering::Relaxed);
             self.buf.drain(..end);

@@ -83,10 +83,11 @@ pub struct CoalescedWrite {
     pub len: u8,
 }
 
-/// The VM's ring, as one vCPU's mapping shows it (the mapping is kept alive).
+/// The VM's ring, as one vCPU's mapping shows it.
 pub struct Ring {
     page: NonNull<u8>,
-    _run: Arc<RunPage>,
+    /// Whatever owns the page (the vCPU's mapping), kept alive as long as the ring.
+    _owner: Arc<dyn Send + Sync>,
 }
 
 // SAFETY: the page is shared memory read only through atomics (the indices) and volatile
@@ -104,7 +105,8 @@ impl Vcpu {
         }
         // SAFETY: offset + one page lies inside the mapping (checked), kept alive by the Arc.
         let page = NonNull::new(unsafe { self.run.base().add(offset) })?;
-        Some(Ring { page, _run: Arc::clone(&self.run) })
+        let owner: Arc<RunPage> = Arc::clone(&self.run);
+        Some(Ring { page, _owner: owner })
     }
 }
 

@@ -154,17 +154,6 @@ fn entry_state_is_the_specs() {
     assert_eq!(sregs.gdt.base, BOOT_AREA);
 }
 
-/// A header with no address fields (flags 0): the layout depends on RAM alone.
-const NO_ADDRESSES: Header = Header {
-    offset: 0,
-    flags: 0,
-    header_addr: 0,
-    load_addr: 0,
-    load_end_addr: 0,
-    bss_end_addr: 0,
-    entry_addr: 0,
-};
-
 #[test]
 fn ram_past_3_gib_continues_at_4_gib_in_the_memory_map() {
     let ram = 16u64 << 30;

@@ -35,7 +35,9 @@ fn arrivals_call_the_hook_and_a_full_queue_waits_for_the_guest() {
     let s: &'static Stdin = Box::leak(Box::new(stdin(b"", false)));
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = std::sync::Arc::clone(&calls);
-    let _ = s.on_arrival.set(Box::new(move || drop(c.fetch_add(1, Ordering::SeqCst))));
+    let _ = s.on_arrival.set(Box::new(move || {
+        c.fetch_add(1, Ordering::SeqCst);
+    }));
     let writer = std::thread::spawn(move || s.push(&vec![7u8; INPUT_CAPACITY + 10]));
     // The writer fills the queue, then waits for room: take until every byte has come.
     let mut got = 0;
