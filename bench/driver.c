@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
     pair(mk_hlt, bl_hlt, 40, a, b, NULL, NULL);
     struct stats sa = summarize(a, 40), sb = summarize(b, 40);
     for (int i = 0; i < 40; i++) a[i] *= 1e3, b[i] *= 1e3;
-    print_row("start-up (hlt guest)", "ms", summarize(a, 40), summarize(b, 40), "<= 1.30", 1.30, 0);
+    print_row("start-up (hlt guest)", "ms", summarize(a, 40), summarize(b, 40), "<= 1.20", 1.20, 0);
 
     /* Exits: subtract each program's own start-up median. */
     struct { const char *name; char *guest; double exits; double limit; } rows[] = {
@@ -223,7 +223,7 @@ int main(int argc, char **argv) {
     pair(mh, bl_hlt, 10, a, b, ra, rb);
     for (int i = 0; i < 10; i++) a[i] = ra[i] / 1024.0, b[i] = rb[i] / 1024.0;
     struct stats rss_b = summarize(b, 10);
-    print_row("max RSS (hello vs hlt)", "MiB", summarize(a, 10), rss_b, "<= 1.30", 1.30, 0);
+    print_row("max RSS (hello vs hlt)", "MiB", summarize(a, 10), rss_b, "<= 1.00", 1.00, 0);
     int have_os = argc > 5 && !strcmp(argv[5], "os-1k");
     if (have_os) {
         char *mo[] = {mk, "os-1k", NULL};
