@@ -59,10 +59,10 @@ fn parse_header(path: &Path) -> GuestSource {
         .and_then(|l| l.strip_prefix("; mode:"))
         .map(|m| m.trim().to_string())
         .unwrap_or_else(|| {
-            fail(&format!("{}: line 2 must be \"; mode: real|long\"", path.display()))
+            fail(&format!("{}: line 2 must be \"; mode: real|long|kernel\"", path.display()))
         });
-    if mode != "real" && mode != "long" {
-        fail(&format!("{}: unknown mode {mode:?} (real or long)", path.display()));
+    if !["real", "long", "kernel"].contains(&mode.as_str()) {
+        fail(&format!("{}: unknown mode {mode:?} (real, long or kernel)", path.display()));
     }
     GuestSource { name, description, mode, path: path.to_path_buf() }
 }

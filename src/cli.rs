@@ -53,6 +53,7 @@ pub const OPTIONS: &[(&str, &str, Takes, Scope)] = &[
     ("--timeout", "", Value("a number of seconds"), Any),
     ("--color", "--colour", Value("auto, always or never"), Any),
     ("--mem", "", Value("a size such as 64M"), Any),
+    ("--cpus", "", Value("a number of CPUs, 1 to 8"), Any),
     ("--cmdline", "", Value("the kernel command line"), Any),
     ("--linux", "", Value("a bzImage file"), Any),
     ("--initrd", "", Value("a file"), Linux(" (Multiboot kernels take --module)")),

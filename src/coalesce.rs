@@ -55,7 +55,14 @@ pub fn attach(cpu: &mut Runner) -> Option<Box<dyn VcpuHook>> {
     }
     let ring = Arc::new(cpu.vcpu.coalesced_ring(page as u32)?);
     let watched = Arc::clone(&ring);
-    let _ = cpu.io.out.pending.also.set(Box::new(move || watched.waiting_at()));
+    let _ = cpu
+        .io
+        .out
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pending
+        .also
+        .set(Box::new(move || watched.waiting_at()));
     crate::console::note(|| {
         format!("COM1: THR writes go to KVM's coalesced ring after the first {AFTER}, no exit each (page {page} of the vCPU mapping); --no-coalesce turns it off")
     });

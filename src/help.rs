@@ -33,6 +33,8 @@ Options:
       --mem SIZE      guest RAM for a kernel, e.g. 64M (default 32M for Multiboot, 256M
                       for --linux; 2M to 16G, a multiple of 4K; past 3G it continues at
                       4G); kernel, modules, initrd and command line must fit in the first 3G
+      --cpus N        CPUs of a kernel (Multiboot or --linux): 1 to 8, default 1; the
+                      kernel starts the others (INIT/SIPI) from the MP table mini-kvm writes
       --cmdline STR   the kernel command line (Multiboot or --linux; at most 4096 bytes,
                       and at most the bzImage's cmdline_size; --linux default:
                       console=ttyS0 earlyprintk=serial reboot=t pci=off)

@@ -33,7 +33,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::io::Read;
 use std::os::fd::AsFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where KVM may put the three pages Intel VMX needs for real mode: just below 4 GiB, where no
@@ -63,6 +63,10 @@ pub trait Boot: Layer {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending>;
     /// Step 6: vCPU `index`'s first registers.
     fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending>;
+    /// The vCPUs are the CPUs of one guest, with one console (else one guest each).
+    fn one_guest(&self) -> bool {
+        false
+    }
 }
 
 /// What a layer may add to the machine; each method's default adds nothing.
@@ -203,8 +207,8 @@ pub fn run(
     }
     boot.load(&memory)?;
     stops.between_steps()?;
-    let names = boot.names();
-    let several = names.len() > 1;
+    let (names, one_guest) = (boot.names(), boot.one_guest());
+    let several = names.len() > 1 && !one_guest;
     let mut vcpus = Vec::with_capacity(names.len());
     for index in 0..names.len() {
         let mut vcpu = vm.create_vcpu(index as u32)?;
@@ -235,10 +239,14 @@ pub fn run(
     let control = Arc::new(Control::new(names.len(), wake_tx));
     let mut pending = Vec::new();
     let mut runners = Vec::new();
+    let shared = Arc::new(Mutex::new(Output::new(0, several, config.color)));
     for (index, (vcpu, name)) in vcpus.into_iter().zip(names).enumerate() {
-        let out = Output::new(index, several, config.color);
-        pending.push(Arc::clone(&out.pending));
-        let input: &'static dyn ByteSource = if index == 0 { &STDIN } else { &Ended };
+        let out = match one_guest || index == 0 {
+            true => Arc::clone(&shared),
+            false => Arc::new(Mutex::new(Output::new(index, several, config.color))),
+        };
+        pending.push(Arc::clone(&out.lock().unwrap_or_else(|e| e.into_inner()).pending));
+        let input: &'static dyn ByteSource = if index == 0 || one_guest { &STDIN } else { &Ended };
         let hooks = layers.iter_mut().filter_map(|l| l.vcpu_hook(index)).collect();
         let (bus, memory, control) = (Arc::clone(&bus), Arc::clone(&memory), Arc::clone(&control));
         let io = VcpuIo { bus, out, input, hypercall: Default::default(), claimed: true };
@@ -255,7 +263,7 @@ pub fn run(
         layer.started(&control)?;
     }
     let threads = spawn(runners, &control)?;
-    let (reports, cause) = wait(&control, &mut layers, stops, &wake, &pending, threads)?;
+    let (reports, cause) = wait(&control, &mut layers, stops, &wake, &pending, threads, one_guest)?;
     drop(raw);
     let lines = layers.iter_mut().flat_map(|l| l.finished(&reports)).collect();
     Ok(Outcome { reports, cause, memory, lines })
@@ -284,7 +292,8 @@ fn spawn(
 }
 
 /// The main thread while the vCPUs run: waits for their reports, turns signals and the
-/// timeout into stop requests, and every tick kicks a vCPU whose output has waited.
+/// timeout into stop requests, and every tick kicks a vCPU whose output has waited. The first
+/// vCPU to end a guest of several CPUs ends them all.
 fn wait(
     control: &Control,
     layers: &mut [Box<dyn Layer>],
@@ -292,6 +301,7 @@ fn wait(
     wake: &std::io::PipeReader,
     pending: &[Arc<Pending>],
     threads: Vec<std::thread::JoinHandle<()>>,
+    one_guest: bool,
 ) -> Result<(Vec<Report>, Option<Stop>), Ending> {
     let mut reports: Vec<Report> = Vec::new();
     // What ended the run first: a stop from outside (`Some`), or a vCPU's own ending (`None`).
@@ -320,7 +330,9 @@ fn wait(
             control.request_stop(Some(stop));
         }
         for report in control.take_reports() {
-            if report.ending.stops_the_run() {
+            // A vCPU stopped from outside says nothing of its own: the cause below does.
+            let own = !matches!(report.ending, Ending::Stopped(_));
+            if own && (one_guest || report.ending.stops_the_run()) {
                 first.get_or_insert(None); // the run ends as this vCPU did, whatever comes next
                 control.request_stop(None); // and the other vCPUs stop
             }

@@ -22,6 +22,7 @@ mod hostcheck;
 mod kvm;
 mod machine;
 mod memory;
+mod smp;
 mod stats;
 #[cfg(test)]
 mod test_rng;
@@ -173,8 +174,17 @@ fn choose_boot(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> 
 }
 
 /// The options that choose a boot protocol (boot/mod.rs).
-const BOOT_OPTIONS: [&str; 8] =
-    ["--mem", "--cmdline", "--module", "--long-mode", "--paging", "--entry", "--load", "--linux"];
+const BOOT_OPTIONS: [&str; 9] = [
+    "--mem",
+    "--cmdline",
+    "--module",
+    "--cpus",
+    "--long-mode",
+    "--paging",
+    "--entry",
+    "--load",
+    "--linux",
+];
 
 /// Prints how each vCPU ended and returns the run's exit status: a stop from outside, else the
 /// first vCPU fault or host failure, else the first guest's own non-zero status, else 0.

@@ -49,7 +49,8 @@ pub struct Runner {
     pub name: String,
     pub vcpu: Vcpu,
     pub memory: Arc<GuestMemory>,
-    pub io: VcpuIo<Output>,
+    /// The devices; the output may be shared with the other vCPUs of one kernel.
+    pub io: VcpuIo<Arc<Mutex<Output>>>,
     pub control: Arc<Control>,
     pub hooks: Vec<Box<dyn VcpuHook>>,
     /// A layer that attaches itself later (coalescing), if any.

@@ -38,6 +38,7 @@ fn host_check_prints_every_row_and_passes_here() {
         "KVM_CAP_SYNC_REGS",
         "KVM_CAP_IMMEDIATE_EXIT",
         "vCPUs",
+        "start a second CPU",
         "seccomp filter",
         "exit cost",
         "Linux boot (--linux)",
@@ -105,6 +106,7 @@ fn the_keys_are_a_fixed_vocabulary() {
             "immediate-exit",
             "coalesced-pio",
             "hw-breakpoints",
+            "ap-start",
             "seccomp",
             "linux-boot",
         ]

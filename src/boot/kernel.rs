@@ -5,17 +5,23 @@
 //!
 //! With an in-kernel irqchip, `hlt` waits inside KVM for an interrupt; a kernel that halts with
 //! interrupts off (`cli; hlt`, Linux's `poweroff -f`) never comes back. So every
-//! [`HALT_CHECK`] the main thread kicks the vCPUs, and a kicked vCPU that KVM reports
-//! halted (KVM_GET_MP_STATE, 4.38) with RFLAGS.IF clear ends the run: the machine is off.
+//! [`HALT_CHECK`] the main thread kicks the vCPUs, and each kicked vCPU asks KVM whether it is
+//! *parked*: halted (KVM_GET_MP_STATE, 4.38) with RFLAGS.IF clear, or an application processor
+//! never started. One CPU parked ends the run: the machine is off. Of several CPUs, any one
+//! could still wake another with an IPI: the run ends when every CPU was parked at two checks
+//! in a row ([`Parked`]).
 
 use crate::devices::{IrqLine, MmioDevice};
 use crate::error::{Ending, Off, Why};
 use crate::kvm::cpuid::CpuidTable;
-use crate::kvm::irqchip::{KVM_CAP_IRQCHIP, KVM_CAP_PIT2, KVM_MP_STATE_HALTED};
+use crate::kvm::irqchip::{KVM_CAP_IRQCHIP, KVM_CAP_PIT2};
+use crate::kvm::irqchip::{KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED};
 use crate::kvm::{Exit, Vcpu, Vm};
 use crate::machine::{Setup, TICK};
 use crate::memory::GuestMemory;
 use crate::vcpu::{Control, Runner, VcpuHook};
+use crate::x86::RFLAGS_IF;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How often the vCPUs are kicked to see whether they halted for good.
@@ -54,25 +60,45 @@ impl IrqLine for IrqPin {
     }
 }
 
-/// Step 6: every vCPU's CPUID from KVM_GET_SUPPORTED_CPUID, as `patch` adjusts it.
+/// Step 6: every vCPU's CPUID from KVM_GET_SUPPORTED_CPUID, as `patch` adjusts it, each with
+/// its own APIC ID (smp/mod.rs).
 pub fn cpuid(m: &Setup, vcpus: &mut [Vcpu], patch: impl Fn(&mut CpuidTable)) -> Result<(), Ending> {
     let mut table = m.kvm.get_supported_cpuid()?;
     patch(&mut table);
-    vcpus.iter().try_for_each(|v| v.set_cpuid2(&mut table)).map_err(Ending::from)
+    for (index, vcpu) in vcpus.iter().enumerate() {
+        crate::smp::set_apic_id(&mut table, index);
+        vcpu.set_cpuid2(&mut table)?;
+    }
+    Ok(())
 }
 
-/// Watches one vCPU of a kernel: a halt for good, and (for Linux) a triple fault, which is
+/// Step 6 with several CPUs: their local APICs, which makes KVM route IPIs between them
+/// (smp/mod.rs). One CPU keeps the LAPIC as KVM resets it.
+pub fn wire_cpus(vcpus: &[Vcpu]) -> Result<(), Ending> {
+    match vcpus.len() {
+        1 => Ok(()),
+        _ => crate::smp::wire_lapics(vcpus),
+    }
+}
+
+/// Watches one vCPU of a kernel: parked for good, and (for Linux) a triple fault, which is
 /// how it resets (`reboot=t`).
 pub struct KernelHook {
     pub triple_fault_resets: bool,
+    pub index: usize,
+    pub parked: Arc<Parked>,
 }
 
 impl VcpuHook for KernelHook {
     fn after_exit(&mut self, cpu: &mut Runner, exit: &Exit, next: &mut Option<Ending>) {
         match (exit, &*next) {
-            (Exit::Interrupted, None) if halted_for_good(&cpu.vcpu) => {
+            (Exit::Interrupted, None) if self.parked.off.load(Ordering::SeqCst) => {
                 *next = Some(Ending::Off(Off::HaltedForGood))
             }
+            (Exit::Interrupted, None) if parked(&cpu.vcpu) => match self.parked.seen.len() {
+                1 => *next = Some(Ending::Off(Off::HaltedForGood)), // no other CPU to wake it
+                _ => self.parked.seen[self.index].store(self.parked.round(), Ordering::SeqCst),
+            },
             (Exit::Shutdown, Some(Ending::Fault(f)))
                 if self.triple_fault_resets && f.why == Why::TripleFault =>
             {
@@ -83,25 +109,66 @@ impl VcpuHook for KernelHook {
     }
 }
 
-/// Halted in KVM with interrupts off: nothing can end that `hlt` (there is no NMI source here).
-fn halted_for_good(vcpu: &Vcpu) -> bool {
-    vcpu.get_mp_state().is_ok_and(|s| s == KVM_MP_STATE_HALTED)
-        && vcpu.get_regs().is_ok_and(|r| r.rflags & crate::x86::RFLAGS_IF == 0)
+/// Halted in KVM with interrupts off (no other CPU of its own can end that `hlt`: there is no
+/// NMI source here), or an application processor still waiting to be started.
+fn parked(vcpu: &Vcpu) -> bool {
+    match vcpu.get_mp_state() {
+        Ok(KVM_MP_STATE_HALTED) => vcpu.get_regs().is_ok_and(|r| r.rflags & RFLAGS_IF == 0),
+        Ok(state) => state == KVM_MP_STATE_UNINITIALIZED,
+        Err(_) => false,
+    }
 }
 
-/// The main thread's side: kicks every vCPU each [`HALT_CHECK`].
-#[derive(Default)]
+/// The CPUs' answers to the halt checks: for each vCPU the last check at which it was parked,
+/// and whether the machine is off.
+pub struct Parked {
+    check: AtomicU32,
+    seen: Vec<AtomicU32>,
+    off: AtomicBool,
+}
+
+impl Parked {
+    /// The check under way (the first is 1: `seen` starts at 0, "never parked").
+    fn round(&self) -> u32 {
+        self.check.load(Ordering::SeqCst)
+    }
+}
+
+/// The main thread's side: every [`HALT_CHECK`], looks at the last check's answers and kicks
+/// every vCPU for the next.
 pub struct HaltCheck {
-    pub vcpus: usize,
+    pub parked: Arc<Parked>,
     ticks: u32,
+    /// Checks in a row at which every CPU was parked.
+    streak: u32,
 }
 
 impl HaltCheck {
+    pub fn new(vcpus: usize) -> HaltCheck {
+        let seen = (0..vcpus).map(|_| AtomicU32::new(0)).collect();
+        let parked = Parked { check: AtomicU32::new(1), seen, off: AtomicBool::new(false) };
+        HaltCheck { parked: Arc::new(parked), ticks: 0, streak: 0 }
+    }
+
+    /// A kernel's hook for vCPU `index`.
+    pub fn hook(&self, index: usize, triple_fault_resets: bool) -> Box<dyn VcpuHook> {
+        Box::new(KernelHook { triple_fault_resets, index, parked: Arc::clone(&self.parked) })
+    }
+
     pub fn tick(&mut self, control: &Control) {
         self.ticks += 1;
-        if self.ticks.is_multiple_of((HALT_CHECK.as_millis() / TICK.as_millis()) as u32) {
-            (0..self.vcpus).for_each(|i| control.kick(i));
+        if !self.ticks.is_multiple_of((HALT_CHECK.as_millis() / TICK.as_millis()) as u32) {
+            return;
         }
+        let p = &self.parked;
+        let round = p.round();
+        let all = p.seen.iter().all(|s| s.load(Ordering::SeqCst) == round);
+        self.streak = if all { self.streak + 1 } else { 0 };
+        if self.streak >= 2 {
+            p.off.store(true, Ordering::SeqCst); // the next kick ends every vCPU
+        }
+        p.check.store(round + 1, Ordering::SeqCst);
+        (0..p.seen.len()).for_each(|i| control.kick(i));
     }
 }
 

@@ -441,6 +441,8 @@ pub struct Linux {
     image: Image,
     initrd: Option<Vec<u8>>,
     cmdline: String,
+    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them.
+    cpus: usize,
     halts: HaltCheck,
 }
 
@@ -486,10 +488,13 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
             return Err(Ending::Usage(format!("--linux-entry takes 32 or 64, not '{other}'")))
         }
     };
+    let cpus = crate::smp::count(config)?;
     crate::hostcheck::linux_boot_possible(&crate::machine::open_kvm()?).map_err(Ending::NoKvm)?;
+    crate::smp::check_host(cpus)?;
     let image = kernel.read(stops)?;
     let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
-    Ok(Box::new(Linux { boot, image, initrd, cmdline, halts: HaltCheck::default() }))
+    let halts = HaltCheck::new(cpus);
+    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, halts }))
 }
 
 /// A kernel or initrd file, opened and checked (an empty one gets the reason for its kind).
@@ -509,7 +514,7 @@ impl Layer for Linux {
     }
 
     fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
-        self.halts.vcpus = vcpus.len();
+        kernel::wire_cpus(vcpus)?;
         kernel::cpuid(m, vcpus, |table| {
             let kvm_leaves = patch_cpuid(table);
             let leaves = if kvm_leaves { "present" } else { "absent" };
@@ -519,8 +524,8 @@ impl Layer for Linux {
         })
     }
 
-    fn vcpu_hook(&mut self, _index: usize) -> Option<Box<dyn VcpuHook>> {
-        Some(Box::new(kernel::KernelHook { triple_fault_resets: true }))
+    fn vcpu_hook(&mut self, index: usize) -> Option<Box<dyn VcpuHook>> {
+        Some(self.halts.hook(index, true))
     }
 
     fn tick(&mut self, control: &Control) {
@@ -534,12 +539,17 @@ impl Boot for Linux {
     }
 
     fn names(&self) -> Vec<String> {
-        vec![self.image.name.clone()]
+        vec![self.image.name.clone(); self.cpus]
+    }
+
+    fn one_guest(&self) -> bool {
+        true
     }
 
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
             .map_err(|e| self.image.error(e))?;
+        crate::smp::write_tables(memory, self.cpus)?;
         let zp = super::zeropage::ZERO_PAGE;
         let initrd = match self.boot.initrd {
             Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),
@@ -554,7 +564,10 @@ impl Boot for Linux {
         Ok(())
     }
 
-    fn start(&self, _index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+    fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        if index > 0 {
+            return Ok(()); // an application processor: the kernel starts it (smp/mod.rs)
+        }
         let mut sregs = vcpu.get_sregs()?;
         let regs = match self.boot.entry32 {
             true => (set_sregs_32(&mut sregs), initial_regs_32()).1,

@@ -218,6 +218,9 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     if kernel {
         return multiboot::choose(config, opened, stops);
     }
+    if config.flag("--cpus") {
+        return Err(Ending::Usage("--cpus is for an OS kernel (Multiboot or --linux), which starts its other CPUs itself; flat guests run one vCPU each: give several guests for several vCPUs".into()));
+    }
     if config.flag("--mem") {
         return Err(Ending::Usage(
             "--mem is for Multiboot kernels; flat guests get the C VMM's fixed slots".into(),

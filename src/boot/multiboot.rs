@@ -368,6 +368,8 @@ pub struct Multiboot {
     cmdline: String,
     ram: u64,
     loaded: Option<Loaded>,
+    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them.
+    cpus: usize,
     halts: HaltCheck,
 }
 
@@ -412,6 +414,7 @@ pub fn choose(
         ),
     };
     kernel.fits(low, &what)?;
+    let cpus = crate::smp::count(config)?;
     let cmdline = config.value("--cmdline").unwrap_or("").to_string();
     super::check_cmdline(&cmdline)?;
     let names: Vec<&str> = config.values("--module").collect();
@@ -433,6 +436,7 @@ pub fn choose(
             return Err(m.error(reason));
         }
     }
+    crate::smp::check_host(cpus)?;
     let image = kernel.read(stops)?;
     let mut modules = Vec::new();
     for (name, m) in names.iter().zip(opened_modules) {
@@ -445,7 +449,8 @@ pub fn choose(
         cmdline,
         ram,
         loaded: None,
-        halts: HaltCheck::default(),
+        cpus,
+        halts: HaltCheck::new(cpus),
     }))
 }
 
@@ -469,12 +474,12 @@ impl Layer for Multiboot {
     }
 
     fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
-        self.halts.vcpus = vcpus.len();
-        kernel::cpuid(m, vcpus, |_| {})
+        kernel::cpuid(m, vcpus, |_| {})?;
+        kernel::wire_cpus(vcpus)
     }
 
-    fn vcpu_hook(&mut self, _index: usize) -> Option<Box<dyn VcpuHook>> {
-        Some(Box::new(kernel::KernelHook { triple_fault_resets: false }))
+    fn vcpu_hook(&mut self, index: usize) -> Option<Box<dyn VcpuHook>> {
+        Some(self.halts.hook(index, false))
     }
 
     fn tick(&mut self, control: &Control) {
@@ -488,12 +493,17 @@ impl Boot for Multiboot {
     }
 
     fn names(&self) -> Vec<String> {
-        vec![self.image.name.clone()]
+        vec![self.image.name.clone(); self.cpus]
+    }
+
+    fn one_guest(&self) -> bool {
+        true
     }
 
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         let loaded = load(memory, &self.image.bytes, &self.header, &self.cmdline, &self.modules)
             .map_err(|e| self.image.error(e))?;
+        crate::smp::write_tables(memory, self.cpus)?;
         crate::console::note(|| {
             format!("vCPU 0 ({}): {} bytes; Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {BOOTLOADER_MAGIC:#x}, EBX {:#x} (boot information), kernel and modules end at {:#x}", self.image.name, self.image.bytes.len(), loaded.entry, loaded.info_addr, loaded.end)
         });
@@ -501,7 +511,10 @@ impl Boot for Multiboot {
         Ok(())
     }
 
-    fn start(&self, _index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+    fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
+        if index > 0 {
+            return Ok(()); // an application processor: the kernel starts it (smp/mod.rs)
+        }
         let loaded = self.loaded.ok_or_else(|| Ending::Host("the kernel is not loaded".into()))?;
         let mut sregs = vcpu.get_sregs()?;
         set_sregs(&mut sregs);

@@ -193,15 +193,6 @@ impl Output {
         self.pending.waiting.store(!self.buf.is_empty(), Ordering::Relaxed);
         Ok(())
     }
-
-    /// The vCPU stopped: a partial `[N] ` line gets its newline, and everything is written.
-    pub fn finish(&mut self) -> Result<(), Ending> {
-        if self.prefix.is_some() && self.buf.len() > self.line_start {
-            self.buf.push(b'\n');
-            self.line_start = self.buf.len();
-        }
-        self.write_out()
-    }
 }
 
 impl ByteSink for Output {
@@ -229,6 +220,15 @@ impl ByteSink for Output {
     }
 
     fn flush(&mut self) -> Result<(), Ending> {
+        self.write_out()
+    }
+
+    /// The vCPU stopped: a partial `[N] ` line gets its newline, and everything is written.
+    fn finish(&mut self) -> Result<(), Ending> {
+        if self.prefix.is_some() && self.buf.len() > self.line_start {
+            self.buf.push(b'\n');
+            self.line_start = self.buf.len();
+        }
         self.write_out()
     }
 }

@@ -32,6 +32,24 @@ pub trait ByteSink {
     fn push(&mut self, byte: u8) -> Result<(), Ending>;
     /// The guest is about to wait for input: what it printed must be visible first.
     fn flush(&mut self) -> Result<(), Ending>;
+    /// The vCPU stopped: everything goes out (and a partial line is ended).
+    fn finish(&mut self) -> Result<(), Ending> {
+        self.flush()
+    }
+}
+
+/// One sink for several vCPUs (the one console of a kernel on several CPUs): a byte at a
+/// time under its lock, so that bytes leave in the order the guest's CPUs sent them.
+impl<S: ByteSink> ByteSink for Arc<Mutex<S>> {
+    fn push(&mut self, byte: u8) -> Result<(), Ending> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).push(byte)
+    }
+    fn flush(&mut self) -> Result<(), Ending> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+    fn finish(&mut self) -> Result<(), Ending> {
+        self.lock().unwrap_or_else(|e| e.into_inner()).finish()
+    }
 }
 
 /// Output kept in memory: for probe guests and tests.

@@ -51,6 +51,7 @@ const KEYS: &[(&str, Value)] = &[
     ("immediate-exit", |f| yes_no(f.immediate_exit)),
     ("coalesced-pio", |f| yes_no(f.coalesced_pio && f.coalesced_page > 0)),
     ("hw-breakpoints", |f| Some(f.hw_breakpoints.to_string())),
+    ("ap-start", |f| yes_no(f.ap_start.yes())),
     ("seccomp", |f| yes_no(f.seccomp.is_some())),
     ("linux-boot", |f| yes_no(f.linux_boots())),
 ];

@@ -21,6 +21,7 @@ mod probe;
 mod report;
 
 pub use checks::software_breakpoints_work;
+pub use probe::run_probe;
 
 use crate::error::{status, Ending};
 use crate::kvm::bindings::{KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SYNC_REGS};
@@ -125,6 +126,8 @@ pub struct Findings {
     pub coalesced_pio: bool,
     pub coalesced_page: i32,
     pub nr_vcpus: i32,
+    /// Whether vCPU 0's INIT and STARTUP IPIs start vCPU 1 (smp/probe.rs).
+    pub ap_start: Works,
     pub max_vcpus: i32,
     pub hw_breakpoints: i32,
     /// System calls mini-kvm's seccomp filter allows; None: no seccomp in this kernel.
@@ -233,6 +236,7 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         coalesced_pio: cap(KVM_CAP_COALESCED_PIO) > 0,
         coalesced_page: cap(KVM_CAP_COALESCED_MMIO),
         nr_vcpus: cap(KVM_CAP_NR_VCPUS),
+        ap_start: crate::smp::ap_starts(kvm).map_or_else(Works::No, |()| Works::Yes),
         max_vcpus: cap(KVM_CAP_MAX_VCPUS),
         hw_breakpoints: cap(KVM_CAP_GUEST_DEBUG_HW_BPS),
         seccomp: crate::confine::allowed_calls(),

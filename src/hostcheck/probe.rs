@@ -16,6 +16,7 @@ use crate::kvm::{install_kick_handler, Exit, Kvm, Vcpu};
 use crate::machine::{Boot, Setup, TSS_ADDR};
 use crate::memory::GuestMemory;
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,9 +79,12 @@ pub fn run_probe(
     install_kick_handler().map_err(|e| format!("installing the vCPU kick signal: {e}"))?;
     let kick = vcpu.kick_from_other_threads();
     let (done, wait) = channel::<()>();
+    let fired = Arc::new(AtomicBool::new(false));
+    let fire = Arc::clone(&fired);
     // The watchdog kicks this thread, which stays alive until the watchdog is joined below.
     let watchdog = std::thread::Builder::new().name("probe watchdog".into()).spawn(move || {
         if wait.recv_timeout(limit) == Err(RecvTimeoutError::Timeout) {
+            fire.store(true, Ordering::SeqCst);
             kick.kick();
         }
     });
@@ -91,6 +95,9 @@ pub fn run_probe(
             Ok(exit) => exit,
             Err(e) => break Err(e.to_string()),
         };
+        if exit == Exit::Interrupted && !fired.load(Ordering::SeqCst) {
+            continue; // EAGAIN: KVM took an INIT or STARTUP IPI for this vCPU; run it again
+        }
         if let Some(outcome) = on_exit(vcpu, &exit).or_else(|| step(vcpu, &bus, &mut port, exit)) {
             break outcome;
         }

@@ -28,6 +28,7 @@ fn findings() -> Findings {
         coalesced_pio: true,
         coalesced_page: 2,
         nr_vcpus: 4,
+        ap_start: Works::Yes,
         max_vcpus: 1024,
         hw_breakpoints: 4,
         seccomp: Some(41),

@@ -43,6 +43,9 @@ pub struct kvm_mp_state {
     pub mp_state: u32,
 }
 layout!(kvm_mp_state, 4);
+/// An application processor that has not been started: it waits inside KVM for INIT and
+/// STARTUP IPIs (KVM creates every vCPU but vCPU 0 so when there is an in-kernel irqchip).
+pub const KVM_MP_STATE_UNINITIALIZED: u32 = 1;
 /// The vCPU waits in `hlt` for an interrupt.
 pub const KVM_MP_STATE_HALTED: u32 = 3;
 

@@ -15,6 +15,7 @@ pub mod coalesced;
 pub mod cpuid;
 pub mod debug;
 pub mod irqchip;
+pub mod lapic;
 pub mod names;
 mod vcpu;
 mod vm;
