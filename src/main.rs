@@ -16,6 +16,7 @@ mod error;
 mod exit_address;
 mod explain;
 mod fault;
+mod gdb;
 mod guests;
 mod help;
 mod hostcheck;
