@@ -151,6 +151,9 @@ fn layers(
         true => note(|| "seccomp: off (--no-seccomp)".into()),
         false => layers.push(Box::new(confine::Confine)),
     }
+    if config.flag("--gdb") {
+        layers.push(Box::new(gdb::Gdb::new(config)?)); // its thread starts under the filter
+    }
     let coalesce =
         boot.names().len() == 1 && !config.flag("--gdb") && !config.flag("--no-coalesce");
     let later = coalesce.then_some(Later {
