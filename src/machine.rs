@@ -321,7 +321,10 @@ fn wait(
         }
         for report in control.take_reports() {
             if report.ending.stops_the_run() {
-                first.get_or_insert(None); // the run ends as this vCPU did, whatever comes next
+                // The run ends as this vCPU did, whatever comes next; one stopped from outside
+                // (gdb's kill, Ctrl-A x) for that reason, which was set before the flag it saw.
+                let outside = matches!(report.ending, Ending::Stopped(_)).then(|| control.cause());
+                first.get_or_insert(outside.flatten());
                 control.request_stop(None); // and the other vCPUs stop
             }
             reports.push(report);
