@@ -78,12 +78,7 @@ impl Gdb {
     /// kernel picks, which the waiting line names), and finds the symbol file for the first
     /// guest.
     pub fn new(config: &Config) -> Result<Gdb, Ending> {
-        let text = config.value("--gdb").unwrap_or_default();
-        let port = text.parse::<u16>().map_err(|_| {
-            Ending::Usage(format!(
-                "--gdb needs a TCP port (1-65535, or 0 for any free one), not '{text}'"
-            ))
-        })?;
+        let port = parse_port(config.value("--gdb").unwrap_or_default())?;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .map_err(|e| Ending::Host(format!("--gdb: cannot listen on 127.0.0.1:{port}: {e}")))?;
         // With port 0 the kernel picks a free port: say which (tests use this, so that tests
@@ -206,6 +201,15 @@ impl Layer for Gdb {
     }
 }
 
+/// `--gdb`'s value: a TCP port, as `1234` or as gdb writes it, `:1234`; 0 for any free one.
+pub fn parse_port(text: &str) -> Result<u16, Ending> {
+    text.trim_start_matches(':').parse::<u16>().map_err(|_| {
+        Ending::Usage(format!(
+            "--gdb needs a TCP port (1-65535, or 0 for any free one), not '{text}'"
+        ))
+    })
+}
+
 /// The file gdb should load symbols from: for a built-in guest its symbol file, written
 /// safely to the cache directory (symbols.rs); a guest file that is an ELF itself.
 fn symbol_file(guest: &str) -> Option<PathBuf> {
@@ -267,3 +271,6 @@ fn learn_host(debugger: &Debugger, kvm: &Kvm, arch: Arch) {
         debugger.steps_in_ring3.store(ring3, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests;
