@@ -75,6 +75,7 @@ impl VcpuHook for DebugHook {
             Ending::Halted | Ending::Off(_) => Ended::Exit(0),
             Ending::Exit(n) => Ended::Exit(*n),
             Ending::Stopped(_) => Ended::Stopped,
+            Ending::Host(why) => Ended::Fault(why.clone()),
             other => Ended::Fault(other.to_string()),
         };
         self.debugger.vcpu_ended(self.index, how);

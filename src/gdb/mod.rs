@@ -74,9 +74,8 @@ pub struct Gdb {
 }
 
 impl Gdb {
-    /// `--gdb PORT`: listens on 127.0.0.1:PORT (0: a port the
-    /// kernel picks, which the waiting line names), and finds the symbol file for the first
-    /// guest.
+    /// `--gdb PORT`: listens on 127.0.0.1:PORT (0: a port the kernel picks, which the waiting
+    /// line names), and finds the symbol file for the first guest.
     pub fn new(config: &Config) -> Result<Gdb, Ending> {
         let port = parse_port(config.value("--gdb").unwrap_or_default())?;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
