@@ -16,6 +16,7 @@ mod error;
 mod exit_address;
 mod explain;
 mod fault;
+mod gdb;
 mod guests;
 mod help;
 mod hostcheck;
@@ -150,6 +151,9 @@ fn layers(
     match config.flag("--no-seccomp") {
         true => note(|| "seccomp: off (--no-seccomp)".into()),
         false => layers.push(Box::new(confine::Confine)),
+    }
+    if config.flag("--gdb") {
+        layers.push(Box::new(gdb::Gdb::new(config)?)); // its thread starts under the filter
     }
     let coalesce =
         boot.names().len() == 1 && !config.flag("--gdb") && !config.flag("--no-coalesce");

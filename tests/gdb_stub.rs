@@ -270,8 +270,16 @@ fn guest_time_stands_still_while_gdb_holds_the_vm() {
     let before_took = t.elapsed();
     c.s.write_all(b"\x03").unwrap();
     c.wait("T02");
-    // The thing measured: 3 s with the VM stopped (300 ticks, were they counted).
-    std::thread::sleep(Duration::from_secs(3));
+    // The thing measured: the VM held stopped for 3 s of host time (300 ticks, were they
+    // counted), and stopped all along: gdb reads its registers every 20 ms until then, and
+    // they never move (the client's read timeout catches a stub that stops answering).
+    let held = std::time::Instant::now();
+    let at_stop = c.ask("g", "");
+    assert!(!at_stop.contains("$E"), "{at_stop}");
+    while held.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(c.ask("g", ""), at_stop, "the registers moved while gdb held the VM");
+    }
     let t = std::time::Instant::now();
     c.s.write_all(&packet("c")).unwrap();
     let after = uptime(&mut stdin, &mut stdout, &mut seen);

@@ -28,6 +28,7 @@ pub const APIC_MODE_NMI: u32 = 0b100 << 8;
 
 impl kvm_lapic_state {
     /// The 32-bit register at byte `offset`.
+    #[cfg(test)]
     pub fn get(&self, offset: usize) -> u32 {
         u32::from_le_bytes(self.regs[offset..offset + 4].try_into().unwrap_or_default())
     }
