@@ -27,6 +27,7 @@ mod stats;
 mod test_rng;
 mod trace;
 mod vcpu;
+mod virtio;
 mod x86;
 
 use cli::{Command, Config};
