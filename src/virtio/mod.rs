@@ -43,6 +43,7 @@
 // The machine wires these modules in (ioeventfd, irqfd, the disk thread); until then, unused.
 #![allow(dead_code)]
 
+pub mod blk;
 pub mod mmio;
 pub mod queue;
 #[cfg(test)]

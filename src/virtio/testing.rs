@@ -1,7 +1,8 @@
 //! Test doubles for the virtio layer: guest RAM as a `Vec` that records every access (and can
-//! play a second vCPU that rewrites memory behind the device's back), and the driver's side of
-//! a split virtqueue. Test code only.
+//! play a second vCPU that rewrites memory behind the device's back), a disk image as a `Vec`
+//! that records every write, and the driver's side of a split virtqueue. Test code only.
 
+use super::blk::DiskBackend;
 use super::queue::{QueueConfig, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
 use super::GuestRam;
 use crate::memory::MemoryError;
@@ -137,6 +138,70 @@ impl GuestRam for VecRam {
         let at = self.check(gpa, data.len())?;
         self.bytes.borrow_mut()[at..at + data.len()].copy_from_slice(data);
         self.writes.borrow_mut().push((gpa, data.len()));
+        Ok(())
+    }
+}
+
+/// A disk image in a `Vec`. Every write is checked on arrival: inside the image, and never to a
+/// read-only one (a test fails at the write that breaks the rule).
+pub struct VecDisk {
+    pub data: Vec<u8>,
+    pub read_only: bool,
+    pub writes: Vec<(u64, usize)>,
+    pub flushes: u32,
+    /// Make every operation fail (an I/O error on the host).
+    pub broken: bool,
+}
+
+impl VecDisk {
+    pub fn new(data: Vec<u8>, read_only: bool) -> VecDisk {
+        VecDisk {
+            data,
+            read_only,
+            writes: Vec::new(),
+            flushes: 0,
+            broken: false,
+        }
+    }
+
+    fn range(&self, offset: u64, len: usize) -> std::io::Result<usize> {
+        if self.broken {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        match offset.checked_add(len as u64) {
+            Some(end) if end <= self.data.len() as u64 => Ok(offset as usize),
+            _ => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
+        }
+    }
+}
+
+impl DiskBackend for VecDisk {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let at = self.range(offset, buf.len())?;
+        buf.copy_from_slice(&self.data[at..at + buf.len()]);
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        assert!(!self.read_only, "a write reached a read-only image");
+        let end = offset.checked_add(data.len() as u64);
+        assert!(
+            end.is_some_and(|e| e <= self.data.len() as u64),
+            "a write outside the image: {offset:#x}+{:#x} of {:#x}",
+            data.len(),
+            self.data.len()
+        );
+        let at = self.range(offset, data.len())?;
+        self.data[at..at + data.len()].copy_from_slice(data);
+        self.writes.push((offset, data.len()));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.broken {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
+        self.flushes += 1;
         Ok(())
     }
 }
