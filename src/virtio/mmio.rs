@@ -439,4 +439,6 @@ impl MmioTransport {
 }
 
 #[cfg(test)]
+pub(in crate::virtio) mod props;
+#[cfg(test)]
 mod tests;

@@ -44,6 +44,8 @@
 #![allow(dead_code)]
 
 pub mod blk;
+#[cfg(test)]
+mod fuzz;
 pub mod mmio;
 pub mod queue;
 #[cfg(test)]
