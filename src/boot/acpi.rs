@@ -33,7 +33,6 @@
 
 pub mod aml;
 
-use crate::devices::uart::{COM1_BASE, COM1_IRQ};
 use std::fmt;
 
 /// Where the tables go: the RSDP first, at the start of the 128 KiB below 1 MiB that Linux
@@ -102,13 +101,21 @@ pub struct MmioDevice {
     pub gsi: u32,
 }
 
+/// A 16550A serial port on the ISA bus: its first port and its interrupt line (for COM1,
+/// devices::uart's 0x3F8 and 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialPort {
+    pub port: u16,
+    pub gsi: u32,
+}
+
 /// What the tables describe.
 #[derive(Debug, Clone, Copy)]
 pub struct Platform<'a> {
     /// vCPUs, with APIC IDs 0..cpus-1.
     pub cpus: u32,
-    /// COM1 at 0x3F8, IRQ 4.
-    pub com1: bool,
+    /// COM1, described as `PNP0501` with its eight ports and its line.
+    pub com1: Option<SerialPort>,
     pub virtio_mmio: &'a [MmioDevice],
 }
 
@@ -246,12 +253,12 @@ fn madt(cpus: u32) -> Vec<u8> {
 pub fn dsdt_aml(platform: &Platform) -> Vec<u8> {
     use aml::*;
     let mut devices = Vec::new();
-    if platform.com1 {
+    if let Some(com1) = platform.com1 {
         let mut hid = vec![DWORD_PREFIX];
         hid.extend_from_slice(&eisa_id(b"PNP0501").to_le_bytes());
         let crs = resource_template(&[
-            io_port(COM1_BASE, COM1_BASE, 1, 8),
-            interrupt(true, false, false, COM1_IRQ),
+            io_port(com1.port, com1.port, 1, 8),
+            interrupt(true, false, false, com1.gsi),
         ]);
         let body = [
             name(*b"_HID", &hid),
@@ -282,13 +289,14 @@ fn check(platform: &Platform) -> Result<(), AcpiError> {
     if platform.cpus == 0 || platform.cpus > MAX_CPUS {
         return Err(AcpiError::Cpus(platform.cpus));
     }
-    let devices = platform.virtio_mmio;
-    let mut lines: Vec<u32> = if platform.com1 {
-        vec![COM1_IRQ]
-    } else {
-        vec![]
-    };
-    for d in devices {
+    let mut lines: Vec<u32> = Vec::new();
+    if let Some(com1) = platform.com1 {
+        if com1.gsi >= IOAPIC_PINS {
+            return Err(AcpiError::Gsi(com1.gsi));
+        }
+        lines.push(com1.gsi);
+    }
+    for d in platform.virtio_mmio {
         if d.size == 0 || d.base.checked_add(d.size).is_none_or(|end| end > 1 << 32) {
             return Err(AcpiError::MmioRange {
                 base: d.base,

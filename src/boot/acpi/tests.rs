@@ -7,10 +7,15 @@ const DISK: MmioDevice = MmioDevice {
     gsi: 5,
 };
 
+const COM1: SerialPort = SerialPort {
+    port: 0x3F8,
+    gsi: 4,
+};
+
 fn platform(cpus: u32, devices: &[MmioDevice]) -> Platform<'_> {
     Platform {
         cpus,
-        com1: true,
+        com1: Some(COM1),
         virtio_mmio: devices,
     }
 }
@@ -415,7 +420,7 @@ fn the_largest_platform_fits_below_one_mib() {
     // No COM1, no devices: still a valid set of tables.
     let bare = Platform {
         cpus: 1,
-        com1: false,
+        com1: None,
         virtio_mmio: &[],
     };
     let tables = build(&bare).unwrap();
@@ -455,6 +460,15 @@ fn platforms_the_tables_cannot_describe_are_refused() {
     for (cpus, devices, expected) in cases {
         assert_eq!(build(&platform(cpus, &devices)), Err(expected));
     }
+    let odd_com1 = Platform {
+        cpus: 1,
+        com1: Some(SerialPort {
+            port: 0x3F8,
+            gsi: 30,
+        }),
+        virtio_mmio: &[],
+    };
+    assert_eq!(build(&odd_com1), Err(AcpiError::Gsi(30)));
     assert_eq!(
         AcpiError::Cpus(256).to_string(),
         "256 CPUs: the MADT describes 1 to 255 (8-bit APIC IDs, 0xFF is broadcast)"
@@ -474,5 +488,7 @@ fn the_recommended_disk_is_describable() {
         gsi: VIRTIO_BLK_IRQ,
     };
     assert_eq!(disk, DISK);
+    use crate::devices::uart::{COM1_BASE, COM1_IRQ};
+    assert_eq!((COM1.port, COM1.gsi), (COM1_BASE, COM1_IRQ));
     walk(&build(&platform(1, &[disk])).unwrap());
 }
