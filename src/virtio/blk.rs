@@ -113,7 +113,7 @@ pub struct Completion {
     pub completed: u32,
     /// The driver wants an interrupt for them: set VIRTIO_MMIO_INT_VRING and pulse the line.
     pub interrupt: bool,
-    /// Stopped at the per-call limit with more waiting: call again.
+    /// Stopped at the per-call limit (a queue's worth): more may be waiting, call again.
     pub more: bool,
 }
 
