@@ -149,7 +149,7 @@ mod tests {
         const {
             assert!(VIRTIO_BLK_MMIO_BASE >= crate::boot::LOW_RAM_END);
             assert!(VIRTIO_BLK_MMIO_BASE + VIRTIO_MMIO_SIZE <= 0xFEC0_0000);
-            assert!(0xFEC0_0000 < crate::setup::TSS_ADDR);
+            assert!(0xFEC0_0000 < crate::machine::TSS_ADDR);
             assert!(matches!(VIRTIO_BLK_IRQ, 5 | 7 | 9 | 10 | 11));
         }
     }
