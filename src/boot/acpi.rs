@@ -260,12 +260,8 @@ pub fn dsdt_aml(platform: &Platform) -> Vec<u8> {
             io_port(com1.port, com1.port, 1, 8),
             interrupt(true, false, false, com1.gsi),
         ]);
-        let body = [
-            name(*b"_HID", &hid),
-            name(*b"_UID", &integer(0)),
-            name(*b"_CRS", &crs),
-        ]
-        .concat();
+        let body =
+            [name(*b"_HID", &hid), name(*b"_UID", &integer(0)), name(*b"_CRS", &crs)].concat();
         devices.extend(device(*b"COM1", &body));
     }
     for (i, d) in platform.virtio_mmio.iter().enumerate() {
@@ -298,10 +294,7 @@ fn check(platform: &Platform) -> Result<(), AcpiError> {
     }
     for d in platform.virtio_mmio {
         if d.size == 0 || d.base.checked_add(d.size).is_none_or(|end| end > 1 << 32) {
-            return Err(AcpiError::MmioRange {
-                base: d.base,
-                size: d.size,
-            });
+            return Err(AcpiError::MmioRange { base: d.base, size: d.size });
         }
         if d.gsi >= IOAPIC_PINS {
             return Err(AcpiError::Gsi(d.gsi));
@@ -333,10 +326,7 @@ pub fn build(platform: &Platform) -> Result<AcpiTables, AcpiError> {
     put(&mut bytes, fadt_at, &fadt(gpa(dsdt_at)));
     put(&mut bytes, madt_at, &madt);
     put(&mut bytes, dsdt_at, &dsdt);
-    Ok(AcpiTables {
-        gpa: RSDP_ADDR,
-        bytes,
-    })
+    Ok(AcpiTables { gpa: RSDP_ADDR, bytes })
 }
 
 #[cfg(test)]

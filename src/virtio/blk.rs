@@ -173,11 +173,7 @@ impl<B: DiskBackend> Blk<B> {
 
     /// VIRTIO_F_VERSION_1 | VIRTIO_BLK_F_FLUSH, and VIRTIO_BLK_F_RO for a read-only image.
     pub fn device_features(&self) -> u64 {
-        let ro = if self.disk.read_only {
-            feature(VIRTIO_BLK_F_RO)
-        } else {
-            0
-        };
+        let ro = if self.disk.read_only { feature(VIRTIO_BLK_F_RO) } else { 0 };
         feature(VIRTIO_F_VERSION_1) | feature(VIRTIO_BLK_F_FLUSH) | ro
     }
 
@@ -310,11 +306,7 @@ impl<B: DiskBackend> Disk<B> {
         }
         // The bytes written from the start of the writable part: all of it when the data
         // reached the status byte, else only the data (2.7.8 allows an underestimate).
-        let used = if outcome.written + 1 == writable {
-            writable
-        } else {
-            outcome.written
-        };
+        let used = if outcome.written + 1 == writable { writable } else { outcome.written };
         u32::try_from(used).unwrap_or(u32::MAX)
     }
 
@@ -346,18 +338,12 @@ impl<B: DiskBackend> Disk<B> {
             if self.backend.read_at(start + done, buf).is_err()
                 || chain.write(mem, done, buf).is_err()
             {
-                return Outcome {
-                    status: VIRTIO_BLK_S_IOERR,
-                    written: done,
-                };
+                return Outcome { status: VIRTIO_BLK_S_IOERR, written: done };
             }
             done += n as u64;
             self.stats.read_bytes += n as u64;
         }
-        Outcome {
-            status: VIRTIO_BLK_S_OK,
-            written: len,
-        }
+        Outcome { status: VIRTIO_BLK_S_OK, written: len }
     }
 
     /// OUT: the readable part after the header -> image, a buffer at a time.
@@ -378,9 +364,7 @@ impl<B: DiskBackend> Disk<B> {
         while done < len {
             let n = (len - done).min(SEGMENT as u64) as usize;
             let buf = &mut self.buffer[..n];
-            if chain
-                .read(mem, REQUEST_HEADER_LEN as u64 + done, buf)
-                .is_err()
+            if chain.read(mem, REQUEST_HEADER_LEN as u64 + done, buf).is_err()
                 || self.backend.write_at(start + done, buf).is_err()
             {
                 return Outcome::status(VIRTIO_BLK_S_IOERR);
@@ -399,10 +383,7 @@ impl<B: DiskBackend> Disk<B> {
         if room < VIRTIO_BLK_ID_BYTES as u64 || chain.write(mem, 0, &self.id).is_err() {
             return Outcome::status(VIRTIO_BLK_S_IOERR);
         }
-        Outcome {
-            status: VIRTIO_BLK_S_OK,
-            written: VIRTIO_BLK_ID_BYTES as u64,
-        }
+        Outcome { status: VIRTIO_BLK_S_OK, written: VIRTIO_BLK_ID_BYTES as u64 }
     }
 }
 

@@ -97,15 +97,7 @@ fn request(rng: &mut Rng, mem: &VecRam, heap: &mut u64, sectors: u64) -> Vec<(u6
     ) as u32;
     let sector = pick(
         rng,
-        &[
-            0,
-            0,
-            1,
-            sectors.saturating_sub(1),
-            sectors,
-            u64::MAX,
-            u64::MAX / 512,
-        ],
+        &[0, 0, 1, sectors.saturating_sub(1), sectors, u64::MAX, u64::MAX / 512],
         sectors + 2,
     );
     let data_len = match kind {
@@ -125,11 +117,7 @@ fn request(rng: &mut Rng, mem: &VecRam, heap: &mut u64, sectors: u64) -> Vec<(u6
     header[..4].copy_from_slice(&kind.to_le_bytes());
     header[8..].copy_from_slice(&sector.to_le_bytes());
     let mut bufs = Vec::new();
-    let split = if rng.next().is_multiple_of(4) {
-        rng.next() % 16
-    } else {
-        16
-    };
+    let split = if rng.next().is_multiple_of(4) { rng.next() % 16 } else { 16 };
     for (from, to) in [(0, split), (split, 16)] {
         if to > from {
             let at = alloc(rng, heap, to - from);
@@ -143,11 +131,7 @@ fn request(rng: &mut Rng, mem: &VecRam, heap: &mut u64, sectors: u64) -> Vec<(u6
     let pieces = 1 + rng.next() % 3;
     let mut left = data_len;
     for p in 0..pieces {
-        let n = if p + 1 == pieces {
-            left
-        } else {
-            rng.next() % (left + 1)
-        };
+        let n = if p + 1 == pieces { left } else { rng.next() % (left + 1) };
         left -= n;
         if n > 0 {
             bufs.push((alloc(rng, heap, n), n as u32, writable));
@@ -197,11 +181,7 @@ fn mutate(rng: &mut Rng, mem: &VecRam, config: &QueueConfig) {
         4 => {
             let idx = mem.peek_u16_or(config.avail_ring.wrapping_add(2), 0);
             let jump = pick(rng, &[1, n, n + 1, 0x8000], 1 << 16) as u16;
-            poke_u16(
-                mem,
-                config.avail_ring.wrapping_add(2),
-                idx.wrapping_add(jump),
-            );
+            poke_u16(mem, config.avail_ring.wrapping_add(2), idx.wrapping_add(jump));
         }
         5 => {
             let slot = rng.next() % n;
@@ -242,11 +222,8 @@ fn make_case(seed: u64) -> Case {
     // The three areas one after the other from a random start, each sometimes anywhere.
     let mut at = (rng.next() % (ram / 4)) & !15;
     let mut area = |rng: &mut Rng, align: u64, len: u64| {
-        let here = if rng.next().is_multiple_of(16) {
-            address(rng, ram) & !(align - 1)
-        } else {
-            at
-        };
+        let here =
+            if rng.next().is_multiple_of(16) { address(rng, ram) & !(align - 1) } else { at };
         at = (at + len).next_multiple_of(16);
         here
     };
@@ -259,12 +236,7 @@ fn make_case(seed: u64) -> Case {
     let mut heap = at;
     // The image.
     let sectors = rng.next() % 64;
-    let image_len = sectors * 512
-        + if rng.next().is_multiple_of(4) {
-            rng.next() % 512
-        } else {
-            0
-        };
+    let image_len = sectors * 512 + if rng.next().is_multiple_of(4) { rng.next() % 512 } else { 0 };
     let read_only = rng.next().is_multiple_of(3);
     // The device's counters start anywhere; the driver adds requests from there.
     let start = rng.next() as u16;
@@ -287,18 +259,10 @@ fn make_case(seed: u64) -> Case {
         }
         next_desc += bufs.len() as u64;
         let slot = u64::from(start.wrapping_add(published) % size);
-        poke_u16(
-            &mem,
-            config.avail_ring.wrapping_add(4 + 2 * slot),
-            head as u16,
-        );
+        poke_u16(&mem, config.avail_ring.wrapping_add(4 + 2 * slot), head as u16);
         published += 1;
     }
-    poke_u16(
-        &mem,
-        config.avail_ring.wrapping_add(2),
-        start.wrapping_add(published),
-    );
+    poke_u16(&mem, config.avail_ring.wrapping_add(2), start.wrapping_add(published));
     for _ in 0..pick(&mut rng, &[0, 0, 0, 1, 1, 2, 5], 20) {
         mutate(&mut rng, &mem, &config);
     }
@@ -311,12 +275,7 @@ fn make_case(seed: u64) -> Case {
     if rng.next().is_multiple_of(2) {
         blk.activate(blk.device_features());
     }
-    Case {
-        mem,
-        queue: SplitQueue::starting_at(config, start),
-        blk,
-        config,
-    }
+    Case { mem, queue: SplitQueue::starting_at(config, start), blk, config }
 }
 
 fn read_u64(mem: &VecRam, gpa: u64) -> Result<u64, crate::memory::MemoryError> {
@@ -396,12 +355,7 @@ fn run_case(seed: u64) {
         let slot = u64::from(next_used.wrapping_sub(1) % c.config.size);
         let id = c.mem.peek_u32(c.config.used_ring + 4 + 8 * slot);
         assert!(id < u32::from(c.config.size), "{}: used id {id}", at());
-        assert_eq!(
-            c.mem.peek_u16(c.config.used_ring + 2),
-            next_used,
-            "{}",
-            at()
-        );
+        assert_eq!(c.mem.peek_u16(c.config.used_ring + 2), next_used, "{}", at());
     }
     // process_queue too, from wherever serve_one left the queue: bounded by the queue size.
     if let Ok(done) = c.blk.process_queue(&mut c.queue, &c.mem) {

@@ -111,14 +111,7 @@ struct QueueRegs {
 
 impl QueueRegs {
     fn new(max: u16) -> QueueRegs {
-        QueueRegs {
-            max,
-            ready: false,
-            config: QueueConfig {
-                size: max,
-                ..QueueConfig::default()
-            },
-        }
+        QueueRegs { max, ready: false, config: QueueConfig { size: max, ..QueueConfig::default() } }
     }
 }
 
@@ -176,11 +169,8 @@ impl MmioTransport {
             self.stats.other += 1;
             for (i, byte) in data.iter_mut().enumerate() {
                 let i = at.saturating_add(i as u64);
-                *byte = usize::try_from(i)
-                    .ok()
-                    .and_then(|i| self.config.get(i))
-                    .copied()
-                    .unwrap_or(0);
+                *byte =
+                    usize::try_from(i).ok().and_then(|i| self.config.get(i)).copied().unwrap_or(0);
             }
             return register;
         }
@@ -264,10 +254,7 @@ impl MmioTransport {
             QueueNotify => return self.notify(value),
             InterruptAck => {
                 self.interrupt_status &= !value;
-                return WriteEffect::InterruptAck {
-                    acked: value,
-                    pending: self.interrupt_status,
-                };
+                return WriteEffect::InterruptAck { acked: value, pending: self.interrupt_status };
             }
             Status => return self.write_status(value),
             ShmSel => {}
@@ -279,10 +266,7 @@ impl MmioTransport {
     /// The selected queue, if it exists and its registers may change.
     fn settable_queue(&mut self) -> Result<&mut QueueRegs, Refusal> {
         let running = self.status & VIRTIO_CONFIG_S_DRIVER_OK != 0;
-        let q = self
-            .queues
-            .get_mut(self.queue_sel as usize)
-            .ok_or(Refusal::NoSuchQueue)?;
+        let q = self.queues.get_mut(self.queue_sel as usize).ok_or(Refusal::NoSuchQueue)?;
         if q.ready || running {
             return Err(Refusal::QueueLive);
         }
@@ -363,9 +347,7 @@ impl MmioTransport {
         let added = new & !old;
         if added & VIRTIO_CONFIG_S_FEATURES_OK != 0 && !self.acceptable(self.driver_features) {
             new &= !VIRTIO_CONFIG_S_FEATURES_OK;
-            effect = WriteEffect::FeaturesRefused {
-                driver: self.driver_features,
-            };
+            effect = WriteEffect::FeaturesRefused { driver: self.driver_features };
         }
         if added & VIRTIO_CONFIG_S_DRIVER_OK != 0 {
             if new & VIRTIO_CONFIG_S_FEATURES_OK == 0 {
@@ -414,10 +396,7 @@ impl MmioTransport {
 
     /// Queue `index` as the driver set it up, if it is ready.
     pub fn queue_config(&self, index: u16) -> Option<QueueConfig> {
-        self.queues
-            .get(usize::from(index))
-            .filter(|q| q.ready)
-            .map(|q| q.config)
+        self.queues.get(usize::from(index)).filter(|q| q.ready).map(|q| q.config)
     }
 
     /// The features the driver chose (meaningful once FEATURES_OK is set).

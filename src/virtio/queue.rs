@@ -81,10 +81,9 @@ pub enum QueueConfigError {
 impl fmt::Display for QueueConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            QueueConfigError::Size { size, max } => write!(
-                f,
-                "queue size {size} is not a power of two from 1 to QueueNumMax ({max})"
-            ),
+            QueueConfigError::Size { size, max } => {
+                write!(f, "queue size {size} is not a power of two from 1 to QueueNumMax ({max})")
+            }
             QueueConfigError::Area { what, addr } => {
                 write!(f, "the {what} at {addr:#x} is misaligned or wraps")
             }
@@ -98,21 +97,13 @@ impl QueueConfig {
     /// each access: RAM is the machine's, not the transport's, to know.)
     pub fn check(&self, max: u16) -> Result<(), QueueConfigError> {
         if !self.size.is_power_of_two() || self.size > max || self.size > VIRTQ_MAX_SIZE {
-            return Err(QueueConfigError::Size {
-                size: self.size,
-                max,
-            });
+            return Err(QueueConfigError::Size { size: self.size, max });
         }
         let n = u64::from(self.size);
         let areas = [
             ("descriptor table", self.desc_table, 16, DESC_SIZE * n),
             ("available ring", self.avail_ring, 2, RING_HEADER + 2 * n),
-            (
-                "used ring",
-                self.used_ring,
-                4,
-                RING_HEADER + USED_ELEM_SIZE * n,
-            ),
+            ("used ring", self.used_ring, 4, RING_HEADER + USED_ELEM_SIZE * n),
         ];
         for (what, addr, align, len) in areas {
             if addr % align != 0 || addr.checked_add(len).is_none() {
@@ -129,11 +120,7 @@ pub enum QueueError {
     /// A ring or the descriptor table is (partly) outside guest RAM.
     Memory(MemoryError),
     /// `avail.idx` is more than `size` ahead of what the device has taken.
-    AvailIndex {
-        avail_idx: u16,
-        taken: u16,
-        size: u16,
-    },
+    AvailIndex { avail_idx: u16, taken: u16, size: u16 },
     /// The available ring names a head outside the descriptor table.
     Head { head: u16, size: u16 },
 }
@@ -142,11 +129,7 @@ impl fmt::Display for QueueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             QueueError::Memory(e) => write!(f, "virtqueue ring: {e}"),
-            QueueError::AvailIndex {
-                avail_idx,
-                taken,
-                size,
-            } => write!(
+            QueueError::AvailIndex { avail_idx, taken, size } => write!(
                 f,
                 "available idx {avail_idx} is more than the queue size {size} ahead of {taken}"
             ),
@@ -226,21 +209,13 @@ pub struct SplitQueue {
 impl SplitQueue {
     /// A queue the transport has checked ([`QueueConfig::check`]); both indices start at 0.
     pub fn new(config: QueueConfig) -> SplitQueue {
-        SplitQueue {
-            config,
-            next_avail: 0,
-            next_used: 0,
-        }
+        SplitQueue { config, next_avail: 0, next_used: 0 }
     }
 
     /// The same, with both indices at `idx` (for tests of the 16-bit wraparound).
     #[cfg(test)]
     pub fn starting_at(config: QueueConfig, idx: u16) -> SplitQueue {
-        SplitQueue {
-            config,
-            next_avail: idx,
-            next_used: idx,
-        }
+        SplitQueue { config, next_avail: idx, next_used: idx }
     }
 
     pub fn config(&self) -> QueueConfig {
@@ -292,30 +267,21 @@ impl SplitQueue {
                 return Err(Walk::Chain(ChainError::TooLong { size }));
             }
             let mut raw = [0u8; 16];
-            mem.read(
-                self.config.desc_table + DESC_SIZE * u64::from(index),
-                &mut raw,
-            )
-            .map_err(Walk::Memory)?;
+            mem.read(self.config.desc_table + DESC_SIZE * u64::from(index), &mut raw)
+                .map_err(Walk::Memory)?;
             let d = Descriptor::from_le_bytes(raw);
             if d.flags & VIRTQ_DESC_F_INDIRECT != 0 {
                 return Err(Walk::Chain(ChainError::Indirect));
             }
             if !in_ram(mem, d.addr, u64::from(d.len)) {
-                return Err(Walk::Chain(ChainError::OutsideRam {
-                    addr: d.addr,
-                    len: d.len,
-                }));
+                return Err(Walk::Chain(ChainError::OutsideRam { addr: d.addr, len: d.len }));
             }
             chain.push(d).map_err(Walk::Chain)?;
             if d.flags & VIRTQ_DESC_F_NEXT == 0 {
                 return Ok(());
             }
             if d.next >= size {
-                return Err(Walk::Chain(ChainError::Next {
-                    index: d.next,
-                    size,
-                }));
+                return Err(Walk::Chain(ChainError::Next { index: d.next, size }));
             }
             index = d.next;
         }
@@ -337,10 +303,7 @@ impl SplitQueue {
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(
-            self.config.used_ring + RING_HEADER + USED_ELEM_SIZE * slot,
-            &elem,
-        )?;
+        mem.write(self.config.used_ring + RING_HEADER + USED_ELEM_SIZE * slot, &elem)?;
         fence(Ordering::Release);
         self.next_used = self.next_used.wrapping_add(1);
         mem.write(self.config.used_ring + 2, &self.next_used.to_le_bytes())?;

@@ -102,11 +102,7 @@ impl VecRam {
         let size = self.bytes.borrow().len() as u64;
         match gpa.checked_add(len as u64) {
             Some(end) if end <= size => Ok(gpa as usize),
-            _ => Err(MemoryError::OutOfBounds {
-                gpa,
-                len: len as u64,
-                size,
-            }),
+            _ => Err(MemoryError::OutOfBounds { gpa, len: len as u64, size }),
         }
     }
 }
@@ -155,13 +151,7 @@ pub struct VecDisk {
 
 impl VecDisk {
     pub fn new(data: Vec<u8>, read_only: bool) -> VecDisk {
-        VecDisk {
-            data,
-            read_only,
-            writes: Vec::new(),
-            flushes: 0,
-            broken: false,
-        }
+        VecDisk { data, read_only, writes: Vec::new(), flushes: 0, broken: false }
     }
 
     fn range(&self, offset: u64, len: usize) -> std::io::Result<usize> {
@@ -224,17 +214,11 @@ pub struct Buf {
 }
 
 pub fn out(data: &[u8]) -> Buf {
-    Buf {
-        data: data.to_vec(),
-        writable: false,
-    }
+    Buf { data: data.to_vec(), writable: false }
 }
 
 pub fn inb(len: usize) -> Buf {
-    Buf {
-        data: vec![0xEE; len],
-        writable: true,
-    }
+    Buf { data: vec![0xEE; len], writable: true }
 }
 
 impl Driver {
@@ -244,12 +228,7 @@ impl Driver {
         let avail = desc + 16 * u64::from(size);
         let used = (avail + 6 + 2 * u64::from(size)).next_multiple_of(4);
         Driver {
-            config: QueueConfig {
-                size,
-                desc_table: desc,
-                avail_ring: avail,
-                used_ring: used,
-            },
+            config: QueueConfig { size, desc_table: desc, avail_ring: avail, used_ring: used },
             next_desc: 0,
             avail_idx: 0,
             used_seen: 0,

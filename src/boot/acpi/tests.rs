@@ -1,23 +1,12 @@
 use super::aml::*;
 use super::*;
 
-const DISK: MmioDevice = MmioDevice {
-    base: 0xD000_0000,
-    size: 0x1000,
-    gsi: 5,
-};
+const DISK: MmioDevice = MmioDevice { base: 0xD000_0000, size: 0x1000, gsi: 5 };
 
-const COM1: SerialPort = SerialPort {
-    port: 0x3F8,
-    gsi: 4,
-};
+const COM1: SerialPort = SerialPort { port: 0x3F8, gsi: 4 };
 
 fn platform(cpus: u32, devices: &[MmioDevice]) -> Platform<'_> {
-    Platform {
-        cpus,
-        com1: Some(COM1),
-        virtio_mmio: devices,
-    }
+    Platform { cpus, com1: Some(COM1), virtio_mmio: devices }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -51,20 +40,14 @@ fn decode_pkg_length(b: &[u8]) -> (usize, usize) {
 /// The package at `b` (starting at its PkgLength): its contents and the bytes it took.
 fn package(b: &[u8]) -> (&[u8], usize) {
     let (len, n) = decode_pkg_length(b);
-    assert!(
-        len >= n && len <= b.len(),
-        "package length {len} of {}",
-        b.len()
-    );
+    assert!(len >= n && len <= b.len(), "package length {len} of {}", b.len());
     (&b[n..len], len)
 }
 
 fn name_seg(b: &[u8]) -> NameSeg {
     let seg: NameSeg = b[..4].try_into().unwrap();
     assert!(seg[0].is_ascii_uppercase() || seg[0] == b'_', "{seg:?}");
-    assert!(seg[1..]
-        .iter()
-        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_'));
+    assert!(seg[1..].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_'));
     seg
 }
 
@@ -74,24 +57,16 @@ fn decode_data(b: &[u8]) -> (Obj, usize) {
         ONE_OP => (Obj::Int(1), 1),
         BYTE_PREFIX => (Obj::Int(u64::from(b[1])), 2),
         WORD_PREFIX => (Obj::Int(u64::from(u16::from_le_bytes([b[1], b[2]]))), 3),
-        DWORD_PREFIX => (
-            Obj::Int(u64::from(u32::from_le_bytes(b[1..5].try_into().unwrap()))),
-            5,
-        ),
+        DWORD_PREFIX => (Obj::Int(u64::from(u32::from_le_bytes(b[1..5].try_into().unwrap()))), 5),
         QWORD_PREFIX => (Obj::Int(u64::from_le_bytes(b[1..9].try_into().unwrap())), 9),
         STRING_PREFIX => {
             let end = b.iter().position(|&c| c == 0).unwrap();
-            (
-                Obj::Str(String::from_utf8(b[1..end].to_vec()).unwrap()),
-                end + 1,
-            )
+            (Obj::Str(String::from_utf8(b[1..end].to_vec()).unwrap()), end + 1)
         }
         BUFFER_OP => {
             let (contents, len) = package(&b[1..]);
             let (size, n) = decode_data(contents);
-            let Obj::Int(size) = size else {
-                panic!("buffer size is not an integer")
-            };
+            let Obj::Int(size) = size else { panic!("buffer size is not an integer") };
             assert_eq!(size as usize, contents.len() - n, "BufferSize");
             (Obj::Buffer(contents[n..].to_vec()), 1 + len)
         }
@@ -110,17 +85,11 @@ fn decode_terms(mut b: &[u8]) -> Vec<Obj> {
                     _ => 4,
                 };
                 let name = contents[..name_len].to_vec();
-                (
-                    Obj::Scope(name, decode_terms(&contents[name_len..])),
-                    1 + len,
-                )
+                (Obj::Scope(name, decode_terms(&contents[name_len..])), 1 + len)
             }
             EXT_OP_PREFIX if b[1] == DEVICE_OP => {
                 let (contents, len) = package(&b[2..]);
-                (
-                    Obj::Device(name_seg(contents), decode_terms(&contents[4..])),
-                    2 + len,
-                )
+                (Obj::Device(name_seg(contents), decode_terms(&contents[4..])), 2 + len)
             }
             NAME_OP => {
                 let (value, n) = decode_data(&b[5..]);
@@ -199,24 +168,15 @@ fn small_encodings() {
     assert_eq!(string("LNRO0005"), b"\x0DLNRO0005\0");
     assert_eq!(name_string(true, &[*b"_SB_"]), b"\\_SB_");
     assert_eq!(name_string(false, &[*b"_SB_", *b"VR00"]), b"\x2E_SB_VR00");
-    assert_eq!(
-        name_string(true, &[*b"_SB_", *b"PCI0", *b"VR00"]),
-        b"\\\x2F\x03_SB_PCI0VR00"
-    );
+    assert_eq!(name_string(true, &[*b"_SB_", *b"PCI0", *b"VR00"]), b"\\\x2F\x03_SB_PCI0VR00");
     assert_eq!(name_string(false, &[]), [0]);
     assert_eq!(
         memory32_fixed(true, 0xD000_0000, 0x1000),
         [0x86, 9, 0, 1, 0, 0, 0, 0xD0, 0, 0x10, 0, 0]
     );
-    assert_eq!(
-        interrupt(true, false, false, 5),
-        [0x89, 6, 0, 0b0011, 1, 5, 0, 0, 0]
-    );
+    assert_eq!(interrupt(true, false, false, 5), [0x89, 6, 0, 0b0011, 1, 5, 0, 0, 0]);
     assert_eq!(interrupt(false, true, true, 9)[3], 0b1101);
-    assert_eq!(
-        io_port(0x3F8, 0x3F8, 1, 8),
-        [0x47, 1, 0xF8, 3, 0xF8, 3, 1, 8]
-    );
+    assert_eq!(io_port(0x3F8, 0x3F8, 1, 8), [0x47, 1, 0xF8, 3, 0xF8, 3, 1, 8]);
 }
 
 #[test]
@@ -227,43 +187,28 @@ fn a_resource_template_ends_with_a_checksummed_end_tag() {
     ]);
     let (obj, n) = decode_data(&t);
     assert_eq!(n, t.len());
-    let Obj::Buffer(bytes) = obj else {
-        panic!("{obj:?}")
-    };
+    let Obj::Buffer(bytes) = obj else { panic!("{obj:?}") };
     assert_eq!(bytes.len(), 12 + 9 + 2);
     assert_eq!(bytes[21], END_TAG);
     assert_eq!(checksum(&bytes), 0);
     assert_eq!(
         decode_resources(&bytes),
-        [
-            (0x86, vec![1, 0, 0, 0, 0xD0, 0, 0x10, 0, 0]),
-            (0x89, vec![0b0011, 1, 5, 0, 0, 0]),
-        ]
+        [(0x86, vec![1, 0, 0, 0, 0xD0, 0, 0x10, 0, 0]), (0x89, vec![0b0011, 1, 5, 0, 0, 0]),]
     );
 }
 
 #[test]
 fn the_dsdt_aml_decodes_back_to_com1_and_the_disk() {
-    let second = MmioDevice {
-        base: 0xD000_1000,
-        size: 0x1000,
-        gsi: 6,
-    };
+    let second = MmioDevice { base: 0xD000_1000, size: 0x1000, gsi: 6 };
     let aml = dsdt_aml(&platform(1, &[DISK, second]));
     let tree = decode_terms(&aml);
-    let [Obj::Scope(path, devices)] = &tree[..] else {
-        panic!("{tree:?}")
-    };
+    let [Obj::Scope(path, devices)] = &tree[..] else { panic!("{tree:?}") };
     assert_eq!(path, b"\\_SB_");
     let crs = |obj: &Obj| -> Vec<(u8, Vec<u8>)> {
-        let Obj::Buffer(b) = obj else {
-            panic!("{obj:?}")
-        };
+        let Obj::Buffer(b) = obj else { panic!("{obj:?}") };
         decode_resources(b)
     };
-    let Obj::Device(name, body) = &devices[0] else {
-        panic!("{devices:?}")
-    };
+    let Obj::Device(name, body) = &devices[0] else { panic!("{devices:?}") };
     assert_eq!(name, b"COM1");
     assert_eq!(
         body[..2],
@@ -272,21 +217,14 @@ fn the_dsdt_aml_decodes_back_to_com1_and_the_disk() {
             Obj::Name(*b"_UID", Box::new(Obj::Int(0))),
         ]
     );
-    let Obj::Name(n, res) = &body[2] else {
-        panic!()
-    };
+    let Obj::Name(n, res) = &body[2] else { panic!() };
     assert_eq!(n, b"_CRS");
     assert_eq!(
         crs(res),
-        [
-            (0x47, vec![1, 0xF8, 3, 0xF8, 3, 1, 8]),
-            (0x89, vec![0b0011, 1, 4, 0, 0, 0]),
-        ]
+        [(0x47, vec![1, 0xF8, 3, 0xF8, 3, 1, 8]), (0x89, vec![0b0011, 1, 4, 0, 0, 0]),]
     );
     for (i, d) in [DISK, second].iter().enumerate() {
-        let Obj::Device(name, body) = &devices[1 + i] else {
-            panic!("{devices:?}")
-        };
+        let Obj::Device(name, body) = &devices[1 + i] else { panic!("{devices:?}") };
         assert_eq!(name, &[b'V', b'R', b'0', b'0' + i as u8]);
         assert_eq!(
             body[..2],
@@ -295,9 +233,7 @@ fn the_dsdt_aml_decodes_back_to_com1_and_the_disk() {
                 Obj::Name(*b"_UID", Box::new(Obj::Int(i as u64))),
             ]
         );
-        let Obj::Name(_, res) = &body[2] else {
-            panic!()
-        };
+        let Obj::Name(_, res) = &body[2] else { panic!() };
         let r = crs(res);
         assert_eq!(r[0].0, 0x86);
         assert_eq!(u32_at(&r[0].1, 1), d.base as u32);
@@ -315,12 +251,7 @@ fn walk(t: &AcpiTables) -> (&[u8], &[u8], &[u8]) {
         assert_eq!(&b[at..at + 4], sig);
         let len = u32_at(b, at + 4) as usize;
         let table = &b[at..at + len];
-        assert_eq!(
-            checksum(table),
-            0,
-            "{} checksum",
-            String::from_utf8_lossy(sig)
-        );
+        assert_eq!(checksum(table), 0, "{} checksum", String::from_utf8_lossy(sig));
         assert_eq!(&table[10..16], b"MINKVM");
         table
     };
@@ -346,21 +277,13 @@ fn the_tables_chain_from_the_rsdp_with_valid_checksums() {
     assert!(t.gpa + t.bytes.len() as u64 <= ACPI_AREA_END);
     let (fadt, _, dsdt) = walk(&t);
     assert_eq!(dsdt[8], 2, "DSDT revision 2: 64-bit integers");
-    assert_eq!(
-        decode_terms(&dsdt[36..]).len(),
-        1,
-        "one scope, all bytes decoded"
-    );
+    assert_eq!(decode_terms(&dsdt[36..]).len(), 1, "one scope, all bytes decoded");
     // FADT: revision 6, 276 bytes, hardware-reduced, DSDT only in X_DSDT.
     assert_eq!((fadt.len(), fadt[8], fadt[FADT_MINOR_VERSION]), (276, 6, 5));
     let flags = u32_at(fadt, FADT_FLAGS);
     assert_ne!(flags & FADT_F_HW_REDUCED_ACPI, 0);
     assert_eq!(flags, (1 << 20) | (1 << 5) | (1 << 4));
-    assert_eq!(
-        u32_at(fadt, 40),
-        0,
-        "the 32-bit DSDT field is 0 when X_DSDT is set"
-    );
+    assert_eq!(u32_at(fadt, 40), 0, "the 32-bit DSDT field is 0 when X_DSDT is set");
     assert_eq!(u32_at(fadt, 36), 0, "no FACS: hardware-reduced");
     assert_eq!(u16::from_le_bytes([fadt[46], fadt[47]]), 0, "no SCI");
     let iapc = u16::from_le_bytes([fadt[FADT_IAPC_BOOT_ARCH], fadt[FADT_IAPC_BOOT_ARCH + 1]]);
@@ -408,27 +331,16 @@ fn the_largest_platform_fits_below_one_mib() {
     // COM1 on line 4 and a device on each of the 23 others.
     let devices: Vec<MmioDevice> = (0..24u32)
         .filter(|&gsi| gsi != 4)
-        .map(|gsi| MmioDevice {
-            base: 0xD000_0000 + u64::from(gsi) * 0x1000,
-            size: 0x1000,
-            gsi,
-        })
+        .map(|gsi| MmioDevice { base: 0xD000_0000 + u64::from(gsi) * 0x1000, size: 0x1000, gsi })
         .collect();
     let t = build(&platform(MAX_CPUS, &devices)).unwrap();
     walk(&t);
     assert!(t.bytes.len() < 6 * 1024, "{}", t.bytes.len());
     // No COM1, no devices: still a valid set of tables.
-    let bare = Platform {
-        cpus: 1,
-        com1: None,
-        virtio_mmio: &[],
-    };
+    let bare = Platform { cpus: 1, com1: None, virtio_mmio: &[] };
     let tables = build(&bare).unwrap();
     let (_, _, dsdt) = walk(&tables);
-    assert_eq!(
-        decode_terms(&dsdt[36..]),
-        [Obj::Scope(b"\\_SB_".to_vec(), vec![])]
-    );
+    assert_eq!(decode_terms(&dsdt[36..]), [Obj::Scope(b"\\_SB_".to_vec(), vec![])]);
 }
 
 #[test]
@@ -443,50 +355,28 @@ fn platforms_the_tables_cannot_describe_are_refused() {
         (
             1,
             vec![d(0xFFFF_F000, 0x2000, 5)],
-            AcpiError::MmioRange {
-                base: 0xFFFF_F000,
-                size: 0x2000,
-            },
+            AcpiError::MmioRange { base: 0xFFFF_F000, size: 0x2000 },
         ),
-        (
-            1,
-            vec![d(0xD000_0000, 0, 5)],
-            AcpiError::MmioRange {
-                base: 0xD000_0000,
-                size: 0,
-            },
-        ),
+        (1, vec![d(0xD000_0000, 0, 5)], AcpiError::MmioRange { base: 0xD000_0000, size: 0 }),
     ];
     for (cpus, devices, expected) in cases {
         assert_eq!(build(&platform(cpus, &devices)), Err(expected));
     }
-    let odd_com1 = Platform {
-        cpus: 1,
-        com1: Some(SerialPort {
-            port: 0x3F8,
-            gsi: 30,
-        }),
-        virtio_mmio: &[],
-    };
+    let odd_com1 =
+        Platform { cpus: 1, com1: Some(SerialPort { port: 0x3F8, gsi: 30 }), virtio_mmio: &[] };
     assert_eq!(build(&odd_com1), Err(AcpiError::Gsi(30)));
     assert_eq!(
         AcpiError::Cpus(256).to_string(),
         "256 CPUs: the MADT describes 1 to 255 (8-bit APIC IDs, 0xFF is broadcast)"
     );
-    assert_eq!(
-        AcpiError::Gsi(24).to_string(),
-        "interrupt 24 is past the IOAPIC's 24 pins"
-    );
+    assert_eq!(AcpiError::Gsi(24).to_string(), "interrupt 24 is past the IOAPIC's 24 pins");
 }
 
 #[test]
 fn the_recommended_disk_is_describable() {
     use crate::virtio::{VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
-    let disk = MmioDevice {
-        base: VIRTIO_BLK_MMIO_BASE,
-        size: VIRTIO_MMIO_SIZE,
-        gsi: VIRTIO_BLK_IRQ,
-    };
+    let disk =
+        MmioDevice { base: VIRTIO_BLK_MMIO_BASE, size: VIRTIO_MMIO_SIZE, gsi: VIRTIO_BLK_IRQ };
     assert_eq!(disk, DISK);
     use crate::devices::uart::{COM1_BASE, COM1_IRQ};
     assert_eq!((COM1.port, COM1.gsi), (COM1_BASE, COM1_IRQ));

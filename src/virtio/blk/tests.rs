@@ -32,12 +32,7 @@ fn rig(sectors: u64, read_only: bool) -> Rig {
         mem: VecRam::new(RAM),
         queue: SplitQueue::new(driver.config),
         driver,
-        blk: Blk::new(
-            VecDisk::new(data, read_only),
-            len,
-            read_only,
-            "mini-kvm-disk",
-        ),
+        blk: Blk::new(VecDisk::new(data, read_only), len, read_only, "mini-kvm-disk"),
     }
 }
 
@@ -97,18 +92,11 @@ fn a_write_reaches_the_image_and_is_flushed_unless_flush_was_negotiated() {
     let (used, status, _) = r.run(&[out(&header(VIRTIO_BLK_T_OUT, 7)), out(&data), inb(1)]);
     assert_eq!((used, status), (1, VIRTIO_BLK_S_OK));
     assert_eq!(&r.disk()[7 * 512..], &data[..]);
-    assert_eq!(
-        r.disk()[..7 * 512],
-        image(8)[..7 * 512],
-        "nothing else changed"
-    );
+    assert_eq!(r.disk()[..7 * 512], image(8)[..7 * 512], "nothing else changed");
     assert_eq!(r.blk.disk.backend.flushes, 1, "write-through without FLUSH");
     r.blk.activate((1 << 32) | (1 << 9));
     r.run(&[out(&header(VIRTIO_BLK_T_OUT, 0)), out(&data), inb(1)]);
-    assert_eq!(
-        r.blk.disk.backend.flushes, 1,
-        "FLUSH negotiated: the driver flushes"
-    );
+    assert_eq!(r.blk.disk.backend.flushes, 1, "FLUSH negotiated: the driver flushes");
     let (_, status, _) = r.run(&[out(&header(VIRTIO_BLK_T_FLUSH, 0)), inb(1)]);
     assert_eq!(status, VIRTIO_BLK_S_OK);
     assert_eq!(r.blk.disk.backend.flushes, 2);
@@ -140,11 +128,7 @@ fn requests_outside_the_image_or_not_whole_sectors_fail() {
         (VIRTIO_BLK_T_OUT, 8, 512),
     ];
     for (kind, sector, len) in cases {
-        let data = if kind == VIRTIO_BLK_T_OUT {
-            out(&vec![9; len])
-        } else {
-            inb(len)
-        };
+        let data = if kind == VIRTIO_BLK_T_OUT { out(&vec![9; len]) } else { inb(len) };
         let (used, status, addrs) = r.run(&[out(&header(kind, sector)), data, inb(1)]);
         assert_eq!(status, VIRTIO_BLK_S_IOERR, "{kind} {sector} {len}");
         // No data written: the status byte alone counts only when it is all there is.
@@ -194,12 +178,7 @@ fn get_id_and_unknown_types() {
     assert_eq!((used, status), (1, VIRTIO_BLK_S_UNSUPP));
     assert_eq!(r.blk.stats().unsupported, 7);
     // A 20-byte ID has no NUL.
-    let full = Blk::new(
-        VecDisk::new(vec![], false),
-        0,
-        false,
-        "0123456789abcdefghijKLMN",
-    );
+    let full = Blk::new(VecDisk::new(vec![], false), 0, false, "0123456789abcdefghijKLMN");
     assert_eq!(&full.disk.id, b"0123456789abcdefghij");
 }
 
@@ -239,18 +218,12 @@ fn a_large_request_moves_through_the_fixed_buffer() {
 fn requests_without_status_room_or_header_get_length_zero() {
     let mut r = rig(8, false);
     r.mem.clear_logs();
-    let (head, _) = r
-        .driver
-        .add(&r.mem, &[out(&header(VIRTIO_BLK_T_IN, 0)), out(&[0; 512])]);
+    let (head, _) = r.driver.add(&r.mem, &[out(&header(VIRTIO_BLK_T_IN, 0)), out(&[0; 512])]);
     r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
     assert_eq!(r.driver.take_used(&r.mem), [(u32::from(head), 0)]);
     let used_ring = r.driver.config.used_ring;
     assert!(
-        r.mem
-            .writes
-            .borrow()
-            .iter()
-            .all(|&(gpa, _)| gpa >= used_ring),
+        r.mem.writes.borrow().iter().all(|&(gpa, _)| gpa >= used_ring),
         "only the used ring was written"
     );
     let (used, status, _) = r.run(&[out(&header(VIRTIO_BLK_T_IN, 0)[..15]), inb(1)]);
@@ -261,14 +234,7 @@ fn requests_without_status_room_or_header_get_length_zero() {
 #[test]
 fn a_bad_chain_is_returned_with_length_zero() {
     let mut r = rig(8, false);
-    r.driver.put_desc(
-        &r.mem,
-        3,
-        HEAP,
-        16,
-        crate::virtio::queue::VIRTQ_DESC_F_INDIRECT,
-        0,
-    );
+    r.driver.put_desc(&r.mem, 3, HEAP, 16, crate::virtio::queue::VIRTQ_DESC_F_INDIRECT, 0);
     r.driver.publish(&r.mem, 3);
     let done = r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
     assert_eq!(done.completed, 1);
@@ -279,10 +245,7 @@ fn a_bad_chain_is_returned_with_length_zero() {
 #[test]
 fn the_header_is_read_once() {
     let mut r = rig(8, false);
-    let (head, addrs) = r.driver.add(
-        &r.mem,
-        &[out(&header(VIRTIO_BLK_T_IN, 1)), inb(512), inb(1)],
-    );
+    let (head, addrs) = r.driver.add(&r.mem, &[out(&header(VIRTIO_BLK_T_IN, 1)), inb(512), inb(1)]);
     r.mem.clear_logs();
     r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
     let header_reads = r
@@ -300,29 +263,17 @@ fn the_header_is_read_once() {
 fn a_batch_completes_everything_and_asks_for_one_interrupt() {
     let mut r = rig(8, false);
     for s in 0..5 {
-        r.driver.add(
-            &r.mem,
-            &[out(&header(VIRTIO_BLK_T_IN, s)), inb(512), inb(1)],
-        );
+        r.driver.add(&r.mem, &[out(&header(VIRTIO_BLK_T_IN, s)), inb(512), inb(1)]);
     }
     let done = r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
-    assert_eq!(
-        done,
-        Completion {
-            completed: 5,
-            interrupt: true,
-            more: false
-        }
-    );
+    assert_eq!(done, Completion { completed: 5, interrupt: true, more: false });
     assert_eq!(r.driver.take_used(&r.mem).len(), 5);
     // Nothing new: nothing done, no interrupt.
     let done = r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
     assert_eq!(done, Completion::default());
     // The driver masked interrupts.
-    r.mem
-        .poke_u16(r.driver.config.avail_ring, VIRTQ_AVAIL_F_NO_INTERRUPT);
-    r.driver
-        .add(&r.mem, &[out(&header(VIRTIO_BLK_T_FLUSH, 0)), inb(1)]);
+    r.mem.poke_u16(r.driver.config.avail_ring, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    r.driver.add(&r.mem, &[out(&header(VIRTIO_BLK_T_FLUSH, 0)), inb(1)]);
     let done = r.blk.process_queue(&mut r.queue, &r.mem).unwrap();
     assert_eq!((done.completed, done.interrupt), (1, false));
 }
@@ -341,11 +292,7 @@ fn a_broken_ring_stops_the_queue() {
 fn the_image_file_backend_reads_writes_and_syncs() {
     let path = std::env::temp_dir().join(format!("mini-kvm-blk-test-{}", std::process::id()));
     std::fs::write(&path, image(4)).unwrap();
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let mut buf = [0u8; 512];
     file.read_at(512, &mut buf).unwrap();
     assert_eq!(buf[..], image(4)[512..1024]);

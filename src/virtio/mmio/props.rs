@@ -18,9 +18,7 @@ pub(in crate::virtio) fn run_transport_case(seed: u64) {
     let read_only = rng.next().is_multiple_of(2);
     let blk = Blk::new(VecDisk::new(vec![0; 4096], read_only), 4096, read_only, "t");
     let mut t: MmioTransport = blk.transport();
-    let offsets = [
-        0x14, 0x20, 0x24, 0x30, 0x38, 0x44, 0x50, 0x60, 0x64, 0x70, 0x80, 0x90, 0xa0,
-    ];
+    let offsets = [0x14, 0x20, 0x24, 0x30, 0x38, 0x44, 0x50, 0x60, 0x64, 0x70, 0x80, 0x90, 0xa0];
     for step in 0..200 {
         let offset = pick(&mut rng, &offsets, 0x140);
         let width = [1usize, 2, 4, 4, 4, 8][rng.next() as usize % 6];

@@ -8,12 +8,7 @@ const VERSION_1: u64 = 1 << 32;
 const FLUSH: u64 = 1 << 9;
 
 fn device() -> MmioTransport {
-    MmioTransport::new(
-        2,
-        VERSION_1 | FLUSH,
-        &[256],
-        vec![0x11, 0x22, 0x33, 0x44, 0x55],
-    )
+    MmioTransport::new(2, VERSION_1 | FLUSH, &[256], vec![0x11, 0x22, 0x33, 0x44, 0x55])
 }
 
 fn r32(t: &mut MmioTransport, offset: u64) -> u32 {
@@ -47,11 +42,7 @@ fn bring_up(t: &mut MmioTransport, features: u64, size: u32) -> Vec<WriteEffect>
         w32(t, VIRTIO_MMIO_QUEUE_USED_HIGH, 0),
         w32(t, VIRTIO_MMIO_QUEUE_READY, 1),
     ];
-    effects.push(w32(
-        t,
-        VIRTIO_MMIO_STATUS,
-        ACK | DRIVER | FEATURES_OK | DRIVER_OK,
-    ));
+    effects.push(w32(t, VIRTIO_MMIO_STATUS, ACK | DRIVER | FEATURES_OK | DRIVER_OK));
     effects
 }
 
@@ -96,10 +87,7 @@ fn config_space_reads_at_any_width_and_zero_beyond() {
     assert_eq!(b, [0; 4]);
     t.read(u64::MAX, &mut b);
     assert_eq!(b, [0; 4]);
-    assert_eq!(
-        t.write(VIRTIO_MMIO_CONFIG, &[1]),
-        WriteEffect::Ignored(Refusal::ReadOnly)
-    );
+    assert_eq!(t.write(VIRTIO_MMIO_CONFIG, &[1]), WriteEffect::Ignored(Refusal::ReadOnly));
 }
 
 #[test]
@@ -107,34 +95,18 @@ fn linux_bring_up_reaches_driver_ok_with_the_queue() {
     let mut t = device();
     let effects = bring_up(&mut t, VERSION_1 | FLUSH, 128);
     assert_eq!(effects[0], WriteEffect::Reset);
-    assert!(effects[1..effects.len() - 1]
-        .iter()
-        .all(|e| *e == WriteEffect::Done));
+    assert!(effects[1..effects.len() - 1].iter().all(|e| *e == WriteEffect::Done));
     assert_eq!(effects.last(), Some(&WriteEffect::DriverOk));
-    assert_eq!(
-        r32(&mut t, VIRTIO_MMIO_STATUS),
-        ACK | DRIVER | FEATURES_OK | DRIVER_OK
-    );
+    assert_eq!(r32(&mut t, VIRTIO_MMIO_STATUS), ACK | DRIVER | FEATURES_OK | DRIVER_OK);
     assert_eq!(t.driver_features(), VERSION_1 | FLUSH);
     assert_eq!(r32(&mut t, VIRTIO_MMIO_QUEUE_READY), 1);
     assert_eq!(
         t.queue_config(0),
-        Some(QueueConfig {
-            size: 128,
-            desc_table: 0x1000,
-            avail_ring: 0x2000,
-            used_ring: 0x3000
-        })
+        Some(QueueConfig { size: 128, desc_table: 0x1000, avail_ring: 0x2000, used_ring: 0x3000 })
     );
     assert_eq!(t.queue_config(1), None);
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 0),
-        WriteEffect::QueueNotify(0)
-    );
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 1),
-        WriteEffect::Ignored(Refusal::NotRunning)
-    );
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 0), WriteEffect::QueueNotify(0));
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 1), WriteEffect::Ignored(Refusal::NotRunning));
 }
 
 #[test]
@@ -144,10 +116,7 @@ fn features_without_version_1_or_not_offered_are_refused() {
         let effects = bring_up(&mut t, bad, 128);
         assert_eq!(effects[7], WriteEffect::FeaturesRefused { driver: bad });
         assert_eq!(r32(&mut t, VIRTIO_MMIO_STATUS) & FEATURES_OK, 0);
-        assert_eq!(
-            effects.last(),
-            Some(&WriteEffect::Ignored(Refusal::NoFeaturesOk))
-        );
+        assert_eq!(effects.last(), Some(&WriteEffect::Ignored(Refusal::NoFeaturesOk)));
         assert_eq!(r32(&mut t, VIRTIO_MMIO_STATUS) & DRIVER_OK, 0);
         assert_eq!(
             w32(&mut t, VIRTIO_MMIO_QUEUE_NOTIFY, 0),
@@ -219,22 +188,13 @@ fn a_live_queue_cannot_be_moved() {
         VIRTIO_MMIO_QUEUE_USED_LOW,
         VIRTIO_MMIO_QUEUE_USED_HIGH,
     ] {
-        assert_eq!(
-            w32(&mut t, register, 0x8000),
-            WriteEffect::Ignored(Refusal::QueueLive)
-        );
+        assert_eq!(w32(&mut t, register, 0x8000), WriteEffect::Ignored(Refusal::QueueLive));
     }
     assert_eq!(t.queue_config(0), before);
     // Stopping it is allowed and reported; starting it again while running is not.
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 0),
-        WriteEffect::QueueDisabled(0)
-    );
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 0), WriteEffect::QueueDisabled(0));
     assert_eq!(r32(&mut t, VIRTIO_MMIO_QUEUE_READY), 0);
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 1),
-        WriteEffect::Ignored(Refusal::QueueLive)
-    );
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 1), WriteEffect::Ignored(Refusal::QueueLive));
     assert_eq!(
         w32(&mut t, VIRTIO_MMIO_QUEUE_DESC_LOW, 0),
         WriteEffect::Ignored(Refusal::QueueLive)
@@ -242,21 +202,12 @@ fn a_live_queue_cannot_be_moved() {
     // Before DRIVER_OK, a ready queue is fixed too, until QueueReady 0.
     let mut t = device();
     w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 1);
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_NUM, 16),
-        WriteEffect::Ignored(Refusal::QueueLive)
-    );
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_NUM, 16), WriteEffect::Ignored(Refusal::QueueLive));
     assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 0), WriteEffect::Done);
     assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_NUM, 16), WriteEffect::Done);
     w32(&mut t, VIRTIO_MMIO_QUEUE_SEL, 7);
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_NUM, 16),
-        WriteEffect::Ignored(Refusal::NoSuchQueue)
-    );
-    assert_eq!(
-        w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 1),
-        WriteEffect::Ignored(Refusal::NoSuchQueue)
-    );
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_NUM, 16), WriteEffect::Ignored(Refusal::NoSuchQueue));
+    assert_eq!(w32(&mut t, VIRTIO_MMIO_QUEUE_READY, 1), WriteEffect::Ignored(Refusal::NoSuchQueue));
 }
 
 #[test]
@@ -270,23 +221,14 @@ fn interrupts_are_raised_read_and_acknowledged() {
     assert_ne!(r32(&mut t, VIRTIO_MMIO_STATUS) & 0x40, 0);
     assert_eq!(
         w32(&mut t, VIRTIO_MMIO_INTERRUPT_ACK, 1),
-        WriteEffect::InterruptAck {
-            acked: 1,
-            pending: 2
-        }
+        WriteEffect::InterruptAck { acked: 1, pending: 2 }
     );
     assert_eq!(
         w32(&mut t, VIRTIO_MMIO_INTERRUPT_ACK, 2),
-        WriteEffect::InterruptAck {
-            acked: 2,
-            pending: 0
-        }
+        WriteEffect::InterruptAck { acked: 2, pending: 0 }
     );
     let s = t.stats();
-    assert_eq!(
-        (s.interrupt_status_reads, s.interrupt_acks, s.notifies),
-        (2, 2, 0)
-    );
+    assert_eq!((s.interrupt_status_reads, s.interrupt_acks, s.notifies), (2, 2, 0));
     // Before DRIVER_OK, a device needing a reset says so in Status only.
     let mut t = device();
     assert!(!t.set_needs_reset());
@@ -312,20 +254,14 @@ fn status_bits_stick_until_reset_and_reset_clears_everything() {
     assert_eq!(t.queue_config(0), None);
     assert_eq!(t.driver_features(), 0);
     // And the device comes up again.
-    assert_eq!(
-        bring_up(&mut t, VERSION_1, 64).last(),
-        Some(&WriteEffect::DriverOk)
-    );
+    assert_eq!(bring_up(&mut t, VERSION_1, 64).last(), Some(&WriteEffect::DriverOk));
     assert_eq!(t.queue_config(0).map(|c| c.size), Some(64));
 }
 
 #[test]
 fn odd_widths_and_read_only_registers_are_not_written() {
     let mut t = device();
-    assert_eq!(
-        t.write(VIRTIO_MMIO_STATUS, &[1]),
-        WriteEffect::Ignored(Refusal::Width)
-    );
+    assert_eq!(t.write(VIRTIO_MMIO_STATUS, &[1]), WriteEffect::Ignored(Refusal::Width));
     assert_eq!(
         t.write(VIRTIO_MMIO_STATUS, &[1, 0, 0, 0, 0, 0, 0, 0]),
         WriteEffect::Ignored(Refusal::Width)
@@ -345,11 +281,7 @@ fn odd_widths_and_read_only_registers_are_not_written() {
         VIRTIO_MMIO_CONFIG_GENERATION,
         VIRTIO_MMIO_QUEUE_RESET,
     ] {
-        assert_eq!(
-            w32(&mut t, ro, 0),
-            WriteEffect::Ignored(Refusal::ReadOnly),
-            "{ro:#x}"
-        );
+        assert_eq!(w32(&mut t, ro, 0), WriteEffect::Ignored(Refusal::ReadOnly), "{ro:#x}");
     }
     assert_eq!(r32(&mut t, VIRTIO_MMIO_MAGIC_VALUE), MAGIC_VALUE);
     let mut b = [0xAAu8; 2];

@@ -46,10 +46,7 @@ pub struct Chain {
 impl Chain {
     /// A chain buffer for queues of up to `max` entries, allocated once.
     pub fn with_capacity(max: u16) -> Chain {
-        Chain {
-            descriptors: Vec::with_capacity(usize::from(max)),
-            ..Chain::default()
-        }
+        Chain { descriptors: Vec::with_capacity(usize::from(max)), ..Chain::default() }
     }
 
     pub fn head(&self) -> u16 {
@@ -79,31 +76,21 @@ impl Chain {
         buf: &mut [u8],
     ) -> Result<(), MemoryError> {
         let mut done = 0;
-        for_each_segment(
-            &self.descriptors[..self.readable],
-            offset,
-            buf.len(),
-            |gpa, n| {
-                mem.read(gpa, &mut buf[done..done + n])?;
-                done += n;
-                Ok(())
-            },
-        )
+        for_each_segment(&self.descriptors[..self.readable], offset, buf.len(), |gpa, n| {
+            mem.read(gpa, &mut buf[done..done + n])?;
+            done += n;
+            Ok(())
+        })
     }
 
     /// Copies `data` into the device-writable part, seen as one byte stream, from `offset`.
     pub fn write(&self, mem: &impl GuestRam, offset: u64, data: &[u8]) -> Result<(), MemoryError> {
         let mut done = 0;
-        for_each_segment(
-            &self.descriptors[self.readable..],
-            offset,
-            data.len(),
-            |gpa, n| {
-                mem.write(gpa, &data[done..done + n])?;
-                done += n;
-                Ok(())
-            },
-        )
+        for_each_segment(&self.descriptors[self.readable..], offset, data.len(), |gpa, n| {
+            mem.write(gpa, &data[done..done + n])?;
+            done += n;
+            Ok(())
+        })
     }
 
     /// Appends a descriptor the caller has checked, keeping count of the readable and writable
@@ -143,11 +130,7 @@ fn for_each_segment(
     // All or nothing: a range past the buffers' end is refused before a byte moves.
     let total: u64 = descs.iter().map(|d| u64::from(d.len)).sum();
     if offset.checked_add(len as u64).is_none_or(|end| end > total) {
-        return Err(MemoryError::OutOfBounds {
-            gpa: offset,
-            len: len as u64,
-            size: total,
-        });
+        return Err(MemoryError::OutOfBounds { gpa: offset, len: len as u64, size: total });
     }
     let mut skip = offset;
     let mut left = len as u64;

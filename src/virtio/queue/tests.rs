@@ -21,12 +21,7 @@ fn chain_error(r: Result<bool, PopError>) -> ChainError {
 
 #[test]
 fn queue_config_checks_size_alignment_and_wrap() {
-    let good = QueueConfig {
-        size: 256,
-        desc_table: 0x1000,
-        avail_ring: 0x2000,
-        used_ring: 0x3000,
-    };
+    let good = QueueConfig { size: 256, desc_table: 0x1000, avail_ring: 0x2000, used_ring: 0x3000 };
     assert_eq!(good.check(256), Ok(()));
     assert_eq!(QueueConfig { size: 1, ..good }.check(256), Ok(()));
     for size in [0, 3, 255, 512] {
@@ -36,41 +31,17 @@ fn queue_config_checks_size_alignment_and_wrap() {
         );
     }
     let bad = [
-        QueueConfig {
-            desc_table: 0x1008,
-            ..good
-        },
-        QueueConfig {
-            avail_ring: 0x2001,
-            ..good
-        },
-        QueueConfig {
-            used_ring: 0x3002,
-            ..good
-        },
-        QueueConfig {
-            desc_table: u64::MAX - 15,
-            ..good
-        },
-        QueueConfig {
-            used_ring: u64::MAX - 3,
-            ..good
-        },
+        QueueConfig { desc_table: 0x1008, ..good },
+        QueueConfig { avail_ring: 0x2001, ..good },
+        QueueConfig { used_ring: 0x3002, ..good },
+        QueueConfig { desc_table: u64::MAX - 15, ..good },
+        QueueConfig { used_ring: u64::MAX - 3, ..good },
     ];
     for c in bad {
-        assert!(
-            matches!(c.check(256), Err(QueueConfigError::Area { .. })),
-            "{c:?}"
-        );
+        assert!(matches!(c.check(256), Err(QueueConfigError::Area { .. })), "{c:?}");
     }
     assert_eq!(
-        QueueConfig {
-            desc_table: 0x1008,
-            ..good
-        }
-        .check(256)
-        .unwrap_err()
-        .to_string(),
+        QueueConfig { desc_table: 0x1008, ..good }.check(256).unwrap_err().to_string(),
         "the descriptor table at 0x1008 is misaligned or wraps"
     );
 }
@@ -91,10 +62,7 @@ fn a_chain_is_copied_with_its_readable_and_writable_parts() {
     let d = chain.descriptors();
     assert_eq!(d.len(), 3);
     assert_eq!((d[0].addr, d[0].len), (addrs[0], 16));
-    assert_eq!(
-        (d[2].addr, d[2].len, d[2].is_writable()),
-        (addrs[2], 1, true)
-    );
+    assert_eq!((d[2].addr, d[2].len, d[2].is_writable()), (addrs[2], 1, true));
     assert_eq!((chain.readable_len(), chain.writable_len()), (528, 1));
     assert_eq!(q.pop(&mem, &mut chain), Ok(false));
 }
@@ -105,12 +73,7 @@ fn the_byte_stream_spans_buffers_however_the_driver_split_it() {
     // A 16-byte header split 3 + 13, then two writable buffers of 2 and 3 bytes.
     let (_, addrs) = driver.add(
         &mem,
-        &[
-            out(&[1, 2, 3]),
-            out(&[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]),
-            inb(2),
-            inb(3),
-        ],
+        &[out(&[1, 2, 3]), out(&[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]), inb(2), inb(3)],
     );
     q.pop(&mem, &mut chain).unwrap();
     let mut header = [0u8; 16];
@@ -141,10 +104,7 @@ fn each_descriptor_is_read_exactly_once() {
         .filter(|(gpa, _)| (table..table + 16 * 8).contains(gpa))
         .copied()
         .collect();
-    assert_eq!(
-        desc_reads,
-        [(table, 16), (table + 16, 16), (table + 32, 16)]
-    );
+    assert_eq!(desc_reads, [(table, 16), (table + 16, 16), (table + 32, 16)]);
     assert!(mem.writes.borrow().is_empty(), "popping writes nothing");
 }
 
@@ -161,10 +121,7 @@ fn a_loop_ends_after_queue_size_descriptors() {
     mem.clear_logs();
     assert_eq!(
         q.pop(&mem, &mut chain),
-        Err(PopError::Chain {
-            head: 0,
-            error: ChainError::TooLong { size: 4 }
-        })
+        Err(PopError::Chain { head: 0, error: ChainError::TooLong { size: 4 } })
     );
     assert!(mem.reads.borrow().len() <= 2 + 4, "bounded work");
     // A chain of exactly the queue size is fine.
@@ -178,72 +135,23 @@ fn a_loop_ends_after_queue_size_descriptors() {
 fn bad_chains_end_the_request_and_the_queue_goes_on() {
     let (mem, mut driver, mut q, mut chain) = setup(8);
     let cases: [(u64, u32, u16, u16, ChainError); 5] = [
-        (
-            HEAP,
-            4,
-            VIRTQ_DESC_F_NEXT,
-            8,
-            ChainError::Next { index: 8, size: 8 },
-        ),
+        (HEAP, 4, VIRTQ_DESC_F_NEXT, 8, ChainError::Next { index: 8, size: 8 }),
         (HEAP, 4, VIRTQ_DESC_F_INDIRECT, 0, ChainError::Indirect),
-        (
-            RAM as u64 - 2,
-            4,
-            0,
-            0,
-            ChainError::OutsideRam {
-                addr: RAM as u64 - 2,
-                len: 4,
-            },
-        ),
-        (
-            u64::MAX - 1,
-            4,
-            0,
-            0,
-            ChainError::OutsideRam {
-                addr: u64::MAX - 1,
-                len: 4,
-            },
-        ),
-        (
-            HEAP,
-            u32::MAX,
-            0,
-            0,
-            ChainError::OutsideRam {
-                addr: HEAP,
-                len: u32::MAX,
-            },
-        ),
+        (RAM as u64 - 2, 4, 0, 0, ChainError::OutsideRam { addr: RAM as u64 - 2, len: 4 }),
+        (u64::MAX - 1, 4, 0, 0, ChainError::OutsideRam { addr: u64::MAX - 1, len: 4 }),
+        (HEAP, u32::MAX, 0, 0, ChainError::OutsideRam { addr: HEAP, len: u32::MAX }),
     ];
     for (addr, len, flags, next, expected) in cases {
         driver.put_desc(&mem, 5, addr, len, flags, next);
         driver.publish(&mem, 5);
-        assert_eq!(
-            q.pop(&mem, &mut chain),
-            Err(PopError::Chain {
-                head: 5,
-                error: expected
-            })
-        );
+        assert_eq!(q.pop(&mem, &mut chain), Err(PopError::Chain { head: 5, error: expected }));
     }
     // Readable after writable, whether or not the writable one is empty.
     for wlen in [0, 4] {
-        driver.put_desc(
-            &mem,
-            1,
-            HEAP,
-            wlen,
-            VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
-            2,
-        );
+        driver.put_desc(&mem, 1, HEAP, wlen, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 2);
         driver.put_desc(&mem, 2, HEAP, 4, 0, 0);
         driver.publish(&mem, 1);
-        assert_eq!(
-            chain_error(q.pop(&mem, &mut chain)),
-            ChainError::ReadableAfterWritable
-        );
+        assert_eq!(chain_error(q.pop(&mem, &mut chain)), ChainError::ReadableAfterWritable);
     }
     // Then a good chain still works.
     driver.add(&mem, &[out(&[7; 4]), inb(1)]);
@@ -270,11 +178,7 @@ fn a_broken_ring_is_a_queue_error() {
     mem.poke_u16(driver.config.avail_ring + 2, 9);
     assert_eq!(
         q.pop(&mem, &mut chain),
-        Err(PopError::Queue(QueueError::AvailIndex {
-            avail_idx: 9,
-            taken: 0,
-            size: 8
-        }))
+        Err(PopError::Queue(QueueError::AvailIndex { avail_idx: 9, taken: 0, size: 8 }))
     );
     // A head outside the table.
     mem.poke_u16(driver.config.avail_ring + 2, 1);
@@ -291,14 +195,8 @@ fn a_broken_ring_is_a_queue_error() {
         used_ring: RAM as u64 - 4,
     };
     let mut q = SplitQueue::new(far);
-    assert!(matches!(
-        q.pop(&mem, &mut chain),
-        Err(PopError::Queue(QueueError::Memory(_)))
-    ));
-    assert!(matches!(
-        q.push_used(&mem, 0, 0),
-        Err(QueueError::Memory(_))
-    ));
+    assert!(matches!(q.pop(&mem, &mut chain), Err(PopError::Queue(QueueError::Memory(_)))));
+    assert!(matches!(q.push_used(&mem, 0, 0), Err(QueueError::Memory(_))));
     assert!(q.needs_interrupt(&mem).is_err());
 }
 
@@ -310,10 +208,7 @@ fn a_descriptor_table_outside_ram_is_a_queue_error() {
     let mut q = SplitQueue::new(driver.config);
     let mut chain = Chain::with_capacity(8);
     driver.publish(&mem, 5);
-    assert!(matches!(
-        q.pop(&mem, &mut chain),
-        Err(PopError::Queue(QueueError::Memory(_)))
-    ));
+    assert!(matches!(q.pop(&mem, &mut chain), Err(PopError::Queue(QueueError::Memory(_)))));
 }
 
 #[test]
@@ -349,10 +244,7 @@ fn push_used_writes_the_element_and_the_index_only() {
     assert_eq!(*mem.writes.borrow(), [(used + 4, 8), (used + 2, 2)]);
     assert_eq!(mem.peek_u32(used + 4), 0);
     assert_eq!(mem.peek_u32(used + 8), 0x1234);
-    assert_eq!(
-        q.push_used(&mem, 8, 0),
-        Err(QueueError::Head { head: 8, size: 8 })
-    );
+    assert_eq!(q.push_used(&mem, 8, 0), Err(QueueError::Head { head: 8, size: 8 }));
 }
 
 #[test]
@@ -365,18 +257,10 @@ fn no_interrupt_flag_is_honoured() {
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = ChainError::OutsideRam {
-        addr: 0xFFF0,
-        len: 0x20,
-    };
+    let e = ChainError::OutsideRam { addr: 0xFFF0, len: 0x20 };
     assert_eq!(e.to_string(), "buffer 0xfff0+0x20 is outside guest RAM");
     assert_eq!(
-        QueueError::AvailIndex {
-            avail_idx: 9,
-            taken: 0,
-            size: 8
-        }
-        .to_string(),
+        QueueError::AvailIndex { avail_idx: 9, taken: 0, size: 8 }.to_string(),
         "available idx 9 is more than the queue size 8 ahead of 0"
     );
     assert_eq!(
