@@ -104,6 +104,8 @@ fn the_keys_are_a_fixed_vocabulary() {
             "sync-regs",
             "immediate-exit",
             "coalesced-pio",
+            "ioeventfd",
+            "irqfd",
             "hw-breakpoints",
             "seccomp",
             "linux-boot",

@@ -11,16 +11,18 @@
 //! `--host-check`) and the `key value` lines (keys.rs, `--host-check=keys`, which the tests
 //! read to decide what to expect on this host) are both made from the findings.
 //!
-//! Other layers ask single questions: [`linux_boot_possible`] (`--linux`), [`io_rip_rule`]
-//! (trace, gdb), [`software_breakpoints_work`], [`hardware_breakpoints`] and
+//! Other layers ask single questions: [`linux_boot_possible`] (`--linux`), [`irqfd_delivers`]
+//! (the virtio disk), [`io_rip_rule`] (trace, gdb), [`software_breakpoints_work`], [`hardware_breakpoints`] and
 //! [`steps_in_ring3`] (gdb).
 
 mod checks;
+mod eventfd;
 mod keys;
 mod probe;
 mod report;
 
 pub use checks::software_breakpoints_work;
+pub use eventfd::{ioeventfd_works, irqfd_delivers};
 
 use crate::error::{status, Ending};
 use crate::kvm::bindings::{KVM_CAP_IMMEDIATE_EXIT, KVM_CAP_SYNC_REGS};
@@ -124,6 +126,10 @@ pub struct Findings {
     /// KVM_CAP_COALESCED_PIO, and KVM_CAP_COALESCED_MMIO (the ring's page in the vCPU mmap).
     pub coalesced_pio: bool,
     pub coalesced_page: i32,
+    /// Stores to a KVM_IOEVENTFD address signal its eventfd, with no exit (the disk's notify).
+    pub ioeventfd: Works,
+    /// A write to a KVM_IRQFD eventfd reaches the guest as an interrupt (the disk's).
+    pub irqfd: Works,
     pub nr_vcpus: i32,
     pub max_vcpus: i32,
     pub hw_breakpoints: i32,
@@ -232,6 +238,8 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         immediate_exit: cap(KVM_CAP_IMMEDIATE_EXIT) > 0,
         coalesced_pio: cap(KVM_CAP_COALESCED_PIO) > 0,
         coalesced_page: cap(KVM_CAP_COALESCED_MMIO),
+        ioeventfd: ioeventfd_works(kvm),
+        irqfd: irqfd_delivers(kvm),
         nr_vcpus: cap(KVM_CAP_NR_VCPUS),
         max_vcpus: cap(KVM_CAP_MAX_VCPUS),
         hw_breakpoints: cap(KVM_CAP_GUEST_DEBUG_HW_BPS),
