@@ -2,11 +2,12 @@
 //!
 //! * `guests/*.asm` are assembled with nasm (`-f bin`: flat binaries, no headers) and embedded in
 //!   the binary through the generated `$OUT_DIR/guests.rs`; line 1 of each file
-//!   (`; NAME: description`) becomes its `--list` entry and line 2 (`; mode: real|long`) its CPU
-//!   mode.
+//!   (`; NAME: description`) becomes its `--list` entry and line 2 (`; mode: real|long|kernel`)
+//!   its CPU mode (kernel: a Multiboot kernel).
 //! * `guests/probes/*.asm` are the tiny guests `--host-check` runs; embedded, not listed.
 //! * `os-1k/` is built by `os-1k/build.rs` (gcc, ld, objcopy) and embedded as the guest
-//!   `os-1k`, with its symbol file for gdb; its disk image's path is `MINI_KVM_OS_1K_DISK`.
+//!   `os-1k`, with its symbol file for gdb; its disk image (`os-1k.img`) is embedded as
+//!   `OS_1K_DISK`, what the 1K OS's disk starts as, and its path is `MINI_KVM_OS_1K_DISK`.
 //! * `tests/guests/*.asm`, small guests the integration tests need, are assembled next to them
 //!   (not embedded); the tests find them through `MINI_KVM_TEST_GUESTS`.
 //! * A release build hands `bench/link-order.txt` to the linker, so that the code a run executes
@@ -59,10 +60,10 @@ fn parse_header(path: &Path) -> GuestSource {
         .and_then(|l| l.strip_prefix("; mode:"))
         .map(|m| m.trim().to_string())
         .unwrap_or_else(|| {
-            fail(&format!("{}: line 2 must be \"; mode: real|long\"", path.display()))
+            fail(&format!("{}: line 2 must be \"; mode: real|long|kernel\"", path.display()))
         });
-    if mode != "real" && mode != "long" {
-        fail(&format!("{}: unknown mode {mode:?} (real or long)", path.display()));
+    if !["real", "long", "kernel"].contains(&mode.as_str()) {
+        fail(&format!("{}: unknown mode {mode:?} (real, long or kernel)", path.display()));
     }
     GuestSource { name, description, mode, path: path.to_path_buf() }
 }
@@ -119,7 +120,11 @@ fn main() {
         let guest = parse_header(&path);
         let bin = out.join(format!("{}.bin", guest.name));
         nasm(&guest.path, &bin, &asm_dir);
-        let mode = if guest.mode == "long" { "Long" } else { "Real" };
+        let mode = match guest.mode.as_str() {
+            "long" => "Long",
+            "kernel" => "Kernel",
+            _ => "Real",
+        };
         let _ = writeln!(
             code,
             "    Embedded {{ name: {:?}, description: {:?}, kind: Kind::{mode}, \
@@ -143,6 +148,12 @@ fn main() {
         "/// Symbol files for gdb, by guest name.\n#[allow(dead_code)]\n\
          pub static DEBUG_SYMBOLS: &[(&str, &[u8])] = &[(\"os-1k\", {})];",
         embed(&mut images, "os-1k.elf", &os.debug_elf)
+    );
+    let _ = writeln!(
+        code,
+        "/// The built-in 1K OS's disk image: what its disk starts as (virtio/image.rs).\n\
+         pub static OS_1K_DISK: &[u8] = {};",
+        embed(&mut images, "os-1k.img", &os.disk)
     );
     println!("cargo:rustc-env=MINI_KVM_OS_1K_ELF={}", os.debug_elf.display());
     println!("cargo:rustc-env=MINI_KVM_OS_1K_IMAGE={}", os.image.display());

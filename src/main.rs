@@ -147,6 +147,9 @@ fn layers(
     if config.verbose {
         layers.push(Box::new(fault::ring::RecentExits));
     }
+    if let Some(disk) = virtio::disk::Disk::asked(config)? {
+        layers.push(Box::new(disk));
+    }
     match config.flag("--no-seccomp") {
         true => note(|| "seccomp: off (--no-seccomp)".into()),
         false => layers.push(Box::new(confine::Confine)),

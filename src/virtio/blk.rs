@@ -198,6 +198,7 @@ impl<B: DiskBackend> Blk<B> {
         self.disk.write_through = driver_features & feature(VIRTIO_BLK_F_FLUSH) == 0;
     }
 
+    #[cfg(test)]
     pub fn capacity_sectors(&self) -> u64 {
         self.disk.capacity
     }
@@ -210,12 +211,22 @@ impl<B: DiskBackend> Blk<B> {
     /// new ones as fast as they complete; the caller decides when to come back). A
     /// [`QueueError`] means the queue is broken: the machine sets DEVICE_NEEDS_RESET
     /// ([`MmioTransport::set_needs_reset`]) and stops serving it.
+    #[cfg(test)]
     pub fn process_queue(
         &mut self,
         queue: &mut SplitQueue,
         mem: &impl GuestRam,
     ) -> Result<Completion, QueueError> {
-        let limit = u32::from(queue.config().size);
+        self.process_queue_upto(queue, mem, u32::from(queue.config().size))
+    }
+
+    /// The same, at most `limit` requests (the machine's test-only switch stops at the k-th).
+    pub fn process_queue_upto(
+        &mut self,
+        queue: &mut SplitQueue,
+        mem: &impl GuestRam,
+        limit: u32,
+    ) -> Result<Completion, QueueError> {
         let mut done = Completion::default();
         while done.completed < limit {
             if !self.serve_one(queue, mem)? {

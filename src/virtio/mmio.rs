@@ -404,10 +404,12 @@ impl MmioTransport {
         self.driver_features
     }
 
+    #[cfg(test)]
     pub fn status(&self) -> u32 {
         self.status
     }
 
+    #[cfg(test)]
     pub fn interrupt_status(&self) -> u32 {
         self.interrupt_status
     }

@@ -40,12 +40,12 @@
 //! is bounded by the queue size and the disk image, never by a length the guest chose: the device
 //! allocates nothing per request, data moves through one fixed buffer.
 
-// The machine wires these modules in (ioeventfd, irqfd, the disk thread); until then, unused.
-#![allow(dead_code)]
-
 pub mod blk;
+pub mod device;
+pub mod disk;
 #[cfg(test)]
 mod fuzz;
+pub mod image;
 pub mod mmio;
 pub mod queue;
 #[cfg(test)]
@@ -56,8 +56,10 @@ use crate::memory::{GuestMemory, MemoryError};
 // Device status bits (2.1): the driver sets them, in this order, as it initializes the device
 // (3.1.1); writing 0 resets the device.
 /// The guest found the device.
+#[allow(dead_code)] // the driver's bits: the device never looks at them
 pub const VIRTIO_CONFIG_S_ACKNOWLEDGE: u32 = 1;
 /// The guest has a driver for it.
+#[allow(dead_code)]
 pub const VIRTIO_CONFIG_S_DRIVER: u32 = 2;
 /// The driver is set up: the device may use its queues.
 pub const VIRTIO_CONFIG_S_DRIVER_OK: u32 = 4;
@@ -66,6 +68,7 @@ pub const VIRTIO_CONFIG_S_FEATURES_OK: u32 = 8;
 /// Set by the device: it cannot go on until the driver resets it.
 pub const VIRTIO_CONFIG_S_NEEDS_RESET: u32 = 0x40;
 /// The driver gave up on the device.
+#[allow(dead_code)]
 pub const VIRTIO_CONFIG_S_FAILED: u32 = 0x80;
 
 /// Feature bit 32 (6, "Reserved Feature Bits"): the device follows virtio 1.x, not the legacy
