@@ -147,8 +147,8 @@ fn layers(
     if config.verbose {
         layers.push(Box::new(fault::ring::RecentExits));
     }
-    if let Some(disk) = virtio::disk::Disk::asked(config)? {
-        layers.push(Box::new(disk));
+    if config.flag("--disk") || config.guests == ["os-1k"] {
+        layers.extend(virtio::disk::Disk::asked(config)?.map(|d| Box::new(d) as Box<dyn Layer>));
     }
     match config.flag("--no-seccomp") {
         true => note(|| "seccomp: off (--no-seccomp)".into()),

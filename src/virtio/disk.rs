@@ -29,6 +29,9 @@ use std::thread::JoinHandle;
 /// The test-only switch: the process ends as SIGKILL would end it right after the k-th
 /// request completes (the crash tests of the disk's users).
 const KILL_AFTER: &str = "MINI_KVM_TEST_KILL_AFTER_REQUESTS";
+/// The test-only switch `=1`: the disk does without KVM_IOEVENTFD and KVM_IRQFD, as on a KVM
+/// that has neither, so that the fallbacks are tested on every host.
+const FALLBACK: &str = "MINI_KVM_TEST_DISK_FALLBACK";
 
 /// The layer.
 pub struct Disk {
@@ -88,15 +91,21 @@ impl Layer for Disk {
         // KVM_IRQ_LINE fails (ENXIO) without an in-kernel irqchip; lowering a low line is
         // otherwise nothing.
         if m.vm.irq_line(VIRTIO_BLK_IRQ, false).is_err() {
-            return Err(Ending::Usage("--disk needs an interrupt controller for the disk's interrupt: it is for Multiboot kernels (and the 1K OS); flat guests have none".into()));
+            return Err(Ending::Usage("--disk needs the in-kernel interrupt controllers for the disk's interrupt: it is for Multiboot kernels such as the 1K OS; flat guests have none".into()));
         }
         let Some(image) = self.image.take() else { return Ok(()) };
         let blk = Blk::new(image.backend, image.len, image.read_only, &image.id);
         let notify = EventFd::new(false)?;
         let at = VIRTIO_BLK_MMIO_BASE + VIRTIO_MMIO_QUEUE_NOTIFY;
-        let ioeventfd = m.vm.ioeventfd(&notify, at, 4);
+        let fallback = std::env::var_os(FALLBACK).is_some_and(|v| v == "1");
+        let ioeventfd = match fallback {
+            true => Err(format!("{FALLBACK}=1")),
+            false => m.vm.ioeventfd(&notify, at, 4).map_err(|e| e.to_string()),
+        };
         self.ioeventfd = ioeventfd.is_ok();
-        let (interrupt, irqfd) = match irqfd_delivers(m.kvm) {
+        let probe =
+            || if fallback { Works::No(format!("{FALLBACK}=1")) } else { irqfd_delivers(m.kvm) };
+        let (interrupt, irqfd) = match probe() {
             Works::Yes => {
                 let event = EventFd::new(false)?;
                 match m.vm.irqfd(&event, VIRTIO_BLK_IRQ) {
