@@ -9,14 +9,15 @@
 //! cannot be opened or read, a partial last sector, an image another mini-kvm holds.
 //!
 //! The built-in 1K OS always gets a disk. build.rs embeds the image its file system starts as
-//! ([`OS_1K_DISK`]); `--disk FILE` for os-1k creates a missing FILE from it (a copy written
-//! aside, then linked into place, so that no reader ever sees half an image) and checks an
-//! existing one's format version ([`check_format`]); without `--disk` the OS gets a copy in
-//! memory, whose writes last for the run.
+//! ([`OS_1K_DISK`], without the zeros it ends with; [`OS_1K_DISK_LEN`] bytes with them: 4 MiB,
+//! os-1k/fs.h). `--disk FILE` for os-1k creates a missing FILE from it (written aside, then
+//! linked into place, so that no reader ever sees half an image) and checks an existing one's
+//! format version ([`check_format`]); without `--disk` the OS gets a copy in memory, made at
+//! its first write, whose writes last for the run.
 
 use super::blk::{DiskBackend, SECTOR_SIZE};
 use crate::error::Ending;
-use crate::guests::OS_1K_DISK;
+use crate::guests::{OS_1K_DISK, OS_1K_DISK_LEN};
 use nix::fcntl::FlockArg;
 use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
@@ -36,17 +37,24 @@ pub const FS_VERSION: u32 = 1;
 /// Where the disk's bytes are: an image file (pread, pwrite, fdatasync), or memory.
 pub enum Backend {
     File(File),
-    /// The built-in image, copied on the first write.
-    Memory(Cow<'static, [u8]>),
+    /// An image of `len` bytes that starts with `bytes` (zeros after them); the built-in
+    /// image is copied, whole, at the first write.
+    Memory {
+        bytes: Cow<'static, [u8]>,
+        len: u64,
+    },
 }
 
 impl DiskBackend for Backend {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         match self {
             Backend::File(f) => f.read_exact_at(buf, offset),
-            Backend::Memory(m) => {
-                let at = range(m.len(), offset, buf.len())?;
-                buf.copy_from_slice(&m[at..at + buf.len()]);
+            Backend::Memory { bytes, len } => {
+                let at = range(*len, offset, buf.len())?;
+                let have = bytes.get(at.min(bytes.len())..).unwrap_or_default();
+                let n = have.len().min(buf.len());
+                buf[..n].copy_from_slice(&have[..n]);
+                buf[n..].fill(0);
                 Ok(())
             }
         }
@@ -55,9 +63,11 @@ impl DiskBackend for Backend {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
         match self {
             Backend::File(f) => f.write_all_at(data, offset),
-            Backend::Memory(m) => {
-                let at = range(m.len(), offset, data.len())?;
-                m.to_mut()[at..at + data.len()].copy_from_slice(data);
+            Backend::Memory { bytes, len } => {
+                let at = range(*len, offset, data.len())?;
+                let copy = bytes.to_mut();
+                copy.resize(*len as usize, 0); // `len` is a disk's size: it fits in memory
+                copy[at..at + data.len()].copy_from_slice(data);
                 Ok(())
             }
         }
@@ -66,16 +76,16 @@ impl DiskBackend for Backend {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Backend::File(f) => f.sync_data(),
-            Backend::Memory(_) => Ok(()),
+            Backend::Memory { .. } => Ok(()),
         }
     }
 }
 
 /// `offset..offset+len` inside `size` bytes, as an index.
-fn range(size: usize, offset: u64, len: usize) -> io::Result<usize> {
+fn range(size: u64, offset: u64, len: usize) -> io::Result<usize> {
     let end = offset.checked_add(len as u64);
     match usize::try_from(offset) {
-        Ok(at) if end.is_some_and(|e| e <= size as u64) => Ok(at),
+        Ok(at) if end.is_some_and(|e| e <= size) => Ok(at),
         _ => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
     }
 }
@@ -114,8 +124,8 @@ pub fn parse(value: &str) -> Result<(&str, bool), Ending> {
 /// The built-in 1K OS disk in memory (no `--disk`).
 pub fn in_memory() -> Image {
     Image {
-        backend: Backend::Memory(Cow::Borrowed(OS_1K_DISK)),
-        len: OS_1K_DISK.len() as u64 / SECTOR_SIZE * SECTOR_SIZE,
+        backend: Backend::Memory { bytes: Cow::Borrowed(OS_1K_DISK), len: OS_1K_DISK_LEN },
+        len: OS_1K_DISK_LEN,
         read_only: false,
         name: "an in-memory copy of the built-in 1K OS disk".into(),
         id: "os-1k".into(),
@@ -211,6 +221,7 @@ fn create(path: &str) -> io::Result<()> {
     let written = (|| {
         let file = OpenOptions::new().write(true).create_new(true).open(&aside)?;
         file.write_all_at(OS_1K_DISK, 0)?;
+        file.set_len(OS_1K_DISK_LEN)?; // the zeros after the embedded bytes: a sparse file
         file.sync_all()
     })();
     let linked = written.and_then(|()| match std::fs::hard_link(&aside, path) {

@@ -30,7 +30,7 @@ fn r(d: &Device, offset: u64) -> u32 {
 fn running(sectors: u8) -> (Device, Arc<GuestMemory>) {
     let image: Vec<u8> = (0..sectors).flat_map(|n| [n; 512]).collect();
     let len = image.len() as u64;
-    let blk = Blk::new(Backend::Memory(Cow::Owned(image)), len, false, "test");
+    let blk = Blk::new(Backend::Memory { bytes: Cow::Owned(image), len }, len, false, "test");
     let memory = Arc::new(GuestMemory::new(0x10_0000).unwrap());
     let (notify, irq) = (EventFd::new(true).unwrap(), EventFd::new(true).unwrap());
     let d = Device::new(blk, notify, Interrupt::Irqfd(irq), Arc::clone(&memory), None);

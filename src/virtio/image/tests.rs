@@ -70,9 +70,29 @@ fn the_format_check_reads_magic_and_version() {
 fn the_built_in_image_is_a_1k_os_disk_of_whole_sectors() {
     assert_eq!(check_format(OS_1K_DISK), Ok(()));
     assert_eq!(OS_1K_DISK.len() as u64 % SECTOR_SIZE, 0);
+    assert_eq!(OS_1K_DISK_LEN, 4 << 20, "fs.h: FS_BLOCKS blocks of FS_BLOCK_SIZE");
+    let full = std::fs::read(env!("MINI_KVM_OS_1K_DISK")).unwrap();
+    assert_eq!(full.len() as u64, OS_1K_DISK_LEN);
+    assert_eq!(full[..OS_1K_DISK.len()], *OS_1K_DISK);
+    assert!(full[OS_1K_DISK.len()..].iter().all(|&b| b == 0), "only zeros are left out");
     let image = in_memory();
-    assert_eq!(image.len, OS_1K_DISK.len() as u64);
-    assert!(!image.read_only);
+    assert_eq!((image.len, image.read_only), (OS_1K_DISK_LEN, false));
+}
+
+#[test]
+fn the_format_constants_are_os_1k_fs_h() {
+    let fs_h = include_str!("../../../os-1k/fs.h");
+    let define = |name: &str| {
+        let line = fs_h.lines().find(|l| l.starts_with(&format!("#define {name} "))).unwrap();
+        let value = line.split_whitespace().nth(2).unwrap();
+        match value.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).unwrap(),
+            None => value.parse().unwrap(),
+        }
+    };
+    assert_eq!((define("FS_MAGIC"), define("FS_VERSION")), (FS_MAGIC, FS_VERSION));
+    assert!(fs_h.contains("uint32_t magic;         /* offset 0:"), "FS_MAGIC_OFFSET");
+    assert!(fs_h.contains("uint32_t version;       /* offset 4:"), "FS_VERSION_OFFSET");
 }
 
 #[test]
@@ -85,8 +105,11 @@ fn memory_writes_stay_in_the_copy_and_in_bounds() {
     disk.read_at(8, &mut buf).unwrap();
     assert_eq!(&buf, b"written!");
     assert_ne!(&OS_1K_DISK[8..16], b"written!", "the built-in image is never written");
-    let end = OS_1K_DISK.len() as u64;
-    assert!(disk.write_at(end - 4, &buf).is_err());
+    let mut last = [1u8; 512];
+    disk.read_at(OS_1K_DISK_LEN - 512, &mut last).unwrap();
+    assert_eq!(last, [0u8; 512], "the zeros the embedded image leaves out");
+    disk.write_at(OS_1K_DISK_LEN - 8, &buf).unwrap();
+    assert!(disk.write_at(OS_1K_DISK_LEN - 4, &buf).is_err());
     assert!(disk.read_at(u64::MAX - 2, &mut buf).is_err());
     assert!(disk.flush().is_ok());
 }
@@ -139,7 +162,7 @@ fn a_missing_1k_os_disk_is_created_and_an_old_one_refused() {
     let path = s.path("os.img");
     let image = open(&path, false, true).unwrap();
     assert!(image.created);
-    assert_eq!(std::fs::read(&path).unwrap(), OS_1K_DISK);
+    assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(env!("MINI_KVM_OS_1K_DISK")).unwrap());
     drop(image);
     assert!(!open(&path, false, true).unwrap().created, "then it is opened as it is");
     assert!(std::fs::read_dir(&s.0).unwrap().count() == 1, "nothing left beside it");
