@@ -17,8 +17,8 @@
 //! gives no ioeventfd, QueueNotify is an MMIO exit and the vCPU writes the same eventfd; where
 //! no irqfd delivers, the disk thread pulses the line with KVM_IRQ_LINE.
 
+use super::backend::Backend;
 use super::blk::{Blk, BlkStats};
-use super::image::Backend;
 use super::mmio::{MmioTransport, TransportStats, WriteEffect, VIRTIO_MMIO_INT_VRING};
 use super::queue::SplitQueue;
 use super::{GuestRam, VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};

@@ -10,9 +10,10 @@
 //! exits and KVM_IRQ_LINE (api.rst 4.25). Step 7: the disk thread starts (device.rs). At the
 //! end: `--stats` lines.
 
+use super::backend::{self, Image};
 use super::blk::{Blk, BlkStats, SECTOR_SIZE};
 use super::device::{Device, Interrupt};
-use super::image::{self, Image};
+use super::image;
 use super::mmio::{TransportStats, VIRTIO_MMIO_QUEUE_NOTIFY};
 use super::{VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
 use crate::cli::Config;
@@ -60,7 +61,7 @@ impl Disk {
                 let (path, read_only) = image::parse(value)?;
                 image::open(path, read_only, os_1k)?
             }
-            None if os_1k => image::in_memory(),
+            None if os_1k => backend::in_memory(),
             None => return Ok(None),
         };
         let kill_after = match std::env::var(KILL_AFTER) {

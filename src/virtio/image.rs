@@ -1,5 +1,5 @@
-//! The disk behind the virtio-blk device: `--disk FILE[,ro]`, opened and checked before the VM
-//! starts, or the built-in 1K OS's disk image kept in memory.
+//! The disk image behind the virtio-blk device: `--disk FILE[,ro]`, opened and checked before
+//! the VM starts.
 //!
 //! A disk is a regular file whose size is a whole number of 512-byte sectors, or a block device
 //! (its size is the device's, from lseek(2) to its end: st_size is 0 for a device). It is
@@ -12,14 +12,14 @@
 //! ([`OS_1K_DISK`], without the zeros it ends with; [`OS_1K_DISK_LEN`] bytes with them: 4 MiB,
 //! os-1k/fs.h). `--disk FILE` for os-1k creates a missing FILE from it (written aside, then
 //! linked into place, so that no reader ever sees half an image) and checks an existing one's
-//! format version ([`check_format`]); without `--disk` the OS gets a copy in memory, made at
-//! its first write, whose writes last for the run.
+//! format version ([`check_format`]); without `--disk` the OS gets a copy in memory
+//! (backend.rs).
 
-use super::blk::{DiskBackend, SECTOR_SIZE};
+use super::backend::{Backend, Image};
+use super::blk::SECTOR_SIZE;
 use crate::error::Ending;
 use crate::guests::{OS_1K_DISK, OS_1K_DISK_LEN};
 use nix::fcntl::FlockArg;
-use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
@@ -33,76 +33,6 @@ pub const FS_VERSION_OFFSET: usize = 4;
 pub const FS_MAGIC: u32 = 0x5346_4B31;
 /// The layout this mini-kvm's 1K OS reads (fs.h FS_VERSION).
 pub const FS_VERSION: u32 = 1;
-
-/// Where the disk's bytes are: an image file (pread, pwrite, fdatasync), or memory.
-pub enum Backend {
-    File(File),
-    /// An image of `len` bytes that starts with `bytes` (zeros after them); the built-in
-    /// image is copied, whole, at the first write.
-    Memory {
-        bytes: Cow<'static, [u8]>,
-        len: u64,
-    },
-}
-
-impl DiskBackend for Backend {
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        match self {
-            Backend::File(f) => f.read_exact_at(buf, offset),
-            Backend::Memory { bytes, len } => {
-                let at = range(*len, offset, buf.len())?;
-                let have = bytes.get(at.min(bytes.len())..).unwrap_or_default();
-                let n = have.len().min(buf.len());
-                buf[..n].copy_from_slice(&have[..n]);
-                buf[n..].fill(0);
-                Ok(())
-            }
-        }
-    }
-
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        match self {
-            Backend::File(f) => f.write_all_at(data, offset),
-            Backend::Memory { bytes, len } => {
-                let at = range(*len, offset, data.len())?;
-                let copy = bytes.to_mut();
-                copy.resize(*len as usize, 0); // `len` is a disk's size: it fits in memory
-                copy[at..at + data.len()].copy_from_slice(data);
-                Ok(())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Backend::File(f) => f.sync_data(),
-            Backend::Memory { .. } => Ok(()),
-        }
-    }
-}
-
-/// `offset..offset+len` inside `size` bytes, as an index.
-fn range(size: u64, offset: u64, len: usize) -> io::Result<usize> {
-    let end = offset.checked_add(len as u64);
-    match usize::try_from(offset) {
-        Ok(at) if end.is_some_and(|e| e <= size) => Ok(at),
-        _ => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-    }
-}
-
-/// A disk ready for the device.
-pub struct Image {
-    pub backend: Backend,
-    /// Bytes, a multiple of [`SECTOR_SIZE`].
-    pub len: u64,
-    pub read_only: bool,
-    /// For messages: the file as given, or what the in-memory disk is.
-    pub name: String,
-    /// The device's ID string (GET_ID): the file's name, or "os-1k".
-    pub id: String,
-    /// What -v says about how it was found ("created from ...").
-    pub created: bool,
-}
 
 /// `--disk FILE` or `--disk FILE,ro` (a file name cannot end in a comma and a word).
 pub fn parse(value: &str) -> Result<(&str, bool), Ending> {
@@ -119,18 +49,6 @@ pub fn parse(value: &str) -> Result<(&str, bool), Ending> {
         return Err(Ending::Usage("--disk needs a file name (FILE or FILE,ro)".into()));
     }
     Ok((path, read_only))
-}
-
-/// The built-in 1K OS disk in memory (no `--disk`).
-pub fn in_memory() -> Image {
-    Image {
-        backend: Backend::Memory { bytes: Cow::Borrowed(OS_1K_DISK), len: OS_1K_DISK_LEN },
-        len: OS_1K_DISK_LEN,
-        read_only: false,
-        name: "an in-memory copy of the built-in 1K OS disk".into(),
-        id: "os-1k".into(),
-        created: false,
-    }
 }
 
 /// Opens and checks `path` (`os_1k`: the built-in 1K OS's disk, created if missing and

@@ -40,6 +40,7 @@
 //! is bounded by the queue size and the disk image, never by a length the guest chose: the device
 //! allocates nothing per request, data moves through one fixed buffer.
 
+pub mod backend;
 pub mod blk;
 pub mod device;
 pub mod disk;
