@@ -18,7 +18,7 @@
 //! - the image was never written outside its size, nor at all when read-only (the `Vec` disk
 //!   checks every write as it arrives).
 //!
-//! `cargo test virtio` runs a fixed set of seeds in about a second;
+//! `cargo test virtio` runs a fixed set of seeds in about a second; `make fuzz` runs this too;
 //! `FUZZ_SECONDS=60 cargo test --bin mini-kvm virtio_fuzz_for_a_while -- --ignored` runs fresh
 //! ones for a minute, and `VIRTIO_FUZZ_SEED=N` repeats one case.
 

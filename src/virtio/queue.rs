@@ -230,7 +230,7 @@ impl SplitQueue {
     /// `Ok(true)` with a chain, `Ok(false)` when the driver has made nothing new available.
     pub fn pop(&mut self, mem: &impl GuestRam, chain: &mut Chain) -> Result<bool, PopError> {
         let size = self.size();
-        let avail_idx = read_u16(mem, self.config.avail_ring + 2)?;
+        let avail_idx = read_u16(mem, within(mem, self.config.avail_ring, 2)?)?;
         let waiting = avail_idx.wrapping_sub(self.next_avail);
         if waiting == 0 {
             return Ok(false);
@@ -246,7 +246,7 @@ impl SplitQueue {
         // entry and incrementing idx (2.7.13.3).
         fence(Ordering::Acquire);
         let slot = u64::from(self.next_avail % size);
-        let head = read_u16(mem, self.config.avail_ring + RING_HEADER + 2 * slot)?;
+        let head = read_u16(mem, within(mem, self.config.avail_ring, RING_HEADER + 2 * slot)?)?;
         self.next_avail = self.next_avail.wrapping_add(1);
         if head >= size {
             return Err(PopError::Queue(QueueError::Head { head, size }));
@@ -267,8 +267,9 @@ impl SplitQueue {
                 return Err(Walk::Chain(ChainError::TooLong { size }));
             }
             let mut raw = [0u8; 16];
-            mem.read(self.config.desc_table + DESC_SIZE * u64::from(index), &mut raw)
+            let at = within(mem, self.config.desc_table, DESC_SIZE * u64::from(index))
                 .map_err(Walk::Memory)?;
+            mem.read(at, &mut raw).map_err(Walk::Memory)?;
             let d = Descriptor::from_le_bytes(raw);
             if d.flags & VIRTQ_DESC_F_INDIRECT != 0 {
                 return Err(Walk::Chain(ChainError::Indirect));
@@ -303,10 +304,10 @@ impl SplitQueue {
         let mut elem = [0u8; 8];
         elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
         elem[4..].copy_from_slice(&len.to_le_bytes());
-        mem.write(self.config.used_ring + RING_HEADER + USED_ELEM_SIZE * slot, &elem)?;
+        mem.write(within(mem, self.config.used_ring, RING_HEADER + USED_ELEM_SIZE * slot)?, &elem)?;
         fence(Ordering::Release);
         self.next_used = self.next_used.wrapping_add(1);
-        mem.write(self.config.used_ring + 2, &self.next_used.to_le_bytes())?;
+        mem.write(within(mem, self.config.used_ring, 2)?, &self.next_used.to_le_bytes())?;
         Ok(())
     }
 
@@ -325,6 +326,17 @@ impl SplitQueue {
     pub fn indices(&self) -> (u16, u16) {
         (self.next_avail, self.next_used)
     }
+}
+
+/// `base + offset`, the address of a field of a ring or the table. The transport checks that no
+/// area wraps around the address space ([`QueueConfig::check`]); this does not rely on it: an
+/// area that would wrap is outside guest RAM.
+fn within(mem: &impl GuestRam, base: u64, offset: u64) -> Result<u64, MemoryError> {
+    base.checked_add(offset).ok_or(MemoryError::OutOfBounds {
+        gpa: base,
+        len: offset,
+        size: mem.size(),
+    })
 }
 
 enum Walk {

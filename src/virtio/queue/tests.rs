@@ -212,6 +212,24 @@ fn a_descriptor_table_outside_ram_is_a_queue_error() {
 }
 
 #[test]
+fn rings_at_the_end_of_the_address_space_are_outside_ram_not_an_overflow() {
+    // QueueConfig::check refuses such areas; the queue does not rely on it (the fuzzer's
+    // unchecked configurations found a debug-build overflow here).
+    let (mem, _, _, mut chain) = setup(4);
+    let top = u64::MAX - 3;
+    let config =
+        QueueConfig { size: 4, desc_table: top & !15, avail_ring: top & !1, used_ring: top };
+    let mut q = SplitQueue::new(config);
+    assert!(matches!(q.pop(&mem, &mut chain), Err(PopError::Queue(QueueError::Memory(_)))));
+    assert!(matches!(q.push_used(&mem, 3, 0), Err(QueueError::Memory(_))));
+    let low = QueueConfig { avail_ring: 0x2000, ..config };
+    mem.poke_u16(0x2004, 3); // one chain available, head 3, past the top of the address space
+    mem.poke_u16(0x2002, 1);
+    let mut q = SplitQueue::new(low);
+    assert!(matches!(q.pop(&mem, &mut chain), Err(PopError::Queue(QueueError::Memory(_)))));
+}
+
+#[test]
 fn used_elements_and_indices_wrap_at_65536() {
     let mem = VecRam::new(RAM);
     let mut driver = Driver::new(4, HEAP);
