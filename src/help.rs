@@ -42,6 +42,11 @@ Options:
       --initrd FILE   (with --linux) the initial RAM disk, e.g. a cpio archive
       --linux-entry 32|64  (with --linux) the boot protocol's entry: 64 (default,
                       startup_64 with mini-kvm's page tables) or 32 (startup_32, paging off)
+      --disk FILE[,ro]  give a kernel a virtio-blk disk (virtio-mmio at 0xd0000000, IRQ 5):
+                      FILE, an image of whole 512-byte sectors, or a block device, locked
+                      while mini-kvm runs (,ro: read-only, and shareable). The 1K OS always
+                      has a disk: a missing FILE is created from its built-in 4 MiB image;
+                      without --disk it gets a copy in memory, whose writes last for the run
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
@@ -68,7 +73,9 @@ Exit status:
   N    the guest's own status from EXIT_STATUS (the first non-zero one)
   1    host or KVM failure while running
   2    usage error
-  3    a guest image cannot be used (missing, directory, empty, too large...)
+  3    a guest image cannot be used (missing, directory, empty, too large...), or a
+       --disk image (a directory or FIFO, not whole sectors, in use by another
+       mini-kvm, a 1K OS disk of another format version...)
   4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path), or
        this KVM cannot run the mode asked for (--paging, --linux on a paravirtual KVM)
   5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)

@@ -367,7 +367,7 @@ fn reading_path(args: &[&str], stdin: &[u8]) -> (Vec<(String, usize)>, usize) {
 
 /// docs/reading-order.md lists the files `mini-kvm hello` runs, each with its code lines, and
 /// they are the files and numbers a run finds; the core stays within its budget: at most 2,000
-/// code lines in at most 16 files, and the 1K OS's run at most 3,500.
+/// code lines in at most 16 files, and the 1K OS's run, with its disk, at most 5,200.
 #[test]
 fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
     let page = std::fs::read_to_string(root().join("docs/reading-order.md")).unwrap();
@@ -400,5 +400,5 @@ fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
         page.replace('\n', " ").contains(&stated),
         "the page should say the 1K OS's run {stated}"
     );
-    assert!(os_total <= 3500, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 3,500");
+    assert!(os_total <= 5200, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 5,200");
 }

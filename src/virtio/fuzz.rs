@@ -18,9 +18,10 @@
 //! - the image was never written outside its size, nor at all when read-only (the `Vec` disk
 //!   checks every write as it arrives).
 //!
-//! `cargo test virtio` runs a fixed set of seeds in about a second; `make fuzz` runs this too;
-//! `FUZZ_SECONDS=60 cargo test --bin mini-kvm virtio_fuzz_for_a_while -- --ignored` runs fresh
-//! ones for a minute, and `VIRTIO_FUZZ_SEED=N` repeats one case.
+//! `cargo test virtio` runs a fixed set of seeds in about a second;
+//! `FUZZ_SECONDS=60 cargo test --bin mini-kvm virtio_fuzz_for_a_while -- --ignored` (as `make
+//! fuzz` does) runs fresh ones for a minute, and `VIRTIO_FUZZ_SEED=N` repeats one case. The
+//! hostile-guest suite drives the real device with a hostile driver (tests/hostile.rs).
 
 use super::blk::{Blk, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT};
 use super::queue::{
