@@ -47,6 +47,7 @@ Options:
                       while mini-kvm runs (,ro: read-only, and shareable). The 1K OS always
                       has a disk: a missing FILE is created from its built-in 4 MiB image;
                       without --disk it gets a copy in memory, whose writes last for the run
+                      (not with --linux yet: nothing tells Linux where the disk is)
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction

@@ -251,6 +251,9 @@ fn the_disk_is_for_kernels_and_its_option_is_checked() {
         &r,
         &["--disk needs the in-kernel interrupt controllers", "flat guests have none"],
     );
+    let r = run_with(&["--linux", "bzImage", "--disk", &disk], b"", &[], HANG_GUARD);
+    assert_eq!(r.status, 2, "{}", r.stderr);
+    assert_one_line(&r, &["--linux boots one kernel and takes no --disk (nothing tells a Linux kernel where the disk is yet)"]);
     let r = run_with(&["--disk", &format!("{disk},rw"), "os-1k"], b"", &[], HANG_GUARD);
     assert_eq!(r.status, 2, "{}", r.stderr);
     assert_one_line(&r, &["--disk takes FILE or FILE,ro, not ',rw' after the file name"]);

@@ -74,8 +74,8 @@ impl EventFd {
 }
 
 impl Vm {
-    /// KVM_IOEVENTFD: a guest store of `len` bytes to guest-physical `addr` signals `event`
-    /// instead of exiting (any value: no datamatch).
+    /// KVM_IOEVENTFD (api.rst 4.59): a guest store of `len` bytes to guest-physical `addr`
+    /// signals `event` instead of exiting (any value: no datamatch).
     pub fn ioeventfd(&self, event: &EventFd, addr: u64, len: u32) -> Result<(), KvmError> {
         let fd = event.file.as_raw_fd();
         let mut args = kvm_ioeventfd { datamatch: 0, addr, len, fd, flags: 0, pad: [0; 36] };
@@ -85,8 +85,8 @@ impl Vm {
         unsafe { ioctl_ptr(self.raw_fd(), "KVM_IOEVENTFD", request, &mut args) }.map(drop)
     }
 
-    /// KVM_IRQFD: a write to `event` pulses GSI `gsi` of the in-kernel irqchip (which must
-    /// exist: KVM_CREATE_IRQCHIP).
+    /// KVM_IRQFD (api.rst 4.75): a write to `event` pulses GSI `gsi` of the in-kernel irqchip
+    /// (which must exist: KVM_CREATE_IRQCHIP).
     pub fn irqfd(&self, event: &EventFd, gsi: u32) -> Result<(), KvmError> {
         let fd = event.file.as_raw_fd() as u32;
         let mut args = kvm_irqfd { fd, gsi, ..Default::default() };
