@@ -348,8 +348,8 @@ fn killed_after_the_kth_request_the_image_holds_the_first_k_writes_whole() {
         for (n, sector) in image.chunks(512).enumerate() {
             let mut new = vec![b'N'; 512];
             new[..8].copy_from_slice(&(n as u64).to_le_bytes());
-            let want = if (n as u64) < k { &new } else { &old[..512] };
-            assert_eq!(sector, &want[..], "k={k}: sector {n} is whole, and new only if written");
+            let want = if (n as u64) < k { &new[..] } else { &old[..512] };
+            assert_eq!(sector, want, "k={k}: sector {n} is whole, and new only if written");
         }
     }
     let disk = s.file("fill.img", &[b'o'; 64 * 512]);

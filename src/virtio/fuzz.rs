@@ -279,12 +279,6 @@ fn make_case(seed: u64) -> Case {
     Case { mem, queue: SplitQueue::starting_at(config, start), blk, config }
 }
 
-fn read_u64(mem: &VecRam, gpa: u64) -> Result<u64, crate::memory::MemoryError> {
-    let mut b = [0u8; 8];
-    mem.read(gpa, &mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
 fn inside(gpa: u64, len: usize, ranges: &[(u64, u64)]) -> bool {
     let end = gpa.saturating_add(len as u64);
     ranges.iter().any(|&(s, e)| gpa >= s && end <= e)

@@ -89,10 +89,6 @@ impl VecRam {
         }
     }
 
-    pub fn snapshot(&self) -> Vec<u8> {
-        self.bytes.borrow().clone()
-    }
-
     pub fn clear_logs(&self) {
         self.reads.borrow_mut().clear();
         self.writes.borrow_mut().clear();
@@ -242,11 +238,6 @@ impl Driver {
         self.used_seen = idx;
         mem.poke_u16(self.config.avail_ring + 2, idx);
         mem.poke_u16(self.config.used_ring + 2, idx);
-    }
-
-    /// Where the device's counters must start for [`Self::start_at`].
-    pub fn idx(&self) -> u16 {
-        self.avail_idx
     }
 
     /// Writes one descriptor (index `i`) as the driver would.

@@ -179,9 +179,9 @@ pub fn case(rng: &mut Rng, template: &[u8]) -> DiskCase {
             }
         };
         let notify = any(rng, &[0, 0, 0, 1]) as u16;
-        let flags = (rng.below(8) == 0) as u32
-            | (rng.below(3) == 0) as u32 * 2
-            | (rng.below(3) == 0) as u32 * 4;
+        // 1: set the device up again first, 2: flip bytes while spinning, 4: acknowledge.
+        let (again, meddle, ack) = (rng.below(8) == 0, rng.below(3) == 0, rng.below(3) == 0);
+        let flags = u32::from(again) | (u32::from(meddle) << 1) | (u32::from(ack) << 2);
         put(&mut script, record, &(offset as u32).to_le_bytes());
         put(&mut script, record + 4, &value.to_le_bytes());
         put(&mut script, record + 6, &notify.to_le_bytes());
