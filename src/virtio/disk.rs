@@ -72,16 +72,13 @@ impl Disk {
                 ))
             })?),
         };
-        let name = image.name.clone();
-        let stats = config.flag("--stats");
-        let (device, thread) = (None, None);
         Ok(Some(Disk {
+            name: image.name.clone(),
             image: Some(image),
-            name,
-            device,
-            thread,
+            device: None,
+            thread: None,
             kill_after,
-            stats,
+            stats: config.flag("--stats"),
             ioeventfd: false,
         }))
     }
