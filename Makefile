@@ -115,9 +115,12 @@ bench-real-kvm: deps-test
 clean:
 	$(CARGO) clean
 
-# The hostile generators of tests/hostile.rs (guests, kernels, bzImages, gdb clients) with fresh
-# seeds, for as long as asked:
+# The hostile generators of tests/hostile.rs (guests, kernels, bzImages, gdb clients, the
+# virtqueue fuzzer's driver) with fresh seeds, for as long as asked, then the virtqueue fuzzer
+# at unit level (src/virtio/fuzz.rs) as long again, in a debug build, whose overflow checks it
+# relies on:
 # FUZZ_SECONDS=600 make fuzz (default 60); FUZZ_SEED=N repeats a run it printed.
 .PHONY: fuzz
 fuzz: deps-build
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(CARGO) test --release --test hostile -- --ignored fuzz_for_a_while --nocapture
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(CARGO) test --bin mini-kvm -- --ignored virtio_fuzz_for_a_while --nocapture

@@ -2,11 +2,12 @@
 //!
 //! * `guests/*.asm` are assembled with nasm (`-f bin`: flat binaries, no headers) and embedded in
 //!   the binary through the generated `$OUT_DIR/guests.rs`; line 1 of each file
-//!   (`; NAME: description`) becomes its `--list` entry and line 2 (`; mode: real|long`) its CPU
-//!   mode.
+//!   (`; NAME: description`) becomes its `--list` entry and line 2 (`; mode: real|long|kernel`)
+//!   its CPU mode (kernel: a Multiboot kernel).
 //! * `guests/probes/*.asm` are the tiny guests `--host-check` runs; embedded, not listed.
 //! * `os-1k/` is built by `os-1k/build.rs` (gcc, ld, objcopy) and embedded as the guest
-//!   `os-1k`, with its symbol file for gdb; its disk image's path is `MINI_KVM_OS_1K_DISK`.
+//!   `os-1k`, with its symbol file for gdb; its disk image (`os-1k.img`, whose path is
+//!   `MINI_KVM_OS_1K_DISK`) is embedded as `OS_1K_DISK`, what the 1K OS's disk starts as.
 //! * `tests/guests/*.asm`, small guests the integration tests need, are assembled next to them
 //!   (not embedded); the tests find them through `MINI_KVM_TEST_GUESTS`.
 //! * A release build hands `bench/link-order.txt` to the linker, so that the code a run executes
@@ -119,7 +120,11 @@ fn main() {
         let guest = parse_header(&path);
         let bin = out.join(format!("{}.bin", guest.name));
         nasm(&guest.path, &bin, &asm_dir);
-        let mode = if guest.mode == "long" { "Long" } else { "Real" };
+        let mode = match guest.mode.as_str() {
+            "long" => "Long",
+            "kernel" => "Kernel",
+            _ => "Real",
+        };
         let _ = writeln!(
             code,
             "    Embedded {{ name: {:?}, description: {:?}, kind: Kind::{mode}, \
@@ -143,6 +148,14 @@ fn main() {
         "/// Symbol files for gdb, by guest name.\n#[allow(dead_code)]\n\
          pub static DEBUG_SYMBOLS: &[(&str, &[u8])] = &[(\"os-1k\", {})];",
         embed(&mut images, "os-1k.elf", &os.debug_elf)
+    );
+    let (disk, disk_len) = trimmed_disk(&os.disk, &out);
+    let _ = writeln!(
+        code,
+        "/// The built-in 1K OS's disk image, what its disk starts as (virtio/image.rs), without\n\
+         /// the zeros it ends with: {disk_len} bytes with them.\n\
+         pub static OS_1K_DISK: &[u8] = {};\npub const OS_1K_DISK_LEN: u64 = {disk_len};",
+        embed(&mut images, "os-1k.img", &disk)
     );
     println!("cargo:rustc-env=MINI_KVM_OS_1K_ELF={}", os.debug_elf.display());
     println!("cargo:rustc-env=MINI_KVM_OS_1K_IMAGE={}", os.image.display());
@@ -180,6 +193,19 @@ fn main() {
     println!("cargo:rustc-env=MINI_KVM_TEST_GUESTS={}", test_dir.display());
 
     link_order(&root);
+}
+
+/// The disk image at `image` without the zeros it ends with (whole sectors kept), written to
+/// `out`, and the image's full size: the binary carries what the 1K OS's disk holds (170 KiB),
+/// not the 4 MiB it is.
+fn trimmed_disk(image: &Path, out: &Path) -> (PathBuf, u64) {
+    let bytes =
+        fs::read(image).unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", image.display())));
+    let used = bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+    let trimmed = out.join("os-1k-trimmed.img");
+    fs::write(&trimmed, &bytes[..used.next_multiple_of(512).min(bytes.len())])
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", trimmed.display())));
+    (trimmed, bytes.len() as u64)
 }
 
 /// Embeds the file at `path` as a static of its own in the section `mini_kvm_guest_images`

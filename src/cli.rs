@@ -8,7 +8,6 @@
 
 mod check;
 
-use crate::console::Color;
 use crate::error::Ending;
 use std::time::Duration;
 
@@ -56,6 +55,7 @@ pub const OPTIONS: &[(&str, &str, Takes, Scope)] = &[
     ("--cpus", "", Value("a number of CPUs, 1 to 8"), Any),
     ("--cmdline", "", Value("the kernel command line"), Any),
     ("--linux", "", Value("a bzImage file"), Any),
+    ("--disk", "", Value("FILE or FILE,ro"), NotLinux("--disk (nothing tells a Linux kernel where the disk is yet)")),
     ("--initrd", "", Value("a file"), Linux(" (Multiboot kernels take --module)")),
     ("--linux-entry", "", Value("32 or 64"), Linux("")),
     ("--module", "", Values("a file"), NotLinux("--module (an initial RAM disk is given with --initrd)")),
@@ -91,7 +91,8 @@ pub struct Config {
     pub given: Vec<(&'static str, Option<String>)>,
     pub verbose: bool,
     pub timeout: Option<Duration>,
-    pub color: Color,
+    /// `--color`: always (`Some(true)`), never, or auto (`None`).
+    pub color: Option<bool>,
 }
 
 impl Config {

@@ -1,5 +1,24 @@
-//! The text of `mini-kvm --help` (cli.rs holds the options it describes; a unit test there
-//! checks that every option is shown, with the value it takes).
+//! What mini-kvm says about itself: `--help` (cli.rs holds the options it describes; a unit
+//! test there checks that every option is shown, with the value it takes) and `--list`.
+
+use crate::error::Ending;
+
+/// Informational output to stdout; one that cannot be written (a full disk, a closed pipe)
+/// is an error, status 1.
+pub fn say(text: &str) -> Result<(), Ending> {
+    use std::io::Write;
+    let written = std::io::stdout().lock().write_all(text.as_bytes());
+    written.map_err(|e| Ending::Host(format!("writing to stdout failed: {e}")))
+}
+
+/// `--list`: the built-in guests.
+pub fn list() -> String {
+    let mut text = String::from("Built-in guests (run with: mini-kvm NAME):\n");
+    for g in crate::guests::EMBEDDED {
+        text.push_str(&format!("  {:<22} {}\n", g.name, g.description));
+    }
+    text
+}
 
 pub const HELP: &str = "\
 mini-kvm: an educational x86 hypervisor on the Linux KVM API.
@@ -44,6 +63,12 @@ Options:
       --initrd FILE   (with --linux) the initial RAM disk, e.g. a cpio archive
       --linux-entry 32|64  (with --linux) the boot protocol's entry: 64 (default,
                       startup_64 with mini-kvm's page tables) or 32 (startup_32, paging off)
+      --disk FILE[,ro]  give a kernel a virtio-blk disk (virtio-mmio at 0xd0000000, IRQ 5):
+                      FILE, an image of whole 512-byte sectors, or a block device, locked
+                      while mini-kvm runs (,ro: read-only, and shareable). The 1K OS always
+                      has a disk: a missing FILE is created from its built-in 4 MiB image;
+                      without --disk it gets a copy in memory, whose writes last for the run
+                      (not with --linux yet: nothing tells Linux where the disk is)
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction
@@ -70,7 +95,9 @@ Exit status:
   N    the guest's own status from EXIT_STATUS (the first non-zero one)
   1    host or KVM failure while running
   2    usage error
-  3    a guest image cannot be used (missing, directory, empty, too large...)
+  3    a guest image cannot be used (missing, directory, empty, too large...), or a
+       --disk image (a directory or FIFO, not whole sectors, in use by another
+       mini-kvm, a 1K OS disk of another format version...)
   4    /dev/kvm missing or unusable (set MINI_KVM_DEVICE to use another path), or
        this KVM cannot run the mode asked for (--paging, --linux on a paravirtual KVM)
   5    guest fault (triple fault, emulation failure, failed entry, unknown hypercall)

@@ -97,7 +97,6 @@ pub trait Layer {
 
 /// What the construction steps have built so far, for the layers.
 pub struct Setup<'a> {
-    pub config: &'a Config,
     pub kvm: &'a Kvm,
     pub vm: &'a Arc<Vm>,
     pub memory: &'a Arc<GuestMemory>,
@@ -200,7 +199,7 @@ pub fn run(
         format!("guest RAM: {} KiB in {} memory slot(s)", layout.ram / 1024, layout.slots.len())
     });
     let mut bus = Bus::new(&STDIN);
-    let mut setup = Setup { config, kvm: &kvm, vm: &vm, memory: &memory, bus: &mut bus };
+    let mut setup = Setup { kvm: &kvm, vm: &vm, memory: &memory, bus: &mut bus };
     boot.after_memory(&mut setup)?;
     for layer in &mut layers {
         layer.after_memory(&mut setup)?;
@@ -226,11 +225,9 @@ pub fn run(
                             // [/tour:steps]
     stops.between_steps()?;
     let bus = Arc::new(bus);
-    let weak = Arc::downgrade(&bus);
-    let arrival =
-        move || weak.upgrade().and_then(|b| b.com1_if_on().map(|mut c| c.input_arrived()));
+    let weak = Arc::downgrade(&bus); // input wakes COM1's receiver, while the bus lives
     let _ = STDIN.on_arrival.set(Box::new(move || {
-        let _ = arrival();
+        let _ = weak.upgrade().map(|b| b.com1_if_on().map(|mut c| c.input_arrived()));
     }));
     install_kick_handler()
         .map_err(|e| Ending::Host(format!("installing the vCPU kick signal: {e}")))?;

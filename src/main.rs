@@ -29,6 +29,7 @@ mod stats;
 mod test_rng;
 mod trace;
 mod vcpu;
+mod virtio;
 mod x86;
 
 use cli::{Command, Config};
@@ -81,33 +82,19 @@ fn standard_fds_open() -> Result<(), Ending> {
 }
 
 fn command(command: Command) -> i32 {
-    match command {
-        Command::Help => say(help::HELP),
-        Command::Version => say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
-        Command::List => {
-            let mut text = String::from("Built-in guests (run with: mini-kvm NAME):\n");
-            for g in guests::EMBEDDED {
-                text.push_str(&format!("  {:<22} {}\n", g.name, g.description));
+    let said = match command {
+        Command::Help => help::say(help::HELP),
+        Command::Version => help::say(concat!("mini-kvm ", env!("CARGO_PKG_VERSION"), "\n")),
+        Command::List => help::say(&help::list()),
+        Command::HostCheck(format) => {
+            return match hostcheck::run(format.as_deref()) {
+                Ok((text, code)) => help::say(&text).map_or_else(refused, |()| code),
+                Err(e) => refused(e),
             }
-            say(&text)
         }
-        Command::HostCheck(format) => match hostcheck::run(format.as_deref()) {
-            Ok((text, code)) if say(&text) == status::OK => code,
-            Ok(_) => status::HOST_FAILURE,
-            Err(e) => refused(e),
-        },
-        Command::Run(config) => run(config),
-    }
-}
-
-/// Informational output to stdout; one that cannot be written (a full disk, a closed pipe)
-/// is an error, status 1.
-fn say(text: &str) -> i32 {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => status::OK,
-        Err(e) => refused(Ending::Host(format!("writing to stdout failed: {e}"))),
-    }
+        Command::Run(config) => return run(config),
+    };
+    said.map_or_else(refused, |()| status::OK)
 }
 
 /// A run: its boot, its layers, the machine, and the exit status of how it ended.
@@ -148,6 +135,9 @@ fn layers(
     if config.verbose {
         layers.push(Box::new(fault::ring::RecentExits));
     }
+    if config.flag("--disk") || config.guests == ["os-1k"] {
+        layers.extend(virtio::disk::Disk::asked(config)?.map(|d| Box::new(d) as Box<dyn Layer>));
+    }
     match config.flag("--no-seccomp") {
         true => note(|| "seccomp: off (--no-seccomp)".into()),
         false => layers.push(Box::new(confine::Confine)),
@@ -178,17 +168,9 @@ fn choose_boot(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> 
 }
 
 /// The options that choose a boot protocol (boot/mod.rs).
-const BOOT_OPTIONS: [&str; 9] = [
-    "--mem",
-    "--cmdline",
-    "--module",
-    "--cpus",
-    "--long-mode",
-    "--paging",
-    "--entry",
-    "--load",
-    "--linux",
-];
+#[rustfmt::skip]
+const BOOT_OPTIONS: [&str; 9] = ["--mem", "--cmdline", "--module", "--cpus", "--long-mode",
+    "--paging", "--entry", "--load", "--linux"];
 
 /// Prints how each vCPU ended and returns the run's exit status: a stop from outside, else the
 /// first vCPU fault or host failure, else the first guest's own non-zero status, else 0.

@@ -93,7 +93,7 @@ impl Runner {
     pub fn run(mut self) {
         self.control.register(self.index, Some(self.vcpu.kick_from_other_threads()));
         let mut ending = self.run_loop();
-        match (self.io.out.finish(), &ending) {
+        match (self.io.out.lock().unwrap_or_else(|e| e.into_inner()).finish(), &ending) {
             (Err(lost), Ending::Halted | Ending::Exit(_) | Ending::Off(_)) => ending = lost,
             _ => {}
         }

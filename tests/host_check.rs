@@ -105,6 +105,8 @@ fn the_keys_are_a_fixed_vocabulary() {
             "sync-regs",
             "immediate-exit",
             "coalesced-pio",
+            "ioeventfd",
+            "irqfd",
             "hw-breakpoints",
             "ap-start",
             "seccomp",

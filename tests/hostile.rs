@@ -1,8 +1,9 @@
 //! Hostile input: random real- and long-mode code, from one byte to past the largest guest
 //! a mode takes, several guests at once, guests aimed at the devices, mutated Multiboot
 //! kernels, Linux bzImages cut at every length and with every setup-header field swept, initrds
-//! of every size, bad command lines, and gdb clients that send random packets, flood, hang up
-//! and come back. Whatever they do, every run must end within its bound, with a documented
+//! of every size, bad command lines, gdb clients that send random packets, flood, hang up
+//! and come back, and a hostile virtio-blk driver (the virtqueue fuzzer: its image keeps its
+//! size, and its bytes when read-only). Whatever they do, every run must end within its bound, with a documented
 //! exit status, at most the one stderr line that status calls for (gdb clients add their own
 //! `mini-kvm: gdb:` lines), no panic, and at most [`RSS_BOUND_KIB`] resident (wait4's peak
 //! RSS of that run: guest RAM costs only what a guest writes, and none here writes more than a
@@ -17,7 +18,7 @@ mod gdb_common;
 mod hostile_gen;
 
 use common::{try_wait_rss, HANG_GUARD};
-use hostile_gen::{devices, mutate, random_code, tiny_kernel, Rng};
+use hostile_gen::{devices, mutate, random_code, tiny_kernel, virtqueue, Rng};
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -47,6 +48,10 @@ struct Case {
     vcpus: usize,
     /// Statuses that are not acceptable for this case, besides the general rules.
     expect: Expect,
+    envs: Vec<(&'static str, &'static str)>,
+    /// The case's `--disk` image (path, bytes before the run, read-only): afterwards it has
+    /// the same size, and the same bytes if read-only.
+    disk: Option<(String, Vec<u8>, bool)>,
 }
 
 enum Expect {
@@ -71,7 +76,8 @@ static MAX_RSS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new
 #[allow(clippy::zombie_processes)] // reaped by wait4 (try_wait_rss)
 fn check(case: &Case) -> i32 {
     let mut cmd = Command::new(MINI_KVM);
-    cmd.args(&case.args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(&case.args).envs(case.envs.iter().copied());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     match case.input {
         Input::Null | Input::Bytes(_) => cmd.stdin(Stdio::piped()),
         Input::Zero => cmd.stdin(std::fs::File::open("/dev/zero").expect("/dev/zero")),
@@ -138,6 +144,11 @@ fn check(case: &Case) -> i32 {
     if let Expect::Status(want) = case.expect {
         assert_eq!(code, want, "{}: {stderr}", case.what);
     }
+    if let Some((path, before, read_only)) = &case.disk {
+        let after = std::fs::read(path).expect("the disk image");
+        assert_eq!(after.len(), before.len(), "{}: nothing is written past the image", case.what);
+        assert!(!read_only || after == *before, "{}: a read-only image was written", case.what);
+    }
     code
 }
 
@@ -198,7 +209,7 @@ impl Drop for Scratch {
 }
 
 fn guest_case(what: String, args: Vec<String>, input: Input) -> Case {
-    Case { what, args, input, vcpus: 1, expect: Expect::Guest }
+    Case { what, args, input, vcpus: 1, expect: Expect::Guest, envs: Vec::new(), disk: None }
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -220,6 +231,8 @@ struct Counts {
     several: u64,
     /// bzImages with a setup-header field swept, and initrds, --mem and --cmdline around them.
     bzimages: u64,
+    /// The virtqueue fuzzer: scripts for the hostile virtio-blk driver, each with a disk.
+    disks: u64,
 }
 
 impl Counts {
@@ -235,6 +248,7 @@ impl Counts {
             large_long: part(self.large_long),
             several: part(self.several),
             bzimages: part(self.bzimages),
+            disks: part(self.disks),
         }
     }
 }
@@ -320,6 +334,21 @@ fn generate(scratch: &Scratch, first_seed: u64, n: Counts) -> Vec<Case> {
     }
     for seed in first_seed..first_seed + n.bzimages {
         cases.push(bzimage_case(scratch, seed));
+    }
+    let template = std::fs::read(common::test_guest("disk_fuzz")).expect("the fuzzer's driver");
+    for seed in first_seed..first_seed + n.disks {
+        let mut rng = Rng::new(seed ^ 0x80_0000);
+        let c = virtqueue::case(&mut rng, &template);
+        let kernel = scratch.file(&format!("disk-fuzz-{seed}.bin"), &c.kernel);
+        let disk = scratch.file(&format!("disk-{seed}.img"), &c.disk);
+        let arg = if c.read_only { format!("{disk},ro") } else { disk.clone() };
+        let args = strings(&["--timeout", "1", "--disk", &arg, &kernel]);
+        let mut case = guest_case(format!("virtqueue fuzzer, seed {seed}"), args, Input::Null);
+        if c.fallback {
+            case.envs.push(("MINI_KVM_TEST_DISK_FALLBACK", "1"));
+        }
+        case.disk = Some((disk, c.disk, c.read_only));
+        cases.push(case);
     }
     cases
 }
@@ -416,6 +445,7 @@ fn random_guests_device_attacks_and_mutated_kernels_end_cleanly() {
         large_long: 8,
         several: 40,
         bzimages: 100,
+        disks: 60,
     };
     let mut cases = generate(&scratch, 1, counts.share(share));
     // Every length of a bzImage up to past its setup header, every header field at its edges
@@ -434,6 +464,8 @@ fn random_guests_device_attacks_and_mutated_kernels_end_cleanly() {
             input,
             vcpus: 1,
             expect: Expect::Status(124),
+            envs: Vec::new(),
+            disk: None,
         };
         cases.push(case);
     }
@@ -752,6 +784,9 @@ fn bad_command_lines_are_usage_or_image_errors() {
         strings(&["--paging", "hello", "counter"]),
         strings(&["hello", "hello_64"]),
         [modules.clone(), strings(&["os-1k"])].concat(),
+        strings(&["--disk", &format!("{flat},rw"), "os-1k"]),
+        strings(&["--disk", "", "os-1k"]),
+        strings(&["--disk", &scratch.file("disk.img", &[0; 512]), "hello"]),
     ];
     let image: Vec<Vec<String>> = vec![
         strings(&["/nonexistent/guest.bin"]),
@@ -762,6 +797,10 @@ fn bad_command_lines_are_usage_or_image_errors() {
         strings(&["--module", "/nonexistent.mod", "os-1k"]),
         strings(&["--module", &dir, "os-1k"]),
         strings(&[&scratch.file("noheader.elf", b"\x7fELF\x02\x01\x01 junk")]),
+        strings(&["--disk", &dir, "os-1k"]),
+        strings(&["--disk", "/nonexistent/disk.img", "os-1k"]),
+        strings(&["--disk", &scratch.file("odd.img", &[0; 100]), "os-1k"]),
+        strings(&["--disk", &flat, "os-1k"]),
     ];
     let mut cases = Vec::new();
     for args in usage {
@@ -771,6 +810,8 @@ fn bad_command_lines_are_usage_or_image_errors() {
             input: Input::Null,
             vcpus: 1,
             expect: Expect::Status(2),
+            envs: Vec::new(),
+            disk: None,
         });
     }
     for args in image {
@@ -780,6 +821,8 @@ fn bad_command_lines_are_usage_or_image_errors() {
             input: Input::Null,
             vcpus: 1,
             expect: Expect::Status(3),
+            envs: Vec::new(),
+            disk: None,
         });
     }
     let device = Case {
@@ -788,6 +831,8 @@ fn bad_command_lines_are_usage_or_image_errors() {
         input: Input::Null,
         vcpus: 1,
         expect: Expect::Status(4),
+        envs: Vec::new(),
+        disk: None,
     };
     cases.push(device);
     // MINI_KVM_DEVICE is set for that one case only, through its own command below.
@@ -825,6 +870,7 @@ fn fuzz_for_a_while() {
             large_long: 2,
             several: 10,
             bzimages: 40,
+            disks: 20,
         };
         let cases = generate(&scratch, seed * 1000, counts);
         runs += cases.len();

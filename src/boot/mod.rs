@@ -17,6 +17,7 @@
 //! with a Multiboot header is a kernel; anything else is a flat binary), and checks every
 //! size before a byte is read. Kernels also get what an OS expects of a PC ([`kernel`]).
 
+pub mod acpi;
 pub mod elf;
 pub mod error;
 pub mod files;

@@ -414,7 +414,8 @@ pub fn choose(
         ),
     };
     kernel.fits(low, &what)?;
-    let cpus = crate::smp::count(config)?;
+    let cpus = config.flag("--cpus").then(|| crate::smp::count(config)).transpose()?;
+    let cpus = cpus.unwrap_or(1);
     let cmdline = config.value("--cmdline").unwrap_or("").to_string();
     super::check_cmdline(&cmdline)?;
     let names: Vec<&str> = config.values("--module").collect();
@@ -436,7 +437,9 @@ pub fn choose(
             return Err(m.error(reason));
         }
     }
-    crate::smp::check_host(cpus)?;
+    if cpus > 1 {
+        crate::smp::check_host(cpus)?;
+    }
     let image = kernel.read(stops)?;
     let mut modules = Vec::new();
     for (name, m) in names.iter().zip(opened_modules) {
@@ -503,7 +506,10 @@ impl Boot for Multiboot {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         let loaded = load(memory, &self.image.bytes, &self.header, &self.cmdline, &self.modules)
             .map_err(|e| self.image.error(e))?;
-        crate::smp::write_tables(memory, self.cpus)?;
+        kernel::bios_data_area(memory)?;
+        if self.cpus > 1 {
+            crate::smp::write_mp_table(memory, self.cpus)?;
+        }
         crate::console::note(|| {
             format!("vCPU 0 ({}): {} bytes; Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {BOOTLOADER_MAGIC:#x}, EBX {:#x} (boot information), kernel and modules end at {:#x}", self.image.name, self.image.bytes.len(), loaded.entry, loaded.info_addr, loaded.end)
         });

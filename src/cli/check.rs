@@ -2,7 +2,6 @@
 //! of the core's own (`--timeout`, `--color`). Layers check their options' values themselves.
 
 use super::{usage, Config, Scope::*, OPTIONS};
-use crate::console::Color;
 use crate::error::Ending;
 use std::time::Duration;
 
@@ -47,12 +46,12 @@ pub fn timeout(text: &str) -> Result<Duration, Ending> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// `--color WHEN`.
-pub fn color(text: &str) -> Result<Color, Ending> {
+/// `--color WHEN`: always, never, or auto (`None`).
+pub fn color(text: &str) -> Result<Option<bool>, Ending> {
     match text {
-        "auto" => Ok(Color::Auto),
-        "always" => Ok(Color::Always),
-        "never" => Ok(Color::Never),
+        "auto" => Ok(None),
+        "always" => Ok(Some(true)),
+        "never" => Ok(Some(false)),
         other => Err(usage(format!("--color takes auto, always or never, not '{other}'"))),
     }
 }

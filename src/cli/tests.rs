@@ -100,9 +100,10 @@ fn optional_values_only_take_the_equals_form() {
 
 #[test]
 fn colour_is_spelled_either_way() {
-    assert_eq!(run("--color never a").color, Color::Never);
-    assert_eq!(run("--colour=always a").color, Color::Always);
-    assert_eq!(run("a").color, Color::Auto);
+    assert_eq!(run("--color never a").color, Some(false));
+    assert_eq!(run("--colour=always a").color, Some(true));
+    assert_eq!(run("--color=auto a").color, None);
+    assert_eq!(run("a").color, None);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Confinement: before the first KVM_RUN, mini-kvm allows itself only the system calls the run
-//! loop, the console, the gdb stub and the exit need, with the KVM ioctls checked by number
+//! loop, the console, the gdb stub, the disk thread and the exit need, with the KVM ioctls checked by number
 //! (seccomp.rs compiles the list into a BPF program). No `open`, no `socket`, no `execve`: a
 //! guest that found a bug in a device could not make mini-kvm open a file or start a program.
 //! On by default; `--no-seccomp` turns it off. Chapter 11 explains it.
@@ -70,6 +70,10 @@ pub fn rules() -> Vec<(Rule, &'static str)> {
         (Allow(SYS_getsockname), "getsockname"),
         (Allow(SYS_getpeername), "getpeername"),
         (Allow(SYS_shutdown), "shutdown"),
+        // The disk thread (virtio/device.rs): the image's bytes and a FLUSH.
+        (Allow(SYS_pread64), "pread64"),
+        (Allow(SYS_pwrite64), "pwrite64"),
+        (Allow(SYS_fdatasync), "fdatasync"),
         (Allow(SYS_exit), "exit"),
         (Allow(SYS_exit_group), "exit_group"),
         (ArgIn { nr: SYS_ioctl, arg: 1, values: RUNTIME_IOCTLS }, "ioctl"),

@@ -15,6 +15,7 @@
 //!   (termios(3)), restored on every way out.
 //! * [`message`], [`note`]: mini-kvm's lines on stderr, which never hang a stop.
 
+mod prefix;
 pub mod stdin;
 
 use crate::devices::ByteSink;
@@ -29,8 +30,6 @@ use std::time::{Duration, Instant};
 
 /// How many bytes a vCPU buffers before writing (and the longest `[N] ` line).
 pub const OUTPUT_BUFFER: usize = 4096;
-/// 256-colour ANSI codes for the `[N] ` prefixes of vCPUs 0-3: green, cyan, purple, pink.
-const PREFIX_COLORS: [u8; 4] = [46, 45, 93, 198];
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 /// When mini-kvm must be gone (a stop's budget, machine.rs): stderr waits for nobody past it.
@@ -111,15 +110,6 @@ fn write_bounded(
     Ok(())
 }
 
-/// `--color`: whether the `[N] ` prefixes of several vCPUs are coloured.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
 /// Whether a vCPU's buffered bytes have waited: shared with the main thread's tick.
 #[derive(Default)]
 pub struct Pending {
@@ -154,21 +144,20 @@ pub struct Output {
 
 impl Output {
     /// vCPU `index`'s output, prefixed `[index] ` when `several` vCPUs share stdout.
-    pub fn new(index: usize, several: bool, color: Color) -> Output {
+    pub fn new(index: usize, several: bool, color: Option<bool>) -> Output {
         let tty = std::io::stdout().is_terminal();
-        let colored = match color {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
-        };
-        let code = PREFIX_COLORS[index % PREFIX_COLORS.len()];
-        let prefix = match colored {
-            true => format!("\x1b[38;5;{code}m[{index}]\x1b[0m "),
-            false => format!("[{index}] "),
-        };
         let (buf, pending) = (Vec::with_capacity(OUTPUT_BUFFER + 64), Arc::default());
-        let prefix = several.then(|| prefix.into_bytes());
+        let prefix = several.then(|| prefix::prefix(index, color, tty));
         Output { prefix, buf, line_start: 0, tty, pending, to: None }
+    }
+
+    /// The vCPU stopped: a partial `[N] ` line gets its newline, and everything is written.
+    pub fn finish(&mut self) -> Result<(), Ending> {
+        if self.prefix.is_some() && self.buf.len() > self.line_start {
+            self.buf.push(b'\n');
+            self.line_start = self.buf.len();
+        }
+        self.write_out()
     }
 
     /// The same output, written to `fd` (a pipe a test reads) as to a file, not a terminal.
@@ -220,15 +209,6 @@ impl ByteSink for Output {
     }
 
     fn flush(&mut self) -> Result<(), Ending> {
-        self.write_out()
-    }
-
-    /// The vCPU stopped: a partial `[N] ` line gets its newline, and everything is written.
-    fn finish(&mut self) -> Result<(), Ending> {
-        if self.prefix.is_some() && self.buf.len() > self.line_start {
-            self.buf.push(b'\n');
-            self.line_start = self.buf.len();
-        }
         self.write_out()
     }
 }

@@ -4,7 +4,7 @@ use super::*;
 use std::io::Read;
 
 /// An output for vCPU `index` that writes into a pipe, and the pipe's read end.
-fn piped(index: usize, several: bool, color: Color) -> (Output, std::fs::File) {
+fn piped(index: usize, several: bool, color: Option<bool>) -> (Output, std::fs::File) {
     let (read, write) = nix::unistd::pipe().expect("a pipe");
     nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
         .expect("a non-blocking read end");
@@ -29,7 +29,7 @@ fn push_all(out: &mut Output, bytes: &[u8]) {
 
 #[test]
 fn one_vcpu_s_bytes_wait_for_a_flush_or_a_full_buffer() {
-    let (mut out, mut pipe) = piped(0, false, Color::Never);
+    let (mut out, mut pipe) = piped(0, false, Some(false));
     push_all(&mut out, b"Hello\nworld");
     assert_eq!(taken(&mut pipe), "", "not a terminal: a newline does not write");
     assert!(out.pending.snapshot().0, "bytes wait");
@@ -44,7 +44,7 @@ fn one_vcpu_s_bytes_wait_for_a_flush_or_a_full_buffer() {
 
 #[test]
 fn several_vcpus_write_whole_prefixed_lines() {
-    let (mut out, mut pipe) = piped(2, true, Color::Never);
+    let (mut out, mut pipe) = piped(2, true, Some(false));
     push_all(&mut out, b"one\ntw");
     assert_eq!(taken(&mut pipe), "[2] one\n");
     out.flush().expect("flush");
@@ -58,7 +58,7 @@ fn several_vcpus_write_whole_prefixed_lines() {
 
 #[test]
 fn a_line_too_long_to_hold_is_broken_and_prefixed_again() {
-    let (mut out, mut pipe) = piped(1, true, Color::Never);
+    let (mut out, mut pipe) = piped(1, true, Some(false));
     push_all(&mut out, &vec![b'a'; OUTPUT_BUFFER + 10]);
     out.finish().expect("finish");
     let text = taken(&mut pipe);
@@ -70,17 +70,17 @@ fn a_line_too_long_to_hold_is_broken_and_prefixed_again() {
 
 #[test]
 fn coloured_prefixes_use_each_vcpu_s_colour_and_reset() {
-    let (mut out, mut pipe) = piped(1, true, Color::Always);
+    let (mut out, mut pipe) = piped(1, true, Some(true));
     push_all(&mut out, b"hi\n");
     assert_eq!(taken(&mut pipe), "\x1b[38;5;45m[1]\x1b[0m hi\n");
-    let (mut out, mut pipe) = piped(5, true, Color::Always);
+    let (mut out, mut pipe) = piped(5, true, Some(true));
     push_all(&mut out, b"hi\n");
     assert_eq!(taken(&mut pipe), "\x1b[38;5;45m[5]\x1b[0m hi\n", "colours repeat after four");
 }
 
 #[test]
 fn pending_moves_with_each_write_and_sees_output_waiting_elsewhere() {
-    let (mut out, _pipe) = piped(0, false, Color::Never);
+    let (mut out, _pipe) = piped(0, false, Some(false));
     let (waiting, before) = out.pending.snapshot();
     assert!(!waiting);
     out.push(b'x').expect("push");
@@ -95,7 +95,7 @@ fn pending_moves_with_each_write_and_sees_output_waiting_elsewhere() {
 
 #[test]
 fn a_closed_reader_is_a_host_error_not_a_panic() {
-    let (mut out, pipe) = piped(0, false, Color::Never);
+    let (mut out, pipe) = piped(0, false, Some(false));
     drop(pipe);
     push_all(&mut out, b"lost");
     // SIGPIPE is ignored in Rust programs: the write fails with EPIPE.

@@ -32,10 +32,6 @@ pub trait ByteSink {
     fn push(&mut self, byte: u8) -> Result<(), Ending>;
     /// The guest is about to wait for input: what it printed must be visible first.
     fn flush(&mut self) -> Result<(), Ending>;
-    /// The vCPU stopped: everything goes out (and a partial line is ended).
-    fn finish(&mut self) -> Result<(), Ending> {
-        self.flush()
-    }
 }
 
 /// One sink for several vCPUs (the one console of a kernel on several CPUs): a byte at a
@@ -46,9 +42,6 @@ impl<S: ByteSink> ByteSink for Arc<Mutex<S>> {
     }
     fn flush(&mut self) -> Result<(), Ending> {
         self.lock().unwrap_or_else(|e| e.into_inner()).flush()
-    }
-    fn finish(&mut self) -> Result<(), Ending> {
-        self.lock().unwrap_or_else(|e| e.into_inner()).finish()
     }
 }
 

@@ -18,7 +18,7 @@ const MARK_RING3_START: u16 = 0x80;
 const MARK_RING3_ROUND: u16 = 0x81;
 
 /// How long a probe may take: each needs a few ms, even where KVM emulates it.
-const LIMIT: Duration = Duration::from_secs(2);
+pub(super) const LIMIT: Duration = Duration::from_secs(2);
 
 /// How a probe ended, for a finding's "no: ...".
 pub(super) fn describe(outcome: &Outcome) -> String {

@@ -50,6 +50,8 @@ const KEYS: &[(&str, Value)] = &[
     ("sync-regs", |f| Some(format!("{:#x}", f.sync_regs))),
     ("immediate-exit", |f| yes_no(f.immediate_exit)),
     ("coalesced-pio", |f| yes_no(f.coalesced_pio && f.coalesced_page > 0)),
+    ("ioeventfd", |f| yes_no(f.ioeventfd.yes())),
+    ("irqfd", |f| yes_no(f.irqfd.yes())),
     ("hw-breakpoints", |f| Some(f.hw_breakpoints.to_string())),
     ("ap-start", |f| yes_no(f.ap_start.yes())),
     ("seccomp", |f| yes_no(f.seccomp.is_some())),

@@ -11,16 +11,18 @@
 //! `--host-check`) and the `key value` lines (keys.rs, `--host-check=keys`, which the tests
 //! read to decide what to expect on this host) are both made from the findings.
 //!
-//! Other layers ask single questions: [`linux_boot_possible`] (`--linux`), [`io_rip_rule`]
-//! (trace, gdb), [`software_breakpoints_work`], [`hardware_breakpoints`] and
+//! Other layers ask single questions: [`linux_boot_possible`] (`--linux`), [`irqfd_delivers`]
+//! (the virtio disk), [`io_rip_rule`] (trace, gdb), [`software_breakpoints_work`], [`hardware_breakpoints`] and
 //! [`steps_in_ring3`] (gdb).
 
 mod checks;
+mod eventfd;
 mod keys;
 mod probe;
 mod report;
 
 pub use checks::software_breakpoints_work;
+pub use eventfd::{ioeventfd_works, irqfd_delivers};
 pub use probe::run_probe;
 
 use crate::error::{status, Ending};
@@ -125,6 +127,10 @@ pub struct Findings {
     /// KVM_CAP_COALESCED_PIO, and KVM_CAP_COALESCED_MMIO (the ring's page in the vCPU mmap).
     pub coalesced_pio: bool,
     pub coalesced_page: i32,
+    /// Stores to a KVM_IOEVENTFD address signal its eventfd, with no exit (the disk's notify).
+    pub ioeventfd: Works,
+    /// A write to a KVM_IRQFD eventfd reaches the guest as an interrupt (the disk's).
+    pub irqfd: Works,
     pub nr_vcpus: i32,
     /// Whether vCPU 0's INIT and STARTUP IPIs start vCPU 1 (smp/probe.rs).
     pub ap_start: Works,
@@ -235,6 +241,8 @@ pub fn probe_host(kvm: &Kvm) -> Findings {
         immediate_exit: cap(KVM_CAP_IMMEDIATE_EXIT) > 0,
         coalesced_pio: cap(KVM_CAP_COALESCED_PIO) > 0,
         coalesced_page: cap(KVM_CAP_COALESCED_MMIO),
+        ioeventfd: ioeventfd_works(kvm),
+        irqfd: irqfd_delivers(kvm),
         nr_vcpus: cap(KVM_CAP_NR_VCPUS),
         ap_start: crate::smp::ap_starts(kvm).map_or_else(Works::No, |()| Works::Yes),
         max_vcpus: cap(KVM_CAP_MAX_VCPUS),

@@ -6,8 +6,7 @@
 //!
 //! [`Kick`]: crate::kvm::Kick
 
-use crate::boot::{kernel, longmode::LongMode, realmode::RealMode};
-use crate::cli::Config;
+use crate::boot::{longmode::LongMode, realmode::RealMode};
 use crate::devices::hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
 use crate::devices::{Bus, Ended};
 use crate::error::Ending;
@@ -35,7 +34,7 @@ fn words(e: impl Into<Ending>) -> String {
 
 /// The vCPU of a new VM that runs probe `name` from its first instruction: in 64-bit long mode
 /// (`long`, boot/longmode.rs, which also sets CPUID) or else in real mode (boot/realmode.rs),
-/// with the in-kernel PIC, IOAPIC and PIT if `irqchip` (boot/kernel.rs).
+/// with the in-kernel PIC, IOAPIC and PIT if `irqchip` (KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2).
 pub fn probe_vcpu(kvm: &Kvm, name: &str, long: bool, irqchip: bool) -> Result<Vcpu, String> {
     let (_, bytes) =
         PROBES.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("no probe {name}"))?;
@@ -55,11 +54,14 @@ fn build(kvm: &Kvm, boot: &mut dyn Boot, irqchip: bool) -> Result<Vcpu, Ending> 
     let memory = Arc::new(GuestMemory::new(layout.ram).map_err(|e| Ending::Host(e.to_string()))?);
     let (gpa, size) = layout.slots[0]; // every boot protocol gives one guest one slot at least
     vm.set_user_memory_region(0, &memory, gpa, size)?;
-    let (config, mut bus) = (Config::default(), Bus::new(&Ended));
-    let mut setup = Setup { config: &config, kvm, vm: &vm, memory: &memory, bus: &mut bus };
+    let mut bus = Bus::new(&Ended);
+    let mut setup = Setup { kvm, vm: &vm, memory: &memory, bus: &mut bus };
     boot.after_memory(&mut setup)?;
     if irqchip {
-        kernel::interrupt_controllers(&mut setup, false)?;
+        // As boot/kernel.rs creates them for a kernel, without its -v note: a probe may run
+        // in the middle of a run's setup (the disk's irqfd probe).
+        vm.create_irqchip()?;
+        vm.create_pit2(false)?;
     }
     boot.load(&memory)?;
     let mut vcpus = [vm.create_vcpu(0)?];

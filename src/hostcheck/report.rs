@@ -132,6 +132,18 @@ fn rows(f: &Findings) -> Vec<Row> {
                 false => "every COM1 THR write is an exit",
             },
         ),
+        works_row(
+            "ioeventfd",
+            &f.ioeventfd,
+            "the disk's queue notifies wake its thread with no exit",
+            "each disk queue notify is an MMIO exit",
+        ),
+        works_row(
+            "irqfd delivery",
+            &f.irqfd,
+            "the disk's thread interrupts the guest with no ioctl",
+            "the disk interrupts through KVM_IRQ_LINE",
+        ),
         row(
             "vCPUs",
             None,

@@ -27,6 +27,8 @@ fn findings() -> Findings {
         immediate_exit: true,
         coalesced_pio: true,
         coalesced_page: 2,
+        ioeventfd: Works::Yes,
+        irqfd: Works::Yes,
         nr_vcpus: 4,
         ap_start: Works::Yes,
         max_vcpus: 1024,

@@ -6,14 +6,15 @@
 //! vcpu.rs) has registers, `KVM_RUN`, and a shared page (`struct kvm_run`) that says why the
 //! guest stopped. Each type owns its fd. Each method wraps exactly one ioctl and is named after
 //! it; a failure comes back as a [`KvmError`] with the ioctl's name and the errno. The ioctls of
-//! the layers (interrupt controllers, CPUID, debugging, coalescing) are methods on the same
-//! types, written in files of their own here. This directory and `memory.rs` hold all of
+//! the layers (interrupt controllers, CPUID, debugging, coalescing, eventfds) are methods on the
+//! same types, written in files of their own here. This directory and `memory.rs` hold all of
 //! mini-kvm's `unsafe`.
 
 pub mod bindings;
 pub mod coalesced;
 pub mod cpuid;
 pub mod debug;
+pub mod eventfd;
 pub mod irqchip;
 pub mod lapic;
 pub mod names;

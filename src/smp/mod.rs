@@ -9,9 +9,9 @@
 //!
 //! * each vCPU's local APIC is set once all exist (KVM_SET_LAPIC, kvm/lapic.rs): LINT0 ExtINT,
 //!   LINT1 NMI, as firmware leaves them, and without which KVM routes no IPI at all;
-//! * each vCPU's CPUID says its APIC ID (leaf 1 EBX bits 31-24, leaf 0xB EDX; AMD's leaf
-//!   0x8000001E EAX), matching the MP table ([`mptable`]), which goes, with the BIOS data
-//!   area's words that lead to it, into low memory;
+//! * each vCPU's CPUID says its APIC ID (boot/kernel.rs, for every kernel), matching the MP
+//!   table ([`mptable`]), which goes, with the BIOS data area's words that lead to it, into
+//!   low memory;
 //! * the run ends as a one-CPU kernel run does (boot/kernel.rs: EXIT from any CPU, a reset,
 //!   or every CPU halted with interrupts off, or never started).
 //!
@@ -25,7 +25,6 @@ pub use probe::ap_starts;
 
 use crate::cli::Config;
 use crate::error::Ending;
-use crate::kvm::cpuid::{CpuidTable, KVM_MAX_CPUID_ENTRIES};
 use crate::kvm::lapic::{APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_MODE_EXTINT, APIC_MODE_NMI};
 use crate::kvm::Vcpu;
 use crate::memory::GuestMemory;
@@ -63,18 +62,12 @@ pub fn check_host(cpus: usize) -> Result<(), Ending> {
 /// KVM_CAP_MAX_VCPUS (api.rst 4.4): the most vCPUs one VM may have.
 pub const KVM_CAP_MAX_VCPUS: u32 = 66;
 
-/// Step 5: the BIOS data area's words and, for more than one CPU, the MP table in the EBDA.
-pub fn write_tables(memory: &GuestMemory, cpus: usize) -> Result<(), Ending> {
-    let write = |at: u64, bytes: &[u8]| {
-        memory.write(at, bytes).map_err(|e| Ending::Host(format!("writing the MP table: {e}")))
-    };
-    for (at, word) in mptable::BDA_WORDS {
-        write(at, &word.to_le_bytes())?;
-    }
-    if cpus > 1 {
-        write(mptable::EBDA, &mptable::build(cpus as u8))?; // cpus <= MAX_CPUS
-    }
-    Ok(())
+/// Step 5, for more than one CPU: the MP table in the EBDA (boot/kernel.rs writes the BIOS
+/// data area's words that lead to it for every kernel).
+pub fn write_mp_table(memory: &GuestMemory, cpus: usize) -> Result<(), Ending> {
+    let table = mptable::build(cpus as u8); // cpus <= MAX_CPUS
+    let written = memory.write(mptable::EBDA, &table);
+    written.map_err(|e| Ending::Host(format!("writing the MP table: {e}")))
 }
 
 /// Step 6: every vCPU's local APIC as firmware leaves it (LINT0 ExtINT, LINT1 NMI), set with
@@ -87,20 +80,6 @@ pub fn wire_lapics(vcpus: &[Vcpu]) -> Result<(), Ending> {
         vcpu.set_lapic(&lapic)?;
     }
     Ok(())
-}
-
-/// vCPU `index`'s CPUID: its APIC ID where the leaves KVM reports carry one.
-pub fn set_apic_id(table: &mut CpuidTable, index: usize) {
-    let id = index as u32;
-    let n = (table.header.nent as usize).min(KVM_MAX_CPUID_ENTRIES);
-    for e in table.entries[..n].iter_mut() {
-        match e.function {
-            1 => e.ebx = (e.ebx & 0x00FF_FFFF) | id << 24,
-            0xB | 0x1F => e.edx = id,
-            0x8000_001E => e.eax = id,
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

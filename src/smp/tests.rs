@@ -2,8 +2,9 @@
 //! AP actually starting is tested by tests/smp.rs on the real binary).
 
 use super::*;
+use crate::boot::kernel::set_apic_id;
 use crate::cli::{parse, Command};
-use crate::kvm::cpuid::kvm_cpuid_entry2;
+use crate::kvm::cpuid::{kvm_cpuid_entry2, CpuidTable};
 
 fn cpus(args: &str) -> Result<usize, String> {
     let args: Vec<String> = args.split_whitespace().map(String::from).collect();

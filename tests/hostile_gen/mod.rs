@@ -40,6 +40,8 @@ pub fn random_code(rng: &mut Rng) -> Vec<u8> {
     code
 }
 
+pub mod virtqueue;
+
 pub mod devices {
     //! Guests aimed at the devices, as 16-bit real-mode machine code.
     use super::Rng;

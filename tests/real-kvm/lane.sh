@@ -199,9 +199,11 @@ for tool in apt-get apt-cache dpkg-deb cpio gzip; do
 done
 
 
-# The initramfs: busybox, the modules for KVM and for 9p over virtio, and /init.
+# The initramfs: busybox, the modules for KVM, for 9p over virtio and for loop devices
+# (tests/disk.rs's block device), and /init.
 initrd=$lane/initrd-$kver.gz
-if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
+if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ] ||
+    [ tests/real-kvm/lane.sh -nt "$initrd" ]; then
     staging=$lane/initramfs
     rm -rf "$staging" && mkdir -p "$staging"/{bin,dev,proc,sys,tmp,modules}
     cp "$tree/bin/busybox" "$staging/bin/busybox"
@@ -211,7 +213,7 @@ if [ ! -f "$initrd" ] || [ tests/real-kvm/init.sh -nt "$initrd" ]; then
     for m in virt/lib/irqbypass arch/x86/kvm/kvm drivers/crypto/ccp/ccp arch/x86/kvm/kvm-amd \
         drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_legacy_dev \
         drivers/virtio/virtio_pci_modern_dev drivers/virtio/virtio_pci net/9p/9pnet \
-        net/9p/9pnet_virtio fs/netfs/netfs fs/fscache/fscache fs/9p/9p; do
+        net/9p/9pnet_virtio fs/netfs/netfs fs/fscache/fscache fs/9p/9p drivers/block/loop; do
         ko=$(ls "$mods/$m.ko"* 2>/dev/null | head -n1)
         [ -n "$ko" ] || die "$kernel_pkg has no module $m"
         cp "$ko" "$staging/modules/"
