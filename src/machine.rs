@@ -65,6 +65,7 @@ pub trait Boot: Layer {
     fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending>;
 }
 
+// [tour:layer]
 /// What a layer may add to the machine; each method's default adds nothing.
 pub trait Layer {
     /// Step 4: once guest memory exists, before any vCPU.
@@ -90,6 +91,7 @@ pub trait Layer {
         Vec::new()
     }
 }
+// [/tour:layer]
 
 /// What the construction steps have built so far, for the layers.
 pub struct Setup<'a> {

@@ -129,6 +129,7 @@ fn run(config: Config) -> i32 {
     }
 }
 
+// [tour:layers]
 /// The layers this run asks for, in the order their hooks run, and coalescing, which attaches
 /// itself to a one-vCPU VM once its guest has written COM1's THR enough for it to pay.
 fn layers(
@@ -159,6 +160,7 @@ fn layers(
     });
     Ok((layers, later))
 }
+// [/tour:layers]
 
 /// The core boots built-in real-mode guests itself; anything else (a file, whose kind its
 /// contents tell, a kernel, `--linux`, a CPU mode option) goes to the boot layer.

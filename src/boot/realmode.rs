@@ -36,10 +36,12 @@ impl RealMode {
 impl Layer for RealMode {}
 
 impl Boot for RealMode {
+    // [tour:slots]
     fn layout(&self) -> Layout {
         let n = self.images.len() as u64;
         Layout { ram: n * SLOT_SIZE, slots: (0..n).map(|i| (i * SLOT_SIZE, SLOT_SIZE)).collect() }
     }
+    // [/tour:slots]
 
     fn names(&self) -> Vec<String> {
         self.images.iter().map(|i| i.name.clone()).collect()
