@@ -1,10 +1,9 @@
 ; hctest: prints "Hello!", 42 and 1234 on separate lines, then EXITs.
 ; mode: real
 ;
-; What it teaches: that an ABI must be agreed on. The seed's hctest called hypercalls 2
-; ("PUTNUM") and 3 ("NEWLINE") that its VMM never had: 2 silently ate a key as GETCHAR and 3
-; stopped the vCPU, so only "Hello!" ever appeared. This version uses the calls that exist
-; (PUTCHAR and EXIT) and formats numbers itself, in the guest, where that work belongs.
+; What it teaches: that an ABI must be agreed on. It uses only the calls the hypercall port has
+; (PUTCHAR and EXIT) and formats numbers itself, in the guest, where that work belongs
+; (docs/c-vmm.md tells what a guest that assumed a PUTNUM call got).
 bits 16
 org 0
 %include "hypercall.inc"

@@ -5,8 +5,7 @@
 ; between the few exits that print the result, so the run time is the CPU's (or on an emulating
 ; KVM, the emulator's), not the VMM's. The matrices are A[i][j] = (i + j + 1) mod 10 and
 ; B[i][j] = (2i + 2j + 1) mod 10; C = A x B, 16-bit words in RAM past the code.
-; The seed's version printed 0 twice: its `mul` overwrote DX, which still held a value it then
-; stored, and it wrote C with one stride and read it with another.
+; `mul` writes DX as well as AX: nothing kept in DX survives it.
 bits 16
 org 0
 %include "hypercall.inc"

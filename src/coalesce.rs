@@ -94,6 +94,7 @@ impl Coalesce {
         sent.into_iter().try_for_each(|b| cpu.io.out.push(b))
     }
 
+    // [tour:zone-follow]
     /// Registers or unregisters the zone as COM1's registers now allow.
     fn follow(&mut self, cpu: &Runner) {
         let allowed = {
@@ -112,6 +113,7 @@ impl Coalesce {
         };
         self.registered = if done.is_ok() { allowed } else { self.registered };
     }
+    // [/tour:zone-follow]
 }
 
 impl VcpuHook for Coalesce {

@@ -1,11 +1,11 @@
-//! How a run ends, in one type: [`Ending`], and the exit status each ending gives (README,
-//! "Exit status"). A vCPU's loop ends with one, a setup step that fails returns one, and `main`
-//! prints it in one line and exits with its status.
+//! How a run ends, in one type: [`Ending`], and the exit status each ending gives
+//! (docs/reference.md, "Exit status"). A vCPU's loop ends with one, a setup step that fails
+//! returns one, and `main` prints it in one line and exits with its status.
 
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
 use crate::kvm::{Exit, KvmError};
 
-/// Exit statuses (README, "Exit status").
+/// Exit statuses (docs/reference.md, "Exit status").
 pub mod status {
     pub const OK: i32 = 0;
     pub const HOST_FAILURE: i32 = 1;

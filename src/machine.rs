@@ -69,6 +69,7 @@ pub trait Boot: Layer {
     }
 }
 
+// [tour:layer]
 /// What a layer may add to the machine; each method's default adds nothing.
 pub trait Layer {
     /// Step 4: once guest memory exists, before any vCPU.
@@ -94,6 +95,7 @@ pub trait Layer {
         Vec::new()
     }
 }
+// [/tour:layer]
 
 /// What the construction steps have built so far, for the layers.
 pub struct Setup<'a> {
@@ -213,7 +215,13 @@ pub fn run(
         let mut vcpu = vm.create_vcpu(index as u32)?;
         boot.start(index, &vcpu)?;
         if kvm.check_extension(KVM_CAP_SYNC_REGS) as u64 & KVM_SYNC_X86_REGS != 0 {
-            vcpu.enable_sync_regs(false); // hypercalls read AL and BL with no KVM_GET_REGS
+            vcpu.enable_sync_regs(false);
+            if index == 0 {
+                note(|| {
+                    "KVM_CAP_SYNC_REGS: hypercall registers come from kvm_run, no KVM_GET_REGS"
+                        .into()
+                });
+            }
         }
         vcpus.push(vcpu);
     }

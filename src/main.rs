@@ -2,7 +2,7 @@
 //!
 //! `main` reads the command line, chooses how the guests boot and which layers the run needs,
 //! has the machine built and run (machine.rs), and turns how it ended into an exit status.
-//! The core, what `mini-kvm hello` runs, is this file and the ones README.md's reading order
+//! The core, what `mini-kvm hello` runs, is this file and the ones docs/reading-order.md
 //! lists; every other file is a layer that `main` installs when a run asks for it.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -118,6 +118,7 @@ fn run(config: Config) -> i32 {
     }
 }
 
+// [tour:layers]
 /// The layers this run asks for, in the order their hooks run, and coalescing, which attaches
 /// itself to a one-vCPU VM once its guest has written COM1's THR enough for it to pay.
 fn layers(
@@ -154,6 +155,7 @@ fn layers(
     });
     Ok((layers, later))
 }
+// [/tour:layers]
 
 /// The core boots built-in real-mode guests itself; anything else (a file, whose kind its
 /// contents tell, a kernel, `--linux`, a CPU mode option) goes to the boot layer.

@@ -24,6 +24,7 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+// [tour:vcpu-hook]
 /// A layer's view of one vCPU's loop. Every method has a default that does nothing.
 pub trait VcpuHook: Send {
     /// Before each KVM_RUN: `Some` ends the loop (a debugger may park the vCPU here).
@@ -41,6 +42,7 @@ pub trait VcpuHook: Send {
     /// The loop ended with `ending`; lines to print for this vCPU at the end of the run.
     fn end(&mut self, _cpu: &mut Runner, _ending: &mut Ending, _lines: &mut Vec<String>) {}
 }
+// [/tour:vcpu-hook]
 
 /// What one vCPU's thread owns and shares.
 pub struct Runner {

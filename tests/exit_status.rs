@@ -1,5 +1,5 @@
-//! Every exit status of README's table, from the real binary: usage, bad images, a missing or
-//! wrong KVM device, guest statuses, guest faults, timeouts and signals.
+//! Every exit status of docs/reference.md's table, from the real binary: usage, bad images, a
+//! missing or wrong KVM device, guest statuses, guest faults, timeouts and signals.
 
 mod common;
 use common::*;

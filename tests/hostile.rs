@@ -253,7 +253,8 @@ impl Counts {
     }
 }
 
-/// The largest flat guest (its slot) and long-mode guest (4 MiB less 84 KiB), README "Limits".
+/// The largest flat guest (its slot) and long-mode guest (4 MiB less 84 KiB), docs/reference.md
+/// "Limits".
 const REAL_LIMIT: usize = 256 << 10;
 const LONG_LIMIT: usize = (4 << 20) - (84 << 10);
 
@@ -525,10 +526,11 @@ fn run_read_slowly(args: &[String], seed: u64) -> (i32, String, String, i64) {
 
 #[test]
 fn a_slow_reader_gets_every_byte_in_order() {
-    // More than the 64 KiB output queue, so the guest must wait for the reader (README,
-    // "Limits"): 2,200 lines of 32 bytes, through PUTCHAR and through COM1's THR (coalesced
-    // where the host can), alone and with two guests at once, whose lines are told apart by
-    // their "[N] " prefixes and must each come whole and in order.
+    // More than a pipe's 64 KiB and a vCPU's 4 KiB buffer, so the guest must wait for the
+    // reader (docs/reference.md, "Limits"): 2,200 lines of 32 bytes, through PUTCHAR and
+    // through COM1's THR (coalesced where the host can), alone and with two guests at once,
+    // whose lines are told apart by their "[N] " prefixes and must each come whole and in
+    // order.
     let scratch = Scratch::new("slow-reader");
     const LINES: u16 = 2200;
     let putchar = scratch.file("pattern.bin", &hostile_gen::pattern_guest(LINES));

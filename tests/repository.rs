@@ -77,7 +77,8 @@ fn no_path_attribute_bends_the_module_tree() {
 }
 
 /// The core, lowest first: a core module may use only core modules below it, and never a layer
-/// (README, "How it works"). `boot/realmode` is the core's one file of `boot`.
+/// (docs/02-exits-and-the-run-loop.md, "The core and its layers"). `boot/realmode` is the
+/// core's one file of `boot`.
 const CORE: &[&str] = &[
     "test_rng",
     "memory",
@@ -282,7 +283,8 @@ fn layers_point_one_way() {
     let wrong: Vec<String> = sources.iter().flat_map(|p| breaches(p, &macros)).collect();
     assert!(
         wrong.is_empty(),
-        "the core and its layers (README, \"How it works\"):\n{}",
+        "the core and its layers (docs/02-exits-and-the-run-loop.md, \"The core and its \
+         layers\"):\n{}",
         wrong.join("\n")
     );
 }

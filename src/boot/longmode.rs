@@ -161,6 +161,10 @@ impl Boot for LongMode {
             build_tables(&mut tables, base);
             memory.write(base + LOAD_ADDRESS, &image.bytes).map_err(|e| image.error(e))?;
             memory.write(base + TABLES_OFFSET, &tables).map_err(|e| image.error(e))?;
+            crate::console::note(|| {
+                let (len, from) = (image.bytes.len(), image.path.as_deref().unwrap_or("embedded"));
+                format!("vCPU {i} ({}): {len} bytes from {from}; long mode, RIP {LOAD_ADDRESS:#x} -> physical {:#x}, page tables at {:#x}", image.name, base + LOAD_ADDRESS, base + TABLES_OFFSET)
+            });
         }
         Ok(())
     }

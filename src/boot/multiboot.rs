@@ -511,7 +511,8 @@ impl Boot for Multiboot {
             crate::smp::write_mp_table(memory, self.cpus)?;
         }
         crate::console::note(|| {
-            format!("vCPU 0 ({}): {} bytes; Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {BOOTLOADER_MAGIC:#x}, EBX {:#x} (boot information), kernel and modules end at {:#x}", self.image.name, self.image.bytes.len(), loaded.entry, loaded.info_addr, loaded.end)
+            let from = self.image.path.as_deref().unwrap_or("embedded");
+            format!("vCPU 0 ({}): {} bytes from {from}; Multiboot: 32-bit protected mode, paging off, EIP {:#x}, EAX {BOOTLOADER_MAGIC:#x}, EBX {:#x} (boot information), kernel and modules end at {:#x}", self.image.name, self.image.bytes.len(), loaded.entry, loaded.info_addr, loaded.end)
         });
         self.loaded = Some(loaded);
         Ok(())

@@ -36,10 +36,12 @@ impl RealMode {
 impl Layer for RealMode {}
 
 impl Boot for RealMode {
+    // [tour:slots]
     fn layout(&self) -> Layout {
         let n = self.images.len() as u64;
         Layout { ram: n * SLOT_SIZE, slots: (0..n).map(|i| (i * SLOT_SIZE, SLOT_SIZE)).collect() }
     }
+    // [/tour:slots]
 
     fn names(&self) -> Vec<String> {
         self.images.iter().map(|i| i.name.clone()).collect()
@@ -47,7 +49,12 @@ impl Boot for RealMode {
 
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         for (i, image) in self.images.iter().enumerate() {
-            memory.write(i as u64 * SLOT_SIZE, &image.bytes).map_err(|e| image.error(e))?;
+            let base = i as u64 * SLOT_SIZE;
+            memory.write(base, &image.bytes).map_err(|e| image.error(e))?;
+            crate::console::note(|| {
+                let (len, from) = (image.bytes.len(), image.path.as_deref().unwrap_or("embedded"));
+                format!("vCPU {i} ({}): {len} bytes from {from}; real mode, CS:IP {:04x}:0000 (physical {base:#x})", image.name, base >> 4)
+            });
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ use crate::vcpu::{Control, Runner, VcpuHook};
 use seccomp::Rule;
 use std::sync::Arc;
 
+// [tour:runtime-ioctls]
 /// The ioctls a running VM makes: KVM's (by request number) and the terminal's.
 const RUNTIME_IOCTLS: &[u32] = &[
     io(0x80) as u32,                                                    // KVM_RUN
@@ -32,6 +33,7 @@ const RUNTIME_IOCTLS: &[u32] = &[
     libc::TCGETS as u32,
     libc::TCSETS as u32,
 ];
+// [/tour:runtime-ioctls]
 
 /// The allow-list, with each call's name (for the message when one is blocked).
 pub fn rules() -> Vec<(Rule, &'static str)> {
@@ -116,6 +118,7 @@ pub fn allowed_calls() -> Option<usize> {
 pub struct Confine;
 
 impl Layer for Confine {
+    // [tour:confine-when]
     fn started(&mut self, _control: &Arc<Control>) -> Result<(), Ending> {
         if !seccomp::available() {
             return Err(Ending::Host(
@@ -141,6 +144,7 @@ impl Layer for Confine {
         });
         Ok(())
     }
+    // [/tour:confine-when]
 
     fn vcpu_hook(&mut self, _index: usize) -> Option<Box<dyn VcpuHook>> {
         let test = std::env::var_os("MINI_KVM_TEST_FORBIDDEN_SYSCALL").is_some_and(|v| v == "1");

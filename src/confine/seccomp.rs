@@ -97,6 +97,7 @@ fn op(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
 /// The program: x86-64 calls only (anything else kills the process), no x32, then one block
 /// per rule ("not this call: skip the block"), and TRAP for every call no rule names.
 pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
+    // [tour:filter-prologue]
     let mut p = vec![
         op(LD_W_ABS, DATA_ARCH, 0, 0),
         op(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -105,6 +106,7 @@ pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
         op(JSET_K, X32_SYSCALL_BIT, 0, 1),
         op(RET_K, SECCOMP_RET_TRAP, 0, 0),
     ];
+    // [/tour:filter-prologue]
     let (allow, trap) = (op(RET_K, SECCOMP_RET_ALLOW, 0, 0), op(RET_K, SECCOMP_RET_TRAP, 0, 0));
     for rule in rules {
         let load_arg = |arg: u32| op(LD_W_ABS, DATA_ARGS + 8 * arg, 0, 0);
@@ -124,11 +126,13 @@ pub fn compile(rules: &[Rule]) -> Vec<SockFilter> {
                 vec![op(RET_K, SECCOMP_RET_ERRNO | (errno & 0xFFFF), 0, 0)]
             }
         };
+        // [tour:filter-rule]
         // Each block is a few instructions (an ArgIn list is short): it fits a jump offset.
         let skip = u8::try_from(block.len()).expect("a rule's block fits a BPF jump");
         // Every path through a block returns, so the next test still finds the number loaded.
         p.push(op(JEQ_K, rule.nr() as u32, 0, skip));
         p.extend(block);
+        // [/tour:filter-rule]
     }
     p.push(trap);
     p

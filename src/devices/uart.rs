@@ -231,6 +231,7 @@ impl Uart {
         }
     }
 
+    // [tour:uart-write]
     /// A guest write to the register at `offset`; returns the byte transmitted, if any.
     pub fn write(&mut self, offset: u8, value: u8) -> Option<u8> {
         match offset {
@@ -266,6 +267,7 @@ impl Uart {
         }
         None
     }
+    // [/tour:uart-write]
 
     /// Bytes from the host arrive on the serial line; returns how many fitted.
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
@@ -353,6 +355,7 @@ impl Com1 {
         }
     }
 
+    // [tour:update-irq]
     /// Drives the IRQ line when the UART's interrupt output changes level.
     fn update_irq(&mut self) {
         let level = self.uart.irq_line();
@@ -363,6 +366,7 @@ impl Com1 {
             }
         }
     }
+    // [/tour:update-irq]
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ fn symbol_file(guest: &str) -> Option<PathBuf> {
 }
 
 /// The register layout gdb is given, from the state the boot protocol starts the first vCPU
-/// in: 16-bit for real mode, 32-bit for 32-bit paging (the seed's paging kernels), 64-bit for
+/// in: 16-bit for real mode, 32-bit for 32-bit paging (the C VMM's paging kernels), 64-bit for
 /// long mode and for protected mode with paging off (a Multiboot kernel, which may go on to
 /// long mode). The target description is fixed for the session.
 fn arch_of(sregs: &kvm_sregs) -> Arch {

@@ -1,8 +1,9 @@
 ; long_big: a 20 KiB long-mode image that checks its own data: "checksum ok\n".
 ; mode: long
 ;
-; The seed VMM put its page tables at 0x2000-0x5FFF, on top of any image over 4 KiB. This guest
-; sums 20 KiB of data that follows its code and compares with the sum nasm computed.
+; Page tables placed just after the load address would lie on top of any image over 4 KiB
+; (docs/c-vmm.md); this guest sums 20 KiB of data that follows its code and compares with the
+; sum nasm computed.
 bits 64
 org 0x1000
 %include "hypercall.inc"

@@ -1,4 +1,4 @@
-; paged32: a 32-bit kernel run with paging on, in the seed's --paging layout.
+; paged32: a 32-bit kernel run with paging on, in the C VMM's --paging layout.
 ; mode: real
 ; (The mode line is for build.rs; run it with `mini-kvm --paging`.) mini-kvm loads it at
 ; physical 0x1000 and enters it at EIP 0x80001000 with CR0.PG set and a page directory that
