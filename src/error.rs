@@ -59,8 +59,9 @@ pub struct Fault {
     pub why: Why,
     /// The registers when it happened, read at the exit.
     pub at: Option<Box<(kvm_regs, kvm_sregs)>>,
-    /// The exit that ended the vCPU.
-    pub exit: Option<Exit>,
+    /// The exit that ended the vCPU (boxed: an exit is large, and an `Ending` travels in
+    /// every `Result` of a run).
+    pub exit: Option<Box<Exit>>,
 }
 
 /// The kinds of guest fault.

@@ -119,13 +119,12 @@ fn run(config: Config) -> i32 {
 }
 
 // [tour:layers]
+/// The layers a run installs, and the one that may attach itself later.
+type Layers = (Vec<Box<dyn Layer>>, Option<Later>);
+
 /// The layers this run asks for, in the order their hooks run, and coalescing, which attaches
 /// itself to a one-vCPU VM once its guest has written COM1's THR enough for it to pay.
-fn layers(
-    config: &Config,
-    boot: &dyn Boot,
-    io_rip: Option<IoRipRule>,
-) -> Result<(Vec<Box<dyn Layer>>, Option<Later>), Ending> {
+fn layers(config: &Config, boot: &dyn Boot, io_rip: Option<IoRipRule>) -> Result<Layers, Ending> {
     let mut layers: Vec<Box<dyn Layer>> = Vec::new();
     if config.flag("--trace") {
         layers.push(Box::new(trace::Trace::new(config.value("--trace"), io_rip)?));

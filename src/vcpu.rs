@@ -76,8 +76,11 @@ pub struct VcpuIo<O> {
 pub struct Later {
     pub port: u16,
     pub after: u32,
-    pub attach: Box<dyn FnOnce(&mut Runner) -> Option<Box<dyn VcpuHook>> + Send>,
+    pub attach: Attach,
 }
+
+/// How a [`Later`] layer attaches: its hook, if it can work on this vCPU.
+pub type Attach = Box<dyn FnOnce(&mut Runner) -> Option<Box<dyn VcpuHook>> + Send>;
 
 /// How a vCPU ended, for the main thread.
 pub struct Report {
@@ -95,9 +98,9 @@ impl Runner {
     pub fn run(mut self) {
         self.control.register(self.index, Some(self.vcpu.kick_from_other_threads()));
         let mut ending = self.run_loop();
-        match (self.io.out.lock().unwrap_or_else(|e| e.into_inner()).finish(), &ending) {
-            (Err(lost), Ending::Halted | Ending::Exit(_) | Ending::Off(_)) => ending = lost,
-            _ => {}
+        let written = self.io.out.lock().unwrap_or_else(|e| e.into_inner()).finish();
+        if let (Err(lost), Ending::Halted | Ending::Exit(_) | Ending::Off(_)) = (written, &ending) {
+            ending = lost; // a guest that ended well, but whose output was lost: status 1
         }
         let mut lines = Vec::new();
         self.each_hook(|hook, cpu| hook.end(cpu, &mut ending, &mut lines));
@@ -191,7 +194,7 @@ impl Runner {
                 self.vcpu.get_sregs()?,
             )))
         };
-        Ending::Fault(Fault { why, at: at.or_else(|| now().ok()), exit: Some(exit) })
+        Ending::Fault(Fault { why, at: at.or_else(|| now().ok()), exit: Some(Box::new(exit)) })
     }
 }
 

@@ -96,43 +96,6 @@ pub fn initial_regs() -> kvm_regs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(pages: &[u8; 0x4000], page: usize, index: usize) -> u64 {
-        let at = page * 0x1000 + index * 8;
-        u64::from_le_bytes(pages[at..at + 8].try_into().unwrap())
-    }
-
-    #[test]
-    fn tables_map_the_slot_at_virtual_zero() {
-        let mut pages = [0u8; 0x4000];
-        build_tables(&mut pages, 0x80_0000); // vCPU 2's slot
-        let tables = 0x80_0000 + TABLES_OFFSET;
-        assert_eq!(entry(&pages, 0, 0), (tables + 0x1000) | 3);
-        assert_eq!(entry(&pages, 0, 1), 0, "only the first 512 GiB entry");
-        assert_eq!(entry(&pages, 1, 0), (tables + 0x2000) | 3);
-        assert_eq!(entry(&pages, 2, 0), 0x80_0000 | 0x83);
-        assert_eq!(entry(&pages, 2, 1), 0xA0_0000 | 0x83);
-        assert_eq!(entry(&pages, 2, 2), 0, "nothing beyond 4 MiB");
-        assert_eq!(entry(&pages, 3, 1) >> 53 & 1, 1, "GDT code segment has L = 1");
-    }
-
-    #[test]
-    fn the_image_never_reaches_the_tables() {
-        const { assert!(LOAD_ADDRESS + MAX_IMAGE + STACK_SIZE <= TABLES_OFFSET) };
-        const { assert!(MAX_IMAGE >= 3 << 20, "room for big images") };
-        let mut sregs = kvm_sregs::default();
-        set_sregs(&mut sregs, 0x40_0000);
-        assert_eq!(sregs.cr3, 0x40_0000 + TABLES_OFFSET);
-        assert_eq!(sregs.efer, EFER_LME | EFER_LMA);
-        assert_eq!((sregs.cs.l, sregs.cs.db), (1, 0));
-        assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE | CR0_PG);
-        assert_eq!(initial_regs().rip, 0x1000);
-    }
-}
-
 /// Flat 64-bit guests, one vCPU and one 4 MiB slot each, as a [`Boot`].
 pub struct LongMode {
     pub images: Vec<Image>,
@@ -174,5 +137,42 @@ impl Boot for LongMode {
         set_sregs(&mut sregs, index as u64 * SLOT_SIZE);
         vcpu.set_sregs(&sregs)?;
         vcpu.set_regs(&initial_regs()).map_err(Ending::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pages: &[u8; 0x4000], page: usize, index: usize) -> u64 {
+        let at = page * 0x1000 + index * 8;
+        u64::from_le_bytes(pages[at..at + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn tables_map_the_slot_at_virtual_zero() {
+        let mut pages = [0u8; 0x4000];
+        build_tables(&mut pages, 0x80_0000); // vCPU 2's slot
+        let tables = 0x80_0000 + TABLES_OFFSET;
+        assert_eq!(entry(&pages, 0, 0), (tables + 0x1000) | 3);
+        assert_eq!(entry(&pages, 0, 1), 0, "only the first 512 GiB entry");
+        assert_eq!(entry(&pages, 1, 0), (tables + 0x2000) | 3);
+        assert_eq!(entry(&pages, 2, 0), 0x80_0000 | 0x83);
+        assert_eq!(entry(&pages, 2, 1), 0xA0_0000 | 0x83);
+        assert_eq!(entry(&pages, 2, 2), 0, "nothing beyond 4 MiB");
+        assert_eq!(entry(&pages, 3, 1) >> 53 & 1, 1, "GDT code segment has L = 1");
+    }
+
+    #[test]
+    fn the_image_never_reaches_the_tables() {
+        const { assert!(LOAD_ADDRESS + MAX_IMAGE + STACK_SIZE <= TABLES_OFFSET) };
+        const { assert!(MAX_IMAGE >= 3 << 20, "room for big images") };
+        let mut sregs = kvm_sregs::default();
+        set_sregs(&mut sregs, 0x40_0000);
+        assert_eq!(sregs.cr3, 0x40_0000 + TABLES_OFFSET);
+        assert_eq!(sregs.efer, EFER_LME | EFER_LMA);
+        assert_eq!((sregs.cs.l, sregs.cs.db), (1, 0));
+        assert_eq!(sregs.cr0 & (CR0_PE | CR0_PG), CR0_PE | CR0_PG);
+        assert_eq!(initial_regs().rip, 0x1000);
     }
 }

@@ -115,47 +115,6 @@ pub fn unsupported_here(cr0_read_back: u64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(pages: &[u8; TABLES_SIZE], page: usize, index: usize) -> u32 {
-        let at = page * 0x1000 + index * 4;
-        u32::from_le_bytes(pages[at..at + 4].try_into().unwrap())
-    }
-
-    #[test]
-    fn tables_map_low_memory_twice() {
-        let mut pages = [0u8; TABLES_SIZE];
-        build_tables(&mut pages);
-        assert_eq!(entry(&pages, 0, 0), 0x10_1003);
-        assert_eq!(entry(&pages, 0, 512), 0x10_2003, "0x80000000 >> 22 = 512");
-        assert_eq!(entry(&pages, 0, 1), 0);
-        assert_eq!(entry(&pages, 0, 1023), 0);
-        for pt in [1, 2] {
-            assert_eq!(entry(&pages, pt, 0), 0x003);
-            assert_eq!(entry(&pages, pt, 1), 0x1003);
-            assert_eq!(entry(&pages, pt, 1023), 0x3F_F003);
-        }
-    }
-
-    #[test]
-    fn gdt_and_image_checks() {
-        let gdt = gdt_bytes();
-        assert_eq!(gdt.len(), 40);
-        assert_eq!(&gdt[8..16], &0x00CF_9A00_0000_FFFFu64.to_le_bytes());
-        assert!(GDT_ADDR + gdt.len() as u64 <= IDT_ADDR, "GDT ends where the IDT starts");
-        assert!(check_image(0x1000, 11_784).is_ok());
-        assert!(check_image(0x400, 0x200).unwrap_err().to_string().contains("GDT"));
-        assert!(check_image(0xFF000, 0x2000).unwrap_err().to_string().contains("page tables"));
-        assert!(check_image(0x3F_F000, 0x2000).unwrap_err().to_string().contains("4 MiB"));
-        let mut sregs = kvm_sregs::default();
-        set_sregs(&mut sregs);
-        assert_eq!((sregs.cr0, sregs.cr3, sregs.cr4), (0x8000_0011, 0x10_0000, 0));
-        assert!(unsupported_here(0x11).contains("os-1k"));
-    }
-}
-
 /// A flat 32-bit kernel with paging on (`--paging`), as a [`Boot`]: one guest in 4 MiB.
 pub struct Paging32 {
     image: Image,
@@ -218,5 +177,46 @@ impl Boot for Paging32 {
         set_sregs(&mut sregs);
         vcpu.set_sregs(&sregs)?;
         vcpu.set_regs(&initial_regs(self.entry)).map_err(Ending::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pages: &[u8; TABLES_SIZE], page: usize, index: usize) -> u32 {
+        let at = page * 0x1000 + index * 4;
+        u32::from_le_bytes(pages[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn tables_map_low_memory_twice() {
+        let mut pages = [0u8; TABLES_SIZE];
+        build_tables(&mut pages);
+        assert_eq!(entry(&pages, 0, 0), 0x10_1003);
+        assert_eq!(entry(&pages, 0, 512), 0x10_2003, "0x80000000 >> 22 = 512");
+        assert_eq!(entry(&pages, 0, 1), 0);
+        assert_eq!(entry(&pages, 0, 1023), 0);
+        for pt in [1, 2] {
+            assert_eq!(entry(&pages, pt, 0), 0x003);
+            assert_eq!(entry(&pages, pt, 1), 0x1003);
+            assert_eq!(entry(&pages, pt, 1023), 0x3F_F003);
+        }
+    }
+
+    #[test]
+    fn gdt_and_image_checks() {
+        let gdt = gdt_bytes();
+        assert_eq!(gdt.len(), 40);
+        assert_eq!(&gdt[8..16], &0x00CF_9A00_0000_FFFFu64.to_le_bytes());
+        assert!(GDT_ADDR + gdt.len() as u64 <= IDT_ADDR, "GDT ends where the IDT starts");
+        assert!(check_image(0x1000, 11_784).is_ok());
+        assert!(check_image(0x400, 0x200).unwrap_err().to_string().contains("GDT"));
+        assert!(check_image(0xFF000, 0x2000).unwrap_err().to_string().contains("page tables"));
+        assert!(check_image(0x3F_F000, 0x2000).unwrap_err().to_string().contains("4 MiB"));
+        let mut sregs = kvm_sregs::default();
+        set_sregs(&mut sregs);
+        assert_eq!((sregs.cr0, sregs.cr3, sregs.cr4), (0x8000_0011, 0x10_0000, 0));
+        assert!(unsupported_here(0x11).contains("os-1k"));
     }
 }

@@ -61,7 +61,7 @@ impl Boot for RealMode {
 
     // [tour:real-mode-start]
     fn start(&self, index: usize, vcpu: &Vcpu) -> Result<(), Ending> {
-        let selector = (index as u64 * SLOT_SIZE >> 4) as u16;
+        let selector = ((index as u64 * SLOT_SIZE) >> 4) as u16;
         let segment = |type_| kvm_segment {
             base: u64::from(selector) << 4,
             limit: 0xFFFF,

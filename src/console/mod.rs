@@ -162,7 +162,7 @@ impl Output {
 
     /// The same output, written to `fd` (a pipe a test reads) as to a file, not a terminal.
     #[cfg(test)]
-    pub fn to_fd(self, fd: std::os::fd::OwnedFd) -> Output {
+    pub fn writing_to(self, fd: std::os::fd::OwnedFd) -> Output {
         Output { to: Some(fd), tty: false, ..self }
     }
 

@@ -8,7 +8,7 @@ fn piped(index: usize, several: bool, color: Option<bool>) -> (Output, std::fs::
     let (read, write) = nix::unistd::pipe().expect("a pipe");
     nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
         .expect("a non-blocking read end");
-    (Output::new(index, several, color).to_fd(write), std::fs::File::from(read))
+    (Output::new(index, several, color).writing_to(write), std::fs::File::from(read))
 }
 
 /// What the pipe holds now.

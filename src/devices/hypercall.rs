@@ -107,15 +107,13 @@ mod tests {
     }
 
     /// Input that answers from a script.
-    struct Script(std::cell::RefCell<Vec<Input>>);
-    // SAFETY-free test double: only ever used from one thread.
-    unsafe impl Sync for Script {}
+    struct Script(std::sync::Mutex<Vec<Input>>);
     impl ByteSource for Script {
         fn take(&self, _: &mut [u8]) -> (usize, bool) {
             (0, false)
         }
         fn pop(&self) -> Input {
-            self.0.borrow_mut().remove(0)
+            self.0.lock().expect("one test thread").remove(0)
         }
     }
 

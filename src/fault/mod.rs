@@ -32,7 +32,7 @@ pub fn report(
     let mut reason = fault.why.to_string();
     let mut at = fault.at.as_deref().copied();
     if let (Some((regs, sregs)), Some(Exit::Io { out, port, size, .. }), Some(vcpu)) =
-        (&mut at, fault.exit, vcpu)
+        (&mut at, fault.exit.as_deref().copied(), vcpu)
     {
         *regs = at_io_instruction(vcpu, memory, io_rip, *regs, sregs, (out, port, size));
     }
@@ -43,7 +43,8 @@ pub fn report(
     let place =
         at.map_or(String::new(), |(regs, sregs)| format!(" at {}", location(&regs, &sregs)));
     message(&format!("mini-kvm: guest fault on {who}: {reason}{place}"));
-    let exception = matches!(fault.exit, Some(Exit::Shutdown | Exit::InternalError { .. }));
+    let exception =
+        matches!(fault.exit.as_deref(), Some(Exit::Shutdown | Exit::InternalError { .. }));
     if let (Some((regs, sregs)), Some(vcpu), true) = (&at, vcpu, exception) {
         if let Some(code) = code_at(vcpu, memory, regs, sregs) {
             let shown = decode::hex_bytes(&code, 8);

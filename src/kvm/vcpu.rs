@@ -147,12 +147,12 @@ impl Vcpu {
         // SAFETY: KVM_RUN has returned, so KVM does not write the page until the next one,
         // which needs &mut self; exit_reason selects the union member KVM filled in.
         let (reason, exit) = unsafe { ((*self.page()).exit_reason, (*self.page()).exit) };
-        // SAFETY (each union read below): the member read is the one `reason` selects.
         match reason {
             KVM_EXIT_IO => {
+                // SAFETY: `reason` is KVM_EXIT_IO: KVM filled in `io`.
                 let io = unsafe { exit.io };
                 let len = usize::from(io.size) * io.count as usize;
-                let end = (io.data_offset as usize).checked_add(len).unwrap_or(usize::MAX);
+                let end = (io.data_offset as usize).saturating_add(len);
                 let why = if io.direction > KVM_EXIT_IO_OUT {
                     "direction is neither KVM_EXIT_IO_IN nor KVM_EXIT_IO_OUT"
                 } else if len == 0 || end > self.run.size {
@@ -165,6 +165,7 @@ impl Vcpu {
                 Exit::Malformed { reason, why }
             }
             KVM_EXIT_MMIO => {
+                // SAFETY: `reason` is KVM_EXIT_MMIO: KVM filled in `mmio`.
                 let m = unsafe { exit.mmio };
                 match m.len {
                     1..=8 => Exit::Mmio {
@@ -179,15 +180,21 @@ impl Vcpu {
             KVM_EXIT_HLT => Exit::Hlt,
             KVM_EXIT_SHUTDOWN => Exit::Shutdown,
             KVM_EXIT_FAIL_ENTRY => {
+                // SAFETY: `reason` is KVM_EXIT_FAIL_ENTRY: KVM filled in `fail_entry`.
                 let f = unsafe { exit.fail_entry };
                 Exit::FailEntry { reason: f.hardware_entry_failure_reason, cpu: f.cpu }
             }
             KVM_EXIT_INTERNAL_ERROR => {
+                // SAFETY: `reason` is KVM_EXIT_INTERNAL_ERROR: `words` is its layout (see bindings.rs).
                 let w = unsafe { exit.words };
                 Exit::InternalError { suberror: w.kind, ndata: w.ndata.min(16), data: w.data }
             }
-            KVM_EXIT_SYSTEM_EVENT => Exit::SystemEvent { kind: unsafe { exit.words }.kind },
+            KVM_EXIT_SYSTEM_EVENT => {
+                // SAFETY: `reason` is KVM_EXIT_SYSTEM_EVENT, whose `type` is the first word.
+                Exit::SystemEvent { kind: unsafe { exit.words }.kind }
+            }
             KVM_EXIT_DEBUG => {
+                // SAFETY: `reason` is KVM_EXIT_DEBUG: KVM filled in `debug`.
                 let d = unsafe { exit.debug };
                 Exit::Debug { exception: d.exception, pc: d.pc }
             }

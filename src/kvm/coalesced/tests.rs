@@ -7,7 +7,7 @@ use super::*;
 #[repr(C, align(4096))]
 struct FakePage(std::cell::UnsafeCell<[u8; 4096]>);
 
-// SAFETY (test only): the producer below and the ring under test touch the page from one
+// SAFETY: (a test's page) the producer below and the ring under test touch the page from one
 // thread, and the indices only through atomics, as with KVM's page.
 unsafe impl Sync for FakePage {}
 
