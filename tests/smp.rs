@@ -75,13 +75,14 @@ fn cpus_that_can_never_run_again_are_a_hung_guest_that_timeout_ends() {
     // The other CPUs wait for a STARTUP that never comes, the boot CPU halts: a guest that
     // parks every CPU this way hangs, as on hardware, and --timeout ends it.
     let guest = test_guest("smp_start");
-    let r = run(&["--timeout", "1", "--cpus", "3", "--cmdline", "park-all", &guest]);
+    // The bound leaves the guest ample time to print all it prints, even on a loaded host.
+    let r = run(&["--timeout", "3", "--cpus", "3", "--cmdline", "park-all", &guest]);
     if host().is("ap-start", "no") {
         assert_eq!(r.status, 4);
         return;
     }
     assert_eq!((r.status, r.stdout.as_str()), (124, started(3).as_str()));
-    assert_one_line(&r, &["timeout: stopped the guest after 1 s"]);
+    assert_one_line(&r, &["timeout: stopped the guest after 3 s"]);
 }
 
 #[test]
