@@ -272,3 +272,24 @@ physical address 0x100000
     );
     assert!(transcript.contains(&expected), "{expected}\nin\n{transcript}");
 }
+
+#[test]
+#[ignore = "needs gdb: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
+fn gdb_sees_one_thread_per_cpu_and_hears_the_status_an_ap_ends_with() {
+    // A kernel on three CPUs: gdb lists three threads, the application processors waiting at
+    // the reset vector until the kernel starts them; the last one started ends the run with
+    // status 7, which gdb hears as the inferior's exit code.
+    if host().is("ap-start", "no") {
+        return assert_eq!(run(&["--cpus", "3", &test_guest("smp_start")]).status, 4);
+    }
+    let guest = test_guest("smp_start");
+    let child = start(&["--cpus", "3", "--cmdline", "ap-exit", &guest], b"");
+    let transcript = gdb(child.port, None, &["info threads", "continue"]);
+    for thread in ["1    Thread 1 (vCPU 0)", "2    Thread 2 (vCPU 1)", "3    Thread 3 (vCPU 2)"] {
+        assert!(transcript.contains(thread), "{thread:?} in:\n{transcript}");
+    }
+    assert!(transcript.contains("exited with code 07"), "{transcript}");
+    let (status, stdout, _) = finish(child);
+    assert_eq!(status, 7);
+    assert!(stdout.ends_with("ap 1 up\nap 2 up\n"), "{stdout}");
+}

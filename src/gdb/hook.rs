@@ -69,11 +69,14 @@ impl VcpuHook for DebugHook {
     }
 
     /// gdb hears how the vCPU ended (`W`, `X`).
-    fn end(&mut self, _cpu: &mut Runner, ending: &mut Ending, _lines: &mut Vec<String>) {
+    fn end(&mut self, cpu: &mut Runner, ending: &mut Ending, _lines: &mut Vec<String>) {
         let how = match ending {
             // A reset or power-off ends the run with status 0.
             Ending::Halted | Ending::Off(_) => Ended::Exit(0),
             Ending::Exit(n) => Ended::Exit(*n),
+            // Stopped with no cause from outside: another vCPU ended the run (its ending is
+            // the one gdb hears about).
+            Ending::Stopped(_) if cpu.control.cause().is_none() => Ended::Exit(0),
             Ending::Stopped(_) => Ended::Stopped,
             Ending::Host(why) => Ended::Fault(why.clone()),
             other => Ended::Fault(other.to_string()),
