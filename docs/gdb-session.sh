@@ -32,7 +32,7 @@ bt
 info registers rip eflags cs
 x/8i \$pc
 delete
-advance console.c:71
+advance console.c:77
 set logging file /dev/null
 set logging redirect on
 set logging enabled on
@@ -44,7 +44,7 @@ x/i \$pc
 stepi
 x/i \$pc
 continue
-break proc.c:209
+break proc.c:289
 continue
 delete
 detach

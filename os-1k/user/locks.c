@@ -1,0 +1,76 @@
+/* locks.c: the locks lab's program (docs/labs/08-locks.md): the kernel's spinlocks put to work
+ * through the locktest system call, and what it saw.
+ *   locks count [N]  two processes, on two CPUs when there are two, each adding 1 at a time to
+ *                    a counter in the kernel, N times (1000 without N) and then until every
+ *                    CPU has added some: the counter must be the sum of what the CPUs added
+ *   locks twice      the kernel takes a lock it holds: it must panic, naming the lock
+ *   locks sti        the kernel turns interrupts on while it holds a lock: it must panic
+ *   locks nest       two nested locks: interrupts off under them, on again after */
+#include "ulib.h"
+
+static int everyone_added(int n) {
+    for (int cpu = 0; cpu < n; cpu++)
+        if (locktest(LOCKTEST_CPU_ADDS, cpu) == 0) return 0;
+    return 1;
+}
+
+static int add(long n) {
+    int ncpu = cpus();
+    for (long i = 0; i < n || !everyone_added(ncpu); i++) locktest(LOCKTEST_ADD, 1);
+    return 0;
+}
+
+static int count(long n) {
+    char number[24], *argv[] = {"locks", "add", number, NULL};
+    int ncpu = cpus(), len = 0;
+    for (long v = n; v; v /= 10) len++;        /* n as a decimal string */
+    number[len] = 0;
+    for (long v = n; v; v /= 10) number[--len] = (char)('0' + v % 10);
+    locktest(LOCKTEST_RESET, 0);
+    int a = spawn("locks", argv, NULL), b = spawn("locks", argv, NULL);
+    if (a < 0 || b < 0) {
+        printf("locks: cannot start two processes\n");
+        return 1;
+    }
+    wait(a);
+    wait(b);
+    long sum = 0;
+    printf("locks:");
+    for (int cpu = 0; cpu < ncpu; cpu++) {
+        long added = locktest(LOCKTEST_CPU_ADDS, cpu);
+        printf("%s CPU %d added %ld", cpu ? "," : "", cpu, added);
+        sum += added;
+    }
+    long counter = locktest(LOCKTEST_COUNTER, 0);
+    if (counter == sum) printf("; the counter is %ld: none lost\n", counter);
+    else printf("; the counter is %ld: %ld lost\n", counter, sum - counter);
+    return counter == sum ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    long n = 1000;
+    if (argc >= 2 && !strcmp(argv[1], "count") &&
+        (argc == 2 || (argc == 3 && number(argv[2], &n) == 0 && n >= 1 && n <= 1000000)))
+        return count(n);
+    if (argc == 3 && !strcmp(argv[1], "add") && number(argv[2], &n) == 0) return add(n);
+    if (argc == 2 && !strcmp(argv[1], "twice")) {
+        printf("locks: one CPU takes the lock locktest twice: the kernel must say so\n");
+        locktest(LOCKTEST_TWICE, 0);
+        return 1;
+    }
+    if (argc == 2 && !strcmp(argv[1], "sti")) {
+        printf("locks: interrupts on while the lock locktest is held: the kernel must say so\n");
+        locktest(LOCKTEST_STI, 0);
+        return 1;
+    }
+    if (argc == 2 && !strcmp(argv[1], "nest")) {
+        long bits = locktest(LOCKTEST_NEST, 0);
+        const char *yes[2] = {"no", "yes"};
+        printf("locks: interrupts off under one lock: %s, under two: %s, after the inner "
+               "release: %s; on again after the outer: %s\n",
+               yes[bits & 1], yes[bits >> 1 & 1], yes[bits >> 2 & 1], yes[bits >> 3 & 1]);
+        return bits == 15 ? 0 : 1;
+    }
+    dprintf(2, "usage: locks count [N] | twice | sti | nest\n");
+    return 1;
+}
