@@ -3,7 +3,9 @@
 //! it is, every grader must fail (the test below checks that, so a grader that passes without
 //! the lab's work is caught); with the reference solution in docs/labs/solutions/ applied,
 //! every grader must pass (`make test-labs` checks that in a scratch copy, where it runs only
-//! the ignored graders, not the check below).
+//! the ignored graders, not the check below). A lab whose work the tree ships (the locks) starts
+//! from a patch in docs/labs/start/ that takes it out: its graders must fail on a tree with
+//! that patch applied, and pass once its solution is applied on top (`make test-labs`, both).
 
 mod common;
 use common::*;
@@ -367,6 +369,94 @@ pub mod pipe {
     }
 }
 
+/// Lab 8: spinlocks (docs/labs/08-locks.md). The tree ships working locks; the lab starts from
+/// docs/labs/start/locks.patch, which leaves acquire, release, holding, pushcli and popcli
+/// stubs that stop the kernel at once, so on that tree every grader fails at boot.
+pub mod locks {
+    use super::*;
+
+    /// The OS on one CPU with `input`; its status and output.
+    fn os_status(input: &str) -> (i32, String) {
+        let r = run_with(&["os-1k"], input.as_bytes(), &[], Duration::from_secs(60));
+        (r.status, r.stdout)
+    }
+
+    pub fn a_counter_from_both_cpus_is_exact() {
+        // Two CPUs: under QEMU, until mini-kvm runs one kernel on several vCPUs.
+        let mut s = Interactive::qemu("sockets=2");
+        let answer = s.command("locks count 3000");
+        s.send("0\n");
+        s.finish();
+        let line = answer.lines().next().unwrap_or("");
+        let parts: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        // "locks: CPU 0 added A, CPU 1 added B; the counter is C: none lost"
+        assert!(
+            parts.len() == 5 && parts[1] > 0 && parts[3] > 0 && parts[4] == parts[1] + parts[3],
+            "both CPUs add, and the counter has every increment: {answer}"
+        );
+        assert!(line.ends_with(": none lost"), "{answer}");
+    }
+
+    pub fn acquiring_a_held_lock_panics_naming_it() {
+        let (status, out) = os_status("locks twice\n0\n");
+        assert!(
+            out.contains("\n[kernel] PANIC: acquire: locktest: already held by this CPU\n"),
+            "{out}"
+        );
+        assert_eq!(status, 70, "a panic powers off with status 70: {out}");
+    }
+
+    pub fn releasing_with_interrupts_on_panics_naming_the_lock() {
+        let (status, out) = os_status("locks sti\n0\n");
+        assert!(
+            out.contains(
+                "\n[kernel] PANIC: release: locktest: interrupts are on while it is held\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(status, 70, "{out}");
+    }
+
+    pub fn interrupts_stay_off_until_the_last_release() {
+        let (status, out) = os_status("locks nest\nls motd\n0\n");
+        assert_eq!(status, 0, "{out}");
+        assert_eq!(
+            answer(&out, "locks nest"),
+            "locks: interrupts off under one lock: yes, under two: yes, after the inner \
+             release: yes; on again after the outer: yes\n"
+        );
+        assert_eq!(answer(&out, "ls motd"), "motd              153\n", "the OS goes on");
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_a_counter_from_both_cpus_is_exact() {
+        a_counter_from_both_cpus_is_exact()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_acquiring_a_held_lock_panics_naming_it() {
+        acquiring_a_held_lock_panics_naming_it()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_releasing_with_interrupts_on_panics_naming_the_lock() {
+        releasing_with_interrupts_on_panics_naming_the_lock()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_interrupts_stay_off_until_the_last_release() {
+        interrupts_stay_off_until_the_last_release()
+    }
+}
+
 /// The checks that need the lab's own work, each of which must fail on the tree as it is.
 /// (Checks that guard what a solution must not break, like the wild address above, pass.)
 const NEEDS_THE_LAB: &[(&str, fn())] = &[
@@ -392,18 +482,53 @@ const NEEDS_THE_LAB: &[(&str, fn())] = &[
     ("pipe::ctrl_c_ends_the_whole_pipeline", pipe::ctrl_c_ends_the_whole_pipeline),
 ];
 
-#[test]
-fn every_grader_fails_on_the_unmodified_tree() {
+/// The labs that start from a patch in docs/labs/start/ (their work ships in the tree): their
+/// checks must fail on a tree with that patch applied, which `make test-labs` makes.
+pub const NEEDS_THE_START_PATCH: &[(&str, fn())] = &[
+    ("locks::a_counter_from_both_cpus_is_exact", locks::a_counter_from_both_cpus_is_exact),
+    (
+        "locks::acquiring_a_held_lock_panics_naming_it",
+        locks::acquiring_a_held_lock_panics_naming_it,
+    ),
+    (
+        "locks::releasing_with_interrupts_on_panics_naming_the_lock",
+        locks::releasing_with_interrupts_on_panics_naming_the_lock,
+    ),
+    (
+        "locks::interrupts_stay_off_until_the_last_release",
+        locks::interrupts_stay_off_until_the_last_release,
+    ),
+];
+
+/// The checks of `list` that pass (each run with its panic caught).
+fn passing(list: &[(&'static str, fn())]) -> Vec<&'static str> {
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let passed: Vec<&str> = NEEDS_THE_LAB
+    let passed: Vec<&str> = list
         .iter()
         .filter(|(_, check)| std::panic::catch_unwind(check).is_ok())
         .map(|(name, _)| *name)
         .collect();
     std::panic::set_hook(quiet);
+    passed
+}
+
+#[test]
+fn every_grader_fails_on_the_unmodified_tree() {
+    let passed = passing(NEEDS_THE_LAB);
     assert!(
         passed.is_empty(),
         "these graders pass without the lab's work, so they grade nothing: {passed:?}"
+    );
+}
+
+/// (Named grade_ so that `make test`, which skips the graders, skips it too.)
+#[test]
+#[ignore = "make test-labs runs this on a scratch copy with docs/labs/start/*.patch applied"]
+fn grade_start_patches_leave_every_grader_failing() {
+    let passed = passing(NEEDS_THE_START_PATCH);
+    assert!(
+        passed.is_empty(),
+        "these graders pass on the lab's starting point, so they grade nothing: {passed:?}"
     );
 }

@@ -2,21 +2,24 @@
  * through the locktest system call, and what it saw.
  *   locks count [N]  two processes, on two CPUs when there are two, each adding 1 at a time to
  *                    a counter in the kernel, N times (1000 without N) and then until every
- *                    CPU has added some: the counter must be the sum of what the CPUs added
+ *                    CPU has added N times: the counter must be the sum of what the CPUs added
  *   locks twice      the kernel takes a lock it holds: it must panic, naming the lock
  *   locks sti        the kernel turns interrupts on while it holds a lock: it must panic
  *   locks nest       two nested locks: interrupts off under them, on again after */
 #include "ulib.h"
 
-static int everyone_added(int n) {
-    for (int cpu = 0; cpu < n; cpu++)
-        if (locktest(LOCKTEST_CPU_ADDS, cpu) == 0) return 0;
+/* Has every CPU made n increments? */
+static int every_cpu_added(int ncpu, long n) {
+    for (int cpu = 0; cpu < ncpu; cpu++)
+        if (locktest(LOCKTEST_CPU_ADDS, cpu) < n) return 0;
     return 1;
 }
 
+/* One of count's two processes: it adds until it has added n times and every CPU has too, so
+ * that on two CPUs the two processes add at once, n times at least. */
 static int add(long n) {
     int ncpu = cpus();
-    for (long i = 0; i < n || !everyone_added(ncpu); i++) locktest(LOCKTEST_ADD, 1);
+    for (long i = 0; i < n || !every_cpu_added(ncpu, n); i++) locktest(LOCKTEST_ADD, 1);
     return 0;
 }
 
