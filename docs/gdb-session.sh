@@ -44,7 +44,7 @@ x/i \$pc
 stepi
 x/i \$pc
 continue
-break proc.c:289
+break proc.c:291
 continue
 delete
 detach

@@ -146,6 +146,7 @@ void pit_wait(int periods) {
  * are one tick's worth, for every CPU (they share the bus clock). Then this CPU's timer
  * starts.
  */
+/* [tour:calibrate] */
 void lapic_timer_calibrate(int hz) {
     lapic[TDCR] = TDCR_BY_16;
     lapic[TIMER] = LVT_MASKED;                 /* one-shot, and no interrupt */
@@ -157,6 +158,7 @@ void lapic_timer_calibrate(int hz) {
     kprintf("Timer: each CPU's LAPIC timer at %d Hz, %u counts a tick (measured against the PIT)\n",
             hz, timer_count);
 }
+/* [/tour:calibrate] */
 
 /* Sends an IPI (the low half of the command; the destination in the high half) and waits
  * until the LAPIC has delivered it. */
@@ -173,6 +175,7 @@ static void send_ipi(uint8_t apic_id, uint32_t command) {
  * runs already ignores it); here the waits after each SIPI end early once the CPU has said
  * `*started`. 0 once it runs, -1 if it did not within a second.
  */
+/* [tour:start-ap] */
 int lapic_start_ap(uint8_t apic_id, uint64_t entry_pa, volatile int *started) {
     send_ipi(apic_id, ICR_INIT | ICR_LEVEL | ICR_ASSERT);
     send_ipi(apic_id, ICR_INIT | ICR_LEVEL);
@@ -182,3 +185,4 @@ int lapic_start_ap(uint8_t apic_id, uint64_t entry_pa, volatile int *started) {
     send_ipi(apic_id, ICR_STARTUP | (uint32_t)(entry_pa >> 12));
     return wait_for(started, 100) ? 0 : -1;
 }
+/* [/tour:start-ap] */

@@ -9,6 +9,7 @@
  * sleeps; with several, every structure two CPUs share is guarded by a spinlock (spinlock.c),
  * taken in the order below.
  *
+ * [tour:lock-order]
  * The lock order. A CPU that holds several locks took them in this order, never another, so
  * that no two CPUs can each wait for a lock the other holds:
  *
@@ -21,6 +22,7 @@
  *
  * A spinlock is held with interrupts off (acquire turns them off, the last release restores
  * them) and never across a sleep: sleep_on releases the one it is given.
+ * [/tour:lock-order]
  */
 #ifndef KERNEL_H
 #define KERNEL_H
@@ -135,11 +137,13 @@ extern int apic;                  /* interrupts come through the LAPICs and IOAP
 
 /* This CPU's struct cpu. SGDT reads the GDTR, which no other CPU shares; meaningful only with
  * interrupts off (a process may move to another CPU at any interrupt), as the kernel runs. */
+/* [tour:mycpu] */
 static inline struct cpu *mycpu(void) {
     struct { uint16_t limit; uint64_t base; } __attribute__((packed)) gdtr;
     __asm__ volatile("sgdt %0" : "=m"(gdtr));
     return (struct cpu *)(gdtr.base - __builtin_offsetof(struct cpu, gdt));
 }
+/* [/tour:mycpu] */
 
 /* Processes (proc.c). */
 #define NPROC 16

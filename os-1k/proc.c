@@ -143,6 +143,7 @@ void yield(void) {
 /* Sleeps on `chan` until a wakeup(chan). The caller holds `lk`, which guards the condition it
  * waits for: the proc lock is taken before `lk` is let go, so a wakeup(chan) on another CPU,
  * which needs the proc lock, cannot come in between and be lost. */
+/* [tour:sleep] */
 void sleep_on(void *chan, struct spinlock *lk) {
     struct proc *p = current;
     if (lk != &proc_lock) {
@@ -158,6 +159,7 @@ void sleep_on(void *chan, struct spinlock *lk) {
         acquire(lk);
     }
 }
+/* [/tour:sleep] */
 
 static void wakeup_locked(void *chan) {
     for (int i = 0; i < NPROC; i++)
