@@ -68,18 +68,22 @@ struct file *file_console(void) {
     return file_dup(console);
 }
 
-/* The description's sleeping lock: one read or write at a time moves its offset. */
+/* The description's sleeping lock: one read or write at a time moves its offset. `busy` is
+ * 1 while one does, 2 when another waits for it. */
 static void offset_lock(struct file *f) {
     acquire(&files_lock);
-    while (f->busy) sleep_on(&f->busy, &files_lock);
+    while (f->busy) {
+        f->busy = 2;
+        sleep_on(&f->busy, &files_lock);
+    }
     f->busy = 1;
     release(&files_lock);
 }
 
 static void offset_unlock(struct file *f) {
     acquire(&files_lock);
+    if (f->busy == 2) wakeup(&f->busy);
     f->busy = 0;
-    wakeup(&f->busy);
     release(&files_lock);
 }
 

@@ -31,12 +31,15 @@ static struct fs_inode inodes[FS_INODES];   /* the inode table, as on the disk *
 static int refs[FS_INODES];                 /* open file descriptions of each inode */
 static uint8_t used[FS_BLOCKS / 8];         /* a bit per block: an inode names it */
 static uint8_t buf[BS];                     /* the block in transit (under the lock) */
-static int busy;                            /* the lock: a file system call is running */
+static int busy, waiting;                   /* the lock: a call runs; others wait for it */
 static struct spinlock fs_lock = SPINLOCK("fs");
 
 static void lock(void) {
     acquire(&fs_lock);
-    while (busy) sleep_on(&busy, &fs_lock);
+    while (busy) {
+        waiting = 1;
+        sleep_on(&busy, &fs_lock);
+    }
     busy = 1;
     release(&fs_lock);
 }
@@ -44,7 +47,10 @@ static void lock(void) {
 static void unlock(void) {
     acquire(&fs_lock);
     busy = 0;
-    wakeup(&busy);
+    if (waiting) {                             /* a wakeup scans every process: only if needed */
+        waiting = 0;
+        wakeup(&busy);
+    }
     release(&fs_lock);
 }
 

@@ -81,20 +81,23 @@ static uint8_t sum(const void *p, size_t n) {
 static struct mp_float *search(uint64_t pa, uint64_t len) {
     for (uint64_t a = pa; a + 16 <= pa + len; a += 16) {
         struct mp_float *f = P2V(a);
-        if (!strncmp(f->signature, "_MP_", 4) && sum(f, 16) == 0) return f;
+        if (*(uint32_t *)f == 0x5F504D5F && sum(f, 16) == 0) return f;   /* "_MP_" */
     }
     return NULL;
 }
 
 /* Where the specification says to look (4.1): the first KiB of the extended BIOS data area,
  * whose segment the BIOS data area holds at 0x40E, or without one the last KiB of base memory
- * (its size in KiB at 0x413); then the BIOS ROM, 0xF0000-0xFFFFF. */
+ * (its size in KiB at 0x413); then the BIOS ROM, 0xF0000-0xFFFFF. A machine whose BIOS data
+ * area gives no base memory has no firmware, and so no table: mini-kvm's, with one vCPU
+ * (64 KiB of ROM searched one emulated instruction at a time would cost it 20 ms). */
 static struct mp_float *find(void) {
     uint64_t ebda = (uint64_t)*(uint16_t *)P2V(0x40E) << 4;
     uint64_t base = (uint64_t)*(uint16_t *)P2V(0x413) * 1024;
     struct mp_float *f = NULL;
+    if (base < 1024 || base > 0xA0000) return NULL;
     if (ebda) f = search(ebda, 1024);
-    else if (base >= 1024 && base <= 0xA0000) f = search(base - 1024, 1024);
+    else f = search(base - 1024, 1024);
     return f ? f : search(0xF0000, 0x10000);
 }
 

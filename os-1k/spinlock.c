@@ -19,34 +19,39 @@
  */
 #include "kernel.h"
 
-/* Interrupts off; the first of nested calls remembers whether they were on. */
-void pushcli(void) {
+/* Interrupts off; the first of nested calls remembers whether they were on. Returns this CPU,
+ * which acquire needs too: on a paravirtual KVM every kernel instruction is an emulated one. */
+static inline __attribute__((always_inline)) struct cpu *push_cli(void) {
     uint64_t rflags = read_rflags();
     __asm__ volatile("cli");
     struct cpu *c = mycpu();
     if (c->ncli++ == 0) c->intena = (rflags & RFLAGS_IF) != 0;
+    return c;
 }
 
-/* Undoes one pushcli: the last one turns interrupts back on if they were on at the first. */
-void popcli(void) {
-    struct cpu *c = mycpu();
+/* Undoes one push_cli on CPU c: the last one turns interrupts back on if they were on at the
+ * first. */
+static inline __attribute__((always_inline)) void pop_cli(struct cpu *c) {
     if (read_rflags() & RFLAGS_IF) panic("popcli: interrupts are on");
     if (--c->ncli < 0) panic("popcli: no pushcli to undo");
     if (c->ncli == 0 && c->intena) __asm__ volatile("sti");
 }
 
-/* Does this CPU hold `lk`? (With interrupts off, so that the answer stays true.) */
+void pushcli(void) { push_cli(); }
+void popcli(void) { pop_cli(mycpu()); }
+
+/* Does this CPU hold `lk`? */
 int holding(struct spinlock *lk) {
-    pushcli();
-    int r = lk->locked && lk->cpu == mycpu();
-    popcli();
+    struct cpu *c = push_cli();                /* so that this CPU stays the one asking */
+    int r = lk->locked && lk->cpu == c;
+    pop_cli(c);
     return r;
 }
 
 /* [tour:acquire] */
 void acquire(struct spinlock *lk) {
-    pushcli();                                 /* off before taking it, until it is released */
-    if (holding(lk)) panic("acquire: %s: already held by this CPU", lk->name);
+    struct cpu *c = push_cli();                /* off before taking it, until it is released */
+    if (lk->locked && lk->cpu == c) panic("acquire: %s: already held by this CPU", lk->name);
     uint32_t taken = 1;
     for (;;) {
         __asm__ volatile("xchgl %0, %1" : "+r"(taken), "+m"(lk->locked) :: "memory");
@@ -54,16 +59,17 @@ void acquire(struct spinlock *lk) {
         while (lk->locked) __asm__ volatile("pause");  /* spin on reads, not on locked XCHGs */
         taken = 1;
     }
-    lk->cpu = mycpu();                         /* after the XCHG: a full barrier */
+    lk->cpu = c;                               /* after the XCHG: a full barrier */
 }
 
 void release(struct spinlock *lk) {
+    struct cpu *c = mycpu();
     if (read_rflags() & RFLAGS_IF) panic("release: %s: interrupts are on while it is held", lk->name);
-    if (!holding(lk)) panic("release: %s: not held by this CPU", lk->name);
+    if (!lk->locked || lk->cpu != c) panic("release: %s: not held by this CPU", lk->name);
     lk->cpu = NULL;
     __asm__ volatile("" ::: "memory");         /* x86 keeps stores in order: the compiler too */
     lk->locked = 0;
-    popcli();
+    pop_cli(c);
 }
 /* [/tour:acquire] */
 
