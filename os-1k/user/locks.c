@@ -1,8 +1,8 @@
 /* locks.c: the locks lab's program (docs/labs/08-locks.md): the kernel's spinlocks put to work
  * through the locktest system call, and what it saw.
- *   locks count [N]  two processes, on two CPUs when there are two, each adding 1 at a time to
- *                    a counter in the kernel, N times (1000 without N) and then until every
- *                    CPU has added N times: the counter must be the sum of what the CPUs added
+ *   locks count [N]  a process for each CPU (two on one CPU), each adding 1 at a time to a
+ *                    counter in the kernel, N times (1000 without N) and then until every CPU
+ *                    has added N times: the counter must be the sum of what the CPUs added
  *   locks twice      the kernel takes a lock it holds: it must panic, naming the lock
  *   locks sti        the kernel turns interrupts on while it holds a lock: it must panic
  *   locks nest       two nested locks: interrupts off under them, on again after */
@@ -15,8 +15,8 @@ static int every_cpu_added(int ncpu, long n) {
     return 1;
 }
 
-/* One of count's two processes: it adds until it has added n times and every CPU has too, so
- * that on two CPUs the two processes add at once, n times at least. */
+/* One of count's processes: it adds until it has added n times and every CPU has too, so that
+ * on several CPUs the processes add at once, each CPU n times at least. */
 static int add(long n) {
     int ncpu = cpus();
     for (long i = 0; i < n || !every_cpu_added(ncpu, n); i++) locktest(LOCKTEST_ADD, 1);
@@ -29,14 +29,16 @@ static int count(long n) {
     for (long v = n; v; v /= 10) len++;        /* n as a decimal string */
     number[len] = 0;
     for (long v = n; v; v /= 10) number[--len] = (char)('0' + v % 10);
+    int pids[8], n_procs = ncpu < 2 ? 2 : ncpu > 8 ? 8 : ncpu, started = 0;
     locktest(LOCKTEST_RESET, 0);
-    int a = spawn("locks", argv, NULL), b = spawn("locks", argv, NULL);
-    if (a < 0 || b < 0) {
-        printf("locks: cannot start two processes\n");
+    for (int i = 0; i < n_procs; i++)
+        if ((pids[i] = spawn("locks", argv, NULL)) >= 0) started++;
+    for (int i = 0; i < n_procs; i++)
+        if (pids[i] >= 0) wait(pids[i]);
+    if (started < n_procs) {
+        printf("locks: cannot start %d processes\n", n_procs);
         return 1;
     }
-    wait(a);
-    wait(b);
     long sum = 0;
     printf("locks:");
     for (int cpu = 0; cpu < ncpu; cpu++) {
