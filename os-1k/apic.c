@@ -134,7 +134,7 @@ static int wait_for(volatile int *flag, int periods) {
     return *flag;
 }
 
-void pit_wait(int periods) {
+static void pit_wait(int periods) {
     static volatile int never;
     wait_for(&never, periods);
 }

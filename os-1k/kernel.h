@@ -216,7 +216,6 @@ void lapic_eoi(void);
 uint8_t lapic_id(void);
 int lapic_start_ap(uint8_t apic_id, uint64_t entry_pa, volatile int *started);
 void ioapic_route(int pin, int vector, uint8_t apic_id);
-void pit_wait(int periods);                /* polls PIT channel 0: periods of 1/100 s */
 
 /* trap.c */
 void gdt_init(struct cpu *c);              /* this CPU's GDT and TSS, loaded */
