@@ -33,7 +33,7 @@ bt
 info registers rip eflags cs
 x/8i \$pc
 delete
-advance console.c:71
+advance console.c:77
 set logging file /dev/null
 set logging redirect on
 set logging enabled on
@@ -45,7 +45,7 @@ x/i \$pc
 stepi
 x/i \$pc
 continue
-break proc.c:209
+break proc.c:291
 continue
 delete
 detach

@@ -7,7 +7,8 @@
  * virtio 1.2, section 5.2), and otherwise the disk image build.rs linked into the kernel: what
  * the OS boots from under `qemu-system-x86_64 -kernel`, read-only. The linked image stops at
  * its last non-zero byte; the sectors after it, up to the size in its superblock, read as
- * zeros.
+ * zeros. Only the file system calls these, under its lock (fs.c): one call at a time, on any
+ * CPU, so the written copies need no lock of their own.
  */
 #include "kernel.h"
 #include "fs.h"

@@ -8,6 +8,10 @@
  * through a small line discipline (echo, Backspace, Ctrl-U, Enter) or, in raw mode, as they
  * are. Ctrl-C ends the foreground job as soon as it arrives. When the host's input ends, the
  * UART drops carrier detect (MSR.DCD): read() then returns 0, end of input.
+ *
+ * The spinlock `console` guards the UART and everything below: a line printed by one CPU is
+ * not cut by another's, and the receive buffer is shared by COM1's interrupt (on CPU 0) and
+ * the readers (on any CPU).
  */
 #include "kernel.h"
 
@@ -36,6 +40,7 @@
 #define LSR_THRE  0x20  /* the transmit FIFO is empty */
 #define MSR_DCD   0x80  /* carrier detect */
 
+struct spinlock console_lock = SPINLOCK("console");
 static int tx_room;                    /* bytes the transmit FIFO still takes */
 
 static char rx[1024];                  /* received bytes, not yet read (ring buffer) */
@@ -62,6 +67,7 @@ void console_enable_interrupts(void) {
     console_interrupt();               /* bytes that came before, if any */
 }
 
+/* One byte out; the caller holds the console lock (or the kernel is panicking). */
 void console_putc(char c) {
     if (tx_room == 0) {
         while (!(inb(COM1 + LSR) & LSR_THRE))
@@ -72,8 +78,14 @@ void console_putc(char c) {
     tx_room--;
 }
 
-void console_write(const char *s, size_t n) {
+static void put_bytes(const char *s, size_t n) {
     while (n--) console_putc(*s++);
+}
+
+void console_write(const char *s, size_t n) {
+    acquire(&console_lock);
+    put_bytes(s, n);
+    release(&console_lock);
 }
 
 /* IRQ 4: take every waiting byte; notice carrier loss. Loops until IIR says nothing is pending
@@ -83,12 +95,13 @@ void console_write(const char *s, size_t n) {
  * console), it goes to the reader like any byte, and cancels the line being typed. */
 /* [tour:ctrl-c] */
 void console_interrupt(void) {
+    acquire(&console_lock);
     for (;;) {
         uint8_t lsr = inb(COM1 + LSR);
         if (lsr & LSR_DR) {
             char c = (char)inb(COM1 + RBR);
             if (c == CTRL('C') && proc_kill_group(foreground)) {
-                console_write("^C\n", 3);
+                put_bytes("^C\n", 3);
                 continue;
             }
             size_t next = (rx_tail + 1) % sizeof rx;
@@ -103,29 +116,41 @@ void console_interrupt(void) {
         if (inb(COM1 + IIR) & 1) break;        /* bit 0 set: no interrupt pending */
     }
     wakeup(&rx);
+    release(&console_lock);
 }
 /* [/tour:ctrl-c] */
 
 /* May the current process change the console's owner or mode? Its group owns the console,
  * or it is the shell (pid 1), which takes the console back when a job ends. */
-int console_owner(void) { return current->pid == 1 || current->pgid == foreground; }
+int console_owner(void) {
+    acquire(&console_lock);
+    int r = current->pid == 1 || current->pgid == foreground;
+    release(&console_lock);
+    return r;
+}
 
 /* The console belongs to process group `pgid` (the foreground job); every other group reads
  * end of input. */
-void console_foreground(int pgid) { foreground = pgid; }
+void console_foreground(int pgid) {
+    acquire(&console_lock);
+    foreground = pgid;
+    release(&console_lock);
+}
 
 /* rawmode(on): reads return bytes as they come, unedited and not echoed (the shell edits its
  * own lines, with history); returns the previous mode. */
 int console_rawmode(int on) {
+    acquire(&console_lock);
     int was = raw;
     raw = on != 0;
+    release(&console_lock);
     return was;
 }
 
 /* The next received byte, sleeping until one comes; -1 once input has ended (or the reader
- * was killed: it must get back to ring 3 to end). */
+ * was killed: it must get back to ring 3 to end). The caller holds the console lock. */
 static int next_byte(void) {
-    while (rx_head == rx_tail && !carrier_lost && !current->killed) sleep_on(&rx);
+    while (rx_head == rx_tail && !carrier_lost && !current->killed) sleep_on(&rx, &console_lock);
     if (rx_head == rx_tail || current->killed) return -1;
     char c = rx[rx_head];
     rx_head = (rx_head + 1) % sizeof rx;
@@ -148,7 +173,7 @@ static void skip_escape(void) {
 }
 
 static void erase(size_t n) {
-    while (n--) console_write("\b \b", 3);
+    while (n--) put_bytes("\b \b", 3);
 }
 
 /*
@@ -164,7 +189,7 @@ static void erase(size_t n) {
  * Editing happens as the reader reads, so that with piped input the echo comes where a
  * terminal would show it: after the prompt the program printed.
  */
-ssize_t console_read(char *buf, size_t n) {
+static ssize_t read_locked(char *buf, size_t n) {
     if (current->pgid != foreground || n == 0) return 0;   /* a background job: end of input */
     size_t len = 0;
     if (raw) {                                 /* up to the end of a line, no further */
@@ -192,10 +217,17 @@ ssize_t console_read(char *buf, size_t n) {
         } else if (c == CTRL('U')) {
             erase(len), len = 0;
         } else if (c == CTRL('C')) {
-            console_write("^C\n", 3), len = 0;
+            put_bytes("^C\n", 3), len = 0;
         } else if (c >= 0x20 && c <= 0x7E && len < n) {
             buf[len++] = (char)c;
             console_putc((char)c);
         }
     }
+}
+
+ssize_t console_read(char *buf, size_t n) {
+    acquire(&console_lock);
+    ssize_t r = read_locked(buf, n);
+    release(&console_lock);
+    return r;
 }

@@ -113,16 +113,16 @@ int spawn(const char *path, char *const argv[], int argc, struct file *fd[3], in
             r = -ENOMEM;
     if (r) {
         if (p->pml4) vm_free(p->pml4);
-        p->state = UNUSED;
+        proc_free(p);
         return r;
     }
     uint64_t rsp = push_arguments(P2V(stack_pa), argv, argc);
     for (int i = 0; i < 3; i++) p->ofile[i] = fd[i] ? file_dup(fd[i]) : NULL;
     const char *name = path;
     while (*name == '/') name++;
-    strlcpy(p->name, name, sizeof p->name);
-    p->pgid = pgid == SPAWN_NEW_GROUP ? p->pid : pgid;
-    if (foreground) console_foreground(p->pgid);
-    proc_start(p, entry, rsp);
-    return p->pid;
+    pgid = pgid == SPAWN_NEW_GROUP ? p->pid : pgid;
+    if (foreground) console_foreground(pgid);
+    int pid = p->pid;                          /* once it runs, it may end at once */
+    proc_start(p, name, pgid, entry, rsp);
+    return pid;
 }

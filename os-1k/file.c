@@ -11,44 +11,80 @@
  *
  * Every user pointer is checked against the process's page tables before the kernel reads or
  * writes through it, so a bad one is -EFAULT, never a kernel fault.
+ *
+ * The spinlock `files` guards the table (the references). A description's offset is shared by
+ * every descriptor that points to it, perhaps in processes on two CPUs: a read or write of a
+ * file holds the description's own sleeping lock (`busy`) from the offset it starts at to the
+ * offset it leaves. A process's descriptor table is its own: only it changes it.
  */
 #include "kernel.h"
 #include "fs.h"
 
 static struct file files[NFILE];
+static struct spinlock files_lock = SPINLOCK("files");
 static struct file *console;              /* the console's one description (0, 1, 2) */
 
 struct file *file_alloc(void) {
+    acquire(&files_lock);
     for (int i = 0; i < NFILE; i++) {
         if (files[i].ref) continue;
         memset(&files[i], 0, sizeof files[i]);
         files[i].ref = 1;
+        release(&files_lock);
         return &files[i];
     }
+    release(&files_lock);
     return NULL;
 }
 
 struct file *file_dup(struct file *f) {
+    acquire(&files_lock);
     f->ref++;
+    release(&files_lock);
     return f;
 }
 
 void file_close(struct file *f) {
-    if (--f->ref > 0) return;
-    if (f->type == FD_INODE) fs_ref(f->ino, -1);
-    else if (f->type == FD_PIPE) pipe_close(f->pipe, f->writable);
+    acquire(&files_lock);
+    if (--f->ref > 0) {
+        release(&files_lock);
+        return;
+    }
+    struct file gone = *f;                     /* the slot is free once `type` is cleared */
     f->type = FD_NONE;
+    release(&files_lock);
+    if (gone.type == FD_INODE) fs_ref(gone.ino, -1);
+    else if (gone.type == FD_PIPE) pipe_close(gone.pipe, gone.writable);
 }
 
 struct file *file_console(void) {
-    if (!console) {
+    if (!console) {                            /* at boot, on one CPU */
         console = file_alloc();
         if (!console) panic("no file for the console");
         console->type = FD_CONSOLE;
         console->readable = console->writable = 1;
-        console->ref = 0;                  /* file_dup below makes it one */
+        console->ref = 0;                      /* file_dup below makes it one */
     }
     return file_dup(console);
+}
+
+/* The description's sleeping lock: one read or write at a time moves its offset. `busy` is
+ * 1 while one does, 2 when another waits for it. */
+static void offset_lock(struct file *f) {
+    acquire(&files_lock);
+    while (f->busy) {
+        f->busy = 2;
+        sleep_on(&f->busy, &files_lock);
+    }
+    f->busy = 1;
+    release(&files_lock);
+}
+
+static void offset_unlock(struct file *f) {
+    acquire(&files_lock);
+    if (f->busy == 2) wakeup(&f->busy);
+    f->busy = 0;
+    release(&files_lock);
 }
 
 int fd_alloc(struct file *f) {
@@ -125,8 +161,10 @@ int64_t sys_read(int fd, uint64_t buf, uint64_t n) {
     case FD_PIPE:
         return pipe_read(f->pipe, (char *)buf, n);
     case FD_INODE: {
+        offset_lock(f);
         ssize_t r = fs_read(f->ino, (void *)buf, f->off, n);
         if (r > 0) f->off += (uint64_t)r;
+        offset_unlock(f);
         return r;
     }
     default:
@@ -145,9 +183,11 @@ int64_t sys_write(int fd, uint64_t buf, uint64_t n) {
     case FD_PIPE:
         return pipe_write(f->pipe, (const char *)buf, n);
     case FD_INODE: {
+        offset_lock(f);
         if (f->append || f->off > fs_size(f->ino)) f->off = fs_size(f->ino);
         ssize_t r = fs_write(f->ino, (const void *)buf, f->off, n);
         if (r > 0) f->off += (uint64_t)r;
+        offset_unlock(f);
         return r;
     }
     default:

@@ -16,8 +16,9 @@
  * A stop before 2 leaves the old inode and the old data; from 2 on, the new ones. A call
  * changes at most FS_WRITE_MAX bytes (a short write beyond), so that each commits whole.
  *
- * Only one file system call runs at a time (a sleeping lock, as xv6's): a driver that waits
- * for its disk lets other processes run meanwhile, and they must not see half a change.
+ * Only one file system call runs at a time, on any CPU (a sleeping lock, as xv6's): a driver
+ * that waits for its disk lets other processes run meanwhile, and they must not see half a
+ * change. The lock is a flag, `busy`, that the spinlock `fs` guards.
  */
 #include "kernel.h"
 #include "fs.h"
@@ -30,16 +31,27 @@ static struct fs_inode inodes[FS_INODES];   /* the inode table, as on the disk *
 static int refs[FS_INODES];                 /* open file descriptions of each inode */
 static uint8_t used[FS_BLOCKS / 8];         /* a bit per block: an inode names it */
 static uint8_t buf[BS];                     /* the block in transit (under the lock) */
-static int busy;                            /* the lock */
+static int busy, waiting;                   /* the lock: a call runs; others wait for it */
+static struct spinlock fs_lock = SPINLOCK("fs");
 
 static void lock(void) {
-    while (busy) sleep_on(&busy);
+    acquire(&fs_lock);
+    while (busy) {
+        waiting = 1;
+        sleep_on(&busy, &fs_lock);
+    }
     busy = 1;
+    release(&fs_lock);
 }
 
 static void unlock(void) {
+    acquire(&fs_lock);
     busy = 0;
-    wakeup(&busy);
+    if (waiting) {                             /* a wakeup scans every process: only if needed */
+        waiting = 0;
+        wakeup(&busy);
+    }
+    release(&fs_lock);
 }
 
 static uint32_t nblocks(uint32_t size) { return (size + BS - 1) / BS; }
@@ -129,19 +141,26 @@ static const char *file_name(const char *path) {
     return *path && strlen(path) < FS_NAME_MAX ? path : NULL;
 }
 
-/* The inode of the file `path`, or -ENOENT. */
-int fs_lookup(const char *path) {
+/* The inode of the file `path`, or -ENOENT (under the lock). */
+static int lookup(const char *path) {
     const char *name = file_name(path);
     for (int i = 0; name && i < FS_INODES; i++)
         if (inodes[i].name[0] && !strcmp(inodes[i].name, name)) return i;
     return -ENOENT;
 }
 
+int fs_lookup(const char *path) {
+    lock();
+    int i = lookup(path);
+    unlock();
+    return i;
+}
+
 /* The inode of `path`, made (empty) if there is none. */
 int fs_create(const char *path) {
     const char *name = file_name(path);
     lock();                                    /* no other create of the name in between */
-    int i = fs_lookup(path), r = i;
+    int i = lookup(path), r = i;
     if (i < 0 && !name) r = strlen(path) >= FS_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
     else if (i < 0 && !block_writable()) r = -EROFS;
     else if (i < 0) {
@@ -157,17 +176,25 @@ int fs_create(const char *path) {
     return r;
 }
 
-uint32_t fs_size(int i) { return inodes[i].size; }
+uint32_t fs_size(int i) {
+    lock();
+    uint32_t size = inodes[i].size;
+    unlock();
+    return size;
+}
 
 /* The index-th file of the directory: its name and size; 0 past the last. */
 int fs_dirent(int index, char *name, uint32_t *size) {
-    for (int i = 0; i < FS_INODES; i++) {
+    int r = 0;
+    lock();
+    for (int i = 0; i < FS_INODES && !r; i++) {
         if (!inodes[i].name[0] || index-- > 0) continue;
         strlcpy(name, inodes[i].name, FS_NAME_MAX);
         *size = inodes[i].size;
-        return 1;
+        r = 1;
     }
-    return 0;
+    unlock();
+    return r;
 }
 
 /* Reads up to `n` bytes at `off` into `dst` (kernel memory, or the current process's, checked
@@ -260,7 +287,7 @@ int fs_truncate(int i) {
 }
 
 /* Frees inode `i` and its blocks, once it has no name and no open file (under the lock). */
-static void release(int i) {
+static void reclaim(int i) {
     if (inodes[i].name[0] || refs[i]) return;
     for (uint32_t k = 0; k < nblocks(inodes[i].size); k++) mark(inodes[i].block[k], 0);
     memset(&inodes[i], 0, sizeof inodes[i]);
@@ -269,11 +296,11 @@ static void release(int i) {
 /* Removes the name: the inode's sector is zeroed; its blocks stay until the last close. */
 int fs_unlink(const char *path) {
     lock();
-    int i = fs_lookup(path), r = i < 0 ? i : block_writable() ? 0 : -EROFS;
+    int i = lookup(path), r = i < 0 ? i : block_writable() ? 0 : -EROFS;
     if (!r) {
         struct fs_inode gone = inodes[i];
         memset(gone.name, 0, sizeof gone.name);
-        if (!(r = commit(i, &gone))) release(i);
+        if (!(r = commit(i, &gone))) reclaim(i);
     }
     unlock();
     return r;
@@ -283,6 +310,6 @@ int fs_unlink(const char *path) {
 void fs_ref(int i, int delta) {
     lock();
     refs[i] += delta;
-    release(i);
+    reclaim(i);
     unlock();
 }

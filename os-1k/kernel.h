@@ -3,10 +3,26 @@
  * and every kernel function another file calls.
  *
  * The 1K OS is a 64-bit teaching kernel in the spirit of "Operating System in 1,000 Lines"
- * and xv6: one CPU, no spinlocks (the kernel runs with interrupts off except in the idle loop,
- * so it changes processes only where it sleeps; the file system's one lock is held across such
- * sleeps), processes in ring 3 with their own address spaces and descriptors, preemption on a
- * 100 Hz timer.
+ * and xv6: processes in ring 3 with their own address spaces and descriptors, preemption on a
+ * 100 Hz timer, on one CPU or on every CPU the MP table names (mp.c). The kernel runs with
+ * interrupts off except in the idle loop, so on one CPU it changes processes only where it
+ * sleeps; with several, every structure two CPUs share is guarded by a spinlock (spinlock.c),
+ * taken in the order below.
+ *
+ * [tour:lock-order]
+ * The lock order. A CPU that holds several locks took them in this order, never another, so
+ * that no two CPUs can each wait for a lock the other holds:
+ *
+ *   1. sleeping locks, held across sleeps: a description's offset (file.c), then the file
+ *      system's (fs.c); they are flags that spinlocks guard, not spinlocks themselves;
+ *   2. at most one of: "fs" (the file system's flag), "pipe" (one pipe), "console",
+ *      "files" (the table of open file descriptions), "locktest";
+ *   3. "proc": the process table, which is the run queue, and sleep and wakeup;
+ *   4. "kmem": the page allocator.
+ *
+ * A spinlock is held with interrupts off (acquire turns them off, the last release restores
+ * them) and never across a sleep: sleep_on releases the one it is given.
+ * [/tour:lock-order]
  */
 #ifndef KERNEL_H
 #define KERNEL_H
@@ -50,8 +66,9 @@ typedef long ssize_t;
 #define T_PF        14      /* page fault: CR2 holds the address */
 #define T_SYSCALL   0x80    /* int 0x80 */
 #define IRQ_BASE    0x20    /* IRQ n arrives as vector 0x20 + n */
-#define IRQ_TIMER   0
+#define IRQ_TIMER   0       /* the PIT on one CPU; each CPU's LAPIC timer on several */
 #define IRQ_COM1    4
+#define IRQ_SPURIOUS 15     /* vector 0x2F: the LAPICs' spurious interrupt (several CPUs) */
 
 /* ELF64 (System V ABI): the values the program loader checks. */
 #define EM_X86_64   62      /* e_machine */
@@ -61,6 +78,8 @@ typedef long ssize_t;
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" :: "a"(v), "Nd"(port)); }
+static inline uint64_t read_rflags(void) { uint64_t f; __asm__ volatile("pushfq; popq %0" : "=r"(f)); return f; }
+#define RFLAGS_IF   0x200   /* interrupts on */
 
 /* The registers a trap saves (entry.S pushes them in this order, from the bottom up). [tour:trapframe] */
 struct trapframe {
@@ -81,8 +100,50 @@ struct file {
     char readable, writable, append;
     int ino;                      /* FD_INODE: the file, and where the next read or write is */
     uint64_t off;
+    int busy;                     /* FD_INODE: a read or write is moving `off` (file.c) */
     struct pipe *pipe;            /* FD_PIPE: which pipe; `writable` says which end */
 };
+
+/* Spinlocks (spinlock.c): a CPU that finds one taken spins until it is free. */
+struct spinlock {
+    volatile uint32_t locked;     /* 1 while some CPU holds it */
+    const char *name;             /* for the panics that name it */
+    struct cpu *cpu;              /* the CPU that holds it */
+};
+#define SPINLOCK(n) { 0, (n), NULL }
+
+/* Each CPU's own data (mp.c starts the CPUs; trap.c loads their tables). A CPU finds its own
+ * by the address of the GDT it runs with: every CPU has its own GDT, inside its struct cpu. */
+#define NCPU 8
+struct tss {                      /* the 64-bit TSS: only stack pointers (SDM Vol. 3A, 7.7) */
+    uint32_t reserved0;
+    uint64_t rsp0, rsp1, rsp2, reserved1, ist[7], reserved2;
+    uint16_t reserved3, iomap_base;
+} __attribute__((packed));
+struct cpu {
+    int id;                       /* its index in cpus[]: 0 is the CPU that booted */
+    uint8_t apic_id;              /* its local APIC's ID, from the MP table */
+    volatile int started;         /* it runs the kernel (set by the CPU itself) */
+    struct proc *proc;            /* what it runs: a process, or its idle process */
+    int ncli;                     /* how deep in pushcli it is: the locks it holds */
+    int intena;                   /* were interrupts on before the first pushcli? */
+    uint64_t locktest_adds;       /* the locks lab's probe: increments made on this CPU */
+    uint64_t gdt[7];              /* its GDT: the same segments on every CPU, its own TSS */
+    struct tss tss;               /* RSP0: where a trap from ring 3 lands on this CPU */
+};
+extern struct cpu cpus[NCPU];
+extern int ncpu;                  /* how many CPUs run processes */
+extern int apic;                  /* interrupts come through the LAPICs and IOAPIC (ncpu > 1) */
+
+/* This CPU's struct cpu. SGDT reads the GDTR, which no other CPU shares; meaningful only with
+ * interrupts off (a process may move to another CPU at any interrupt), as the kernel runs. */
+/* [tour:mycpu] */
+static inline struct cpu *mycpu(void) {
+    struct { uint16_t limit; uint64_t base; } __attribute__((packed)) gdtr;
+    __asm__ volatile("sgdt %0" : "=m"(gdtr));
+    return (struct cpu *)(gdtr.base - __builtin_offsetof(struct cpu, gdt));
+}
+/* [/tour:mycpu] */
 
 /* Processes (proc.c). */
 #define NPROC 16
@@ -100,12 +161,15 @@ struct proc {
     int pgid;                 /* its process group: a job of the shell; Ctrl-C ends a group */
     int exit_status;
     int killed;               /* kill() asked it to end: it does on its next way to ring 3 */
+    int cpu;                  /* the CPU it runs on, or ran on last */
     struct file *ofile[NOFILE];   /* its descriptors */
 };
-extern struct proc *current;
+#define current (mycpu()->proc)   /* the process this CPU runs */
 extern volatile uint64_t ticks;
+extern volatile int booted;       /* main.c: the boot is over, every CPU may schedule */
 
 /* console.c: the 16550A UART driver and the console's line discipline. */
+extern struct spinlock console_lock;       /* kprintf's too */
 void console_init(void);
 void console_enable_interrupts(void);
 void console_putc(char c);
@@ -131,7 +195,31 @@ int user_range_ok(uint64_t *pml4, uint64_t va, uint64_t len, int write);
 extern uint64_t *kernel_pml4;
 extern uint64_t free_pages, total_pages;
 
+/* spinlock.c */
+void acquire(struct spinlock *lk);         /* panics if this CPU holds it already */
+void release(struct spinlock *lk);         /* panics if it does not, or if interrupts are on */
+int holding(struct spinlock *lk);
+void pushcli(void);                        /* interrupts off, counted: popcli undoes one */
+void popcli(void);
+int64_t sys_locktest(int what, uint64_t n);
+
+/* mp.c: the other CPUs. */
+void mp_init(void);                        /* reads the MP table: ncpu, apic */
+void smp_start(void);                      /* starts every other CPU */
+int mp_isa_pin(int irq);                   /* the IOAPIC pin that ISA IRQ `irq` arrives at */
+
+/* apic.c: each CPU's local APIC, and the I/O APIC that routes the devices' interrupts. */
+void apic_init(uint64_t lapic_pa, uint64_t ioapic_pa);
+void lapic_init(void);                     /* this CPU's: on, its timer ticking */
+void lapic_timer_calibrate(int hz);        /* against PIT channel 0 */
+void lapic_eoi(void);
+uint8_t lapic_id(void);
+int lapic_start_ap(uint8_t apic_id, uint64_t entry_pa, volatile int *started);
+void ioapic_route(int pin, int vector, uint8_t apic_id);
+
 /* trap.c */
+void gdt_init(struct cpu *c);              /* this CPU's GDT and TSS, loaded */
+void idt_load(void);
 void trap_init(void);
 void timer_init(int hz);
 void tss_set_rsp0(uint64_t rsp0);
@@ -140,11 +228,13 @@ void power_off(int status) __attribute__((noreturn));
 
 /* proc.c */
 void proc_init(void);
+void proc_drop_cpu(int id);                /* a CPU that did not start: its idle slot is free */
 struct proc *proc_alloc(void);             /* a slot, EMBRYO, with a pid; NULL if none */
-void proc_start(struct proc *p, uint64_t entry, uint64_t rsp);
+void proc_free(struct proc *p);            /* gives back what proc_alloc reserved */
+void proc_start(struct proc *p, const char *name, int pgid, uint64_t entry, uint64_t rsp);
 void scheduler(void) __attribute__((noreturn));
 void yield(void);
-void sleep_on(void *chan);
+void sleep_on(void *chan, struct spinlock *lk);  /* lk held: released while asleep */
 void wakeup(void *chan);
 void proc_exit(int status) __attribute__((noreturn));
 int proc_wait(int pid, int *status, int nohang);   /* pid, 0 (nohang, running) or -ECHILD */

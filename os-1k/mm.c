@@ -6,7 +6,8 @@
  * Physical memory comes from the Multiboot memory map: every "available" range above the
  * kernel, handed out one 4 KiB page at a time from the front (a bump pointer), freed pages kept
  * on a list threaded through the pages themselves. A page is zeroed when it is handed out, and
- * only then: an emulated CPU zeroes about 20 KiB per millisecond.
+ * only then: an emulated CPU zeroes about 20 KiB per millisecond. The spinlock `kmem` guards
+ * the list and the regions; the zeroing happens after it is released.
  *
  * Every process has its own PML4. Its top entry is the kernel's (the higher half, supervisor
  * only: ring 3 cannot touch it); the bottom half holds the process's pages, marked U/S.
@@ -30,6 +31,7 @@ struct mb_module {
 static struct { uint64_t next, end; } regions[MAX_REGIONS];
 static int nregions, region;
 static uint64_t free_list;             /* physical address of the first freed page */
+static struct spinlock kmem = SPINLOCK("kmem");
 uint64_t free_pages, total_pages;
 uint64_t *kernel_pml4;
 
@@ -77,24 +79,29 @@ void mm_init(uint64_t info_pa) {
 
 uint64_t page_alloc(void) {
     uint64_t pa = 0;
+    acquire(&kmem);
     if (free_list) {
         pa = free_list;
         free_list = *(uint64_t *)P2V(pa);
     } else {
         while (region < nregions && regions[region].next >= regions[region].end) region++;
-        if (region == nregions) return 0;
-        pa = regions[region].next;
-        regions[region].next += PAGE_SIZE;
+        if (region < nregions) {
+            pa = regions[region].next;
+            regions[region].next += PAGE_SIZE;
+        }
     }
-    free_pages--;
-    memset(P2V(pa), 0, PAGE_SIZE);
+    if (pa) free_pages--;
+    release(&kmem);
+    if (pa) memset(P2V(pa), 0, PAGE_SIZE);
     return pa;
 }
 
 void page_free(uint64_t pa) {
+    acquire(&kmem);
     *(uint64_t *)P2V(pa) = free_list;
     free_list = pa;
     free_pages++;
+    release(&kmem);
 }
 
 /* [tour:vm-new] */

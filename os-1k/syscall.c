@@ -122,6 +122,12 @@ void syscall(struct trapframe *tf) {
     case SYS_RAWMODE:
         r = console_owner() ? console_rawmode((int)a) : -EPERM;
         break;
+    case SYS_CPUS:
+        r = ncpu;
+        break;
+    case SYS_LOCKTEST:
+        r = sys_locktest((int)a, b);
+        break;
     }
     tf->rax = (uint64_t)r;
 }

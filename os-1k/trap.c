@@ -1,29 +1,21 @@
 /*
- * trap.c: the GDT with ring-3 segments and a TSS, the IDT, the 8259 PIC and 8254 PIT, and the
- * C side of every interrupt, exception and system call.
+ * trap.c: each CPU's GDT with ring-3 segments and a TSS, the IDT, the 8259 PIC and 8254 PIT,
+ * and the C side of every interrupt, exception and system call.
  * References: Intel SDM Vol. 3A, 3.4.5 (segment descriptors), 7.2.3 (the 64-bit TSS), 6.10-6.14
  * (the IDT and 64-bit interrupt handling), 6.15 (exception reference); Intel 8259A and 8254
  * datasheets.
  */
 #include "kernel.h"
 
-/* GDT: null, kernel code/data, user data/code (in the order SYSRET would want), the TSS. */
-static uint64_t gdt[7] = {
+/* Each CPU's GDT (in its struct cpu): null, kernel code/data, user data/code (in the order
+ * SYSRET would want), then its own TSS. */
+static const uint64_t segments[5] = {
     0,
     0x00AF9A000000FFFF,    /* 0x08 kernel code: 64-bit, DPL 0 */
     0x00CF92000000FFFF,    /* 0x10 kernel data */
     0x00CFF2000000FFFF,    /* 0x18 user data: DPL 3 */
     0x00AFFA000000FFFF,    /* 0x20 user code: 64-bit, DPL 3 */
-    0, 0,                  /* 0x28 the TSS: a 16-byte system descriptor, filled in below */
-};
-
-/* The 64-bit TSS holds no registers any more, only stack pointers: RSP0 is where the CPU
- * switches to when an interrupt arrives in ring 3. */
-static struct {
-    uint32_t reserved0;
-    uint64_t rsp0, rsp1, rsp2, reserved1, ist[7], reserved2;
-    uint16_t reserved3, iomap_base;
-} __attribute__((packed)) tss;
+};                         /* 0x28 the TSS: a 16-byte system descriptor, filled in below */
 
 static struct {
     uint16_t offset_low, selector;
@@ -40,7 +32,9 @@ volatile uint64_t ticks;
 #define PIC2 0xA0
 #define PIC_EOI 0x20
 
-void tss_set_rsp0(uint64_t rsp0) { tss.rsp0 = rsp0; }
+/* The 64-bit TSS holds no registers any more, only stack pointers: RSP0 is where this CPU
+ * switches to when an interrupt arrives in ring 3. */
+void tss_set_rsp0(uint64_t rsp0) { mycpu()->tss.rsp0 = rsp0; }
 
 static void set_gate(int vector, uint64_t handler, uint8_t type) {
     idt[vector].offset_low = handler & 0xFFFF;
@@ -63,14 +57,17 @@ static void pic_init(void) {
     outb(PIC2 + 1, 0xFF);
 }
 /* [/tour:pic-init] */
-void trap_init(void) {
-    uint64_t base = (uint64_t)&tss, limit = sizeof tss - 1;
-    tss.iomap_base = sizeof tss;               /* no I/O bitmap: ring 3 port I/O is a #GP */
-    gdt[5] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89UL << 40) |
-             (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
-    gdt[6] = base >> 32;
+/* Builds CPU c's GDT and TSS and loads them: the first thing each CPU does, since mycpu()
+ * finds a CPU's data by its GDT. */
+void gdt_init(struct cpu *c) {
+    uint64_t base = (uint64_t)&c->tss, limit = sizeof c->tss - 1;
+    memcpy(c->gdt, segments, sizeof segments);
+    c->tss.iomap_base = sizeof c->tss;         /* no I/O bitmap: ring 3 port I/O is a #GP */
+    c->gdt[5] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89UL << 40) |
+                (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
+    c->gdt[6] = base >> 32;
     struct { uint16_t limit; uint64_t base; } __attribute__((packed))
-        gdtr = { sizeof gdt - 1, (uint64_t)gdt };
+        gdtr = { sizeof c->gdt - 1, (uint64_t)c->gdt };
     __asm__ volatile(
         "lgdt %0\n"
         "pushq $0x08\n"                        /* reload CS with a far return */
@@ -82,19 +79,40 @@ void trap_init(void) {
         "xorl %%eax, %%eax\n movl %%eax, %%fs\n movl %%eax, %%gs\n"
         "movw $0x28, %%ax\n ltr %%ax"
         :: "m"(gdtr) : "rax", "memory");
+}
 
-    for (int v = 0; v < 48; v++) set_gate(v, trap_vectors[v], 0x8E);
-    set_gate(0x80, (uint64_t)trap128, 0xEE);  /* DPL 3: ring 3 may `int 0x80` */
+/* Every CPU uses the one IDT. */
+void idt_load(void) {
     struct { uint16_t limit; uint64_t base; } __attribute__((packed))
         idtr = { sizeof idt - 1, (uint64_t)idt };
     __asm__ volatile("lidt %0" :: "m"(idtr));
+}
+
+/* The IDT, and the interrupt controllers: the 8259 PIC on one CPU; on several, the 8259
+ * masked and COM1's interrupt routed through the IOAPIC to CPU 0's LAPIC (apic.c). */
+void trap_init(void) {
+    for (int v = 0; v < 48; v++) set_gate(v, trap_vectors[v], 0x8E);
+    set_gate(0x80, (uint64_t)trap128, 0xEE);  /* DPL 3: ring 3 may `int 0x80` */
+    idt_load();
     pic_init();
+    if (apic) {
+        outb(PIC1 + 1, 0xFF);                  /* every 8259 line masked */
+        lapic_init();
+        ioapic_route(mp_isa_pin(IRQ_COM1), IRQ_BASE + IRQ_COM1, cpus[0].apic_id);
+    }
     console_enable_interrupts();
     kprintf("Interrupt handlers registered\n");
     kprintf("  - CPU exceptions 0-31: a fault in ring 3 ends the process, in ring 0 it is a panic\n");
-    kprintf("  - Timer: IRQ %d -> vector 0x%x (8254 PIT)\n", IRQ_TIMER, IRQ_BASE + IRQ_TIMER);
-    kprintf("  - Serial: IRQ %d -> vector 0x%x (COM1 receive, carrier loss)\n", IRQ_COM1,
-            IRQ_BASE + IRQ_COM1);
+    if (!apic) {
+        kprintf("  - Timer: IRQ %d -> vector 0x%x (8254 PIT)\n", IRQ_TIMER, IRQ_BASE + IRQ_TIMER);
+        kprintf("  - Serial: IRQ %d -> vector 0x%x (COM1 receive, carrier loss)\n", IRQ_COM1,
+                IRQ_BASE + IRQ_COM1);
+    } else {
+        kprintf("  - Timer: each CPU's LAPIC timer -> vector 0x%x (the PIT's IRQ 0 is masked)\n",
+                IRQ_BASE + IRQ_TIMER);
+        kprintf("  - Serial: IRQ %d -> IOAPIC -> vector 0x%x on CPU 0 (COM1 receive, carrier loss)\n",
+                IRQ_COM1, IRQ_BASE + IRQ_COM1);
+    }
     kprintf("  - System calls: int 0x80 (DPL 3 gate; #UD path for hosts that cannot deliver it)\n");
 }
 
@@ -153,14 +171,21 @@ void trap(struct trapframe *tf) {
         return;
     }
     if (v >= IRQ_BASE && v < IRQ_BASE + 16) {
+        if (apic && v == IRQ_BASE + IRQ_SPURIOUS) return;    /* no EOI for the LAPIC's spurious */
         if (v == IRQ_BASE + IRQ_TIMER) {
-            ticks++;
-            proc_tick();
+            if (mycpu()->id == 0) {            /* every CPU ticks; one counts the time */
+                ticks++;
+                proc_tick();
+            }
         } else if (v == IRQ_BASE + IRQ_COM1) {
             console_interrupt();
         }
-        if (v >= IRQ_BASE + 8) outb(PIC2, PIC_EOI);
-        outb(PIC1, PIC_EOI);
+        if (apic) {
+            lapic_eoi();
+        } else {
+            if (v >= IRQ_BASE + 8) outb(PIC2, PIC_EOI);
+            outb(PIC1, PIC_EOI);
+        }
         /* Preemption: a process interrupted in ring 3 gives up the CPU at every tick. */
         if (v == IRQ_BASE + IRQ_TIMER && from_user) yield();
         end_if_killed(tf);

@@ -39,7 +39,9 @@ static int nlog, logging = 1, damaged;
 
 /* ---- What fs.c needs from the rest of the kernel. ---- */
 
-void sleep_on(void *chan) { (void)chan; }
+void acquire(struct spinlock *lk) { lk->locked = 1; }
+void release(struct spinlock *lk) { lk->locked = 0; }
+void sleep_on(void *chan, struct spinlock *lk) { (void)chan, (void)lk; }
 void wakeup(void *chan) { (void)chan; }
 const char *block_name(void) { return "a disk in memory"; }
 int block_writable(void) { return 1; }

@@ -136,7 +136,7 @@ fn stepi_crosses_the_out_in_the_console_driver() {
     // which on kvm_amd nested under QEMU loses the trap flag of single-stepping), on to its
     // line with the `out` (`advance`: no stepping there, each stepi costs about a second on
     // the nested lane), step to the `out dx, al` (0xEE) to COM1, then over it.
-    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:71\nset $n = 0\n\
+    let script = "break console_putc\ncontinue\ndelete\nadvance console.c:77\nset $n = 0\n\
                   while $n < 100000 && *(unsigned char *)$pc != 0xee\n  stepi\n  \
                   set $n = $n + 1\nend\nprint/x $pc\nx/i $pc\nstepi\nprint/x $pc\ncontinue\n";
     let transcript =

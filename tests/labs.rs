@@ -7,6 +7,9 @@
 //!
 //! A grader that fails says what it expected next to what it saw ([`fail`]), and only that: no
 //! Rust panic location, no backtrace ([`grade`]), since a student reads it, not a developer.
+//! A lab whose work the tree ships (pipes, spinlocks) starts from a patch in docs/labs/start/
+//! that takes it out (`make lab-start LAB=name`): its graders must fail on a tree with that
+//! patch applied, and pass once its solution is applied on top (`make test-labs`, both).
 
 mod common;
 use common::*;
@@ -503,6 +506,93 @@ pub mod pipe {
     }
 }
 
+/// Lab 8: spinlocks (docs/labs/08-locks.md). The tree ships working locks; the lab starts from
+/// docs/labs/start/locks.patch, which leaves acquire, release, holding, pushcli and popcli
+/// stubs that stop the kernel at once, so on that tree every grader fails at boot.
+pub mod locks {
+    use super::*;
+
+    /// The OS on one CPU with `input`; its status and output.
+    fn os_status(input: &str) -> (i32, String) {
+        let r = run_with(&["os-1k"], input.as_bytes(), &[], Duration::from_secs(60));
+        (r.status, r.stdout)
+    }
+
+    pub fn a_counter_from_both_cpus_is_exact() {
+        let mut s = Interactive::start(&["--timeout", "60", "--cpus", "2", "os-1k"], "\n$ ");
+        let answer = s.command("locks count 3000");
+        s.send("0\n");
+        s.finish();
+        let line = answer.lines().next().unwrap_or("");
+        let parts: Vec<u64> = line
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|w| !w.is_empty())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        // "locks: CPU 0 added A, CPU 1 added B; the counter is C: none lost"
+        assert!(
+            parts.len() == 5 && parts[1] > 0 && parts[3] > 0 && parts[4] == parts[1] + parts[3],
+            "both CPUs add, and the counter has every increment: {answer}"
+        );
+        assert!(line.ends_with(": none lost"), "{answer}");
+    }
+
+    pub fn acquiring_a_held_lock_panics_naming_it() {
+        let (status, out) = os_status("locks twice\n0\n");
+        assert!(
+            out.contains("\n[kernel] PANIC: acquire: locktest: already held by this CPU\n"),
+            "{out}"
+        );
+        assert_eq!(status, 70, "a panic powers off with status 70: {out}");
+    }
+
+    pub fn releasing_with_interrupts_on_panics_naming_the_lock() {
+        let (status, out) = os_status("locks sti\n0\n");
+        assert!(
+            out.contains(
+                "\n[kernel] PANIC: release: locktest: interrupts are on while it is held\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(status, 70, "{out}");
+    }
+
+    pub fn interrupts_stay_off_until_the_last_release() {
+        let (status, out) = os_status("locks nest\nls motd\n0\n");
+        assert_eq!(status, 0, "{out}");
+        assert_eq!(
+            answer(&out, "locks nest"),
+            "locks: interrupts off under one lock: yes, under two: yes, after the inner \
+             release: yes; on again after the outer: yes\n"
+        );
+        assert_eq!(answer(&out, "ls motd"), "motd              153\n", "the OS goes on");
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_a_counter_from_both_cpus_is_exact() {
+        a_counter_from_both_cpus_is_exact()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_acquiring_a_held_lock_panics_naming_it() {
+        acquiring_a_held_lock_panics_naming_it()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_releasing_with_interrupts_on_panics_naming_the_lock() {
+        releasing_with_interrupts_on_panics_naming_the_lock()
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=locks"]
+    fn grade_interrupts_stay_off_until_the_last_release() {
+        interrupts_stay_off_until_the_last_release()
+    }
+}
+
 /// Every grader, by the name `make grade` shows (`lab::check`): on the tree as it is each one
 /// must fail, or a lab would score points for no work (xv6's rule). A check that guards what a
 /// solution must not break (a wild address still kills, equals still share the CPU) checks the
@@ -529,12 +619,44 @@ const GRADERS: &[(&str, fn())] = &[
     ("unclaimed::help_and_errors_name_the_class", unclaimed::help_and_errors_name_the_class),
     ("nice::the_lower_nice_value_runs_first", nice::the_lower_nice_value_runs_first),
     ("nice::equals_still_take_turns", nice::equals_still_take_turns),
+];
+
+/// The labs that start from a patch in docs/labs/start/ (their work ships in the tree): their
+/// checks pass on the tree as it is and must fail on a tree with that patch applied, which
+/// `make test-labs` makes ([`grade_start_patches_leave_every_grader_failing`]).
+pub const NEEDS_THE_START_PATCH: &[(&str, fn())] = &[
     ("pipe::ls_into_wc", pipe::ls_into_wc),
     ("pipe::a_pipeline_of_three", pipe::a_pipeline_of_three),
     ("pipe::the_reader_sees_end_of_file", pipe::the_reader_sees_end_of_file),
     ("pipe::the_writer_sees_the_reader_gone", pipe::the_writer_sees_the_reader_gone),
     ("pipe::ctrl_c_ends_the_whole_pipeline", pipe::ctrl_c_ends_the_whole_pipeline),
+    ("locks::a_counter_from_both_cpus_is_exact", locks::a_counter_from_both_cpus_is_exact),
+    (
+        "locks::acquiring_a_held_lock_panics_naming_it",
+        locks::acquiring_a_held_lock_panics_naming_it,
+    ),
+    (
+        "locks::releasing_with_interrupts_on_panics_naming_the_lock",
+        locks::releasing_with_interrupts_on_panics_naming_the_lock,
+    ),
+    (
+        "locks::interrupts_stay_off_until_the_last_release",
+        locks::interrupts_stay_off_until_the_last_release,
+    ),
 ];
+
+/// The checks of `list` that pass (each run with its panic caught, quietly).
+fn passing(list: &[(&'static str, fn())]) -> Vec<&'static str> {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let passed = list
+        .iter()
+        .filter(|(_, check)| std::panic::catch_unwind(check).is_ok())
+        .map(|(name, _)| *name)
+        .collect();
+    std::panic::set_hook(quiet);
+    passed
+}
 
 #[test]
 fn every_grader_is_in_the_table() {
@@ -552,24 +674,32 @@ fn every_grader_is_in_the_table() {
             graders.push(format!("{module}::{name}"));
         }
     }
-    let listed: Vec<String> = GRADERS.iter().map(|(n, _)| n.to_string()).collect();
+    let both = GRADERS.iter().chain(NEEDS_THE_START_PATCH);
+    let mut listed: Vec<String> = both.map(|(n, _)| n.to_string()).collect();
+    graders.retain(|g| !g.ends_with("::start_patches_leave_every_grader_failing"));
+    listed.sort();
+    graders.sort();
     assert!(graders.len() >= 12, "{graders:?}");
     assert_eq!(listed, graders, "GRADERS and the grade_ tests");
 }
 
 #[test]
 fn every_grader_fails_on_the_unmodified_tree() {
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let passed: Vec<&str> = GRADERS
-        .iter()
-        .filter(|(_, check)| std::panic::catch_unwind(check).is_ok())
-        .map(|(name, _)| *name)
-        .collect();
-    std::panic::set_hook(quiet);
+    let passed = passing(GRADERS);
     assert!(
         passed.is_empty(),
         "these graders pass without the lab's work, so they grade nothing: {passed:?}"
+    );
+}
+
+/// (Named grade_ so that `make test`, which skips the graders, skips it too.)
+#[test]
+#[ignore = "make test-labs runs this on a scratch copy with docs/labs/start/*.patch applied"]
+fn grade_start_patches_leave_every_grader_failing() {
+    let passed = passing(NEEDS_THE_START_PATCH);
+    assert!(
+        passed.is_empty(),
+        "these graders pass on the lab's starting point, so they grade nothing: {passed:?}"
     );
 }
 

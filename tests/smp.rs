@@ -42,10 +42,13 @@ fn every_cpu_of_the_mp_table_starts_and_says_so() {
 }
 
 #[test]
-fn one_cpu_gets_the_bios_data_area_but_no_mp_table() {
-    // The BDA's words lead to the EBDA, which holds no "_MP_" with one CPU: a kernel that
-    // trusts them finds no table, not an address below 0.
-    let r = run(&["--cpus", "1", &test_guest("smp_start")]);
+fn cpus_1_gets_a_table_of_one_and_no_cpus_option_gets_none() {
+    // --cpus 1: the BIOS data area's words and an MP table with one processor.
+    let guest = test_guest("smp_start");
+    let r = run(&["--cpus", "1", &guest]);
+    assert_eq!((r.status, r.stdout.as_str(), r.stderr.as_str()), (0, started(1).as_str(), ""));
+    // Without --cpus a kernel gets neither: the words read 0, so the EBDA is at address 0.
+    let r = run(&[&guest]);
     assert_eq!((r.status, r.stdout.as_str()), (1, "no MP table\n"));
 }
 

@@ -6,10 +6,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 lab=${1:-}
 case $lab in
-hypercall | syscall | vmprint | unclaimed | nice | pipe) module=$lab ;;
+hypercall | syscall | vmprint | unclaimed | nice | pipe | locks) module=$lab ;;
 lazy-stack) module=lazy_stack ;;
 *)
-    echo "usage: make grade LAB=name, with a name from docs/labs/README.md: hypercall, syscall, vmprint, lazy-stack, unclaimed, nice, pipe" >&2
+    echo "usage: make grade LAB=name, with a name from docs/labs/README.md: hypercall, syscall, vmprint, lazy-stack, unclaimed, nice, pipe, locks" >&2
     exit 2
     ;;
 esac

@@ -33,6 +33,9 @@
 #define SYS_FOREGROUND 20 /* foreground(pgid): that process group gets the console (below) */
 #define SYS_RAWMODE  21   /* rawmode(on): console reads without line editing (below) -> the
                              previous mode; both -EPERM from a background job */
+#define SYS_CPUS     22   /* cpus() -> how many CPUs run processes */
+#define SYS_LOCKTEST 23   /* locktest(op, n): the locks lab's probe of the kernel's spinlocks
+                             (docs/labs/08-locks.md), one of the ops below */
 
 /* open's flags (Linux's values). */
 #define O_RDONLY  0
@@ -70,11 +73,23 @@ struct spawnattr {
  * the line discipline: echo, Backspace, Ctrl-U, Ctrl-D, whole lines.
  */
 
+/* locktest's ops. */
+#define LOCKTEST_ADD      0   /* n increments of a counter all CPUs share -> this CPU's number */
+#define LOCKTEST_COUNTER  1   /* -> the shared counter */
+#define LOCKTEST_CPU_ADDS 2   /* -> how many increments CPU n made (its own count, unshared) */
+#define LOCKTEST_RESET    3   /* the counter and every CPU's count back to 0 */
+#define LOCKTEST_TWICE    4   /* acquires a lock twice: the kernel panics, naming it */
+#define LOCKTEST_STI      5   /* turns interrupts on while holding a lock: the kernel panics */
+#define LOCKTEST_NEST     6   /* two nested locks, interrupts on before -> bits: off under one
+                                 (1), under two (2), after the inner release (4), on again
+                                 after the outer (8) */
+
 struct procinfo {
     int pid;
     int state;            /* 1 runnable, 2 running, 3 sleeping, 4 zombie, 5 starting */
     int parent;
     int pgid;
+    int cpu;              /* the CPU it runs on, or ran on last */
     char name[16];
 };
 

@@ -36,6 +36,8 @@ static inline int ps(struct procinfo *p, int max) { return (int)syscall3(SYS_PS,
 static inline int nice(int pid, int n) { return (int)syscall3(SYS_NICE, pid, n, 0); }
 static inline int foreground(int pgid) { return (int)syscall3(SYS_FOREGROUND, pgid, 0, 0); }
 static inline int rawmode(int on) { return (int)syscall3(SYS_RAWMODE, on, 0, 0); }
+static inline int cpus(void) { return (int)syscall3(SYS_CPUS, 0, 0, 0); }
+static inline long locktest(int op, long n) { return syscall3(SYS_LOCKTEST, op, n, 0); }
 
 /* Every program's entry is `int main(int argc, char **argv)` (or `int main(void)`), called by
  * crt0.S; what it returns is its exit status. */

@@ -87,23 +87,6 @@ pub fn set_apic_id(table: &mut CpuidTable, index: usize) {
     }
 }
 
-/// The EBDA (extended BIOS data area): the last KiB of base memory, which the Multiboot memory
-/// map and Linux's E820 map both reserve, and where an MP table goes (smp/mptable.rs).
-pub const EBDA: u64 = 0x9_FC00;
-/// The BIOS data area's words an OS reads to find the EBDA (the MultiProcessor Specification's
-/// 4.1, xv6's `mpsearch`): its real-mode segment at 0x40E, and the base memory size in KiB at
-/// 0x413. A kernel that trusts them and reads zeros looks below address 0.
-pub const BDA_WORDS: [(u64, u16); 2] = [(0x40E, (EBDA >> 4) as u16), (0x413, (EBDA >> 10) as u16)];
-
-/// Step 5: the BIOS data area's words, as a PC's firmware leaves them.
-pub fn bios_data_area(memory: &GuestMemory) -> Result<(), Ending> {
-    for (at, word) in BDA_WORDS {
-        let written = memory.write(at, &word.to_le_bytes());
-        written.map_err(|e| Ending::Host(format!("writing the BIOS data area: {e}")))?;
-    }
-    Ok(())
-}
-
 /// Step 6 with several CPUs: their local APICs, which makes KVM route IPIs between them
 /// (smp/mod.rs). One CPU keeps the LAPIC as KVM resets it.
 pub fn wire_cpus(vcpus: &[Vcpu]) -> Result<(), Ending> {

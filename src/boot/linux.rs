@@ -441,8 +441,10 @@ pub struct Linux {
     image: Image,
     initrd: Option<Vec<u8>>,
     cmdline: String,
-    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them.
+    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them; `smp`: it was
+    /// given, and the kernel gets an MP table.
     cpus: usize,
+    smp: bool,
     halts: HaltCheck,
 }
 
@@ -497,7 +499,8 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     let image = kernel.read(stops)?;
     let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
     let halts = HaltCheck::new(cpus);
-    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, halts }))
+    let smp = config.flag("--cpus");
+    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, smp, halts }))
 }
 
 /// A kernel or initrd file, opened and checked (an empty one gets the reason for its kind).
@@ -552,9 +555,8 @@ impl Boot for Linux {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
             .map_err(|e| self.image.error(e))?;
-        kernel::bios_data_area(memory)?;
-        if self.cpus > 1 {
-            crate::smp::write_mp_table(memory, self.cpus)?;
+        if self.smp {
+            crate::smp::write_tables(memory, self.cpus)?;
         }
         let zp = super::zeropage::ZERO_PAGE;
         let initrd = match self.boot.initrd {

@@ -368,8 +368,10 @@ pub struct Multiboot {
     cmdline: String,
     ram: u64,
     loaded: Option<Loaded>,
-    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them.
+    /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them; `smp`: it was
+    /// given, and the kernel gets an MP table.
     cpus: usize,
+    smp: bool,
     halts: HaltCheck,
 }
 
@@ -453,6 +455,7 @@ pub fn choose(
         ram,
         loaded: None,
         cpus,
+        smp: config.flag("--cpus"),
         halts: HaltCheck::new(cpus),
     }))
 }
@@ -506,9 +509,8 @@ impl Boot for Multiboot {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         let loaded = load(memory, &self.image.bytes, &self.header, &self.cmdline, &self.modules)
             .map_err(|e| self.image.error(e))?;
-        kernel::bios_data_area(memory)?;
-        if self.cpus > 1 {
-            crate::smp::write_mp_table(memory, self.cpus)?;
+        if self.smp {
+            crate::smp::write_tables(memory, self.cpus)?;
         }
         crate::console::note(|| {
             let from = self.image.path.as_deref().unwrap_or("embedded");

@@ -11,7 +11,8 @@
 //!   LINT1 NMI, as firmware leaves them, and without which KVM routes no IPI at all;
 //! * each vCPU's CPUID says its APIC ID (boot/kernel.rs, for every kernel), matching the MP
 //!   table ([`mptable`]), which goes, with the BIOS data area's words that lead to it, into
-//!   low memory;
+//!   low memory, whenever `--cpus` is given (`--cpus 1` too: one processor entry); a kernel
+//!   run without `--cpus` gets neither, as before this layer, and costs nothing here;
 //! * the run ends as a one-CPU kernel run does (boot/kernel.rs: EXIT from any CPU, a reset,
 //!   or every CPU halted with interrupts off, or never started).
 //!
@@ -62,12 +63,15 @@ pub fn check_host(cpus: usize) -> Result<(), Ending> {
 /// KVM_CAP_MAX_VCPUS (api.rst 4.4): the most vCPUs one VM may have.
 pub const KVM_CAP_MAX_VCPUS: u32 = 66;
 
-/// Step 5, for more than one CPU: the MP table in the EBDA (boot/kernel.rs writes the BIOS
-/// data area's words that lead to it for every kernel).
-pub fn write_mp_table(memory: &GuestMemory, cpus: usize) -> Result<(), Ending> {
-    let table = mptable::build(cpus as u8); // cpus <= MAX_CPUS
-    let written = memory.write(mptable::EBDA, &table);
-    written.map_err(|e| Ending::Host(format!("writing the MP table: {e}")))
+/// Step 5: the BIOS data area's words and the MP table they lead to, in the EBDA.
+pub fn write_tables(memory: &GuestMemory, cpus: usize) -> Result<(), Ending> {
+    let write = |at: u64, bytes: &[u8]| {
+        memory.write(at, bytes).map_err(|e| Ending::Host(format!("writing the MP table: {e}")))
+    };
+    for (at, word) in mptable::BDA_WORDS {
+        write(at, &word.to_le_bytes())?;
+    }
+    write(mptable::EBDA, &mptable::build(cpus as u8)) // cpus <= MAX_CPUS
 }
 
 /// Step 6: every vCPU's local APIC as firmware leaves it (LINT0 ExtINT, LINT1 NMI), set with

@@ -18,7 +18,13 @@
 //!
 //! Both structures end in a checksum byte chosen so that all their bytes sum to 0 (mod 256).
 
-pub use crate::boot::kernel::EBDA;
+/// The EBDA (extended BIOS data area), where the tables go: the last KiB of base memory, which
+/// the Multiboot memory map and Linux's E820 map both reserve.
+pub const EBDA: u64 = 0x9_FC00;
+/// The BIOS data area's words an OS reads to find the EBDA (MP spec 4.1, and xv6's `mpsearch`):
+/// the EBDA's real-mode segment at 0x40E, and the base memory size in KiB at 0x413. A kernel
+/// that trusts them and reads zeros looks below address 0.
+pub const BDA_WORDS: [(u64, u16); 2] = [(0x40E, (EBDA >> 4) as u16), (0x413, (EBDA >> 10) as u16)];
 
 /// Where KVM's in-kernel local APICs and I/O APIC answer.
 pub const LAPIC_ADDR: u32 = 0xFEE0_0000;

@@ -217,6 +217,43 @@ impl Interactive {
         s
     }
 
+    /// Boots the 1K OS under QEMU (TCG: no KVM needed) with `-smp SMP`, and reads until its
+    /// first prompt. `timeout` bounds the run, as `--timeout` does mini-kvm's; the OS's `0`
+    /// powers QEMU off (see `finish`).
+    pub fn qemu(smp: &str) -> Interactive {
+        require("qemu-system-x86_64");
+        let mut child = Command::new("timeout")
+            .args(["120", "qemu-system-x86_64", "-accel", "tcg", "-smp", smp])
+            .args(["-kernel", env!("MINI_KVM_OS_1K_IMAGE")])
+            .args(["-serial", "stdio", "-display", "none", "-no-reboot", "-m", "32"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("qemu starts");
+        let input = child.stdin.take().expect("piped");
+        let output = child.stdout.take().expect("piped");
+        let mut s = Interactive { child, input, output, seen: String::new(), at: 0 };
+        s.expect("\n$ ");
+        s
+    }
+
+    /// Types `line` at the shell's prompt and returns what came back for it, up to the next
+    /// prompt.
+    pub fn command(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\n"));
+        self.expect(&format!("{line}\n"));
+        let start = self.at - 1; // the echoed line's newline
+        self.at = start;
+        self.expect("\n$ ");
+        self.seen[start + 1..self.at - 2].to_string()
+    }
+
+    /// Everything the run has printed so far.
+    pub fn seen(&self) -> &str {
+        &self.seen
+    }
+
     /// Reads until `needle` appears after what the last call matched.
     pub fn expect(&mut self, needle: &str) {
         let mut buf = [0u8; 4096];

@@ -83,7 +83,7 @@ fn every_count_from_one_to_eight_fits_the_ebda_s_first_kib() {
 
 #[test]
 fn the_bda_points_at_the_ebda_as_a_pc_s_firmware_leaves_it() {
-    assert_eq!(crate::boot::kernel::BDA_WORDS, [(0x40E, 0x9FC0), (0x413, 639)]);
+    assert_eq!(BDA_WORDS, [(0x40E, 0x9FC0), (0x413, 639)]);
     assert_eq!(EBDA % 16, 0, "the floating pointer is 16-byte aligned");
 }
 
