@@ -8,7 +8,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 BUILD_TOOLS := nasm gcc ld objcopy
 TEST_TOOLS := $(BUILD_TOOLS) tmux gdb qemu-system-x86_64 cpio valgrind
 
-.PHONY: all build run install kernel test test-host test-real-kvm test-labs grade handin deps-build deps-test bench bench-real-kvm link-order clean linux
+.PHONY: all build run install kernel test test-host test-real-kvm test-labs lab-start grade handin deps-build deps-test bench bench-real-kvm link-order clean linux
 
 all: build
 
