@@ -109,7 +109,7 @@ pub fn bios_data_area(memory: &GuestMemory) -> Result<(), Ending> {
 pub fn wire_cpus(vcpus: &[Vcpu]) -> Result<(), Ending> {
     match vcpus.len() {
         1 => Ok(()),
-        _ => crate::smp::wire_lapics(vcpus),
+        _ => crate::smp::wire_lapics(vcpus, true),
     }
 }
 

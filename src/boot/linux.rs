@@ -238,6 +238,8 @@ pub struct LinuxBoot {
     pub initrd: Option<(u64, u64)>,
     /// Enter by the 32-bit boot protocol (`startup_32`, paging off) instead of the 64-bit one.
     pub entry32: bool,
+    /// Where the ACPI tables' RSDP is, when the boot has tables ([`firmware`]).
+    pub acpi_rsdp: Option<u64>,
 }
 
 /// The command line a kernel gets when `--cmdline` gives none: its log on the 16550A at
@@ -306,7 +308,7 @@ pub fn plan(
             size,
         )),
     };
-    Ok(LinuxBoot { header, ram, initrd, entry32: false })
+    Ok(LinuxBoot { header, ram, initrd, entry32: false, acpi_rsdp: None })
 }
 
 /// What [`plan`] refused.
@@ -343,7 +345,7 @@ pub fn load(
     let mut line = cmdline.as_bytes().to_vec();
     line.push(0);
     write("command line", CMDLINE_ADDR, &line)?;
-    let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd);
+    let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd, boot.acpi_rsdp);
     write("zero page", ZERO_PAGE, &zero_page[..])?;
     write("GDT", GDT_ADDR, &gdt_bytes(boot.entry32))?;
     write("page tables", PAGE_TABLES, &build_page_tables())
@@ -429,8 +431,11 @@ pub fn patch_cpuid(table: &mut crate::kvm::cpuid::CpuidTable) -> bool {
     kvm_leaves
 }
 
+pub mod firmware;
 #[cfg(test)]
 mod tests;
+
+use firmware::Firmware;
 
 /// Guest RAM for `--linux` unless `--mem` says otherwise.
 pub const DEFAULT_LINUX_RAM: u64 = 256 << 20;
@@ -443,6 +448,8 @@ pub struct Linux {
     cmdline: String,
     /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them.
     cpus: usize,
+    /// The MP table or the ACPI tables, if any.
+    firmware: Firmware,
     halts: HaltCheck,
 }
 
@@ -494,10 +501,12 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     if cpus > 1 {
         crate::smp::check_host(cpus)?;
     }
+    let firmware = firmware::choose(cpus, config.flag("--disk"))?;
+    boot.acpi_rsdp = firmware.rsdp();
     let image = kernel.read(stops)?;
     let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
     let halts = HaltCheck::new(cpus);
-    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, halts }))
+    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, firmware, halts }))
 }
 
 /// A kernel or initrd file, opened and checked (an empty one gets the reason for its kind).
@@ -517,7 +526,7 @@ impl Layer for Linux {
     }
 
     fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
-        kernel::wire_cpus(vcpus)?;
+        self.firmware.wire(vcpus)?;
         kernel::cpuid(m, vcpus, |table| {
             let kvm_leaves = patch_cpuid(table);
             let leaves = if kvm_leaves { "present" } else { "absent" };
@@ -552,10 +561,8 @@ impl Boot for Linux {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
             .map_err(|e| self.image.error(e))?;
-        kernel::bios_data_area(memory)?;
-        if self.cpus > 1 {
-            crate::smp::write_mp_table(memory, self.cpus)?;
-        }
+        self.firmware.write(memory, self.cpus)?;
+        crate::console::note(|| format!("Linux: {}", self.firmware.describe()));
         let zp = super::zeropage::ZERO_PAGE;
         let initrd = match self.boot.initrd {
             Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),
