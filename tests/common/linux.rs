@@ -91,13 +91,15 @@ pub fn initramfs_with(busybox: &[u8], extra: &[Entry]) -> Vec<u8> {
 /// The modules a Debian kernel needs for a virtio-mmio disk with an ext2 file system, in the
 /// order `insmod` must load them (each after the ones its `depends=` names): the virtio core,
 /// the virtio-mmio transport (it binds the ACPI device `LNRO0005`), the block driver, and ext4
-/// (which mounts ext2) with what it needs.
-pub const DISK_MODULES: [&str; 8] = [
+/// (which mounts ext2) with what it needs: the modules its `depends=` names, and the crc32c
+/// hash, which it asks the crypto API for at every mount (ENOENT without it, even for ext2).
+pub const DISK_MODULES: [&str; 9] = [
     "drivers/virtio/virtio_ring",
     "drivers/virtio/virtio",
     "drivers/virtio/virtio_mmio",
     "drivers/block/virtio_blk",
     "lib/crc16",
+    "crypto/crc32c_generic",
     "fs/mbcache",
     "fs/jbd2/jbd2",
     "fs/ext4/ext4",

@@ -22,10 +22,10 @@
 //! mini-kvm boots find such a device only in ACPI (their `virtio_mmio` is a module without the
 //! `virtio_mmio.device=` parameter). The tables are *hardware-reduced* ACPI, and with those
 //! Linux drops the legacy PC: no 8259 (the null PIC), no PIT timer, no i8042 or CMOS RTC
-//! probe (the FADT says there are none). A boot without a disk keeps the legacy PC it has
-//! always had (the boot of chapter 12, its `--stats` lines), and one with a disk is the
-//! modern, smaller machine Firecracker gives its guests. With ACPI the MP table is left out:
-//! Linux reads the MADT first and ignores an MP table then (mpparse.c).
+//! probe (the FADT says there are none). A boot without a disk keeps the legacy PC (the boot
+//! chapter 12 shows, its `--stats` lines), and one with a disk is the modern, smaller machine
+//! Firecracker gives its guests. With ACPI the MP table is left out: Linux reads the MADT
+//! first and then ignores an MP table (mpparse.c).
 //!
 //! **LINT0, with ACPI.** KVM still emulates the 8259s, and its default routing wires GSIs 0-15
 //! to them as well as to the IOAPIC. An 8259 nobody programmed passes IRQ n on as vector n, an
