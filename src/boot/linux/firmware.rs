@@ -30,10 +30,13 @@
 //! **LINT0, with ACPI.** KVM still emulates the 8259s, and its default routing wires GSIs 0-15
 //! to them as well as to the IOAPIC. An 8259 nobody programmed passes IRQ n on as vector n, an
 //! exception's vector (the disk's IRQ 5 would arrive as #BR), to CPU 0, whose LINT0 KVM resets
-//! to ExtINT, unmasked; and Linux keeps LINT0 as it finds it on CPU 0 ("enabled ExtINT on
-//! CPU#0" when unmasked). So every local APIC's LINT0 is set masked (KVM_SET_LAPIC, which every
-//! vCPU needs anyway for INIT/SIPI to reach it): Linux then masks it too, and nothing of the
-//! 8259s reaches a CPU. The MADT says the same: its flags have no PCAT_COMPAT (no 8259s).
+//! to ExtINT, unmasked, as a PC's firmware leaves it for a legacy OS. The MADT says there are
+//! no 8259s (no PCAT_COMPAT flag), so every local APIC's LINT0 is set masked (KVM_SET_LAPIC,
+//! which every vCPU needs anyway for INIT/SIPI to reach it), as that firmware would leave it,
+//! and nothing of the 8259s reaches a CPU at any point of the boot. Linux 6.1 would cope
+//! without: its `setup_local_APIC` software-disables the APIC first, which masks every LVT
+//! entry (SDM Vol. 3A 11.4.7.2), and then keeps LINT0 masked; the lane's disk boot passes
+//! either way. A kernel that trusts LINT0 as it finds it would take the #BR.
 
 use super::super::acpi::{self, AcpiTables, MmioDevice, Platform, SerialPort};
 use super::super::kernel;
