@@ -13,7 +13,10 @@
 //! [`super::zeropage`]) and jumps. Like kvmtool, Firecracker and QEMU's `-kernel` with a
 //! 64-bit entry, mini-kvm skips the real-mode setup code: it writes what the setup would have
 //! found out (the E820 memory map) into the zero page itself and enters `startup_64` with
-//! paging on, RSI pointing at the zero page.
+//! paging on, RSI pointing at the zero page. What the firmware would have left besides (an MP
+//! table for several CPUs, ACPI tables for a disk) is [`firmware`]'s.
+
+pub mod firmware;
 
 use super::error::{BzImageError, LoadError, GIVE_A_BZIMAGE};
 use super::kernel::{self, HaltCheck};
@@ -28,6 +31,7 @@ use crate::machine::{Boot, Layer, Layout, Setup, Stops};
 use crate::memory::GuestMemory;
 use crate::vcpu::{Control, VcpuHook};
 use crate::x86::{CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, RFLAGS_RESERVED1};
+use firmware::Firmware;
 
 /// Where the setup header starts in the file and in the zero page.
 pub const SETUP_HEADER_OFFSET: usize = 0x1F1;
@@ -431,11 +435,8 @@ pub fn patch_cpuid(table: &mut crate::kvm::cpuid::CpuidTable) -> bool {
     kvm_leaves
 }
 
-pub mod firmware;
 #[cfg(test)]
 mod tests;
-
-use firmware::Firmware;
 
 /// Guest RAM for `--linux` unless `--mem` says otherwise.
 pub const DEFAULT_LINUX_RAM: u64 = 256 << 20;
