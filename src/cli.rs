@@ -55,7 +55,7 @@ pub const OPTIONS: &[(&str, &str, Takes, Scope)] = &[
     ("--cpus", "", Value("a number of CPUs, 1 to 8"), Any),
     ("--cmdline", "", Value("the kernel command line"), Any),
     ("--linux", "", Value("a bzImage file"), Any),
-    ("--disk", "", Value("FILE or FILE,ro"), NotLinux("--disk (nothing tells a Linux kernel where the disk is yet)")),
+    ("--disk", "", Value("FILE or FILE,ro"), Any),
     ("--initrd", "", Value("a file"), Linux(" (Multiboot kernels take --module)")),
     ("--linux-entry", "", Value("32 or 64"), Linux("")),
     ("--module", "", Values("a file"), NotLinux("--module (an initial RAM disk is given with --initrd)")),

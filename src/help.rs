@@ -54,11 +54,12 @@ Options:
                       4G); kernel, modules, initrd and command line must fit in the first 3G
       --cpus N        CPUs of a kernel (Multiboot or --linux): 1 to 8, default 1; the
                       kernel starts the others (INIT/SIPI) from the MP table mini-kvm writes
+                      (or, for --linux with --disk, from the ACPI tables' MADT)
       --cmdline STR   the kernel command line (Multiboot or --linux; at most 4096 bytes,
                       and at most the bzImage's cmdline_size; --linux default:
                       console=ttyS0 earlyprintk=serial reboot=t pci=off)
       --linux BZIMAGE boot a Linux kernel through the x86 boot protocol (64-bit entry,
-                      one vCPU, in-kernel PIC/IOAPIC/PIT, COM1 as ttyS0); it needs a KVM
+                      in-kernel PIC/IOAPIC/PIT, COM1 as ttyS0); it needs a KVM
                       that runs ordinary kernels (not a paravirtual one: see --host-check)
       --initrd FILE   (with --linux) the initial RAM disk, e.g. a cpio archive
       --linux-entry 32|64  (with --linux) the boot protocol's entry: 64 (default,
@@ -67,8 +68,9 @@ Options:
                       FILE, an image of whole 512-byte sectors, or a block device, locked
                       while mini-kvm runs (,ro: read-only, and shareable). The 1K OS always
                       has a disk: a missing FILE is created from its built-in 4 MiB image;
-                      without --disk it gets a copy in memory, whose writes last for the run
-                      (not with --linux yet: nothing tells Linux where the disk is)
+                      without --disk it gets a copy in memory, whose writes last for the run.
+                      With --linux the disk is described in ACPI tables (Linux's virtio_mmio
+                      finds it there: /dev/vda), and Linux then uses no 8259 PIC and no PIT
       --module FILE   load FILE as a Multiboot module (repeatable: at most 32, their
                       names 16 KiB together; Multiboot kernels only)
       --gdb PORT      wait for gdb on 127.0.0.1:PORT before the first instruction

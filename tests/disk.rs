@@ -251,9 +251,10 @@ fn the_disk_is_for_kernels_and_its_option_is_checked() {
         &r,
         &["--disk needs the in-kernel interrupt controllers", "flat guests have none"],
     );
-    let r = run_with(&["--linux", "bzImage", "--disk", &disk], b"", &[], HANG_GUARD);
-    assert_eq!(r.status, 2, "{}", r.stderr);
-    assert_one_line(&r, &["--linux boots one kernel and takes no --disk (nothing tells a Linux kernel where the disk is yet)"]);
+    // --disk is for --linux too (tests/linux_disk.rs boots it); the kernel is checked first.
+    let r = run_with(&["--linux", "/nonexistent/bzImage", "--disk", &disk], b"", &[], HANG_GUARD);
+    assert_eq!(r.status, 3, "{}", r.stderr);
+    assert_one_line(&r, &["/nonexistent/bzImage", "cannot be opened as the kernel (bzImage)"]);
     let r = run_with(&["--disk", &format!("{disk},rw"), "os-1k"], b"", &[], HANG_GUARD);
     assert_eq!(r.status, 2, "{}", r.stderr);
     assert_one_line(&r, &["--disk takes FILE or FILE,ro, not ',rw' after the file name"]);

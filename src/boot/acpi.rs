@@ -27,9 +27,9 @@
 //!
 //! No Interrupt Source Override is needed: KVM's default routing connects GSI n to IOAPIC
 //! pin n (and, below 16, to the 8259s' IRQ n), which is what a MADT without overrides says.
-
-// The machine wires this module in (a Linux boot writes the tables); until then, unused.
-#![allow(dead_code)]
+//!
+//! A Linux boot with a disk writes them (boot/linux/firmware.rs says when, and why only then);
+//! this file only builds them, and its tests read them back.
 
 pub mod aml;
 
@@ -40,9 +40,6 @@ use std::fmt;
 pub const RSDP_ADDR: u64 = 0xE_0000;
 /// The tables must end here (the BIOS area's end, 1 MiB).
 pub const ACPI_AREA_END: u64 = 0x10_0000;
-/// `acpi_rsdp_addr` in the zero page (Documentation/arch/x86/zero-page.rst, offset 0x070,
-/// boot protocol 2.14): where the RSDP is, so the kernel need not search.
-pub const ZERO_PAGE_ACPI_RSDP_ADDR: usize = 0x070;
 
 /// The Local APICs' address (SDM Vol. 3A 11.4.1) and the IOAPIC's, as KVM's in-kernel irqchip
 /// places them.

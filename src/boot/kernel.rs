@@ -92,7 +92,7 @@ pub fn set_apic_id(table: &mut CpuidTable, index: usize) {
 pub fn wire_cpus(vcpus: &[Vcpu]) -> Result<(), Ending> {
     match vcpus.len() {
         1 => Ok(()),
-        _ => crate::smp::wire_lapics(vcpus),
+        _ => crate::smp::wire_lapics(vcpus, true),
     }
 }
 

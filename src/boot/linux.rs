@@ -13,7 +13,10 @@
 //! [`super::zeropage`]) and jumps. Like kvmtool, Firecracker and QEMU's `-kernel` with a
 //! 64-bit entry, mini-kvm skips the real-mode setup code: it writes what the setup would have
 //! found out (the E820 memory map) into the zero page itself and enters `startup_64` with
-//! paging on, RSI pointing at the zero page.
+//! paging on, RSI pointing at the zero page. What the firmware would have left besides (an MP
+//! table for several CPUs, ACPI tables for a disk) is [`firmware`]'s.
+
+pub mod firmware;
 
 use super::error::{BzImageError, LoadError, GIVE_A_BZIMAGE};
 use super::kernel::{self, HaltCheck};
@@ -28,6 +31,7 @@ use crate::machine::{Boot, Layer, Layout, Setup, Stops};
 use crate::memory::GuestMemory;
 use crate::vcpu::{Control, VcpuHook};
 use crate::x86::{CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, RFLAGS_RESERVED1};
+use firmware::Firmware;
 
 /// Where the setup header starts in the file and in the zero page.
 pub const SETUP_HEADER_OFFSET: usize = 0x1F1;
@@ -238,6 +242,8 @@ pub struct LinuxBoot {
     pub initrd: Option<(u64, u64)>,
     /// Enter by the 32-bit boot protocol (`startup_32`, paging off) instead of the 64-bit one.
     pub entry32: bool,
+    /// Where the ACPI tables' RSDP is, when the boot has tables ([`firmware`]).
+    pub acpi_rsdp: Option<u64>,
 }
 
 /// The command line a kernel gets when `--cmdline` gives none: its log on the 16550A at
@@ -306,7 +312,7 @@ pub fn plan(
             size,
         )),
     };
-    Ok(LinuxBoot { header, ram, initrd, entry32: false })
+    Ok(LinuxBoot { header, ram, initrd, entry32: false, acpi_rsdp: None })
 }
 
 /// What [`plan`] refused.
@@ -343,7 +349,7 @@ pub fn load(
     let mut line = cmdline.as_bytes().to_vec();
     line.push(0);
     write("command line", CMDLINE_ADDR, &line)?;
-    let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd);
+    let zero_page = build_zero_page(image, &boot.header, boot.ram, boot.initrd, boot.acpi_rsdp);
     write("zero page", ZERO_PAGE, &zero_page[..])?;
     write("GDT", GDT_ADDR, &gdt_bytes(boot.entry32))?;
     write("page tables", PAGE_TABLES, &build_page_tables())
@@ -444,7 +450,8 @@ pub struct Linux {
     /// `--cpus`: vCPU 0 boots, the others wait for the kernel to start them; `smp`: it was
     /// given, and the kernel gets an MP table.
     cpus: usize,
-    smp: bool,
+    /// The MP table or the ACPI tables, if any.
+    firmware: Firmware,
     halts: HaltCheck,
 }
 
@@ -496,11 +503,12 @@ pub fn choose(config: &Config, stops: &Stops) -> Result<Box<dyn Boot>, Ending> {
     if cpus > 1 {
         crate::smp::check_host(cpus)?;
     }
+    let firmware = firmware::choose(cpus, config.flag("--cpus"), config.flag("--disk"))?;
+    boot.acpi_rsdp = firmware.rsdp();
     let image = kernel.read(stops)?;
     let initrd = initrd.map(|i| i.read(stops).map(|i| i.bytes.into_owned())).transpose()?;
     let halts = HaltCheck::new(cpus);
-    let smp = config.flag("--cpus");
-    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, smp, halts }))
+    Ok(Box::new(Linux { boot, image, initrd, cmdline, cpus, firmware, halts }))
 }
 
 /// A kernel or initrd file, opened and checked (an empty one gets the reason for its kind).
@@ -520,7 +528,7 @@ impl Layer for Linux {
     }
 
     fn after_vcpus(&mut self, m: &mut Setup, vcpus: &mut [Vcpu]) -> Result<(), Ending> {
-        kernel::wire_cpus(vcpus)?;
+        self.firmware.wire(vcpus)?;
         kernel::cpuid(m, vcpus, |table| {
             let kvm_leaves = patch_cpuid(table);
             let leaves = if kvm_leaves { "present" } else { "absent" };
@@ -555,9 +563,8 @@ impl Boot for Linux {
     fn load(&mut self, memory: &GuestMemory) -> Result<(), Ending> {
         load(memory, &self.boot, &self.image.bytes, &self.cmdline, self.initrd.as_deref())
             .map_err(|e| self.image.error(e))?;
-        if self.smp {
-            crate::smp::write_tables(memory, self.cpus)?;
-        }
+        self.firmware.write(memory, self.cpus)?;
+        crate::console::note(|| format!("Linux: {}", self.firmware.describe()));
         let zp = super::zeropage::ZERO_PAGE;
         let initrd = match self.boot.initrd {
             Some((addr, size)) => format!(", initrd {size} bytes at {addr:#x}"),

@@ -17,6 +17,7 @@
 //! 0x7000  the zero page; the boot stack grows down from here
 //! 0x9000  PML4, PDPT and four page directories: 0..4 GiB identity-mapped in 2 MiB pages
 //! 0x20000 the command line
+//! 0xE0000 the ACPI tables when there are any (boot/linux/firmware.rs), in the BIOS area
 //! 1 MiB   the protected-mode kernel; the initrd as high as initrd_addr_max and RAM allow
 //! ```
 
@@ -35,7 +36,9 @@ pub const CMDLINE_ADDR: u64 = 0x2_0000;
 pub const LOW_RAM_END: u64 = 0x9_FC00;
 /// The EBDA ends where the VGA window and the option ROMs start.
 const EBDA_END: u64 = 0xA_0000;
-const BIOS_AREA: u64 = 0xF_0000;
+/// The system BIOS area, the 128 KiB below 1 MiB: reserved, and where the ACPI tables go
+/// (their RSDP at its start, [`super::acpi::RSDP_ADDR`]).
+pub const BIOS_AREA: u64 = 0xE_0000;
 const ONE_MIB: u64 = 0x10_0000;
 
 /// `__BOOT_CS` and `__BOOT_DS` (arch/x86/include/asm/segment.h: GDT entries 2 and 3).
@@ -149,6 +152,7 @@ pub struct boot_params {
 }
 
 /// Offsets in the zero page (zero-page.rst).
+pub const ACPI_RSDP_ADDR: usize = 0x070;
 pub const EXT_RAMDISK_IMAGE: usize = 0x0C0;
 pub const EXT_RAMDISK_SIZE: usize = 0x0C4;
 pub const EXT_CMD_LINE_PTR: usize = 0x0C8;
@@ -162,6 +166,9 @@ const _: () = {
     assert!(size_of::<boot_params>() == 4096);
     assert!(size_of::<boot_e820_entry>() == 20);
     assert!(size_of::<setup_header>() == 0x26C - 0x1F1);
+    assert!(offset_of!(boot_params, acpi_rsdp_addr) == ACPI_RSDP_ADDR);
+    // The ACPI tables lie inside the BIOS area the E820 map reserves.
+    assert!(super::acpi::RSDP_ADDR >= BIOS_AREA && super::acpi::ACPI_AREA_END <= ONE_MIB);
     assert!(offset_of!(boot_params, ext_ramdisk_image) == EXT_RAMDISK_IMAGE);
     assert!(offset_of!(boot_params, ext_ramdisk_size) == EXT_RAMDISK_SIZE);
     assert!(offset_of!(boot_params, ext_cmd_line_ptr) == EXT_CMD_LINE_PTR);
@@ -200,8 +207,9 @@ pub struct E820Entry {
     pub kind: u32,
 }
 
-/// The memory map of a guest with `ram` bytes at physical 0: conventional memory, the
-/// EBDA/BIOS holes a PC has (reserved), then RAM from 1 MiB to the end.
+/// The memory map of a guest with `ram` bytes at physical 0: conventional memory, the EBDA
+/// and the BIOS area (with the ACPI tables, if any) reserved as a PC's firmware reports
+/// them, then RAM from 1 MiB to the end.
 // [tour:e820]
 pub fn e820_map(ram: u64) -> Vec<E820Entry> {
     let entry = |addr, end: u64, kind| E820Entry {
@@ -253,13 +261,15 @@ const HEAP_END: u16 = 0xFE00;
 
 /// Builds the zero page: the image's own setup header (`image_head`, its first bytes) copied
 /// to 0x1F1, the loader's fields filled in (boot.rst, "Details of header fields": the ones
-/// marked "write"), and the E820 map.
+/// marked "write"), the E820 map, and where the ACPI tables' RSDP is when there are tables
+/// (`acpi_rsdp_addr`, protocol 2.14; an older kernel finds it by scanning the BIOS area).
 // [tour:zero-page]
 pub fn build_zero_page(
     image_head: &[u8],
     header: &SetupHeader,
     ram: u64,
     initrd: Option<(u64, u64)>,
+    acpi_rsdp: Option<u64>,
 ) -> Box<[u8; 4096]> {
     let mut zp = Box::new([0u8; 4096]);
     // The header as the image has it (parse_header checked that it reaches header_end).
@@ -277,6 +287,9 @@ pub fn build_zero_page(
         put32(&mut zp[..], linux::RAMDISK_SIZE, size as u32);
         put32(&mut zp[..], EXT_RAMDISK_IMAGE, (addr >> 32) as u32);
         put32(&mut zp[..], EXT_RAMDISK_SIZE, (size >> 32) as u32);
+    }
+    if let Some(rsdp) = acpi_rsdp {
+        put(&mut zp[..], ACPI_RSDP_ADDR, &rsdp.to_le_bytes());
     }
     write_e820(&mut zp[..], &e820_map(ram));
     zp

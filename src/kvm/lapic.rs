@@ -25,6 +25,8 @@ pub const APIC_LVT_LINT1: usize = 0x360;
 /// LVT delivery modes (SDM 11.5.1, bits 8-10): the 8259's vector, or a non-maskable interrupt.
 pub const APIC_MODE_EXTINT: u32 = 0b111 << 8;
 pub const APIC_MODE_NMI: u32 = 0b100 << 8;
+/// LVT mask bit (SDM 11.5.1, bit 16): the pin delivers nothing.
+pub const APIC_LVT_MASKED: u32 = 1 << 16;
 
 impl kvm_lapic_state {
     /// The 32-bit register at byte `offset`.

@@ -26,7 +26,8 @@ pub use probe::ap_starts;
 
 use crate::cli::Config;
 use crate::error::Ending;
-use crate::kvm::lapic::{APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_MODE_EXTINT, APIC_MODE_NMI};
+use crate::kvm::lapic::{APIC_LVT_LINT0, APIC_LVT_LINT1, APIC_LVT_MASKED};
+use crate::kvm::lapic::{APIC_MODE_EXTINT, APIC_MODE_NMI};
 use crate::kvm::Vcpu;
 use crate::memory::GuestMemory;
 
@@ -76,10 +77,13 @@ pub fn write_tables(memory: &GuestMemory, cpus: usize) -> Result<(), Ending> {
 
 /// Step 6: every vCPU's local APIC as firmware leaves it (LINT0 ExtINT, LINT1 NMI), set with
 /// KVM_SET_LAPIC once every vCPU exists, which also makes KVM map the APIC IDs to vCPUs.
-pub fn wire_lapics(vcpus: &[Vcpu]) -> Result<(), Ending> {
+/// `pic`: the 8259s' output reaches LINT0; without (a machine whose ACPI tables say it has no
+/// 8259s: boot/linux/firmware.rs), LINT0 is masked.
+pub fn wire_lapics(vcpus: &[Vcpu], pic: bool) -> Result<(), Ending> {
+    let lint0 = if pic { APIC_MODE_EXTINT } else { APIC_MODE_EXTINT | APIC_LVT_MASKED };
     for vcpu in vcpus {
         let mut lapic = vcpu.get_lapic()?;
-        lapic.set(APIC_LVT_LINT0, APIC_MODE_EXTINT);
+        lapic.set(APIC_LVT_LINT0, lint0);
         lapic.set(APIC_LVT_LINT1, APIC_MODE_NMI);
         vcpu.set_lapic(&lapic)?;
     }

@@ -35,7 +35,7 @@ pub fn ap_starts(kvm: &Kvm) -> Result<(), String> {
         vm.create_irqchip()?;
         let vcpus = [vm.create_vcpu(0)?, vm.create_vcpu(1)?];
         boot.start(0, &vcpus[0])?;
-        super::wire_lapics(&vcpus)?;
+        super::wire_lapics(&vcpus, true)?;
         Ok(vcpus)
     };
     let [mut bsp, mut ap] = setup().map_err(|e| e.to_string())?;

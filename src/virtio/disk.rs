@@ -2,13 +2,18 @@
 //! virtio-blk device on the virtio-mmio transport (virtio 1.2, 4.2 and 5.2) at
 //! [`VIRTIO_BLK_MMIO_BASE`], interrupt line [`VIRTIO_BLK_IRQ`].
 //!
-//! `main` installs it when a run asks for a disk. Before the VM starts: the image is opened,
-//! checked and locked (image.rs). Step 4 (after memory): the line needs the in-kernel irqchip a
-//! kernel's boot protocol has just created; the device's page joins the bus, its QueueNotify
-//! register gets a KVM_IOEVENTFD (api.rst 4.59) and its line a KVM_IRQFD (api.rst 4.75) where
-//! the irqfd probe (hostcheck) sees an interrupt arrive, else the device falls back to MMIO
-//! exits and KVM_IRQ_LINE (api.rst 4.25). Step 7: the disk thread starts (device.rs). At the
-//! end: `--stats` lines.
+//! `main` installs it when a run asks for a disk. A Multiboot kernel such as the 1K OS knows
+//! the address and the line; Linux finds them in the ACPI tables a Linux boot with a disk
+//! writes (boot/linux/firmware.rs), and takes the interrupt through the IOAPIC, pin 5 (KVM's
+//! default routing sends GSI 5 to the 8259s' IRQ 5 and to IOAPIC pin 5 alike, and each kernel
+//! listens to the one it set up).
+//!
+//! Before the VM starts: the image is opened, checked and locked (image.rs). Step 4 (after
+//! memory): the line needs the in-kernel irqchip a kernel's boot protocol has just created;
+//! the device's page joins the bus, its QueueNotify register gets a KVM_IOEVENTFD (api.rst
+//! 4.59) and its line a KVM_IRQFD (api.rst 4.75) where the irqfd probe (hostcheck) sees an
+//! interrupt arrive, else the device falls back to MMIO exits and KVM_IRQ_LINE (api.rst 4.25).
+//! Step 7: the disk thread starts (device.rs). At the end: `--stats` lines.
 
 use super::backend::{self, Image};
 use super::blk::{Blk, BlkStats, SECTOR_SIZE};
@@ -89,7 +94,7 @@ impl Layer for Disk {
         // KVM_IRQ_LINE fails (ENXIO) without an in-kernel irqchip; lowering a low line is
         // otherwise nothing.
         if m.vm.irq_line(VIRTIO_BLK_IRQ, false).is_err() {
-            return Err(Ending::Usage("--disk needs the in-kernel interrupt controllers for the disk's interrupt: it is for Multiboot kernels such as the 1K OS; flat guests have none".into()));
+            return Err(Ending::Usage("--disk needs the in-kernel interrupt controllers for the disk's interrupt: it is for kernels (Multiboot, such as the 1K OS, or --linux); flat guests have none".into()));
         }
         let Some(image) = self.image.take() else { return Ok(()) };
         let blk = Blk::new(image.backend, image.len, image.read_only, &image.id);

@@ -103,6 +103,7 @@ weight() {
     case $(basename "$1" | sed 's/-[0-9a-f]*$//') in
     docs) echo 123 ;; gdb) echo 69 ;; console) echo 57 ;; stoppable) echo 48 ;;
     os_1k) echo 29 ;; hostile) echo 27 ;; linux | gdb_step) echo 25 ;; os_1k_fs) echo 20 ;;
+    linux_disk) echo 57 ;; linux_smp) echo 32 ;;
     terminal_stop) echo 18 ;;
     gdb_stub | exit_status) echo 14 ;; modes) echo 13 ;; honest) echo 12 ;; cli | guests) echo 10 ;;
     *) echo 5 ;;

@@ -57,6 +57,7 @@ pub const MEMORY32_FIXED_TAG: u8 = 0x86;
 pub const EXTENDED_INTERRUPT_TAG: u8 = 0x89;
 
 /// The largest package length the encoding holds (4 bytes: 4 + 3 * 8 bits).
+#[cfg(test)]
 pub const PKG_LENGTH_MAX: usize = (1 << 28) - 1;
 
 /// The package length for `contents` bytes following it (20.2.4): one byte up to 63 in all;

@@ -213,7 +213,13 @@ fn the_e820_map_covers_ram_and_reserves_the_bios_holes() {
     let map = e820_map(RAM);
     assert_eq!(map[0], E820Entry { addr: 0, size: 0x9_FC00, kind: E820_RAM });
     assert_eq!(map[1].kind, E820_RESERVED);
-    assert_eq!(map[2], E820Entry { addr: 0xF_0000, size: 0x1_0000, kind: E820_RESERVED });
+    // The BIOS area, the 128 KiB below 1 MiB, where the ACPI tables go when there are any.
+    assert_eq!(map[2], E820Entry { addr: 0xE_0000, size: 0x2_0000, kind: E820_RESERVED });
+    let acpi = crate::boot::acpi::RSDP_ADDR..crate::boot::acpi::ACPI_AREA_END;
+    let reserved = |a: u64| {
+        map.iter().any(|e| e.kind == E820_RESERVED && (e.addr..e.addr + e.size).contains(&a))
+    };
+    assert!(reserved(acpi.start) && reserved(acpi.end - 1), "the ACPI area is reserved");
     assert_eq!(map[3], E820Entry { addr: 1 << 20, size: RAM - (1 << 20), kind: E820_RAM });
     for w in map.windows(2) {
         assert!(w[0].addr + w[0].size <= w[1].addr, "sorted, no overlap");
@@ -224,7 +230,7 @@ fn the_e820_map_covers_ram_and_reserves_the_bios_holes() {
 fn the_zero_page_holds_header_loader_fields_and_e820() {
     let b = head();
     let h = parse_header(&b, FILE_LEN).unwrap();
-    let zp = build_zero_page(&b, &h, RAM, Some((0x0F00_0000, 0x1234)));
+    let zp = build_zero_page(&b, &h, RAM, Some((0x0F00_0000, 0x1234)), None);
     let u32_at = |at: usize| u32::from_le_bytes(zp[at..at + 4].try_into().unwrap());
     assert_eq!(&zp[HEADER..HEADER + 4], b"HdrS", "the image's header is copied");
     assert_eq!(zp[TYPE_OF_LOADER], 0xFF);
@@ -237,6 +243,20 @@ fn the_zero_page_holds_header_loader_fields_and_e820() {
     assert_eq!(u64::from_le_bytes(zp[last..last + 8].try_into().unwrap()), 1 << 20);
     assert_eq!(u32_at(last + 16), E820_RAM);
     assert!(zp[..E820_ENTRIES].iter().all(|&b| b == 0), "screen_info and the rest: zero");
+}
+
+#[test]
+fn the_zero_page_says_where_the_rsdp_is_when_there_are_acpi_tables() {
+    let b = head();
+    let h = parse_header(&b, FILE_LEN).unwrap();
+    let zp = build_zero_page(&b, &h, RAM, None, Some(0xE_0000));
+    assert_eq!(ACPI_RSDP_ADDR, 0x070, "zero-page.rst: acpi_rsdp_addr");
+    assert_eq!(zp[ACPI_RSDP_ADDR..ACPI_RSDP_ADDR + 8], 0xE_0000u64.to_le_bytes());
+    let without = build_zero_page(&b, &h, RAM, None, None);
+    assert_eq!(without[ACPI_RSDP_ADDR..ACPI_RSDP_ADDR + 8], [0; 8], "no tables: 0, search");
+    let differ = (0..4096).filter(|&i| zp[i] != without[i]).collect::<Vec<_>>();
+    // 0xE0000 is the bytes 00 00 0E 00 00 00 00 00: one differs, and nothing else changes.
+    assert_eq!(differ, [ACPI_RSDP_ADDR + 2]);
 }
 
 #[test]
