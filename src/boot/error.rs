@@ -9,31 +9,30 @@ use std::fmt;
 /// An ELF executable that cannot be loaded (elf.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ElfError {
+    /// No `\x7fELF` magic.
     NotElf,
+    /// A header field's offset does not fit in a `usize`.
     FieldOffsetOverflows,
     /// A header field at byte `at` lies past the end of the file.
-    Truncated {
-        at: u64,
-    },
+    Truncated { at: u64 },
+    /// `EI_CLASS` is neither ELFCLASS32 (1) nor ELFCLASS64 (2).
     UnknownClass(u64),
+    /// `EI_DATA` is not ELFDATA2LSB.
     NotLittleEndian,
     /// `e_type` is not ET_EXEC.
     NotExecutable(u16),
     /// `e_machine` is neither EM_386 nor EM_X86_64.
     NotX86(u16),
-    ImplausibleProgramHeaders {
-        count: u64,
-        size: u64,
-    },
+    /// `e_phnum` program headers of `e_phentsize` bytes: too many, or too small to hold a
+    /// program header.
+    ImplausibleProgramHeaders { count: u64, size: u64 },
+    /// A program header's offset (`e_phoff` + index x `e_phentsize`) overflows.
     ProgramHeaderOffsetOverflows,
-    SegmentPastEnd {
-        index: u64,
-        offset: u64,
-        filesz: u64,
-    },
-    SegmentFileBytesExceedMemory {
-        index: u64,
-    },
+    /// Segment `index`'s file bytes `offset..offset + filesz` lie past the end of the file.
+    SegmentPastEnd { index: u64, offset: u64, filesz: u64 },
+    /// Segment `index` has `p_filesz > p_memsz`.
+    SegmentFileBytesExceedMemory { index: u64 },
+    /// No PT_LOAD program header.
     NoLoadableSegment,
 }
 
@@ -79,18 +78,12 @@ impl std::error::Error for ElfError {}
 /// A `--paging` kernel that does not fit where it is loaded (paging32.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PagingImageError {
+    /// The load address plus the image's length overflows.
     LoadOverflows,
     /// `load..end` overlaps `what` at `start..stop`.
-    Overlaps {
-        load: u64,
-        end: u64,
-        what: &'static str,
-        start: u64,
-        stop: u64,
-    },
-    PastMemory {
-        load: u64,
-    },
+    Overlaps { load: u64, end: u64, what: &'static str, start: u64, stop: u64 },
+    /// Loaded at `load`, the image would end past the 4 MiB of RAM.
+    PastMemory { load: u64 },
 }
 
 impl fmt::Display for PagingImageError {
@@ -131,46 +124,39 @@ impl fmt::Display for Contents {
 /// A Multiboot kernel, or its modules, that cannot be loaded (multiboot.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MultibootError {
-    BadChecksum {
-        offset: usize,
-    },
+    /// The header at byte `offset`: magic + flags + checksum is not 0.
+    BadChecksum { offset: usize },
     /// Requirement flags (bits 0-15) this loader does not know.
-    UnknownRequirements {
-        flags: u32,
-    },
+    UnknownRequirements { flags: u32 },
+    /// Flag bit 16 is set but the file ends inside the address fields.
     AddressFieldsCutOff,
+    /// `header_addr < load_addr`.
     HeaderBelowLoad,
+    /// `load_end_addr < load_addr`.
     LoadEndBelowLoad,
+    /// The address fields name more bytes than the file has.
     AddressFieldsPastFile,
+    /// An ELF kernel (no address fields) whose ELF headers are wrong.
     Elf(ElfError),
+    /// A segment's file bytes plus its zeros overflow.
     SegmentSizeOverflows,
-    Wraps {
-        what: Contents,
-        addr: u64,
-    },
-    OutsideRam {
-        what: Contents,
-        addr: u64,
-        end: u64,
-        ram: u64,
-    },
-    OverlapsBootArea {
-        what: Contents,
-        addr: u64,
-        end: u64,
-    },
-    SegmentsOverlap {
-        a: u64,
-        a_end: u64,
-        b: u64,
-        b_end: u64,
-    },
-    EntryOutsideKernel {
-        entry: u64,
-    },
+    /// `what` at `addr` runs past the end of the address space.
+    Wraps { what: Contents, addr: u64 },
+    /// `what` at `addr..end` is not inside the `ram` bytes of guest RAM.
+    OutsideRam { what: Contents, addr: u64, end: u64, ram: u64 },
+    /// `what` at `addr..end` overlaps [`multiboot::BOOT_AREA`].
+    OverlapsBootArea { what: Contents, addr: u64, end: u64 },
+    /// Two kernel segments share addresses.
+    SegmentsOverlap { a: u64, a_end: u64, b: u64, b_end: u64 },
+    /// The entry point lies in none of the placements, or above 4 GiB.
+    EntryOutsideKernel { entry: u64 },
+    /// The command line and module names do not fit the boot area.
     StringsTooLong,
+    /// More than [`multiboot::MAX_MODULES`] modules.
     TooManyModules,
+    /// Guest RAM ends at or below 1 MiB, where a kernel loads.
     TooLittleRam,
+    /// A write into guest RAM failed.
     Memory(MemoryError),
 }
 
@@ -247,29 +233,21 @@ pub const GIVE_A_BZIMAGE: &str =
 pub enum BzImageError {
     /// The file ends before `field` (in words: "the setup header's version") at offset `at`,
     /// or inside it.
-    TooShort {
-        file_len: u64,
-        field: &'static str,
-        at: usize,
-    },
+    TooShort { file_len: u64, field: &'static str, at: usize },
+    /// No "HdrS" magic in the setup header.
     NoMagic,
     /// The boot protocol `version` is older than 2.12.
-    OldProtocol {
-        version: u16,
-    },
+    OldProtocol { version: u16 },
+    /// No 0xAA55 boot flag.
     NoBootFlag,
+    /// LOADED_HIGH clear: a zImage, loaded at 0x10000.
     ZImage,
-    No64BitEntry {
-        xloadflags: u16,
-    },
-    BadAlignment {
-        kernel_alignment: u32,
-    },
-    SetupTruncated {
-        file_len: u64,
-        setup_size: u64,
-        setup_sects: u8,
-    },
+    /// `xloadflags` without XLF_KERNEL_64.
+    No64BitEntry { xloadflags: u16 },
+    /// `kernel_alignment` is not a power of two.
+    BadAlignment { kernel_alignment: u32 },
+    /// The file is shorter than its `setup_sects` say the setup is.
+    SetupTruncated { file_len: u64, setup_size: u64, setup_sects: u8 },
 }
 
 impl fmt::Display for BzImageError {

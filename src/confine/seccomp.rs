@@ -55,30 +55,16 @@ const _: () = assert!(std::mem::offset_of!(libc::seccomp_data, args) == DATA_ARG
 /// What the filter lets through for one system call.
 #[derive(Debug, Clone, Copy)]
 pub enum Rule {
+    /// Allowed, whatever its arguments.
     Allow(i64),
     /// Allowed when argument `arg` (its low 32 bits) is one of `values`.
-    ArgIn {
-        nr: i64,
-        arg: u32,
-        values: &'static [u32],
-    },
+    ArgIn { nr: i64, arg: u32, values: &'static [u32] },
     /// Allowed when argument `arg` has none of `mask`'s bits (mmap without PROT_EXEC).
-    ArgMaskClear {
-        nr: i64,
-        arg: u32,
-        mask: u32,
-    },
+    ArgMaskClear { nr: i64, arg: u32, mask: u32 },
     /// Allowed when argument `arg` has all of `mask`'s bits (clone of a thread).
-    ArgMaskSet {
-        nr: i64,
-        arg: u32,
-        mask: u32,
-    },
+    ArgMaskSet { nr: i64, arg: u32, mask: u32 },
     /// Fails with `errno` (so that libc falls back to another call).
-    Errno {
-        nr: i64,
-        errno: u32,
-    },
+    Errno { nr: i64, errno: u32 },
 }
 
 impl Rule {

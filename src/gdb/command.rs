@@ -39,15 +39,9 @@ pub enum Command {
     /// `P n=hex`
     WriteRegister(usize, Vec<u8>),
     /// `m addr,len`
-    ReadMemory {
-        addr: u64,
-        len: usize,
-    },
+    ReadMemory { addr: u64, len: usize },
     /// `M addr,len:hex` or `X addr,len:binary`
-    WriteMemory {
-        addr: u64,
-        data: Vec<u8>,
-    },
+    WriteMemory { addr: u64, data: Vec<u8> },
     /// `c [addr]`
     Continue(Option<u64>),
     /// `s [addr]`
@@ -57,26 +51,15 @@ pub enum Command {
     /// `vCont;action[:tid];...`
     VCont(Vec<(VContAction, Option<ThreadId>)>),
     /// `Z type,addr,kind` (type 0: software breakpoint)
-    InsertBreakpoint {
-        kind: u8,
-        addr: u64,
-        size: u64,
-    },
+    InsertBreakpoint { kind: u8, addr: u64, size: u64 },
     /// `z type,addr,kind`
-    RemoveBreakpoint {
-        kind: u8,
-        addr: u64,
-        size: u64,
-    },
+    RemoveBreakpoint { kind: u8, addr: u64, size: u64 },
     /// `k`
     Kill,
     /// `D`
     Detach,
     /// `Hg tid` (for_resume = false) or `Hc tid` (true)
-    SetThread {
-        for_resume: bool,
-        tid: ThreadId,
-    },
+    SetThread { for_resume: bool, tid: ThreadId },
     /// `T tid`: is it alive?
     ThreadAlive(ThreadId),
     /// `qSupported[:features]`
@@ -84,18 +67,20 @@ pub enum Command {
     /// `QStartNoAckMode`
     StartNoAckMode,
     /// `qXfer:features:read:annex:offset,length`
-    QueryXferFeatures {
-        annex: String,
-        offset: usize,
-        length: usize,
-    },
+    QueryXferFeatures { annex: String, offset: usize, length: usize },
+    /// `qfThreadInfo`: the first part of the thread list
     QueryFirstThread,
+    /// `qsThreadInfo`: the rest of the thread list
     QueryNextThread,
+    /// `qC`: which thread is current?
     QueryCurrentThread,
+    /// `qAttached`: did the stub attach to a running process (1) or create one (0)?
     QueryAttached,
+    /// `qThreadExtraInfo,tid`: a thread's description, for `info threads`
     QueryThreadExtraInfo(ThreadId),
     /// `qRcmd,hex`: gdb's `monitor TEXT`, TEXT hex-encoded (monitor.rs).
     Monitor(String),
+    /// Any packet this stub does not know: answered with the empty reply
     Unknown,
 }
 

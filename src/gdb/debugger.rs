@@ -82,39 +82,35 @@ pub enum StopReason {
 /// What gdb asks a parked vCPU to do.
 #[derive(Debug, Clone)]
 pub enum Request {
+    /// KVM_GET_REGS and KVM_GET_SREGS.
     GetRegisters,
+    /// KVM_SET_REGS and KVM_SET_SREGS.
     SetRegisters(Box<(kvm_regs, kvm_sregs)>),
-    ReadMemory {
-        addr: u64,
-        len: usize,
-    },
-    WriteMemory {
-        addr: u64,
-        data: Vec<u8>,
-    },
+    /// `len` bytes at guest-virtual `addr`.
+    ReadMemory { addr: u64, len: usize },
+    /// `data` written at guest-virtual `addr`.
+    WriteMemory { addr: u64, data: Vec<u8> },
     /// Is `addr` mapped, and is it a user-mode page? (for refusing breakpoints)
-    Translate {
-        addr: u64,
-    },
+    Translate { addr: u64 },
     /// Write int3 over the byte at `addr`; answer with what was there, and where.
-    Patch {
-        addr: u64,
-    },
+    Patch { addr: u64 },
     /// `monitor pagewalk`: the walk of `addr` through this vCPU's tables, in words.
-    PageWalk {
-        addr: u64,
-    },
+    PageWalk { addr: u64 },
 }
 
 #[derive(Debug, Clone)]
 pub enum Reply {
+    /// The registers, for GetRegisters.
     Registers(Box<(kvm_regs, kvm_sregs)>),
+    /// The bytes read, for ReadMemory.
     Memory(Vec<u8>),
+    /// A request that changes the vCPU or memory has been carried out.
     Done,
-    Translation {
-        user: bool,
-    },
+    /// The page of a Translate request: a user-mode page or not.
+    Translation { user: bool },
+    /// The int3 is in place: what was under it, and where.
     Patched(Patch),
+    /// A PageWalk, in words.
     Text(String),
     /// Unmapped address, or an ioctl failed: gdb gets an error reply.
     Failed(String),

@@ -34,16 +34,14 @@ impl PhysRead for GuestMemory {
 /// Which paging structure CR0, CR4 and EFER select.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Paging {
+    /// CR0.PG clear: linear addresses are physical.
     Off,
     /// 32-bit paging; `pse`: CR4.PSE allows 4 MiB pages.
-    Bits32 {
-        pse: bool,
-    },
+    Bits32 { pse: bool },
+    /// PAE paging (CR4.PAE, outside long mode): 3 levels.
     Pae,
     /// 4-level (or, with CR4.LA57, 5-level) paging in long mode.
-    Long {
-        levels: u32,
-    },
+    Long { levels: u32 },
 }
 
 const CR4_PSE: u64 = 1 << 4;

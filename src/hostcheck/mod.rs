@@ -52,12 +52,11 @@ impl Works {
 /// 32-bit paging without PAE, set by KVM_SET_SREGS and read back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Paging32 {
+    /// CR0.PG reads back set.
     Works,
     /// CR0.PG was silently dropped (a KVM that cannot run 32-bit paged guests).
-    PgDropped {
-        wanted: u64,
-        read_back: u64,
-    },
+    PgDropped { wanted: u64, read_back: u64 },
+    /// The probe VM could not be built or its registers set.
     Failed(String),
 }
 
