@@ -55,12 +55,8 @@ impl fmt::Display for Why {
 impl fmt::Display for Off {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Off::I8042Reset => {
-                "the guest reset the machine through the keyboard controller (0xFE to port 0x64)"
-            }
-            Off::TripleFaultReset => {
-                "the guest reset the machine by a triple fault (KVM_EXIT_SHUTDOWN; Linux's reboot=t)"
-            }
+            Off::I8042Reset => "the guest reset the machine through the keyboard controller (0xFE to port 0x64)",
+            Off::TripleFaultReset => "the guest reset the machine by a triple fault (KVM_EXIT_SHUTDOWN; Linux's reboot=t)",
             Off::SystemReset => "the guest reset the machine (KVM_SYSTEM_EVENT_RESET)",
             Off::HaltedForGood => {
                 "the guest halted with interrupts off (cli; hlt: KVM_MP_STATE_HALTED, RFLAGS.IF \

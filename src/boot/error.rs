@@ -38,37 +38,34 @@ pub enum ElfError {
 
 impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ElfError::*;
         match *self {
-            ElfError::NotElf => f.write_str("not an ELF file"),
-            ElfError::FieldOffsetOverflows => f.write_str("header field offset overflows"),
-            ElfError::Truncated { at } => {
+            NotElf => f.write_str("not an ELF file"),
+            FieldOffsetOverflows => f.write_str("header field offset overflows"),
+            Truncated { at } => {
                 write!(f, "truncated: a header field at byte {at} is past the end of the file")
             }
-            ElfError::UnknownClass(class) => write!(f, "unknown ELF class {class}"),
-            ElfError::NotLittleEndian => f.write_str("not a little-endian ELF file"),
-            ElfError::NotExecutable(e_type) => write!(
+            UnknownClass(class) => write!(f, "unknown ELF class {class}"),
+            NotLittleEndian => f.write_str("not a little-endian ELF file"),
+            NotExecutable(e_type) => write!(
                 f,
                 "ELF type {e_type} is not an executable (ET_EXEC): link the kernel with -static \
                  and no -pie"
             ),
-            ElfError::NotX86(machine) => {
-                write!(f, "ELF machine {machine} is not x86 (3) or x86-64 (62)")
-            }
-            ElfError::ImplausibleProgramHeaders { count, size } => {
+            NotX86(machine) => write!(f, "ELF machine {machine} is not x86 (3) or x86-64 (62)"),
+            ImplausibleProgramHeaders { count, size } => {
                 write!(f, "implausible program headers ({count} of {size} bytes)")
             }
-            ElfError::ProgramHeaderOffsetOverflows => {
-                f.write_str("program header offset overflows")
-            }
-            ElfError::SegmentPastEnd { index, offset, filesz } => write!(
+            ProgramHeaderOffsetOverflows => f.write_str("program header offset overflows"),
+            SegmentPastEnd { index, offset, filesz } => write!(
                 f,
                 "segment {index} claims file bytes {offset:#x}+{filesz:#x}, past the end of the \
                  file"
             ),
-            ElfError::SegmentFileBytesExceedMemory { index } => {
+            SegmentFileBytesExceedMemory { index } => {
                 write!(f, "segment {index} has more file bytes than memory bytes")
             }
-            ElfError::NoLoadableSegment => f.write_str("no loadable (PT_LOAD) segment"),
+            NoLoadableSegment => f.write_str("no loadable (PT_LOAD) segment"),
         }
     }
 }
@@ -88,14 +85,15 @@ pub enum PagingImageError {
 
 impl fmt::Display for PagingImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PagingImageError::*;
         match *self {
-            PagingImageError::LoadOverflows => f.write_str("load address overflows"),
-            PagingImageError::Overlaps { load, end, what, start, stop } => write!(
+            LoadOverflows => f.write_str("load address overflows"),
+            Overlaps { load, end, what, start, stop } => write!(
                 f,
                 "loaded at {load:#x}-{end:#x} it would overlap {what} at {start:#x}-{stop:#x} \
                  (see --load)"
             ),
-            PagingImageError::PastMemory { load } => {
+            PastMemory { load } => {
                 write!(f, "loaded at {load:#x} it would end past 4 MiB of RAM (see --load)")
             }
         }
@@ -253,44 +251,45 @@ pub enum BzImageError {
 impl fmt::Display for BzImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use linux::{BOOT_FLAG_AT, HEADER, SETUP_HEADER_END};
+        use BzImageError::*;
         match *self {
-            BzImageError::TooShort { file_len, field, at } => write!(
+            TooShort { file_len, field, at } => write!(
                 f,
                 "is {file_len} bytes, too short for a Linux bzImage: it ends before {field} at \
                  byte {at:#x} (the setup header alone ends at byte {SETUP_HEADER_END:#x}); \
                  truncated, or {GIVE_A_BZIMAGE}"
             ),
-            BzImageError::NoMagic => write!(
+            NoMagic => write!(
                 f,
                 "is not a Linux bzImage: no \"HdrS\" magic at offset {HEADER:#x} (boot.rst, \"The \
                  real-mode kernel header\"); {GIVE_A_BZIMAGE}, not a vmlinux ELF or a compressed \
                  file"
             ),
-            BzImageError::OldProtocol { version } => write!(
+            OldProtocol { version } => write!(
                 f,
                 "speaks boot protocol {}.{:02}; mini-kvm needs 2.12 or later (a kernel from 3.8 \
                  on), whose 64-bit entry point it uses",
                 version >> 8,
                 version & 0xFF
             ),
-            BzImageError::NoBootFlag => write!(
+            NoBootFlag => write!(
                 f,
                 "has a setup header but no boot flag 0xAA55 at {BOOT_FLAG_AT:#x}: a corrupt bzImage"
             ),
-            BzImageError::ZImage => f.write_str(
+            ZImage => f.write_str(
                 "is a zImage (loadflags LOADED_HIGH clear: it wants to be loaded at 0x10000); \
                  mini-kvm boots bzImages only",
             ),
-            BzImageError::No64BitEntry { xloadflags } => write!(
+            No64BitEntry { xloadflags } => write!(
                 f,
                 "has no 64-bit entry point (xloadflags {xloadflags:#x} without XLF_KERNEL_64): \
                  mini-kvm boots 64-bit x86 kernels"
             ),
-            BzImageError::BadAlignment { kernel_alignment } => write!(
+            BadAlignment { kernel_alignment } => write!(
                 f,
                 "has kernel_alignment {kernel_alignment:#x}, not a power of two: a corrupt header"
             ),
-            BzImageError::SetupTruncated { file_len, setup_size, setup_sects } => write!(
+            SetupTruncated { file_len, setup_size, setup_sects } => write!(
                 f,
                 "is {file_len} bytes, but its header says the setup alone takes {setup_size} \
                  ({setup_sects} setup_sects): truncated or corrupt"
