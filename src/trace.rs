@@ -307,6 +307,10 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
     said.join("; ")
 }
 
+/// The names of the UART's LSR and MSR bits, bit 0 first (16550A datasheet).
+const LSR_BITS: &[&str] = &["DR", "OE", "PE", "FE", "BI", "THRE", "TEMT", "FIFOERR"];
+const MSR_BITS: &[&str] = &["DCTS", "DDSR", "TERI", "DDCD", "CTS", "DSR", "RI", "DCD"];
+
 /// A COM1 register access: `write THR = 0x48 'H'`, `read LSR = 0x60 (THRE TEMT)`.
 fn uart_words(cpu: &Runner, port: u16, out: bool, value: u8) -> String {
     let dlab = cpu.io.bus.com1_if_on().is_some_and(|c| c.uart.lcr & LCR_DLAB != 0);
@@ -327,38 +331,8 @@ fn uart_words(cpu: &Runner, port: u16, out: bool, value: u8) -> String {
     let verb = if out { "write" } else { "read" };
     let bits = match (register, out) {
         ("THR", _) => format!(" {}", byte_text(value, true)),
-        ("LSR", false) => format!(
-            " ({})",
-            bit_names(
-                value,
-                &[
-                    (LSR_DR, "DR"),
-                    (LSR_OE, "OE"),
-                    (4, "PE"),
-                    (8, "FE"),
-                    (16, "BI"),
-                    (LSR_THRE, "THRE"),
-                    (LSR_TEMT, "TEMT"),
-                    (128, "FIFOERR")
-                ]
-            )
-        ),
-        ("MSR", false) => format!(
-            " ({})",
-            bit_names(
-                value,
-                &[
-                    (MSR_DCTS, "DCTS"),
-                    (MSR_DDSR, "DDSR"),
-                    (MSR_TERI, "TERI"),
-                    (MSR_DDCD, "DDCD"),
-                    (MSR_CTS, "CTS"),
-                    (MSR_DSR, "DSR"),
-                    (MSR_RI, "RI"),
-                    (MSR_DCD, "DCD")
-                ]
-            )
-        ),
+        ("LSR", false) => format!(" ({})", bit_names(value.into(), LSR_BITS)),
+        ("MSR", false) => format!(" ({})", bit_names(value.into(), MSR_BITS)),
         ("IIR", false) => {
             let what = match value & 0x0F {
                 0x01 => "no interrupt",

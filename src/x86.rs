@@ -9,8 +9,6 @@ use crate::kvm::bindings::{kvm_regs, kvm_segment, kvm_sregs};
 
 /// CR0.PE: protected mode enable.
 pub const CR0_PE: u64 = 1 << 0;
-/// CR0.MP: monitor coprocessor.
-pub const CR0_MP: u64 = 1 << 1;
 /// CR0.ET: extension type (hard-wired to 1 on every CPU since the 486).
 pub const CR0_ET: u64 = 1 << 4;
 /// CR0.NE: report x87 errors natively (#MF) rather than through IRQ 13.
@@ -24,19 +22,15 @@ pub const CR0_PG: u64 = 1 << 31;
 pub const CR4_PSE: u64 = 1 << 4;
 /// CR4.PAE: physical address extension (required for long mode).
 pub const CR4_PAE: u64 = 1 << 5;
-/// CR4.PGE: global pages.
-pub const CR4_PGE: u64 = 1 << 7;
 /// CR4.OSFXSR: the OS supports FXSAVE/FXRSTOR (and so SSE).
 pub const CR4_OSFXSR: u64 = 1 << 9;
+/// CR4.LA57: 5-level paging in long mode.
+pub const CR4_LA57: u64 = 1 << 12;
 
-/// EFER.SCE: SYSCALL/SYSRET enable.
-pub const EFER_SCE: u64 = 1 << 0;
 /// EFER.LME: long mode enable (takes effect when paging is turned on).
 pub const EFER_LME: u64 = 1 << 8;
 /// EFER.LMA: long mode active (set by the CPU).
 pub const EFER_LMA: u64 = 1 << 10;
-/// EFER.NXE: execute-disable bit enable.
-pub const EFER_NXE: u64 = 1 << 11;
 
 /// RFLAGS bit 1 is reserved and always reads 1.
 pub const RFLAGS_RESERVED1: u64 = 1 << 1;
@@ -45,62 +39,41 @@ pub const RFLAGS_TF: u64 = 1 << 8;
 /// RFLAGS.IF: maskable interrupts enabled.
 pub const RFLAGS_IF: u64 = 1 << 9;
 
-const CR0_NAMES: &[(u64, &str)] = &[
-    (CR0_PE, "PE"),
-    (CR0_MP, "MP"),
-    (1 << 2, "EM"),
-    (1 << 3, "TS"),
-    (CR0_ET, "ET"),
-    (CR0_NE, "NE"),
-    (CR0_WP, "WP"),
-    (1 << 18, "AM"),
-    (1 << 29, "NW"),
-    (1 << 30, "CD"),
-    (CR0_PG, "PG"),
+/// The names of CR0's bits, bit 0 first ("" for a reserved bit), as the register dump
+/// (fault/mod.rs) and gdb's target description (gdb/target.rs) show them.
+pub const CR0_BITS: &[&str] = &[
+    "PE", "MP", "EM", "TS", "ET", "NE", "", "", "", "", "", "", "", "", "", "", "WP", "", "AM", "",
+    "", "", "", "", "", "", "", "", "", "NW", "CD", "PG",
 ];
 
-const CR4_NAMES: &[(u64, &str)] = &[
-    (1 << 0, "VME"),
-    (1 << 1, "PVI"),
-    (1 << 2, "TSD"),
-    (1 << 3, "DE"),
-    (CR4_PSE, "PSE"),
-    (CR4_PAE, "PAE"),
-    (1 << 6, "MCE"),
-    (CR4_PGE, "PGE"),
-    (1 << 8, "PCE"),
-    (CR4_OSFXSR, "OSFXSR"),
-    (1 << 10, "OSXMMEXCPT"),
-    (1 << 18, "OSXSAVE"),
+/// CR4's bits, bit 0 first.
+#[rustfmt::skip]
+pub const CR4_BITS: &[&str] = &[
+    "VME", "PVI", "TSD", "DE", "PSE", "PAE", "MCE", "PGE", "PCE", "OSFXSR", "OSXMMEXCPT", "UMIP",
+    "LA57", "", "", "", "FSGSBASE", "PCIDE", "OSXSAVE", "", "SMEP", "SMAP", "PKE",
 ];
 
-const EFER_NAMES: &[(u64, &str)] =
-    &[(EFER_SCE, "SCE"), (EFER_LME, "LME"), (EFER_LMA, "LMA"), (EFER_NXE, "NXE")];
+/// EFER's bits, bit 0 first (SVME: AMD APM Vol. 2 3.1.7).
+pub const EFER_BITS: &[&str] =
+    &["SCE", "", "", "", "", "", "", "", "LME", "", "LMA", "NXE", "SVME"];
 
-const RFLAGS_NAMES: &[(u64, &str)] = &[
-    (1 << 0, "CF"),
-    (1 << 2, "PF"),
-    (1 << 4, "AF"),
-    (1 << 6, "ZF"),
-    (1 << 7, "SF"),
-    (RFLAGS_TF, "TF"),
-    (RFLAGS_IF, "IF"),
-    (1 << 10, "DF"),
-    (1 << 11, "OF"),
+/// RFLAGS's status and control bits, bit 0 first. IOPL (bits 12-13) is a number, not a flag:
+/// [`describe_rflags`] adds it, and gdb would print "IOPL=0" always.
+pub const RFLAGS_BITS: &[&str] = &[
+    "CF", "", "PF", "", "AF", "", "ZF", "SF", "TF", "IF", "DF", "OF", "", "", "NT", "", "RF", "VM",
+    "AC", "VIF", "VIP", "ID",
 ];
 
-/// The names of the bits set in `value`, in the table's order, separated by spaces ("" when
-/// none is set): the one describer for every register mini-kvm explains (CR0 and CR4 here, the
-/// UART's LSR and MSR in devices/uart.rs).
-pub fn bit_names<T: Copy + Into<u64>>(value: T, names: &[(T, &str)]) -> String {
-    let value: u64 = value.into();
-    let set: Vec<&str> =
-        names.iter().filter(|(bit, _)| value & (*bit).into() != 0).map(|(_, name)| *name).collect();
-    set.join(" ")
+/// The names of the bits set in `value`, `names[i]` naming bit i, separated by spaces ("" when
+/// none is set): the one describer for every register mini-kvm explains (CR0, CR4, EFER and
+/// RFLAGS here, the UART's LSR and MSR in trace.rs, page-table entries in gdb/monitor.rs).
+pub fn bit_names(value: u64, names: &[&str]) -> String {
+    let set = names.iter().enumerate().filter(|&(i, name)| !name.is_empty() && value >> i & 1 != 0);
+    set.map(|(_, name)| *name).collect::<Vec<_>>().join(" ")
 }
 
-/// A control register's set bits, "-" for none.
-fn describe(value: u64, names: &[(u64, &str)]) -> String {
+/// A register's set bits, "-" for none.
+pub fn describe(value: u64, names: &[&str]) -> String {
     let set = bit_names(value, names);
     if set.is_empty() {
         "-".to_string()
@@ -111,22 +84,22 @@ fn describe(value: u64, names: &[(u64, &str)]) -> String {
 
 /// CR0's set bits by name, e.g. `0x80000011` -> `"PE ET PG"`.
 pub fn describe_cr0(cr0: u64) -> String {
-    describe(cr0, CR0_NAMES)
+    describe(cr0, CR0_BITS)
 }
 
 /// CR4's set bits by name.
 pub fn describe_cr4(cr4: u64) -> String {
-    describe(cr4, CR4_NAMES)
+    describe(cr4, CR4_BITS)
 }
 
 /// EFER's set bits by name.
 pub fn describe_efer(efer: u64) -> String {
-    describe(efer, EFER_NAMES)
+    describe(efer, EFER_BITS)
 }
 
 /// RFLAGS's status and control bits by name, plus the I/O privilege level.
 pub fn describe_rflags(rflags: u64) -> String {
-    let mut s = describe(rflags, RFLAGS_NAMES);
+    let mut s = describe(rflags, RFLAGS_BITS);
     let iopl = (rflags >> 12) & 3;
     if iopl != 0 {
         s.push_str(&format!(" IOPL={iopl}"));
@@ -224,6 +197,7 @@ mod tests {
         assert_eq!(CR4_PSE.trailing_zeros(), 4);
         assert_eq!(CR4_PAE.trailing_zeros(), 5);
         assert_eq!(CR4_OSFXSR.trailing_zeros(), 9, "not 8: that is CR4.PCE");
+        assert_eq!(CR4_LA57.trailing_zeros(), 12);
         assert_eq!(EFER_LME.trailing_zeros(), 8);
         assert_eq!(EFER_LMA.trailing_zeros(), 10);
         assert_eq!(RFLAGS_TF.trailing_zeros(), 8);
@@ -239,6 +213,9 @@ mod tests {
         assert_eq!(describe_efer(0), "-");
         assert_eq!(describe_rflags(0x3202), "IF IOPL=3");
         assert_eq!(describe_rflags(0x46), "PF ZF");
+        assert_eq!(describe_rflags(0x24_0002), "AC ID");
+        assert_eq!(describe_cr4(1 << 20 | 1 << 21), "SMEP SMAP");
+        assert_eq!(describe(1 << 63 | 1, &["P"]), "P", "bits past the table have no name");
     }
 
     #[test]

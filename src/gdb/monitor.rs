@@ -101,27 +101,14 @@ fn number(text: &str) -> Option<u64> {
 /// The flags of a page-table entry, by the SDM's names. Bit 7 is PS in a directory entry
 /// and PAT in a PTE; bit 63 (NX, with EFER.NXE) exists only in 8-byte entries.
 fn flags(step: &Step) -> String {
-    let mut names: Vec<(u64, &str)> = vec![
-        (1 << 0, "P"),
-        (1 << 1, "RW"),
-        (1 << 2, "US"),
-        (1 << 3, "PWT"),
-        (1 << 4, "PCD"),
-        (1 << 5, "A"),
-        (1 << 6, "D"),
-        (1 << 7, if step.name == "PTE" { "PAT" } else { "PS" }),
-        (1 << 8, "G"),
-    ];
+    let ps = if step.name == "PTE" { "PAT" } else { "PS" };
+    let us = if step.has_user_bit { "US" } else { "" };
+    let mut names = vec!["P", "RW", us, "PWT", "PCD", "A", "D", ps, "G"];
     if step.width == 8 {
-        names.push((1 << 63, "NX"));
+        names.resize(63, "");
+        names.push("NX");
     }
-    if !step.has_user_bit {
-        names.retain(|&(bit, _)| bit != 1 << 2);
-    }
-    match crate::x86::bit_names(step.entry, &names) {
-        set if set.is_empty() => "-".into(),
-        set => set,
-    }
+    crate::x86::describe(step.entry, &names)
 }
 
 /// Which paging structure, in words.

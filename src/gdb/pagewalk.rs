@@ -10,7 +10,7 @@
 
 use crate::kvm::bindings::kvm_sregs;
 use crate::memory::GuestMemory;
-use crate::x86::{CR0_PG, CR4_PAE, EFER_LMA};
+use crate::x86::{CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE, EFER_LMA};
 
 /// Reads page-table entries from guest-physical memory (little-endian).
 pub trait PhysRead {
@@ -44,8 +44,6 @@ pub enum Paging {
     Long { levels: u32 },
 }
 
-const CR4_PSE: u64 = 1 << 4;
-const CR4_LA57: u64 = 1 << 12;
 const PRESENT: u64 = 1;
 const USER: u64 = 1 << 2;
 const LARGE: u64 = 1 << 7;

@@ -21,6 +21,7 @@
 //! means outside 64-bit mode.
 
 mod registers;
+use crate::x86;
 pub use registers::Registers;
 
 /// Which gdb architecture (and register layout) a guest is shown as.
@@ -105,59 +106,12 @@ struct Flags {
     bits: &'static [&'static str],
 }
 
-/// Intel SDM Vol. 1 3.4.3 (IOPL, bits 12-13, is left out: gdb would print "IOPL=0" always).
-const EFLAGS: Flags = Flags {
-    id: "eflags_bits",
-    bits: &[
-        "CF", "", "PF", "", "AF", "", "ZF", "SF", "TF", "IF", "DF", "OF", "", "", "NT", "", "RF",
-        "VM", "AC", "VIF", "VIP", "ID",
-    ],
-};
-
-/// Intel SDM Vol. 3A 2.5.
-const CR0: Flags = Flags {
-    id: "cr0_bits",
-    bits: &[
-        "PE", "MP", "EM", "TS", "ET", "NE", "", "", "", "", "", "", "", "", "", "", "WP", "", "AM",
-        "", "", "", "", "", "", "", "", "", "", "NW", "CD", "PG",
-    ],
-};
-
-/// Intel SDM Vol. 3A 2.5.
-const CR4: Flags = Flags {
-    id: "cr4_bits",
-    bits: &[
-        "VME",
-        "PVI",
-        "TSD",
-        "DE",
-        "PSE",
-        "PAE",
-        "MCE",
-        "PGE",
-        "PCE",
-        "OSFXSR",
-        "OSXMMEXCPT",
-        "UMIP",
-        "LA57",
-        "",
-        "",
-        "",
-        "FSGSBASE",
-        "PCIDE",
-        "OSXSAVE",
-        "",
-        "SMEP",
-        "SMAP",
-        "PKE",
-    ],
-};
-
-/// Intel SDM Vol. 3A 2.2.1 (and AMD APM Vol. 2 3.1.7 for SVME).
-const EFER: Flags = Flags {
-    id: "efer_bits",
-    bits: &["SCE", "", "", "", "", "", "", "", "LME", "", "LMA", "NXE", "SVME"],
-};
+/// The `<flags>` types, with the bits' names from x86.rs (Intel SDM Vol. 1 3.4.3, Vol. 3A
+/// 2.5 and 2.2.1).
+const EFLAGS: Flags = Flags { id: "eflags_bits", bits: x86::RFLAGS_BITS };
+const CR0: Flags = Flags { id: "cr0_bits", bits: x86::CR0_BITS };
+const CR4: Flags = Flags { id: "cr4_bits", bits: x86::CR4_BITS };
+const EFER: Flags = Flags { id: "efer_bits", bits: x86::EFER_BITS };
 
 // gdb's register orders differ from KVM's (and from each other): amd64 puts rbp before rsp,
 // i386 puts ecx and edx before ebx. The *_KVM_INDEX arrays say where each is in kvm_regs.

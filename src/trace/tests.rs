@@ -63,3 +63,16 @@ fn port_data_is_little_endian() {
     assert_eq!(le(&[0x78, 0x56, 0x34, 0x12]), 0x1234_5678);
     assert_eq!(le(&[]), 0);
 }
+
+#[test]
+fn uart_bit_names_sit_on_the_datasheet_bits() {
+    let bit = |names: &[&str], name: &str| 1u8 << names.iter().position(|n| *n == name).unwrap();
+    assert_eq!((bit(LSR_BITS, "DR"), bit(LSR_BITS, "OE")), (LSR_DR, LSR_OE));
+    assert_eq!((bit(LSR_BITS, "THRE"), bit(LSR_BITS, "TEMT")), (LSR_THRE, LSR_TEMT));
+    let msr = [("DCTS", MSR_DCTS), ("DDSR", MSR_DDSR), ("TERI", MSR_TERI), ("DDCD", MSR_DDCD)];
+    let lines = [("CTS", MSR_CTS), ("DSR", MSR_DSR), ("RI", MSR_RI), ("DCD", MSR_DCD)];
+    for (name, mask) in msr.into_iter().chain(lines) {
+        assert_eq!(bit(MSR_BITS, name), mask, "{name}");
+    }
+    assert_eq!(bit_names(u64::from(LSR_THRE | LSR_TEMT), LSR_BITS), "THRE TEMT");
+}

@@ -67,20 +67,21 @@ fn flag_names_sit_on_the_sdm_bits() {
     assert_eq!(bit(&EFLAGS, "IF"), RFLAGS_IF);
     assert_eq!(bit(&EFLAGS, "ID"), 1 << 21);
     assert_eq!(bit(&CR0, "PE"), CR0_PE);
-    assert_eq!(bit(&CR0, "MP"), CR0_MP);
+    assert_eq!(bit(&CR0, "MP"), 1 << 1);
     assert_eq!(bit(&CR0, "ET"), CR0_ET);
     assert_eq!(bit(&CR0, "NE"), CR0_NE);
     assert_eq!(bit(&CR0, "WP"), CR0_WP);
     assert_eq!(bit(&CR0, "PG"), CR0_PG);
     assert_eq!(bit(&CR4, "PSE"), CR4_PSE);
     assert_eq!(bit(&CR4, "PAE"), CR4_PAE);
-    assert_eq!(bit(&CR4, "PGE"), CR4_PGE);
+    assert_eq!(bit(&CR4, "PGE"), 1 << 7);
     assert_eq!(bit(&CR4, "OSFXSR"), CR4_OSFXSR);
     assert_eq!(bit(&CR4, "OSXSAVE"), 1 << 18);
-    assert_eq!(bit(&EFER, "SCE"), EFER_SCE);
+    assert_eq!(bit(&EFER, "SCE"), 1);
     assert_eq!(bit(&EFER, "LME"), EFER_LME);
     assert_eq!(bit(&EFER, "LMA"), EFER_LMA);
-    assert_eq!(bit(&EFER, "NXE"), EFER_NXE);
+    assert_eq!(bit(&EFER, "NXE"), 1 << 11);
+    assert_eq!(bit(&EFER, "SVME"), 1 << 12);
     for flags in [&EFLAGS, &CR0, &CR4, &EFER] {
         assert!(flags.bits.len() <= 32, "{}", flags.id);
     }
