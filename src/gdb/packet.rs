@@ -27,9 +27,10 @@ pub enum Event {
     Nack,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum State {
     /// Between packets: looking for `$`, `+`, `-` or 0x03.
+    #[default]
     Idle,
     Payload,
     /// After `}`: the next byte is escaped.
@@ -40,7 +41,7 @@ enum State {
     Check2(u8),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct PacketReader {
     state: State,
     payload: Vec<u8>,
@@ -49,24 +50,13 @@ pub struct PacketReader {
     overflow: bool,
 }
 
-impl Default for PacketReader {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 impl PacketReader {
     pub fn new() -> PacketReader {
-        PacketReader { state: State::Idle, payload: Vec::new(), sum: 0, overflow: false }
+        PacketReader::default()
     }
 
     /// Begins a new packet after `$`, forgetting any unfinished one.
@@ -166,29 +156,21 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 
 /// Frames a payload: `$`, the payload with `$ # } *` escaped, `#`, checksum.
 pub fn encode_packet(payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(payload.len() + 4);
+    let mut packet = vec![b'$'];
     for &b in payload {
-        if matches!(b, b'$' | b'#' | b'}' | b'*') {
-            body.push(b'}');
-            body.push(b ^ 0x20);
-        } else {
-            body.push(b);
+        match b {
+            b'$' | b'#' | b'}' | b'*' => packet.extend([b'}', b ^ 0x20]),
+            _ => packet.push(b),
         }
     }
-    let mut packet = Vec::with_capacity(body.len() + 4);
-    packet.push(b'$');
-    packet.extend_from_slice(&body);
-    packet.extend_from_slice(format!("#{:02x}", checksum(&body)).as_bytes());
+    let sum = checksum(&packet[1..]);
+    packet.extend(format!("#{sum:02x}").as_bytes());
     packet
 }
 
 /// Bytes as lower-case hex, two digits each.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Hex pairs back to bytes; None on an odd length or a non-hex digit.

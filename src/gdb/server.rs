@@ -16,6 +16,7 @@ use super::packet::{encode_packet, Event, PacketReader};
 use super::target::{self, Arch, Registers};
 use crate::console::{message, verbose};
 use crate::kvm::bindings::{kvm_regs, kvm_sregs};
+use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -102,10 +103,7 @@ impl Server {
                 return self.vm_going_away();
             }
             if self.s.debugger.take_kick_wanted() {
-                // A vCPU stopped the VM from a hook that cannot kick the others.
-                for i in 0..self.s.debugger.vcpus() {
-                    (self.s.kick)(i);
-                }
+                self.kick_all(); // a vCPU stopped the VM from a hook that cannot kick the others
             }
             if self.running && self.s.debugger.is_stopped() && !self.report_stop() {
                 return;
@@ -144,9 +142,7 @@ impl Server {
         match self.s.debugger.wait_stopped(&|| false) {
             Some(reason) => {
                 if let Some(note) = self.s.debugger.take_note() {
-                    // Console output for gdb to print ('O' packet, "Stop Replies").
-                    let packet = format!("O{}", hex_encode(note.as_bytes()));
-                    self.send(&packet);
+                    self.console(note.as_bytes());
                 }
                 let reply = self.stop_reply(reason);
                 self.send(&reply);
@@ -166,13 +162,7 @@ impl Server {
         match (&*self.stream).read(buf) {
             Ok(0) => None,
             Ok(n) => Some(n),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut
-                    || e.kind() == std::io::ErrorKind::Interrupted =>
-            {
-                Some(0)
-            }
+            Err(e) if matches!(e.kind(), WouldBlock | TimedOut | Interrupted) => Some(0),
             Err(_) => None,
         }
     }
@@ -187,18 +177,13 @@ impl Server {
                 }
                 return self.handle(&payload);
             }
-            Event::BadChecksum => self.raw(b"-"),
+            Event::BadChecksum | Event::TooLong => self.raw(b"-"),
             Event::Nack => {
                 let last = self.last_sent.clone();
                 self.raw(&last);
             }
-            Event::Ack => {}
-            Event::Interrupt => {
-                if self.running {
-                    self.interrupt();
-                }
-            }
-            Event::TooLong => self.raw(b"-"),
+            Event::Interrupt if self.running => self.interrupt(),
+            Event::Interrupt | Event::Ack => {}
         }
         true
     }
@@ -219,12 +204,17 @@ impl Server {
         self.last_sent = packet;
     }
 
+    /// Console output for gdb to print ('O' packet, "Stop Replies").
+    fn console(&mut self, text: &[u8]) {
+        self.send(&format!("O{}", hex_encode(text)));
+    }
+
     /// The VM ended: gdb hears how, and the session ends with it.
     fn send_exit_reply(&mut self) {
         self.s.leaving.store(true, Ordering::SeqCst);
         let (note, reply) = command::exit_reply(&self.s.debugger.how_ended());
         if let Some(note) = note {
-            self.send(&format!("O{}", hex_encode(note.as_bytes())));
+            self.console(note.as_bytes());
         }
         self.send(&reply);
     }
@@ -244,9 +234,11 @@ impl Server {
 
     fn interrupt(&mut self) {
         self.s.debugger.request_stop(StopReason::Interrupt);
-        for i in 0..self.s.debugger.vcpus() {
-            (self.s.kick)(i);
-        }
+        self.kick_all();
+    }
+
+    fn kick_all(&self) {
+        (0..self.s.debugger.vcpus()).for_each(|i| (self.s.kick)(i));
     }
 
     fn stop_reply(&mut self, reason: StopReason) -> String {
@@ -259,21 +251,23 @@ impl Server {
         command::stop_reply(signal, vcpu + 1)
     }
 
-    fn registers(&self, vcpu: usize) -> Option<(kvm_regs, kvm_sregs)> {
-        match self.s.debugger.request(vcpu, Request::GetRegisters) {
+    /// The current vCPU's registers; where they cannot be read, gdb gets `E01`.
+    fn registers(&mut self) -> Option<(kvm_regs, kvm_sregs)> {
+        match self.s.debugger.request(self.general, Request::GetRegisters) {
             Reply::Registers(both) => Some(*both),
             other => {
-                self.failed(&other);
+                self.failed(&other, "E01");
                 None
             }
         }
     }
 
-    /// With -v, says why a request failed (gdb itself only gets an error number).
-    fn failed(&self, reply: &Reply) {
+    /// A request failed: gdb gets the error number `error`, and with -v stderr says why.
+    fn failed(&mut self, reply: &Reply, error: &str) {
         if let (true, Reply::Failed(why)) = (verbose(), reply) {
             message(&format!("mini-kvm: gdb: {why}"));
         }
+        self.send(error);
     }
 
     /// Handles one packet; false ends the session (`k`, `D`). Every other command is
@@ -370,20 +364,15 @@ impl Server {
 
     /// `g`: all registers of the current vCPU, in the target description's order.
     fn read_registers(&mut self) {
-        match self.registers(self.general) {
-            Some((regs, sregs)) => {
-                let r = Registers::from_kvm(&regs, &sregs);
-                self.send(&r.encode_g(self.s.arch));
-            }
-            None => self.send("E01"),
+        if let Some((regs, sregs)) = self.registers() {
+            let r = Registers::from_kvm(&regs, &sregs);
+            self.send(&r.encode_g(self.s.arch));
         }
     }
 
     /// `p`: one register, by its number in the target description.
     fn read_register(&mut self, n: usize) {
-        let Some((regs, sregs)) = self.registers(self.general) else {
-            return self.send("E01");
-        };
+        let Some((regs, sregs)) = self.registers() else { return };
         let r = Registers::from_kvm(&regs, &sregs);
         match r.read_register(self.s.arch, n) {
             Some(hex) => self.send(&hex),
@@ -397,10 +386,7 @@ impl Server {
         let len = len.min(0x4000);
         match self.s.debugger.request(self.general, Request::ReadMemory { addr, len }) {
             Reply::Memory(bytes) => self.send(&hex_encode(&bytes)),
-            other => {
-                self.failed(&other);
-                self.send("E14")
-            }
+            other => self.failed(&other, "E14"),
         }
     }
 
@@ -408,10 +394,7 @@ impl Server {
     fn write_memory(&mut self, addr: u64, data: Vec<u8>) {
         match self.s.debugger.request(self.general, Request::WriteMemory { addr, data }) {
             Reply::Done => self.send("OK"),
-            other => {
-                self.failed(&other);
-                self.send("E14")
-            }
+            other => self.failed(&other, "E14"),
         }
     }
 
@@ -431,9 +414,7 @@ impl Server {
     }
 
     fn write_registers(&mut self, edit: impl FnOnce(Arch, &mut Registers) -> Result<(), String>) {
-        let Some((mut regs, sregs)) = self.registers(self.general) else {
-            return self.send("E01");
-        };
+        let Some((mut regs, sregs)) = self.registers() else { return };
         let mut r = Registers::from_kvm(&regs, &sregs);
         if edit(self.s.arch, &mut r).is_err() {
             return self.send("E01");
@@ -450,7 +431,7 @@ impl Server {
     /// then it stays stopped and gdb hears why, before the stop reply (debugger/reachable.rs).
     fn resume(&mut self, step: Option<usize>) {
         if let Some(note) = self.s.debugger.take_pending_stop() {
-            self.send(&format!("O{}", hex_encode(note.as_bytes())));
+            self.console(note.as_bytes());
             let reply = self.stop_reply(StopReason::Breakpoint(self.general));
             self.send(&reply);
             return;

@@ -9,7 +9,7 @@
 //! stderr says it too (`--host-check` shows "single-step in ring 3").
 
 use super::Server;
-use crate::console::message;
+use crate::console::{message, verbose};
 use crate::gdb::debugger::{BreakpointError, Reach, Reply, Request, MAX_BREAKPOINTS};
 
 impl Server {
@@ -26,10 +26,10 @@ impl Server {
                         "mini-kvm: gdb: breakpoint at {addr:#x} refused: at most \
                          {MAX_BREAKPOINTS} breakpoints at once"
                     )),
-                    BreakpointError::Memory(why) => {
-                        self.failed(&Reply::Failed(why.clone()));
+                    BreakpointError::Memory(why) if verbose() => {
+                        message(&format!("mini-kvm: gdb: {why}"))
                     }
-                    BreakpointError::NotSet => {}
+                    BreakpointError::Memory(_) | BreakpointError::NotSet => {}
                 }
                 e.reply()
             }

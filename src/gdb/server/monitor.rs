@@ -5,7 +5,6 @@
 use super::Server;
 use crate::gdb::debugger::{Reply, Request};
 use crate::gdb::monitor::{self, BreakpointLine, Monitor};
-use crate::gdb::packet::hex_encode;
 
 /// Bytes of console text per `O` packet (twice that in hex).
 const CHUNK: usize = 400;
@@ -26,7 +25,7 @@ impl Server {
             Monitor::Bad(text, why) => format!("monitor {text}: {why}\n"),
         };
         for chunk in output.as_bytes().chunks(CHUNK) {
-            self.send(&format!("O{}", hex_encode(chunk)));
+            self.console(chunk);
         }
         self.send("OK");
     }

@@ -29,10 +29,7 @@ impl Server {
     /// `qThreadExtraInfo`: the text gdb shows next to a thread in `info threads`.
     pub(super) fn thread_extra_info(&mut self, tid: ThreadId) {
         match self.vcpu_of(tid) {
-            Some(i) => {
-                let text = format!("vCPU {i}");
-                self.send(&hex_encode(text.as_bytes()));
-            }
+            Some(i) => self.send(&hex_encode(format!("vCPU {i}").as_bytes())),
             None => self.send("E01"),
         }
     }
@@ -41,20 +38,12 @@ impl Server {
     /// (`Hg`) apply to.
     pub(super) fn set_thread(&mut self, for_resume: bool, tid: ThreadId) {
         match (for_resume, self.vcpu_of(tid)) {
-            (true, _) if tid == ThreadId::All => {
-                self.resume_thread = None;
-                self.send("OK");
-            }
-            (true, Some(i)) => {
-                self.resume_thread = Some(i);
-                self.send("OK");
-            }
-            (false, Some(i)) => {
-                self.general = i;
-                self.send("OK");
-            }
-            _ => self.send("E01"),
+            (true, _) if tid == ThreadId::All => self.resume_thread = None,
+            (true, Some(i)) => self.resume_thread = Some(i),
+            (false, Some(i)) => self.general = i,
+            _ => return self.send("E01"),
         }
+        self.send("OK");
     }
 
     /// `T`: is this thread's vCPU still running guest code (not ended)?
