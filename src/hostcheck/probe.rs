@@ -7,13 +7,14 @@
 //! [`Kick`]: crate::kvm::Kick
 
 use crate::boot::{longmode::LongMode, realmode::RealMode};
-use crate::devices::hypercall::{Hypercall, HypercallPort, HYPERCALL_PORT};
+use crate::devices::hypercall::{HypercallPort, HYPERCALL_PORT};
 use crate::devices::{Bus, Ended};
 use crate::error::Ending;
 use crate::guests::{Image, PROBES};
 use crate::kvm::{install_kick_handler, Exit, Kvm, Vcpu};
 use crate::machine::{Boot, Setup, TSS_ADDR};
 use crate::memory::GuestMemory;
+use crate::vcpu::{handle_exit, VcpuIo};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
@@ -91,7 +92,8 @@ pub fn run_probe(
         }
     });
     let watchdog = watchdog.map_err(|e| format!("starting the probe's watchdog: {e}"))?;
-    let (bus, mut port) = (Bus::new(&Ended), HypercallPort::default());
+    let (bus, hypercall) = (Arc::new(Bus::new(&Ended)), HypercallPort::default());
+    let mut io = VcpuIo { bus, out: Vec::new(), input: &Ended, hypercall, claimed: false };
     let outcome = loop {
         let exit = match vcpu.run() {
             Ok(exit) => exit,
@@ -100,7 +102,7 @@ pub fn run_probe(
         if exit == Exit::Interrupted && !fired.load(Ordering::SeqCst) {
             continue; // EAGAIN: KVM took an INIT or STARTUP IPI for this vCPU; run it again
         }
-        if let Some(outcome) = on_exit(vcpu, &exit).or_else(|| step(vcpu, &bus, &mut port, exit)) {
+        if let Some(outcome) = on_exit(vcpu, &exit).or_else(|| step(vcpu, &mut io, exit)) {
             break outcome;
         }
     };
@@ -109,42 +111,30 @@ pub fn run_probe(
     outcome
 }
 
-/// What the probe's machine does with one exit: devices for port I/O and MMIO (the hypercall
-/// port ends the probe with its status), nothing for single steps (`on_exit` counts them), and
-/// anything else ends the probe.
-fn step(vcpu: &mut Vcpu, bus: &Bus, port: &mut HypercallPort, exit: Exit) -> Option<Outcome> {
-    let ending = match exit {
-        Exit::Io { out: true, port: HYPERCALL_PORT, .. } => {
-            let regs = match vcpu.regs_at_exit() {
-                Ok(regs) => regs,
-                Err(e) => return Some(Err(e.to_string())),
-            };
-            let call = Hypercall::decode(regs.rax as u8, regs.rbx as u8);
-            port.call(call, &mut Vec::new(), &Ended).err()
-        }
-        Exit::Io { out: true, port, size, .. } => {
-            bus.port_out(port, size, vcpu.io_data(), &mut Vec::new()).err()
-        }
-        Exit::Io { out: false, port, size, .. } => {
-            bus.port_in(port, size, vcpu.io_data());
-            None
-        }
-        Exit::Mmio { addr, len, write, mut data } => {
-            match write {
-                true => bus.mmio_write(addr, &data[..usize::from(len)]),
-                false => bus.mmio_read(addr, &mut data[..usize::from(len)]),
-            };
-            vcpu.set_mmio_data(data);
-            None
-        }
-        Exit::Debug { .. } => None,
+/// What the probe's machine does with one exit: port I/O and MMIO as the run loop handles them
+/// ([`handle_exit`]: the hypercall port ends the probe with its status), nothing for single
+/// steps (`on_exit` counts them), and anything else ends the probe.
+fn step(vcpu: &mut Vcpu, io: &mut VcpuIo<Vec<u8>>, exit: Exit) -> Option<Outcome> {
+    let regs = match exit {
+        Exit::Io { out: true, port: HYPERCALL_PORT, .. } => match vcpu.regs_at_exit() {
+            Ok(regs) => Some(regs),
+            Err(e) => return Some(Err(e.to_string())),
+        },
+        Exit::Io { .. } | Exit::Mmio { .. } => None,
+        Exit::Debug { .. } => return None,
         Exit::Interrupted => return Some(Err("no answer (stopped by the watchdog)".into())),
         other => return Some(Err(stopped_by(&other))),
     };
-    match ending? {
-        Ending::Exit(status) => Some(Ok(status)),
-        Ending::Halted => Some(Ok(0)),
-        other => Some(Err(words(other))),
+    match handle_exit(exit, vcpu.io_data(), regs, io) {
+        Ok(answer) => {
+            if let Some(answer) = answer {
+                vcpu.set_mmio_data(answer);
+            }
+            None
+        }
+        Err(Ending::Exit(status)) => Some(Ok(status)),
+        Err(Ending::Halted) => Some(Ok(0)),
+        Err(other) => Some(Err(words(other))),
     }
 }
 
