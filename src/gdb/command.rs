@@ -50,10 +50,8 @@ pub enum Command {
     VContQuery,
     /// `vCont;action[:tid];...`
     VCont(Vec<(VContAction, Option<ThreadId>)>),
-    /// `Z type,addr,kind` (type 0: software breakpoint)
-    InsertBreakpoint { kind: u8, addr: u64, size: u64 },
-    /// `z type,addr,kind`
-    RemoveBreakpoint { kind: u8, addr: u64, size: u64 },
+    /// `Z type,addr,kind` (insert) or `z type,addr,kind` (remove); type 0: software breakpoint
+    Breakpoint { insert: bool, kind: u8, addr: u64, size: u64 },
     /// `k`
     Kill,
     /// `D`
@@ -117,15 +115,15 @@ fn optional_addr(text: &[u8]) -> Result<Option<u64>, ParseError> {
     }
 }
 
-/// `type,addr,kind[;cond...]` of `Z`/`z`; conditions are ignored.
-fn breakpoint(rest: &[u8]) -> Result<(u8, u64, u64), ParseError> {
+/// `type,addr,kind[;cond...]` of `Z` (`insert`) or `z`; conditions are ignored.
+fn breakpoint(insert: bool, rest: &[u8]) -> Result<Command, ParseError> {
     let mut fields = rest.split(|&b| b == b',');
     let kind = fields.next().ok_or(ParseError("breakpoint type"))?;
     let addr = fields.next().ok_or(ParseError("breakpoint address"))?;
     let size = fields.next().ok_or(ParseError("breakpoint kind"))?;
     let size = size.split(|&b| b == b';').next().unwrap_or(size);
     let kind = u8::try_from(hex(kind)?).map_err(|_| ParseError("breakpoint type"))?;
-    Ok((kind, hex(addr)?, hex(size)?))
+    Ok(Command::Breakpoint { insert, kind, addr: hex(addr)?, size: hex(size)? })
 }
 
 /// `vCont;action[:tid];...`: only continue and step are supported; any other action (`t`,
@@ -213,14 +211,7 @@ pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
         b'X' => write_memory(rest, Encoding::Binary)?,
         b'c' => Command::Continue(optional_addr(rest)?),
         b's' => Command::Step(optional_addr(rest)?),
-        b'Z' | b'z' => {
-            let (kind, addr, size) = breakpoint(rest)?;
-            if first == b'Z' {
-                Command::InsertBreakpoint { kind, addr, size }
-            } else {
-                Command::RemoveBreakpoint { kind, addr, size }
-            }
-        }
+        b'Z' | b'z' => breakpoint(first == b'Z', rest)?,
         b'k' => Command::Kill,
         b'D' => Command::Detach,
         b'H' => set_thread(rest)?,

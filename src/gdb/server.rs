@@ -337,15 +337,10 @@ impl Server {
             Command::Step(_) => self.resume(Some(self.resume_thread.unwrap_or(self.general))),
             Command::VContQuery => self.send("vCont;c;C;s;S"),
             Command::VCont(actions) => self.vcont(&actions),
-            Command::InsertBreakpoint { kind: 0, addr, .. } => {
-                let reply = self.insert_breakpoint(addr);
-                self.send(reply);
+            Command::Breakpoint { insert: true, kind: 0, addr, .. } => self.insert_breakpoint(addr),
+            Command::Breakpoint { insert: false, kind: 0, addr, .. } => {
+                self.remove_breakpoint(addr)
             }
-            Command::RemoveBreakpoint { kind: 0, addr, .. } => {
-                let reply = self.remove_breakpoint(addr);
-                self.send(reply);
-            }
-            Command::InsertBreakpoint { .. } | Command::RemoveBreakpoint { .. } => self.send(""),
             Command::Monitor(text) => self.monitor(&text),
             _ => self.send(""),
         }

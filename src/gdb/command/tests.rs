@@ -65,15 +65,21 @@ fn resume_kill_detach() {
 fn breakpoints() {
     assert_eq!(
         p("Z0,ffffffff80101000,1"),
-        Command::InsertBreakpoint { kind: 0, addr: 0xffff_ffff_8010_1000, size: 1 }
+        Command::Breakpoint { insert: true, kind: 0, addr: 0xffff_ffff_8010_1000, size: 1 }
     );
-    assert_eq!(p("z0,1000,1"), Command::RemoveBreakpoint { kind: 0, addr: 0x1000, size: 1 });
+    assert_eq!(
+        p("z0,1000,1"),
+        Command::Breakpoint { insert: false, kind: 0, addr: 0x1000, size: 1 }
+    );
     // Hardware breakpoints parse (the server answers "unsupported").
-    assert_eq!(p("Z1,1000,1"), Command::InsertBreakpoint { kind: 1, addr: 0x1000, size: 1 });
+    assert_eq!(
+        p("Z1,1000,1"),
+        Command::Breakpoint { insert: true, kind: 1, addr: 0x1000, size: 1 }
+    );
     // A condition list after the kind is ignored, not an error.
     assert_eq!(
         p("Z0,1000,1;X3,220027"),
-        Command::InsertBreakpoint { kind: 0, addr: 0x1000, size: 1 }
+        Command::Breakpoint { insert: true, kind: 0, addr: 0x1000, size: 1 }
     );
 }
 

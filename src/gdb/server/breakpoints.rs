@@ -13,9 +13,9 @@ use crate::console::{message, verbose};
 use crate::gdb::debugger::{BreakpointError, Reach, Reply, Request, MAX_BREAKPOINTS};
 
 impl Server {
-    /// `Z0,addr`: set a breakpoint for every vCPU; the reply gdb gets ("OK" or an error).
-    pub(super) fn insert_breakpoint(&mut self, addr: u64) -> &'static str {
-        match self.s.debugger.insert_breakpoint(self.general, addr) {
+    /// `Z0,addr`: set a breakpoint for every vCPU; gdb gets "OK" or an error.
+    pub(super) fn insert_breakpoint(&mut self, addr: u64) {
+        let reply = match self.s.debugger.insert_breakpoint(self.general, addr) {
             Ok(()) => {
                 self.tell_if_never_hit(addr);
                 "OK"
@@ -33,7 +33,8 @@ impl Server {
                 }
                 e.reply()
             }
-        }
+        };
+        self.send(reply);
     }
 
     /// Whether this KVM can hit a breakpoint at `addr`, from the current vCPU's page tables.
@@ -62,9 +63,9 @@ impl Server {
         }
     }
 
-    /// `z0,addr`: remove a breakpoint; the reply gdb gets.
-    pub(super) fn remove_breakpoint(&mut self, addr: u64) -> &'static str {
-        match self.s.debugger.remove_breakpoint(addr) {
+    /// `z0,addr`: remove a breakpoint; gdb gets "OK" or an error.
+    pub(super) fn remove_breakpoint(&mut self, addr: u64) {
+        let reply = match self.s.debugger.remove_breakpoint(addr) {
             Ok(()) => "OK",
             Err(e) => {
                 if let BreakpointError::Memory(why) = &e {
@@ -72,7 +73,8 @@ impl Server {
                 }
                 e.reply()
             }
-        }
+        };
+        self.send(reply);
     }
 
     /// Every patched byte back, whatever the vCPUs are doing (detach, kill, hang-up).
