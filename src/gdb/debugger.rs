@@ -125,6 +125,7 @@ pub enum Resume {
     Step,
 }
 
+#[derive(Default)]
 struct State {
     parked: Vec<bool>,
     ended: Vec<bool>,
@@ -179,15 +180,11 @@ impl Debugger {
                 ended: vec![false; vcpus],
                 stop: Some(StopReason::Initial),
                 resume: vec![Resume::Stay; vcpus],
-                generation: 0,
                 requests: vec![None; vcpus],
                 replies: vec![None; vcpus],
-                breakpoints: BTreeMap::new(),
                 stepping: vec![false; vcpus],
-                note: None,
                 how_ended: vec![None; vcpus],
-                reported: std::collections::BTreeSet::new(),
-                pending_stop: None,
+                ..State::default()
             }),
             changed: Condvar::new(),
             method,
@@ -216,6 +213,12 @@ impl Debugger {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits until the state changes, or `ms` milliseconds pass (then the caller looks again).
+    fn wait<'a>(&self, s: MutexGuard<'a, State>, ms: u64) -> MutexGuard<'a, State> {
+        let waited = self.changed.wait_timeout(s, Duration::from_millis(ms));
+        waited.unwrap_or_else(|e| e.into_inner()).0
+    }
+
     /// Checked by each vCPU before KVM_RUN: one relaxed load.
     #[inline]
     pub fn wants_pause(&self) -> bool {
@@ -234,11 +237,8 @@ impl Debugger {
     /// A vCPU thread ended (guest exit, fault, VM stop), and how.
     pub fn vcpu_ended(&self, index: usize, how: Ended) {
         let mut s = self.lock();
-        if let Some(e) = s.ended.get_mut(index) {
-            *e = true;
-        }
-        if let Some(h) = s.how_ended.get_mut(index) {
-            *h = Some(how);
+        if index < s.ended.len() {
+            (s.ended[index], s.how_ended[index]) = (true, Some(how));
         }
         drop(s);
         self.changed.notify_all();
@@ -353,11 +353,7 @@ impl Debugger {
                 return self.arm(vcpu, step, hlt).is_ok();
             }
             // Wake up now and then to notice a VM stop (timeout, signal) that sets no condvar.
-            s = self
-                .changed
-                .wait_timeout(s, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            s = self.wait(s, 50);
         }
     }
 

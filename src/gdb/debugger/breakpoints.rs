@@ -110,13 +110,11 @@ impl Debugger {
     }
 
     fn restore(&self, patch: Patch) -> Result<(), String> {
-        let memory = self
-            .memory
-            .get()
-            .ok_or_else(|| "no guest memory attached to the debugger".to_string())?;
+        let memory = self.memory.get().ok_or("no guest memory attached to the debugger")?;
+        let at = patch.physical;
         memory
-            .write(patch.physical, &[patch.original])
-            .map_err(|e| format!("restoring the byte at {:#x}: {e}", patch.physical))
+            .write(at, &[patch.original])
+            .map_err(|e| format!("restoring the byte at {at:#x}: {e}"))
     }
 
     /// The patch under a breakpoint (Int3 method).

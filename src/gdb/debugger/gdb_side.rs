@@ -19,11 +19,7 @@ impl Debugger {
             if give_up() {
                 return None;
             }
-            s = self
-                .changed
-                .wait_timeout(s, Duration::from_millis(20))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            s = self.wait(s, 20);
         }
     }
 
@@ -42,15 +38,9 @@ impl Debugger {
         }
         // A vCPU on its way to the park (just started, or just kicked) gets a moment to arrive.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !s.parked[index] && !s.ended[index] && self.wants_pause() {
-            if std::time::Instant::now() >= deadline {
-                break;
-            }
-            s = self
-                .changed
-                .wait_timeout(s, Duration::from_millis(10))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let waiting = |s: &State| !s.parked[index] && !s.ended[index] && self.wants_pause();
+        while waiting(&s) && std::time::Instant::now() < deadline {
+            s = self.wait(s, 10);
         }
         if s.ended[index] || !s.parked[index] {
             return Reply::Failed(format!("vCPU {index} is not stopped"));
@@ -65,11 +55,7 @@ impl Debugger {
             if s.ended[index] {
                 return Reply::Failed(format!("vCPU {index} ended"));
             }
-            s = self
-                .changed
-                .wait_timeout(s, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            s = self.wait(s, 50);
         }
     }
 
@@ -78,9 +64,8 @@ impl Debugger {
     pub fn resume(&self, step: Option<usize>) {
         let mut s = self.lock();
         s.stop = None;
-        let n = s.resume.len();
-        for i in 0..n {
-            s.resume[i] = match step {
+        for (i, resume) in s.resume.iter_mut().enumerate() {
+            *resume = match step {
                 Some(j) if j == i => Resume::Step,
                 Some(_) => Resume::Stay,
                 None => Resume::Continue,
