@@ -111,9 +111,9 @@ impl Registers {
         *slot = (*slot & keep) | value;
     }
 
-    fn encode_reg(&self, r: &Reg, out: &mut Vec<u8>) {
+    fn encode_reg(&self, r: &Reg) -> Vec<u8> {
         let value = self.get(r.field).to_le_bytes();
-        out.extend((0..r.bytes()).map(|i| value.get(i).copied().unwrap_or(0)));
+        (0..r.bytes()).map(|i| value.get(i).copied().unwrap_or(0)).collect()
     }
 
     /// Checks one register's new bytes: the right size, and for a read-only register the
@@ -122,12 +122,8 @@ impl Registers {
         if bytes.len() != r.bytes() {
             return Err(format!("{} takes {} bytes, not {}", r.name, r.bytes(), bytes.len()));
         }
-        if !r.writable() {
-            let mut current = Vec::new();
-            self.encode_reg(r, &mut current);
-            if current != bytes {
-                return Err(format!("{} is read-only here", r.name));
-            }
+        if !r.writable() && self.encode_reg(r) != bytes {
+            return Err(format!("{} is read-only here", r.name));
         }
         Ok(())
     }
@@ -140,10 +136,7 @@ impl Registers {
 
     /// The `g` reply: every register, in order, as little-endian hex.
     pub fn encode_g(&self, arch: Arch) -> String {
-        let mut bytes = Vec::with_capacity(g_packet_bytes(arch));
-        for r in registers(arch) {
-            self.encode_reg(&r, &mut bytes);
-        }
+        let bytes: Vec<u8> = registers(arch).iter().flat_map(|r| self.encode_reg(r)).collect();
         hex_encode(&bytes)
     }
 
@@ -169,11 +162,7 @@ impl Registers {
 
     /// The `p n` reply (hex), or None for a register number the layout does not have.
     pub fn read_register(&self, arch: Arch, n: usize) -> Option<String> {
-        let regs = registers(arch);
-        let r = regs.get(n)?;
-        let mut bytes = Vec::with_capacity(r.bytes());
-        self.encode_reg(r, &mut bytes);
-        Some(hex_encode(&bytes))
+        registers(arch).get(n).map(|r| hex_encode(&self.encode_reg(r)))
     }
 
     /// `P n=value` (value already decoded from hex).
