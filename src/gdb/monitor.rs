@@ -166,26 +166,21 @@ pub fn render(trace: &Trace, paging: Paging, cr3: u64, linear: u64) -> String {
         }
         s.push('\n');
     }
-    match trace.end {
-        Ok(physical) => {
-            let _ = writeln!(s, "physical address {physical:#x}");
-        }
+    let end = match trace.end {
+        Ok(physical) => format!("physical address {physical:#x}"),
         Err(Fault::NotPresent(_)) => {
             let name = trace.steps.last().map_or("entry", |step| step.name);
-            let _ = writeln!(
-                s,
-                "fault at the {name}: not present (P = 0): an access to {linear:#x} raises \
-                 #PF (vector 14) with CR2 = {linear:#x}"
-            );
+            format!(
+                "fault at the {name}: not present (P = 0): an access to {linear:#x} raises #PF \
+                 (vector 14) with CR2 = {linear:#x}"
+            )
         }
-        Err(Fault::Unreadable(at)) => {
-            let _ = writeln!(
-                s,
-                "fault: the next entry would be at {at:#x}, outside guest RAM: the table \
-                 address in the entry above is wrong"
-            );
-        }
-    }
+        Err(Fault::Unreadable(at)) => format!(
+            "fault: the next entry would be at {at:#x}, outside guest RAM: the table address in \
+             the entry above is wrong"
+        ),
+    };
+    let _ = writeln!(s, "{end}");
     s
 }
 

@@ -63,29 +63,25 @@ pub fn private_dir(dir: &Path) -> Result<(), String> {
         let _ = fs::create_dir_all(parent);
     }
     match DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(format!("cannot create {}: {e}", dir.display()))
+        }
+        _ => {}
     }
     let meta = fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mode = meta.permissions().mode();
     let why = if meta.file_type().is_symlink() {
-        Some("is a symbolic link".to_string())
+        "is a symbolic link".to_string()
     } else if !meta.is_dir() {
-        Some("is not a directory".to_string())
+        "is not a directory".to_string()
     } else if meta.uid() != nix::unistd::geteuid().as_raw() {
-        Some(format!("belongs to uid {}, not to us", meta.uid()))
-    } else if meta.permissions().mode() & 0o077 != 0 {
-        Some(format!(
-            "has mode {:o}: others could replace files in it",
-            meta.permissions().mode() & 0o777
-        ))
+        format!("belongs to uid {}, not to us", meta.uid())
+    } else if mode & 0o077 != 0 {
+        format!("has mode {:o}: others could replace files in it", mode & 0o777)
     } else {
-        None
+        return Ok(());
     };
-    match why {
-        Some(why) => Err(format!("{} {why}", dir.display())),
-        None => Ok(()),
-    }
+    Err(format!("{} {why}", dir.display()))
 }
 
 /// Writes `bytes` to `dir/name` (already checked private) without following any link. A file
