@@ -113,17 +113,17 @@ pub fn walk(mem: &dyn PhysRead, paging: Paging, cr3: u64, linear: u64) -> Result
 
 /// The walk with every entry it read, for `monitor pagewalk` (gdb/monitor.rs).
 pub fn trace(mem: &dyn PhysRead, paging: Paging, cr3: u64, linear: u64) -> Trace {
-    let mut steps = Vec::new();
+    let mut w = Walker { mem, steps: Vec::new() };
     let end = match paging {
         Paging::Off => Ok(linear),
-        Paging::Bits32 { pse } => walk_32(mem, pse, cr3, linear & 0xFFFF_FFFF, &mut steps),
-        Paging::Pae => walk_pae(mem, cr3, linear & 0xFFFF_FFFF, &mut steps),
+        Paging::Bits32 { pse } => w.walk_32(pse, cr3, linear & 0xFFFF_FFFF),
+        Paging::Pae => w.walk_pae(cr3, linear & 0xFFFF_FFFF),
         Paging::Long { levels } => {
             let order: &[u32] = if levels == 5 { &[5, 4, 3, 2, 1] } else { &[4, 3, 2, 1] };
-            walk_levels(mem, cr3 & ADDRESS, linear, order, &mut steps)
+            w.walk_levels(cr3 & ADDRESS, linear, order)
         }
     };
-    Trace { steps, end }
+    Trace { steps: w.steps, end }
 }
 
 /// Why a walk stopped.
@@ -147,23 +147,6 @@ impl Fault {
     }
 }
 
-/// Reads one entry, records it, and stops the walk at P = 0 (`table` names the level then).
-fn read_entry(
-    mem: &dyn PhysRead,
-    mut step: Step,
-    table: &'static str,
-    steps: &mut Vec<Step>,
-) -> Result<u64, Fault> {
-    step.entry =
-        if step.width == 4 { mem.read_u32(step.at).map(u64::from) } else { mem.read_u64(step.at) }
-            .ok_or(Fault::Unreadable(step.at))?;
-    steps.push(step);
-    if step.entry & PRESENT == 0 {
-        return Err(Fault::NotPresent(table));
-    }
-    Ok(step.entry)
-}
-
 /// A step not read yet: `entry` and `page_size` are filled in by the walk.
 fn step(name: &'static str, table: u64, index: u64, width: u8) -> Step {
     Step {
@@ -177,79 +160,84 @@ fn step(name: &'static str, table: u64, index: u64, width: u8) -> Step {
     }
 }
 
-/// 32-bit paging (SDM 4.3): a page directory and a page table of 4-byte entries, or with
-/// CR4.PSE a 4 MiB page straight from the directory.
-fn walk_32(
-    mem: &dyn PhysRead,
-    pse: bool,
-    cr3: u64,
-    linear: u64,
-    steps: &mut Vec<Step>,
-) -> Result<u64, Fault> {
-    let pde = step("PDE", cr3 & 0xFFFF_F000, linear >> 22, 4);
-    let pde = read_entry(mem, pde, "page-directory", steps)?;
-    if pse && pde & LARGE != 0 {
-        mark_page(steps, 1 << 22);
-        return Ok((pde & 0xFFC0_0000) | (linear & 0x3F_FFFF));
-    }
-    let pte = step("PTE", pde & 0xFFFF_F000, (linear >> 12) & 0x3FF, 4);
-    let pte = read_entry(mem, pte, "page-table", steps)?;
-    mark_page(steps, 1 << 12);
-    Ok((pte & 0xFFFF_F000) | (linear & 0xFFF))
+/// A walk under way: the memory its tables are read from, and the steps read so far.
+struct Walker<'a> {
+    mem: &'a dyn PhysRead,
+    steps: Vec<Step>,
 }
 
-/// The last step read maps a page of `size` bytes.
-fn mark_page(steps: &mut [Step], size: u64) {
-    if let Some(last) = steps.last_mut() {
-        last.page_size = Some(size);
-    }
-}
-
-/// PAE paging (SDM 4.4): one of four PDPTEs picked by bits 31:30, then two levels of 8-byte
-/// entries like long mode's.
-fn walk_pae(
-    mem: &dyn PhysRead,
-    cr3: u64,
-    linear: u64,
-    steps: &mut Vec<Step>,
-) -> Result<u64, Fault> {
-    let mut pdpte = step("PDPTE", cr3 & 0xFFFF_FFE0, linear >> 30, 8);
-    // PAE PDPTEs have no U/S bit: the walk below decides.
-    pdpte.has_user_bit = false;
-    let pdpte = read_entry(mem, pdpte, "page-directory-pointer", steps)?;
-    walk_levels(mem, pdpte & ADDRESS, linear, &[2, 1], steps)
-}
-
-/// The 64-bit-entry levels: level L indexes bits 12+9(L-1).. of the address; levels 2 and 3
-/// may map a large page (2 MiB, 1 GiB).
-fn walk_levels(
-    mem: &dyn PhysRead,
-    mut table: u64,
-    linear: u64,
-    levels: &[u32],
-    steps: &mut Vec<Step>,
-) -> Result<u64, Fault> {
-    const NAMES: [(&str, &str); 6] = [
-        ("", ""),
-        ("PTE", "page-table"),
-        ("PDE", "page-directory"),
-        ("PDPTE", "PDPT"),
-        ("PML4E", "PML4"),
-        ("PML5E", "PML5"),
-    ];
-    for &level in levels {
-        let shift = 12 + 9 * (level - 1);
-        let (name, table_name) = NAMES[level as usize];
-        let at = step(name, table, (linear >> shift) & 0x1FF, 8);
-        let entry = read_entry(mem, at, table_name, steps)?;
-        if level == 1 || (level <= 3 && entry & LARGE != 0) {
-            let offset = (1u64 << shift) - 1;
-            mark_page(steps, offset + 1);
-            return Ok((entry & ADDRESS & !offset) | (linear & offset));
+impl Walker<'_> {
+    /// Reads one entry, records it, and stops the walk at P = 0 (`table` names the level then).
+    fn read_entry(&mut self, mut step: Step, table: &'static str) -> Result<u64, Fault> {
+        let entry = match step.width {
+            4 => self.mem.read_u32(step.at).map(u64::from),
+            _ => self.mem.read_u64(step.at),
+        };
+        step.entry = entry.ok_or(Fault::Unreadable(step.at))?;
+        self.steps.push(step);
+        if step.entry & PRESENT == 0 {
+            return Err(Fault::NotPresent(table));
         }
-        table = entry & ADDRESS;
+        Ok(step.entry)
     }
-    Err(Fault::NotPresent("last"))
+
+    /// The last step read maps a page of `size` bytes.
+    fn mark_page(&mut self, size: u64) {
+        if let Some(last) = self.steps.last_mut() {
+            last.page_size = Some(size);
+        }
+    }
+
+    /// 32-bit paging (SDM 4.3): a page directory and a page table of 4-byte entries, or with
+    /// CR4.PSE a 4 MiB page straight from the directory.
+    fn walk_32(&mut self, pse: bool, cr3: u64, linear: u64) -> Result<u64, Fault> {
+        let pde = step("PDE", cr3 & 0xFFFF_F000, linear >> 22, 4);
+        let pde = self.read_entry(pde, "page-directory")?;
+        if pse && pde & LARGE != 0 {
+            self.mark_page(1 << 22);
+            return Ok((pde & 0xFFC0_0000) | (linear & 0x3F_FFFF));
+        }
+        let pte = step("PTE", pde & 0xFFFF_F000, (linear >> 12) & 0x3FF, 4);
+        let pte = self.read_entry(pte, "page-table")?;
+        self.mark_page(1 << 12);
+        Ok((pte & 0xFFFF_F000) | (linear & 0xFFF))
+    }
+
+    /// PAE paging (SDM 4.4): one of four PDPTEs picked by bits 31:30, then two levels of 8-byte
+    /// entries like long mode's.
+    fn walk_pae(&mut self, cr3: u64, linear: u64) -> Result<u64, Fault> {
+        let mut pdpte = step("PDPTE", cr3 & 0xFFFF_FFE0, linear >> 30, 8);
+        // PAE PDPTEs have no U/S bit: the walk below decides.
+        pdpte.has_user_bit = false;
+        let pdpte = self.read_entry(pdpte, "page-directory-pointer")?;
+        self.walk_levels(pdpte & ADDRESS, linear, &[2, 1])
+    }
+
+    /// The 64-bit-entry levels: level L indexes bits 12+9(L-1).. of the address; levels 2 and 3
+    /// may map a large page (2 MiB, 1 GiB).
+    fn walk_levels(&mut self, mut table: u64, linear: u64, levels: &[u32]) -> Result<u64, Fault> {
+        const NAMES: [(&str, &str); 6] = [
+            ("", ""),
+            ("PTE", "page-table"),
+            ("PDE", "page-directory"),
+            ("PDPTE", "PDPT"),
+            ("PML4E", "PML4"),
+            ("PML5E", "PML5"),
+        ];
+        for &level in levels {
+            let shift = 12 + 9 * (level - 1);
+            let (name, table_name) = NAMES[level as usize];
+            let at = step(name, table, (linear >> shift) & 0x1FF, 8);
+            let entry = self.read_entry(at, table_name)?;
+            if level == 1 || (level <= 3 && entry & LARGE != 0) {
+                let offset = (1u64 << shift) - 1;
+                self.mark_page(offset + 1);
+                return Ok((entry & ADDRESS & !offset) | (linear & offset));
+            }
+            table = entry & ADDRESS;
+        }
+        Err(Fault::NotPresent("last"))
+    }
 }
 
 #[cfg(test)]
