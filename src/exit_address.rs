@@ -56,9 +56,7 @@ fn matches(bytes: &[u8], io: &IoAccess) -> bool {
         (true, 2) => 4,
         (true, _) => 2,
     };
-    let Some(&opcode) = bytes.get(i) else {
-        return false;
-    };
+    let Some(&opcode) = bytes.get(i) else { return false };
     let tail = &bytes[i + 1..];
     let size = if opcode & 1 == 0 { 1 } else { operand_size };
     if size != io.size {

@@ -206,9 +206,7 @@ fn report(config: &Config, outcome: machine::Outcome, io_rip: Option<IoRipRule>)
         Ending::Exit(s) if s != 0 => Some((r, s)),
         _ => None,
     });
-    let Some((r, s)) = chosen else {
-        return status::OK;
-    };
+    let Some((r, s)) = chosen else { return status::OK };
     if [1, 2, 3, 4, 5, 124, 130].contains(&i32::from(s)) {
         let who = format!("vCPU {} ({})", r.index, r.name);
         message(&format!("mini-kvm: {who} chose exit status {s} itself (EXIT_STATUS): it comes from the guest, not from mini-kvm"));

@@ -163,9 +163,7 @@ impl<'a> Placement<'a> {
 
 /// Checks that `addr..addr+len` is inside RAM and clear of mini-kvm's boot area.
 fn check_range(what: Contents, addr: u64, len: u64, ram: u64) -> Result<(), MultibootError> {
-    let Some(end) = addr.checked_add(len) else {
-        return Err(MultibootError::Wraps { what, addr });
-    };
+    let Some(end) = addr.checked_add(len) else { return Err(MultibootError::Wraps { what, addr }) };
     if end > ram {
         return Err(MultibootError::OutsideRam { what, addr, end, ram });
     }

@@ -86,9 +86,7 @@ impl Clients {
             return true;
         }
         let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((_, socket)) = current.as_ref() else {
-            return false;
-        };
+        let Some((_, socket)) = current.as_ref() else { return false };
         // POLLRDHUP (poll(2)): the peer closed its end; nix names no constant for it. Asked
         // for alone, any event at all means the client is gone (POLLHUP and POLLERR come
         // unasked).

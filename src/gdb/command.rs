@@ -197,9 +197,7 @@ fn set_thread(rest: &[u8]) -> Result<Command, ParseError> {
 
 /// Parses one packet payload: the first byte names the packet (gdb manual, "Packets").
 pub fn parse(payload: &[u8]) -> Result<Command, ParseError> {
-    let Some((&first, rest)) = payload.split_first() else {
-        return Ok(Command::Unknown);
-    };
+    let Some((&first, rest)) = payload.split_first() else { return Ok(Command::Unknown) };
     Ok(match first {
         b'?' => Command::HaltReason,
         b'g' => Command::ReadRegisters,

@@ -46,18 +46,14 @@ impl VcpuHook for DebugHook {
     /// A KVM_EXIT_DEBUG is the debugger's: park at a breakpoint or at the end of a step, or
     /// go on stepping.
     fn on_exit(&mut self, cpu: &mut Runner, exit: &Exit) -> Result<bool, Ending> {
-        let Exit::Debug { exception, pc } = *exit else {
-            return Ok(false);
-        };
+        let Exit::Debug { exception, pc } = *exit else { return Ok(false) };
         self.after_debug_exit(cpu, exception, pc).map_err(Ending::Host)?;
         Ok(true)
     }
 
     /// After a port-I/O exit the core handled, with the vCPU about to go on.
     fn after_exit(&mut self, cpu: &mut Runner, exit: &Exit, next: &mut Option<Ending>) {
-        let Exit::Io { out, port, .. } = *exit else {
-            return;
-        };
+        let Exit::Io { out, port, .. } = *exit else { return };
         if next.is_some() {
             return; // the vCPU ends (EXIT, a fault): nothing to step or check
         }

@@ -125,9 +125,7 @@ impl PacketReader {
     /// The second checksum digit `low` ends the packet: it is delivered only if it fit and its
     /// checksum (`high`, `low`) matches.
     fn finish(&mut self, high: u8, low: u8) -> Event {
-        let Some(low) = hex_digit(low) else {
-            return Event::BadChecksum;
-        };
+        let Some(low) = hex_digit(low) else { return Event::BadChecksum };
         if self.overflow {
             return Event::TooLong;
         }

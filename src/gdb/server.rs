@@ -112,9 +112,7 @@ impl Server {
                 return self.detach();
             };
             for &byte in &buf[..n] {
-                let Some(event) = reader.feed(byte) else {
-                    continue;
-                };
+                let Some(event) = reader.feed(byte) else { continue };
                 if !self.on_event(event) {
                     return;
                 }

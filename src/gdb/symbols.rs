@@ -127,9 +127,7 @@ fn read_no_follow(path: &Path) -> std::io::Result<Vec<u8>> {
 /// builds once shared. Links are removed as links (never followed); what cannot be removed
 /// stays, and is tried again next time.
 pub fn prune(dir: &Path, name: &str, keep: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
+    let Ok(entries) = fs::read_dir(dir) else { return };
     let hashed = |file: &str| {
         file.strip_prefix(name)
             .and_then(|rest| rest.strip_prefix('-'))

@@ -146,12 +146,8 @@ pub(super) fn single_step(kvm: &Kvm) -> SingleStep {
 /// (x86 KVM offers four debug registers to a debugger but reports no count:
 /// KVM_CAP_GUEST_DEBUG_HW_BPS is for other architectures, so only a probe can tell.)
 pub(super) fn hardware_breakpoints_work(kvm: &Kvm) -> bool {
-    let SingleStep::Works { first_pcs: (_, target) } = single_step(kvm) else {
-        return false;
-    };
-    let Ok(mut vcpu) = probe_vcpu(kvm, "steps", false, false) else {
-        return false;
-    };
+    let SingleStep::Works { first_pcs: (_, target) } = single_step(kvm) else { return false };
+    let Ok(mut vcpu) = probe_vcpu(kvm, "steps", false, false) else { return false };
     // DR0 = the address; DR7.L0 on, R/W0 = LEN0 = 00: break on executing it (SDM Vol. 3B 18.2).
     let debugreg = [target, 0, 0, 0, 0, 0, 0, 1];
     if vcpu.set_guest_debug(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_USE_HW_BP, debugreg).is_err() {

@@ -131,19 +131,13 @@ impl Debugger {
         if unreported.is_empty() {
             return false;
         }
-        let Some(memory) = self.memory.get() else {
-            return false;
-        };
-        let Ok(sregs) = vcpu.sregs_at_exit() else {
-            return false;
-        };
+        let Some(memory) = self.memory.get() else { return false };
+        let Ok(sregs) = vcpu.sregs_at_exit() else { return false };
         let paging = Paging::of(&sregs);
         let on_user_page = |addr: &u64| {
             pagewalk::walk(memory.as_ref(), paging, sregs.cr3, *addr).is_ok_and(|w| w.user)
         };
-        let Some(addr) = unreported.into_iter().find(on_user_page) else {
-            return false;
-        };
+        let Some(addr) = unreported.into_iter().find(on_user_page) else { return false };
         let mut s = self.lock();
         remember(&mut s, addr);
         if s.stop.is_none() {
