@@ -65,18 +65,10 @@ pub struct Stats {
 
 impl Stats {
     pub fn new(table: bool) -> Stats {
-        let (counts, unclaimed, now) = ([0; ROWS.len()], BTreeMap::new(), Instant::now());
-        let zero = Duration::ZERO;
-        Stats {
-            table,
-            counts,
-            unclaimed,
-            unclaimed_mmio: (0, 0),
-            started: now,
-            last: None,
-            in_kvm: zero,
-            in_vmm: zero,
-        }
+        let (counts, unclaimed, unclaimed_mmio) = ([0; ROWS.len()], BTreeMap::new(), (0, 0));
+        let (started, last, in_kvm, in_vmm) =
+            (Instant::now(), None, Duration::ZERO, Duration::ZERO);
+        Stats { table, counts, unclaimed, unclaimed_mmio, started, last, in_kvm, in_vmm }
     }
 
     fn lap(&mut self, into_kvm: bool) {
@@ -166,28 +158,16 @@ impl Stats {
         }
         let _ = writeln!(s, "  {:<26} {:>10}", "total", self.total());
         if coalesced > 0 {
+            let drains = COUNTERS.drains.load(Ordering::Relaxed);
             let _ = writeln!(s, "  {:<26} {coalesced:>10} (no exits)", "coalesced writes (COM1)");
-            let _ = writeln!(
-                s,
-                "  {:<26} {:>10}",
-                "ring drains",
-                COUNTERS.drains.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(s, "  {:<26} {drains:>10}", "ring drains");
         }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let _ = write!(
-            s,
-            "  wall {:.3} ms, in KVM_RUN {:.3} ms, in mini-kvm {:.3} ms",
-            ms(self.started.elapsed()),
-            ms(self.in_kvm),
-            ms(self.in_vmm)
-        );
+        let (wall, kvm, vmm) = (ms(self.started.elapsed()), ms(self.in_kvm), ms(self.in_vmm));
+        let _ = write!(s, "  wall {wall:.3} ms, in KVM_RUN {kvm:.3} ms, in mini-kvm {vmm:.3} ms");
         if self.total() > 0 {
-            let _ = write!(
-                s,
-                " ({:.0} ns per exit)",
-                self.in_vmm.as_nanos() as f64 / self.total() as f64
-            );
+            let ns = self.in_vmm.as_nanos() as f64 / self.total() as f64;
+            let _ = write!(s, " ({ns:.0} ns per exit)");
         }
         s
     }
