@@ -204,14 +204,9 @@ impl Tracer {
         if other > 0 {
             let _ = write!(note, "; {other} to DLL (DLAB set)");
         }
-        let raw = format!("{writes} x out {COM1_BASE:#06x}");
-        let _ = crate::console::write_line(
-            &format!(
-                "[{}] {:<6} +{delta:.3}ms  {:<14} {raw:<22} {note}",
-                self.index, "ring", "COALESCED PIO"
-            ),
-            None,
-        );
+        let (index, raw) = (self.index, format!("{writes} x out {COM1_BASE:#06x}"));
+        let line = format!("[{index}] ring   +{delta:.3}ms  COALESCED PIO  {raw:<22} {note}");
+        let _ = crate::console::write_line(&line, None);
     }
 }
 
@@ -234,11 +229,10 @@ fn raw(cpu: &mut Runner, exit: &Exit) -> String {
     match *exit {
         Exit::Io { out, port, size, count } => {
             let reg = ["al", "ax", "eax", "eax"][usize::from(size.max(1)).ilog2() as usize];
-            let first = le(&cpu.vcpu.io_data()[..usize::from(size)]);
+            let (first, w) =
+                (le(&cpu.vcpu.io_data()[..usize::from(size)]), usize::from(size) * 2 + 2);
             match (out, count > 1) {
-                (true, false) => {
-                    format!("out {port:#06x} {reg}={first:#0w$x}", w = usize::from(size) * 2 + 2)
-                }
+                (true, false) => format!("out {port:#06x} {reg}={first:#0w$x}"),
                 (false, false) => format!("in  {port:#06x}"),
                 (true, true) => format!("outs {port:#06x} {count} x {size} bytes"),
                 (false, true) => format!("ins {port:#06x} {count} x {size} bytes"),
@@ -246,10 +240,9 @@ fn raw(cpu: &mut Runner, exit: &Exit) -> String {
         }
         Exit::Mmio { addr, len, write, data } => {
             let unit = if len == 1 { "byte" } else { "bytes" };
+            let value = le(&data[..usize::from(len)]);
             match write {
-                true => {
-                    format!("write {addr:#x} ({len} {unit}) = {:#x}", le(&data[..usize::from(len)]))
-                }
+                true => format!("write {addr:#x} ({len} {unit}) = {value:#x}"),
                 false => format!("read {addr:#x} ({len} {unit})"),
             }
         }
@@ -266,11 +259,7 @@ fn what_happened(cpu: &mut Runner, exit: &Exit) -> String {
     let (out, port, size, data) = match *exit {
         Exit::Io { out, port, size, .. } => (out, port, size, cpu.vcpu.io_data().to_vec()),
         Exit::Mmio { write, .. } if !cpu.io.claimed => {
-            return if write {
-                "no device: write dropped".into()
-            } else {
-                "no device: reads all ones".into()
-            }
+            return format!("no device: {}", if write { "write dropped" } else { "reads all ones" })
         }
         _ => return String::new(),
     };
