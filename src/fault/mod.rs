@@ -138,23 +138,17 @@ fn real_mode_vectors(memory: &GuestMemory, regs: &kvm_regs, sregs: &kvm_sregs) -
 /// `-v`: the registers, with the bits of the flags and control registers named.
 pub fn register_dump(r: &kvm_regs, sregs: &kvm_sregs) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "  RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}",
-        r.rax, r.rbx, r.rcx, r.rdx
-    );
-    let _ = writeln!(
-        s,
-        "  RSI={:016x} RDI={:016x} RSP={:016x} RBP={:016x}",
-        r.rsi, r.rdi, r.rsp, r.rbp
-    );
-    let _ =
-        writeln!(s, "  R8 ={:016x} R9 ={:016x} R10={:016x} R11={:016x}", r.r8, r.r9, r.r10, r.r11);
-    let _ = writeln!(
-        s,
-        "  R12={:016x} R13={:016x} R14={:016x} R15={:016x}",
-        r.r12, r.r13, r.r14, r.r15
-    );
+    let gprs = [
+        (["RAX", "RBX", "RCX", "RDX"], [r.rax, r.rbx, r.rcx, r.rdx]),
+        (["RSI", "RDI", "RSP", "RBP"], [r.rsi, r.rdi, r.rsp, r.rbp]),
+        (["R8 ", "R9 ", "R10", "R11"], [r.r8, r.r9, r.r10, r.r11]),
+        (["R12", "R13", "R14", "R15"], [r.r12, r.r13, r.r14, r.r15]),
+    ];
+    for (names, values) in gprs {
+        let line: Vec<String> =
+            names.iter().zip(values).map(|(n, v)| format!("{n}={v:016x}")).collect();
+        let _ = writeln!(s, "  {}", line.join(" "));
+    }
     let _ =
         writeln!(s, "  RIP={:016x} RFLAGS={:08x} [{}]", r.rip, r.rflags, describe_rflags(r.rflags));
     for (name, seg) in [("CS", &sregs.cs), ("DS", &sregs.ds), ("SS", &sregs.ss), ("ES", &sregs.es)]
@@ -163,11 +157,8 @@ pub fn register_dump(r: &kvm_regs, sregs: &kvm_sregs) -> String {
             (seg.selector, seg.base, seg.limit, seg.type_, seg.dpl, seg.db, seg.l);
         let _ = writeln!(s, "  {name}={sel:04x} base={base:016x} limit={limit:08x} type={t:x} dpl={dpl} db={db} l={l}");
     }
-    let _ = writeln!(
-        s,
-        "  GDT={:x}/{:x} IDT={:x}/{:x}",
-        sregs.gdt.base, sregs.gdt.limit, sregs.idt.base, sregs.idt.limit
-    );
+    let (gdt, idt) = (&sregs.gdt, &sregs.idt);
+    let _ = writeln!(s, "  GDT={:x}/{:x} IDT={:x}/{:x}", gdt.base, gdt.limit, idt.base, idt.limit);
     let _ = writeln!(s, "  CR0={:08x} [{}]", sregs.cr0, describe_cr0(sregs.cr0));
     let _ = writeln!(s, "  CR2={:016x} CR3={:016x}", sregs.cr2, sregs.cr3);
     let _ = writeln!(s, "  CR4={:08x} [{}]", sregs.cr4, describe_cr4(sregs.cr4));

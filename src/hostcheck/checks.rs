@@ -209,11 +209,7 @@ pub(super) fn shutdown_regs_kept(kvm: &Kvm) -> Result<bool, String> {
     }
     let regs = vcpu.get_regs().map_err(|e| e.to_string())?;
     let sregs = vcpu.get_sregs().map_err(|e| e.to_string())?;
-    // The state after RESET: CS.selector 0xF000 with base 0xFFFF0000, IP 0xFFF0, PE and PG off.
-    let reset = regs.rip == 0xFFF0
-        && (sregs.cs.selector, sregs.cs.base) == (0xF000, 0xFFFF_0000)
-        && sregs.cr0 & (CR0_PE | CR0_PG) == 0;
-    match (regs.rip == FAULT_AT, reset) {
+    match (regs.rip == FAULT_AT, crate::fault::is_reset_state(&regs, &sregs)) {
         (true, _) => Ok(true),
         (false, true) => Ok(false),
         _ => Err(format!("RIP {:#x} afterwards", regs.rip)),
