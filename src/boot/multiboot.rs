@@ -58,7 +58,7 @@ const HF_REQUIREMENTS: u32 = 0xFFFF;
 const HF_KNOWN_REQUIREMENTS: u32 = HF_PAGE_ALIGN_MODULES | HF_MEMORY_INFO | HF_VIDEO_MODE;
 
 /// A kernel's Multiboot header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Header {
     /// Where in the file the header starts.
     pub offset: usize,
@@ -102,15 +102,7 @@ fn read_header(bytes: &[u8], offset: usize) -> Result<Header, MultibootError> {
     if unknown != 0 {
         return Err(MultibootError::UnknownRequirements { flags: unknown });
     }
-    let mut header = Header {
-        offset,
-        flags,
-        header_addr: 0,
-        load_addr: 0,
-        load_end_addr: 0,
-        bss_end_addr: 0,
-        entry_addr: 0,
-    };
+    let mut header = Header { offset, flags, ..Header::default() };
     if flags & HF_ADDRESS_FIELDS != 0 {
         // The five fields follow magic, flags and checksum (spec 3.1.3, offsets 12-28).
         let field = |i: usize| le32(bytes, offset + HEADER_SIZE + 4 * i);
@@ -398,11 +390,8 @@ pub fn choose(
         Ok(None) => return Err(kernel.error("is an ELF file without a Multiboot header in its first 8 KiB: mini-kvm boots ELF kernels through Multiboot")),
         Err(why) => return Err(kernel.error(why)),
     };
-    let ram = config
-        .value("--mem")
-        .map(super::parse_mem)
-        .transpose()?
-        .unwrap_or(super::DEFAULT_KERNEL_RAM);
+    let ram = config.value("--mem").map(super::parse_mem).transpose()?;
+    let ram = ram.unwrap_or(super::DEFAULT_KERNEL_RAM);
     let low = super::low_ram(ram);
     let what = match (low < ram, config.flag("--mem")) {
         (true, _) => {
@@ -445,17 +434,8 @@ pub fn choose(
     for (name, m) in names.iter().zip(opened_modules) {
         modules.push(Module { name: name.to_string(), bytes: m.read(stops)?.bytes.into_owned() });
     }
-    Ok(Box::new(Multiboot {
-        image,
-        header,
-        modules,
-        cmdline,
-        ram,
-        loaded: None,
-        cpus,
-        smp: config.flag("--cpus"),
-        halts: HaltCheck::new(cpus),
-    }))
+    let (smp, halts) = (config.flag("--cpus"), HaltCheck::new(cpus));
+    Ok(Box::new(Multiboot { image, header, modules, cmdline, ram, loaded: None, cpus, smp, halts }))
 }
 
 impl Layer for Multiboot {
@@ -463,15 +443,9 @@ impl Layer for Multiboot {
         kernel::interrupt_controllers(m, false)?;
         if self.ram > super::LOW_RAM_END {
             let (vm, memory) = (Arc::clone(m.vm), Arc::clone(m.memory));
-            let size = self.ram - super::LOW_RAM_END;
-            let high = kernel::HighRam {
-                vm,
-                memory,
-                slot: 1,
-                gpa: super::HIGH_RAM_START,
-                size,
-                added: Default::default(),
-            };
+            let (gpa, size) = (super::HIGH_RAM_START, self.ram - super::LOW_RAM_END);
+            let high =
+                kernel::HighRam { vm, memory, slot: 1, gpa, size, added: Default::default() };
             m.bus.add_mmio(Arc::new(high));
         }
         Ok(())
