@@ -315,7 +315,7 @@ int main(int argc, char **argv) {
          * over the time, so 2.0x is two CPUs kept busy all the way. */
         {
             char *c1[] = {mk, "--cpus", "1", "os-1k", NULL}, *c2[] = {mk, "--cpus", "2", "os-1k", NULL};
-            const char *work = "work 800 & work 800; wait\n0\n";
+            const char *work = "work 1500 & work 1500; wait\n0\n";
             for (int i = 0; i < 3; i++) {
                 b[i] = 1 / run(c1, work, NULL, NULL, NULL);
                 a[i] = 1 / run(c2, work, NULL, NULL, NULL);
