@@ -41,6 +41,6 @@ if ! "$mk" --host-check=keys | grep -q '^linux-boot yes'; then
 elif [ ! -r "$kernel" ]; then
     echo "Linux boot: $kernel is not readable here; give a bzImage with LINUX_KERNEL=path"
 else
-    LINUX_BUILD_ONLY=1 CARGO_TARGET_DIR="$target" bash scripts/make-linux.sh >/dev/null &&
+    LINUX_BUILD_ONLY=1 LINUX_MODULES=0 CARGO_TARGET_DIR="$target" bash scripts/make-linux.sh >/dev/null &&
         sh bench/linux.sh "$kernel" "$target/linux/initramfs.cpio.gz" "$mk"
 fi
