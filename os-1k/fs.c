@@ -269,7 +269,8 @@ ssize_t fs_write(int i, const void *src, uint64_t off, size_t n) {
             break;
         }
         new.block[k] = b;
-        if (k < old_blocks) {
+        if (chunk == BS) {                     /* the whole block is new: nothing to keep */
+        } else if (k < old_blocks) {
             if (block_read((uint64_t)ip->block[k] * SPB, buf, SPB) < 0) r = -EIO;
         } else {
             memset(buf, 0, BS);
