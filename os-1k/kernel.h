@@ -193,9 +193,9 @@ uint64_t *vm_new(void);                    /* a PML4 with the kernel half mapped
 int vm_map(uint64_t *pml4, uint64_t va, uint64_t pa, uint64_t flags);
 void vm_free(uint64_t *pml4);
 int user_range_ok(uint64_t *pml4, uint64_t va, uint64_t len, int write);
-volatile uint32_t *mmio_map(uint64_t pa);  /* device registers in physical 3-4 GiB, uncached */
 extern uint64_t *kernel_pml4;
 extern uint64_t free_pages, total_pages;
+volatile uint32_t *mmio_map(uint64_t pa);  /* device registers in physical 3-4 GiB, uncached */
 
 /* spinlock.c */
 void acquire(struct spinlock *lk);         /* panics if this CPU holds it already */
