@@ -12,7 +12,7 @@
 
 use super::backend::{self, Image};
 use super::blk::{Blk, BlkStats, SECTOR_SIZE};
-use super::device::{Device, Interrupt};
+use super::device::{Device, Interrupt, Watch};
 use super::image;
 use super::mmio::{TransportStats, VIRTIO_MMIO_QUEUE_NOTIFY};
 use super::{VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
@@ -42,6 +42,8 @@ pub struct Disk {
     device: Option<Arc<Device>>,
     thread: Option<JoinHandle<()>>,
     kill_after: Option<u64>,
+    /// `--trace=virtio`'s watcher.
+    watch: Option<Arc<dyn Watch>>,
     stats: bool,
     /// Notifies through KVM_IOEVENTFD (else MMIO exits).
     ioeventfd: bool,
@@ -78,6 +80,7 @@ impl Disk {
             device: None,
             thread: None,
             kill_after,
+            watch: crate::trace::virtio::watch(config)?,
             stats: config.flag("--stats"),
             ioeventfd: false,
         }))
@@ -114,7 +117,8 @@ impl Layer for Disk {
             Works::No(why) => (Interrupt::Line(Arc::clone(m.vm)), Err(why)),
         };
         let memory = Arc::clone(m.memory);
-        let device = Arc::new(Device::new(blk, notify, interrupt, memory, self.kill_after));
+        let switches = (self.kill_after, self.watch.take());
+        let device = Arc::new(Device::new(blk, notify, interrupt, memory, switches));
         m.bus.add_mmio(Arc::clone(&device) as Arc<dyn crate::devices::MmioDevice>);
         self.device = Some(device);
         note(|| {
