@@ -280,6 +280,7 @@ ssize_t fs_write(int i, const void *src, uint64_t off, size_t n) {
         done += chunk;
     }
     uint32_t last = (uint32_t)((off + done + BS - 1) / BS);
+    /* [tour:commit] */
     if (!r) r = flush();                       /* 2. they are on the disk */
     if (!r) {
         if (off + done > new.size) new.size = (uint32_t)(off + done);
@@ -288,6 +289,7 @@ ssize_t fs_write(int i, const void *src, uint64_t off, size_t n) {
         if (!r)                                /* 4. what the old inode named, after a flush */
             for (uint32_t k = first; k < last && k < old_blocks; k++) free_later(old.block[k]);
     }
+    /* [/tour:commit] */
     if (r)                                     /* not committed: the new blocks are free */
         for (uint32_t k = first; k < last; k++)
             if (new.block[k] && new.block[k] != ip->block[k]) mark(new.block[k], 0);

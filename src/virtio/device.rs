@@ -144,12 +144,14 @@ impl Device {
         (offset.checked_add(len as u64)? <= VIRTIO_MMIO_SIZE).then_some(offset)
     }
 
+    // [tour:serve]
     /// The disk thread's body: wait for a notify, serve the queue, until [`Device::stop`].
     pub fn serve(&self) {
         while self.notify.take().is_ok() && !self.stop.load(Ordering::SeqCst) {
             while self.serve_batch() && !self.stop.load(Ordering::SeqCst) {}
         }
     }
+    // [/tour:serve]
 
     /// Serves up to a queue's worth of requests; `true` if more may be waiting.
     fn serve_batch(&self) -> bool {
