@@ -56,6 +56,8 @@ impl DiskTrace {
 
 impl Watch for DiskTrace {
     fn queue_ready(&self, q: &QueueConfig) {
+        // The first request's time counts from here.
+        self.clock.lock().unwrap_or_else(|e| e.into_inner()).1 = Instant::now();
         let _ = crate::console::write_line(
             &format!(
                 "[disk] queue 0 ready: {} descriptors at {:#x}, available ring at {:#x}, used ring at {:#x}",
