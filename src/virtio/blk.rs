@@ -64,7 +64,7 @@ pub const QUEUE_SIZE: u16 = 256;
 pub const SEGMENT: usize = 64 * 1024;
 
 /// Where the disk's bytes live: pread/pwrite/fdatasync-shaped, so the tests use a `Vec` and
-/// the machine a [`std::fs::File`].
+/// the machine a file or a copy in memory ([`super::backend::Backend`]).
 pub trait DiskBackend {
     /// Fills `buf` from `offset`; an error if it cannot be filled.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
@@ -72,19 +72,6 @@ pub trait DiskBackend {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes what was written durable.
     fn flush(&mut self) -> io::Result<()>;
-}
-
-/// The image file: pread(2), pwrite(2), fdatasync(2).
-impl DiskBackend for std::fs::File {
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
-    }
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(self, data, offset)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.sync_data()
-    }
 }
 
 /// Counters for `--stats`.

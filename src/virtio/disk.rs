@@ -11,10 +11,10 @@
 //! end: `--stats` lines.
 
 use super::backend::{self, Image};
-use super::blk::{Blk, BlkStats, SECTOR_SIZE};
+use super::blk::{Blk, SECTOR_SIZE};
 use super::device::{Device, Interrupt, Watch};
 use super::image;
-use super::mmio::{TransportStats, VIRTIO_MMIO_QUEUE_NOTIFY};
+use super::mmio::VIRTIO_MMIO_QUEUE_NOTIFY;
 use super::{VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
 use crate::cli::Config;
 use crate::console::{message, note};
@@ -23,7 +23,6 @@ use crate::hostcheck::{irqfd_delivers, Works};
 use crate::kvm::eventfd::EventFd;
 use crate::machine::{Layer, Setup};
 use crate::vcpu::{Control, Report};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -80,7 +79,11 @@ impl Disk {
             device: None,
             thread: None,
             kill_after,
-            watch: crate::trace::virtio::watch(config)?,
+            // Only a run with --trace reaches the trace layer's code.
+            watch: match config.flag("--trace") {
+                true => crate::trace::virtio::watch(config)?,
+                false => None,
+            },
             stats: config.flag("--stats"),
             ioeventfd: false,
         }))
@@ -166,29 +169,8 @@ impl Layer for Disk {
     }
 }
 
-/// The `--stats` table of the disk: what the guest asked for, and what it cost in exits.
-fn table(name: &str, (blk, transport): (BlkStats, TransportStats), ioeventfd: bool) -> String {
-    let mut s = format!("mini-kvm stats: disk: {name}\n");
-    let errors = format!("{} / {} / {}", blk.io_errors, blk.unsupported, blk.malformed);
-    let notifies = match ioeventfd {
-        true => "(KVM_IOEVENTFD: no exit)",
-        false => "(MMIO exits)",
-    };
-    let rows: [(&str, String, &str); 8] = [
-        ("requests", blk.requests.to_string(), ""),
-        ("bytes read", blk.read_bytes.to_string(), ""),
-        ("bytes written", blk.written_bytes.to_string(), ""),
-        ("flushes", blk.flushes.to_string(), ""),
-        ("IOERR/UNSUPP/malformed", errors, ""),
-        ("queue notify exits", transport.notifies.to_string(), notifies),
-        ("InterruptStatus reads", transport.interrupt_status_reads.to_string(), "(MMIO exits)"),
-        ("InterruptACK writes", transport.interrupt_acks.to_string(), "(MMIO exits)"),
-    ];
-    for (label, n, note) in rows {
-        let _ = writeln!(s, "  {label:<26} {n:>10} {note}");
-    }
-    s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
-}
+mod stats;
+use stats::table;
 
 #[cfg(test)]
 mod tests;
