@@ -10,8 +10,12 @@ cargo build --release --quiet
 cc -O2 -Wall -Wextra -pthread -o "$out/baseline" bench/baseline.c
 cc -O2 -Wall -Wextra -o "$out/driver" bench/driver.c
 for g in bench/guests/*.asm; do
-    nasm -f bin -o "$out/guests/$(basename "$g" .asm).bin" "$g"
+    nasm -f bin -i asm/ -o "$out/guests/$(basename "$g" .asm).bin" "$g"
 done
+# The virtio-blk row: the same kernel making no request, and a 1 MiB disk for both programs.
+nasm -f bin -i asm/ -DREQUESTS=0 -o "$out/guests/blk0.bin" bench/guests/blk.asm
+rm -f "$out/guests/blk.img"
+truncate -s 1M "$out/guests/blk.img"
 mk="$target/release/mini-kvm"
 os=()
 if "$mk" --list | grep -q '^  os-1k '; then

@@ -54,7 +54,7 @@ GDB
 (until grep -q '^0. Exit' "$dir/out" 2>/dev/null; do sleep 0.02; done; pkill -INT -P $$ -x gdb) &
 watcher=$!
 gdb -batch -nx -x "$dir/session.gdb" "$elf" 2>&1 |
-    sed -E 's/0x[0-9a-f]{9,16}/0x…/g; s# (at|file) /[^ ]*/os-1k/# \1 os-1k/#g' |
+    sed -E 's/0x[0-9a-f]{9,16}/0x…/g; s/0x[0-9a-f]+\(%rip\)/0x…(%rip)/g; s# (at|file) /[^ ]*/os-1k/# \1 os-1k/#g' |
     awk '/^Program received signal SIGINT/ { print; print "(wherever Ctrl-C found the guest)"; skip = 1; next }
         skip && /^Breakpoint 2 at/ { skip = 0 }
         !skip'

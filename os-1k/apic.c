@@ -9,15 +9,10 @@
  * ioapic.c.
  *
  * Both are memory-mapped, at physical addresses the MP table gives (0xFEE00000 and 0xFEC00000
- * on a PC), in the top GiB of the 4 GiB space. The kernel maps that GiB, uncached, at the top
- * GiB of virtual space: physical pa is virtual pa | 0xFFFFFFFF00000000. Every CPU reads its
- * own LAPIC at the same address.
+ * on a PC), in the top GiB of the 4 GiB space, which mmio_map (mm.c) maps uncached. Every CPU
+ * reads its own LAPIC at the same address.
  */
 #include "kernel.h"
-
-#define MMIO(pa) ((volatile uint32_t *)((pa) | 0xFFFFFFFF00000000UL))
-#define PTE_PWT 0x008                  /* write-through, and with PCD: uncached */
-#define PTE_PCD 0x010
 
 /* LAPIC registers: 32 bits each, 16 bytes apart (indexes into `lapic`). */
 #define ID      (0x020 / 4)
@@ -54,7 +49,6 @@
 
 static volatile uint32_t *lapic, *ioapic;
 static uint32_t timer_count;           /* LAPIC timer counts in one tick */
-static uint64_t mmio_pd[512] __attribute__((aligned(4096)));   /* physical 3-4 GiB */
 
 static void ioapic_write(uint32_t reg, uint32_t v) {
     ioapic[IOREGSEL] = reg;
@@ -66,19 +60,10 @@ static uint32_t ioapic_read(uint32_t reg) {
     return ioapic[IOWIN];
 }
 
-/* Maps the 2 MiB page of the top GiB that holds `pa`, uncached. */
-static void map(uint64_t pa) {
-    uint64_t *pdpt = P2V(kernel_pml4[511] & PTE_ADDR);
-    pdpt[511] = V2P(mmio_pd) | PTE_P | PTE_W;
-    mmio_pd[(pa >> 21) & 511] = (pa & ~0x1FFFFFUL) | PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT;
-}
-
 /* Maps the LAPICs and the I/O APIC, and masks every I/O APIC input. */
 void apic_init(uint64_t lapic_pa, uint64_t ioapic_pa) {
-    map(lapic_pa);
-    map(ioapic_pa);
-    lapic = MMIO(lapic_pa);
-    ioapic = MMIO(ioapic_pa);
+    lapic = mmio_map(lapic_pa);
+    ioapic = mmio_map(ioapic_pa);
     int pins = (int)((ioapic_read(IOAPICVER) >> 16) & 0xFF) + 1;
     for (int pin = 0; pin < pins; pin++) {
         ioapic_write(REDTBL + 2 * pin, LVT_MASKED);

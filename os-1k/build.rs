@@ -48,6 +48,7 @@ const KERNEL_SOURCES: &[&str] = &[
     "file.c",
     "pipe.c",
     "block.c",
+    "virtio.c",
     "fs.c",
     "lib.c",
 ];

@@ -10,11 +10,15 @@
  * A write call, copy-on-write (fs_write):
  *   1. every block the call changes is written, with its new bytes, to a free block (the old
  *      bytes it keeps are read first); no block an inode names is ever written;
- *   2. once those writes are done, the file's inode, naming the new blocks and the new size,
- *      is written: one sector, the commit point;
- *   3. then, and only then, the blocks that only the old inode named are free.
- * A stop before 2 leaves the old inode and the old data; from 2 on, the new ones. A call
+ *   2. a FLUSH: those blocks are on the disk, not in a cache that could lose them;
+ *   3. the file's inode, naming the new blocks and the new size, is written: one sector, the
+ *      commit point;
+ *   4. the blocks that only the old inode named are free once a FLUSH has made the commit
+ *      durable: the next call's step 2 (until then a power cut could bring the old inode back,
+ *      naming them).
+ * A stop before 3 leaves the old inode and the old data; from 3 on, the new ones. A call
  * changes at most FS_WRITE_MAX bytes (a short write beyond), so that each commits whole.
+ * Truncation and unlinking commit with one inode write too, and free their blocks as step 4.
  *
  * Only one file system call runs at a time, on any CPU (a sleeping lock, as xv6's): a driver
  * that waits for its disk lets other processes run meanwhile, and they must not see half a
@@ -30,6 +34,8 @@
 static struct fs_inode inodes[FS_INODES];   /* the inode table, as on the disk */
 static int refs[FS_INODES];                 /* open file descriptions of each inode */
 static uint8_t used[FS_BLOCKS / 8];         /* a bit per block: an inode names it */
+static uint32_t freed[FS_BLOCKS];           /* blocks no inode names, free after a flush */
+static int nfreed;
 static uint8_t buf[BS];                     /* the block in transit (under the lock) */
 static int busy, waiting;                   /* the lock: a call runs; others wait for it */
 static struct spinlock fs_lock = SPINLOCK("fs");
@@ -62,13 +68,27 @@ static void mark(uint32_t b, int on) {
     else used[b / 8] &= (uint8_t)~(1 << (b % 8));
 }
 
+/* A block the last commit stopped naming: free after the next flush (step 4). */
+static void free_later(uint32_t b) { freed[nfreed++] = b; }
+
+/* Step 2: what was written is on the disk, and so are the commits before it: the blocks they
+ * let go of are free. */
+static int flush(void) {
+    if (block_flush() < 0) return -EIO;
+    while (nfreed) mark(freed[--nfreed], 0);
+    return 0;
+}
+
 /* A free data block, now marked used; 0 if the disk is full. */
 static uint32_t block_alloc(void) {
-    for (uint32_t b = FS_DATA_START; b < FS_BLOCKS; b++) {
-        if (!is_used(b)) {
-            mark(b, 1);
-            return b;
+    for (int again = 0; again < 2; again++) {
+        for (uint32_t b = FS_DATA_START; b < FS_BLOCKS; b++) {
+            if (!is_used(b)) {
+                mark(b, 1);
+                return b;
+            }
         }
+        if (!nfreed || flush() < 0) break;     /* full, but for blocks a flush frees */
     }
     return 0;
 }
@@ -115,6 +135,7 @@ void fs_init(void) {
         panic("fs: cannot read the inode table");
     memset(used, 0, sizeof used);
     memset(refs, 0, sizeof refs);
+    nfreed = 0;
     for (uint32_t b = 0; b < FS_DATA_START; b++) mark(b, 1);
     int files = 0;
     for (int i = 0; i < FS_INODES; i++) {
@@ -248,7 +269,8 @@ ssize_t fs_write(int i, const void *src, uint64_t off, size_t n) {
             break;
         }
         new.block[k] = b;
-        if (k < old_blocks) {
+        if (chunk == BS) {                     /* the whole block is new: nothing to keep */
+        } else if (k < old_blocks) {
             if (block_read((uint64_t)ip->block[k] * SPB, buf, SPB) < 0) r = -EIO;
         } else {
             memset(buf, 0, BS);
@@ -258,13 +280,16 @@ ssize_t fs_write(int i, const void *src, uint64_t off, size_t n) {
         done += chunk;
     }
     uint32_t last = (uint32_t)((off + done + BS - 1) / BS);
+    /* [tour:commit] */
+    if (!r) r = flush();                       /* 2. they are on the disk */
     if (!r) {
         if (off + done > new.size) new.size = (uint32_t)(off + done);
         struct fs_inode old = *ip;
-        r = commit(i, &new);                   /* 2. the commit */
-        if (!r)                                /* 3. what the old inode named is free */
-            for (uint32_t k = first; k < last && k < old_blocks; k++) mark(old.block[k], 0);
+        r = commit(i, &new);                   /* 3. the commit */
+        if (!r)                                /* 4. what the old inode named, after a flush */
+            for (uint32_t k = first; k < last && k < old_blocks; k++) free_later(old.block[k]);
     }
+    /* [/tour:commit] */
     if (r)                                     /* not committed: the new blocks are free */
         for (uint32_t k = first; k < last; k++)
             if (new.block[k] && new.block[k] != ip->block[k]) mark(new.block[k], 0);
@@ -281,7 +306,7 @@ int fs_truncate(int i) {
     memset(new.block, 0, sizeof new.block);
     int r = commit(i, &new);
     if (!r)
-        for (uint32_t k = 0; k < nblocks(old.size); k++) mark(old.block[k], 0);
+        for (uint32_t k = 0; k < nblocks(old.size); k++) free_later(old.block[k]);
     unlock();
     return r;
 }
@@ -289,7 +314,7 @@ int fs_truncate(int i) {
 /* Frees inode `i` and its blocks, once it has no name and no open file (under the lock). */
 static void reclaim(int i) {
     if (inodes[i].name[0] || refs[i]) return;
-    for (uint32_t k = 0; k < nblocks(inodes[i].size); k++) mark(inodes[i].block[k], 0);
+    for (uint32_t k = 0; k < nblocks(inodes[i].size); k++) free_later(inodes[i].block[k]);
     memset(&inodes[i], 0, sizeof inodes[i]);
 }
 

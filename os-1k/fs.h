@@ -17,8 +17,9 @@
  * Crash safety rests on one property of the disk: a 512-byte sector is written whole or not
  * at all. A file changes only by rewriting its inode sector, and everything that inode names
  * is on the disk before that write starts (copy-on-write: new data goes to free blocks, never
- * over data an inode names). So whenever the machine stops, each inode on the disk is its old
- * or its new version, and each names complete data. Unlinking zeroes the inode's sector.
+ * over data an inode names, and a FLUSH before the inode's write). So whenever the machine
+ * stops, each inode on the disk is its old or its new version, and each names complete data.
+ * Unlinking zeroes the inode's sector.
  */
 #ifndef FS_H
 #define FS_H

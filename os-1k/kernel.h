@@ -16,7 +16,7 @@
  *   1. sleeping locks, held across sleeps: a description's offset (file.c), then the file
  *      system's (fs.c); they are flags that spinlocks guard, not spinlocks themselves;
  *   2. at most one of: "fs" (the file system's flag), "pipe" (one pipe), "console",
- *      "files" (the table of open file descriptions), "locktest";
+ *      "files" (the table of open file descriptions), "disk" (the virtio queue), "locktest";
  *   3. "proc": the process table, which is the run queue, and sleep and wakeup;
  *   4. "kmem": the page allocator.
  *
@@ -68,6 +68,7 @@ typedef long ssize_t;
 #define IRQ_BASE    0x20    /* IRQ n arrives as vector 0x20 + n */
 #define IRQ_TIMER   0       /* the PIT on one CPU; each CPU's LAPIC timer on several */
 #define IRQ_COM1    4
+#define IRQ_DISK    5       /* the virtio-blk disk's line (mini-kvm's) */
 #define IRQ_SPURIOUS 15     /* vector 0x2F: the LAPICs' spurious interrupt (several CPUs) */
 
 /* ELF64 (System V ABI): the values the program loader checks. */
@@ -194,6 +195,7 @@ void vm_free(uint64_t *pml4);
 int user_range_ok(uint64_t *pml4, uint64_t va, uint64_t len, int write);
 extern uint64_t *kernel_pml4;
 extern uint64_t free_pages, total_pages;
+volatile uint32_t *mmio_map(uint64_t pa);  /* device registers in physical 3-4 GiB, uncached */
 
 /* spinlock.c */
 void acquire(struct spinlock *lk);         /* panics if this CPU holds it already */
@@ -222,6 +224,7 @@ void gdt_init(struct cpu *c);              /* this CPU's GDT and TSS, loaded */
 void idt_load(void);
 void trap_init(void);
 void timer_init(int hz);
+void irq_enable(int irq);                  /* a device's line: to CPU 0, unmasked */
 void tss_set_rsp0(uint64_t rsp0);
 void trap(struct trapframe *tf);           /* entry.S's common stub calls it for every trap */
 void power_off(int status) __attribute__((noreturn));
@@ -248,12 +251,19 @@ int proc_list(struct procinfo *out, int max);
 int spawn(const char *path, char *const argv[], int argc, struct file *fd[3], int pgid,
           int foreground);
 
-/* block.c: the disk, in 512-byte sectors. */
+/* block.c: the disk, in 512-byte sectors, whichever driver has it. */
 void block_init(void);
 const char *block_name(void);
 int block_writable(void);
 int block_read(uint64_t sector, void *buf, uint32_t count);
 int block_write(uint64_t sector, const void *buf, uint32_t count);
+int block_flush(void);                     /* what was written is on the disk: 0, or -1 */
+
+/* virtio.c: the virtio-blk driver (buffers: kernel memory, physically contiguous). */
+int virtio_init(uint64_t *sectors, int *writable);    /* 0 if the machine has the disk */
+int virtio_rw(uint64_t sector, void *buf, uint32_t count, int write);
+int virtio_flush(void);
+void virtio_interrupt(void);
 
 /* fs.c: the file system (layout: fs.h). Inodes are numbered 0 to FS_INODES - 1. */
 void fs_init(void);

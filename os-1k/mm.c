@@ -11,6 +11,10 @@
  *
  * Every process has its own PML4. Its top entry is the kernel's (the higher half, supervisor
  * only: ring 3 cannot touch it); the bottom half holds the process's pages, marked U/S.
+ *
+ * Devices' registers (the LAPICs, the I/O APIC, the virtio disk) are in the top GiB of the
+ * 4 GiB physical space, which the boot tables do not map: mmio_map maps them, uncached, in
+ * the top GiB of virtual space, where physical pa is virtual pa | 0xFFFFFFFF00000000.
  */
 #include "kernel.h"
 
@@ -37,6 +41,10 @@ uint64_t *kernel_pml4;
 
 extern uint64_t boot_pml4[];
 extern char kernel_end[];
+
+#define PTE_PWT 0x008                  /* write-through, and with PCD: uncached */
+#define PTE_PCD 0x010
+static uint64_t mmio_pd[512] __attribute__((aligned(4096)));   /* physical 3-4 GiB */
 
 static inline void load_cr3(uint64_t pa) { __asm__ volatile("mov %0, %%cr3" :: "r"(pa) : "memory"); }
 
@@ -75,6 +83,14 @@ void mm_init(uint64_t info_pa) {
     if (mb->flags & 1) ram = ((uint64_t)mb->mem_upper + 1024) * 1024;   /* 1 MiB + upper */
     kprintf("Memory: %lu MiB of RAM (Multiboot memory map), %lu pages free from %p\n",
             ram >> 20, total_pages, first_free);
+}
+
+/* Maps the 2 MiB page of physical 3-4 GiB that holds `pa`, uncached; returns pa's address. */
+volatile uint32_t *mmio_map(uint64_t pa) {
+    uint64_t *pdpt = P2V(kernel_pml4[511] & PTE_ADDR);
+    pdpt[511] = V2P(mmio_pd) | PTE_P | PTE_W;
+    mmio_pd[(pa >> 21) & 511] = (pa & ~0x1FFFFFUL) | PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT;
+    return (volatile uint32_t *)(pa | 0xFFFFFFFF00000000UL);
 }
 
 uint64_t page_alloc(void) {

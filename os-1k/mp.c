@@ -133,7 +133,7 @@ void mp_init(void) {
         }
         e += 8;
     }
-    uint64_t top = 0xC0000000;                 /* apic.c maps only the top GiB of the 4 */
+    uint64_t top = 0xC0000000;                 /* mmio_map maps only the top GiB of the 4 */
     if (n < 2 || !ioapic_pa || conf->lapic < top || ioapic_pa < top) return;
     if (f->feature[1] & 0x80) {                /* the IMCR: interrupts to the APICs, not the 8259 */
         outb(0x22, 0x70);

@@ -116,6 +116,14 @@ void trap_init(void) {
     kprintf("  - System calls: int 0x80 (DPL 3 gate; #UD path for hosts that cannot deliver it)\n");
 }
 
+/* Lets device line `irq` (an ISA IRQ of the first 8259, 0-7) interrupt CPU 0 as vector
+ * IRQ_BASE + irq: its 8259 mask bit cleared on one CPU; on several, its I/O APIC pin (the MP
+ * table's) routed to CPU 0, as COM1's is. */
+void irq_enable(int irq) {
+    if (apic) ioapic_route(mp_isa_pin(irq), IRQ_BASE + irq, cpus[0].apic_id);
+    else outb(PIC1 + 1, inb(PIC1 + 1) & (uint8_t)~(1 << irq));
+}
+
 /* 8254 channel 0, mode 2 (rate generator): IRQ 0 every 1193182/hz input clocks. */
 /* [tour:timer] */
 void timer_init(int hz) {
@@ -179,6 +187,8 @@ void trap(struct trapframe *tf) {
             }
         } else if (v == IRQ_BASE + IRQ_COM1) {
             console_interrupt();
+        } else if (v == IRQ_BASE + IRQ_DISK) {
+            virtio_interrupt();
         }
         if (apic) {
             lapic_eoi();

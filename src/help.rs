@@ -44,7 +44,7 @@ Options:
       --stats         print exit counts and timings per vCPU on stderr at the end
       --trace[=CLASSES]  explain every VM exit on stderr, one line each; CLASSES
                       (comma-separated): io hypercall uart mmio hlt fault irq kick
-                      debug, all (default: all but kick)
+                      debug virtio, all (default: all but kick and virtio)
       --timeout SECS  stop after SECS seconds, loading included (decimals allowed,
                       0.001 to 1e9): status 124
       --color WHEN    colour the [N] line prefixes of several vCPUs: auto, always, never

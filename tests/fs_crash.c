@@ -45,6 +45,7 @@ void sleep_on(void *chan, struct spinlock *lk) { (void)chan, (void)lk; }
 void wakeup(void *chan) { (void)chan; }
 const char *block_name(void) { return "a disk in memory"; }
 int block_writable(void) { return 1; }
+int block_flush(void) { return 0; }
 
 void kprintf(const char *fmt, ...) {
     va_list ap;

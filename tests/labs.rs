@@ -354,8 +354,13 @@ pub mod unclaimed {
             fail("--help lists the classes", "... unclaimed ...", &help.stdout);
         }
         let r = run(&["--trace=bogus", "hello"]);
-        if !r.stderr.contains("debug, unclaimed, all)") {
-            fail("--trace=bogus names the known classes", "... debug, unclaimed, all)", &r.stderr);
+        let known = r.stderr.split_once("(known: ").map_or("", |(_, rest)| rest);
+        if !known.split([',', ')']).any(|class| class.trim() == "unclaimed") {
+            fail(
+                "--trace=bogus names the known classes",
+                "... (known: io, ..., unclaimed, ..., all) ...",
+                &r.stderr,
+            );
         }
     }
 
@@ -592,6 +597,188 @@ pub mod locks {
     }
 }
 
+/// A directory of its own for a grader's disk images, removed when the grader ends.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let thread = std::thread::current().id();
+        let dir = std::env::temp_dir()
+            .join(format!("mini-kvm-lab-{name}-{}-{thread:?}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The 1K OS with `args` before it (a `--disk`, a `--trace`), given `input`: (stdout, stderr).
+fn os_with(args: &[&str], input: &str) -> (String, String) {
+    let mut all = args.to_vec();
+    all.push("os-1k");
+    let r = run_with(&all, input.as_bytes(), &[], Duration::from_secs(60));
+    if r.status != 0 {
+        fail(
+            &format!("mini-kvm {}, given the commands, ends", all.join(" ")),
+            "status 0 (the shell's 0 powers it off)",
+            &format!("status {}: {}", r.status, r.stderr),
+        );
+    }
+    (r.stdout, r.stderr)
+}
+
+/// Lab 9: the disk's name, a GET_ID request from the 1K OS (docs/labs/09-diskid.md).
+pub mod diskid {
+    use super::*;
+
+    pub fn diskid_names_the_built_in_disk() {
+        let (out, _) = os_with(&[], "diskid\n0\n");
+        expect_eq(
+            "`diskid` on the disk mini-kvm gives the 1K OS without --disk (its ID is \"os-1k\")",
+            "diskid: os-1k\n",
+            answer(&out, "diskid"),
+        );
+    }
+
+    pub fn a_twenty_byte_id_has_no_nul() {
+        let s = Scratch::new("diskid");
+        // mini-kvm names a --disk by its file's name, cut to 20 bytes: all 20 used, no NUL.
+        let disk = s.path("disk-with-a-long-name.img");
+        let (out, _) = os_with(&["--disk", &disk], "diskid\n0\n");
+        expect_eq(
+            "`diskid` on --disk .../disk-with-a-long-name.img (an ID of 20 bytes, no NUL)",
+            "diskid: disk-with-a-long-nam\n",
+            answer(&out, "diskid"),
+        );
+    }
+
+    pub fn the_device_serves_one_get_id() {
+        let (_, trace) = os_with(&["--trace=virtio"], "diskid\n0\n");
+        let get_id: Vec<&str> =
+            trace.lines().filter(|l| l.contains("VIRTIO_BLK_T_GET_ID")).collect();
+        let right = get_id.len() == 1
+            && get_id[0].contains("S_OK")
+            && get_id[0].contains("+20 W,")
+            && get_id[0].ends_with("used 21");
+        if !right {
+            fail(
+                "--trace=virtio during `diskid`: the requests of type GET_ID",
+                "one line: VIRTIO_BLK_T_GET_ID ... S_OK ... [1] 0x...+20 W, [2] 0x...+1 W; used 21",
+                &get_id.join("\n"),
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=diskid"]
+    fn grade_diskid_names_the_built_in_disk() {
+        grade(diskid_names_the_built_in_disk)
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=diskid"]
+    fn grade_a_twenty_byte_id_has_no_nul() {
+        grade(a_twenty_byte_id_has_no_nul)
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=diskid"]
+    fn grade_the_device_serves_one_get_id() {
+        grade(the_device_serves_one_get_id)
+    }
+}
+
+/// Lab 10: read-only disks, `--disk FILE,ro` (docs/labs/10-read-only.md).
+pub mod read_only {
+    use super::*;
+
+    /// A 1K OS disk made by a first run, and its bytes.
+    fn os_disk(s: &Scratch) -> (String, Vec<u8>) {
+        let disk = s.path("os.img");
+        os_with(&["--disk", &disk], "0\n");
+        let bytes = std::fs::read(&disk).unwrap_or_default();
+        (disk, bytes)
+    }
+
+    pub fn the_driver_is_told() {
+        let s = Scratch::new("ro-told");
+        let (disk, _) = os_disk(&s);
+        let (out, _) = os_with(&["--disk", &format!("{disk},ro")], "0\n");
+        let line = out.lines().find(|l| l.starts_with("Disk:")).unwrap_or_default();
+        if !line.contains("sectors, read-only,") {
+            fail(
+                "the 1K OS's boot line for --disk FILE,ro (the device offers VIRTIO_BLK_F_RO)",
+                "Disk: virtio-blk at 0xd0000000, 8192 sectors, read-only, FLUSH; ...",
+                line,
+            );
+        }
+    }
+
+    pub fn the_1k_os_writes_nothing() {
+        let s = Scratch::new("ro-os");
+        let (disk, before) = os_disk(&s);
+        let (out, _) = os_with(&["--disk", &format!("{disk},ro")], "echo hi > f\n0\n");
+        expect_eq(
+            "`echo hi > f` on --disk FILE,ro",
+            "sh: f: read-only file system\n",
+            answer(&out, "echo hi > f"),
+        );
+        if std::fs::read(&disk).ok() != Some(before) {
+            fail("the image after that run", "the same bytes as before", "changed bytes");
+        }
+    }
+
+    pub fn a_driver_that_writes_anyway_gets_ioerr() {
+        let s = Scratch::new("ro-rw");
+        let disk = s.path("d.img");
+        let mut image = vec![0u8; 16 * 512];
+        image[..20].copy_from_slice(b"hello from the image");
+        std::fs::write(&disk, &image).expect("the temporary directory is writable");
+        let r = run_with(
+            &["--disk", &format!("{disk},ro"), &test_guest("disk_rw")],
+            b"",
+            &[],
+            Duration::from_secs(60),
+        );
+        // disk_rw ignores VIRTIO_BLK_F_RO and writes sector 1; statuses: 0 OK, 1 IOERR.
+        expect_line(
+            "the test guest disk_rw, which writes sector 1 whatever the features say",
+            "write 1: 1",
+            &r.stdout,
+        );
+        if std::fs::read(&disk).ok() != Some(image) {
+            fail("the image after that run", "the same bytes as before", "changed bytes");
+        }
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=read-only"]
+    fn grade_the_driver_is_told() {
+        grade(the_driver_is_told)
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=read-only"]
+    fn grade_the_1k_os_writes_nothing() {
+        grade(the_1k_os_writes_nothing)
+    }
+
+    #[test]
+    #[ignore = "lab grader: make grade LAB=read-only"]
+    fn grade_a_driver_that_writes_anyway_gets_ioerr() {
+        grade(a_driver_that_writes_anyway_gets_ioerr)
+    }
+}
+
 /// Every grader, by the name `make grade` shows (`lab::check`): on the tree as it is each one
 /// must fail, or a lab would score points for no work (xv6's rule). A check that guards what a
 /// solution must not break (a wild address still kills, equals still share the CPU) checks the
@@ -618,6 +805,9 @@ const GRADERS: &[(&str, fn())] = &[
     ("unclaimed::help_and_errors_name_the_class", unclaimed::help_and_errors_name_the_class),
     ("nice::the_lower_nice_value_runs_first", nice::the_lower_nice_value_runs_first),
     ("nice::equals_still_take_turns", nice::equals_still_take_turns),
+    ("diskid::diskid_names_the_built_in_disk", diskid::diskid_names_the_built_in_disk),
+    ("diskid::a_twenty_byte_id_has_no_nul", diskid::a_twenty_byte_id_has_no_nul),
+    ("diskid::the_device_serves_one_get_id", diskid::the_device_serves_one_get_id),
 ];
 
 /// The labs that start from a patch in docs/labs/start/ (their work ships in the tree): their
@@ -641,6 +831,12 @@ pub const NEEDS_THE_START_PATCH: &[(&str, fn())] = &[
     (
         "locks::interrupts_stay_off_until_the_last_release",
         locks::interrupts_stay_off_until_the_last_release,
+    ),
+    ("read_only::the_driver_is_told", read_only::the_driver_is_told),
+    ("read_only::the_1k_os_writes_nothing", read_only::the_1k_os_writes_nothing),
+    (
+        "read_only::a_driver_that_writes_anyway_gets_ioerr",
+        read_only::a_driver_that_writes_anyway_gets_ioerr,
     ),
 ];
 

@@ -6,10 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 lab=${1:-}
 case $lab in
-hypercall | syscall | vmprint | unclaimed | nice | pipe | locks) module=$lab ;;
+hypercall | syscall | vmprint | unclaimed | nice | pipe | locks | diskid) module=$lab ;;
 lazy-stack) module=lazy_stack ;;
+read-only) module=read_only ;;
 *)
-    echo "usage: make grade LAB=name, with a name from docs/labs/README.md: hypercall, syscall, vmprint, lazy-stack, unclaimed, nice, pipe, locks" >&2
+    echo "usage: make grade LAB=name, with a name from docs/labs/README.md: hypercall, syscall, vmprint, lazy-stack, unclaimed, nice, pipe, locks, diskid, read-only" >&2
     exit 2
     ;;
 esac

@@ -36,6 +36,7 @@
 #define SYS_CPUS     22   /* cpus() -> how many CPUs run processes */
 #define SYS_LOCKTEST 23   /* locktest(op, n): the locks lab's probe of the kernel's spinlocks
                              (docs/labs/08-locks.md), one of the ops below */
+                          /* 24: lab 9's diskid (docs/labs/09-diskid.md) */
 
 /* open's flags (Linux's values). */
 #define O_RDONLY  0

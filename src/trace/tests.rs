@@ -12,7 +12,7 @@ fn usage(r: Result<u32, Ending>) -> String {
 
 #[test]
 fn classes_default_to_all_but_kicks_and_combine() {
-    assert_eq!(parse_classes(None).ok(), Some(ALL & !KICK));
+    assert_eq!(parse_classes(None).ok(), Some(ALL & !KICK & !VIRTIO));
     assert_eq!(parse_classes(Some("all")).ok(), Some(ALL));
     assert_eq!(parse_classes(Some("hlt")).ok(), Some(HLT));
     assert_eq!(parse_classes(Some(" io, kick ,")).ok(), Some(IO | KICK));
@@ -23,7 +23,7 @@ fn classes_default_to_all_but_kicks_and_combine() {
 fn unknown_or_empty_classes_are_usage_errors_naming_the_known_ones() {
     assert_eq!(
         usage(parse_classes(Some("io,nope"))),
-        "--trace: unknown class 'nope' (known: io, hypercall, uart, mmio, hlt, fault, irq, kick, debug, all)"
+        "--trace: unknown class 'nope' (known: io, hypercall, uart, mmio, hlt, fault, irq, kick, debug, virtio, all)"
     );
     assert_eq!(usage(parse_classes(Some(""))), "--trace= needs at least one class");
     assert_eq!(usage(parse_classes(Some(",,"))), "--trace= needs at least one class");

@@ -64,7 +64,7 @@ pub const QUEUE_SIZE: u16 = 256;
 pub const SEGMENT: usize = 64 * 1024;
 
 /// Where the disk's bytes live: pread/pwrite/fdatasync-shaped, so the tests use a `Vec` and
-/// the machine a [`std::fs::File`].
+/// the machine a file or a copy in memory ([`super::backend::Backend`]).
 pub trait DiskBackend {
     /// Fills `buf` from `offset`; an error if it cannot be filled.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
@@ -72,19 +72,6 @@ pub trait DiskBackend {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
     /// Makes what was written durable.
     fn flush(&mut self) -> io::Result<()>;
-}
-
-/// The image file: pread(2), pwrite(2), fdatasync(2).
-impl DiskBackend for std::fs::File {
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
-    }
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(self, data, offset)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.sync_data()
-    }
 }
 
 /// Counters for `--stats`.
@@ -117,6 +104,24 @@ pub struct Completion {
     pub more: bool,
 }
 
+/// One request as the device served it: what `--trace=virtio` prints (trace/virtio.rs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    /// The header's type; `None` when the chain had no whole header.
+    pub kind: Option<u32>,
+    pub sector: u64,
+    /// The data bytes: the readable ones after the header (OUT), or the writable ones before
+    /// the status byte (IN, GET_ID).
+    pub len: u64,
+    /// The status byte written; `None`: the chain went back with length 0 (malformed).
+    pub status: Option<u8>,
+    /// The length returned in the used ring.
+    pub used: u32,
+}
+
+/// What [`Blk::process_queue_upto`] calls for each request served, when someone watches.
+pub type OnServed<'a> = &'a mut dyn FnMut(&Chain, &Served);
+
 /// The request's outcome: status byte and how many writable bytes from the start were written
 /// before it (data for IN and GET_ID).
 struct Outcome {
@@ -142,6 +147,8 @@ struct Disk<B> {
     write_through: bool,
     buffer: Box<[u8]>,
     stats: BlkStats,
+    /// The last request served.
+    served: Served,
 }
 
 /// A virtio-blk device: the disk plus the chain buffer its requests are copied into.
@@ -166,6 +173,7 @@ impl<B: DiskBackend> Blk<B> {
                 write_through: true,
                 buffer: vec![0u8; SEGMENT].into_boxed_slice(),
                 stats: BlkStats::default(),
+                served: Served::default(),
             },
             chain: Chain::with_capacity(QUEUE_SIZE),
         }
@@ -217,20 +225,25 @@ impl<B: DiskBackend> Blk<B> {
         queue: &mut SplitQueue,
         mem: &impl GuestRam,
     ) -> Result<Completion, QueueError> {
-        self.process_queue_upto(queue, mem, u32::from(queue.config().size))
+        self.process_queue_upto(queue, mem, u32::from(queue.config().size), None)
     }
 
-    /// The same, at most `limit` requests (the machine's test-only switch stops at the k-th).
+    /// The same, at most `limit` requests (the machine's test-only switch stops at the k-th),
+    /// showing each one served to `watch` if there is one (`--trace=virtio`).
     pub fn process_queue_upto(
         &mut self,
         queue: &mut SplitQueue,
         mem: &impl GuestRam,
         limit: u32,
+        mut watch: Option<OnServed<'_>>,
     ) -> Result<Completion, QueueError> {
         let mut done = Completion::default();
         while done.completed < limit {
             if !self.serve_one(queue, mem)? {
                 break;
+            }
+            if let Some(watch) = watch.as_mut() {
+                watch(&self.chain, &self.disk.served);
             }
             done.completed += 1;
         }
@@ -245,6 +258,7 @@ impl<B: DiskBackend> Blk<B> {
         queue: &mut SplitQueue,
         mem: &impl GuestRam,
     ) -> Result<bool, QueueError> {
+        self.disk.served = Served::default();
         let (head, used) = match queue.pop(mem, &mut self.chain) {
             Ok(false) => return Ok(false),
             Ok(true) => (self.chain.head(), self.disk.execute(&self.chain, mem)),
@@ -255,6 +269,7 @@ impl<B: DiskBackend> Blk<B> {
                 (head, 0)
             }
         };
+        self.disk.served.used = used;
         queue.push_used(mem, head, used)?;
         Ok(true)
     }
@@ -287,14 +302,14 @@ impl<B: DiskBackend> Disk<B> {
             header[8], header[9], header[10], header[11], header[12], header[13], header[14],
             header[15],
         ]);
+        let len = match kind {
+            VIRTIO_BLK_T_OUT => chain.readable_len() - REQUEST_HEADER_LEN as u64,
+            _ => writable - 1,
+        };
+        self.served = Served { kind: Some(kind), sector, len, ..Served::default() };
         let outcome = match kind {
-            VIRTIO_BLK_T_IN => self.read_sectors(chain, mem, sector, writable - 1),
-            VIRTIO_BLK_T_OUT => self.write_sectors(
-                chain,
-                mem,
-                sector,
-                chain.readable_len() - REQUEST_HEADER_LEN as u64,
-            ),
+            VIRTIO_BLK_T_IN => self.read_sectors(chain, mem, sector, len),
+            VIRTIO_BLK_T_OUT => self.write_sectors(chain, mem, sector, len),
             VIRTIO_BLK_T_FLUSH => {
                 self.stats.flushes += 1;
                 match self.backend.flush() {
@@ -315,6 +330,7 @@ impl<B: DiskBackend> Disk<B> {
             self.stats.malformed += 1;
             return 0;
         }
+        self.served.status = Some(outcome.status);
         // The bytes written from the start of the writable part: all of it when the data
         // reached the status byte, else only the data (2.7.8 allows an underestimate).
         let used = if outcome.written + 1 == writable { writable } else { outcome.written };

@@ -18,9 +18,9 @@
 //! no irqfd delivers, the disk thread pulses the line with KVM_IRQ_LINE.
 
 use super::backend::Backend;
-use super::blk::{Blk, BlkStats};
+use super::blk::{Blk, BlkStats, OnServed, Served};
 use super::mmio::{MmioTransport, TransportStats, WriteEffect, VIRTIO_MMIO_INT_VRING};
-use super::queue::SplitQueue;
+use super::queue::{Chain, QueueConfig, SplitQueue};
 use super::{GuestRam, VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
 use crate::boot::{HIGH_RAM_START, LOW_RAM_END};
 use crate::devices::MmioDevice;
@@ -49,6 +49,18 @@ impl Interrupt {
             }
         }
     }
+}
+
+/// What the device does, told as it happens to whoever watches it (`--trace=virtio`: the
+/// trace layer's trace/virtio.rs puts it into words). Called on the thread that does it, with
+/// the device's lock held.
+pub trait Watch: Send + Sync {
+    /// The driver set DRIVER_OK: the queue is where `queue` says.
+    fn queue_ready(&self, queue: &QueueConfig);
+    /// A request went back to the used ring: its chain (the device's copy) and what it did.
+    fn served(&self, chain: &Chain, served: &Served);
+    /// The device raised its interrupt (through KVM_IRQFD if `irqfd`, else KVM_IRQ_LINE).
+    fn interrupt(&self, irqfd: bool);
 }
 
 /// Guest RAM as the device may use it: the mapping, less the hole below 4 GiB that a guest
@@ -98,6 +110,7 @@ pub struct Device {
     stop: AtomicBool,
     /// The test-only switch: end the process abruptly after this many requests.
     kill_after: Option<u64>,
+    watch: Option<Arc<dyn Watch>>,
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -111,7 +124,7 @@ impl Device {
         notify: EventFd,
         interrupt: Interrupt,
         memory: Arc<GuestMemory>,
-        kill_after: Option<u64>,
+        (kill_after, watch): (Option<u64>, Option<Arc<dyn Watch>>),
     ) -> Device {
         let state = State { transport: blk.transport(), blk, queue: None };
         Device {
@@ -121,6 +134,7 @@ impl Device {
             memory: DeviceRam(memory),
             stop: AtomicBool::new(false),
             kill_after,
+            watch,
         }
     }
 
@@ -130,12 +144,14 @@ impl Device {
         (offset.checked_add(len as u64)? <= VIRTIO_MMIO_SIZE).then_some(offset)
     }
 
+    // [tour:serve]
     /// The disk thread's body: wait for a notify, serve the queue, until [`Device::stop`].
     pub fn serve(&self) {
         while self.notify.take().is_ok() && !self.stop.load(Ordering::SeqCst) {
             while self.serve_batch() && !self.stop.load(Ordering::SeqCst) {}
         }
     }
+    // [/tour:serve]
 
     /// Serves up to a queue's worth of requests; `true` if more may be waiting.
     fn serve_batch(&self) -> bool {
@@ -145,7 +161,9 @@ impl Device {
         let size = u32::from(q.config().size);
         let left = self.kill_after.map(|k| k.saturating_sub(blk.stats().requests));
         let limit = left.map_or(size, |left| size.min(left.max(1) as u32));
-        match blk.process_queue_upto(q, &self.memory, limit) {
+        let mut watch = self.watch.as_ref().map(|w| move |c: &Chain, s: &Served| w.served(c, s));
+        let watch = watch.as_mut().map(|w| w as OnServed<'_>);
+        match blk.process_queue_upto(q, &self.memory, limit, watch) {
             Ok(done) => {
                 if self.kill_after.is_some_and(|k| blk.stats().requests >= k) {
                     kill();
@@ -153,6 +171,9 @@ impl Device {
                 if done.interrupt {
                     transport.raise_interrupt(VIRTIO_MMIO_INT_VRING);
                     self.interrupt.pulse();
+                    if let Some(w) = &self.watch {
+                        w.interrupt(matches!(self.interrupt, Interrupt::Irqfd(_)));
+                    }
                 }
                 done.more
             }
@@ -202,6 +223,9 @@ impl MmioDevice for Device {
             WriteEffect::DriverOk => {
                 s.blk.activate(s.transport.driver_features());
                 s.queue = s.transport.queue_config(0).map(SplitQueue::new);
+                if let (Some(w), Some(q)) = (&self.watch, &s.queue) {
+                    w.queue_ready(&q.config());
+                }
             }
             WriteEffect::Reset | WriteEffect::QueueDisabled(_) => s.queue = None,
             // Without KVM_IOEVENTFD the notify is this exit: wake the disk thread.

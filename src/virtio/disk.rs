@@ -16,10 +16,10 @@
 //! Step 7: the disk thread starts (device.rs). At the end: `--stats` lines.
 
 use super::backend::{self, Image};
-use super::blk::{Blk, BlkStats, SECTOR_SIZE};
-use super::device::{Device, Interrupt};
+use super::blk::{Blk, SECTOR_SIZE};
+use super::device::{Device, Interrupt, Watch};
 use super::image;
-use super::mmio::{TransportStats, VIRTIO_MMIO_QUEUE_NOTIFY};
+use super::mmio::VIRTIO_MMIO_QUEUE_NOTIFY;
 use super::{VIRTIO_BLK_IRQ, VIRTIO_BLK_MMIO_BASE, VIRTIO_MMIO_SIZE};
 use crate::cli::Config;
 use crate::console::{message, note};
@@ -28,7 +28,6 @@ use crate::hostcheck::{irqfd_delivers, Works};
 use crate::kvm::eventfd::EventFd;
 use crate::machine::{Layer, Setup};
 use crate::vcpu::{Control, Report};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -47,6 +46,8 @@ pub struct Disk {
     device: Option<Arc<Device>>,
     thread: Option<JoinHandle<()>>,
     kill_after: Option<u64>,
+    /// `--trace=virtio`'s watcher.
+    watch: Option<Arc<dyn Watch>>,
     stats: bool,
     /// Notifies through KVM_IOEVENTFD (else MMIO exits).
     ioeventfd: bool,
@@ -83,6 +84,11 @@ impl Disk {
             device: None,
             thread: None,
             kill_after,
+            // Only a run with --trace reaches the trace layer's code.
+            watch: match config.flag("--trace") {
+                true => crate::trace::virtio::watch(config)?,
+                false => None,
+            },
             stats: config.flag("--stats"),
             ioeventfd: false,
         }))
@@ -119,7 +125,8 @@ impl Layer for Disk {
             Works::No(why) => (Interrupt::Line(Arc::clone(m.vm)), Err(why)),
         };
         let memory = Arc::clone(m.memory);
-        let device = Arc::new(Device::new(blk, notify, interrupt, memory, self.kill_after));
+        let switches = (self.kill_after, self.watch.take());
+        let device = Arc::new(Device::new(blk, notify, interrupt, memory, switches));
         m.bus.add_mmio(Arc::clone(&device) as Arc<dyn crate::devices::MmioDevice>);
         self.device = Some(device);
         note(|| {
@@ -167,29 +174,8 @@ impl Layer for Disk {
     }
 }
 
-/// The `--stats` table of the disk: what the guest asked for, and what it cost in exits.
-fn table(name: &str, (blk, transport): (BlkStats, TransportStats), ioeventfd: bool) -> String {
-    let mut s = format!("mini-kvm stats: disk: {name}\n");
-    let errors = format!("{} / {} / {}", blk.io_errors, blk.unsupported, blk.malformed);
-    let notifies = match ioeventfd {
-        true => "(KVM_IOEVENTFD: no exit)",
-        false => "(MMIO exits)",
-    };
-    let rows: [(&str, String, &str); 8] = [
-        ("requests", blk.requests.to_string(), ""),
-        ("bytes read", blk.read_bytes.to_string(), ""),
-        ("bytes written", blk.written_bytes.to_string(), ""),
-        ("flushes", blk.flushes.to_string(), ""),
-        ("IOERR/UNSUPP/malformed", errors, ""),
-        ("queue notify exits", transport.notifies.to_string(), notifies),
-        ("InterruptStatus reads", transport.interrupt_status_reads.to_string(), "(MMIO exits)"),
-        ("InterruptACK writes", transport.interrupt_acks.to_string(), "(MMIO exits)"),
-    ];
-    for (label, n, note) in rows {
-        let _ = writeln!(s, "  {label:<26} {n:>10} {note}");
-    }
-    s.lines().map(str::trim_end).collect::<Vec<_>>().join("\n")
-}
+mod stats;
+use stats::table;
 
 #[cfg(test)]
 mod tests;

@@ -287,21 +287,3 @@ fn a_broken_ring_stops_the_queue() {
         Err(QueueError::AvailIndex { .. })
     ));
 }
-
-#[test]
-fn the_image_file_backend_reads_writes_and_syncs() {
-    let path = std::env::temp_dir().join(format!("mini-kvm-blk-test-{}", std::process::id()));
-    std::fs::write(&path, image(4)).unwrap();
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
-    let mut buf = [0u8; 512];
-    file.read_at(512, &mut buf).unwrap();
-    assert_eq!(buf[..], image(4)[512..1024]);
-    file.write_at(1024, &[7; 512]).unwrap();
-    file.flush().unwrap();
-    assert!(file.read_at(4 * 512 - 1, &mut buf).is_err(), "past the end");
-    drop(file);
-    let back = std::fs::read(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    assert_eq!(back[1024..1536], [7; 512]);
-    assert_eq!(back.len(), 4 * 512);
-}

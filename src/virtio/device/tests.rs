@@ -35,7 +35,7 @@ fn running(sectors: u8) -> (Device, Arc<GuestMemory>) {
     // The disk thread blocks on `notify`, as in the machine; the test reads `irq` when it may
     // be 0, so that one does not block.
     let (notify, irq) = (EventFd::new(false).unwrap(), EventFd::new(true).unwrap());
-    let d = Device::new(blk, notify, Interrupt::Irqfd(irq), Arc::clone(&memory), None);
+    let d = Device::new(blk, notify, Interrupt::Irqfd(irq), Arc::clone(&memory), (None, None));
     assert_eq!(r(&d, VIRTIO_MMIO_MAGIC_VALUE), MAGIC_VALUE);
     for status in [1, 3] {
         w(&d, VIRTIO_MMIO_STATUS, status);

@@ -1,6 +1,8 @@
 //! The disk layer's words: its `--stats` table.
 
 use super::*;
+use crate::virtio::blk::BlkStats;
+use crate::virtio::mmio::TransportStats;
 
 #[test]
 fn the_stats_table_says_what_the_guest_asked_and_what_it_cost() {
