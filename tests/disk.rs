@@ -4,34 +4,10 @@
 
 mod common;
 
-use common::{assert_one_line, host, read_until, run_with, test_guest, HANG_GUARD, MINI_KVM};
-use std::path::PathBuf;
+use common::{
+    assert_one_line, host, read_until, run_with, test_guest, Scratch, HANG_GUARD, MINI_KVM,
+};
 use std::process::{Command, Stdio};
-
-/// A scratch directory for one test, removed at the end.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("mini-kvm-disk-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-    fn file(&self, name: &str, bytes: &[u8]) -> String {
-        std::fs::write(self.0.join(name), bytes).unwrap();
-        self.path(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// 16 sectors: sector 0 starts with a line of text, the rest are zeros.
 fn image() -> Vec<u8> {

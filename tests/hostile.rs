@@ -17,11 +17,10 @@ mod common;
 mod gdb_common;
 mod hostile_gen;
 
-use common::{try_wait_rss, HANG_GUARD};
+use common::{try_wait_rss, Scratch, HANG_GUARD};
 use hostile_gen::{devices, mutate, random_code, tiny_kernel, virtqueue, Rng};
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -185,27 +184,6 @@ fn check_all(cases: Vec<Case>) {
     );
     let failures = failures.into_inner().unwrap();
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("mini-kvm-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn file(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn guest_case(what: String, args: Vec<String>, input: Input) -> Case {

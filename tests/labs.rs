@@ -597,30 +597,6 @@ pub mod locks {
     }
 }
 
-/// A directory of its own for a grader's disk images, removed when the grader ends.
-struct Scratch(std::path::PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let thread = std::thread::current().id();
-        let dir = std::env::temp_dir()
-            .join(format!("mini-kvm-lab-{name}-{}-{thread:?}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The 1K OS with `args` before it (a `--disk`, a `--trace`), given `input`: (stdout, stderr).
 fn os_with(args: &[&str], input: &str) -> (String, String) {
     let mut all = args.to_vec();

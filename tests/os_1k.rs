@@ -5,9 +5,7 @@
 
 mod common;
 use common::*;
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs the OS with `input`; asserts a clean power-off and returns stdout.
 fn os(input: &str) -> String {
@@ -527,39 +525,16 @@ fn the_whole_session_reads_the_same_with_and_without_coalescing() {
 #[test]
 #[ignore = "needs qemu-system-x86_64: `make test` installs it and runs this (or: cargo test -- --include-ignored)"]
 fn the_same_kernel_boots_under_qemu() {
-    require("qemu-system-x86_64");
-    // timeout(1) guards against a QEMU that hangs without output: reads then end.
-    let mut qemu = Command::new("timeout")
-        .args(["120", "qemu-system-x86_64"])
-        .args(["-kernel", env!("MINI_KVM_OS_1K_IMAGE")])
-        .args(["-serial", "stdio", "-display", "none", "-no-reboot", "-m", "32"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu starts");
-    let mut out = qemu.stdout.take().unwrap();
-    let mut input = qemu.stdin.take().unwrap();
-    let mut seen = String::new();
+    let mut qemu = Interactive::qemu("1");
     // Under QEMU `int 0x80` goes through the IDT gate: the shell's output proves system calls.
-    read_until(&mut out, &mut seen, "\n$ ");
-    input.write_all(b"1\n").unwrap();
-    read_until(&mut out, &mut seen, "9*9=81 \n");
+    qemu.send("1\n");
+    qemu.expect("9*9=81 \n");
     // The file system is the image linked into the kernel.
-    input.write_all(b"wc readme.txt\n").unwrap();
-    read_until(&mut out, &mut seen, "5 71 349 readme.txt\n");
-    input.write_all(b"0\n").unwrap();
-    read_until(&mut out, &mut seen, "Thank you for using 1K OS!");
-    // 0 powers off through QEMU's ACPI port: QEMU exits by itself.
-    let started = Instant::now();
-    while qemu.try_wait().unwrap().is_none() {
-        if started.elapsed() > HANG_GUARD {
-            let _ = qemu.kill();
-            panic!("qemu did not power off");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(seen.contains("=== 1K OS x86-64 ===") && seen.contains(TABLE));
+    assert_eq!(qemu.command("wc readme.txt"), "5 71 349 readme.txt\n");
+    // 0 powers off through QEMU's ACPI port: QEMU exits by itself, with status 0.
+    qemu.send("0\n");
+    let seen = qemu.finish();
+    assert!(seen.contains("=== 1K OS x86-64 ===") && seen.contains(TABLE), "{seen}");
     assert!(
         seen.contains(&format!("File system: {} files, ", built_in_files()))
             && seen.contains("on the image linked into the kernel"),

@@ -21,6 +21,42 @@ pub const MINI_KVM: &str = env!("CARGO_BIN_EXE_mini-kvm");
 /// make a run that takes 50 ms take seconds).
 pub const HANG_GUARD: Duration = Duration::from_secs(90);
 
+/// A directory of one test's own under the system's temporary directory (named after the test,
+/// the process and the thread, so tests running side by side never share one), removed when
+/// the test ends, passed or failed.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let thread = std::thread::current().id();
+        let dir = std::env::temp_dir()
+            .join(format!("mini-kvm-{name}-{}-{thread:?}", std::process::id()))
+            .to_string_lossy()
+            .replace(['(', ')'], "");
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+        Scratch(dir)
+    }
+
+    /// The path of `name` in the directory, as a string for a command line.
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+
+    /// Writes `bytes` to `name` in the directory; returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.0.join(name), bytes).expect("the temporary directory is writable");
+        self.path(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A test guest assembled by build.rs from tests/guests/NAME.asm.
 pub fn test_guest(name: &str) -> String {
     let path = PathBuf::from(env!("MINI_KVM_TEST_GUESTS")).join(format!("{name}.bin"));
