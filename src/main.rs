@@ -64,20 +64,20 @@ fn refused(ending: Ending) -> i32 {
     ending.status()
 }
 
-/// stdin, stdout and stderr must be open before mini-kvm opens anything: a closed one would be
-/// reused by the next open(2), and /dev/kvm or a guest image would become "stdout". A closed
-/// stdin or stderr gets /dev/null (input that has ended, messages nobody wants); a closed
-/// stdout is refused, as a full one is: the guest's output would be lost.
+/// A closed stdin, stdout or stderr would be reused by the next open(2) (/dev/kvm or a guest
+/// image would become "stdout"), so Rust's runtime opens /dev/null read-write on each closed
+/// one before `main`. Input that has ended and messages nobody wants are fine; a stdout that
+/// was closed is refused, as a full one is: the guest's output would be lost. (A shell's
+/// `>/dev/null` opens it write-only: a read-write /dev/null on fd 1 is the runtime's.)
 fn standard_fds_open() -> Result<(), Ending> {
-    use std::os::fd::AsRawFd;
-    loop {
-        let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null");
-        let null = null.map_err(|e| Ending::Host(format!("opening /dev/null: {e}")))?;
-        match null.as_raw_fd() {
-            1 => return Err(Ending::Host("stdout is closed: the guest's output would be lost (give mini-kvm a stdout, e.g. >/dev/null)".into())),
-            0 | 2 => std::mem::forget(null), // keeps fd 0 or 2 open on /dev/null
-            _ => return Ok(()),
-        }
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(std::io::stdout(), FcntlArg::F_GETFL).map(OFlag::from_bits_truncate);
+    let read_write = flags.is_ok_and(|f| f & OFlag::O_ACCMODE == OFlag::O_RDWR);
+    match std::fs::read_link("/proc/self/fd/1") {
+        Ok(null) if read_write && null == std::path::Path::new("/dev/null") => Err(Ending::Host(
+            "stdout is closed: the guest's output would be lost (give mini-kvm a stdout, e.g. >/dev/null)".into(),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -189,6 +189,27 @@ fn trace_explains_each_exit_and_leaves_stdout_alone() {
     assert_eq!(r.status, 2);
 }
 
+/// `mini-kvm hello` under `sh -c` with `redirect` on its command line: (status, stdout, stderr).
+fn hello_with(redirect: &str) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("exec \"$0\" hello {redirect}"), MINI_KVM])
+        .output()
+        .expect("sh runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_stdout_closed_before_the_start_is_refused_and_stdin_or_stderr_closed_are_not() {
+    let refused = "mini-kvm: error: stdout is closed: the guest's output would be lost (give \
+                   mini-kvm a stdout, e.g. >/dev/null)\n";
+    assert_eq!(hello_with(">&-"), (Some(1), String::new(), refused.to_string()));
+    assert_eq!(hello_with("<&-"), (Some(0), "Hello, KVM!\n".to_string(), String::new()));
+    assert_eq!(hello_with("2>&-"), (Some(0), "Hello, KVM!\n".to_string(), String::new()));
+    // A shell's >/dev/null is a stdout that is open: output nobody wants, status 0.
+    assert_eq!(hello_with(">/dev/null"), (Some(0), String::new(), String::new()));
+}
+
 #[test]
 fn a_closed_stdout_is_a_host_failure_exit_1() {
     let mut child = std::process::Command::new(MINI_KVM)
