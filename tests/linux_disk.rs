@@ -68,13 +68,7 @@ fn linux_makes_a_file_system_on_vda_and_the_next_boot_reads_it_back() {
         "mounted /dev/vda on /mnt",
         "unmounted",
     ];
-    assert_eq!(
-        (r.stdout.as_str(), r.status),
-        (script_transcript(steps, &found).as_str(), 0),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr, "");
+    assert_transcript(&r, steps, &found);
     // What Linux wrote is in the image: an ext2 superblock (magic 0xEF53 at byte 1080) and the
     // note's bytes in one of its blocks.
     let image = std::fs::read(&disk).unwrap();
@@ -86,13 +80,7 @@ fn linux_makes_a_file_system_on_vda_and_the_next_boot_reads_it_back() {
     let r = boot(&kernel, &initrd, &disk, steps);
     let found =
         ["vda: 32768 sectors", "virtio0: IO-APIC 5-edge interrupts taken", NOTE, "unmounted"];
-    assert_eq!(
-        (r.stdout.as_str(), r.status),
-        (script_transcript(steps, &found).as_str(), 0),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr, "");
+    assert_transcript(&r, steps, &found);
     assert_eq!(
         std::fs::read(&disk).unwrap(),
         image,
@@ -121,13 +109,7 @@ fn a_read_only_disk_is_read_only_to_linux() {
         "virtio0: IO-APIC 5-edge interrupts taken",
         "mke2fs: write error: Operation not permitted",
     ];
-    assert_eq!(
-        (r.stdout.as_str(), r.status),
-        (script_transcript(steps, &found).as_str(), 0),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr, "");
+    assert_transcript(&r, steps, &found);
     assert!(std::fs::read(&disk).unwrap().iter().all(|&b| b == 0), "nothing was written");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -58,13 +58,7 @@ fn linux_brings_up_the_second_cpu_from_the_mp_table() {
     let dir = scratch("mptable");
     let Some(r) = boot_two_cpus(&dir, false, &[], "cpus") else { return };
     let found = ["cpus: 2 online (0-1)", "local timer interrupts: CPU0 yes CPU1 yes"];
-    assert_eq!(
-        (r.stdout.as_str(), r.status),
-        (script_transcript("cpus", &found).as_str(), 0),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr, "");
+    assert_transcript(&r, "cpus", &found);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -88,13 +82,7 @@ fn linux_on_two_cpus_with_a_disk_reads_the_madt_and_uses_vda() {
         NOTE,
         "unmounted",
     ];
-    assert_eq!(
-        (r.stdout.as_str(), r.status),
-        (script_transcript(steps, &found).as_str(), 0),
-        "{}",
-        r.stderr
-    );
-    assert_eq!(r.stderr, "");
+    assert_transcript(&r, steps, &found);
     let image = std::fs::read(&disk).unwrap();
     assert_eq!(image[1080..1082], [0x53, 0xEF], "the ext2 magic");
     let _ = std::fs::remove_dir_all(dir);

@@ -190,6 +190,18 @@ pub fn script_transcript(steps: &str, lines: &[&str]) -> String {
     out
 }
 
+/// Asserts that a boot running `steps` printed exactly `lines` between linux/init's line and
+/// the halt (`script_transcript`), ended with status 0, and said nothing on stderr.
+pub fn assert_transcript(r: &super::Run, steps: &str, lines: &[&str]) {
+    assert_eq!(
+        (r.stdout.as_str(), r.status),
+        (script_transcript(steps, lines).as_str(), 0),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr, "");
+}
+
 /// The one line and status 4 with which a KVM that cannot boot Linux refuses `--linux`.
 pub fn assert_linux_refused(r: &super::Run) {
     assert_eq!(r.status, 4, "{}{}", r.stdout, r.stderr);
